@@ -1,0 +1,5 @@
+import sys
+
+from geomgen.cli import main
+
+sys.exit(main())

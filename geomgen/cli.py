@@ -1,0 +1,65 @@
+"""The ``geomgen`` command line.
+
+Each subcommand lives in its own module under :mod:`geomgen.commands` and exposes
+``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their
+subcommand is parsed, so ``geomgen --help`` and each subcommand import only what they use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from geomgen import __version__
+
+#: subcommand name -> (module under geomgen.commands, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "conformers": ("conformers", "generate 3D conformers from SMILES with VonMisesNet"),
+    "reference": ("reference", "sample MMFF94 Boltzmann reference ensembles (MCMC)"),
+    "pointcloud": ("pointcloud", "train point-cloud autoencoders / reconstruct point clouds"),
+    "simulate": ("simulate", "run a singular-distribution simulation study from a YAML file"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    found = {}
+    for name, (module, help_) in SUBCOMMANDS.items():
+        if importlib.util.find_spec(f"geomgen.commands.{module}") is not None:
+            found[name] = (module, help_)
+    return found
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="geomgen",
+        description="Generative modelling of geometric data: conformers, point clouds, "
+        "singular distributions.",
+    )
+    parser.add_argument("--version", action="version", version=f"geomgen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, help_) in _available().items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        # Only the chosen subcommand's module is imported (keeps --help and each command fast).
+        if name == chosen:
+            mod = importlib.import_module(f"geomgen.commands.{module}")
+            mod.add_arguments(p)
+            p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return 0 if args.command is None else 2
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Mixtures of von Mises distributions on the circle."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+_MAX_REJECTION_ROUNDS = 200
+
+
+def von_mises_log_normalizer(concentration: Tensor) -> Tensor:
+    r"""Log of the von Mises normalising constant :math:`\log(2\pi I_0(\kappa))`.
+
+    Computed as :math:`\log 2\pi + \log(\mathrm{i0e}(\kappa)) + \kappa`, which is finite and
+    accurate for :math:`\kappa` from 0 to beyond 1e6.
+    """
+    return math.log(2 * math.pi) + torch.log(torch.special.i0e(concentration)) + concentration
+
+
+def _sample_von_mises(concentration: Tensor, generator: torch.Generator | None) -> Tensor:
+    """One von Mises(0, kappa) draw per entry of ``concentration`` (Best & Fisher, 1979).
+
+    Works in float64; the acceptance rate is above 0.65 for every kappa, and the loop is
+    bounded (a leftover after ``_MAX_REJECTION_ROUNDS`` rounds -- probability below 1e-90 --
+    raises instead of looping forever).
+    """
+    kappa = concentration.to(torch.float64)
+    out = torch.empty_like(kappa)
+    todo = torch.ones_like(kappa, dtype=torch.bool)
+    # Nearly uniform: Best-Fisher's r -> inf, sample the uniform law directly.
+    tiny = kappa < 1e-6
+    if tiny.any():
+        u = torch.rand(int(tiny.sum()), generator=generator, dtype=torch.float64, device=kappa.device)
+        out[tiny] = (2 * u - 1) * math.pi
+        todo &= ~tiny
+    k = kappa.clamp_min(1e-6)
+    tau = 1 + torch.sqrt(1 + 4 * k * k)
+    rho = (tau - torch.sqrt(2 * tau)) / (2 * k)
+    r = (1 + rho * rho) / (2 * rho)
+    for _ in range(_MAX_REJECTION_ROUNDS):
+        idx = todo.nonzero(as_tuple=True)
+        n = idx[0].numel()
+        if n == 0:
+            break
+        u = torch.rand(3, n, generator=generator, dtype=torch.float64, device=kappa.device)
+        kk, rr = k[idx], r[idx]
+        z = torch.cos(math.pi * u[0])
+        f = (1 + rr * z) / (rr + z)
+        c = kk * (rr - f)
+        accept = (c * (2 - c) - u[1] > 0) | (torch.log(c / u[1]) + 1 - c >= 0)
+        theta = torch.sign(u[2] - 0.5) * torch.acos(f.clamp(-1, 1))
+        sel = tuple(i[accept] for i in idx)
+        out[sel] = theta[accept]
+        todo[sel] = False
+    if todo.any():  # pragma: no cover - probability < 1e-90
+        raise RuntimeError("von Mises rejection sampler did not terminate")
+    return out.to(concentration.dtype)
+
+
+class VonMisesMixture:
+    r"""Mixture of :math:`K` von Mises laws on the circle, batched over torsions.
+
+    .. math::
+        p(\theta) = \sum_{k=1}^K w_k \frac{\exp(\kappa_k \cos(\theta - \mu_k))}{2\pi I_0(\kappa_k)},
+        \qquad w = \mathrm{softmax}(\text{logits})
+
+    The log-normaliser uses the exponentially scaled Bessel function
+    (:func:`torch.special.i0e`), so densities stay finite for concentrations from 1e-3 to 1e3
+    and beyond.
+
+    Args:
+        loc (Tensor): component locations :math:`\mu` in radians, shape ``[*batch, K]``.
+        concentration (Tensor): component concentrations :math:`\kappa > 0`, ``[*batch, K]``.
+        logits (Tensor): unnormalised log-weights, ``[*batch, K]``.
+
+    Shapes:
+        - ``log_prob(theta)``: ``theta`` broadcastable to ``[*sample, *batch]`` -> same shape.
+        - ``sample(sample_shape)``: ``[*sample_shape, *batch]`` angles in :math:`[-\pi, \pi)`.
+    """
+
+    def __init__(self, loc: Tensor, concentration: Tensor, logits: Tensor):
+        loc, concentration, logits = torch.broadcast_tensors(loc, concentration, logits)
+        if loc.dim() == 0:
+            raise ValueError("VonMisesMixture expects a trailing component dimension K, got a scalar loc")
+        if bool((concentration.detach() < 0).any()):
+            raise ValueError("VonMisesMixture concentration must be non-negative")
+        self.loc = loc
+        self.concentration = concentration
+        self.logits = logits
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        return self.loc.shape[:-1]
+
+    @property
+    def num_components(self) -> int:
+        return self.loc.shape[-1]
+
+    @property
+    def log_weights(self) -> Tensor:
+        return torch.log_softmax(self.logits, dim=-1)
+
+    def component_log_prob(self, theta: Tensor) -> Tensor:
+        """Log-density of each component, ``[*sample, *batch, K]``."""
+        theta = theta.unsqueeze(-1)
+        return self.concentration * torch.cos(theta - self.loc) - von_mises_log_normalizer(self.concentration)
+
+    def log_prob(self, theta: Tensor) -> Tensor:
+        """Log-density of the mixture at the angles ``theta`` (radians, any real value)."""
+        return torch.logsumexp(self.component_log_prob(theta) + self.log_weights, dim=-1)
+
+    def prob(self, theta: Tensor) -> Tensor:
+        return self.log_prob(theta).exp()
+
+    def sample(self, sample_shape: torch.Size | tuple = (), generator: torch.Generator | None = None) -> Tensor:
+        """Draw angles in :math:`[-\\pi, \\pi)`; a fixed ``generator`` reproduces them."""
+        sample_shape = torch.Size(sample_shape)
+        with torch.no_grad():
+            shape = sample_shape + self.batch_shape
+            probs = torch.softmax(self.logits.detach().to(torch.float64), dim=-1)
+            flat = probs.reshape(-1, self.num_components).repeat(max(1, sample_shape.numel()), 1)
+            comp = torch.multinomial(flat, 1, generator=generator).reshape(shape)
+            loc = torch.gather(self.loc.detach().expand(shape + (self.num_components,)), -1, comp.unsqueeze(-1)).squeeze(-1)
+            kappa = torch.gather(
+                self.concentration.detach().expand(shape + (self.num_components,)), -1, comp.unsqueeze(-1)
+            ).squeeze(-1)
+            theta = _sample_von_mises(kappa, generator) + loc
+            return torch.remainder(theta + math.pi, 2 * math.pi) - math.pi
+
+    def mean_direction(self) -> Tensor:
+        """Circular mean direction of each mixture, ``[*batch]``."""
+        w = self.log_weights.exp()
+        r = torch.special.i1e(self.concentration) / torch.special.i0e(self.concentration)
+        c = (w * r * torch.cos(self.loc)).sum(-1)
+        s = (w * r * torch.sin(self.loc)).sum(-1)
+        return torch.atan2(s, c)
+
+    def __repr__(self) -> str:
+        return f"VonMisesMixture(batch_shape={tuple(self.batch_shape)}, K={self.num_components})"

@@ -1,0 +1,47 @@
+import math
+
+import numpy as np
+import pytest
+
+from geomgen.metrics import KB_KCAL_PER_MOL_K, boltzmann_weights, effective_sample_size
+
+
+def test_kt_at_300k():
+    assert KB_KCAL_PER_MOL_K * 300 == pytest.approx(0.5962, abs=1e-4)
+
+
+def test_weight_ratio_is_boltzmann_factor():
+    kt = KB_KCAL_PER_MOL_K * 300
+    w = boltzmann_weights(np.array([0.0, kt * math.log(2), 1000.0]))
+    assert w.sum() == pytest.approx(1.0)
+    assert w[0] / w[1] == pytest.approx(2.0)
+    assert w[2] < 1e-300 or w[2] == 0.0
+
+
+def test_temperature_and_large_energies_are_stable():
+    e = np.array([1e5, 1e5 + 0.5962])
+    w = boltzmann_weights(e)
+    assert np.isfinite(w).all() and w[0] / w[1] == pytest.approx(math.e, rel=1e-3)
+    hot = boltzmann_weights(np.array([0.0, 1.0]), temperature=1e6)
+    assert hot[0] == pytest.approx(0.5, abs=1e-3)
+
+
+def test_log_proposal_divides_out():
+    e = np.zeros(3)
+    w = boltzmann_weights(e, log_proposal=np.log([0.5, 0.25, 0.25]))
+    np.testing.assert_allclose(w, [0.2, 0.4, 0.4])
+
+
+def test_effective_sample_size():
+    assert effective_sample_size(np.ones(10)) == pytest.approx(10)
+    assert effective_sample_size(np.array([1.0, 0, 0, 0])) == pytest.approx(1)
+    assert effective_sample_size(np.array([2.0, 1.0])) == pytest.approx(9 / 5)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="energies"):
+        boltzmann_weights(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="temperature"):
+        boltzmann_weights(np.zeros(2), temperature=0)
+    with pytest.raises(ValueError, match="weights"):
+        effective_sample_size(np.array([-1.0, 2.0]))
