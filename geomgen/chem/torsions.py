@@ -1,0 +1,260 @@
+"""Rotatable torsions: the one definition used by the sampler, the model and the metrics.
+
+Definition
+----------
+A bond j-k is a *rotatable torsion* when all of the following hold:
+
+1. it is a single bond (RDKit bond type SINGLE) and not in a ring;
+2. both j and k have at least one heavy-atom neighbour besides each other (rotating a
+   methyl, hydroxyl or amine hydrogen set does not count);
+3. neither j nor k is linear (sp-hybridised, e.g. next to a triple bond or in an allene), where
+   the dihedral is undefined;
+4. it is not a partial double bond: amide-like C-N bonds (N-C(=O|S|N), covering amides,
+   thioamides, ureas, carbamates, amidines) and ester-like C-O bonds (O-C(=O)) have barriers of
+   15-20 and 10-13 kcal/mol and are kept planar at the seed's configuration (cis/trans is
+   then a property of the seed, see :func:`geomgen.chem.embed.embed_seed`);
+5. neither side is a symmetric terminal top: three equivalent terminal heavy atoms on an sp3
+   centre (CF3, CCl3, t-butyl) or two on an sp2 centre (carboxylate); rotating such a side by
+   its symmetry angle gives the same molecule, so the torsion carries no information.
+
+The four atoms (i, j, k, l): j < k by canonical rank is not required; (j, k) is the bond in
+RDKit's order and i (resp. l) is the heavy neighbour of j (resp. k) with the highest canonical
+rank, so the definition does not depend on the input atom order. The *moving side* is the
+fragment on k's side of the bond when it has no more atoms than j's side, else j's side;
+setting a torsion rotates only the moving side about the j-k axis, which keeps every bond
+length, bond angle, ring and stereo element intact (a proper rigid rotation of a fragment).
+Angles are in radians in [-pi, pi), IUPAC sign convention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_PARTIAL_DOUBLE_SMARTS = (
+    "[NX3]-[CX3]=[O,S,NX2]",  # amide / thioamide / urea / carbamate / amidine C-N
+    "[OX2]-[CX3]=[O,S]",  # ester / carbonate / thioester C-O
+)
+
+
+@dataclass
+class TorsionSet:
+    """The rotatable torsions of a molecule (with hydrogens).
+
+    Attributes:
+        atoms: ``[T, 4]`` int array of dihedral atoms (i, j, k, l).
+        moving: ``[T, N]`` bool array, the atoms that move when torsion t is set.
+        bonds: ``[T]`` RDKit bond indices of the central bonds.
+    """
+
+    atoms: np.ndarray
+    moving: np.ndarray
+    bonds: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.atoms)
+
+
+def _partial_double_bonds(mol) -> set[frozenset]:
+    from rdkit import Chem
+
+    out = set()
+    for smarts in _PARTIAL_DOUBLE_SMARTS:
+        patt = Chem.MolFromSmarts(smarts)
+        for match in mol.GetSubstructMatches(patt):
+            out.add(frozenset((match[0], match[1])))
+    return out
+
+
+def _side(mol, start: int, blocked: int) -> list[int]:
+    """Atoms reachable from ``start`` without crossing the bond to ``blocked``."""
+    seen = {start}
+    stack = [start]
+    while stack:
+        a = stack.pop()
+        for nb in mol.GetAtomWithIdx(a).GetNeighbors():
+            n = nb.GetIdx()
+            if n == blocked and a == start:
+                continue
+            if n not in seen:
+                seen.add(n)
+                stack.append(n)
+    return sorted(seen)
+
+
+def _is_symmetric_top(mol, center: int, partner: int, ranks) -> bool:
+    """A side that maps onto itself under rotation: 3 equivalent terminal heavy atoms on an sp3
+    centre (CF3, t-Bu) or 2 on an sp2 centre (nitro, carboxylate), and no hydrogens."""
+    from rdkit import Chem
+
+    atom = mol.GetAtomWithIdx(center)
+    others = [a for a in atom.GetNeighbors() if a.GetIdx() != partner]
+    need = 2 if atom.GetHybridization() == Chem.HybridizationType.SP2 else 3
+    if len(others) != need or any(a.GetAtomicNum() == 1 for a in others):
+        return False
+    if any(sum(1 for n in a.GetNeighbors() if n.GetAtomicNum() > 1) > 1 for a in others):
+        return False  # some neighbour is not terminal in the heavy-atom graph
+    return len({ranks[a.GetIdx()] for a in others}) == 1
+
+
+def rotatable_torsions(mol) -> TorsionSet:
+    """Find the rotatable torsions of ``mol`` (which should carry explicit hydrogens).
+
+    See the module docstring for the definition.
+
+    Args:
+        mol: RDKit molecule.
+
+    Returns:
+        :class:`TorsionSet`.
+    """
+    from rdkit import Chem
+
+    n = mol.GetNumAtoms()
+    ranks_sym = list(Chem.CanonicalRankAtoms(mol, breakTies=False))
+    ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=True))
+    partial = _partial_double_bonds(mol)
+    atoms, moving, bonds = [], [], []
+    for bond in mol.GetBonds():
+        if bond.GetBondType() != Chem.BondType.SINGLE or bond.IsInRing():
+            continue
+        j, k = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+        aj, ak = mol.GetAtomWithIdx(j), mol.GetAtomWithIdx(k)
+        heavy_j = [a for a in aj.GetNeighbors() if a.GetIdx() != k and a.GetAtomicNum() > 1]
+        heavy_k = [a for a in ak.GetNeighbors() if a.GetIdx() != j and a.GetAtomicNum() > 1]
+        if not heavy_j or not heavy_k:
+            continue
+        if aj.GetHybridization() == Chem.HybridizationType.SP or ak.GetHybridization() == Chem.HybridizationType.SP:
+            continue
+        if frozenset((j, k)) in partial:
+            continue
+        if _is_symmetric_top(mol, j, k, ranks_sym) or _is_symmetric_top(mol, k, j, ranks_sym):
+            continue
+        i = max(heavy_j, key=lambda a: ranks[a.GetIdx()]).GetIdx()
+        l = max(heavy_k, key=lambda a: ranks[a.GetIdx()]).GetIdx()
+        side_k = _side(mol, k, j)
+        side_j = _side(mol, j, k)
+        mask = np.zeros(n, dtype=bool)
+        mask[side_k if len(side_k) <= len(side_j) else side_j] = True
+        mask[[j, k]] = False  # axis atoms never move
+        atoms.append((i, j, k, l))
+        moving.append(mask)
+        bonds.append(bond.GetIdx())
+    return TorsionSet(
+        atoms=np.asarray(atoms, dtype=np.int64).reshape(-1, 4),
+        moving=np.asarray(moving, dtype=bool).reshape(-1, n),
+        bonds=np.asarray(bonds, dtype=np.int64),
+    )
+
+
+def movable_bonds(mol) -> TorsionSet:
+    """Every bond a torsion Monte Carlo move may rotate: a superset of the rotatable torsions.
+
+    Non-ring single bonds whose two atoms both have another neighbour (hydrogens count) and
+    are not linear. Besides the rotatable torsions this includes hydrogen rotors (methyl,
+    hydroxyl, amine), symmetric tops and the partial double bonds of amides and esters, so
+    the sampler visits their rotamers (and cis amides) at their Boltzmann weights. The
+    dihedral atoms of hydrogen rotors use the highest-ranked neighbour of any element.
+    """
+    from rdkit import Chem
+
+    n = mol.GetNumAtoms()
+    ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=True))
+    atoms, moving, bonds = [], [], []
+    for bond in mol.GetBonds():
+        if bond.GetBondType() != Chem.BondType.SINGLE or bond.IsInRing():
+            continue
+        j, k = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+        aj, ak = mol.GetAtomWithIdx(j), mol.GetAtomWithIdx(k)
+        nj = [a for a in aj.GetNeighbors() if a.GetIdx() != k]
+        nk = [a for a in ak.GetNeighbors() if a.GetIdx() != j]
+        if not nj or not nk:
+            continue
+        if Chem.HybridizationType.SP in (aj.GetHybridization(), ak.GetHybridization()):
+            continue
+        i = max(nj, key=lambda a: ranks[a.GetIdx()]).GetIdx()
+        l = max(nk, key=lambda a: ranks[a.GetIdx()]).GetIdx()
+        side_k, side_j = _side(mol, k, j), _side(mol, j, k)
+        mask = np.zeros(n, dtype=bool)
+        mask[side_k if len(side_k) <= len(side_j) else side_j] = True
+        mask[[j, k]] = False
+        atoms.append((i, j, k, l))
+        moving.append(mask)
+        bonds.append(bond.GetIdx())
+    return TorsionSet(
+        atoms=np.asarray(atoms, dtype=np.int64).reshape(-1, 4),
+        moving=np.asarray(moving, dtype=bool).reshape(-1, n),
+        bonds=np.asarray(bonds, dtype=np.int64),
+    )
+
+
+def dihedral_angles(pos: np.ndarray, atoms: np.ndarray) -> np.ndarray:
+    """Dihedral angles of the quadruples ``atoms`` in radians, in [-pi, pi).
+
+    Shapes:
+        - pos: ``[..., N, 3]`` (any leading batch dimensions, e.g. conformers)
+        - atoms: ``[T, 4]``
+        - returns ``[..., T]``
+    """
+    pos = np.asarray(pos, dtype=np.float64)
+    p0, p1, p2, p3 = (pos[..., atoms[:, m], :] for m in range(4))
+    b0 = p0 - p1
+    b1 = p2 - p1
+    b2 = p3 - p2
+    b1n = b1 / np.linalg.norm(b1, axis=-1, keepdims=True)
+    v = b0 - (b0 * b1n).sum(-1, keepdims=True) * b1n
+    w = b2 - (b2 * b1n).sum(-1, keepdims=True) * b1n
+    x = (v * w).sum(-1)
+    y = (np.cross(b1n, v) * w).sum(-1)
+    ang = np.arctan2(y, x)
+    return np.where(ang >= np.pi, ang - 2 * np.pi, ang)
+
+
+def _rotate(pos: np.ndarray, mask: np.ndarray, origin: np.ndarray, axis: np.ndarray, angle: np.ndarray) -> None:
+    """In place: rotate pos[..., mask, :] by ``angle`` [...] about ``axis`` [..., 3] through ``origin``."""
+    axis = axis / np.linalg.norm(axis, axis=-1, keepdims=True)
+    sub = pos[..., mask, :] - origin[..., None, :]
+    c, s = np.cos(angle)[..., None, None], np.sin(angle)[..., None, None]
+    k = axis[..., None, :]
+    rotated = sub * c + np.cross(np.broadcast_to(k, sub.shape), sub) * s + k * (sub * k).sum(-1, keepdims=True) * (1 - c)
+    pos[..., mask, :] = rotated + origin[..., None, :]
+
+
+def rotate_torsion(pos: np.ndarray, torsions: TorsionSet, t: int, delta) -> np.ndarray:
+    """Return a copy of ``pos`` with torsion ``t`` changed by ``delta`` radians.
+
+    Shapes: pos ``[..., N, 3]``, delta scalar or ``[...]``.
+    """
+    out = np.array(pos, dtype=np.float64, copy=True)
+    i, j, k, l = torsions.atoms[t]
+    mask = torsions.moving[t]
+    delta = np.broadcast_to(np.asarray(delta, dtype=np.float64), out.shape[:-2])
+    # Rotating the k-side by +delta about the j->k axis increases the dihedral by delta; the
+    # j-side needs the opposite sign for the same change.
+    sign = 1.0 if mask[l] else -1.0
+    _rotate(out, mask, out[..., j, :], out[..., k, :] - out[..., j, :], sign * delta)
+    return out
+
+
+def set_torsions(pos: np.ndarray, torsions: TorsionSet, angles: np.ndarray) -> np.ndarray:
+    """Set every torsion to the given angles, vectorised over conformers.
+
+    Each torsion rotates its moving side rigidly about its bond, so bond lengths, bond angles,
+    rings and stereo elements are unchanged, and a torsion set earlier is not disturbed by a
+    later one (the axis atoms of a bond never move).
+
+    Shapes:
+        - pos: ``[N, 3]`` (one seed, broadcast) or ``[C, N, 3]``
+        - angles: ``[C, T]`` (or ``[T]``)
+        - returns ``[C, N, 3]`` (or ``[N, 3]`` for 1-D angles and 2-D pos)
+    """
+    angles = np.asarray(angles, dtype=np.float64)
+    if angles.shape[-1] != len(torsions):
+        raise ValueError(f"set_torsions: angles have {angles.shape[-1]} torsions, molecule has {len(torsions)}")
+    pos = np.asarray(pos, dtype=np.float64)
+    out = np.array(np.broadcast_to(pos, angles.shape[:-1] + pos.shape[-2:]), copy=True)
+    for t in range(len(torsions)):
+        current = dihedral_angles(out, torsions.atoms[t : t + 1])[..., 0]
+        out = rotate_torsion(out, torsions, t, angles[..., t] - current)
+    return out
