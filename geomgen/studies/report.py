@@ -1,0 +1,283 @@
+r"""Tables and plots of a finished study.
+
+* ``runs.csv`` -- one row per cell (:data:`RUN_COLUMNS`).
+* ``summary.csv`` / ``summary.md`` -- mean and standard error over seeds per
+  (distribution, n, noise, estimator), the fitted log-log slopes of W1 against n next to
+  the theory's rate, and the comparison of the estimators at ``compare_n``.
+* ``slopes.csv`` -- least-squares slope of :math:`\log \overline{W_1}` on :math:`\log n`
+  per (distribution, estimator, noise), with the minimax exponent
+  :math:`-\min(1/2, (\alpha+1)/(2\alpha+d))` of the rate
+  :math:`\max(n^{-1/2}, n^{-(\alpha+1)/(2\alpha+d)})`.
+* ``w1_vs_n.png`` (log-log, slope in the legend) and ``w1_vs_noise.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["RUN_COLUMNS", "write_report", "summarize", "fit_slopes", "theory_exponent", "compare"]
+
+RUN_COLUMNS = ["distribution", "d", "D", "n", "noise", "estimator", "estimator_type", "seed", "w1", "oracle_w1",
+               "loglik", "sigma", "seconds", "fit_seconds", "steps", "w1_points", "status", "error"]
+
+
+def theory_exponent(d: int, alpha: float) -> float:
+    r"""Exponent of the minimax W1 rate :math:`\max(n^{-1/2}, n^{-(\alpha+1)/(2\alpha+d)})` (negative)."""
+    return -min(0.5, (alpha + 1) / (2 * alpha + d))
+
+
+def _f(v):
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+    return v
+
+
+def _mean_se(vals):
+    v = np.array([x for x in vals if math.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return float("nan"), float("nan"), 0
+    se = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
+    return float(v.mean()), se, len(v)
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean and standard error over seeds per (distribution, n, noise, estimator)."""
+    groups = defaultdict(list)
+    for r in rows:
+        if r.get("status") == "ok":
+            groups[(r["distribution"], int(r["n"]), float(r["noise"]), r["estimator"])].append(r)
+    out = []
+    for (dist, n, s, est), rs in sorted(groups.items()):
+        row = {"distribution": dist, "d": rs[0].get("d"), "D": rs[0].get("D"), "n": n, "noise": s, "estimator": est,
+               "runs": len(rs)}
+        for col in ("w1", "oracle_w1", "loglik", "sigma", "seconds"):
+            m, se, _ = _mean_se([_f(r.get(col)) for r in rs])
+            row[f"{col}_mean"], row[f"{col}_se"] = m, se
+        out.append(row)
+    return out
+
+
+def primary_noise(summary: list[dict], estimator: str, dist: str, noises: list[float]) -> float | None:
+    """The noise level of the main grid that the perturbed estimator's curves are drawn at."""
+    have = {r["noise"] for r in summary if r["estimator"] == estimator and r["distribution"] == dist}
+    for s in noises:
+        if s in have:
+            return s
+    return min(have) if have else None
+
+
+def fit_slopes(summary: list[dict], alpha: float) -> list[dict]:
+    """Least-squares slope of log mean W1 on log n, per (distribution, estimator, noise)."""
+    groups = defaultdict(list)
+    for r in summary:
+        groups[(r["distribution"], r["estimator"], r["noise"])].append(r)
+    out = []
+    for (dist, est, s), rs in sorted(groups.items()):
+        rs = [r for r in rs if math.isfinite(r["w1_mean"]) and r["w1_mean"] > 0]
+        ns = sorted({r["n"] for r in rs})
+        if len(ns) < 2:
+            continue
+        x = np.log([r["n"] for r in rs])
+        y = np.log([r["w1_mean"] for r in rs])
+        slope, intercept = np.polyfit(x, y, 1)
+        d = int(rs[0]["d"]) if rs[0].get("d") is not None else None
+        out.append({"distribution": dist, "estimator": est, "noise": s, "n_min": ns[0], "n_max": ns[-1],
+                    "points": len(ns), "slope": float(slope), "intercept": float(intercept), "d": d,
+                    "theory_slope": theory_exponent(d, alpha) if d is not None else float("nan")})
+    return out
+
+
+def compare(summary: list[dict], config, n: int) -> dict:
+    """Estimators at sample size n: mean W1 over the distributions (perturbed estimators at the
+    first main-grid noise level) and the ratio of each perturbed estimator to each other one."""
+    types = {k: v["type"] for k, v in config.estimators.items()}
+    noises = config.grids[0]["noise"]
+    dists = sorted({r["distribution"] for r in summary if r["n"] == n})
+    per = defaultdict(dict)
+    for dist in dists:
+        for est, kind in types.items():
+            s = primary_noise(summary, est, dist, noises) if kind == "perturbed_mle" else 0.0
+            for r in summary:
+                if r["distribution"] == dist and r["estimator"] == est and r["n"] == n and r["noise"] == s:
+                    per[est][dist] = r["w1_mean"]
+    common = [d for d in dists if all(d in per[e] for e in per)]
+    means = {e: float(np.mean([per[e][d] for d in common])) if common else float("nan") for e in per}
+    ratios = {}
+    for p, kind in types.items():
+        if kind != "perturbed_mle":
+            continue
+        for e in per:
+            if e != p and common:
+                ratios[f"{p}/{e}"] = means[p] / means[e] if means[e] > 0 else float("nan")
+    return {"n": n, "distributions": common, "per_distribution": {e: dict(v) for e, v in per.items()},
+            "mean_w1": means, "ratios": ratios}
+
+
+def _write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> None:
+    columns = columns or (list(rows[0]) if rows else [])
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+
+
+def _fmt(v, se=None, digits=4):
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    s = f"{v:.{digits}f}"
+    if se is not None and math.isfinite(se):
+        s += f" ± {se:.{digits}f}"
+    return s
+
+
+def _markdown(summary, slopes, cmp, config, rows) -> str:
+    ok = [r for r in rows if r.get("status") == "ok"]
+    bad = [r for r in rows if r.get("status") != "ok"]
+    lines = [f"# Study `{config.name}`", ""]
+    if config.description:
+        lines += [config.description.strip(), ""]
+    ev = config.evaluation
+    lines += [f"{len(ok)} finished runs, {len(bad)} failed. W1: exact (POT) between {ev['num_points']} samples of the "
+              f"estimate and {ev['num_points']} fresh samples of the truth; `oracle` is W1 between two independent "
+              f"truth samples of that size (the evaluation floor). loglik: mean log-density of {ev['test_points']} "
+              "held-out clean points (nats per point). Mean ± standard error over seeds.", ""]
+    lines += [f"## Comparison at n = {cmp['n']}", ""]
+    if cmp["distributions"]:
+        ests = list(cmp["mean_w1"])
+        lines += ["| distribution | " + " | ".join(ests) + " |", "|---" * (len(ests) + 1) + "|"]
+        for d in cmp["distributions"]:
+            lines.append(f"| {d} | " + " | ".join(_fmt(cmp["per_distribution"][e][d]) for e in ests) + " |")
+        lines.append("| **mean** | " + " | ".join(f"**{_fmt(cmp['mean_w1'][e])}**" for e in ests) + " |")
+        lines.append("")
+        for k, v in cmp["ratios"].items():
+            lines.append(f"- W1 ratio {k} (mean over distributions): {_fmt(v, digits=3)}")
+        lines.append("")
+    else:
+        lines += ["(no sample size with every estimator finished)", ""]
+    lines += ["## Fitted slopes of W1 against n (log-log)", "",
+              f"Theory: W1 rate max(n^-1/2, n^-(alpha+1)/(2 alpha+d)) with alpha = {ev['alpha']}.", "",
+              "| distribution | d | estimator | noise | n range | slope | theory |", "|---|---|---|---|---|---|---|"]
+    for s in slopes:
+        lines.append(f"| {s['distribution']} | {s['d']} | {s['estimator']} | {s['noise']:g} | {s['n_min']}-{s['n_max']} "
+                     f"| {s['slope']:.3f} | {s['theory_slope']:.3f} |")
+    lines += ["", "## All cells", "", "| distribution | d | D | n | noise | estimator | runs | W1 | oracle W1 | loglik | sigma | seconds |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in summary:
+        lines.append(f"| {r['distribution']} | {r['d']} | {r['D']} | {r['n']} | {r['noise']:g} | {r['estimator']} | "
+                     f"{r['runs']} | {_fmt(r['w1_mean'], r['w1_se'])} | {_fmt(r['oracle_w1_mean'])} | "
+                     f"{_fmt(r['loglik_mean'], r['loglik_se'], 3)} | {_fmt(r['sigma_mean'], digits=3)} | "
+                     f"{_fmt(r['seconds_mean'], digits=1)} |")
+    if bad:
+        lines += ["", "## Failed cells", ""] + [f"- {r.get('key', '?')}: {r.get('error')}" for r in bad]
+    return "\n".join(lines) + "\n"
+
+
+def _plots(summary, slopes, config, outdir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    types = {k: v["type"] for k, v in config.estimators.items()}
+    noises = config.grids[0]["noise"]
+    dists = list(dict.fromkeys(r["distribution"] for r in summary))
+    if not dists:
+        return
+    slope_of = {(s["distribution"], s["estimator"], s["noise"]): s for s in slopes}
+    cols = min(3, len(dists))
+    rows_ = math.ceil(len(dists) / cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(4.2 * cols, 3.4 * rows_), squeeze=False)
+    for ax, dist in zip(axes.flat, dists):
+        d = None
+        for est, kind in types.items():
+            s = primary_noise(summary, est, dist, noises) if kind == "perturbed_mle" else 0.0
+            rs = sorted((r for r in summary if r["distribution"] == dist and r["estimator"] == est and r["noise"] == s),
+                        key=lambda r: r["n"])
+            if not rs:
+                continue
+            d = rs[0]["d"]
+            sl = slope_of.get((dist, est, s))
+            label = est + (f" (s={s:g})" if kind == "perturbed_mle" else "") + (f", slope {sl['slope']:.2f}" if sl else "")
+            ns = [r["n"] for r in rs]
+            ax.errorbar(ns, [r["w1_mean"] for r in rs], yerr=[0 if not math.isfinite(r["w1_se"]) else r["w1_se"]
+                                                             for r in rs], marker="o", capsize=2, label=label)
+        oracle = sorted({(r["n"], r["oracle_w1_mean"]) for r in summary if r["distribution"] == dist})
+        if oracle:
+            ax.plot([o[0] for o in oracle], [o[1] for o in oracle], "k:", lw=1, label="oracle floor")
+        ns_all = sorted({r["n"] for r in summary if r["distribution"] == dist})
+        if d is not None and len(ns_all) > 1:
+            e = theory_exponent(int(d), config.evaluation["alpha"])
+            ref = [r["w1_mean"] for r in summary if r["distribution"] == dist and r["n"] == ns_all[0]]
+            y0 = max(ref) if ref else 1.0
+            ax.plot(ns_all, [y0 * (n / ns_all[0]) ** e for n in ns_all], "k--", lw=1, label=f"theory slope {e:.2f}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{dist} (d={d})")
+        ax.set_xlabel("n")
+        ax.set_ylabel("W1 to the truth")
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(dists):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(outdir / "w1_vs_n.png", dpi=120)
+    plt.close(fig)
+
+    pert = [e for e, k in types.items() if k == "perturbed_mle"]
+    fig, axes = plt.subplots(rows_, cols, figsize=(4.2 * cols, 3.4 * rows_), squeeze=False)
+    n_cmp = int(config.evaluation["compare_n"])
+    for ax, dist in zip(axes.flat, dists):
+        ns = sorted({r["n"] for r in summary if r["distribution"] == dist and r["estimator"] in pert})
+        n_plot = n_cmp if n_cmp in ns else (ns[-1] if ns else None)
+        for est in pert:
+            rs = sorted((r for r in summary if r["distribution"] == dist and r["estimator"] == est and r["n"] == n_plot),
+                        key=lambda r: r["noise"])
+            if rs:
+                ax.errorbar([r["noise"] for r in rs], [r["w1_mean"] for r in rs],
+                            yerr=[0 if not math.isfinite(r["w1_se"]) else r["w1_se"] for r in rs], marker="o",
+                            capsize=2, label=est)
+        for i, (est, kind) in enumerate(types.items()):
+            if kind == "perturbed_mle":
+                continue
+            rs = [r for r in summary if r["distribution"] == dist and r["estimator"] == est and r["n"] == n_plot]
+            if rs:
+                ax.axhline(rs[0]["w1_mean"], ls="--", lw=1, color=f"C{i + 1}", label=f"{est} (s=0)")
+        ax.set_title(f"{dist}, n={n_plot}")
+        ax.set_xlabel("instance noise s")
+        ax.set_ylabel("W1 to the truth")
+        ax.set_yscale("log")
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(dists):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(outdir / "w1_vs_noise.png", dpi=120)
+    plt.close(fig)
+
+
+def write_report(rows: list[dict], config, outdir: str | Path) -> dict:
+    """Write ``runs.csv``, ``summary.csv``, ``summary.md``, ``slopes.csv`` and the two plots.
+
+    Returns:
+        dict with ``summary``, ``slopes`` and ``comparison``.
+    """
+    outdir = Path(outdir)
+    rows = sorted(rows, key=lambda r: (str(r.get("distribution")), int(r.get("n", 0)), float(r.get("noise", 0)),
+                                       str(r.get("estimator")), int(r.get("seed", 0))))
+    _write_csv(outdir / "runs.csv", rows, RUN_COLUMNS)
+    summary = summarize(rows)
+    if summary:
+        _write_csv(outdir / "summary.csv", summary)
+    slopes = fit_slopes(summary, float(config.evaluation["alpha"]))
+    _write_csv(outdir / "slopes.csv", slopes, ["distribution", "d", "estimator", "noise", "n_min", "n_max", "points",
+                                               "slope", "theory_slope", "intercept"])
+    cmp = compare(summary, config, int(config.evaluation["compare_n"]))
+    (outdir / "summary.md").write_text(_markdown(summary, slopes, cmp, config, rows))
+    _plots(summary, slopes, config, outdir)
+    return {"summary": summary, "slopes": slopes, "comparison": cmp}

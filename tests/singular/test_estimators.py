@@ -1,0 +1,103 @@
+import math
+
+import lightning as L
+import pytest
+import torch
+
+from geomgen.datasets.manifolds import Circle
+from geomgen.singular import (
+    MLE,
+    VAE,
+    Encoder,
+    GeneratorNetwork,
+    InstanceNoise,
+    KernelDensity,
+    PerturbedMLE,
+    SingularDataModule,
+    fit_estimator,
+)
+
+
+def circle_data(n=200, seed=0):
+    return Circle(kappa=2.0).sample(n, torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("system,likelihood", [(PerturbedMLE, "mc"), (PerturbedMLE, "iw"), (MLE, "iw"), (VAE, "iw")])
+def test_fast_dev_run(system, likelihood):
+    torch.manual_seed(0)
+    x = circle_data()
+    g = GeneratorNetwork(1, 2, hidden=16, layers=2)
+    enc = Encoder(2, 1, hidden=16, layers=2) if likelihood == "iw" else None
+    model = system(g, enc) if system is VAE else system(g, enc, likelihood=likelihood, num_samples=8, eval_samples=16)
+    assert "generator" not in model.hparams and "lr" in model.hparams
+    dm = SingularDataModule(x[:150], x[150:], noise=model.noise, fresh_noise=True, batch_size=32, seed=0)
+    trainer = L.Trainer(fast_dev_run=True, accelerator="cpu", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False)
+    trainer.fit(model, datamodule=dm)
+    assert math.isfinite(model.held_out_log_likelihood(x[150:]))
+    s = model.sample(10, torch.Generator().manual_seed(0))
+    assert s.shape == (10, 2) and torch.isfinite(s).all()
+    assert torch.equal(s, model.sample(10, torch.Generator().manual_seed(0)))
+
+
+def test_mle_has_no_noise_and_perturbed_has_some():
+    g = GeneratorNetwork(1, 2)
+    assert MLE(g).noise == 0.0
+    assert PerturbedMLE(g, noise=0.2).noise == 0.2
+    with pytest.raises(ValueError, match="encoder"):
+        PerturbedMLE(g, likelihood="iw")
+    with pytest.raises(ValueError, match="noise"):
+        PerturbedMLE(g, noise=-1.0)
+
+
+def test_instance_noise_fixed_or_fresh():
+    x = torch.zeros(500, 3)
+    noisy = InstanceNoise(0.2)(x, torch.Generator().manual_seed(0))
+    assert abs(float(noisy.std()) - 0.2) < 0.02
+    assert torch.equal(InstanceNoise(0.0)(x), x)
+    fixed = SingularDataModule(x, noise=0.2, fresh_noise=False, seed=1)
+    a, b = next(iter(fixed.train_dataloader()))[0], None
+    assert torch.equal(fixed.perturbed_train(), fixed.perturbed_train())
+    fresh = SingularDataModule(x, noise=0.2, fresh_noise=True, seed=1)
+    first = fresh.perturbed_train()
+    fresh.train_dataloader()  # next epoch
+    assert not torch.equal(first, fresh.perturbed_train())
+    assert a.shape[1] == 3 and b is None
+    with pytest.raises(ValueError, match="noise level"):
+        InstanceNoise(-0.1)
+
+
+def test_tiny_fit_learns_the_circle():
+    x = circle_data(400)
+    fitted = fit_estimator("perturbed_mle", x, intrinsic_dim=1, noise=0.05, seed=0, max_steps=300, hidden=32,
+                           num_samples=256)
+    assert fitted.steps == 300
+    y = fitted.sample(500, torch.Generator().manual_seed(0))
+    assert abs(float(y.norm(dim=1).mean()) - 1.0) < 0.1  # pushed forward onto (near) the unit circle
+    assert 0.02 < fitted.sigma < 0.2  # sigma settles near the instance-noise level s, not at 0
+
+
+def test_fit_estimator_rejects_unknown_options():
+    with pytest.raises(ValueError, match="unknown option"):
+        fit_estimator("perturbed_mle", circle_data(), intrinsic_dim=1, max_stepz=3)
+    with pytest.raises(ValueError, match="unknown estimator"):
+        fit_estimator("gan", circle_data(), intrinsic_dim=1)
+
+
+def test_kde_known_answer_and_bandwidths():
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0]], dtype=torch.float64)
+    kde = KernelDensity(0.5).fit(x)
+    p = torch.tensor([[0.5, 0.0]], dtype=torch.float64)
+    # at (0.5, 0) both kernels are N(0, 0.25 I_2) densities at squared distance 0.25
+    ref = -0.25 / (2 * 0.25) - math.log(2 * math.pi * 0.25)
+    assert abs(float(kde.log_prob(p)) - ref) < 1e-10
+    data = circle_data(300).double()
+    h_scott = KernelDensity("scott").fit(data).h
+    h_loo = KernelDensity("loo").fit(data).h
+    assert 0 < h_loo < h_scott  # singular data: likelihood cross-validation shrinks the bandwidth
+    s = KernelDensity("silverman").fit(data).sample(50, torch.Generator().manual_seed(0))
+    assert s.shape == (50, 2)
+    with pytest.raises(ValueError, match="bandwidth"):
+        KernelDensity("wide")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        KernelDensity().sample(3)
