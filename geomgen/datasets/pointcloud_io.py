@@ -185,7 +185,8 @@ def normalize_unit_ball(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, flo
     return (points - centre) / scale, centre, scale
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then ``os.replace`` it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
@@ -220,7 +221,7 @@ def write_point_cloud(path: str | os.PathLike, points: np.ndarray) -> Path:
         else:
             raise ValueError(f"{path}: unsupported output type {suffix!r} (use .npy, .xyz, .txt or .ply)")
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
     return path
 
 
@@ -232,4 +233,5 @@ __all__ = [
     "load_point_cloud",
     "normalize_unit_ball",
     "write_point_cloud",
+    "atomic_write",
 ]

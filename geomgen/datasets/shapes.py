@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from geomgen.datasets.pointcloud_io import _atomic_write, sample_triangles
+from geomgen.datasets.pointcloud_io import atomic_write, sample_triangles
 
 #: bump when the generators change: the processed file name carries it, so old caches are ignored
 PROCESSED_VERSION = 1
@@ -299,7 +299,7 @@ class ProceduralShapes(Dataset):
             "split": torch.tensor(split, dtype=torch.int64).clamp_max(2),
             "classes": list(CLASSES),
         }
-        _atomic_write(self.processed_path, lambda tmp: torch.save(data, tmp))
+        atomic_write(self.processed_path, lambda tmp: torch.save(data, tmp))
 
     def __len__(self) -> int:
         return len(self.labels)

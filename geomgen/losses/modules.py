@@ -52,14 +52,14 @@ class MaxSlicedWassersteinLoss(nn.Module):
 
     Args:
         n_iters (int, optional): T (default 50).
-        lr (float, optional): ascent step size (default 0.1).
+        lr (float, optional): ascent step size (default 1.0).
         p (float, optional): order (default 2).
 
     Shapes:
         - x: ``[B, N, d]``, y: ``[B, M, d]`` -> ``[B]``.
     """
 
-    def __init__(self, n_iters: int = 50, lr: float = 0.1, p: float = 2.0):
+    def __init__(self, n_iters: int = 50, lr: float = 1.0, p: float = 2.0):
         super().__init__()
         self.n_iters, self.lr, self.p = n_iters, lr, p
 
@@ -79,7 +79,7 @@ class DistributionalSlicedWassersteinLoss(nn.Module):
         n_projections (int, optional): L (default 100).
         concentration (float, optional): :math:`\kappa` (default 10).
         n_iters (int, optional): T (default 50).
-        lr (float, optional): ascent step size (default 0.1).
+        lr (float, optional): ascent step size (default 1.0).
         p (float, optional): order (default 2).
 
     Shapes:
@@ -87,7 +87,7 @@ class DistributionalSlicedWassersteinLoss(nn.Module):
     """
 
     def __init__(
-        self, n_projections: int = 100, concentration: float = 10.0, n_iters: int = 50, lr: float = 0.1, p: float = 2.0
+        self, n_projections: int = 100, concentration: float = 10.0, n_iters: int = 50, lr: float = 1.0, p: float = 2.0
     ):
         super().__init__()
         self.n_projections, self.concentration = n_projections, concentration

@@ -169,7 +169,7 @@ def max_sliced_wasserstein(
     y: Tensor,
     *,
     n_iters: int = 50,
-    lr: float = 0.1,
+    lr: float = 1.0,
     p: float = 2,
     init: Tensor | None = None,
     generator: torch.Generator | None = None,
@@ -189,7 +189,7 @@ def max_sliced_wasserstein(
         x (Tensor): ``[B, N, d]``.
         y (Tensor): ``[B, M, d]``.
         n_iters (int, optional): T, number of ascent steps (default 50).
-        lr (float, optional): step size :math:`\eta` (default 0.1).
+        lr (float, optional): step size :math:`\eta` (default 1.0).
         p (float, optional): order (default 2).
         init (Tensor, optional): starting direction ``[d]`` or ``[B, d]`` (default uniform).
         generator (torch.Generator, optional): random source for the starting direction.
@@ -221,7 +221,7 @@ def distributional_sliced_wasserstein(
     n_projections: int = 10,
     concentration: float = 10.0,
     n_iters: int = 50,
-    lr: float = 0.1,
+    lr: float = 1.0,
     p: float = 2,
     init: Tensor | None = None,
     generator: torch.Generator | None = None,
@@ -248,7 +248,7 @@ def distributional_sliced_wasserstein(
         n_projections (int, optional): L, vMF samples per step (default 10).
         concentration (float, optional): :math:`\kappa \ge 0` (default 10).
         n_iters (int, optional): T, ascent steps on the location (default 50).
-        lr (float, optional): step size (default 0.1).
+        lr (float, optional): step size (default 1.0).
         p (float, optional): order (default 2).
         init (Tensor, optional): starting location ``[d]`` or ``[B, d]`` (default uniform).
         generator (torch.Generator, optional): random source (starting location, vMF samples).
