@@ -12,6 +12,9 @@ with two kinds of moves, each leaving :math:`\\pi` invariant:
   rotate its moving side about the bond by :math:`\\delta`, uniform on :math:`[-\\pi, \\pi)` or
   Gaussian with a small scale. The map is an isometry of configuration space and
   :math:`\\delta` has a symmetric law, so the Metropolis ratio is :math:`\\exp(-\\Delta E / k_B T)`.
+* **symmetry moves** -- relabel the atoms by a graph automorphism (ring flips of symmetric
+  aryls, methyl hydrogen permutations); the energy is unchanged, so they are always accepted,
+  and they are drawn uniformly from a set closed under inverses (a symmetric proposal).
 * **MALA steps** -- Metropolis-adjusted Langevin moves of all atoms, which relax bond lengths,
   angles, ring puckers and the torsions themselves; the step size is adapted during warm-up
   only (then frozen, so the chain is exactly invariant).
@@ -33,7 +36,7 @@ import numpy as np
 
 from geomgen.chem.diagnostics import torsion_diagnostics
 from geomgen.chem.mmff import MMFF
-from geomgen.chem.torsions import TorsionSet, dihedral_angles, movable_bonds, rotatable_torsions, set_torsions
+from geomgen.chem.torsions import TorsionSet, automorphisms, dihedral_angles, movable_bonds, rotatable_torsions, set_torsions
 
 KB_KCAL = 0.0019872041
 
@@ -59,8 +62,8 @@ class SamplerConfig:
         mala_accept_target (float): warm-up target acceptance of MALA (default 0.6).
         seed (int): random seed (default 0).
 
-    A sweep is ``torsion_passes`` torsion moves per rotatable torsion (random order) followed
-    by the MALA steps; one draw is recorded per sweep.
+    A sweep is one symmetry move, ``torsion_passes`` torsion moves per movable bond (random
+    order), then the MALA steps; one draw is recorded per sweep.
     """
 
     temperature: float = 300.0
@@ -108,8 +111,9 @@ def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
 
 
 class _Chain:
-    def __init__(self, mmff: MMFF, pos: np.ndarray, torsions: TorsionSet, kt: float, rng: np.random.Generator, cfg: SamplerConfig):
+    def __init__(self, mmff: MMFF, pos: np.ndarray, torsions: TorsionSet, kt: float, rng: np.random.Generator, cfg: SamplerConfig, perms=None):
         self.mmff, self.ts, self.kt, self.rng, self.cfg = mmff, torsions, kt, rng, cfg
+        self.perms = perms if perms is not None else np.zeros((0, len(pos)), dtype=np.int64)
         self.moving = [np.flatnonzero(m) for m in torsions.moving]
         self.pos = np.array(pos, dtype=np.float64)
         self.energy = mmff.energy(self.pos)
@@ -158,7 +162,13 @@ class _Chain:
             self.log_tau += 0.1 * (accept_prob - self.cfg.mala_accept_target)
             self.log_tau = min(max(self.log_tau, math.log(1e-7)), math.log(1e-1))
 
+    def symmetry_move(self) -> None:
+        if len(self.perms):
+            self.pos = self.pos[self.perms[self.rng.integers(len(self.perms))]]
+            self.grad = None
+
     def sweep(self, adapt: bool = False) -> None:
+        self.symmetry_move()
         for _ in range(self.cfg.torsion_passes):
             for t in self.rng.permutation(len(self.ts)):
                 self.torsion_move(int(t))
@@ -207,7 +217,8 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     seed_pos = mol.GetConformer().GetPositions()
     rngs = [np.random.default_rng([cfg.seed, c]) for c in range(cfg.n_chains)]
     moves = movable_bonds(mol)
-    chains = [_Chain(mmff, _overdispersed_start(mmff, seed_pos, ts, r), moves, kt, r, cfg) for r in rngs]
+    perms = automorphisms(mol)
+    chains = [_Chain(mmff, _overdispersed_start(mmff, seed_pos, ts, r), moves, kt, r, cfg, perms) for r in rngs]
     for ch in chains:
         for _ in range(cfg.warmup_sweeps):
             ch.sweep(adapt=True)

@@ -151,15 +151,18 @@ def rotatable_torsions(mol) -> TorsionSet:
 def movable_bonds(mol) -> TorsionSet:
     """Every bond a torsion Monte Carlo move may rotate: a superset of the rotatable torsions.
 
-    Non-ring single bonds whose two atoms both have another neighbour (hydrogens count) and
-    are not linear. Besides the rotatable torsions this includes hydrogen rotors (methyl,
-    hydroxyl, amine), symmetric tops and the partial double bonds of amides and esters, so
-    the sampler visits their rotamers (and cis amides) at their Boltzmann weights. The
-    dihedral atoms of hydrogen rotors use the highest-ranked neighbour of any element.
+    Non-ring single bonds whose two atoms both have another neighbour (hydrogens count), are
+    not linear and are not amide/ester partial double bonds. Besides the rotatable torsions
+    this includes hydrogen rotors (methyl, hydroxyl, amine) and symmetric tops, so the sampler
+    visits their rotamers at their Boltzmann weights. Amide and ester bonds keep the seed's
+    configuration (barriers of 10-20 kcal/mol: cis/trans isomers interconvert in seconds and
+    are not sampled). The dihedral atoms of hydrogen rotors use the highest-ranked neighbour of
+    any element.
     """
     from rdkit import Chem
 
     n = mol.GetNumAtoms()
+    partial = _partial_double_bonds(mol)
     ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=True))
     atoms, moving, bonds = [], [], []
     for bond in mol.GetBonds():
@@ -172,6 +175,8 @@ def movable_bonds(mol) -> TorsionSet:
         if not nj or not nk:
             continue
         if Chem.HybridizationType.SP in (aj.GetHybridization(), ak.GetHybridization()):
+            continue
+        if frozenset((j, k)) in partial:
             continue
         i = max(nj, key=lambda a: ranks[a.GetIdx()]).GetIdx()
         l = max(nk, key=lambda a: ranks[a.GetIdx()]).GetIdx()
@@ -258,3 +263,28 @@ def set_torsions(pos: np.ndarray, torsions: TorsionSet, angles: np.ndarray) -> n
         current = dihedral_angles(out, torsions.atoms[t : t + 1])[..., 0]
         out = rotate_torsion(out, torsions, t, angles[..., t] - current)
     return out
+
+
+def automorphisms(mol, max_count: int = 2000) -> np.ndarray:
+    """Graph automorphisms of ``mol`` (stereo-aware) as atom permutations, closed under inverse.
+
+    Relabelling a geometry by an automorphism leaves its MMFF energy unchanged, so the sampler
+    uses them as always-accepted moves (ring flips of symmetric aryls, methyl hydrogen
+    permutations) that rigid rotations with a relaxed internal geometry rarely achieve.
+
+    Returns:
+        ``[P, N]`` int array; row p maps new atom a to old atom ``perm[p, a]`` (identity
+        excluded; empty when the molecule has no symmetry).
+    """
+    matches = mol.GetSubstructMatches(mol, uniquify=False, useChirality=True, maxMatches=max_count)
+    n = mol.GetNumAtoms()
+    ident = tuple(range(n))
+    perms = {tuple(int(a) for a in m) for m in matches if len(m) == n} - {ident}
+    inverses = set()
+    for p in perms:
+        inv = [0] * n
+        for a, b in enumerate(p):
+            inv[b] = a
+        inverses.add(tuple(inv))
+    perms |= inverses
+    return np.asarray(sorted(perms), dtype=np.int64).reshape(-1, n)

@@ -1,0 +1,28 @@
+import csv
+
+from rdkit import Chem
+
+from geomgen.cli import main
+
+
+def test_reference_command_writes_samples_diagnostics_and_failures(tmp_path, capsys):
+    smi = tmp_path / "in.smi"
+    smi.write_text("ClCCCl dce\nC1CC broken\nCCCO propanol\n")
+    out = tmp_path / "out" / "ref.sdf"
+    rc = main(["reference", str(smi), "-n", "5", "-o", str(out), "--chains", "2", "--max-sweeps", "20"])
+    assert rc == 0
+    mols = [m for m in Chem.SDMolSupplier(str(out), removeHs=False)]
+    assert len(mols) == 10
+    assert {m.GetProp("molecule") for m in mols} == {"dce", "propanol"}
+    assert all(float(m.GetProp("MMFF94_energy_kcal_mol")) < 100 for m in mols)
+    diag = list(csv.DictReader(open(tmp_path / "out" / "ref.diagnostics.csv")))
+    assert [d["name"] for d in diag] == ["dce", "propanol"] and "rhat_max" in diag[0]
+    fails = list(csv.DictReader(open(tmp_path / "out" / "ref.failures.csv")))
+    assert fails[0]["name"] == "broken" and "unparsable" in fails[0]["reason"]
+    assert "broken" in capsys.readouterr().err
+
+
+def test_reference_command_nothing_succeeds(tmp_path):
+    out = tmp_path / "x.sdf"
+    assert main(["reference", "C1CC", "-n", "3", "-o", str(out), "--max-sweeps", "5"]) == 1
+    assert not out.exists()
