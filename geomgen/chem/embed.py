@@ -56,6 +56,12 @@ def parse_molecule(smiles_or_mol, name: str | None = None):
     return mol
 
 
+def rdkit_seed(seed: int) -> int:
+    """Map a user seed to an RDKit random seed. RDKit's ``randomSeed = 0`` makes every
+    conformer of ``EmbedMultipleConfs`` identical, so seeds are offset away from 0."""
+    return int(seed) + 0x5EED
+
+
 def embed_seed(mol, seed: int = 0, n_candidates: int = 8, name: str | None = None):
     """Embed ``mol`` with ETKDGv3 and return a copy with one MMFF-minimised seed conformer.
 
@@ -74,7 +80,7 @@ def embed_seed(mol, seed: int = 0, n_candidates: int = 8, name: str | None = Non
     m = Chem.Mol(mol)
     m.RemoveAllConformers()
     params = AllChem.ETKDGv3()
-    params.randomSeed = int(seed)
+    params.randomSeed = rdkit_seed(seed)
     params.numThreads = 1
     cids = list(AllChem.EmbedMultipleConfs(m, numConfs=n_candidates, params=params))
     if not cids:

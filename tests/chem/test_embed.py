@@ -43,3 +43,17 @@ def test_stereo_mismatch_is_detected():
         conf.SetAtomPosition(a, (-p.x, p.y, p.z))
     assert stereo_matches(seed, reference=mol)
     assert not stereo_matches(mirror, reference=mol)
+
+
+def test_seed_zero_gives_distinct_candidates():
+    from rdkit.Chem import AllChem
+
+    from geomgen.chem.embed import rdkit_seed
+
+    mol = parse_molecule("CCCCOc1ccccc1CCN")
+    p = AllChem.ETKDGv3()
+    p.randomSeed = rdkit_seed(0)
+    m = Chem.Mol(mol)
+    AllChem.EmbedMultipleConfs(m, 3, p)
+    pos = [c.GetPositions() for c in m.GetConformers()]
+    assert abs(pos[0] - pos[1]).max() > 0.1

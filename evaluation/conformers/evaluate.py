@@ -1,0 +1,175 @@
+"""Conformer generators against the MMFF94 Boltzmann references, side by side in one run.
+
+    python evaluation/conformers/evaluate.py --splits val test drugs -n 50 [--max-molecules M]
+        [--methods etkdg etkdg+mmff geomgen geomgen+relax geomgen+boltzmann]
+
+For every molecule of each split, every method generates ``n`` conformers of the reference's
+own molecule (same atom order; stereo from the reference's isomeric SMILES) and is scored:
+
+* W1 torsions -- circular Wasserstein-1 between the generated and reference marginals of each
+  rotatable torsion (all reference samples), averaged over torsions then molecules (rad);
+* COV-R / AMR-R / COV-P / AMR-P -- symmetric heavy-atom RMSD against ``n`` reference
+  conformers rebuilt from evenly spaced samples (thresholds 0.5, 0.75, 1.25 A);
+* dE -- mean MMFF94 energy of the generated conformers minus the mean reference energy
+  (kcal/mol), averaged over molecules;
+* conf/s -- generated conformers per second of wall time (generation only, all cores).
+
+Writes evaluation/conformers/results.md (markdown table) and results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+THRESHOLDS = (0.5, 0.75, 1.25)
+
+
+def etkdg(ref, n, seed, relax=False):
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    from geomgen.chem.embed import rdkit_seed
+
+    mol = Chem.Mol(ref.mol)
+    mol.RemoveAllConformers()
+    params = AllChem.ETKDGv3()
+    params.randomSeed = rdkit_seed(seed)
+    params.numThreads = 0
+    AllChem.EmbedMultipleConfs(mol, numConfs=n, params=params)
+    if relax and mol.GetNumConformers():
+        AllChem.MMFFOptimizeMoleculeConfs(mol, numThreads=0, maxIters=500)
+    return mol
+
+
+def make_methods(model_path=None):
+    methods = {
+        "etkdg": lambda refs, n, seed: [etkdg(r, n, seed) for r in refs],
+        "etkdg+mmff": lambda refs, n, seed: [etkdg(r, n, seed, relax=True) for r in refs],
+    }
+    try:
+        from geomgen.conformers import ConformerGenerator
+    except ImportError:  # the generator is not part of this checkout
+        return methods
+    gen = {}
+
+    def _gen():
+        if "g" not in gen:
+            gen["g"] = ConformerGenerator.from_checkpoint(model_path)
+        return gen["g"]
+
+    def run(refs, n, seed, **kw):
+        mols = [r.mol for r in refs]
+        return _gen().generate_from_seeds(mols, n, seed=seed, **kw)
+
+    methods["geomgen"] = lambda refs, n, seed: run(refs, n, seed)
+    methods["geomgen+relax"] = lambda refs, n, seed: run(refs, n, seed, relax=True)
+    methods["geomgen+boltzmann"] = lambda refs, n, seed: run(refs, n, seed, boltzmann=True)
+    return methods
+
+
+def score(ref, gen, n):
+    from geomgen.chem import MMFF, dihedral_angles
+    from geomgen.metrics import circular_wasserstein, coverage
+
+    if gen is None or gen.GetNumConformers() == 0:
+        return None
+    pos = np.stack([c.GetPositions() for c in gen.GetConformers()])
+    ang = dihedral_angles(pos, ref.torsion_atoms)
+    w1 = float(np.mean(circular_wasserstein(ang, ref.angles)))
+    cov = coverage(ref.conformers(n), gen, THRESHOLDS)
+    mm = MMFF(ref.mol)
+    de = float(mm.energies(pos).mean() - ref.energies.mean())
+    return {"w1": w1, "cov": cov, "de": de}
+
+
+def evaluate(split, methods, n, seed, max_molecules=None):
+    from geomgen.datasets.conformers import load_reference_set
+
+    refs = load_reference_set(split)[:max_molecules]
+    rows = []
+    for name, fn in methods.items():
+        t0 = time.perf_counter()
+        gens = fn(refs, n, seed)
+        secs = time.perf_counter() - t0
+        n_conf = sum(g.GetNumConformers() for g in gens if g is not None)
+        scores = [score(r, g, n) for r, g in zip(refs, gens)]
+        ok = [s for s in scores if s is not None]
+        row = {
+            "split": split,
+            "method": name,
+            "molecules": len(refs),
+            "failed": len(refs) - len(ok),
+            "W1 torsions": float(np.mean([s["w1"] for s in ok])),
+            "dE": float(np.mean([s["de"] for s in ok])),
+            "conf/s": n_conf / secs,
+            "AMR-R": float(np.mean([s["cov"]["AMR-R"] for s in ok])),
+            "AMR-P": float(np.mean([s["cov"]["AMR-P"] for s in ok])),
+        }
+        for t in THRESHOLDS:
+            row[f"COV-R@{t}"] = float(np.mean([s["cov"]["COV-R"][t] for s in ok]))
+            row[f"COV-P@{t}"] = float(np.mean([s["cov"]["COV-P"][t] for s in ok]))
+        rows.append(row)
+        print(f"{split} {name}: W1 {row['W1 torsions']:.3f}, COV-R@0.75 {row['COV-R@0.75']:.3f}, {row['conf/s']:.1f} conf/s", flush=True)
+    return rows
+
+
+def to_markdown(rows, header):
+    cols = ["split", "method", "molecules", "failed", "W1 torsions", "COV-R@0.5", "COV-R@0.75", "COV-R@1.25", "AMR-R",
+            "COV-P@0.5", "COV-P@0.75", "COV-P@1.25", "AMR-P", "dE", "conf/s"]
+    lines = [header, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        cells = [f"{r[c]:.3f}" if isinstance(r[c], float) and c not in ("conf/s", "dE") else
+                 (f"{r[c]:.1f}" if isinstance(r[c], float) else str(r[c])) for c in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    # ratios against ETKDG per split
+    lines += ["", "Ratios against ETKDG (plain) on the same molecules in this run:", "",
+              "| split | method | W1 / W1(ETKDG) | COV-R@0.75 - ETKDG | speed / ETKDG |", "|---|---|---|---|---|"]
+    for r in rows:
+        base = next(b for b in rows if b["split"] == r["split"] and b["method"] == "etkdg")
+        lines.append(f"| {r['split']} | {r['method']} | {r['W1 torsions'] / base['W1 torsions']:.2f} | "
+                     f"{r['COV-R@0.75'] - base['COV-R@0.75']:+.3f} | {r['conf/s'] / base['conf/s']:.1f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--splits", nargs="+", default=["val", "test", "drugs"])
+    ap.add_argument("--methods", nargs="+", default=None)
+    ap.add_argument("-n", type=int, default=50, help="conformers per molecule (default 50)")
+    ap.add_argument("--max-molecules", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default=None, help="VonMisesNet checkpoint (default: shipped)")
+    ap.add_argument("-o", "--output", default=str(HERE / "results.md"))
+    args = ap.parse_args(argv)
+    methods = make_methods(args.model)
+    if args.methods:
+        unknown = set(args.methods) - set(methods)
+        if unknown:
+            raise SystemExit(f"unknown method(s) {sorted(unknown)}; available: {sorted(methods)}")
+        methods = {k: methods[k] for k in args.methods}
+    t0 = time.time()
+    rows = []
+    for split in args.splits:
+        rows += evaluate(split, methods, args.n, args.seed, args.max_molecules)
+    header = (f"Conformer generation vs MMFF94 Boltzmann references (300 K); n = {args.n} conformers per molecule, "
+              f"seed {args.seed}, {os.cpu_count()} cores, wall time {time.time() - t0:.0f} s.\n"
+              f"Command: python evaluation/conformers/evaluate.py --splits {' '.join(args.splits)} -n {args.n}"
+              + (f" --max-molecules {args.max_molecules}" if args.max_molecules else ""))
+    text = to_markdown(rows, header)
+    print(text)
+    out = Path(args.output)
+    for path, content in ((out, text), (out.with_suffix(".json"), json.dumps(rows, indent=1))):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(content)
+        os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main()
