@@ -91,8 +91,10 @@ def projected_wasserstein(x: Tensor, y: Tensor, projections: Tensor, p: float = 
             f"projected_wasserstein: projections must be [L, d] or [B, L, d] for x {tuple(x.shape)}, "
             f"got {tuple(projections.shape)}"
         )
-    xp = torch.bmm(projections, x.transpose(1, 2)).sort(dim=-1).values  # [B, L, N]
-    yp = torch.bmm(projections, y.transpose(1, 2)).sort(dim=-1).values  # [B, L, M]
+    # contiguous operands: bmm on transposed views is ~100x slower in float64
+    projections = projections.contiguous()
+    xp = torch.bmm(projections, x.transpose(1, 2).contiguous()).sort(dim=-1).values  # [B, L, N]
+    yp = torch.bmm(projections, y.transpose(1, 2).contiguous()).sort(dim=-1).values  # [B, L, M]
     return _wasserstein_1d_pp(xp, yp, p)
 
 
