@@ -223,7 +223,8 @@ def _plots(summary, slopes, config, outdir: Path) -> None:
         ax.set_title(f"{dist} (d={d})")
         ax.set_xlabel("n")
         ax.set_ylabel("W1 to the truth")
-        ax.legend(fontsize=6)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(dists):]:
         ax.axis("off")
     fig.tight_layout()
@@ -253,7 +254,8 @@ def _plots(summary, slopes, config, outdir: Path) -> None:
         ax.set_xlabel("instance noise s")
         ax.set_ylabel("W1 to the truth")
         ax.set_yscale("log")
-        ax.legend(fontsize=6)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(dists):]:
         ax.axis("off")
     fig.tight_layout()

@@ -69,9 +69,9 @@ def test_instance_noise_fixed_or_fresh():
 
 def test_tiny_fit_learns_the_circle():
     x = circle_data(400)
-    fitted = fit_estimator("perturbed_mle", x, intrinsic_dim=1, noise=0.05, seed=0, max_steps=300, hidden=32,
-                           num_samples=256)
-    assert fitted.steps == 300
+    fitted = fit_estimator("perturbed_mle", x, intrinsic_dim=1, noise=0.05, seed=0, max_steps=150, hidden=32,
+                           num_samples=128, batch_size=128)
+    assert fitted.steps == 150
     y = fitted.sample(500, torch.Generator().manual_seed(0))
     assert abs(float(y.norm(dim=1).mean()) - 1.0) < 0.1  # pushed forward onto (near) the unit circle
     assert 0.02 < fitted.sigma < 0.2  # sigma settles near the instance-noise level s, not at 0
