@@ -158,13 +158,20 @@ def reconstruct(input_path: str, output_path: str, model_path: str | None = None
 
     from geomgen.datasets.pointcloud_io import load_point_cloud, normalize_unit_ball, resample_points, write_point_cloud
 
-    model, _ = load_autoencoder(model_path)
-    n = model.config()["n_points"]
-    out_suffix = Path(output_path).suffix.lower()
+    from geomgen.datasets.pointcloud_io import read_mesh
+
+    # check the input before loading the model
+    batch = None
     if Path(input_path).suffix.lower() == ".npy" and np.load(input_path, mmap_mode="r").ndim == 3:
         batch = np.load(input_path).astype(np.float64)
         if batch.shape[-1] != 3 or batch.shape[1] == 0:
             raise ValueError(f"{input_path}: expected [B, N, 3] or [N, 3] points, got {batch.shape}")
+    else:
+        read_mesh(input_path)
+    model, _ = load_autoencoder(model_path)
+    n = model.config()["n_points"]
+    out_suffix = Path(output_path).suffix.lower()
+    if batch is not None:
         rng = np.random.default_rng(seed)
         clouds = [resample_points(c, n, rng) for c in batch]
     else:
