@@ -10,7 +10,6 @@ held-out data.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import warnings
 from dataclasses import dataclass, field

@@ -23,7 +23,7 @@ import numpy as np
 __all__ = ["RUN_COLUMNS", "write_report", "summarize", "fit_slopes", "theory_exponent", "compare"]
 
 RUN_COLUMNS = ["distribution", "d", "D", "n", "noise", "estimator", "estimator_type", "seed", "w1", "oracle_w1",
-               "loglik", "sigma", "seconds", "fit_seconds", "steps", "w1_points", "status", "error"]
+               "loglik", "sigma", "seconds", "cpu_seconds", "fit_seconds", "steps", "w1_points", "status", "error"]
 
 
 def theory_exponent(d: int, alpha: float) -> float:
@@ -57,7 +57,7 @@ def summarize(rows: list[dict]) -> list[dict]:
     for (dist, n, s, est), rs in sorted(groups.items()):
         row = {"distribution": dist, "d": rs[0].get("d"), "D": rs[0].get("D"), "n": n, "noise": s, "estimator": est,
                "runs": len(rs)}
-        for col in ("w1", "oracle_w1", "loglik", "sigma", "seconds"):
+        for col in ("w1", "oracle_w1", "loglik", "sigma", "seconds", "cpu_seconds"):
             m, se, _ = _mean_se([_f(r.get(col)) for r in rs])
             row[f"{col}_mean"], row[f"{col}_se"] = m, se
         out.append(row)
@@ -232,6 +232,7 @@ def _plots(summary, slopes, config, outdir: Path) -> None:
     plt.close(fig)
 
     pert = [e for e, k in types.items() if k == "perturbed_mle"]
+    colour = {e: f"C{i % 10}" for i, e in enumerate(types)}  # the same colours as in w1_vs_n.png
     fig, axes = plt.subplots(rows_, cols, figsize=(4.2 * cols, 3.4 * rows_), squeeze=False)
     n_cmp = int(config.evaluation["compare_n"])
     for ax, dist in zip(axes.flat, dists):
@@ -243,13 +244,16 @@ def _plots(summary, slopes, config, outdir: Path) -> None:
             if rs:
                 ax.errorbar([r["noise"] for r in rs], [r["w1_mean"] for r in rs],
                             yerr=[0 if not math.isfinite(r["w1_se"]) else r["w1_se"] for r in rs], marker="o",
-                            capsize=2, label=est)
-        for i, (est, kind) in enumerate(types.items()):
+                            capsize=2, color=colour[est], label=est)
+        for est, kind in types.items():
             if kind == "perturbed_mle":
                 continue
             rs = [r for r in summary if r["distribution"] == dist and r["estimator"] == est and r["n"] == n_plot]
             if rs:
-                ax.axhline(rs[0]["w1_mean"], ls="--", lw=1, color=f"C{i + 1}", label=f"{est} (s=0)")
+                ax.axhline(rs[0]["w1_mean"], ls="--", lw=1, color=colour[est], label=f"{est} (s=0)")
+        floor = [r["oracle_w1_mean"] for r in summary if r["distribution"] == dist and r["n"] == n_plot]
+        if floor:
+            ax.axhline(floor[0], ls=":", lw=1, color="k", label="oracle floor")
         ax.set_title(f"{dist}, n={n_plot}")
         ax.set_xlabel("instance noise s")
         ax.set_ylabel("W1 to the truth")
