@@ -22,6 +22,8 @@ def circle_data(n=200, seed=0):
     return Circle(kappa=2.0).sample(n, torch.Generator().manual_seed(seed))
 
 
+@pytest.mark.filterwarnings("ignore:.*treespec.*")
+@pytest.mark.filterwarnings("ignore:.*does not have many workers.*")
 @pytest.mark.parametrize("system,likelihood", [(PerturbedMLE, "mc"), (PerturbedMLE, "iw"), (MLE, "iw"), (VAE, "iw")])
 def test_fast_dev_run(system, likelihood):
     torch.manual_seed(0)
