@@ -17,6 +17,7 @@ from geomgen import __version__
 #: subcommand name -> (module under geomgen.commands, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "conformers": ("conformers", "generate 3D conformers from SMILES with VonMisesNet"),
+    "vonmisesnet": ("vonmisesnet", "train / validate / test VonMisesNet (LightningCLI)"),
     "reference": ("reference", "sample MMFF94 Boltzmann reference ensembles (MCMC)"),
     "pointcloud": ("pointcloud", "train point-cloud autoencoders / reconstruct point clouds"),
     "simulate": ("simulate", "run a singular-distribution simulation study from a YAML file"),

@@ -29,7 +29,7 @@ SPLIT_CONFIGS = {
     "train": dict(n_chains=2, n_samples=400, warmup_sweeps=100, round_sweeps=300, min_sweeps=300, max_sweeps=300),
     "val": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=300, min_sweeps=300, max_sweeps=900, ess_target=200),
     "test": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=300, min_sweeps=300, max_sweeps=900, ess_target=200),
-    "drugs": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=300, min_sweeps=300, max_sweeps=1200, ess_target=200),
+    "drugs": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=300, min_sweeps=300, max_sweeps=900, ess_target=200),
 }
 
 
