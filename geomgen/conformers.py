@@ -259,7 +259,7 @@ class ConformerGenerator:
             if relax:
                 from rdkit.Chem import AllChem
 
-                res = AllChem.MMFFOptimizeMoleculeConfs(result, numThreads=0, maxIters=200)
+                res = AllChem.MMFFOptimizeMoleculeConfs(result, numThreads=1, maxIters=200)
                 energies = np.array([e for _, e in res])
                 relaxed = np.stack([c.GetPositions() for c in result.GetConformers()])
                 bad = ~stereo.ok(relaxed)

@@ -12,7 +12,8 @@ own molecule (same atom order; stereo from the reference's isomeric SMILES) and 
   conformers rebuilt from evenly spaced samples (thresholds 0.5, 0.75, 1.25 A);
 * dE -- mean MMFF94 energy of the generated conformers minus the mean reference energy
   (kcal/mol), averaged over molecules;
-* conf/s -- generated conformers per second of wall time (generation only, all cores).
+* conf/s -- generated conformers per second of wall time (generation only, including
+  geomgen's seed embedding; every method on one core: ETKDG/MMFF numThreads=1, torch 1 thread).
 
 Writes evaluation/conformers/results.md (markdown table) and results.json.
 """
@@ -41,10 +42,10 @@ def etkdg(ref, n, seed, relax=False):
     mol.RemoveAllConformers()
     params = AllChem.ETKDGv3()
     params.randomSeed = rdkit_seed(seed)
-    params.numThreads = 0
+    params.numThreads = 1
     AllChem.EmbedMultipleConfs(mol, numConfs=n, params=params)
     if relax and mol.GetNumConformers():
-        AllChem.MMFFOptimizeMoleculeConfs(mol, numThreads=0, maxIters=500)
+        AllChem.MMFFOptimizeMoleculeConfs(mol, numThreads=1, maxIters=200)
     return mol
 
 
@@ -65,8 +66,11 @@ def make_methods(model_path=None):
         return gen["g"]
 
     def run(refs, n, seed, **kw):
-        mols = [r.mol for r in refs]
-        return _gen().generate_from_seeds(mols, n, seed=seed, **kw)
+        from rdkit import Chem
+
+        # from the molecule alone: the generator embeds its own seed (timed), same atom order
+        mols, _ = _gen().generate_many([(r.id, Chem.Mol(r.mol)) for r in refs], n, seed=seed, **kw)
+        return mols
 
     methods["geomgen"] = lambda refs, n, seed: run(refs, n, seed)
     methods["geomgen+relax"] = lambda refs, n, seed: run(refs, n, seed, relax=True)
@@ -148,6 +152,9 @@ def main(argv=None):
     ap.add_argument("--model", default=None, help="VonMisesNet checkpoint (default: shipped)")
     ap.add_argument("-o", "--output", default=str(HERE / "results.md"))
     args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
     methods = make_methods(args.model)
     if args.methods:
         unknown = set(args.methods) - set(methods)
