@@ -58,11 +58,26 @@ def read_molecules(source: str) -> Iterator[tuple[str, object]]:
 def write_sdf_atomic(path, mols) -> int:
     """Write molecules (each conformer a record) to ``path`` atomically; return record count.
 
-    Each item of ``mols`` is ``(mol, conf_props)`` where ``conf_props`` is a list with one dict
+    ``path == "-"`` writes to standard output. Each item of ``mols`` is ``(mol, conf_props)`` where ``conf_props`` is a list with one dict
     of SD properties per conformer (or ``None``).
     """
+    import sys
+
     from rdkit import Chem
 
+    if str(path) == "-":  # standard output
+        n = 0
+        w = Chem.SDWriter(sys.stdout)
+        for mol, props in mols:
+            for c, conf in enumerate(mol.GetConformers()):
+                rec = Chem.Mol(mol)
+                if props is not None:
+                    for k, v in props[c].items():
+                        rec.SetProp(k, f"{v:.6g}" if isinstance(v, float) else str(v))
+                w.write(rec, confId=conf.GetId())
+                n += 1
+        w.flush()
+        return n
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -86,7 +101,10 @@ def failures_path(output) -> Path:
 
 
 def write_failures(output, failures: list[dict]) -> Path | None:
-    """Write ``name, input, reason`` rows beside ``output``; remove a stale file when none."""
+    """Write ``name, input, reason`` rows beside ``output``; remove a stale file when none.
+    With ``output == "-"`` (standard output) failures are only reported on standard error."""
+    if str(output) == "-":
+        return None
     path = failures_path(output)
     if not failures:
         if path.exists():

@@ -8,7 +8,7 @@ import argparse
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="a SMILES string or a .smi / .csv / .sdf file")
     p.add_argument("-n", "--num-conformers", type=int, default=10, help="conformers per molecule (default 10)")
-    p.add_argument("-o", "--output", required=True, help="output .sdf (one record per conformer)")
+    p.add_argument("-o", "--output", required=True, help="output .sdf (one record per conformer); - for standard output")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--relax", action="store_true", help="MMFF94-minimise every conformer")
     p.add_argument("--boltzmann", action="store_true",

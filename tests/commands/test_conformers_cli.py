@@ -50,3 +50,9 @@ def test_exit_codes(tmp_path, tiny_checkpoint):
     assert main(["conformers", "CCCC", "-n", "0", "-o", str(out), "--model", str(tiny_checkpoint)]) == 2
     with pytest.raises(SystemExit):
         main(["conformers", "CCCC"])  # -o is required
+
+
+def test_stdout_output(tiny_checkpoint, capfd):
+    assert main(["conformers", "CCCCO", "-n", "2", "-o", "-", "--model", str(tiny_checkpoint)]) == 0
+    out = capfd.readouterr().out
+    assert out.count("$$$$") == 2 and "mol-0_1" in out
