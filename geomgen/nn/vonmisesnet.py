@@ -153,3 +153,18 @@ class VonMisesNetSystem(L.LightningModule):
         opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=3)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/nll", "strict": False}}
+
+
+def export_checkpoint(src, dst) -> None:
+    """Write a slim inference checkpoint (hyper-parameters and weights only) from a Lightning one."""
+    import os
+    from pathlib import Path
+
+    ckpt = torch.load(src, map_location="cpu", weights_only=False)
+    slim = {"hyper_parameters": dict(ckpt["hyper_parameters"]), "state_dict": ckpt["state_dict"],
+            "epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"),
+            "geomgen_source": str(Path(src).name)}
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    torch.save(slim, tmp)
+    os.replace(tmp, dst)

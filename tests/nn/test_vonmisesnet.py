@@ -95,3 +95,16 @@ def test_lightning_cli_fast_dev_run(tiny_reference, tmp_path):
               f"--data.train={tiny_reference}", f"--data.val={tiny_reference}", f"--data.test={tiny_reference}",
               f"--data.root={tmp_path}", f"--trainer.default_root_dir={tmp_path}", "--model.net.init_args.hidden=16",
               "--model.net.init_args.num_layers=1", "--data.batch_size=3"])
+
+
+def test_export_slim_checkpoint(tiny_checkpoint, tmp_path):
+    from geomgen.nn.vonmisesnet import export_checkpoint
+
+    export_checkpoint(tiny_checkpoint, tmp_path / "slim.ckpt")
+    a = VonMisesNetSystem.from_checkpoint(tiny_checkpoint)
+    b = VonMisesNetSystem.from_checkpoint(tmp_path / "slim.ckpt")
+    g = Batch.from_data_list([_graph("CCCCO")[2]])
+    with torch.no_grad():
+        for x, y in zip(a(g), b(g)):
+            assert torch.equal(x, y)
+    assert (tmp_path / "slim.ckpt").stat().st_size < tiny_checkpoint.stat().st_size
