@@ -12,6 +12,7 @@ Heavy imports (torch, Lightning) happen inside the functions that need them.
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 DEFAULT_MODEL = "models/pointcloud_ae_shapes.pt"
@@ -82,13 +83,16 @@ def run_lightning(stage: str, cli_args: list[str]) -> int:
             cli_args[i + 1] = resolve_config(cli_args[i + 1])
         elif a.startswith("--config="):
             cli_args[i] = "--config=" + resolve_config(a.split("=", 1)[1])
-    LightningCLI(
-        PointCloudAutoencoderSystem,
-        PointCloudDataModule,
-        args=[stage, *cli_args],
-        save_config_kwargs={"overwrite": True},
-        auto_configure_optimizers=False,
-    )
+    with warnings.catch_warnings():
+        # we pass `args` on purpose: sys.argv holds the geomgen subcommand, not LightningCLI's
+        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
+        LightningCLI(
+            PointCloudAutoencoderSystem,
+            PointCloudDataModule,
+            args=[stage, *cli_args],
+            save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,
+        )
     return 0
 
 
