@@ -200,27 +200,28 @@ def load_reference_set(split_or_path: str) -> list[ReferenceMolecule]:
     if not path.suffix == ".npz":
         path = asset_path(f"data/conformers/reference_{split_or_path}.npz")
     out = []
-    with np.load(path) as z:
-        if int(z["format_version"]) != FORMAT_VERSION:
-            raise ValueError(f"{path}: format version {int(z['format_version'])}, expected {FORMAT_VERSION}")
-        t_off = np.concatenate([[0], np.cumsum(z["n_torsions"])])
-        a_off = np.concatenate([[0], np.cumsum(z["n_torsions"] * z["n_samples"])])
-        s_off = np.concatenate([[0], np.cumsum(z["n_samples"])])
-        atoms_all, angles_all, energies_all = z["torsion_atoms"], z["angles"], z["energies"]
-        for m in range(len(z["id"])):
-            t, s = int(z["n_torsions"][m]), int(z["n_samples"][m])
-            mol = Chem.MolFromMolBlock(str(z["molblock"][m]), removeHs=False)
-            Chem.AssignStereochemistryFrom3D(mol)
-            q = angles_all[a_off[m] : a_off[m + 1]].reshape(s, t).astype(np.float32)
-            out.append(
-                ReferenceMolecule(
-                    id=str(z["id"][m]),
-                    smiles=str(z["smiles"][m]),
-                    mol=mol,
-                    torsion_atoms=atoms_all[t_off[m] : t_off[m + 1]].astype(np.int64),
-                    angles=(q / QUANT * 2 * np.pi - np.pi).astype(np.float32),
-                    energies=energies_all[s_off[m] : s_off[m + 1]].astype(np.float64),
-                    diagnostics=json.loads(str(z["diagnostics"][m])),
-                )
+    with np.load(path) as npz:
+        z = {k: npz[k] for k in npz.files}  # decompress each array once
+    if int(z["format_version"]) != FORMAT_VERSION:
+        raise ValueError(f"{path}: format version {int(z['format_version'])}, expected {FORMAT_VERSION}")
+    t_off = np.concatenate([[0], np.cumsum(z["n_torsions"])])
+    a_off = np.concatenate([[0], np.cumsum(z["n_torsions"] * z["n_samples"])])
+    s_off = np.concatenate([[0], np.cumsum(z["n_samples"])])
+    atoms_all, angles_all, energies_all = z["torsion_atoms"], z["angles"], z["energies"]
+    for m in range(len(z["id"])):
+        t, s = int(z["n_torsions"][m]), int(z["n_samples"][m])
+        mol = Chem.MolFromMolBlock(str(z["molblock"][m]), removeHs=False)
+        Chem.AssignStereochemistryFrom3D(mol)
+        q = angles_all[a_off[m] : a_off[m + 1]].reshape(s, t).astype(np.float32)
+        out.append(
+            ReferenceMolecule(
+                id=str(z["id"][m]),
+                smiles=str(z["smiles"][m]),
+                mol=mol,
+                torsion_atoms=atoms_all[t_off[m] : t_off[m + 1]].astype(np.int64),
+                angles=(q / QUANT * 2 * np.pi - np.pi).astype(np.float32),
+                energies=energies_all[s_off[m] : s_off[m + 1]].astype(np.float64),
+                diagnostics=json.loads(str(z["diagnostics"][m])),
             )
+        )
     return out
