@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import sys
 import tempfile
@@ -195,10 +196,13 @@ def evaluate(args, system, test, probe) -> dict:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    from geomgen.datasets.pointcloud_io import atomic_write
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+
+    atomic_write(path, write)
 
 
 def figure(args, test_x, results, path: Path) -> None:
@@ -221,11 +225,10 @@ def figure(args, test_x, results, path: Path) -> None:
             if r == 0:
                 ax.set_title(title.replace(" amortized", "\namortized").replace(" (", "\n("), fontsize=6)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=110)
+    from geomgen.datasets.pointcloud_io import atomic_write
+
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
@@ -328,7 +331,7 @@ def main(argv=None) -> int:
         "# Point-cloud autoencoders on the procedural shape set (Table 1 analogue)",
         "",
         "Produced by `OMP_NUM_THREADS=1 python evaluation/pointclouds/table1.py "
-        + " ".join(argv if argv is not None else sys.argv[1:])
+        + shlex.join(argv if argv is not None else sys.argv[1:])
         + f"` in one run ({wall / 60:.1f} min wall on a shared 2-core CPU, 1 thread"
         + (f"; resumed with cached results of {len(resumed)} methods" if resumed else "")
         + ").",
