@@ -148,6 +148,27 @@ def rotatable_torsions(mol) -> TorsionSet:
     )
 
 
+def torsion_set_from_atoms(mol, atoms) -> TorsionSet:
+    """A :class:`TorsionSet` for given dihedral quadruples (e.g. stored with a data set), with
+    the moving side chosen as in :func:`rotatable_torsions`."""
+    atoms = np.asarray(atoms, dtype=np.int64).reshape(-1, 4)
+    n = mol.GetNumAtoms()
+    moving, bonds = [], []
+    for i, j, k, l in atoms:
+        bond = mol.GetBondBetweenAtoms(int(j), int(k))
+        if bond is None:
+            raise ValueError(f"atoms {j} and {k} are not bonded")
+        side_k, side_j = _side(mol, int(k), int(j)), _side(mol, int(j), int(k))
+        if int(j) in side_k:
+            raise ValueError(f"bond {j}-{k} is in a ring")
+        mask = np.zeros(n, dtype=bool)
+        mask[side_k if len(side_k) <= len(side_j) else side_j] = True
+        mask[[j, k]] = False
+        moving.append(mask)
+        bonds.append(bond.GetIdx())
+    return TorsionSet(atoms=atoms, moving=np.asarray(moving, dtype=bool).reshape(-1, n), bonds=np.asarray(bonds, dtype=np.int64))
+
+
 def movable_bonds(mol) -> TorsionSet:
     """Every bond a torsion Monte Carlo move may rotate: a superset of the rotatable torsions.
 

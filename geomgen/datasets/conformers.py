@@ -56,13 +56,10 @@ class ReferenceMolecule:
     diagnostics: dict
 
     def torsions(self):
-        """The :class:`~geomgen.chem.TorsionSet` (recomputed from the seed, checked)."""
-        from geomgen.chem import rotatable_torsions
+        """The :class:`~geomgen.chem.TorsionSet` of the stored torsion quadruples."""
+        from geomgen.chem.torsions import torsion_set_from_atoms
 
-        ts = rotatable_torsions(self.mol)
-        if not np.array_equal(ts.atoms, self.torsion_atoms):
-            raise ValueError(f"{self.id}: stored torsions differ from the current definition")
-        return ts
+        return torsion_set_from_atoms(self.mol, self.torsion_atoms)
 
     def conformers(self, n: int | None = None):
         """Reference conformers rebuilt from the samples: the sampled torsions set on the seed."""

@@ -42,15 +42,20 @@ def _log_vmf_normalizer(kappa: Tensor, d: int) -> Tensor:
 
 
 def _householder(z: Tensor, loc: Tensor) -> Tensor:
-    """Reflect samples ``z`` around e1 to ``loc``: H = I - 2 u u^T / |u|^2, u = e1 - loc."""
-    e1 = torch.zeros_like(loc)
-    e1[..., 0] = 1.0
-    u = e1 - loc
-    norm2 = (u * u).sum(-1, keepdim=True)
-    safe = norm2 > 1e-12
-    u = torch.where(safe, u, torch.zeros_like(u))
-    denom = torch.where(safe, norm2, torch.ones_like(norm2))
-    return z - 2 * u * (z * u).sum(-1, keepdim=True) / denom
+    """Map samples ``z`` drawn around e1 to samples around ``loc`` by a Householder reflection.
+
+    The base direction is b = e1 or b = -e1 (then z's first coordinate is negated, which maps a
+    sample around e1 to one around -e1), whichever is farther from ``loc``, so u = b - loc has
+    |u|^2 >= 2 and the reflection H = I - 2 u u^T / |u|^2 is smooth in ``loc`` everywhere
+    (including loc = +-e1).
+    """
+    flip = (loc[..., :1] > 0).to(z.dtype)  # use b = -e1 when loc leans towards +e1
+    sign = 1 - 2 * flip
+    z = torch.cat([z[..., :1] * sign, z[..., 1:]], dim=-1)
+    b = torch.zeros_like(loc)
+    b[..., :1] = sign
+    u = b - loc
+    return z - 2 * u * (z * u).sum(-1, keepdim=True) / (u * u).sum(-1, keepdim=True)
 
 
 class VonMisesFisher:

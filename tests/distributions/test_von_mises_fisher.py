@@ -115,3 +115,11 @@ def test_bad_input():
         VonMisesFisher(torch.tensor([1.0]), 1.0)
     with pytest.raises(ValueError, match="non-negative"):
         VonMisesFisher(torch.tensor([1.0, 0.0]), -1.0)
+
+
+def test_rsample_gradient_at_e1_and_minus_e1():
+    for sign in (1.0, -1.0):
+        loc = torch.tensor([sign, 0.0, 0.0], requires_grad=True)
+        x = VonMisesFisher(loc, 10.0).rsample((128,), generator=torch.Generator().manual_seed(0))
+        x[:, 1].sum().backward()
+        assert torch.isfinite(loc.grad).all() and loc.grad.norm() > 0
