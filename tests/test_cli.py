@@ -18,3 +18,12 @@ def test_version_and_help(capsys):
 def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "geomgen", "--help"], capture_output=True, text=True, check=True)
     assert "usage: geomgen" in out.stdout
+
+
+def test_entry_point_in_a_fresh_interpreter():
+    # the console script calls geomgen.cli.main directly (no runpy, which imports more)
+    code = "import sys; from geomgen.cli import main; sys.exit(main(['--help']))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    for name in ("conformers", "reference", "vonmisesnet", "pointcloud", "simulate"):
+        assert name in out.stdout
