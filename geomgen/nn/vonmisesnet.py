@@ -102,19 +102,25 @@ class VonMisesNetSystem(L.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["net"])
         self.net = net if net is not None else VonMisesNet()
-        # keep the network's constructor arguments so checkpoints rebuild it on their own
-        self.hparams["net_config"] = {
+
+    def net_config(self) -> dict:
+        return {
             "hidden": self.net.embed.out_features,
             "num_layers": len(self.net.convs),
             "num_components": self.net.num_components,
             "max_concentration": self.net.max_concentration,
         }
 
+    def on_save_checkpoint(self, checkpoint) -> None:
+        # the network's constructor arguments, so a checkpoint rebuilds it on its own
+        checkpoint["net_config"] = self.net_config()
+
     @classmethod
     def from_checkpoint(cls, path, map_location="cpu") -> "VonMisesNetSystem":
         ckpt = torch.load(path, map_location=map_location, weights_only=False)
         hp = dict(ckpt["hyper_parameters"])
-        net = VonMisesNet(**hp.pop("net_config"))
+        config = ckpt.get("net_config") or hp.pop("net_config")
+        net = VonMisesNet(**config)
         system = cls(net=net, **{k: v for k, v in hp.items() if k in ("lr", "weight_decay", "w1_samples")})
         system.load_state_dict(ckpt["state_dict"])
         return system.eval()
@@ -161,7 +167,9 @@ def export_checkpoint(src, dst) -> None:
     from pathlib import Path
 
     ckpt = torch.load(src, map_location="cpu", weights_only=False)
-    slim = {"hyper_parameters": dict(ckpt["hyper_parameters"]), "state_dict": ckpt["state_dict"],
+    hp = dict(ckpt["hyper_parameters"])
+    config = ckpt.get("net_config") or hp.pop("net_config")
+    slim = {"hyper_parameters": hp, "net_config": config, "state_dict": ckpt["state_dict"],
             "epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"),
             "geomgen_source": str(Path(src).name)}
     dst = Path(dst)
