@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from rdkit import Chem
 
 from geomgen.chem import MoleculeError, dihedral_angles, parse_molecule, rotatable_torsions, stereo_matches
 from geomgen.conformers import ConformerGenerator, _ClashGuard

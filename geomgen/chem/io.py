@@ -65,34 +65,42 @@ def write_sdf_atomic(path, mols) -> int:
 
     from rdkit import Chem
 
-    if str(path) == "-":  # standard output
+    def write_all(writer) -> int:
         n = 0
-        w = Chem.SDWriter(sys.stdout)
         for mol, props in mols:
             for c, conf in enumerate(mol.GetConformers()):
                 rec = Chem.Mol(mol)
-                if props is not None:
-                    for k, v in props[c].items():
-                        rec.SetProp(k, f"{v:.6g}" if isinstance(v, float) else str(v))
-                w.write(rec, confId=conf.GetId())
+                for k, v in (props[c] if props is not None else {}).items():
+                    rec.SetProp(k, f"{v:.6g}" if isinstance(v, float) else str(v))
+                writer.write(rec, confId=conf.GetId())
                 n += 1
-        w.flush()
+        writer.flush()
         return n
+
+    if str(path) == "-":  # standard output
+        return write_all(Chem.SDWriter(sys.stdout))
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    n = 0
     with Chem.SDWriter(str(tmp)) as w:
-        for mol, props in mols:
-            for c, conf in enumerate(mol.GetConformers()):
-                rec = Chem.Mol(mol)
-                if props is not None:
-                    for k, v in props[c].items():
-                        rec.SetProp(k, f"{v:.6g}" if isinstance(v, float) else str(v))
-                w.write(rec, confId=conf.GetId())
-                n += 1
+        n = write_all(w)
     os.replace(tmp, out)
     return n
+
+
+def read_inputs(source: str, prog: str):
+    """All ``(name, item)`` of ``source`` for a command, or ``None`` after printing why not."""
+    import sys
+
+    try:
+        items = list(read_molecules(source))
+    except ValueError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
+    if not items:
+        print(f"{prog}: no molecules in {source!r}", file=sys.stderr)
+        return None
+    return items
 
 
 def failures_path(output) -> Path:

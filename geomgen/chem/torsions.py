@@ -111,11 +111,10 @@ def rotatable_torsions(mol) -> TorsionSet:
     """
     from rdkit import Chem
 
-    n = mol.GetNumAtoms()
     ranks_sym = list(Chem.CanonicalRankAtoms(mol, breakTies=False))
     ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=True))
     partial = _partial_double_bonds(mol)
-    atoms, moving, bonds = [], [], []
+    atoms = []
     for bond in mol.GetBonds():
         if bond.GetBondType() != Chem.BondType.SINGLE or bond.IsInRing():
             continue
@@ -133,19 +132,8 @@ def rotatable_torsions(mol) -> TorsionSet:
             continue
         i = max(heavy_j, key=lambda a: ranks[a.GetIdx()]).GetIdx()
         l = max(heavy_k, key=lambda a: ranks[a.GetIdx()]).GetIdx()
-        side_k = _side(mol, k, j)
-        side_j = _side(mol, j, k)
-        mask = np.zeros(n, dtype=bool)
-        mask[side_k if len(side_k) <= len(side_j) else side_j] = True
-        mask[[j, k]] = False  # axis atoms never move
         atoms.append((i, j, k, l))
-        moving.append(mask)
-        bonds.append(bond.GetIdx())
-    return TorsionSet(
-        atoms=np.asarray(atoms, dtype=np.int64).reshape(-1, 4),
-        moving=np.asarray(moving, dtype=bool).reshape(-1, n),
-        bonds=np.asarray(bonds, dtype=np.int64),
-    )
+    return torsion_set_from_atoms(mol, atoms)
 
 
 def torsion_set_from_atoms(mol, atoms) -> TorsionSet:
@@ -163,7 +151,7 @@ def torsion_set_from_atoms(mol, atoms) -> TorsionSet:
             raise ValueError(f"bond {j}-{k} is in a ring")
         mask = np.zeros(n, dtype=bool)
         mask[side_k if len(side_k) <= len(side_j) else side_j] = True
-        mask[[j, k]] = False
+        mask[[j, k]] = False  # axis atoms never move
         moving.append(mask)
         bonds.append(bond.GetIdx())
     return TorsionSet(atoms=atoms, moving=np.asarray(moving, dtype=bool).reshape(-1, n), bonds=np.asarray(bonds, dtype=np.int64))
@@ -182,10 +170,9 @@ def movable_bonds(mol) -> TorsionSet:
     """
     from rdkit import Chem
 
-    n = mol.GetNumAtoms()
     partial = _partial_double_bonds(mol)
     ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=True))
-    atoms, moving, bonds = [], [], []
+    atoms = []
     for bond in mol.GetBonds():
         if bond.GetBondType() != Chem.BondType.SINGLE or bond.IsInRing():
             continue
@@ -201,18 +188,8 @@ def movable_bonds(mol) -> TorsionSet:
             continue
         i = max(nj, key=lambda a: ranks[a.GetIdx()]).GetIdx()
         l = max(nk, key=lambda a: ranks[a.GetIdx()]).GetIdx()
-        side_k, side_j = _side(mol, k, j), _side(mol, j, k)
-        mask = np.zeros(n, dtype=bool)
-        mask[side_k if len(side_k) <= len(side_j) else side_j] = True
-        mask[[j, k]] = False
         atoms.append((i, j, k, l))
-        moving.append(mask)
-        bonds.append(bond.GetIdx())
-    return TorsionSet(
-        atoms=np.asarray(atoms, dtype=np.int64).reshape(-1, 4),
-        moving=np.asarray(moving, dtype=bool).reshape(-1, n),
-        bonds=np.asarray(bonds, dtype=np.int64),
-    )
+    return torsion_set_from_atoms(mol, atoms)
 
 
 def dihedral_angles(pos: np.ndarray, atoms: np.ndarray) -> np.ndarray:

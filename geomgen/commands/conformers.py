@@ -46,18 +46,13 @@ def run(args) -> int:
 
     from tqdm import tqdm
 
-    from geomgen.chem.io import read_molecules, write_failures, write_sdf_atomic
+    from geomgen.chem.io import read_inputs, write_failures, write_sdf_atomic
 
     if args.num_conformers < 1:
         print("geomgen conformers: -n must be positive", file=sys.stderr)
         return 2
-    try:
-        items = list(read_molecules(args.input))
-    except ValueError as exc:
-        print(f"geomgen conformers: {exc}", file=sys.stderr)
-        return 2
-    if not items:
-        print(f"geomgen conformers: no molecules in {args.input!r}", file=sys.stderr)
+    items = read_inputs(args.input, "geomgen conformers")
+    if items is None:
         return 2
     try:
         from geomgen.conformers import ConformerGenerator

@@ -38,15 +38,13 @@ def run(args) -> int:
     from rdkit import Chem
     from tqdm import tqdm
 
-    from geomgen.chem.io import read_molecules, write_failures, write_sdf_atomic, write_table_atomic
+    from geomgen.chem.io import read_inputs, write_failures, write_sdf_atomic, write_table_atomic
 
     if args.num_samples < 1 or args.chains < 1 or args.max_sweeps < 1:
         print("geomgen reference: -n, --chains and --max-sweeps must be positive", file=sys.stderr)
         return 2
-    try:
-        items = list(read_molecules(args.input))
-    except ValueError as exc:
-        print(f"geomgen reference: {exc}", file=sys.stderr)
+    items = read_inputs(args.input, "geomgen reference")
+    if items is None:
         return 2
     rounds = max(1, min(300, args.max_sweeps))
     cfg = dict(

@@ -3,7 +3,6 @@ von Mises mixture for every rotatable torsion, and its Lightning system."""
 
 from __future__ import annotations
 
-import math
 
 import lightning as L
 import numpy as np

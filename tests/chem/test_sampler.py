@@ -83,7 +83,6 @@ def test_rigid_moves_reproduce_rigid_scan(monkeypatch):
 def test_equipartition(samples):
     """Mean energy above the minimum is (3N - 6) kT / 2 for a near-harmonic molecule (MALA)."""
     mol, res = samples["FCCF"]
-    from geomgen.chem import MMFF
 
     e_min = relaxed_torsion_scan(mol, n_grid=36)[1].min()
     n = mol.GetNumAtoms()

@@ -3,7 +3,6 @@ import itertools
 import numpy as np
 import pytest
 from rdkit import Chem
-from rdkit.Chem import AllChem
 
 from geomgen.chem import dihedral_angles, embed_seed, parse_molecule, rotatable_torsions, rotate_torsion, set_torsions, stereo_matches
 

@@ -2,7 +2,6 @@ import math
 
 import lightning as L
 import numpy as np
-import pytest
 import torch
 from torch_geometric.data import Batch
 
