@@ -69,8 +69,10 @@ class _StereoGuard:
 
 
 class _ClashGuard:
-    """Reject conformers with atoms 4+ bonds apart closer than ``scale`` x the sum of their
-    covalent-like contact radii (heavy 1.5 A / hydrogen 1.0 A pair floors)."""
+    """Reject conformers with atoms 4+ bonds apart closer than a contact floor: 2.2 A for two
+    heavy atoms, 1.8 A for a heavy atom and a hydrogen, 1.5 A for two hydrogens (times
+    ``scale``). A pair already closer in the seed (an intramolecular hydrogen bond, a fused ring
+    system) gets 0.9 x its seed distance instead, so the seed itself always passes."""
 
     def __init__(self, mol, scale: float = 1.0):
         from rdkit import Chem
@@ -83,6 +85,9 @@ class _ClashGuard:
         hh = heavy[self.i] & heavy[self.j]
         nh = heavy[self.i] ^ heavy[self.j]
         self.limit = scale * np.where(hh, 2.2, np.where(nh, 1.8, 1.5))
+        if mol.GetNumConformers():
+            seed = mol.GetConformer().GetPositions()
+            self.limit = np.minimum(self.limit, 0.9 * np.linalg.norm(seed[self.i] - seed[self.j], axis=-1))
 
     def ok(self, pos: np.ndarray) -> np.ndarray:
         if len(self.i) == 0:
@@ -212,8 +217,11 @@ class ConformerGenerator:
             stereo, clash = _StereoGuard(mol), _ClashGuard(mol)
             want = 4 * n if boltzmann else n
             pos_ok, ang_ok = [], []
+            drawn = passed = 0
             for _ in range(self.max_tries):
-                k = 2 * (want - sum(len(p) for p in pos_ok)) + 4
+                # draw enough for the acceptance seen so far (at least 2x, at most 50x what is missing)
+                rate = max(passed / drawn, 0.02) if drawn else 0.5
+                k = int(min(50, max(2, 1.2 / rate)) * (want - passed)) + 4
                 if mix is None:
                     ang = np.zeros((k, 0))
                     pos = np.repeat(seed_pos[None], k, 0)
@@ -222,6 +230,8 @@ class ConformerGenerator:
                     pos = set_torsions(seed_pos, ts, ang)
                 good = clash.ok(pos) & stereo.ok(pos)
                 rep.clash_rejected += int((~good).sum())
+                drawn += k
+                passed += int(good.sum())
                 pos_ok.append(pos[good])
                 ang_ok.append(ang[good])
                 if sum(len(p) for p in pos_ok) >= want:
