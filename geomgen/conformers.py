@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from geomgen.chem.embed import MoleculeError
+from geomgen.chem.torsions import dihedral_angles
 
 DEFAULT_CHECKPOINT = "models/vonmisesnet.ckpt"
 
@@ -59,8 +60,6 @@ class _StereoGuard:
     def signature(self, pos: np.ndarray) -> np.ndarray:
         c = self.centres
         vol = np.linalg.det(np.stack([pos[:, c[:, m]] - pos[:, c[:, 0]] for m in (1, 2, 3)], -2)) if len(c) else np.zeros((len(pos), 0))
-        from geomgen.chem.torsions import dihedral_angles
-
         dih = np.cos(dihedral_angles(pos, self.dbonds)) if len(self.dbonds) else np.zeros((len(pos), 0))
         return np.sign(np.concatenate([vol, dih], -1))
 
@@ -114,20 +113,20 @@ class ConformerGenerator:
     mixtures), reporting the effective sample size.
 
     Args:
-        system: a :class:`~geomgen.nn.vonmisesnet.VonMisesNetSystem` (in eval mode).
+        net: a trained :class:`~geomgen.nn.vonmisesnet.VonMisesNet`.
         max_tries (int): sampling rounds before a molecule is reported as failed (default 10).
     """
 
-    def __init__(self, system, max_tries: int = 10):
-        self.system = system.eval()
+    def __init__(self, net, max_tries: int = 10):
+        self.net = net.eval()
         self.max_tries = max_tries
 
     @classmethod
     def from_checkpoint(cls, path=None, **kwargs) -> "ConformerGenerator":
         """Load a checkpoint; with ``path=None`` the shipped model (models/vonmisesnet.ckpt)."""
-        from geomgen.nn.vonmisesnet import VonMisesNetSystem
+        from geomgen.nn.vonmisesnet import load_vonmisesnet
 
-        return cls(VonMisesNetSystem.from_checkpoint(_model_path(path)), **kwargs)
+        return cls(load_vonmisesnet(_model_path(path)), **kwargs)
 
     # -- public API ---------------------------------------------------------------------------
     def generate(self, smiles_or_mol, n: int = 10, seed: int = 0, relax: bool = False, boltzmann: bool = False, name: str | None = None):
@@ -190,7 +189,7 @@ class ConformerGenerator:
             for start in range(0, len(todo), batch_size):
                 idx = todo[start : start + batch_size]
                 batch = Batch.from_data_list([featurize(seeds[i], torsions[i].atoms) for i in idx])
-                loc, conc, logits = self.system.net(batch)
+                loc, conc, logits = self.net(batch)
                 counts = [len(torsions[i]) for i in idx]
                 for i, lo, co, lg in zip(idx, loc.split(counts), conc.split(counts), logits.split(counts)):
                     params[i] = VonMisesMixture(lo.double(), co.double(), lg.double())

@@ -46,8 +46,9 @@ def tiny_checkpoint(tiny_reference, tmp_path_factory):
     """A VonMisesNet checkpoint trained for a few steps on the tiny set (a real Lightning checkpoint)."""
     import lightning as L
 
-    from geomgen.datasets.molecules import ConformerDataModule
-    from geomgen.nn.vonmisesnet import VonMisesNet, VonMisesNetSystem
+    from geomgen.datasets.molecule_datamodule import ConformerDataModule
+    from geomgen.nn.vonmisesnet import VonMisesNet
+    from geomgen.nn.vonmisesnet_system import VonMisesNetSystem
 
     root = tmp_path_factory.mktemp("tiny_ckpt")
     dm = ConformerDataModule(train=str(tiny_reference), val=str(tiny_reference), test=str(tiny_reference),

@@ -36,9 +36,9 @@ import numpy as np
 
 from geomgen.chem.diagnostics import torsion_diagnostics
 from geomgen.chem.mmff import MMFF
+from geomgen.metrics.boltzmann import KB_KCAL_PER_MOL_K
 from geomgen.chem.torsions import TorsionSet, automorphisms, dihedral_angles, movable_bonds, rotatable_torsions, set_torsions
 
-KB_KCAL = 0.0019872041
 
 
 @dataclass
@@ -213,7 +213,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     t0 = time.perf_counter()
     ts = torsions if torsions is not None else rotatable_torsions(mol)
     mmff = MMFF(mol)
-    kt = KB_KCAL * cfg.temperature
+    kt = KB_KCAL_PER_MOL_K * cfg.temperature
     seed_pos = mol.GetConformer().GetPositions()
     rngs = [np.random.default_rng([cfg.seed, c]) for c in range(cfg.n_chains)]
     moves = movable_bonds(mol)

@@ -98,6 +98,32 @@ def _is_symmetric_top(mol, center: int, partner: int, ranks) -> bool:
     return len({ranks[a.GetIdx()] for a in others}) == 1
 
 
+def _rotor_bonds(mol, heavy_only: bool):
+    """Yield ``(i, j, k, l)`` for non-ring single bonds j-k that are not linear, not amide/ester
+    partial double bonds, and have a neighbour on each side (heavy atoms only when
+    ``heavy_only``); i and l are the highest-ranked such neighbours (canonical ranks)."""
+    from rdkit import Chem
+
+    partial = _partial_double_bonds(mol)
+    ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=True))
+    for bond in mol.GetBonds():
+        if bond.GetBondType() != Chem.BondType.SINGLE or bond.IsInRing():
+            continue
+        j, k = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+        aj, ak = mol.GetAtomWithIdx(j), mol.GetAtomWithIdx(k)
+        nj = [a for a in aj.GetNeighbors() if a.GetIdx() != k and (a.GetAtomicNum() > 1 or not heavy_only)]
+        nk = [a for a in ak.GetNeighbors() if a.GetIdx() != j and (a.GetAtomicNum() > 1 or not heavy_only)]
+        if not nj or not nk:
+            continue
+        if Chem.HybridizationType.SP in (aj.GetHybridization(), ak.GetHybridization()):
+            continue
+        if frozenset((j, k)) in partial:
+            continue
+        i = max(nj, key=lambda a: ranks[a.GetIdx()]).GetIdx()
+        l = max(nk, key=lambda a: ranks[a.GetIdx()]).GetIdx()
+        yield i, j, k, l
+
+
 def rotatable_torsions(mol) -> TorsionSet:
     """Find the rotatable torsions of ``mol`` (which should carry explicit hydrogens).
 
@@ -112,27 +138,10 @@ def rotatable_torsions(mol) -> TorsionSet:
     from rdkit import Chem
 
     ranks_sym = list(Chem.CanonicalRankAtoms(mol, breakTies=False))
-    ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=True))
-    partial = _partial_double_bonds(mol)
     atoms = []
-    for bond in mol.GetBonds():
-        if bond.GetBondType() != Chem.BondType.SINGLE or bond.IsInRing():
-            continue
-        j, k = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-        aj, ak = mol.GetAtomWithIdx(j), mol.GetAtomWithIdx(k)
-        heavy_j = [a for a in aj.GetNeighbors() if a.GetIdx() != k and a.GetAtomicNum() > 1]
-        heavy_k = [a for a in ak.GetNeighbors() if a.GetIdx() != j and a.GetAtomicNum() > 1]
-        if not heavy_j or not heavy_k:
-            continue
-        if aj.GetHybridization() == Chem.HybridizationType.SP or ak.GetHybridization() == Chem.HybridizationType.SP:
-            continue
-        if frozenset((j, k)) in partial:
-            continue
-        if _is_symmetric_top(mol, j, k, ranks_sym) or _is_symmetric_top(mol, k, j, ranks_sym):
-            continue
-        i = max(heavy_j, key=lambda a: ranks[a.GetIdx()]).GetIdx()
-        l = max(heavy_k, key=lambda a: ranks[a.GetIdx()]).GetIdx()
-        atoms.append((i, j, k, l))
+    for (i, j, k, l) in _rotor_bonds(mol, heavy_only=True):
+        if not (_is_symmetric_top(mol, j, k, ranks_sym) or _is_symmetric_top(mol, k, j, ranks_sym)):
+            atoms.append((i, j, k, l))
     return torsion_set_from_atoms(mol, atoms)
 
 
@@ -168,27 +177,7 @@ def movable_bonds(mol) -> TorsionSet:
     are not sampled). The dihedral atoms of hydrogen rotors use the highest-ranked neighbour of
     any element.
     """
-    from rdkit import Chem
-
-    partial = _partial_double_bonds(mol)
-    ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=True))
-    atoms = []
-    for bond in mol.GetBonds():
-        if bond.GetBondType() != Chem.BondType.SINGLE or bond.IsInRing():
-            continue
-        j, k = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-        aj, ak = mol.GetAtomWithIdx(j), mol.GetAtomWithIdx(k)
-        nj = [a for a in aj.GetNeighbors() if a.GetIdx() != k]
-        nk = [a for a in ak.GetNeighbors() if a.GetIdx() != j]
-        if not nj or not nk:
-            continue
-        if Chem.HybridizationType.SP in (aj.GetHybridization(), ak.GetHybridization()):
-            continue
-        if frozenset((j, k)) in partial:
-            continue
-        i = max(nj, key=lambda a: ranks[a.GetIdx()]).GetIdx()
-        l = max(nk, key=lambda a: ranks[a.GetIdx()]).GetIdx()
-        atoms.append((i, j, k, l))
+    atoms = list(_rotor_bonds(mol, heavy_only=False))
     return torsion_set_from_atoms(mol, atoms)
 
 

@@ -16,8 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def cli_main(args=None):
     from lightning.pytorch.cli import LightningCLI
 
-    from geomgen.datasets.molecules import ConformerDataModule
-    from geomgen.nn.vonmisesnet import VonMisesNetSystem
+    from geomgen.datasets.molecule_datamodule import ConformerDataModule
+    from geomgen.nn.vonmisesnet_system import VonMisesNetSystem
 
     return LightningCLI(VonMisesNetSystem, ConformerDataModule, args=args, save_config_kwargs={"overwrite": True})
 

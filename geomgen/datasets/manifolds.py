@@ -122,10 +122,12 @@ class ManifoldDistribution:
         return self._q
 
     def _sample_base(self, n: int, generator: torch.Generator | None) -> Tensor:  # pragma: no cover
-        raise NotImplementedError
+        """Abstract: every law samples ``[n, D0]`` points of its base space."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _sample_base")
 
     def _residual_base(self, y: Tensor) -> Tensor:  # pragma: no cover
-        raise NotImplementedError
+        """Abstract: every law measures the distance of base points to its support."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _residual_base")
 
     def sample(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32) -> Tensor:
         """Draw ``n`` points ``[n, D]``; a generator with a fixed seed reproduces them."""

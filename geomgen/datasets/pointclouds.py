@@ -20,7 +20,7 @@ class PointTransform:
     maps ``[N, 3] -> [N, 3]``; instances are callable and compose with :class:`Compose`."""
 
     def forward(self, points: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(points)")
 
     def __call__(self, points: Tensor) -> Tensor:
         if points.dim() != 2 or points.shape[-1] != 3:

@@ -7,7 +7,6 @@ amortizer maximises the distance the autoencoder minimises).
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from geomgen.losses.sliced import (

@@ -1,11 +1,14 @@
 """VonMisesNet (Swanson, Williams & Jonas, ICML 2023): a message-passing network that predicts a
-von Mises mixture for every rotatable torsion, and its Lightning system."""
+von Mises mixture for every rotatable torsion, and its checkpoint I/O.
+
+This module does not import Lightning, so the inference path (``geomgen conformers``) stays
+light; the training system is :mod:`geomgen.nn.vonmisesnet_system`."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 
-import lightning as L
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GINEConv
@@ -84,93 +87,40 @@ class VonMisesNet(nn.Module):
     def mixture(self, data) -> VonMisesMixture:
         return VonMisesMixture(*self(data))
 
-
-class VonMisesNetSystem(L.LightningModule):
-    """Training system: negative log-likelihood of reference torsion samples under the predicted
-    mixtures (mean over samples, then over torsions); validation also logs the mean circular
-    Wasserstein-1 between predicted and reference torsion marginals.
-
-    Args:
-        net (VonMisesNet): the network.
-        lr (float): AdamW learning rate (default 1e-3).
-        weight_decay (float): AdamW weight decay (default 1e-4).
-        w1_samples (int): samples drawn from each predicted mixture for the validation W1 (200).
-    """
-
-    def __init__(self, net: VonMisesNet | None = None, lr: float = 1e-3, weight_decay: float = 1e-4, w1_samples: int = 200):
-        super().__init__()
-        self.save_hyperparameters(ignore=["net"])
-        self.net = net if net is not None else VonMisesNet()
-
-    def net_config(self) -> dict:
+    @property
+    def config(self) -> dict:
+        """Constructor arguments that rebuild this network (stored in checkpoints)."""
         return {
-            "hidden": self.net.embed.out_features,
-            "num_layers": len(self.net.convs),
-            "num_components": self.net.num_components,
-            "max_concentration": self.net.max_concentration,
+            "hidden": self.embed.out_features,
+            "num_layers": len(self.convs),
+            "num_components": self.num_components,
+            "max_concentration": self.max_concentration,
         }
 
-    def on_save_checkpoint(self, checkpoint) -> None:
-        # the network's constructor arguments, so a checkpoint rebuilds it on its own
-        checkpoint["net_config"] = self.net_config()
 
-    @classmethod
-    def from_checkpoint(cls, path, map_location="cpu") -> "VonMisesNetSystem":
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-        hp = dict(ckpt["hyper_parameters"])
-        config = ckpt.get("net_config") or hp.pop("net_config")
-        net = VonMisesNet(**config)
-        system = cls(net=net, **{k: v for k, v in hp.items() if k in ("lr", "weight_decay", "w1_samples")})
-        system.load_state_dict(ckpt["state_dict"])
-        return system.eval()
+def _read_checkpoint(path):
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if "net_config" not in ckpt:
+        raise ValueError(f"{path}: not a VonMisesNet checkpoint (no 'net_config')")
+    return ckpt
 
-    def forward(self, data):
-        return self.net(data)
 
-    def model_step(self, batch, stage: str):
-        mix = self.net.mixture(batch)
-        theta = batch.torsion_angles  # [T, S]
-        nll = -mix.log_prob(theta.T).mean()  # log_prob over [S, T]
-        self.log(f"{stage}/nll", nll, batch_size=batch.num_graphs, prog_bar=True)
-        return nll, mix
-
-    def training_step(self, batch, batch_idx):
-        return self.model_step(batch, "train")[0]
-
-    def _w1(self, batch, mix, stage):
-        from geomgen.metrics import circular_wasserstein
-
-        g = torch.Generator().manual_seed(1234 + batch.num_graphs)
-        samples = mix.sample((self.hparams.w1_samples,), generator=g).cpu().numpy()
-        ref = batch.torsion_angles.cpu().numpy().T
-        w1 = float(np.mean(circular_wasserstein(samples, ref)))
-        self.log(f"{stage}/w1", w1, batch_size=len(ref[0]), prog_bar=True)
-
-    def validation_step(self, batch, batch_idx):
-        nll, mix = self.model_step(batch, "val")
-        self._w1(batch, mix, "val")
-
-    def test_step(self, batch, batch_idx):
-        nll, mix = self.model_step(batch, "test")
-        self._w1(batch, mix, "test")
-
-    def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=3)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/nll", "strict": False}}
+def load_vonmisesnet(path) -> VonMisesNet:
+    """The network of a checkpoint (a Lightning one from training or a slim exported one), in
+    eval mode."""
+    ckpt = _read_checkpoint(path)
+    net = VonMisesNet(**ckpt["net_config"])
+    prefix = "net."
+    net.load_state_dict({k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)})
+    return net.eval()
 
 
 def export_checkpoint(src, dst) -> None:
-    """Write a slim inference checkpoint (hyper-parameters and weights only) from a Lightning one."""
-    import os
-    from pathlib import Path
-
-    ckpt = torch.load(src, map_location="cpu", weights_only=False)
-    hp = dict(ckpt["hyper_parameters"])
-    config = ckpt.get("net_config") or hp.pop("net_config")
-    slim = {"hyper_parameters": hp, "net_config": config, "state_dict": ckpt["state_dict"],
-            "epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"),
-            "geomgen_source": str(Path(src).name)}
+    """Write a slim inference checkpoint (hyper-parameters, network config and weights; no
+    optimizer state) from a Lightning one, atomically."""
+    ckpt = _read_checkpoint(src)
+    slim = {key: ckpt.get(key) for key in ("hyper_parameters", "net_config", "state_dict", "epoch", "global_step")}
+    slim["geomgen_source"] = Path(src).name
     dst = Path(dst)
     tmp = dst.with_name(f".{dst.name}.tmp")
     torch.save(slim, tmp)

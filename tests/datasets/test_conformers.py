@@ -1,8 +1,7 @@
 import numpy as np
-import pytest
 
 from geomgen.datasets.conformers import assemble, build_reference_set, load_reference_set
-from geomgen.metrics import circular_wasserstein, rmsd_matrix
+from geomgen.metrics import rmsd_matrix
 
 TINY = dict(n_chains=2, n_samples=30, warmup_sweeps=10, round_sweeps=40, min_sweeps=40, max_sweeps=40)
 

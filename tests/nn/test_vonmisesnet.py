@@ -6,8 +6,10 @@ import torch
 from torch_geometric.data import Batch
 
 from geomgen.chem import embed_seed, parse_molecule, rotatable_torsions
-from geomgen.datasets.molecules import ConformerDataModule, ReferenceTorsionDataset, featurize
-from geomgen.nn.vonmisesnet import VonMisesNet, VonMisesNetSystem
+from geomgen.datasets.molecule_datamodule import ConformerDataModule
+from geomgen.datasets.molecules import ReferenceTorsionDataset, featurize
+from geomgen.nn.vonmisesnet import VonMisesNet
+from geomgen.nn.vonmisesnet_system import VonMisesNetSystem
 
 
 def _graph(smiles):
