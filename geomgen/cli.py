@@ -1,8 +1,9 @@
 """The ``geomgen`` command line.
 
-Each subcommand lives in its own module under :mod:`geomgen.commands` and exposes
-``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their
-subcommand is parsed, so ``geomgen --help`` and each subcommand import only what they use.
+Dispatch only: each subcommand is a module inside its capability (``geomgen.conformers.commands.*``,
+``geomgen.pointclouds.cli``, ``geomgen.singular.cli``) exposing ``add_arguments(parser)`` and
+``run(args) -> int``. Modules are imported only when their subcommand is parsed, so
+``geomgen --help`` and each subcommand import only what they use.
 """
 
 from __future__ import annotations
@@ -15,20 +16,20 @@ from typing import Sequence
 
 from geomgen import __version__
 
-#: subcommand name -> (module under geomgen.commands, one-line help)
+#: subcommand name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "conformers": ("conformers", "generate 3D conformers from SMILES with VonMisesNet"),
-    "vonmisesnet": ("vonmisesnet", "train / validate / test VonMisesNet (LightningCLI)"),
-    "reference": ("reference", "sample MMFF94 Boltzmann reference ensembles (MCMC)"),
-    "pointcloud": ("pointcloud", "train point-cloud autoencoders / reconstruct point clouds"),
-    "simulate": ("simulate", "run a singular-distribution simulation study from a YAML file"),
+    "conformers": ("geomgen.conformers.commands.generate", "generate 3D conformers from SMILES with VonMisesNet"),
+    "vonmisesnet": ("geomgen.conformers.commands.train", "fit / validate / test VonMisesNet (LightningCLI)"),
+    "reference": ("geomgen.conformers.commands.reference", "sample MMFF94 Boltzmann reference ensembles (MCMC)"),
+    "pointcloud": ("geomgen.pointclouds.cli", "fit / validate / test point-cloud autoencoders, reconstruct, export"),
+    "simulate": ("geomgen.singular.cli", "run a singular-distribution simulation study from a YAML file"),
 }
 
 
 def _available() -> dict[str, tuple[str, str]]:
     found = {}
     for name, (module, help_) in SUBCOMMANDS.items():
-        if importlib.util.find_spec(f"geomgen.commands.{module}") is not None:
+        if importlib.util.find_spec(module) is not None:
             found[name] = (module, help_)
     return found
 
@@ -47,7 +48,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         # Only the chosen subcommand's module is imported (keeps --help and each command fast).
         if name == chosen:
-            mod = importlib.import_module(f"geomgen.commands.{module}")
+            mod = importlib.import_module(module)
             mod.add_arguments(p)
             p.set_defaults(_run=mod.run)
     return parser

@@ -30,7 +30,8 @@ TINY_SMILES = ["CCCCO", "OCC(=O)Nc1ccccc1", "CC(C)Cc1ccc(cc1)C(C)C(=O)O", "COc1c
 @pytest.fixture(scope="session")
 def tiny_reference(tmp_path_factory):
     """A 6-molecule reference set built with a very short sampler run (session-wide)."""
-    from geomgen.datasets.conformers import assemble, build_reference_set
+    from geomgen.conformers.reference.build import build_reference_set
+    from geomgen.conformers.reference.store import assemble
 
     root = tmp_path_factory.mktemp("tiny_reference")
     csv_path = root / "smiles_tiny.csv"
@@ -46,9 +47,9 @@ def tiny_checkpoint(tiny_reference, tmp_path_factory):
     """A VonMisesNet checkpoint trained for a few steps on the tiny set (a real Lightning checkpoint)."""
     import lightning as L
 
-    from geomgen.datasets.molecule_datamodule import ConformerDataModule
-    from geomgen.nn.vonmisesnet import VonMisesNet
-    from geomgen.nn.vonmisesnet_system import VonMisesNetSystem
+    from geomgen.conformers.datamodule import ConformerDataModule
+    from geomgen.conformers.model import VonMisesNet
+    from geomgen.conformers.system import VonMisesNetSystem
 
     root = tmp_path_factory.mktemp("tiny_ckpt")
     dm = ConformerDataModule(train=str(tiny_reference), val=str(tiny_reference), test=str(tiny_reference),

@@ -17,7 +17,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from geomgen.datasets.conformers import SPLIT_CONFIGS, assemble, build_reference_set  # noqa: E402
+from geomgen.conformers.reference.build import SPLIT_CONFIGS, build_reference_set  # noqa: E402
+from geomgen.conformers.reference.store import assemble  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

@@ -48,9 +48,8 @@ def _smiles_column(text: str) -> list[str]:
 def _accept(smiles: str, kind: str):
     """Return canonical SMILES of the (salt-stripped) molecule if it passes the filters."""
     from rdkit import Chem, RDLogger
-    from rdkit.Chem.SaltRemover import SaltRemover
 
-    from geomgen.chem import MoleculeError, parse_molecule, rotatable_torsions
+    from geomgen.conformers import MoleculeError, parse_molecule, rotatable_torsions
 
     RDLogger.DisableLog("rdApp.*")
     mol = Chem.MolFromSmiles(smiles)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomgen.datasets.conformers import load_reference_set
+from geomgen.conformers.reference.store import load_reference_set
 
 HERE = Path(__file__).resolve().parent
 

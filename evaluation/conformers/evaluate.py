@@ -36,7 +36,7 @@ def etkdg(ref, n, seed, relax=False):
     from rdkit import Chem
     from rdkit.Chem import AllChem
 
-    from geomgen.chem.embed import rdkit_seed
+    from geomgen.conformers.molecule import rdkit_seed
 
     mol = Chem.Mol(ref.mol)
     mol.RemoveAllConformers()
@@ -79,7 +79,7 @@ def make_methods(model_path=None):
 
 
 def score(ref, gen, n):
-    from geomgen.chem import MMFF, dihedral_angles
+    from geomgen.conformers import MMFF, dihedral_angles
     from geomgen.metrics import circular_wasserstein, coverage
 
     if gen is None or gen.GetNumConformers() == 0:
@@ -94,7 +94,7 @@ def score(ref, gen, n):
 
 
 def evaluate(split, methods, n, seed, max_molecules=None):
-    from geomgen.datasets.conformers import load_reference_set
+    from geomgen.conformers.reference.store import load_reference_set
 
     refs = load_reference_set(split)[:max_molecules]
     rows = []

@@ -33,9 +33,9 @@ def main(argv=None):
     from rdkit import Chem
 
     from evaluate import etkdg  # noqa: E402  (same folder)
-    from geomgen.chem import dihedral_angles
+    from geomgen.conformers import dihedral_angles
     from geomgen.conformers import ConformerGenerator
-    from geomgen.datasets.conformers import load_reference_set
+    from geomgen.conformers.reference.store import load_reference_set
     from geomgen.metrics import circular_wasserstein
 
     torch.set_num_threads(1)

@@ -13,10 +13,10 @@ import tempfile
 import lightning as L
 import torch
 
-from geomgen.datasets.pointcloud_datamodule import PointCloudDataModule
-from geomgen.losses import AmortizedSlicedWassersteinLoss, SelfAttentionAmortizer
-from geomgen.nn.pointcloud_autoencoder import PointCloudAutoencoderSystem
-from geomgen.nn.pointnet import PointCloudAutoencoder
+from geomgen.pointclouds.datamodule import PointCloudDataModule
+from geomgen.pointclouds.losses import AmortizedSlicedWassersteinLoss, SelfAttentionAmortizer
+from geomgen.pointclouds.system import PointCloudAutoencoderSystem
+from geomgen.pointclouds.autoencoder import PointCloudAutoencoder
 
 
 class RankAgreement(L.Callback):

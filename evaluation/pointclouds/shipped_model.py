@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from geomgen.commands.pointcloud import load_autoencoder
-from geomgen.datasets.pointclouds import NormalizeUnitBall
-from geomgen.datasets.shapes import ProceduralShapes
-from geomgen.losses import random_projections, sliced_wasserstein
+from geomgen.pointclouds.cli import load_autoencoder
+from geomgen.pointclouds.transforms import NormalizeUnitBall
+from geomgen.pointclouds.shapes import ProceduralShapes
+from geomgen.pointclouds.losses import random_projections, sliced_wasserstein
 from geomgen.metrics import chamfer_distance, earth_movers_distance
 
 

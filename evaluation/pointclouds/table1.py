@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 
 def build_methods(args) -> dict[str, dict]:
     """name -> dict(make=loss factory, train=bool)."""
-    from geomgen.losses import (
+    from geomgen.pointclouds.losses import (
         AmortizedSlicedWassersteinLoss,
         DistributionalSlicedWassersteinLoss,
         GeneralizedLinearAmortizer,
@@ -77,8 +77,8 @@ def build_methods(args) -> dict[str, dict]:
 def make_system(args, make_loss):
     import lightning as L
 
-    from geomgen.nn.pointcloud_autoencoder import PointCloudAutoencoderSystem
-    from geomgen.nn.pointnet import PointCloudAutoencoder
+    from geomgen.pointclouds.system import PointCloudAutoencoderSystem
+    from geomgen.pointclouds.autoencoder import PointCloudAutoencoder
 
     L.seed_everything(args.seed, verbose=False)  # same initial autoencoder for every method
     ae = PointCloudAutoencoder(
@@ -129,7 +129,7 @@ def trainer(max_epochs: int, callbacks, limit_train_batches: int | float = 1.0):
 
 
 def datamodule(args, seed: int, shapes_per_class: int):
-    from geomgen.datasets.pointcloud_datamodule import PointCloudDataModule
+    from geomgen.pointclouds.datamodule import PointCloudDataModule
 
     dm = PointCloudDataModule(
         "shapes",
@@ -173,7 +173,7 @@ def linear_probe(ztr, ytr, zte, yte, n_classes: int, weight_decay: float = 1e-3)
 
 
 def evaluate(args, system, test, probe) -> dict:
-    from geomgen.losses import random_projections, sliced_wasserstein
+    from geomgen.pointclouds.losses import random_projections, sliced_wasserstein
     from geomgen.metrics import chamfer_distance, earth_movers_distance
 
     ae = system.autoencoder.eval()
@@ -196,7 +196,7 @@ def evaluate(args, system, test, probe) -> dict:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    from geomgen.datasets.pointcloud_io import atomic_write
+    from geomgen.atomic import atomic_write
 
     def write(tmp: str) -> None:
         with open(tmp, "w") as f:
@@ -225,7 +225,7 @@ def figure(args, test_x, results, path: Path) -> None:
             if r == 0:
                 ax.set_title(title.replace(" amortized", "\namortized").replace(" (", "\n("), fontsize=6)
     fig.tight_layout()
-    from geomgen.datasets.pointcloud_io import atomic_write
+    from geomgen.atomic import atomic_write
 
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CONFIG = HERE.parents[1] / "geomgen" / "configs" / "singular" / "default.yaml"
+CONFIG = HERE.parents[1] / "geomgen" / "singular" / "configs" / "default.yaml"
 
 
 def check_targets(report: dict, cfg) -> list[str]:
@@ -70,8 +70,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-    from geomgen.studies import load_cells, load_study, run_study
-    from geomgen.studies.report import write_report
+    from geomgen.singular.studies import load_cells, load_study, run_study
+    from geomgen.singular.studies.report import write_report
 
     cfg = load_study(args.config)
     out = Path(args.outdir)

@@ -4,7 +4,13 @@
 * :class:`VonMisesFisher` -- von Mises-Fisher law on the sphere S^{d-1} (projection directions).
 """
 
-from geomgen.distributions.von_mises import VonMisesMixture, von_mises_log_normalizer
-from geomgen.distributions.von_mises_fisher import VonMisesFisher
+from geomgen._lazy import lazy_exports
 
-__all__ = ["VonMisesMixture", "VonMisesFisher", "von_mises_log_normalizer"]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "VonMisesMixture": ".von_mises",
+        "von_mises_log_normalizer": ".von_mises",
+        "VonMisesFisher": ".von_mises_fisher",
+    },
+)

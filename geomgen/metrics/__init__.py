@@ -7,20 +7,19 @@
 * :func:`coverage`, :func:`rmsd_matrix` -- conformer-ensemble coverage (COV / AMR).
 """
 
-from geomgen.metrics.boltzmann import KB_KCAL_PER_MOL_K, boltzmann_weights, effective_sample_size
-from geomgen.metrics.chamfer import chamfer_distance
-from geomgen.metrics.coverage import coverage, rmsd_matrix
-from geomgen.metrics.emd import earth_movers_distance
-from geomgen.metrics.wasserstein import circular_wasserstein, wasserstein
+from geomgen._lazy import lazy_exports
 
-__all__ = [
-    "KB_KCAL_PER_MOL_K",
-    "boltzmann_weights",
-    "effective_sample_size",
-    "chamfer_distance",
-    "coverage",
-    "rmsd_matrix",
-    "earth_movers_distance",
-    "circular_wasserstein",
-    "wasserstein",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "KB_KCAL_PER_MOL_K": ".boltzmann",
+        "boltzmann_weights": ".boltzmann",
+        "effective_sample_size": ".boltzmann",
+        "chamfer_distance": ".chamfer",
+        "coverage": ".ensemble_coverage",
+        "rmsd_matrix": ".ensemble_coverage",
+        "earth_movers_distance": ".emd",
+        "circular_wasserstein": ".optimal_transport",
+        "wasserstein": ".optimal_transport",
+    },
+)

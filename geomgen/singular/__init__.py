@@ -7,15 +7,34 @@ noise (Chae, Kim, Kim & Lin, JMLR 2023).
   :math:`\\log \\mathbb{E}_Z \\varphi_\\sigma(x - g(Z))`.
 * :class:`InstanceNoise`, :class:`SingularDataModule` -- the data perturbation.
 * :func:`fit_estimator` -- fit one of ``perturbed_mle``, ``mle``, ``vae``, ``kde`` by name.
+* :func:`make_distribution` -- the manifold laws of the studies (:mod:`geomgen.singular.manifolds`).
+* :mod:`geomgen.singular.studies` -- simulation studies from YAML files.
 """
 
-from geomgen.singular.estimators import MLE, VAE, PerturbedMLE, SingularEstimator
-from geomgen.singular.fit import ESTIMATOR_OPTIONS, ESTIMATORS, FittedEstimator, fit_estimator
-from geomgen.singular.kde import KernelDensity
-from geomgen.singular.likelihood import gaussian_log_density, iw_log_likelihood, mc_log_likelihood
-from geomgen.singular.networks import MLP, Encoder, GeneratorNetwork
-from geomgen.singular.noise import InstanceNoise, SingularDataModule
+from geomgen._lazy import lazy_exports
 
-__all__ = ["SingularEstimator", "PerturbedMLE", "MLE", "VAE", "KernelDensity", "GeneratorNetwork", "Encoder", "MLP",
-           "mc_log_likelihood", "iw_log_likelihood", "gaussian_log_density", "InstanceNoise", "SingularDataModule",
-           "fit_estimator", "FittedEstimator", "ESTIMATORS", "ESTIMATOR_OPTIONS"]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "MLE": ".estimators",
+        "VAE": ".estimators",
+        "PerturbedMLE": ".estimators",
+        "SingularEstimator": ".estimators",
+        "ESTIMATOR_OPTIONS": ".fit",
+        "ESTIMATORS": ".fit",
+        "FittedEstimator": ".fit",
+        "fit_estimator": ".fit",
+        "KernelDensity": ".kde",
+        "gaussian_log_density": ".likelihood",
+        "iw_log_likelihood": ".likelihood",
+        "mc_log_likelihood": ".likelihood",
+        "MLP": ".networks",
+        "Encoder": ".networks",
+        "GeneratorNetwork": ".networks",
+        "InstanceNoise": ".noise",
+        "SingularDataModule": ".noise",
+        "DISTRIBUTIONS": ".manifolds",
+        "ManifoldDistribution": ".manifolds",
+        "make_distribution": ".manifolds",
+    },
+)

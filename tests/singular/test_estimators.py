@@ -4,7 +4,7 @@ import lightning as L
 import pytest
 import torch
 
-from geomgen.datasets.manifolds import Circle
+from geomgen.singular.manifolds import Circle
 from geomgen.singular import (
     MLE,
     VAE,

@@ -1,0 +1,57 @@
+"""LightningDataModule of reference-torsion molecule graphs for VonMisesNet."""
+
+from __future__ import annotations
+
+import lightning as L
+
+from geomgen.conformers.dataset import ReferenceTorsionDataset, SubsampleTorsions
+
+
+class ConformerDataModule(L.LightningDataModule):
+    """Reference-torsion graphs for training / validating / testing VonMisesNet.
+
+    Args:
+        train (str): training split name or path (default ``train``).
+        val (str): validation split (default ``val``).
+        test (str): test split (default ``test``).
+        batch_size (int): molecules per batch (default 32).
+        train_samples (int): reference samples per torsion drawn per training step (default 64).
+        num_workers (int): DataLoader workers (default 0).
+        root (str, optional): cache folder.
+    """
+
+    def __init__(self, train: str = "train", val: str = "val", test: str = "test", batch_size: int = 32,
+                 train_samples: int = 64, num_workers: int = 0, root: str | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+
+    def prepare_data(self):
+        for split in (self.hparams.train, self.hparams.val, self.hparams.test):
+            try:
+                ReferenceTorsionDataset(split, root=self.hparams.root)
+            except FileNotFoundError:
+                if split == self.hparams.train:
+                    raise
+
+    def setup(self, stage: str | None = None):
+        h = self.hparams
+        if stage in (None, "fit"):
+            self.train_set = ReferenceTorsionDataset(h.train, root=h.root, transform=SubsampleTorsions(h.train_samples))
+        if stage in (None, "fit", "validate"):
+            self.val_set = ReferenceTorsionDataset(h.val, root=h.root)
+        if stage in (None, "test"):
+            self.test_set = ReferenceTorsionDataset(h.test, root=h.root)
+
+    def _loader(self, ds, shuffle):
+        from torch_geometric.loader import DataLoader
+
+        return DataLoader(ds, batch_size=self.hparams.batch_size, shuffle=shuffle, num_workers=self.hparams.num_workers)
+
+    def train_dataloader(self):
+        return self._loader(self.train_set, True)
+
+    def val_dataloader(self):
+        return self._loader(self.val_set, False)
+
+    def test_dataloader(self):
+        return self._loader(self.test_set, False)

@@ -1,0 +1,110 @@
+"""PyG dataset of molecule graphs (:mod:`geomgen.conformers.features`) with their reference
+torsion samples, for training VonMisesNet; the LightningDataModule is
+:mod:`geomgen.conformers.datamodule`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch_geometric.data import Data, InMemoryDataset
+
+from geomgen.conformers.features import MoleculeGraph, featurize
+
+
+class TorsionData(Data):
+    """A molecule graph with its torsions; ``torsion_index`` [T, 4] is shifted when batched."""
+
+    def __inc__(self, key, value, *args, **kwargs):
+        if key == "torsion_index":
+            return self.num_nodes
+        return super().__inc__(key, value, *args, **kwargs)
+
+    def __cat_dim__(self, key, value, *args, **kwargs):
+        if key == "torsion_index":
+            return 0
+        return super().__cat_dim__(key, value, *args, **kwargs)
+
+    @classmethod
+    def from_graph(cls, g: MoleculeGraph) -> "TorsionData":
+        return cls(x=g.x, edge_index=g.edge_index, edge_attr=g.edge_attr, torsion_index=g.torsion_index, num_nodes=g.num_nodes)
+
+
+def default_cache_root() -> Path:
+    return Path(os.environ.get("GEOMGEN_CACHE", Path.home() / ".cache" / "geomgen"))
+
+
+torch.serialization.add_safe_globals([TorsionData])
+
+
+class ReferenceTorsionDataset(InMemoryDataset):
+    """Molecule graphs with their reference torsion samples, from a reference set.
+
+    ``torsion_angles`` [T, S] holds S reference samples of each torsion (radians). Processed
+    once and cached (PyG ``InMemoryDataset``) under ``root`` (default
+    ``~/.cache/geomgen/molecules``, or ``$GEOMGEN_CACHE``); the cache key includes the source
+    file's size and modification time and the featurisation version.
+
+    Args:
+        split (str): ``train``, ``val``, ``test``, ``drugs`` or a path to a reference ``.npz``.
+        root (str, optional): cache folder.
+        transform, pre_transform: PyG transforms.
+    """
+
+    VERSION = 1
+
+    def __init__(self, split: str, root: str | None = None, transform=None, pre_transform=None):
+        from geomgen.assets import asset_path
+
+        p = Path(split)
+        self.source = p if p.suffix == ".npz" else asset_path(f"data/conformers/reference_{split}.npz")
+        st = self.source.stat()
+        key = hashlib.sha1(f"{self.source.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+        self.tag = f"{self.source.stem}_v{self.VERSION}_{key}"
+        super().__init__(str(Path(root) if root else default_cache_root() / "molecules"), transform, pre_transform)
+        self.load(self.processed_paths[0])
+
+    @property
+    def raw_file_names(self):
+        return []
+
+    @property
+    def processed_file_names(self):
+        return [f"{self.tag}.pt"]
+
+    def download(self):
+        """Nothing to download: the source is a shipped (or given) reference ``.npz``; PyG
+        calls this hook only when ``raw_file_names`` is non-empty, which it is not."""
+
+    def process(self):
+        from geomgen.conformers.reference.store import load_reference_set
+
+        items = []
+        for ref in load_reference_set(str(self.source)):
+            if len(ref.torsion_atoms) == 0:
+                continue
+            d = TorsionData.from_graph(featurize(ref.mol, ref.torsion_atoms))
+            d.torsion_angles = torch.from_numpy(np.ascontiguousarray(ref.angles.T)).float()
+            d.mol_id = ref.id
+            if self.pre_transform is not None:
+                d = self.pre_transform(d)
+            items.append(d)
+        self.save(items, self.processed_paths[0])
+
+
+class SubsampleTorsions:
+    """Transform: keep ``n`` random reference samples per torsion (fresh each access)."""
+
+    def __init__(self, n: int = 64):
+        self.n = n
+
+    def __call__(self, data):
+        s = data.torsion_angles.shape[1]
+        if s > self.n:
+            idx = torch.randint(0, s, (self.n,))
+            data = data.clone()
+            data.torsion_angles = data.torsion_angles[:, idx]
+        return data

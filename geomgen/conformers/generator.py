@@ -1,0 +1,256 @@
+"""Conformer generation with VonMisesNet: the Python API behind ``geomgen conformers``."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from geomgen.conformers.molecule import MoleculeError
+from geomgen.conformers.clashes import ClashGuard
+from geomgen.conformers.stereo import StereoGuard
+
+DEFAULT_CHECKPOINT = "models/vonmisesnet.ckpt"
+
+
+@dataclass
+class GenerationReport:
+    """What happened to one molecule: conformers made, tries, ESS of Boltzmann weights, seconds."""
+
+    name: str
+    ok: bool
+    n_conformers: int = 0
+    reason: str = ""
+    clash_rejected: int = 0
+    ess: float | None = None
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+
+
+
+
+def molecule_seed(seed: int, smiles: str) -> int:
+    """The random seed of one molecule: a hash of the user's ``seed`` and the molecule's canonical
+    isomeric SMILES (63 bits), so a molecule's conformers depend on nothing else."""
+    digest = hashlib.sha256(f"{int(seed)}\x1f{smiles}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _model_path(path) -> Path:
+    from geomgen.assets import asset_path
+
+    return Path(path) if path else asset_path(DEFAULT_CHECKPOINT)
+
+
+class ConformerGenerator:
+    """Generate conformers from SMILES with a trained VonMisesNet.
+
+    For each molecule: one seed geometry (ETKDGv3, seeded, MMFF-minimised); the network predicts
+    a von Mises mixture per rotatable torsion; torsions are sampled and set on the seed
+    (vectorised rigid rotations, so bond lengths, angles and stereo are kept); conformers with
+    steric clashes are rejected and resampled (bounded tries); every conformer's stereo is
+    checked against the input. Options: MMFF relaxation, and Boltzmann importance resampling
+    with weights :math:`\\propto \\exp(-E/k_BT) / q(\\theta)` (q = product of the predicted
+    mixtures), reporting the effective sample size.
+
+    Args:
+        net: a trained :class:`~geomgen.conformers.model.VonMisesNet`.
+        max_tries (int): sampling rounds before a molecule is reported as failed (default 10).
+    """
+
+    def __init__(self, net, max_tries: int = 10):
+        self.net = net.eval()
+        self.max_tries = max_tries
+
+    @classmethod
+    def from_checkpoint(cls, path=None, **kwargs) -> "ConformerGenerator":
+        """Load a checkpoint; with ``path=None`` the shipped model (models/vonmisesnet.ckpt)."""
+        from geomgen.conformers.checkpoint import load_vonmisesnet
+
+        return cls(load_vonmisesnet(_model_path(path)), **kwargs)
+
+    # -- public API ---------------------------------------------------------------------------
+    def generate(self, smiles_or_mol, n: int = 10, seed: int = 0, relax: bool = False, boltzmann: bool = False, name: str | None = None):
+        """Conformers of one molecule: returns an RDKit molecule with ``n`` conformers.
+
+        Raises:
+            MoleculeError: bad input or generation failure (the message says why).
+        """
+        mols, reports = self.generate_many([(name or "mol-0", smiles_or_mol)], n, seed=seed, relax=relax, boltzmann=boltzmann)
+        if mols[0] is None:
+            raise MoleculeError(reports[0].reason)
+        return mols[0]
+
+    def generate_many(self, items, n: int = 10, seed: int = 0, relax: bool = False, boltzmann: bool = False):
+        """Generate for ``items`` = [(name, smiles_or_mol), ...]; returns (mols, reports), with
+        ``None`` in place of molecules that failed (their report says why).
+
+        Each molecule's random numbers come from :func:`molecule_seed` of ``seed`` and its
+        canonical isomeric SMILES, so its conformers do not depend on its position in ``items``
+        nor on what else is in the list."""
+        from geomgen.conformers.embedding import embed_seed
+        from geomgen.conformers.molecule import canonical_isomeric_smiles, parse_molecule
+        from geomgen.conformers.stereo import stereo_matches
+
+        seeds, reports, keys = [], [], []
+        for name, item in items:
+            t0 = time.perf_counter()
+            try:
+                if item is None:
+                    raise MoleculeError(f"{name!r}: unreadable record")
+                mol = parse_molecule(item, name=name)
+                key = molecule_seed(seed, canonical_isomeric_smiles(mol))
+                for attempt in range(3):
+                    s = embed_seed(mol, seed=(key + 7919 * attempt) % 2**31, n_candidates=1, name=name)
+                    if stereo_matches(s, reference=mol):
+                        break
+                else:
+                    raise MoleculeError(f"{name!r}: the seed geometry cannot reproduce the input's stereochemistry")
+                seeds.append(s)
+                keys.append(key)
+                reports.append(GenerationReport(name=name, ok=True, seconds=time.perf_counter() - t0))
+            except MoleculeError as exc:
+                seeds.append(None)
+                reports.append(GenerationReport(name=name, ok=False, reason=str(exc), seconds=time.perf_counter() - t0))
+        ok = [i for i, s in enumerate(seeds) if s is not None]
+        mols = self._from_seeds([seeds[i] for i in ok], [reports[i] for i in ok], keys, n, relax, boltzmann)
+        out = [None] * len(seeds)
+        for i, m in zip(ok, mols):
+            out[i] = m
+        return out, reports
+
+    def generate_from_seeds(self, seed_mols, n: int = 10, seed: int = 0, relax: bool = False, boltzmann: bool = False):
+        """Generate on given seed geometries (molecules with one conformer), e.g. for evaluation."""
+        from geomgen.conformers.molecule import canonical_isomeric_smiles
+
+        reports = [GenerationReport(name=f"mol-{i}", ok=True) for i in range(len(seed_mols))]
+        keys = [molecule_seed(seed, canonical_isomeric_smiles(m)) for m in seed_mols]
+        return self._from_seeds(seed_mols, reports, keys, n, relax, boltzmann)
+
+    # -- internals ----------------------------------------------------------------------------
+    def predict(self, mol):
+        """The rotatable torsions of ``mol`` and their predicted mixture (``None`` without torsions).
+
+        One molecule per forward pass: batching several would make the last bits of a
+        molecule's parameters depend on its batch mates, and so its conformers on the input file.
+        """
+        import torch
+
+        from geomgen.conformers.features import featurize
+        from geomgen.conformers.torsions import rotatable_torsions
+        from geomgen.distributions.von_mises import VonMisesMixture
+
+        torsions = rotatable_torsions(mol)
+        if not len(torsions):
+            return torsions, None
+        with torch.no_grad():
+            loc, conc, logits = self.net(featurize(mol, torsions.atoms))
+        return torsions, VonMisesMixture(loc.double(), conc.double(), logits.double())
+
+    def _from_seeds(self, seeds, reports, keys, n, relax, boltzmann):
+        import torch
+        from rdkit import Chem
+
+        from geomgen.conformers.mmff import MMFF
+        from geomgen.conformers.torsions import set_torsions
+
+        if n < 1:
+            raise ValueError(f"number of conformers must be positive, got {n}")
+        out = []
+        for mol, rep, key in zip(seeds, reports, keys):
+            t1 = time.perf_counter()
+            ts, mix = self.predict(mol)
+            g = torch.Generator().manual_seed(key)
+            rng = np.random.default_rng(key)
+            seed_pos = mol.GetConformer().GetPositions()
+            stereo, clash = StereoGuard(mol), ClashGuard(mol)
+            want = 4 * n if boltzmann else n
+            pos_ok, ang_ok = [], []
+            drawn = passed = 0
+            for _ in range(self.max_tries):
+                # draw enough for the acceptance seen so far (at least 2x, at most 50x what is missing)
+                rate = max(passed / drawn, 0.02) if drawn else 0.5
+                k = int(min(50, max(2, 1.2 / rate)) * (want - passed)) + 4
+                if mix is None:
+                    ang = np.zeros((k, 0))
+                    pos = np.repeat(seed_pos[None], k, 0)
+                else:
+                    ang = mix.sample((k,), generator=g).numpy()
+                    pos = set_torsions(seed_pos, ts, ang)
+                good = clash.ok(pos) & stereo.ok(pos)
+                rep.clash_rejected += int((~good).sum())
+                drawn += k
+                passed += int(good.sum())
+                pos_ok.append(pos[good])
+                ang_ok.append(ang[good])
+                if sum(len(p) for p in pos_ok) >= want:
+                    break
+            pos = np.concatenate(pos_ok)[:want]
+            ang = np.concatenate(ang_ok)[:want]
+            if len(pos) < want:
+                rep.ok, rep.reason = False, (f"{rep.name!r}: only {len(pos)} of {want} sampled conformers passed the clash and "
+                                             f"stereo checks after {self.max_tries} tries")
+                out.append(None)
+                continue
+            mmff = None
+            energies = None
+            props = [{} for _ in range(n)]
+            if boltzmann:
+                from geomgen.metrics.boltzmann import boltzmann_weights, effective_sample_size
+
+                mmff = MMFF(mol)
+                e = mmff.energies(pos)
+                logq = mix.log_prob(torch.from_numpy(ang)).sum(-1).numpy() if mix is not None else np.zeros(len(e))
+                w = boltzmann_weights(e, log_proposal=logq)
+                rep.ess = effective_sample_size(w)
+                # systematic resampling of n conformers
+                u = (rng.random() + np.arange(n)) / n
+                pick = np.minimum(np.searchsorted(np.cumsum(w), u), len(w) - 1)
+                pos, ang, energies = pos[pick], ang[pick], e[pick]
+                for c in range(n):
+                    props[c].update({"boltzmann_weight": float(w[pick[c]]), "boltzmann_ess": float(rep.ess)})
+            result = Chem.Mol(mol)
+            result.RemoveAllConformers()
+            for p in pos:
+                conf = Chem.Conformer(result.GetNumAtoms())
+                for a, x in enumerate(p):
+                    conf.SetAtomPosition(a, (float(x[0]), float(x[1]), float(x[2])))
+                result.AddConformer(conf, assignId=True)
+            if relax:
+                from rdkit.Chem import AllChem
+
+                res = AllChem.MMFFOptimizeMoleculeConfs(result, numThreads=1, maxIters=200)
+                energies = np.array([e for _, e in res])
+                relaxed = np.stack([c.GetPositions() for c in result.GetConformers()])
+                bad = ~stereo.ok(relaxed)
+                if bad.any():  # relaxation inverted a centre (e.g. a stereogenic nitrogen): keep the unrelaxed geometry
+                    for c in np.flatnonzero(bad):
+                        conf = result.GetConformer(int(c))
+                        for a, x in enumerate(pos[c]):
+                            conf.SetAtomPosition(a, (float(x[0]), float(x[1]), float(x[2])))
+                    mmff = mmff or MMFF(mol)
+                    energies[bad] = mmff.energies(pos[bad])
+                    rep.extra["relax_reverted"] = int(bad.sum())
+            if energies is None and (relax or boltzmann):
+                mmff = mmff or MMFF(mol)
+                energies = mmff.energies(pos)
+            for c in range(n):
+                if energies is not None:
+                    props[c]["MMFF94_energy_kcal_mol"] = float(energies[c])
+                if mix is not None:
+                    props[c]["torsions_rad"] = " ".join(f"{t:.4f}" for t in ang[c])
+            for conf, pr in zip(result.GetConformers(), props):
+                for key, val in pr.items():
+                    if isinstance(val, float):
+                        conf.SetDoubleProp(key, val)
+                    else:
+                        conf.SetProp(key, str(val))
+            rep.n_conformers = n
+            rep.seconds += time.perf_counter() - t1
+            out.append(result)
+        return out

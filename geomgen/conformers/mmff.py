@@ -1,0 +1,72 @@
+"""MMFF94 energies, gradients and (constrained) minimisation with a reused RDKit force field."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from geomgen.conformers.molecule import MoleculeError
+
+
+class MMFF:
+    """MMFF94 force field of one molecule (gas phase, dielectric 1, no cutoff), in kcal/mol.
+
+    The RDKit force field is built once and reused, so an energy costs about 10-30 us and a
+    gradient 20-50 us for drug-sized molecules.
+
+    Args:
+        mol: RDKit molecule with explicit hydrogens and at least one conformer.
+    """
+
+    def __init__(self, mol):
+        from rdkit.Chem import AllChem
+
+        if mol.GetNumConformers() == 0:
+            raise MoleculeError("MMFF needs a molecule with a conformer")
+        self.mol = mol
+        self.props = AllChem.MMFFGetMoleculeProperties(mol)
+        if self.props is None:
+            raise MoleculeError("MMFF94 has no parameters for this molecule")
+        self.ff = AllChem.MMFFGetMoleculeForceField(mol, self.props, ignoreInterfragInteractions=False)
+        self.n_atoms = mol.GetNumAtoms()
+
+    def energy(self, pos: np.ndarray) -> float:
+        """Energy of one geometry ``[N, 3]``."""
+        return self.ff.CalcEnergy(pos.ravel().tolist())
+
+    def grad(self, pos: np.ndarray) -> np.ndarray:
+        """Gradient ``[N, 3]`` of the energy (kcal/mol/A)."""
+        return np.asarray(self.ff.CalcGrad(pos.ravel().tolist())).reshape(-1, 3)
+
+    def energies(self, pos: np.ndarray) -> np.ndarray:
+        """Energies of many geometries ``[C, N, 3]`` -> ``[C]``."""
+        return np.array([self.energy(p) for p in np.asarray(pos, dtype=np.float64)])
+
+    def minimize(self, pos: np.ndarray, max_iters: int = 500, torsion_constraints=(), force_constant: float = 1e4):
+        """Minimise from ``pos``; optionally hold torsions fixed.
+
+        Args:
+            pos: ``[N, 3]`` start geometry.
+            max_iters (int): iterations of RDKit's BFGS (default 500).
+            torsion_constraints: iterable of ``(i, j, k, l, angle_rad)`` held with a stiff
+                harmonic restraint (``force_constant`` kcal/mol/deg^2).
+
+        Returns:
+            ``(pos [N, 3], energy)`` where the energy is the unrestrained MMFF energy.
+        """
+        from rdkit import Chem
+        from rdkit.Chem import AllChem
+
+        m = Chem.Mol(self.mol)
+        conf = m.GetConformer()
+        for a, p in enumerate(np.asarray(pos, dtype=np.float64)):
+            conf.SetAtomPosition(a, p.tolist())
+        ff = AllChem.MMFFGetMoleculeForceField(m, self.props, ignoreInterfragInteractions=False)
+        for i, j, k, l, ang in torsion_constraints:
+            deg = float(np.degrees(ang))
+            ff.MMFFAddTorsionConstraint(int(i), int(j), int(k), int(l), False, deg, deg, force_constant)
+        ff.Initialize()
+        for _ in range(20):  # RDKit returns 1 while not converged; continue up to 20 rounds
+            if ff.Minimize(maxIts=max_iters) == 0:
+                break
+        out = np.asarray(ff.Positions()).reshape(-1, 3)
+        return out, self.energy(out)

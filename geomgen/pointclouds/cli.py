@@ -1,0 +1,152 @@
+"""``geomgen pointcloud``: train point-cloud autoencoders (LightningCLI) and reconstruct clouds.
+
+    geomgen pointcloud train --config sw            # a shipped config by name, or a YAML path
+    geomgen pointcloud train --config my.yaml --trainer.max_epochs 5 --ckpt_path last   # resume
+    geomgen pointcloud test --config sw --ckpt_path runs/.../last.ckpt
+    geomgen pointcloud reconstruct cloud.ply -o recon.ply [--model CKPT]
+    geomgen pointcloud export runs/.../last.ckpt -o model.pt
+
+Heavy imports (torch, Lightning) happen inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+from geomgen.pointclouds.checkpoint import DEFAULT_MODEL, export, load_autoencoder
+
+_LIGHTNING_SUBCOMMANDS = {"train": "fit", "validate": "validate", "test": "test", "predict": "predict"}
+
+
+def configs_dir() -> Path:
+    """Folder of the shipped LightningCLI configs (``geomgen/pointclouds/configs``)."""
+    return Path(__file__).resolve().parent / "configs"
+
+
+def resolve_config(value: str) -> str:
+    """A ``--config`` value: an existing path, or the name of a shipped config (``sw``, ``vdsw``...)."""
+    if Path(value).exists():
+        return value
+    shipped = configs_dir() / (value if value.endswith(".yaml") else f"{value}.yaml")
+    if shipped.exists():
+        return str(shipped)
+    names = sorted(p.stem for p in configs_dir().glob("*.yaml"))
+    raise FileNotFoundError(f"config {value!r} is neither a file nor a shipped config ({', '.join(names)})")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="pointcloud_command", metavar="ACTION", required=True)
+    for name, stage in _LIGHTNING_SUBCOMMANDS.items():
+        # '+' as prefix: every argument (--config, --trainer.*, --help) goes on to LightningCLI
+        p = sub.add_parser(
+            name,
+            prefix_chars="+",
+            add_help=False,
+            help=f"LightningCLI '{stage}' (e.g. --config sw, --trainer.max_epochs N, --ckpt_path last; --help for all)",
+        )
+        p.add_argument("cli_args", nargs=argparse.REMAINDER)
+        p.set_defaults(lightning_stage=stage)
+    r = sub.add_parser("reconstruct", help="reconstruct a point cloud (.npy/.ply/.xyz/.off) with an autoencoder")
+    r.add_argument("input", help="input cloud: .npy ([N, 3] or [B, N, 3]), .ply, .xyz, .txt or .off (meshes are sampled)")
+    r.add_argument("-o", "--output", required=True, help="output file (.npy, .ply, .xyz or .txt)")
+    r.add_argument("--model", default=None, help=f"exported .pt or Lightning .ckpt (default: shipped {DEFAULT_MODEL})")
+    r.add_argument("--seed", type=int, default=0, help="seed for resampling the input to the model's point count")
+    e = sub.add_parser("export", help="export the autoencoder of a Lightning checkpoint to a small .pt file")
+    e.add_argument("checkpoint")
+    e.add_argument("-o", "--output", required=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.pointcloud_command in _LIGHTNING_SUBCOMMANDS:
+        return run_lightning(args.lightning_stage, args.cli_args)
+    if args.pointcloud_command == "reconstruct":
+        return reconstruct(args.input, args.output, args.model, seed=args.seed)
+    if args.pointcloud_command == "export":
+        export(args.checkpoint, args.output)
+        print(f"wrote {args.output}")
+        return 0
+    raise ValueError(f"unknown pointcloud action {args.pointcloud_command!r}")  # pragma: no cover
+
+
+def run_lightning(stage: str, cli_args: list[str]) -> int:
+    """Run LightningCLI with ``stage`` (fit/validate/test/predict) and the given arguments."""
+    from lightning.pytorch.cli import LightningCLI
+
+    from geomgen.pointclouds.datamodule import PointCloudDataModule
+    from geomgen.pointclouds.system import PointCloudAutoencoderSystem
+
+    cli_args = list(cli_args)
+    for i, a in enumerate(cli_args):
+        if a == "--config" and i + 1 < len(cli_args):
+            cli_args[i + 1] = resolve_config(cli_args[i + 1])
+        elif a.startswith("--config="):
+            cli_args[i] = "--config=" + resolve_config(a.split("=", 1)[1])
+    with warnings.catch_warnings():
+        # we pass `args` on purpose: sys.argv holds the geomgen subcommand, not LightningCLI's
+        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
+        LightningCLI(
+            PointCloudAutoencoderSystem,
+            PointCloudDataModule,
+            args=[stage, *cli_args],
+            save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,
+        )
+    return 0
+
+
+
+
+
+
+
+
+def reconstruct(input_path: str, output_path: str, model_path: str | None = None, seed: int = 0) -> int:
+    """Reconstruct the cloud(s) in ``input_path`` and write them, in the input's frame, to ``output_path``.
+
+    Each cloud is resampled to the model's point count, centred and scaled into the unit ball,
+    passed through the autoencoder and mapped back (inverse scale and shift).
+    """
+    import numpy as np
+    import torch
+
+    from geomgen.pointclouds.io import load_point_cloud, normalize_unit_ball, resample_points, write_point_cloud
+
+    from geomgen.pointclouds.io import read_mesh
+
+    # check the input before loading the model
+    batch = None
+    if Path(input_path).suffix.lower() == ".npy" and np.load(input_path, mmap_mode="r").ndim == 3:
+        batch = np.load(input_path).astype(np.float64)
+        if batch.shape[-1] != 3 or batch.shape[1] == 0:
+            raise ValueError(f"{input_path}: expected [B, N, 3] or [N, 3] points, got {batch.shape}")
+    else:
+        read_mesh(input_path)
+    model, _ = load_autoencoder(model_path)
+    n = model.config()["n_points"]
+    out_suffix = Path(output_path).suffix.lower()
+    if batch is not None:
+        rng = np.random.default_rng(seed)
+        clouds = [resample_points(c, n, rng) for c in batch]
+    else:
+        clouds = [load_point_cloud(input_path, n, seed=seed).astype(np.float64)]
+    if len(clouds) > 1 and out_suffix != ".npy":
+        raise ValueError(f"{output_path}: {len(clouds)} clouds need a .npy output")
+    normed, frames = zip(*[(c_n, (centre, scale)) for c_n, centre, scale in map(normalize_unit_ball, clouds)])
+    x = torch.from_numpy(np.stack(normed).astype(np.float32))
+    with torch.no_grad():
+        recon = model(x).numpy().astype(np.float64)
+    recon = np.stack([r * scale + centre for r, (centre, scale) in zip(recon, frames)]).astype(np.float32)
+    if len(clouds) > 1:
+        from geomgen.atomic import atomic_write
+
+        def save(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                np.save(f, recon)
+
+        atomic_write(Path(output_path), save)
+    else:
+        write_point_cloud(output_path, recon[0])
+    print(f"wrote {output_path} ({len(recon)} cloud(s) of {n} points)")
+    return 0

@@ -1,0 +1,136 @@
+"""Point-cloud datasets in the real formats (ShapeNetCore-55 npz, ModelNet40 HDF5, folders
+of .ply/.off/.npy/.xyz files); transforms are in :mod:`geomgen.pointclouds.transforms`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from geomgen.pointclouds.io import POINT_SUFFIXES, load_point_cloud
+
+
+
+
+
+
+
+
+
+
+
+
+class _ArrayDataset(Dataset):
+    def __init__(self, points: np.ndarray, labels: np.ndarray, transform: Callable | None):
+        self.points = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))
+        self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64).reshape(-1))
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __getitem__(self, i: int):
+        pts = self.points[i]
+        return (self.transform(pts) if self.transform is not None else pts), self.labels[i]
+
+
+class ShapeNetCore55(_ArrayDataset):
+    """ShapeNetCore-55 as distributed for point-cloud autoencoders: ``shapenet57448xyzonly.npz``
+    with key ``data`` of shape ``[S, 2048, 3]`` (no labels: every label is -1).
+
+    Args:
+        path (str): the .npz file.
+        transform (callable, optional): applied to ``points [N, 3]`` at access (e.g. :class:`NormalizeUnitBall`).
+
+    Shapes:
+        - item: ``(points [2048, 3] float32, label [] int64)``.
+    """
+
+    def __init__(self, path: str | os.PathLike, transform: Callable | None = None):
+        with np.load(path) as f:
+            if "data" not in f:
+                raise ValueError(f"{path}: ShapeNetCore55 npz needs key 'data', found {sorted(f.keys())}")
+            data = f["data"]
+        if data.ndim != 3 or data.shape[-1] != 3:
+            raise ValueError(f"{path}: key 'data' must have shape [S, N, 3], got {data.shape}")
+        super().__init__(data, np.full(len(data), -1), transform)
+
+
+class ModelNet40(_ArrayDataset):
+    """ModelNet40 in the PointNet HDF5 format: ``<root>/ply_data_{split}*.h5`` with keys
+    ``data`` ``[S, 2048, 3]`` float32 and ``label`` ``[S, 1]``.
+
+    Args:
+        root (str): folder holding the .h5 files (``modelnet40_ply_hdf5_2048``).
+        split (str, optional): ``"train"`` or ``"test"`` (default ``"train"``).
+        transform (callable, optional): applied to ``points [N, 3]`` at access.
+
+    Shapes:
+        - item: ``(points [2048, 3] float32, label [] int64)``.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str = "train", transform: Callable | None = None):
+        import h5py
+
+        if split not in ("train", "test"):
+            raise ValueError(f"ModelNet40: split must be 'train' or 'test', got {split!r}")
+        files = sorted(Path(root).glob(f"ply_data_{split}*.h5"))
+        if not files:
+            raise FileNotFoundError(f"ModelNet40: no ply_data_{split}*.h5 under {root}")
+        data, labels = [], []
+        for fn in files:
+            with h5py.File(fn, "r") as f:
+                d, lab = np.asarray(f["data"]), np.asarray(f["label"])
+            if d.ndim != 3 or d.shape[-1] != 3 or len(lab) != len(d):
+                raise ValueError(f"{fn}: expected data [S, N, 3] and label [S, 1], got {d.shape} and {lab.shape}")
+            data.append(d[..., :3])
+            labels.append(lab.reshape(-1))
+        super().__init__(np.concatenate(data), np.concatenate(labels), transform)
+
+
+class PointCloudFolder(Dataset):
+    """A folder of point-cloud / mesh files (.ply, .off, .npy, .xyz, .txt), searched recursively.
+
+    Meshes (files with faces) are sampled uniformly by area; point files are resampled to
+    ``n_points``. The label of a file is the index of its first-level sub-folder in sorted
+    order (-1 for files directly under ``root``).
+
+    Args:
+        root (str): the folder.
+        n_points (int, optional): points per cloud (default 2048).
+        seed (int, optional): sampling seed (file i uses ``seed + i``) (default 0).
+        transform (callable, optional): applied to ``points [N, 3]`` at access.
+
+    Shapes:
+        - item: ``(points [n_points, 3] float32, label [] int64)``.
+    """
+
+    def __init__(self, root: str | os.PathLike, n_points: int = 2048, seed: int = 0, transform: Callable | None = None):
+        self.root = Path(root)
+        self.files = sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix.lower() in POINT_SUFFIXES)
+        if not self.files:
+            raise FileNotFoundError(f"PointCloudFolder: no {POINT_SUFFIXES} files under {root}")
+        self.classes = sorted({p.relative_to(self.root).parts[0] for p in self.files if len(p.relative_to(self.root).parts) > 1})
+        self.n_points, self.seed, self.transform = n_points, seed, transform
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        path = self.files[i]
+        parts = path.relative_to(self.root).parts
+        label = self.classes.index(parts[0]) if len(parts) > 1 else -1
+        pts = torch.from_numpy(load_point_cloud(path, self.n_points, seed=self.seed + i))
+        return (self.transform(pts) if self.transform is not None else pts), torch.tensor(label, dtype=torch.int64)
+
+
+__all__ = [
+    "ShapeNetCore55",
+    "ModelNet40",
+    "PointCloudFolder",
+]
+

@@ -1,0 +1,166 @@
+import copy
+import dataclasses
+import math
+
+import lightning as L
+import numpy as np
+import torch
+from torch_geometric.data import Batch
+
+from geomgen.conformers import embed_seed, parse_molecule, rotatable_torsions
+from geomgen.conformers.datamodule import ConformerDataModule
+from geomgen.conformers.dataset import ReferenceTorsionDataset, TorsionData
+from geomgen.conformers.features import collate, featurize
+from geomgen.conformers.model import GINELayer, VonMisesNet
+from geomgen.conformers.system import VonMisesNetSystem
+
+
+def _graph(smiles):
+    mol = embed_seed(parse_molecule(smiles))
+    ts = rotatable_torsions(mol)
+    return mol, ts, featurize(mol, ts.atoms)
+
+
+def test_output_shapes_and_ranges():
+    graphs = [_graph(s)[2] for s in ("CCCCO", "CC(C)Cc1ccc(cc1)C(C)C(=O)O")]
+    net = VonMisesNet(hidden=32, num_layers=2, num_components=4)
+    loc, conc, logits = net(collate(graphs))
+    t = sum(len(g.torsion_index) for g in graphs)
+    assert loc.shape == conc.shape == logits.shape == (t, 4)
+    assert (loc.abs() <= math.pi).all() and (conc > 0).all() and (conc <= net.max_concentration).all()
+
+
+def test_invariant_to_atom_order_and_batching():
+    from rdkit import Chem
+
+    torch.manual_seed(0)
+    net = VonMisesNet(hidden=32, num_layers=3).eval()
+    mol, ts, g = _graph("CCOc1ccc(CC(N)=O)cc1CCO")
+    perm = [int(i) for i in np.random.default_rng(0).permutation(mol.GetNumAtoms())]
+    mol2 = Chem.RenumberAtoms(mol, perm)
+    inv = np.argsort(perm)  # old index -> new index
+    g2 = featurize(mol2, inv[ts.atoms])
+    with torch.no_grad():
+        a = net(collate([g]))
+        b = net(collate([g2]))
+        c = net(collate([_graph("CCCC")[2], g]))
+    for x, y, z in zip(a, b, c):
+        assert torch.allclose(x, y, atol=1e-5)
+        assert torch.allclose(x, z[1:], atol=1e-5)
+
+
+def test_reversed_quadruple_gives_same_prediction():
+    net = VonMisesNet(hidden=32, num_layers=2).eval()
+    mol, ts, g = _graph("CCCCO")
+    g2 = dataclasses.replace(g, torsion_index=g.torsion_index.flip(-1))
+    with torch.no_grad():
+        for x, y in zip(net(collate([g])), net(collate([g2]))):
+            assert torch.allclose(x, y, atol=1e-6)
+
+
+def test_dataset_cache_and_batching(tiny_reference, tmp_path):
+    ds = ReferenceTorsionDataset(str(tiny_reference), root=str(tmp_path))
+    assert len(ds) == 6
+    d = ds[0]
+    assert d.torsion_angles.shape == (len(d.torsion_index), 40)
+    assert (tmp_path / "processed").exists() and any(p.suffix == ".pt" for p in (tmp_path / "processed").iterdir())
+    ds2 = ReferenceTorsionDataset(str(tiny_reference), root=str(tmp_path))  # loads the cache
+    assert torch.equal(ds2[0].x, d.x)
+
+
+def test_system_learns_and_resumes(tiny_reference, tmp_path):
+    dm = ConformerDataModule(train=str(tiny_reference), val=str(tiny_reference), test=str(tiny_reference), batch_size=6,
+                             train_samples=40, root=str(tmp_path / "cache"))
+    L.seed_everything(0)
+    system = VonMisesNetSystem(VonMisesNet(hidden=32, num_layers=2), lr=3e-3)
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)
+    trainer = L.Trainer(max_epochs=30, accelerator="cpu", logger=False, callbacks=[ckpt], enable_progress_bar=False,
+                        enable_model_summary=False, check_val_every_n_epoch=30)
+    trainer.fit(system, dm)
+    val = trainer.validate(system, dm, verbose=False)[0]
+    # a uniform law has NLL log(2 pi) = 1.84; the fit must beat it clearly
+    assert val["val/nll"] < 1.6
+    assert 0 <= val["val/w1"] < 1.0
+    # resume from the last checkpoint: training continues from epoch 30
+    trainer2 = L.Trainer(max_epochs=31, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         check_val_every_n_epoch=30)
+    system2 = VonMisesNetSystem(VonMisesNet(hidden=32, num_layers=2), lr=3e-3)
+    trainer2.fit(system2, dm, ckpt_path=str(tmp_path / "ck" / "last.ckpt"))
+    assert trainer2.current_epoch == 31
+    loaded = VonMisesNetSystem.from_checkpoint(tmp_path / "ck" / "last.ckpt")
+    assert loaded.net.embed.out_features == 32
+
+
+def test_lightning_cli_fast_dev_run(tiny_reference, tmp_path):
+    from geomgen.conformers.commands.train import cli_main
+
+    cli_main(["fit", "--config", "geomgen/conformers/configs/vonmisesnet.yaml", "--trainer.fast_dev_run", "true",
+              f"--data.train={tiny_reference}", f"--data.val={tiny_reference}", f"--data.test={tiny_reference}",
+              f"--data.root={tmp_path}", f"--trainer.default_root_dir={tmp_path}", "--model.net.init_args.hidden=16",
+              "--model.net.init_args.num_layers=1", "--data.batch_size=3"])
+
+
+def test_export_slim_checkpoint(tiny_checkpoint, tmp_path):
+    from geomgen.conformers.checkpoint import export_checkpoint
+
+    export_checkpoint(tiny_checkpoint, tmp_path / "slim.ckpt")
+    a = VonMisesNetSystem.from_checkpoint(tiny_checkpoint)
+    b = VonMisesNetSystem.from_checkpoint(tmp_path / "slim.ckpt")
+    g = collate([_graph("CCCCO")[2]])
+    with torch.no_grad():
+        for x, y in zip(a(g), b(g)):
+            assert torch.equal(x, y)
+    assert (tmp_path / "slim.ckpt").stat().st_size < tiny_checkpoint.stat().st_size
+
+
+DRUGS = ["CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O", "CC(=O)Nc1ccc(O)cc1", "CN1CCC[C@H]1c1cccnc1", "COc1ccc2[nH]cc(CCN(C)C)c2c1",
+         "CC(C)NC[C@H](O)COc1cccc2ccccc12", "O=C(O)c1ccccc1OC(=O)C", "Clc1ccc(cc1)C(c1ccccc1)N1CCN(CC1)CCOCC(=O)O"]
+
+
+def test_gine_layer_equals_pyg_gineconv():
+    from torch_geometric.nn import GINEConv
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(30, 16, generator=g, dtype=torch.float64)
+    edge_index = torch.randint(0, 30, (2, 80), generator=g)
+    edge_attr = torch.randn(80, 7, generator=g, dtype=torch.float64)
+    mlp = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.SiLU(), torch.nn.Linear(16, 8)).double()
+    ours = GINELayer(mlp, 16, 7).double()
+    with torch.no_grad():
+        ours.eps.fill_(0.3)
+    pyg = GINEConv(copy.deepcopy(mlp), edge_dim=7, train_eps=True).double()
+    pyg.load_state_dict(ours.state_dict())
+    assert set(ours.state_dict()) == set(pyg.state_dict())
+    torch.testing.assert_close(ours(x, edge_index, edge_attr), pyg(x, edge_index, edge_attr), rtol=0, atol=1e-12)
+
+
+def test_collate_equals_pyg_batch():
+    graphs = [_graph(s)[2] for s in DRUGS[:3]]
+    ours = collate(graphs)
+    pyg = Batch.from_data_list([TorsionData.from_graph(gr) for gr in graphs])
+    for key in ("x", "edge_index", "edge_attr", "torsion_index"):
+        assert torch.equal(getattr(ours, key), getattr(pyg, key))
+    assert ours.num_nodes == pyg.num_nodes
+
+
+def test_shipped_model_equals_pyg_network():
+    """The plain-torch network on the shipped checkpoint gives the outputs of the same weights in
+    a network built from PyG's GINEConv, on a PyG batch, to 1e-6."""
+    from torch_geometric.nn import GINEConv
+
+    from geomgen.assets import asset_path
+    from geomgen.conformers.checkpoint import load_vonmisesnet
+
+    net = load_vonmisesnet(asset_path("models/vonmisesnet.ckpt"))
+    ref = load_vonmisesnet(asset_path("models/vonmisesnet.ckpt"))
+    for i, layer in enumerate(ref.convs):
+        state = {k: v.clone() for k, v in layer.state_dict().items()}
+        conv = GINEConv(copy.deepcopy(layer.nn), edge_dim=layer.lin.in_features, train_eps=True)  # re-initialises its nn
+        conv.load_state_dict(state)
+        ref.convs[i] = conv
+    graphs = [_graph(s)[2] for s in DRUGS]
+    with torch.no_grad():
+        ours = net(collate(graphs))
+        theirs = ref.eval()(Batch.from_data_list([TorsionData.from_graph(gr) for gr in graphs]))
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)

@@ -1,0 +1,59 @@
+import pytest
+from rdkit import Chem
+
+from geomgen.conformers import MoleculeError, canonical_isomeric_smiles, embed_seed, parse_molecule, stereo_matches
+
+
+@pytest.mark.parametrize(
+    "smiles, reason",
+    [
+        ("C1CC", "unparsable"),
+        ("", "empty"),
+        ("CCO.Cl", "fragments"),
+        ("CC[Si](C)(C)C", "unsupported element"),
+        ("C[Se]C", "unsupported element"),
+    ],
+)
+def test_bad_molecules_raise_with_reason(smiles, reason):
+    with pytest.raises(MoleculeError, match=reason):
+        parse_molecule(smiles, name="mol-7")
+
+
+def test_error_names_the_input():
+    with pytest.raises(MoleculeError, match="mol-7"):
+        parse_molecule("C1CC", name="mol-7")
+
+
+def test_embed_seed_is_deterministic_and_keeps_stereo():
+    mol = parse_molecule("C[C@@H](O)/C=C/c1ccccc1")
+    a, b = embed_seed(mol, seed=5), embed_seed(mol, seed=5)
+    assert a.GetNumConformers() == 1
+    assert (a.GetConformer().GetPositions() == b.GetConformer().GetPositions()).all()
+    assert stereo_matches(a, reference=mol)
+    assert canonical_isomeric_smiles(a) == Chem.MolToSmiles(Chem.MolFromSmiles("C[C@@H](O)/C=C/c1ccccc1"))
+
+
+def test_stereo_mismatch_is_detected():
+    mol = parse_molecule("C[C@@H](O)CC")
+    seed = embed_seed(mol)
+    mirror = Chem.Mol(seed)
+    conf = mirror.GetConformer()
+    for a in range(mirror.GetNumAtoms()):
+        p = conf.GetAtomPosition(a)
+        conf.SetAtomPosition(a, (-p.x, p.y, p.z))
+    assert stereo_matches(seed, reference=mol)
+    assert not stereo_matches(mirror, reference=mol)
+
+
+def test_seed_zero_gives_distinct_candidates():
+    from rdkit.Chem import AllChem
+
+    from geomgen.conformers.embedding import rdkit_seed
+
+    mol = parse_molecule("CCCCOc1ccccc1CCN")
+    p = AllChem.ETKDGv3()
+    p.randomSeed = rdkit_seed(0)
+    m = Chem.Mol(mol)
+    AllChem.EmbedMultipleConfs(m, 3, p)
+    pos = [c.GetPositions() for c in m.GetConformers()]
+    assert abs(pos[0] - pos[1]).max() > 0.1

@@ -1,1 +1,0 @@
-from tests.losses.properties import single_thread  # noqa: F401  (autouse for tests/losses)

@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+import scipy.stats
+
+from geomgen.pointclouds.io import (
+    load_point_cloud,
+    normalize_unit_ball,
+    read_mesh,
+    sample_triangles,
+    write_point_cloud,
+)
+
+TETRA_V = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float64)
+TETRA_F = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+
+
+def _write_ply(path, verts, faces, binary: bool):
+    head = [
+        "ply",
+        f"format {'binary_little_endian' if binary else 'ascii'} 1.0",
+        "comment written by a test",
+        f"element vertex {len(verts)}",
+        "property float x",
+        "property float y",
+        "property float z",
+        "property uchar red",
+        f"element face {len(faces)}",
+        "property list uchar int vertex_indices",
+        "end_header",
+    ]
+    with open(path, "wb") as f:
+        f.write(("\n".join(head) + "\n").encode())
+        if binary:
+            vdt = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1")])
+            v = np.zeros(len(verts), dtype=vdt)
+            v["x"], v["y"], v["z"], v["red"] = verts[:, 0], verts[:, 1], verts[:, 2], 7
+            f.write(v.tobytes())
+            for face in faces:
+                f.write(np.uint8(len(face)).tobytes() + np.asarray(face, dtype="<i4").tobytes())
+        else:
+            for p in verts:
+                f.write(f"{p[0]} {p[1]} {p[2]} 7\n".encode())
+            for face in faces:
+                f.write((f"{len(face)} " + " ".join(map(str, face)) + "\n").encode())
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_ply_mesh_roundtrip(tmp_path, binary):
+    _write_ply(tmp_path / "t.ply", TETRA_V, TETRA_F, binary)
+    v, f = read_mesh(tmp_path / "t.ply")
+    assert np.allclose(v, TETRA_V) and np.array_equal(f, TETRA_F)
+
+
+def test_off_with_quads_and_inline_counts(tmp_path):
+    # ModelNet writes the counts on the header line; quads are split into triangles
+    text = "OFF4 1 0\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n4 0 1 2 3\n"
+    (tmp_path / "q.off").write_text(text)
+    v, f = read_mesh(tmp_path / "q.off")
+    assert v.shape == (4, 3) and f.tolist() == [[0, 1, 2], [0, 2, 3]]
+    (tmp_path / "q2.off").write_text("OFF\n# comment\n4 1 0\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n4 0 1 2 3\n")
+    assert np.array_equal(read_mesh(tmp_path / "q2.off")[1], f)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".xyz", ".txt", ".ply"])
+def test_point_file_roundtrip(tmp_path, suffix):
+    pts = np.random.default_rng(0).random((50, 3)).astype(np.float32)
+    write_point_cloud(tmp_path / f"p{suffix}", pts)
+    back = load_point_cloud(tmp_path / f"p{suffix}")
+    assert np.allclose(back, pts, atol=1e-6)
+    assert [p.name for p in tmp_path.iterdir()] == [f"p{suffix}"]  # no temporary left behind
+    assert load_point_cloud(tmp_path / f"p{suffix}", n_points=80).shape == (80, 3)  # resampled
+    assert load_point_cloud(tmp_path / f"p{suffix}", n_points=20).shape == (20, 3)
+
+
+def test_area_uniform_sampling_on_triangles():
+    # unit square split into triangles of area 1/8 and 3/8 + 1/2: counts follow the areas
+    v = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0.25, 0, 0]], dtype=np.float64)
+    f = np.array([[0, 4, 3], [4, 1, 3], [1, 2, 3]])
+    pts = sample_triangles(v, f, 20000, np.random.default_rng(0))
+    assert np.allclose(pts[:, :2].mean(0), [0.5, 0.5], atol=0.01)  # uniform on the square
+    assert scipy.stats.kstest(pts[:, 0], "uniform").pvalue > 1e-3
+    assert scipy.stats.kstest(pts[:, 1], "uniform").pvalue > 1e-3
+
+
+def test_mesh_files_are_sampled_on_the_surface(tmp_path):
+    _write_ply(tmp_path / "t.ply", TETRA_V, TETRA_F, True)
+    pts = load_point_cloud(tmp_path / "t.ply", n_points=500)
+    on_face = np.isclose(pts, 0, atol=1e-6).any(1) | np.isclose(pts.sum(1), 1, atol=1e-5)
+    assert pts.shape == (500, 3) and on_face.all()
+
+
+def test_normalize_unit_ball():
+    pts = np.random.default_rng(0).random((100, 3)) * 5 + 3
+    n, c, s = normalize_unit_ball(pts)
+    assert np.allclose(n.mean(0), 0) and np.isclose(np.linalg.norm(n, axis=1).max(), 1)
+    assert np.allclose(n * s + c, pts)
+
+
+def test_bad_files_raise_value_error(tmp_path):
+    (tmp_path / "a.obj").write_text("v 0 0 0\n")
+    with pytest.raises(ValueError, match="unsupported"):
+        read_mesh(tmp_path / "a.obj")
+    np.save(tmp_path / "b.npy", np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"\(4, 2\)"):
+        read_mesh(tmp_path / "b.npy")
+    (tmp_path / "c.ply").write_text("nope\n")
+    with pytest.raises(ValueError, match="not a PLY"):
+        read_mesh(tmp_path / "c.ply")
+    with pytest.raises(ValueError, match=r"\(5, 2\)"):
+        write_point_cloud(tmp_path / "d.npy", np.zeros((5, 2)))

@@ -1,0 +1,89 @@
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from geomgen.pointclouds.datamodule import PointCloudDataModule
+from geomgen.pointclouds.losses import (
+    AmortizedSlicedWassersteinLoss,
+    ChamferLoss,
+    DistributionalSlicedWassersteinLoss,
+    EarthMoversLoss,
+    LinearAmortizer,
+    MaxSlicedWassersteinLoss,
+    SelfAttentionAmortizer,
+    SlicedWassersteinLoss,
+)
+from geomgen.pointclouds.system import PointCloudAutoencoderSystem
+from geomgen.pointclouds.autoencoder import PointCloudAutoencoder
+from tests.pointclouds.losses.properties import single_thread  # noqa: F401
+
+N = 32
+
+
+def _ae():
+    return PointCloudAutoencoder(latent_dim=8, n_points=N, encoder_hidden=(8,), decoder_hidden=(16,))
+
+
+@pytest.fixture(scope="module")
+def dm(tmp_path_factory):
+    dm = PointCloudDataModule("shapes", path=str(tmp_path_factory.mktemp("shapes")), n_points=N, shapes_per_class=10, batch_size=8)
+    dm.prepare_data()
+    dm.setup()
+    return dm
+
+
+def _trainer(**kw):
+    kw.setdefault("enable_checkpointing", False)
+    return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False, **kw)
+
+
+LOSSES = {
+    "sw": lambda: SlicedWassersteinLoss(16),
+    "max_sw": lambda: MaxSlicedWassersteinLoss(n_iters=2),
+    "vdsw": lambda: DistributionalSlicedWassersteinLoss(8, n_iters=2),
+    "amortized_linear": lambda: AmortizedSlicedWassersteinLoss(LinearAmortizer(N), n_projections=8),
+    "amortized_attention": lambda: AmortizedSlicedWassersteinLoss(SelfAttentionAmortizer(hidden=8, kind="linformer"), 8),
+    "chamfer": ChamferLoss,
+    "emd": EarthMoversLoss,
+}
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_fast_dev_run(dm, name):
+    system = PointCloudAutoencoderSystem(_ae(), LOSSES[name]())
+    before = [p.detach().clone() for p in system.parameters()]
+    trainer = _trainer(fast_dev_run=2)
+    trainer.fit(system, dm)
+    changed = [not torch.equal(a, b) for a, b in zip(before, system.parameters())]
+    assert any(changed)
+    if system.amortizer is not None:
+        assert all(not torch.equal(a, b) for a, b in zip(before[-len(list(system.amortizer.parameters())):],
+                                                          system.amortizer.parameters()))  # fmt: skip
+        opts = system.configure_optimizers()
+        assert opts[1].defaults["maximize"] and not opts[0].defaults["maximize"]
+        ae_ids = {id(p) for g in opts[0].param_groups for p in g["params"]}
+        assert not ae_ids & {id(p) for p in system.amortizer.parameters()}
+    metrics = trainer.test(system, dm, verbose=False)[0]
+    assert {"test/chamfer", "test/sw"} <= set(metrics)
+
+
+def test_resume_from_checkpoint(dm, tmp_path):
+    def system():
+        L.seed_everything(0, verbose=False)
+        return PointCloudAutoencoderSystem(_ae(), AmortizedSlicedWassersteinLoss(SelfAttentionAmortizer(hidden=8), 8))
+
+    ckpt = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    first = _trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, callbacks=[ckpt], enable_checkpointing=True,
+                     default_root_dir=tmp_path)
+    first.fit(system(), dm)
+    assert (tmp_path / "last.ckpt").exists()
+    # global_step counts both optimizers' steps (manual optimisation): 3 batches -> 6
+    assert first.global_step == 6
+    resumed = system()
+    second = _trainer(max_epochs=2, limit_train_batches=3, limit_val_batches=1, default_root_dir=tmp_path)
+    second.fit(resumed, dm, ckpt_path=str(tmp_path / "last.ckpt"))
+    assert second.current_epoch == 2 and second.global_step == 12
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    assert saved["hyper_parameters"]["autoencoder_config"]["n_points"] == N
+    assert len(saved["optimizer_states"]) == 2
