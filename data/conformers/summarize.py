@@ -28,7 +28,8 @@ def main():
         "",
         "Sampler diagnostics per split (per molecule: worst torsion; medians and fractions over molecules):",
         "",
-        "| split | chains x sweeps (median) | torsion acc. | MALA acc. | median max R-hat | R-hat < 1.05 | R-hat < 1.1 | median min ESS | median inter-chain W1 (rad) | inter-chain W1 < 0.2 | seconds / mol |",
+        "| split | chains x sweeps (median) | torsion acc. | MALA acc. | median max R-hat | R-hat < 1.05 | R-hat < 1.1 "
+        "| median min ESS | median inter-chain W1 (rad) | inter-chain W1 < 0.2 | seconds / mol |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for split in ("train", "val", "test", "drugs"):

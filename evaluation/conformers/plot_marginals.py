@@ -30,11 +30,10 @@ def main(argv=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import torch
+    from evaluate import etkdg  # noqa: E402  (same folder)
     from rdkit import Chem
 
-    from evaluate import etkdg  # noqa: E402  (same folder)
-    from geomgen.conformers import dihedral_angles
-    from geomgen.conformers import ConformerGenerator
+    from geomgen.conformers import ConformerGenerator, dihedral_angles
     from geomgen.conformers.reference.store import load_reference_set
     from geomgen.metrics import circular_wasserstein
 

@@ -13,10 +13,10 @@ import tempfile
 import lightning as L
 import torch
 
+from geomgen.pointclouds.autoencoder import PointCloudAutoencoder
 from geomgen.pointclouds.datamodule import PointCloudDataModule
 from geomgen.pointclouds.losses import AmortizedSlicedWassersteinLoss, SelfAttentionAmortizer
 from geomgen.pointclouds.system import PointCloudAutoencoderSystem
-from geomgen.pointclouds.autoencoder import PointCloudAutoencoder
 
 
 class RankAgreement(L.Callback):

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from geomgen.pointclouds.cli import load_autoencoder
-from geomgen.pointclouds.transforms import NormalizeUnitBall
-from geomgen.pointclouds.shapes import ProceduralShapes
-from geomgen.pointclouds.losses import random_projections, sliced_wasserstein
 from geomgen.metrics import chamfer_distance, earth_movers_distance
+from geomgen.pointclouds.cli import load_autoencoder
+from geomgen.pointclouds.losses import random_projections, sliced_wasserstein
+from geomgen.pointclouds.shapes import ProceduralShapes
+from geomgen.pointclouds.transforms import NormalizeUnitBall
 
 
 def main() -> None:

@@ -77,8 +77,8 @@ def build_methods(args) -> dict[str, dict]:
 def make_system(args, make_loss):
     import lightning as L
 
-    from geomgen.pointclouds.system import PointCloudAutoencoderSystem
     from geomgen.pointclouds.autoencoder import PointCloudAutoencoder
+    from geomgen.pointclouds.system import PointCloudAutoencoderSystem
 
     L.seed_everything(args.seed, verbose=False)  # same initial autoencoder for every method
     ae = PointCloudAutoencoder(
@@ -173,8 +173,8 @@ def linear_probe(ztr, ytr, zte, yte, n_classes: int, weight_decay: float = 1e-3)
 
 
 def evaluate(args, system, test, probe) -> dict:
-    from geomgen.pointclouds.losses import random_projections, sliced_wasserstein
     from geomgen.metrics import chamfer_distance, earth_movers_distance
+    from geomgen.pointclouds.losses import random_projections, sliced_wasserstein
 
     ae = system.autoencoder.eval()
     x, _ = test
@@ -340,7 +340,8 @@ def main(argv=None) -> int:
         f"{len(dm.splits['train'])} train / {len(test[0])} test shapes of {args.n_points} points, centred and scaled "
         f"into the unit ball. Autoencoder: PointNet encoder {args.encoder_hidden} -> latent {args.latent_dim}, "
         f"MLP decoder {args.decoder_hidden} -> {args.n_points} x 3; Adam lr {args.lr}, batch {args.batch_size}, "
-        f"{args.epochs} epochs ({args.epochs * (len(dm.splits['train']) // args.batch_size)} minibatches) for every method, same initial weights and data order. Losses: L = {args.n_projections} "
+        f"{args.epochs} epochs ({args.epochs * (len(dm.splits['train']) // args.batch_size)} minibatches) for every method, "
+        f"same initial weights and data order. Losses: L = {args.n_projections} "
         f"projections, p = 2; Max-SW and v-DSW: T = {args.T} projected gradient-ascent steps with step size "
         f"{args.inner_lr}; vMF concentration kappa = {args.concentration}; amortizers: Adam (maximize) lr "
         f"{args.amortizer_lr}, one step per minibatch, attention width {args.attention_hidden}.",

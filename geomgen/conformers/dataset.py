@@ -29,7 +29,7 @@ class TorsionData(Data):
         return super().__cat_dim__(key, value, *args, **kwargs)
 
     @classmethod
-    def from_graph(cls, g: MoleculeGraph) -> "TorsionData":
+    def from_graph(cls, g: MoleculeGraph) -> TorsionData:
         return cls(x=g.x, edge_index=g.edge_index, edge_attr=g.edge_attr, torsion_index=g.torsion_index, num_nodes=g.num_nodes)
 
 

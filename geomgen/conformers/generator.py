@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from geomgen.conformers.molecule import MoleculeError
 from geomgen.conformers.clashes import ClashGuard
+from geomgen.conformers.molecule import MoleculeError
 from geomgen.conformers.stereo import StereoGuard
 
 DEFAULT_CHECKPOINT = "models/vonmisesnet.ckpt"
@@ -68,7 +68,7 @@ class ConformerGenerator:
         self.max_tries = max_tries
 
     @classmethod
-    def from_checkpoint(cls, path=None, **kwargs) -> "ConformerGenerator":
+    def from_checkpoint(cls, path=None, **kwargs) -> ConformerGenerator:
         """Load a checkpoint; with ``path=None`` the shipped model (models/vonmisesnet.ckpt)."""
         from geomgen.conformers.checkpoint import load_vonmisesnet
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 def read_molecules(source: str) -> Iterator[tuple[str, object]]:

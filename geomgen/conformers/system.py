@@ -32,7 +32,7 @@ class VonMisesNetSystem(L.LightningModule):
         checkpoint["net_config"] = self.net.config
 
     @classmethod
-    def from_checkpoint(cls, path) -> "VonMisesNetSystem":
+    def from_checkpoint(cls, path) -> VonMisesNetSystem:
         hp = torch.load(path, map_location="cpu", weights_only=False)["hyper_parameters"]
         return cls(net=load_vonmisesnet(path), **{k: v for k, v in hp.items() if k in ("lr", "weight_decay", "w1_samples")}).eval()
 

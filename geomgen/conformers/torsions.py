@@ -151,7 +151,7 @@ def torsion_set_from_atoms(mol, atoms) -> TorsionSet:
     atoms = np.asarray(atoms, dtype=np.int64).reshape(-1, 4)
     n = mol.GetNumAtoms()
     moving, bonds = [], []
-    for i, j, k, l in atoms:
+    for _i, j, k, _l in atoms:
         bond = mol.GetBondBetweenAtoms(int(j), int(k))
         if bond is None:
             raise ValueError(f"atoms {j} and {k} are not bonded")

@@ -3,7 +3,7 @@ MLP decoder, and the autoencoder that joins them (plain ``nn.Module``\\ s, no Li
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 DEFAULT_MODEL = "models/pointcloud_ae_shapes.pt"
 
 

@@ -111,9 +111,7 @@ def reconstruct(input_path: str, output_path: str, model_path: str | None = None
     import numpy as np
     import torch
 
-    from geomgen.pointclouds.io import load_point_cloud, normalize_unit_ball, resample_points, write_point_cloud
-
-    from geomgen.pointclouds.io import read_mesh
+    from geomgen.pointclouds.io import load_point_cloud, normalize_unit_ball, read_mesh, resample_points, write_point_cloud
 
     # check the input before loading the model
     batch = None

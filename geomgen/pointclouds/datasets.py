@@ -4,24 +4,14 @@ of .ply/.off/.npy/.xyz files); transforms are in :mod:`geomgen.pointclouds.trans
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from geomgen.pointclouds.io import POINT_SUFFIXES, load_point_cloud
-
-
-
-
-
-
-
-
-
-
 
 
 class _ArrayDataset(Dataset):

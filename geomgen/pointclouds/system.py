@@ -6,8 +6,8 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from geomgen.pointclouds.losses import SlicedWassersteinLoss, sliced_wasserstein
 from geomgen.pointclouds.autoencoder import PointCloudAutoencoder
+from geomgen.pointclouds.losses import SlicedWassersteinLoss, sliced_wasserstein
 
 
 class PointCloudAutoencoderSystem(L.LightningModule):

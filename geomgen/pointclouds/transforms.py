@@ -3,8 +3,7 @@ random rotation, jitter."""
 
 from __future__ import annotations
 
-
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor

@@ -56,7 +56,7 @@ class KernelDensity:
             out.append(torch.logsumexp(-0.5 * d2 / h**2, dim=1) - dim * math.log(h) - 0.5 * dim * math.log(2 * math.pi))
         return torch.cat(out)
 
-    def fit(self, x: Tensor) -> "KernelDensity":
+    def fit(self, x: Tensor) -> KernelDensity:
         if x.dim() != 2 or len(x) < 2:
             raise ValueError(f"KernelDensity.fit needs x of shape [n >= 2, D], got {tuple(x.shape)}")
         x = x.to(torch.float64)

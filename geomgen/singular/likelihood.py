@@ -21,7 +21,7 @@ latent draws K grows:
 from __future__ import annotations
 
 import math
-from typing import Callable, Union
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -31,7 +31,7 @@ from geomgen.singular.networks import Encoder, GeneratorNetwork
 __all__ = ["gaussian_log_density", "mc_log_likelihood", "iw_log_likelihood"]
 
 #: a scalar standard deviation (0-d tensor) or a map from latents ``[..., d]`` to ``[..., D]``
-Sigma = Union[Tensor, Callable[[Tensor], Tensor]]
+Sigma = Tensor | Callable[[Tensor], Tensor]
 
 
 def gaussian_log_density(r: Tensor, sigma: Tensor) -> Tensor:

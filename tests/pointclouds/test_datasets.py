@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from geomgen.pointclouds.datamodule import PointCloudDataModule
-from geomgen.pointclouds.io import write_point_cloud
 from geomgen.pointclouds.datasets import ModelNet40, PointCloudFolder, ShapeNetCore55
+from geomgen.pointclouds.io import write_point_cloud
 from geomgen.pointclouds.transforms import Compose, Jitter, NormalizeUnitBall, RandomRotate
 from tests.pointclouds.test_io import TETRA_F, TETRA_V, _write_ply
 

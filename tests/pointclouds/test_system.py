@@ -3,6 +3,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from geomgen.pointclouds.autoencoder import PointCloudAutoencoder
 from geomgen.pointclouds.datamodule import PointCloudDataModule
 from geomgen.pointclouds.losses import (
     AmortizedSlicedWassersteinLoss,
@@ -15,7 +16,6 @@ from geomgen.pointclouds.losses import (
     SlicedWassersteinLoss,
 )
 from geomgen.pointclouds.system import PointCloudAutoencoderSystem
-from geomgen.pointclouds.autoencoder import PointCloudAutoencoder
 from tests.pointclouds.losses.properties import single_thread  # noqa: F401
 
 N = 32

@@ -4,7 +4,6 @@ import lightning as L
 import pytest
 import torch
 
-from geomgen.singular.manifolds import Circle
 from geomgen.singular import (
     MLE,
     VAE,
@@ -16,6 +15,7 @@ from geomgen.singular import (
     SingularDataModule,
     fit_estimator,
 )
+from geomgen.singular.manifolds import Circle
 
 
 def circle_data(n=200, seed=0):

@@ -14,7 +14,6 @@ import numpy as np
 
 from geomgen.conformers.reference.store import QUANT, _atomic_savez, read_smiles_csv
 
-
 #: Sampler budgets per split: converged references for evaluation splits, noisier (shorter,
 #: two chains) for training molecules.
 SPLIT_CONFIGS = {

@@ -34,11 +34,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from geomgen.conformers.reference.diagnostics import torsion_diagnostics
 from geomgen.conformers.mmff import MMFF
-from geomgen.metrics.boltzmann import KB_KCAL_PER_MOL_K
+from geomgen.conformers.reference.diagnostics import torsion_diagnostics
 from geomgen.conformers.torsions import TorsionSet, automorphisms, dihedral_angles, movable_bonds, rotatable_torsions, set_torsions
-
+from geomgen.metrics.boltzmann import KB_KCAL_PER_MOL_K
 
 
 @dataclass

@@ -54,9 +54,9 @@ def run_cell(cell: dict) -> dict:
     row = {"distribution": dist_name, "n": n, "noise": noise, "estimator": cell["estimator"],
            "estimator_type": est_type, "seed": seed}
     try:
-        from geomgen.singular.manifolds import make_distribution
         from geomgen.metrics import wasserstein
         from geomgen.singular.fit import fit_estimator
+        from geomgen.singular.manifolds import make_distribution
 
         law = make_distribution(cell["distribution_spec"]["type"], **dspec)
         row.update(d=law.intrinsic_dim, D=law.ambient_dim)
