@@ -17,6 +17,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from geomgen.atomic import atomic_write_text  # noqa: E402
 from geomgen.conformers.reference.build import SPLIT_CONFIGS, build_reference_set  # noqa: E402
 from geomgen.conformers.reference.store import assemble  # noqa: E402
 
@@ -46,9 +47,7 @@ def main(argv=None):
             "wall_seconds_this_run": time.time() - t0,
             "wall_seconds_total": prev.get("wall_seconds_total", 0.0) + time.time() - t0,
         }
-        tmp = summary_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(summary, indent=1))
-        os.replace(tmp, summary_path)
+        atomic_write_text(summary_path, json.dumps(summary, indent=1))
         print(f"{split}: {info['molecules']} molecules, {len(info['failures'])} failures, {time.time() - t0:.0f} s")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geomgen.atomic import atomic_write_text
 from geomgen.conformers.reference.store import load_reference_set
 
 HERE = Path(__file__).resolve().parent
@@ -56,9 +57,7 @@ def main():
         )
     text = "\n".join(lines + conv) + "\n"
     print(text)
-    tmp = HERE / ".STATS.md.tmp"
-    tmp.write_text(text)
-    os.replace(tmp, HERE / "STATS.md")
+    atomic_write_text(HERE / "STATS.md", text)
 
 
 if __name__ == "__main__":

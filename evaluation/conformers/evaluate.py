@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from geomgen.atomic import atomic_write_text
+
 HERE = Path(__file__).resolve().parent
 THRESHOLDS = (0.5, 0.75, 1.25)
 
@@ -173,10 +175,8 @@ def main(argv=None):
     text = to_markdown(rows, header)
     print(text)
     out = Path(args.output)
-    for path, content in ((out, text), (out.with_suffix(".json"), json.dumps(rows, indent=1))):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(content)
-        os.replace(tmp, path)
+    atomic_write_text(out, text)
+    atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

@@ -9,10 +9,11 @@ on [-pi, pi) with the circular W1 of each method to the reference in the legend)
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
+
+from geomgen.atomic import atomic_write
 
 HERE = Path(__file__).resolve().parent
 
@@ -63,9 +64,7 @@ def main(argv=None):
         axes[row, 0].set_ylabel(ref.smiles[:28], fontsize=7)
     fig.tight_layout()
     out = Path(args.output)
-    tmp = out.with_name(f".{out.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, out)
+    atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     print(f"wrote {out}")
 
 

@@ -11,12 +11,12 @@ script (atomically) and prints it.
 import argparse
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from geomgen.atomic import atomic_write_text
 from geomgen.metrics import chamfer_distance, earth_movers_distance
 from geomgen.pointclouds.cli import load_autoencoder
 from geomgen.pointclouds.losses import random_projections, sliced_wasserstein
@@ -47,10 +47,7 @@ def main() -> None:
         }
     out = {"model": str(args.model or "models/pointcloud_ae_shapes.pt"), "meta": meta, "test_shapes": len(x),
            "n_points": n, "scores": scores, "eval_s": time.time() - t0}  # fmt: skip
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent, prefix=".shipped_model.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(out, f, indent=2)
-    os.replace(tmp, args.out)
+    atomic_write_text(args.out, json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from geomgen.atomic import atomic_write_text
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from table1 import build_methods, datamodule, make_system  # noqa: E402
 
@@ -76,10 +78,7 @@ def main(argv=None) -> int:
     for n in names:
         lines.append(f"| {n} | {ms[n]:.0f} | {ms[n] / ms['SW']:.2f} | {ms[n] / ms['v-DSW (T=50)']:.3f} |")
     text = "\n".join(lines) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=a.out.parent, prefix=".step_time.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, a.out)
+    atomic_write_text(a.out, text)
     print(text)
     return 0
 

@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from geomgen.atomic import atomic_write, atomic_write_text
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -195,16 +197,6 @@ def evaluate(args, system, test, probe) -> dict:
     }
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    from geomgen.atomic import atomic_write
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            f.write(text)
-
-    atomic_write(path, write)
-
-
 def figure(args, test_x, results, path: Path) -> None:
     import matplotlib
 
@@ -225,8 +217,6 @@ def figure(args, test_x, results, path: Path) -> None:
             if r == 0:
                 ax.set_title(title.replace(" amortized", "\namortized").replace(" (", "\n("), fontsize=6)
     fig.tight_layout()
-    from geomgen.atomic import atomic_write
-
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
 

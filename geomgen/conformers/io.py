@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
+
+from geomgen.atomic import atomic_open, atomic_write
 
 
 def read_molecules(source: str) -> Iterator[tuple[str, object]]:
@@ -79,12 +80,14 @@ def write_sdf_atomic(path, mols) -> int:
 
     if str(path) == "-":  # standard output
         return write_all(Chem.SDWriter(sys.stdout))
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with Chem.SDWriter(str(tmp)) as w:
-        n = write_all(w)
-    os.replace(tmp, out)
+    n = 0
+
+    def write(tmp: str) -> None:
+        nonlocal n
+        with Chem.SDWriter(tmp) as w:
+            n = write_all(w)
+
+    atomic_write(path, write)
     return n
 
 
@@ -118,26 +121,21 @@ def write_failures(output, failures: list[dict]) -> Path | None:
         if path.exists():
             path.unlink()
         return None
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["name", "input", "reason"])
         w.writeheader()
         for rec in failures:
             w.writerow({k: rec.get(k, "") for k in ("name", "input", "reason")})
-    os.replace(tmp, path)
     return path
 
 
 def write_table_atomic(path, rows: list[dict]) -> None:
     """Write a list of dicts as csv atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     keys = list(rows[0].keys()) if rows else []
     for r in rows:
         keys += [k for k in r if k not in keys]
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         for r in rows:
             w.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in r.items()})
-    os.replace(tmp, path)

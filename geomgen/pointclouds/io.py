@@ -186,8 +186,6 @@ def normalize_unit_ball(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, flo
     return (points - centre) / scale, centre, scale
 
 
-
-
 def write_point_cloud(path: str | os.PathLike, points: np.ndarray) -> Path:
     """Write ``[N, 3]`` points atomically as .npy, .xyz/.txt or ASCII .ply (by suffix)."""
     path = Path(path)
@@ -222,5 +220,4 @@ __all__ = [
     "load_point_cloud",
     "normalize_unit_ball",
     "write_point_cloud",
-    "atomic_write",
 ]

@@ -56,3 +56,39 @@ def test_stdout_output(tiny_checkpoint, capfd):
     assert main(["conformers", "CCCCO", "-n", "2", "-o", "-", "--model", str(tiny_checkpoint)]) == 0
     out = capfd.readouterr().out
     assert out.count("$$$$") == 2 and "mol-0_1" in out
+
+
+def _positions(path):
+    import numpy as np
+
+    return [np.round(r.GetConformer().GetPositions(), 4) for r in _records(path)]
+
+
+def test_molecule_alone_and_in_a_file_give_identical_conformers(tmp_path):
+    """Seeds come from (seed, canonical SMILES): a molecule's conformers do not depend on its
+    position in the input nor on its neighbours."""
+    import numpy as np
+
+    alone = tmp_path / "alone.sdf"
+    assert main(["conformers", "OCC(=O)Nc1ccccc1C", "-n", "4", "-o", str(alone), "--seed", "3"]) == 0
+    smi = tmp_path / "in.smi"
+    smi.write_text("CCCCOc1ccccc1 first\nOCC(=O)Nc1ccccc1C second\n")
+    both = tmp_path / "both.sdf"
+    assert main(["conformers", str(smi), "-n", "4", "-o", str(both), "--seed", "3"]) == 0
+    second = [p for r, p in zip(_records(both), _positions(both)) if r.GetProp("molecule") == "second"]
+    assert len(second) == 4
+    for a, b in zip(_positions(alone), second):
+        np.testing.assert_array_equal(a, b)
+    other = tmp_path / "other.sdf"  # a different seed gives different conformers
+    assert main(["conformers", "OCC(=O)Nc1ccccc1C", "-n", "4", "-o", str(other), "--seed", "4"]) == 0
+    assert not all(np.array_equal(a, b) for a, b in zip(_positions(alone), _positions(other)))
+
+
+def test_chunk_and_jobs_do_not_change_the_output(tmp_path):
+    smi = tmp_path / "in.smi"
+    smi.write_text("CCCCO a\nCC(C)Cc1ccc(cc1)C(C)C(=O)O b\nCOc1ccc(CCN)cc1 c\nCC(=O)Nc1ccc(O)cc1 d\n")
+    outs = {}
+    for tag, extra in [("default", []), ("chunk1", ["--chunk", "1"]), ("jobs2", ["--jobs", "2", "--chunk", "1"])]:
+        outs[tag] = tmp_path / f"{tag}.sdf"
+        assert main(["conformers", str(smi), "-n", "3", "-o", str(outs[tag]), *extra]) == 0
+    assert outs["default"].read_bytes() == outs["chunk1"].read_bytes() == outs["jobs2"].read_bytes()
