@@ -6,7 +6,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from geomgen.conformers.checkpoint import load_vonmisesnet
+from geomgen.conformers.checkpoint import _read_checkpoint, load_vonmisesnet
 from geomgen.conformers.model import VonMisesNet
 
 
@@ -27,13 +27,26 @@ class VonMisesNetSystem(L.LightningModule):
         self.save_hyperparameters(ignore=["net"])
         self.net = net if net is not None else VonMisesNet()
 
-    def on_save_checkpoint(self, checkpoint) -> None:
-        # the network's constructor arguments, so a checkpoint rebuilds it on its own
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Add the network's constructor arguments (plain types) to ``checkpoint`` as ``net_config``,
+        so that :func:`~geomgen.conformers.checkpoint.load_vonmisesnet` rebuilds it on its own."""
         checkpoint["net_config"] = self.net.config
 
     @classmethod
     def from_checkpoint(cls, path) -> VonMisesNetSystem:
-        hp = torch.load(path, map_location="cpu", weights_only=False)["hyper_parameters"]
+        """The system of a Lightning or slim checkpoint (see :mod:`geomgen.conformers.checkpoint`), in eval mode.
+
+        The file is read with ``torch.load(weights_only=True)``.
+
+        Args:
+            path (str or Path): the checkpoint.
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist.
+            ValueError: ``path`` is unreadable or not a VonMisesNet checkpoint; the message names it.
+        """
+        # the one reader of checkpoint files (weights_only=True, errors that name the file)
+        hp = _read_checkpoint(path).get("hyper_parameters") or {}
         return cls(net=load_vonmisesnet(path), **{k: v for k, v in hp.items() if k in ("lr", "weight_decay", "w1_samples")}).eval()
 
     def forward(self, data):

@@ -1,23 +1,35 @@
-"""``geomgen pointcloud``: train point-cloud autoencoders (LightningCLI) and reconstruct clouds.
+"""``geomgen pointcloud``: fit / validate / test / predict point-cloud autoencoders (LightningCLI),
+reconstruct clouds, export a trained model.
 
-    geomgen pointcloud train --config sw            # a shipped config by name, or a YAML path
-    geomgen pointcloud train --config my.yaml --trainer.max_epochs 5 --ckpt_path last   # resume
-    geomgen pointcloud test --config sw --ckpt_path runs/.../last.ckpt
+    geomgen pointcloud fit --config sw              # a shipped config by name, or a YAML path
+    geomgen pointcloud fit --config sw --trainer.max_epochs 5 --ckpt_path last   # resume
+    geomgen pointcloud test --config sw --ckpt_path runs/pointcloud/sw/checkpoints/last.ckpt
     geomgen pointcloud reconstruct cloud.ply -o recon.ply [--model CKPT]
-    geomgen pointcloud export runs/.../last.ckpt -o model.pt
+    geomgen pointcloud export runs/pointcloud/sw/checkpoints/last.ckpt -o model.pt
 
-Heavy imports (torch, Lightning) happen inside the functions that need them.
+``train`` is a deprecated alias of ``fit``. Checkpoints go to ``<trainer.default_root_dir>/checkpoints``
+(one fixed folder per run, whatever the logger's version) unless a ``ModelCheckpoint`` names its own
+``dirpath``; ``--ckpt_path last`` resumes from the ``last.ckpt`` there, and exits with status 2 when
+there is none. Heavy imports (torch, Lightning) happen inside the functions that need them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import warnings
 from pathlib import Path
 
 from geomgen.pointclouds.checkpoint import DEFAULT_MODEL, export, load_autoencoder
 
-_LIGHTNING_SUBCOMMANDS = {"train": "fit", "validate": "validate", "test": "test", "predict": "predict"}
+#: LightningCLI subcommands offered, and deprecated spellings of them
+_LIGHTNING_STAGES = ("fit", "validate", "test", "predict")
+_DEPRECATED_ALIASES = {"train": "fit"}
+
+
+class MissingLastCheckpoint(FileNotFoundError):
+    """``--ckpt_path last`` was asked for, but no checkpoint folder of the run holds a ``last*.ckpt``."""
 
 
 def configs_dir() -> Path:
@@ -37,15 +49,15 @@ def resolve_config(value: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``pointcloud`` actions: the LightningCLI stages, ``train`` (deprecated), ``reconstruct``, ``export``."""
     sub = parser.add_subparsers(dest="pointcloud_command", metavar="ACTION", required=True)
-    for name, stage in _LIGHTNING_SUBCOMMANDS.items():
+    stages = {stage: stage for stage in _LIGHTNING_STAGES} | _DEPRECATED_ALIASES
+    for name, stage in stages.items():
+        help_ = f"LightningCLI '{stage}' (e.g. --config sw, --trainer.max_epochs N, --ckpt_path last; --help for all)"
+        if name in _DEPRECATED_ALIASES:
+            help_ = f"deprecated alias of '{stage}'"
         # '+' as prefix: every argument (--config, --trainer.*, --help) goes on to LightningCLI
-        p = sub.add_parser(
-            name,
-            prefix_chars="+",
-            add_help=False,
-            help=f"LightningCLI '{stage}' (e.g. --config sw, --trainer.max_epochs N, --ckpt_path last; --help for all)",
-        )
+        p = sub.add_parser(name, prefix_chars="+", add_help=False, help=help_)
         p.add_argument("cli_args", nargs=argparse.REMAINDER)
         p.set_defaults(lightning_stage=stage)
     r = sub.add_parser("reconstruct", help="reconstruct a point cloud (.npy/.ply/.xyz/.off) with an autoencoder")
@@ -59,23 +71,80 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.pointcloud_command in _LIGHTNING_SUBCOMMANDS:
-        return run_lightning(args.lightning_stage, args.cli_args)
-    if args.pointcloud_command == "reconstruct":
+    """Run one ``pointcloud`` action; return the exit status (2 for ``--ckpt_path last`` with nothing to resume)."""
+    command = args.pointcloud_command
+    if command in _DEPRECATED_ALIASES:
+        print(f"geomgen pointcloud {command} is deprecated: use 'geomgen pointcloud {args.lightning_stage}'", file=sys.stderr)
+    if getattr(args, "lightning_stage", None) is not None:
+        try:
+            return run_lightning(args.lightning_stage, args.cli_args)
+        except MissingLastCheckpoint as err:
+            print(f"geomgen pointcloud {args.lightning_stage}: error: {err}", file=sys.stderr)
+            return 2
+    if command == "reconstruct":
         return reconstruct(args.input, args.output, args.model, seed=args.seed)
-    if args.pointcloud_command == "export":
+    if command == "export":
         export(args.checkpoint, args.output)
         print(f"wrote {args.output}")
         return 0
-    raise ValueError(f"unknown pointcloud action {args.pointcloud_command!r}")  # pragma: no cover
+    raise ValueError(f"unknown pointcloud action {command!r}")  # pragma: no cover
+
+
+def settle_checkpoints(trainer, stage_config) -> None:
+    """Give every ``ModelCheckpoint`` of ``trainer`` without a ``dirpath`` the fixed folder
+    ``<default_root_dir>/checkpoints``, and check the ``ckpt_path`` of ``stage_config``.
+
+    Lightning would otherwise put checkpoints under the logger's new ``version_N`` folder, where
+    ``--ckpt_path last`` never finds the previous run's ``last.ckpt`` and silently starts over.
+    Lightning's own checkpoint loads default to ``weights_only=True`` here.
+
+    Args:
+        trainer (lightning.pytorch.Trainer): the trainer LightningCLI built.
+        stage_config (jsonargparse.Namespace): the subcommand's arguments (``ckpt_path``, ``weights_only``).
+
+    Raises:
+        MissingLastCheckpoint: ``ckpt_path`` is ``last`` and no checkpoint folder holds ``last*.ckpt``.
+    """
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    folders = []
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, ModelCheckpoint):
+            if callback.dirpath is None:
+                callback.dirpath = os.path.realpath(os.path.join(trainer.default_root_dir, "checkpoints"))
+            folders.append(Path(callback.dirpath))
+    if stage_config.get("weights_only") is None:
+        stage_config["weights_only"] = True
+    if stage_config.get("ckpt_path") != "last":
+        return
+    pattern = f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}*{ModelCheckpoint.FILE_EXTENSION}"
+    if not any(path.is_file() for folder in folders for path in folder.glob(pattern)):
+        where = ", ".join(str(f) for f in dict.fromkeys(folders)) or "nowhere (no ModelCheckpoint callback)"
+        raise MissingLastCheckpoint(
+            f"--ckpt_path last: no last checkpoint ({pattern}) in {where}; start the run without --ckpt_path, or pass a checkpoint file"
+        )
 
 
 def run_lightning(stage: str, cli_args: list[str]) -> int:
-    """Run LightningCLI with ``stage`` (fit/validate/test/predict) and the given arguments."""
+    """Run LightningCLI with ``stage`` (fit/validate/test/predict) and the given arguments.
+
+    Args:
+        stage (str): the LightningCLI subcommand.
+        cli_args (list[str]): its arguments; a ``--config`` value may name a shipped config.
+
+    Raises:
+        MissingLastCheckpoint: ``--ckpt_path last`` with no ``last.ckpt`` in the run's checkpoint folder.
+    """
     from lightning.pytorch.cli import LightningCLI
 
     from geomgen.pointclouds.datamodule import PointCloudDataModule
     from geomgen.pointclouds.system import PointCloudAutoencoderSystem
+
+    class PointCloudCLI(LightningCLI):
+        def _before_stage(self) -> None:
+            settle_checkpoints(self.trainer, self.config_init[self.subcommand])
+
+        before_fit = before_validate = before_test = before_predict = _before_stage
 
     cli_args = list(cli_args)
     for i, a in enumerate(cli_args):
@@ -86,7 +155,7 @@ def run_lightning(stage: str, cli_args: list[str]) -> int:
     with warnings.catch_warnings():
         # we pass `args` on purpose: sys.argv holds the geomgen subcommand, not LightningCLI's
         warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
-        LightningCLI(
+        PointCloudCLI(
             PointCloudAutoencoderSystem,
             PointCloudDataModule,
             args=[stage, *cli_args],
@@ -94,12 +163,6 @@ def run_lightning(stage: str, cli_args: list[str]) -> int:
             auto_configure_optimizers=False,
         )
     return 0
-
-
-
-
-
-
 
 
 def reconstruct(input_path: str, output_path: str, model_path: str | None = None, seed: int = 0) -> int:

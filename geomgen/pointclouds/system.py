@@ -29,6 +29,8 @@ class PointCloudAutoencoderSystem(L.LightningModule):
 
     Validation and test log the Chamfer distance and SW (L = 100) between inputs and
     reconstructions; the training loss itself is logged as ``train/loss``.
+    Checkpoints also carry ``autoencoder_config`` and ``loss_name`` (plain types), for loading
+    the network without Lightning.
 
     Args:
         autoencoder (PointCloudAutoencoder): the network.
@@ -54,9 +56,17 @@ class PointCloudAutoencoderSystem(L.LightningModule):
         self.autoencoder = autoencoder
         self.loss = loss if loss is not None else SlicedWassersteinLoss()
         self.save_hyperparameters(ignore=["autoencoder", "loss"])
-        # plain-typed description, so a checkpoint rebuilds the network without Lightning
-        self.hparams["autoencoder_config"] = autoencoder.config()
-        self.hparams["loss_name"] = type(self.loss).__name__
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Add the network's constructor arguments and the loss's class name (plain types) to ``checkpoint``.
+
+        They sit beside the hyper-parameters, not in them: those stay this class's constructor
+        arguments, which LightningCLI parses back from ``--ckpt_path FILE``.
+        :func:`~geomgen.pointclouds.checkpoint.load_autoencoder` rebuilds the network from them
+        without Lightning.
+        """
+        checkpoint["autoencoder_config"] = self.autoencoder.config()
+        checkpoint["loss_name"] = type(self.loss).__name__
 
     @property
     def amortizer(self) -> nn.Module | None:

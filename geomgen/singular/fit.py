@@ -6,52 +6,154 @@ CPU with a seeded Lightning trainer and returns a :class:`FittedEstimator`, whos
 :meth:`~FittedEstimator.sample` draws from the estimate of the law and whose
 :meth:`~FittedEstimator.held_out_log_likelihood` reports the estimated mean log-density of
 held-out data.
+
+Each estimator's options, with their defaults and types, are one frozen dataclass
+(:class:`PerturbedMLEOptions`, :class:`MLEOptions`, :class:`VAEOptions`, :class:`KDEOptions`),
+listed in :data:`ESTIMATOR_OPTIONS`; study configs are validated against the same classes.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 
 import torch
+from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt
 from torch import Tensor
 
-__all__ = ["ESTIMATORS", "ESTIMATOR_OPTIONS", "FittedEstimator", "fit_estimator", "estimator_options"]
+from geomgen.singular.kde import BandwidthRule
+
+__all__ = ["ESTIMATORS", "ESTIMATOR_OPTIONS", "GenerativeOptions", "MLEOptions", "PerturbedMLEOptions", "VAEOptions",
+           "KDEOptions", "FittedEstimator", "fit_estimator", "estimator_options"]
+
+
+@dataclass(frozen=True)
+class GenerativeOptions:
+    r"""Options shared by the generative estimators: the generator g, its training data and trainer.
+
+    The field types are the validation rules: a study config checks its estimator options
+    against them (:func:`~geomgen.singular.studies.load_study`), so each option is defined here only.
+
+    Args:
+        latent_dim (int, optional): d, the latent dimension; ``None`` takes the intrinsic
+            dimension of the law (default ``None``).
+        hidden (int, optional): width of g's hidden layers (default 64).
+        layers (int, optional): hidden layers of g and of the encoder (default 3).
+        latent (str, optional): latent law :math:`P_Z`, ``"uniform"`` or ``"gaussian"`` (default ``"gaussian"``).
+        batch_size (int, optional): minibatch size (default 256).
+        max_steps (int, optional): Adam steps, the length of the cosine schedule (default 2000).
+        lr (float, optional): Adam learning rate (default 5e-3).
+        sigma_init (float, optional): initial observation standard deviation :math:`\sigma` (default 0.1).
+        min_sigma (float, optional): floor :math:`\sigma_{\min}` (default 1e-4).
+        encoder_hidden (int, optional): width of the encoder q, used by ``vae`` and by
+            ``likelihood="iw"`` (default 64).
+    """
+
+    latent_dim: PositiveInt | None = None
+    hidden: PositiveInt = 64
+    layers: PositiveInt = 3
+    latent: Literal["uniform", "gaussian"] = "gaussian"
+    batch_size: PositiveInt = 256
+    max_steps: PositiveInt = 2000
+    lr: PositiveFloat = 5e-3
+    sigma_init: PositiveFloat = 0.1
+    min_sigma: PositiveFloat = 1e-4
+    encoder_hidden: PositiveInt = 64
+
+
+@dataclass(frozen=True)
+class MLEOptions(GenerativeOptions):
+    r"""Options of ``mle``: maximum likelihood on the clean data.
+
+    Args:
+        likelihood (str, optional): ``"mc"`` (Monte Carlo over the latent law) or ``"iw"``
+            (importance-weighted, with an encoder proposal) (default ``"mc"``).
+        num_samples (int, optional): K latent draws per point and step (default 512).
+        eval_samples (int, optional): K for held-out log-likelihoods (default 4096).
+        learn_sigma (bool, optional): learn :math:`\sigma`, else keep ``sigma_init`` (default True).
+        other options: as :class:`GenerativeOptions`.
+    """
+
+    likelihood: Literal["mc", "iw"] = "mc"
+    num_samples: PositiveInt = 512
+    eval_samples: PositiveInt = 4096
+    learn_sigma: bool = True
+
+
+@dataclass(frozen=True)
+class PerturbedMLEOptions(MLEOptions):
+    r"""Options of ``perturbed_mle``: maximum likelihood on data perturbed with instance noise of level s.
+
+    Args:
+        fresh_noise (bool, optional): redraw the instance noise every epoch (default True).
+        other options: as :class:`MLEOptions`.
+    """
+
+    fresh_noise: bool = True
+
+
+@dataclass(frozen=True)
+class VAEOptions(GenerativeOptions):
+    r"""Options of ``vae``: the ELBO with a learned decoder standard deviation :math:`\sigma(z)`.
+
+    Args:
+        num_samples (int, optional): K of the training bound (default 1, the ELBO).
+        eval_samples (int, optional): K of held-out log-likelihoods (default 512).
+        variance_hidden (int, optional): width of the variance network (default 32).
+        kl_warmup (int, optional): steps over which the KL weight grows from 0 to 1 (default 500).
+        other options: as :class:`GenerativeOptions`.
+    """
+
+    num_samples: PositiveInt = 1
+    eval_samples: PositiveInt = 512
+    variance_hidden: PositiveInt = 32
+    kl_warmup: NonNegativeInt = 500
+
+
+@dataclass(frozen=True)
+class KDEOptions:
+    r"""Options of ``kde``, the Gaussian kernel density estimate (:class:`~geomgen.singular.kde.KernelDensity`).
+
+    Args:
+        bandwidth (float or str, optional): h > 0, ``"scott"``, ``"silverman"`` or ``"loo"`` (default ``"scott"``).
+        grid_size (int, optional): candidate bandwidths for ``"loo"`` (default 30).
+    """
+
+    bandwidth: PositiveFloat | BandwidthRule = "scott"
+    grid_size: PositiveInt = 30
+
+
+#: estimator name -> its options (the one definition of each estimator's options and defaults)
+ESTIMATOR_OPTIONS: dict[str, type] = {
+    "perturbed_mle": PerturbedMLEOptions,
+    "mle": MLEOptions,
+    "vae": VAEOptions,
+    "kde": KDEOptions,
+}
 
 #: estimator names accepted by :func:`fit_estimator` and by study configs
-ESTIMATORS = ("perturbed_mle", "mle", "vae", "kde")
-
-#: options shared by the generative estimators (network, data and trainer settings)
-_COMMON = {
-    "latent_dim": None,  # None: the intrinsic dimension given by the caller
-    "hidden": 64,
-    "layers": 3,
-    "latent": "gaussian",
-    "batch_size": 256,
-    "max_steps": 2000,
-    "lr": 5e-3,
-    "sigma_init": 0.1,
-    "min_sigma": 1e-4,
-    "encoder_hidden": 64,
-}
-
-#: estimator -> option -> default
-ESTIMATOR_OPTIONS: dict[str, dict[str, Any]] = {
-    "perturbed_mle": {**_COMMON, "likelihood": "mc", "num_samples": 512, "eval_samples": 4096, "learn_sigma": True,
-                      "fresh_noise": True},
-    "mle": {**_COMMON, "likelihood": "mc", "num_samples": 512, "eval_samples": 4096, "learn_sigma": True},
-    "vae": {**_COMMON, "num_samples": 1, "eval_samples": 512, "variance_hidden": 32, "kl_warmup": 500},
-    "kde": {"bandwidth": "scott", "grid_size": 30},
-}
+ESTIMATORS = tuple(ESTIMATOR_OPTIONS)
 
 
-def estimator_options(name: str) -> dict[str, Any]:
-    """The options (with defaults) of estimator ``name``; raises ``ValueError`` if unknown."""
+def estimator_options(name: str, **overrides) -> GenerativeOptions | KDEOptions:
+    """The options of estimator ``name``: its defaults with ``overrides`` applied (values are not type-checked).
+
+    Args:
+        name (str): a key of :data:`ESTIMATOR_OPTIONS`.
+        **overrides: option values.
+
+    Raises:
+        ValueError: an unknown estimator or option; the message lists the allowed ones.
+    """
     if name not in ESTIMATOR_OPTIONS:
         raise ValueError(f"unknown estimator {name!r}; choose one of {list(ESTIMATORS)}")
-    return dict(ESTIMATOR_OPTIONS[name])
+    allowed = sorted(f.name for f in fields(ESTIMATOR_OPTIONS[name]))
+    unknown = sorted(set(overrides) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for estimator {name!r}; allowed: {allowed}")
+    return ESTIMATOR_OPTIONS[name](**overrides)
 
 
 @dataclass
@@ -102,22 +204,19 @@ def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float = 0.
         noise (float, optional): instance-noise level s, used by ``perturbed_mle`` only (default 0).
         seed (int, optional): seeds the network initialisation, noise and minibatches (default 0).
         fast_dev_run (bool, optional): one training step only (smoke tests; default False).
-        **options: overrides of :data:`ESTIMATOR_OPTIONS` ``[name]``; unknown keys raise ``ValueError``.
+        **options: fields of the estimator's options (:data:`ESTIMATOR_OPTIONS` ``[name]``, e.g.
+            :class:`PerturbedMLEOptions`); unknown keys raise ``ValueError``.
 
     Returns:
         FittedEstimator
     """
-    opts = estimator_options(name)
-    unknown = sorted(set(options) - set(opts))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for estimator {name!r}; allowed: {sorted(opts)}")
-    opts.update(options)
+    opts = estimator_options(name, **options)
     if noise < 0:
         raise ValueError(f"noise must be >= 0, got {noise}")
     if name == "kde":
         from geomgen.singular.kde import KernelDensity
 
-        kde = KernelDensity(opts["bandwidth"], opts["grid_size"]).fit(x)
+        kde = KernelDensity(opts.bandwidth, opts.grid_size).fit(x)
         return FittedEstimator(name, kde, kde.h)
 
     import lightning as L
@@ -129,23 +228,22 @@ def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float = 0.
     _quiet_lightning()
     torch.manual_seed(seed)
     x = x.to(torch.float32)
-    d = int(opts["latent_dim"] or intrinsic_dim)
-    d = max(d, 1)
-    g = GeneratorNetwork(d, x.shape[1], opts["hidden"], opts["layers"], opts["latent"])
-    common = dict(sigma_init=opts["sigma_init"], min_sigma=opts["min_sigma"], lr=opts["lr"],
-                  max_steps=opts["max_steps"], num_samples=opts["num_samples"], eval_samples=opts["eval_samples"])
-    needs_encoder = name == "vae" or opts.get("likelihood") == "iw"
-    enc = Encoder(x.shape[1], d, opts["encoder_hidden"], opts["layers"]) if needs_encoder else None
+    d = max(int(opts.latent_dim or intrinsic_dim), 1)
+    g = GeneratorNetwork(d, x.shape[1], opts.hidden, opts.layers, opts.latent)
+    common = dict(sigma_init=opts.sigma_init, min_sigma=opts.min_sigma, lr=opts.lr, max_steps=opts.max_steps,
+                  num_samples=opts.num_samples, eval_samples=opts.eval_samples)
+    needs_encoder = name == "vae" or opts.likelihood == "iw"
+    enc = Encoder(x.shape[1], d, opts.encoder_hidden, opts.layers) if needs_encoder else None
     if name == "perturbed_mle":
-        model = PerturbedMLE(g, enc, opts["likelihood"], learn_sigma=opts["learn_sigma"], noise=noise,
-                             fresh_noise=opts["fresh_noise"], **common)
+        model = PerturbedMLE(g, enc, opts.likelihood, learn_sigma=opts.learn_sigma, noise=noise,
+                             fresh_noise=opts.fresh_noise, **common)
     elif name == "mle":
-        model = MLE(g, enc, opts["likelihood"], learn_sigma=opts["learn_sigma"], **common)
+        model = MLE(g, enc, opts.likelihood, learn_sigma=opts.learn_sigma, **common)
     else:
-        model = VAE(g, enc, hidden=opts["variance_hidden"], kl_warmup=opts["kl_warmup"], **common)
-    dm = SingularDataModule(x, None, model.noise, bool(model.hparams.fresh_noise), opts["batch_size"], seed)
+        model = VAE(g, enc, hidden=opts.variance_hidden, kl_warmup=opts.kl_warmup, **common)
+    dm = SingularDataModule(x, None, model.noise, bool(model.hparams.fresh_noise), opts.batch_size, seed)
     trainer = L.Trainer(
-        max_steps=1 if fast_dev_run else opts["max_steps"], max_epochs=-1, accelerator="cpu", devices=1,
+        max_steps=1 if fast_dev_run else opts.max_steps, max_epochs=-1, accelerator="cpu", devices=1,
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         limit_val_batches=0, num_sanity_val_steps=0, reload_dataloaders_every_n_epochs=1 if dm.fresh_noise else 0,
     )

@@ -3,13 +3,16 @@ r"""Isotropic Gaussian kernel density estimate, the classical baseline for a law
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
-__all__ = ["KernelDensity"]
+__all__ = ["KernelDensity", "BandwidthRule"]
 
-_RULES = ("scott", "silverman", "loo")
+#: the bandwidth rules of :class:`KernelDensity`
+BandwidthRule = Literal["scott", "silverman", "loo"]
+_RULES = get_args(BandwidthRule)
 
 
 class KernelDensity:

@@ -1,8 +1,14 @@
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback
 
 from geomgen.cli import main
 from geomgen.pointclouds.cli import configs_dir, load_autoencoder, resolve_config
@@ -29,12 +35,67 @@ def test_every_loss_has_a_config():
         resolve_config("nope")
 
 
-@pytest.mark.parametrize("config", ["amortized_linformer", "vdsw"])
-def test_train_export_reconstruct_end_to_end(tmp_path, monkeypatch, config):
+def test_every_config_rewrites_last_checkpoint_every_epoch():
+    """A ModelCheckpoint with ``save_last`` and a monitor rewrites last.ckpt only when the metric
+    improves; the shipped configs use a monitor-less one named ``last``, saved at every epoch end,
+    in ``<default_root_dir>/checkpoints`` (no dirpath, so ``--trainer.default_root_dir`` moves it)."""
+    for path in configs_dir().glob("*.yaml"):
+        callbacks = yaml.safe_load(path.read_text())["trainer"]["callbacks"]
+        checkpoints = [c.get("init_args", {}) for c in callbacks if c["class_path"].endswith("ModelCheckpoint")]
+        last = [c for c in checkpoints if c.get("filename") == "last"]
+        assert len(last) == 1 and last[0].get("monitor") is None and last[0]["save_on_train_epoch_end"], path.name
+        assert not any(c.get("save_last") or c.get("dirpath") for c in checkpoints), path.name
+
+
+class RecordStart(Callback):
+    """Writes ``"<epoch> <global step>"`` to ``path`` when fitting starts (after any resume)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        Path(self.path).write_text(f"{trainer.current_epoch} {trainer.global_step}")
+
+
+def test_fit_resumes_from_last_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # logger on: each run gets a new version_N folder, the checkpoints must not
+    opts = ["--config", "amortized_linformer", *TINY, "--trainer.logger", "true", "--data.path", str(tmp_path / "cache")]
+    args = ["pointcloud", "fit", *opts]
+    assert main(args) == 0
+    last = tmp_path / "runs" / "pointcloud" / "amortized_linformer" / "checkpoints" / "last.ckpt"
+    first = torch.load(last, map_location="cpu", weights_only=True)
+    # global_step counts both optimizers' steps (manual optimisation): 2 batches -> 4
+    assert first["epoch"] == 0 and first["global_step"] == 4
+
+    record = {"class_path": f"{__name__}.RecordStart", "init_args": {"path": str(tmp_path / "start.txt")}}
+    assert main([*args, "--trainer.max_epochs", "2", f"--trainer.callbacks+={json.dumps(record)}", "--ckpt_path", "last"]) == 0
+    # the second run started where the first stopped (epoch 1, step 4), not from epoch 0
+    assert (tmp_path / "start.txt").read_text() == "1 4"
+    second = torch.load(last, map_location="cpu", weights_only=True)
+    assert second["epoch"] == 1 and second["global_step"] == 8
+    assert not list(tmp_path.rglob("version_*/**/*.ckpt"))
+    # an explicit checkpoint file: LightningCLI parses its hyper-parameters back into the model's arguments
+    assert main(["pointcloud", "validate", *opts, "--ckpt_path", str(last)]) == 0
+
+
+def test_ckpt_path_last_with_nothing_to_resume_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "elsewhere"
+    rc = main(["pointcloud", "fit", "--config", "sw", *TINY, "--trainer.default_root_dir", str(root), "--ckpt_path", "last"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--ckpt_path last" in err and os.path.realpath(root / "checkpoints") in err
+
+
+@pytest.mark.parametrize(("config", "verb"), [("amortized_linformer", "train"), ("vdsw", "fit")])
+def test_train_export_reconstruct_end_to_end(tmp_path, monkeypatch, capsys, config, verb):
     monkeypatch.chdir(tmp_path)
     extra = ["--model.loss.init_args.n_iters", "2"] if config == "vdsw" else []
-    args = ["pointcloud", "train", "--config", config, *TINY, *extra, "--data.path", str(tmp_path / "cache")]
+    args = ["pointcloud", verb, "--config", config, *TINY, *extra, "--data.path", str(tmp_path / "cache")]
     assert main(args) == 0
+    deprecated = "geomgen pointcloud train is deprecated: use 'geomgen pointcloud fit'"
+    assert (deprecated in capsys.readouterr().err) == (verb == "train")
     ckpt = tmp_path / "runs" / "pointcloud" / config / "checkpoints" / "last.ckpt"
     assert ckpt.exists()
     # resume one more epoch from the last checkpoint
@@ -70,6 +131,25 @@ def test_reconstruct_with_shipped_model_as_subprocess(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert load_point_cloud(tmp_path / "r.ply").shape[1] == 3
+
+
+def test_model_files_load_weights_only(tmp_path):
+    model, meta = load_autoencoder()  # the shipped models/pointcloud_ae_shapes.pt
+    assert model.config()["n_points"] > 0 and not model.training
+    from geomgen.assets import asset_path
+
+    shipped = Path(asset_path("models/pointcloud_ae_shapes.pt"))
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(shipped.read_bytes()[:1000])
+    text = tmp_path / "notes.ckpt"
+    text.write_text("not a checkpoint\n")
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"lr": 1.0}}, other)
+    for bad in (truncated, text, other):
+        with pytest.raises(ValueError, match=bad.name):
+            load_autoencoder(bad)
+    with pytest.raises(FileNotFoundError, match="nothing.pt"):
+        load_autoencoder(tmp_path / "nothing.pt")
 
 
 def test_bad_input_raises(tmp_path):

@@ -84,6 +84,8 @@ def test_resume_from_checkpoint(dm, tmp_path):
     second = _trainer(max_epochs=2, limit_train_batches=3, limit_val_batches=1, default_root_dir=tmp_path)
     second.fit(resumed, dm, ckpt_path=str(tmp_path / "last.ckpt"))
     assert second.current_epoch == 2 and second.global_step == 12
-    saved = torch.load(tmp_path / "last.ckpt", weights_only=False)
-    assert saved["hyper_parameters"]["autoencoder_config"]["n_points"] == N
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert saved["autoencoder_config"]["n_points"] == N and saved["loss_name"] == "AmortizedSlicedWassersteinLoss"
+    # the hyper-parameters are the constructor's own arguments (LightningCLI parses them back from --ckpt_path FILE)
+    assert set(saved["hyper_parameters"]) == {"lr", "amortizer_lr", "weight_decay"}
     assert len(saved["optimizer_states"]) == 2

@@ -44,6 +44,11 @@ def test_cli_check_and_bad_config(tmp_path, capsys):
     assert "distributions.klein_bottle" in capsys.readouterr().err
 
 
+def cell_files(out):
+    """Finished cells, not the temporary file of a write the kill interrupted (``.<name>.*.tmp.json``)."""
+    return [p for p in (out / "cells").glob("*.json") if not p.name.startswith(".")]
+
+
 def test_killed_run_resumes(tmp_path):
     """SIGKILL a running study once some cells finished; the rerun keeps them and runs the rest."""
     cfg = yaml.safe_load(TINY.read_text())
@@ -56,16 +61,16 @@ def test_killed_run_resumes(tmp_path):
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 60
-        while time.time() < deadline and len(list((out / "cells").glob("*.json"))) < 3:
+        while time.time() < deadline and len(cell_files(out)) < 3:
             time.sleep(0.05)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its workers: a hard kill of the whole run
         proc.wait()
-    done = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
+    done = {p.name: p.stat().st_mtime_ns for p in cell_files(out)}
     assert 3 <= len(done) < 32
-    for p in (out / "cells").glob("*.json"):
+    for p in cell_files(out):
         assert json.loads(p.read_text())["status"] == "ok"  # whole files only
     assert main(["simulate", str(study), "-o", str(out), "--no-progress", "--workers", "1"]) == 0
-    after = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
+    after = {p.name: p.stat().st_mtime_ns for p in cell_files(out)}
     assert len(after) == 32
     assert all(after[k] == v for k, v in done.items())  # finished cells were not rerun

@@ -13,7 +13,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "run_cell": ".cell",
-        "Cell": ".config",
+        "Cell": ".cell",
+        "Evaluation": ".config",
+        "Grid": ".config",
         "StudyConfig": ".config",
         "StudyConfigError": ".config",
         "load_study": ".config",

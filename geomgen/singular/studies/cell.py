@@ -1,6 +1,7 @@
 r"""One cell of a study: draw data, fit one estimator, measure it.
 
-:func:`run_cell` is a top-level function of plain-dict input and output, so any
+A :class:`Cell` is one (distribution, n, s, estimator, seed) of a study's grid
+(:meth:`~geomgen.singular.studies.StudyConfig.cells`); :func:`run_cell` is a top-level function of plain-dict input and output, so any
 :class:`concurrent.futures.Executor` (a process pool, a Dask client's executor) can run it.
 
 Measurements (one row):
@@ -19,12 +20,42 @@ Measurements (one row):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 import traceback
 import zlib
+from dataclasses import dataclass
 
-__all__ = ["run_cell", "cell_seed"]
+__all__ = ["Cell", "run_cell", "cell_seed"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the grid: fit ``estimator`` on n points of ``distribution`` (seed ``seed``)."""
+
+    distribution: str
+    distribution_spec: dict
+    n: int
+    noise: float
+    estimator: str
+    estimator_spec: dict
+    seed: int
+    evaluation: dict
+    threads: int = 1
+
+    @property
+    def key(self) -> str:
+        """A file-safe unique name; a hash of the specs makes a changed spec a new cell."""
+        blob = json.dumps([self.distribution_spec, self.estimator_spec, self.evaluation], sort_keys=True)
+        h = hashlib.sha1(blob.encode()).hexdigest()[:10]
+        return f"{self.distribution}__n{self.n}__s{self.noise:g}__{self.estimator}__seed{self.seed}__{h}"
+
+    def to_dict(self) -> dict:
+        return {"distribution": self.distribution, "distribution_spec": self.distribution_spec, "n": self.n,
+                "noise": self.noise, "estimator": self.estimator, "estimator_spec": self.estimator_spec,
+                "seed": self.seed, "evaluation": self.evaluation, "threads": self.threads}
 
 
 def cell_seed(*parts) -> int:
@@ -33,7 +64,7 @@ def cell_seed(*parts) -> int:
 
 
 def run_cell(cell: dict) -> dict:
-    """Run one cell (a :meth:`~geomgen.singular.studies.config.Cell.to_dict`) and return its result row.
+    """Run one cell (a :meth:`Cell.to_dict`) and return its result row.
 
     The training data depend only on (distribution, n, seed), so every estimator of a
     (distribution, n, seed) sees the same sample; the truth samples used for W1 and the

@@ -1,290 +1,219 @@
 r"""Study configuration: a grid over distributions, sample sizes n, instance-noise levels s,
 estimators and seeds, read from YAML or a dict and validated before anything runs.
 
-A study YAML (see ``geomgen/singular/configs/*.yaml``)::
+A study YAML (more in ``geomgen/singular/configs/``); its keys are the fields of :class:`StudyConfig`::
 
     name: default
-    distributions:          # label -> constructor arguments ('type' defaults to the label)
-      circle_vm: {}
-      sphere_in_10d: {type: sphere, ambient_dim: 10}
+    distributions: {circle_vm: {}, sphere_in_10d: {type: sphere, ambient_dim: 10}}  # 'type' defaults to the label
     n: [250, 500, 1000]
-    noise: [0.1]             # s; only perturbed_mle uses it, the others run once with s = 0
-    estimators:              # label -> options ('type' defaults to the label)
-      perturbed_mle: {max_steps: 2000}
-      mle: {}
-      vae: {}
-      kde: {bandwidth: scott}
+    noise: [0.1]           # s; only perturbed_mle uses it, the others run once with s = 0
+    estimators: {perturbed_mle: {max_steps: 2000}, mle: {}, vae: {}, kde: {bandwidth: scott}}
     seeds: [0, 1]
-    extra_grids:             # optional: more grids, each overriding some grid keys
-      - {estimators: [perturbed_mle], n: [1000], noise: [0.05, 0.2]}
-    evaluation: {num_points: 2000, test_points: 1000, alpha: 2.0, compare_n: 1000}
-    workers: 2               # parallel processes when no executor is passed
-    threads: 1               # torch threads per cell
+    extra_grids: [{estimators: [perturbed_mle], n: [1000], noise: [0.05, 0.2]}]  # optional
+    evaluation: {num_points: 2000, test_points: 1000}                               # optional
 
 Every grid cell is one (distribution, n, s, estimator, seed); the cells of all grids are
-united (duplicates run once).
+united (duplicates run once). Each entry is checked by jsonargparse (:mod:`.schema`) against
+the type hints of :class:`StudyConfig`, :class:`Grid`, :class:`Evaluation`, the estimator's
+options (:data:`~geomgen.singular.fit.ESTIMATOR_OPTIONS`) or the law's constructor
+(:data:`~geomgen.singular.manifolds.DISTRIBUTIONS`).
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from itertools import product
 from pathlib import Path
-from typing import Any
 
-__all__ = ["StudyConfigError", "StudyConfig", "load_study", "Cell", "EVALUATION_DEFAULTS"]
+from jsonargparse.typing import PositiveFloat, PositiveInt, restricted_number_type
 
-#: evaluation settings and their defaults
-EVALUATION_DEFAULTS: dict[str, Any] = {
-    "num_points": 2000,  # samples of the estimate and fresh samples of the truth for exact W1
-    "test_points": 1000,  # held-out truth samples for the log-likelihood
-    "alpha": 2.0,  # smoothness assumed by the theory rate max(n^-1/2, n^-(alpha+1)/(2 alpha + d))
-    "compare_n": 1000,  # the n at which the report compares estimators
-}
+from geomgen.singular.studies.cell import Cell
+from geomgen.singular.studies.schema import SchemaError, check
 
-_GRID_KEYS = ("distributions", "n", "noise", "estimators", "seeds")
-_TOP_KEYS = ("name", "description", *_GRID_KEYS, "extra_grids", "evaluation", "workers", "threads")
+__all__ = ["StudyConfigError", "StudyConfig", "Grid", "Evaluation", "load_study"]
+
+SampleSize = restricted_number_type("SampleSize", int, (">=", 2), docstring="int restricted to be >=2")
+NoiseLevel = restricted_number_type("NoiseLevel", float, [(">=", 0.0), ("<", math.inf)],
+                                    docstring="float restricted to be >=0 and finite")
 
 
 class StudyConfigError(ValueError):
     """A bad study configuration; the message names the offending key."""
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One run of the grid: fit ``estimator`` on n points of ``distribution`` (seed ``seed``)."""
+@dataclass
+class Grid:
+    """An extra grid: the values it runs over instead of the main grid's (``None``, the default: the main grid's).
 
-    distribution: str
-    distribution_spec: dict
-    n: int
-    noise: float
-    estimator: str
-    estimator_spec: dict
-    seed: int
-    evaluation: dict
-    threads: int = 1
+    Args:
+        distributions, estimators (list of str, optional): labels defined at the top level.
+        n (list of int, optional): sample sizes, each >= 2.
+        noise (list of float, optional): instance-noise levels s >= 0.
+        seeds (list of int, optional): seeds.
+    """
 
-    @property
-    def key(self) -> str:
-        """A file-safe unique name; a hash of the specs makes a changed spec a new cell."""
-        blob = json.dumps([self.distribution_spec, self.estimator_spec, self.evaluation], sort_keys=True)
-        h = hashlib.sha1(blob.encode()).hexdigest()[:10]
-        return f"{self.distribution}__n{self.n}__s{self.noise:g}__{self.estimator}__seed{self.seed}__{h}"
+    distributions: list[str] | None = None
+    n: list[SampleSize] | None = None
+    noise: list[NoiseLevel] | None = None
+    estimators: list[str] | None = None
+    seeds: list[int] | None = None
 
-    def to_dict(self) -> dict:
-        return {"distribution": self.distribution, "distribution_spec": self.distribution_spec, "n": self.n,
-                "noise": self.noise, "estimator": self.estimator, "estimator_spec": self.estimator_spec,
-                "seed": self.seed, "evaluation": self.evaluation, "threads": self.threads}
+
+@dataclass
+class Evaluation:
+    r"""How every cell is measured (:func:`~geomgen.singular.studies.run_cell`) and reported.
+
+    Args:
+        num_points (int, optional): samples of the estimate and fresh samples of the truth for
+            the exact W1 (default 2000).
+        test_points (int, optional): held-out truth samples for the log-likelihood (default 1000).
+        alpha (float, optional): smoothness assumed by the theory rate
+            :math:`\max(n^{-1/2}, n^{-(\alpha+1)/(2\alpha + d)})` (default 2.0).
+        compare_n (int, optional): the n at which the report compares estimators (default 1000).
+    """
+
+    num_points: PositiveInt = 2000
+    test_points: PositiveInt = 1000
+    alpha: PositiveFloat = 2.0
+    compare_n: PositiveInt = 1000
 
 
 @dataclass
 class StudyConfig:
-    """A validated study: named distribution and estimator specs and the grids over them."""
+    """A study: named distribution and estimator specs, the main grid over them, extra grids.
 
-    name: str
+    Args:
+        distributions (dict): label -> ``{"type": law, **constructor arguments}``, a law of
+            :data:`~geomgen.singular.manifolds.DISTRIBUTIONS`.
+        estimators (dict): label -> ``{"type": estimator, **options}``, an estimator of
+            :data:`~geomgen.singular.fit.ESTIMATOR_OPTIONS` and its options.
+        n (list of int): sample sizes, each >= 2.
+        noise (list of float): instance-noise levels s >= 0 (used by ``perturbed_mle`` only).
+        seeds (list of int): seeds.
+        name (str, optional): the study's name (default ``"study"``; :func:`load_study`: the file's stem).
+        description (str, optional): free text for the report (default ``""``).
+        extra_grids (list of Grid, optional): more grids (default none).
+        evaluation (Evaluation, optional): measurement settings (default ``Evaluation()``).
+        workers (int, optional): parallel processes when no executor is passed (default 1).
+        threads (int, optional): torch threads per cell (default 1).
+    """
+
     distributions: dict[str, dict]
     estimators: dict[str, dict]
-    grids: list[dict]
-    evaluation: dict = field(default_factory=lambda: dict(EVALUATION_DEFAULTS))
-    workers: int = 1
-    threads: int = 1
+    n: list[SampleSize]
+    noise: list[NoiseLevel]
+    seeds: list[int]
+    name: str = "study"
     description: str = ""
+    extra_grids: list[Grid] = field(default_factory=list)
+    evaluation: Evaluation = field(default_factory=Evaluation)
+    workers: PositiveInt = 1
+    threads: PositiveInt = 1
+
+    @property
+    def grids(self) -> list[dict]:
+        """The main grid, then each extra grid with its unset keys taken from the main grid."""
+        main = {"distributions": list(self.distributions), "estimators": list(self.estimators),
+                "n": self.n, "noise": self.noise, "seeds": self.seeds}
+        return [main] + [{**main, **{k: v for k, v in asdict(g).items() if v is not None}} for g in self.extra_grids]
 
     def cells(self) -> list[Cell]:
         """All cells of all grids, without duplicates, in a stable order."""
-        out, seen = [], set()
+        cells, evaluation = {}, asdict(self.evaluation)
         for grid in self.grids:
-            for dist in grid["distributions"]:
-                for n in grid["n"]:
-                    for est in grid["estimators"]:
-                        uses_noise = self.estimators[est]["type"] == "perturbed_mle"
-                        for s in grid["noise"] if uses_noise else [0.0]:
-                            for seed in grid["seeds"]:
-                                c = Cell(dist, self.distributions[dist], int(n), float(s), est,
-                                         self.estimators[est], int(seed), self.evaluation, self.threads)
-                                if c.key not in seen:
-                                    seen.add(c.key)
-                                    out.append(c)
-        return out
-
-
-def _err(key: str, msg: str) -> StudyConfigError:
-    return StudyConfigError(f"study config: {key}: {msg}")
-
-
-def _named_specs(raw, key: str) -> dict[str, dict]:
-    if isinstance(raw, (list, tuple)):
-        items = []
-        for i, v in enumerate(raw):
-            if isinstance(v, str):
-                items.append((v, {}))
-            elif isinstance(v, dict) and len(v) == 1 and isinstance(next(iter(v.values())), (dict, type(None))):
-                name, spec = next(iter(v.items()))
-                items.append((name, spec or {}))
-            else:
-                raise _err(f"{key}[{i}]", f"expected a name or {{name: {{options}}}}, got {v!r}")
-    elif isinstance(raw, dict):
-        items = [(k, v if v is not None else {}) for k, v in raw.items()]
-    else:
-        raise _err(key, f"expected a mapping of name -> options or a list of names, got {type(raw).__name__}")
-    out = {}
-    for name, spec in items:
-        if not isinstance(spec, dict):
-            raise _err(f"{key}.{name}", f"expected a mapping of options, got {spec!r}")
-        spec = copy.deepcopy(spec)
-        spec.setdefault("type", name)
-        out[str(name)] = spec
-    return out
-
-
-def _check_distributions(specs: dict[str, dict]) -> None:
-    from geomgen.singular.manifolds import DISTRIBUTIONS, distribution_arguments, make_distribution
-
-    for label, spec in specs.items():
-        kind = spec["type"]
-        if kind not in DISTRIBUTIONS:
-            where = f"distributions.{label}" + (".type" if label != kind else "")
-            raise _err(where, f"unknown distribution {kind!r}; choose one of {sorted(DISTRIBUTIONS)}")
-        allowed = distribution_arguments(kind)
-        for k in spec:
-            if k != "type" and k not in allowed:
-                raise _err(f"distributions.{label}.{k}", f"unknown argument for {kind!r}; allowed: {allowed}")
-        try:
-            make_distribution(kind, **{k: v for k, v in spec.items() if k != "type"})
-        except (ValueError, TypeError) as e:
-            raise _err(f"distributions.{label}", str(e)) from None
-
-
-def _check_estimators(specs: dict[str, dict]) -> None:
-    from geomgen.singular.fit import ESTIMATOR_OPTIONS, ESTIMATORS
-
-    for label, spec in specs.items():
-        kind = spec["type"]
-        if kind not in ESTIMATOR_OPTIONS:
-            where = f"estimators.{label}" + (".type" if label != kind else "")
-            raise _err(where, f"unknown estimator {kind!r}; choose one of {list(ESTIMATORS)}")
-        allowed = ESTIMATOR_OPTIONS[kind]
-        for k, v in spec.items():
-            if k == "type":
-                continue
-            if k not in allowed:
-                raise _err(f"estimators.{label}.{k}", f"unknown option for {kind!r}; allowed: {sorted(allowed)}")
-            if k in ("max_steps", "batch_size", "num_samples", "eval_samples", "hidden", "layers") and (
-                    not isinstance(v, int) or isinstance(v, bool) or v < 1):
-                raise _err(f"estimators.{label}.{k}", f"must be a positive integer, got {v!r}")
-            if k in ("lr", "sigma_init", "min_sigma") and (not isinstance(v, (int, float)) or v <= 0):
-                raise _err(f"estimators.{label}.{k}", f"must be a positive number, got {v!r}")
-        if spec.get("likelihood", "mc") not in ("mc", "iw"):
-            raise _err(f"estimators.{label}.likelihood", f"must be 'mc' or 'iw', got {spec['likelihood']!r}")
-        if spec.get("latent", "uniform") not in ("uniform", "gaussian"):
-            raise _err(f"estimators.{label}.latent", f"must be 'uniform' or 'gaussian', got {spec['latent']!r}")
-
-
-def _check_list(raw, key: str, kind: str) -> list:
-    if raw is None:
-        raise _err(key, "missing")
-    vals = raw if isinstance(raw, (list, tuple)) else [raw]
-    if len(vals) == 0:
-        raise _err(key, "empty: the grid would have no cells")
-    for i, v in enumerate(vals):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise _err(f"{key}[{i}]", f"expected a number, got {v!r}")
-        if kind == "n" and (int(v) != v or v < 2):
-            raise _err(f"{key}[{i}]", f"sample size must be an integer >= 2, got {v!r}")
-        if kind == "noise" and v < 0:
-            raise _err(f"{key}[{i}]", f"noise level must be >= 0, got {v!r}")
-        if kind == "seeds" and int(v) != v:
-            raise _err(f"{key}[{i}]", f"seed must be an integer, got {v!r}")
-    return [int(v) for v in vals] if kind in ("n", "seeds") else [float(v) for v in vals]
-
-
-def _grid(raw: dict, key: str, dists: dict, ests: dict, base: dict | None = None) -> dict:
-    grid = dict(base or {})
-    for k in raw:
-        if k not in _GRID_KEYS:
-            raise _err(f"{key}.{k}", f"unknown key; a grid has {list(_GRID_KEYS)}")
-    for k in ("distributions", "estimators"):
-        if k in raw:
-            val = raw[k]
-            names = list(val) if isinstance(val, dict) else list(val) if isinstance(val, (list, tuple)) else None
-            if names is None or not names:
-                raise _err(f"{key}.{k}", "empty: the grid would have no cells" if names == [] else
-                           f"expected a list of names, got {val!r}")
-            known = dists if k == "distributions" else ests
-            for i, nm in enumerate(names):
-                if not isinstance(nm, str) or nm not in known:
-                    raise _err(f"{key}.{k}[{i}]", f"{nm!r} is not defined in the top-level {k}: {sorted(known)}")
-            grid[k] = [str(v) for v in names]
-    for k, kind in (("n", "n"), ("noise", "noise"), ("seeds", "seeds")):
-        if k in raw:
-            grid[k] = _check_list(raw[k], f"{key}.{k}", kind)
-    return grid
+            for dist, n, est in product(grid["distributions"], grid["n"], grid["estimators"]):
+                noises = grid["noise"] if self.estimators[est]["type"] == "perturbed_mle" else [0.0]
+                for s, seed in product(noises, grid["seeds"]):
+                    c = Cell(dist, self.distributions[dist], int(n), float(s), est, self.estimators[est], int(seed),
+                             evaluation, self.threads)
+                    cells.setdefault(c.key, c)
+        return list(cells.values())
 
 
 def load_study(source: str | Path | dict) -> StudyConfig:
-    """Read and validate a study from a YAML path or a dict.
+    """Read and validate a study from a YAML path or a dict (left unchanged).
+
+    Each law is also built once, so bad values (``kappa < 0``) fail here. A list of labels
+    stands for a mapping of them to ``{}``, and a single n, s or seed for a list of one.
 
     Raises:
-        StudyConfigError: unknown or missing keys, unknown distributions or estimators,
-            negative noise, empty grids, bad sample sizes; the message names the key.
+        StudyConfigError: a missing, unknown or ill-typed key, an unknown distribution or
+            estimator, an empty grid; the message names the key (dotted path) and what it accepts.
     """
+    from geomgen.singular.fit import ESTIMATOR_OPTIONS
+    from geomgen.singular.manifolds import DISTRIBUTIONS, make_distribution
+
+    raw, default_name = _read(source)
+    try:
+        nested = ("distributions", "estimators", "extra_grids", "evaluation")  # checked part by part below
+        top = check(StudyConfig, {"name": default_name, **raw}, skip=nested)
+        dists = _specs(raw, "distributions", {kind: cls for kind, (cls, _) in DISTRIBUTIONS.items()})
+        for label, spec in dists.items():
+            try:
+                make_distribution(spec["type"], **{k: v for k, v in spec.items() if k != "type"})
+            except (ValueError, TypeError) as e:
+                raise SchemaError(f"distributions.{label}: {e}") from None
+        extra = raw.get("extra_grids") or []
+        if not isinstance(extra, list):
+            raise SchemaError(f"extra_grids: expected a list of grids, got {extra!r}")
+        cfg = StudyConfig(distributions=dists, estimators=_specs(raw, "estimators", ESTIMATOR_OPTIONS), **top,
+                          extra_grids=[Grid(**check(Grid, g, f"extra_grids[{i}].")) for i, g in enumerate(extra)],
+                          evaluation=Evaluation(**check(Evaluation, raw.get("evaluation") or {}, "evaluation.")))
+        for i, grid in enumerate(cfg.grids):
+            where = f"extra_grids[{i - 1}]." if i else ""
+            for k, values in grid.items():
+                if not values:
+                    raise SchemaError(f"{where}{k}: empty: the grid would have no cells")
+            for k in ("distributions", "estimators"):
+                for j, label in enumerate(grid[k]):
+                    if label not in getattr(cfg, k):
+                        raise SchemaError(f"{where}{k}[{j}]: {label!r} is not defined in the top-level {k}: "
+                                          f"{sorted(getattr(cfg, k))}")
+    except SchemaError as e:
+        raise StudyConfigError(f"study config: {e}") from None
+    return cfg
+
+
+def _read(source: str | Path | dict) -> tuple[dict, str]:
+    """The study as a dict (a copy), and its default name: the file's stem, or ``"study"``."""
     if isinstance(source, (str, Path)):
         import yaml
 
-        path = Path(source)
-        if not path.is_file():
-            raise StudyConfigError(f"study config: file not found: {path}")
-        with open(path) as fh:
-            raw = yaml.safe_load(fh)
-        default_name = path.stem
+        if not Path(source).is_file():
+            raise StudyConfigError(f"study config: file not found: {source}")
+        raw, name = yaml.safe_load(Path(source).read_text()), Path(source).stem
     else:
-        raw, default_name = copy.deepcopy(source), "study"
+        raw, name = copy.deepcopy(source), "study"
     if not isinstance(raw, dict):
         raise StudyConfigError(f"study config: expected a mapping at the top level, got {type(raw).__name__}")
-    for k in raw:
-        if k not in _TOP_KEYS:
-            raise _err(k, f"unknown key; allowed: {list(_TOP_KEYS)}")
-    for k in _GRID_KEYS:
-        if k not in raw:
-            raise _err(k, "missing")
-    dists = _named_specs(raw["distributions"], "distributions")
-    ests = _named_specs(raw["estimators"], "estimators")
-    if not dists:
-        raise _err("distributions", "empty: the grid would have no cells")
-    if not ests:
-        raise _err("estimators", "empty: the grid would have no cells")
-    _check_distributions(dists)
-    _check_estimators(ests)
-    main = {"distributions": list(dists), "estimators": list(ests),
-            "n": _check_list(raw["n"], "n", "n"), "noise": _check_list(raw["noise"], "noise", "noise"),
-            "seeds": _check_list(raw["seeds"], "seeds", "seeds")}
-    grids = [main]
-    extra = raw.get("extra_grids") or []
-    if not isinstance(extra, list):
-        raise _err("extra_grids", f"expected a list of grids, got {type(extra).__name__}")
-    for i, g in enumerate(extra):
-        if not isinstance(g, dict):
-            raise _err(f"extra_grids[{i}]", f"expected a mapping, got {g!r}")
-        grids.append(_grid(g, f"extra_grids[{i}]", dists, ests, main))
-    evaluation = dict(EVALUATION_DEFAULTS)
-    ev = raw.get("evaluation") or {}
-    if not isinstance(ev, dict):
-        raise _err("evaluation", f"expected a mapping, got {ev!r}")
-    for k, v in ev.items():
-        if k not in EVALUATION_DEFAULTS:
-            raise _err(f"evaluation.{k}", f"unknown key; allowed: {sorted(EVALUATION_DEFAULTS)}")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            raise _err(f"evaluation.{k}", f"must be a positive number, got {v!r}")
-        evaluation[k] = v
-    for k in ("workers", "threads"):
-        v = raw.get(k, 1)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise _err(k, f"must be a positive integer, got {v!r}")
-    cfg = StudyConfig(str(raw.get("name", default_name)), dists, ests, grids, evaluation,
-                      int(raw.get("workers", 1)), int(raw.get("threads", 1)), str(raw.get("description", "")))
-    if not cfg.cells():
-        raise StudyConfigError("study config: the grid is empty")
-    return cfg
+    return raw, name
+
+
+def _specs(raw: dict, section: str, schemas: dict[str, type]) -> dict[str, dict]:
+    """``raw[section]`` as label -> ``{"type": kind, **entries}``: ``type`` (default: the label) is a key of
+    ``schemas``, and the entries are checked against that schema. A list holds labels or ``{label: entries}``."""
+    if section not in raw:
+        raise SchemaError(f"{section}: missing")
+    specs = raw[section]
+    if isinstance(specs, list):
+        for i, v in enumerate(specs):
+            if not (isinstance(v, str) or isinstance(v, dict) and len(v) == 1):
+                raise SchemaError(f"{section}[{i}]: expected a name or {{name: {{options}}}}, got {v!r}")
+        specs = {k: v for item in specs for k, v in ({item: {}} if isinstance(item, str) else item).items()}
+    if not isinstance(specs, dict):
+        raise SchemaError(f"{section}: expected a mapping of name -> options or a list of names, got {specs!r}")
+    out = {}
+    for label, spec in specs.items():
+        spec = {} if spec is None else spec
+        if not isinstance(spec, dict):
+            raise SchemaError(f"{section}.{label}: expected a mapping of options, got {spec!r}")
+        kind = spec.get("type", label)
+        if not isinstance(kind, str) or kind not in schemas:
+            where = f"{section}.{label}" + (".type" if kind != label else "")
+            raise SchemaError(f"{where}: unknown {section[:-1]} {kind!r}; choose one of {sorted(schemas)}")
+        given = {k: v for k, v in spec.items() if k != "type"}
+        checked = check(schemas[kind], given, f"{section}.{label}.")
+        out[str(label)] = {"type": kind, **{k: checked[k] for k in given}}
+    return out

@@ -145,9 +145,9 @@ def _markdown(summary, slopes, cmp, config, rows) -> str:
     if config.description:
         lines += [config.description.strip(), ""]
     ev = config.evaluation
-    lines += [f"{len(ok)} finished runs, {len(bad)} failed. W1: exact (POT) between {ev['num_points']} samples of the "
-              f"estimate and {ev['num_points']} fresh samples of the truth; `oracle` is W1 between two independent "
-              f"truth samples of that size (the evaluation floor). loglik: mean log-density of {ev['test_points']} "
+    lines += [f"{len(ok)} finished runs, {len(bad)} failed. W1: exact (POT) between {ev.num_points} samples of the "
+              f"estimate and {ev.num_points} fresh samples of the truth; `oracle` is W1 between two independent "
+              f"truth samples of that size (the evaluation floor). loglik: mean log-density of {ev.test_points} "
               "held-out clean points (nats per point). Mean ± standard error over seeds.", ""]
     lines += [f"## Comparison at n = {cmp['n']}", ""]
     if cmp["distributions"]:
@@ -163,7 +163,7 @@ def _markdown(summary, slopes, cmp, config, rows) -> str:
     else:
         lines += ["(no sample size with every estimator finished)", ""]
     lines += ["## Fitted slopes of W1 against n (log-log)", "",
-              f"Theory: W1 rate max(n^-1/2, n^-(alpha+1)/(2 alpha+d)) with alpha = {ev['alpha']}.", "",
+              f"Theory: W1 rate max(n^-1/2, n^-(alpha+1)/(2 alpha+d)) with alpha = {ev.alpha}.", "",
               "| distribution | d | estimator | noise | n range | slope | theory |", "|---|---|---|---|---|---|---|"]
     for s in slopes:
         lines.append(f"| {s['distribution']} | {s['d']} | {s['estimator']} | {s['noise']:g} | {s['n_min']}-{s['n_max']} "
@@ -214,7 +214,7 @@ def _plots(summary, slopes, config, outdir: Path) -> None:
             ax.plot([o[0] for o in oracle], [o[1] for o in oracle], "k:", lw=1, label="oracle floor")
         ns_all = sorted({r["n"] for r in summary if r["distribution"] == dist})
         if d is not None and len(ns_all) > 1:
-            e = theory_exponent(int(d), config.evaluation["alpha"])
+            e = theory_exponent(int(d), config.evaluation.alpha)
             ref = [r["w1_mean"] for r in summary if r["distribution"] == dist and r["n"] == ns_all[0]]
             y0 = max(ref) if ref else 1.0
             ax.plot(ns_all, [y0 * (n / ns_all[0]) ** e for n in ns_all], "k--", lw=1, label=f"theory slope {e:.2f}")
@@ -234,7 +234,7 @@ def _plots(summary, slopes, config, outdir: Path) -> None:
     pert = [e for e, k in types.items() if k == "perturbed_mle"]
     colour = {e: f"C{i % 10}" for i, e in enumerate(types)}  # the same colours as in w1_vs_n.png
     fig, axes = plt.subplots(rows_, cols, figsize=(4.2 * cols, 3.4 * rows_), squeeze=False)
-    n_cmp = int(config.evaluation["compare_n"])
+    n_cmp = int(config.evaluation.compare_n)
     for ax, dist in zip(axes.flat, dists):
         ns = sorted({r["n"] for r in summary if r["distribution"] == dist and r["estimator"] in pert})
         n_plot = n_cmp if n_cmp in ns else (ns[-1] if ns else None)
@@ -280,10 +280,10 @@ def write_report(rows: list[dict], config, outdir: str | Path) -> dict:
     summary = summarize(rows)
     if summary:
         _write_csv(outdir / "summary.csv", summary)
-    slopes = fit_slopes(summary, float(config.evaluation["alpha"]))
+    slopes = fit_slopes(summary, float(config.evaluation.alpha))
     _write_csv(outdir / "slopes.csv", slopes, ["distribution", "d", "estimator", "noise", "n_min", "n_max", "points",
                                                "slope", "theory_slope", "intercept"])
-    cmp = compare(summary, config, int(config.evaluation["compare_n"]))
+    cmp = compare(summary, config, int(config.evaluation.compare_n))
     (outdir / "summary.md").write_text(_markdown(summary, slopes, cmp, config, rows))
     _plots(summary, slopes, config, outdir)
     return {"summary": summary, "slopes": slopes, "comparison": cmp}

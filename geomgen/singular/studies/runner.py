@@ -12,9 +12,9 @@ Python use::
     # run_study(cfg, "runs/big", executor=Client(...).get_executor())
 
 Layout of ``outdir``: ``cells/<cell key>.json`` (one finished cell each, written to a
-temporary file and renamed, so a killed run leaves only whole files), then ``runs.csv``,
-``summary.csv``, ``summary.md``, ``slopes.csv``, ``w1_vs_n.png``, ``w1_vs_noise.png`` and a
-copy of the resolved config (``study.json``).
+temporary file and renamed by :func:`geomgen.atomic.atomic_write_text`, so a killed run
+leaves only whole files), then ``runs.csv``, ``summary.csv``, ``summary.md``, ``slopes.csv``,
+``w1_vs_n.png``, ``w1_vs_noise.png`` and a copy of the resolved config (``study.json``).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import tempfile
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from geomgen.atomic import atomic_write_text
 from geomgen.singular.studies.cell import run_cell
 from geomgen.singular.studies.config import StudyConfig, load_study
 
@@ -54,25 +54,17 @@ class StudyResult:
         return self.outdir / "summary.md"
 
 
-def _atomic_write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=1, sort_keys=True, allow_nan=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _write_json(path: Path, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (:mod:`geomgen.atomic`): a killed run leaves whole files."""
+    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True, allow_nan=True))
 
 
 def load_cells(outdir: str | Path) -> dict[str, dict]:
-    """Finished cells in ``outdir/cells``: key -> result row (unreadable files are ignored)."""
+    """Finished cells in ``outdir/cells``: key -> result row (unreadable and temporary files are ignored)."""
     out = {}
     for p in sorted(Path(outdir, "cells").glob("*.json")):
+        if p.name.startswith("."):  # a write interrupted by a kill
+            continue
         try:
             out[p.stem] = json.loads(p.read_text())
         except (OSError, ValueError):
@@ -111,9 +103,9 @@ def run_study(config: str | Path | dict | StudyConfig, outdir: str | Path, execu
     cfg = config if isinstance(config, StudyConfig) else load_study(config)
     outdir = Path(outdir)
     (outdir / "cells").mkdir(parents=True, exist_ok=True)
-    _atomic_write_json(outdir / "study.json", {"name": cfg.name, "description": cfg.description,
-                                               "distributions": cfg.distributions, "estimators": cfg.estimators,
-                                               "grids": cfg.grids, "evaluation": cfg.evaluation})
+    _write_json(outdir / "study.json", {"name": cfg.name, "description": cfg.description,
+                                        "distributions": cfg.distributions, "estimators": cfg.estimators,
+                                        "grids": cfg.grids, "evaluation": asdict(cfg.evaluation)})
     cells = cfg.cells()
     done = {k: v for k, v in load_cells(outdir).items() if v.get("status") == "ok"}
     todo = [c for c in cells if c.key not in done]
@@ -130,7 +122,7 @@ def run_study(config: str | Path | dict | StudyConfig, outdir: str | Path, execu
     def finish(cell, row):
         nonlocal failed
         row["key"] = cell.key
-        _atomic_write_json(outdir / "cells" / f"{cell.key}.json", row)
+        _write_json(outdir / "cells" / f"{cell.key}.json", row)
         if row.get("status") != "ok":
             failed += 1
             bar.write(f"cell {cell.key} failed: {row.get('error')}")

@@ -1,5 +1,9 @@
+from dataclasses import asdict, fields
+
 import pytest
 
+from geomgen.singular.fit import ESTIMATOR_OPTIONS, MLEOptions, estimator_options
+from geomgen.singular.manifolds import DISTRIBUTIONS
 from geomgen.singular.studies import StudyConfigError, load_study
 
 
@@ -25,7 +29,8 @@ def test_cells_of_the_grid():
     assert len({c.key for c in cells}) == 34
     assert {c.noise for c in cells if c.estimator == "mle"} == {0.0}
     assert cfg.distributions["sphere10"] == {"type": "sphere", "ambient_dim": 10}
-    assert cfg.evaluation["num_points"] == 40 and cfg.evaluation["alpha"] == 2.0
+    assert cfg.evaluation.num_points == 40 and cfg.evaluation.alpha == 2.0
+    assert cfg.cells()[0].evaluation == {"num_points": 40, "test_points": 30, "alpha": 2.0, "compare_n": 1000}
 
 
 @pytest.mark.parametrize("edit,key", [
@@ -58,6 +63,50 @@ def test_bad_configs_name_the_key(edit, key):
     edit(cfg)
     with pytest.raises(StudyConfigError, match=key):
         load_study(cfg)
+
+
+@pytest.mark.parametrize("edit,message", [
+    # a bad estimator option: its key, and the options of that estimator (MLEOptions' fields)
+    (lambda c: c["estimators"]["mle"].update(max_stepz=3),
+     f"estimators.mle.max_stepz: unknown key; allowed: {[f.name for f in fields(MLEOptions)]}"),
+    (lambda c: c["estimators"]["mle"].update(likelihood="exact"),
+     "estimators.mle.likelihood: expected one of ['mc', 'iw'], got 'exact'"),
+    # a bad distribution name: the registry's names
+    (lambda c: c["distributions"].update(torus2={"type": "donut"}),
+     f"distributions.torus2.type: unknown distribution 'donut'; choose one of {sorted(DISTRIBUTIONS)}"),
+    # a wrong type: the expected one, in a grid list with its index
+    (lambda c: c["estimators"]["mle"].update(max_steps="many"),
+     "estimators.mle.max_steps: expected int restricted to be >0, got 'many'"),
+    (lambda c: c["distributions"]["sphere10"].update(ambient_dim="ten"),
+     "distributions.sphere10.ambient_dim: expected an int or null, got 'ten'"),
+    (lambda c: c["estimators"]["kde"].update(bandwidth="wide"),
+     "estimators.kde.bandwidth: expected float restricted to be >0 or one of ['scott', 'silverman', 'loo'], got 'wide'"),
+    (lambda c: c.update(seeds=[0, "one"]), "seeds[1]: expected an int, got 'one'"),
+    (lambda c: c["evaluation"].update(alpha="two"), "evaluation.alpha: expected float restricted to be >0, got 'two'"),
+])
+def test_messages_name_the_key_and_what_is_allowed(edit, message):
+    cfg = base()
+    edit(cfg)
+    with pytest.raises(StudyConfigError) as info:
+        load_study(cfg)
+    assert str(info.value) == f"study config: {message}"
+
+
+@pytest.mark.parametrize("kind", sorted(ESTIMATOR_OPTIONS))
+def test_estimator_options_are_defined_once(kind):
+    """A study accepts exactly the fields of the estimator's options dataclass, which fit_estimator takes."""
+    options = asdict(ESTIMATOR_OPTIONS[kind]())
+    cfg = load_study({**base(), "estimators": {kind: options}, "extra_grids": []})
+    assert cfg.estimators[kind] == {"type": kind, **options}
+    assert estimator_options(kind, **options) == ESTIMATOR_OPTIONS[kind]()
+
+
+def test_shorthands_and_normalised_values():
+    cfg = load_study({**base(), "estimators": ["kde", {"m": {"type": "mle", "lr": "1e-3"}}], "n": 100, "seeds": 0,
+                      "extra_grids": [{"n": 200}]})
+    assert cfg.estimators == {"kde": {"type": "kde"}, "m": {"type": "mle", "lr": 0.001}}
+    assert (cfg.n, cfg.seeds, cfg.grids[1]["n"]) == ([100], [0], [200])
+    assert all(type(v) is int for v in cfg.n + cfg.seeds)  # plain values: cells pickle and hash as before
 
 
 def test_yaml_file_and_missing_file(tmp_path):
