@@ -1,10 +1,16 @@
 """Build the MMFF94 Boltzmann reference sets (resumable, parallel, with a progress bar).
 
-    python data/conformers/build_references.py --splits val train test drugs --jobs 2
+    python data/conformers/build_references.py --splits val test drugs train --jobs 2
 
-Per-molecule results go to data/conformers/.build/<split>/ (finished molecules are skipped on
-a rerun, failures are recorded with their reason in <id>.fail.json); each finished split is
-assembled into data/conformers/reference_<split>.npz and summarised in build_summary.json.
+Each molecule is sampled with the replica-ladder + NCMC sampler
+(``geomgen.conformers.reference.sampler``) under its split's settings
+(``geomgen.conformers.reference.build.SPLIT_CONFIGS``). Per-molecule results go to
+data/conformers/.build/<split>/ (a rerun skips them; failures are recorded with their reason in
+<id>.fail.json). Every ``--assemble-every`` minutes, and when a split ends, the split is assembled
+into data/conformers/reference_<split>.npz: molecules rebuilt so far replace their earlier
+references, the others are kept, flagged by their diagnostics. Molecules already rebuilt in
+that file (sampler version 2) are not sampled again, so committing the .npz files is enough to
+continue a build in a fresh checkout. build_summary.json records counts and core-seconds.
 """
 
 from __future__ import annotations
@@ -18,37 +24,64 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from geomgen.atomic import atomic_write_text  # noqa: E402
-from geomgen.conformers.reference.build import SPLIT_CONFIGS, build_reference_set  # noqa: E402
-from geomgen.conformers.reference.store import assemble  # noqa: E402
+from geomgen.conformers.reference.build import SAMPLER_VERSION, SPLIT_CONFIGS, build_reference_set  # noqa: E402
+from geomgen.conformers.reference.store import assemble, read_records  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
 
+def rebuilt_ids(npz: Path) -> set[str]:
+    """Ids whose record in an assembled file comes from the current sampler."""
+    if not npz.exists():
+        return set()
+    return {i for i, r in read_records(npz).items() if json.loads(r["diagnostics"]).get("sampler_version") == SAMPLER_VERSION}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--splits", nargs="+", default=["val", "train", "test", "drugs"])
+    ap.add_argument("--splits", nargs="+", default=["val", "test", "drugs", "train"], choices=list(SPLIT_CONFIGS))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="only the first N molecules of each split")
+    ap.add_argument("--assemble-every", type=float, default=10.0, help="minutes between assemblies (default 10)")
     args = ap.parse_args(argv)
     summary_path = HERE / "build_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     for split in args.splits:
         t0 = time.time()
         csv_path = HERE / f"smiles_{split}.csv"
-        work = HERE / ".build" / split
-        build_reference_set(csv_path, work, SPLIT_CONFIGS[split], jobs=args.jobs, limit=args.limit)
-        info = assemble(csv_path, work, HERE / f"reference_{split}.npz")
-        prev = summary.get(split, {})
-        summary[split] = {
-            "molecules": info["molecules"],
-            "failures": [{"id": f["id"], "smiles": f["smiles"], "error": f["error"]} for f in info["failures"]],
-            "missing": info["missing"],
-            "config": SPLIT_CONFIGS[split],
-            "wall_seconds_this_run": time.time() - t0,
-            "wall_seconds_total": prev.get("wall_seconds_total", 0.0) + time.time() - t0,
-        }
-        atomic_write_text(summary_path, json.dumps(summary, indent=1))
-        print(f"{split}: {info['molecules']} molecules, {len(info['failures'])} failures, {time.time() - t0:.0f} s")
+        out = HERE / f"reference_{split}.npz"
+        work = HERE / ".build" / f"{split}-v{SAMPLER_VERSION}"
+        state = {"last": time.time(), "core_seconds": 0.0}
+
+        def save(info=None, split=split, csv_path=csv_path, out=out, work=work, t0=t0, state=state):
+            info = info or assemble(csv_path, work, out)
+            prev = summary.get(split, {})
+            summary[split] = {
+                "molecules": info["molecules"],
+                "rebuilt_with_sampler_v2": len(rebuilt_ids(out)),
+                "converged": info["converged"],
+                "failures": [{"id": f["id"], "smiles": f.get("smiles", ""), "error": f["error"]} for f in info["failures"]],
+                "missing": info["missing"],
+                "config": SPLIT_CONFIGS[split],
+                "sampler_version": SAMPLER_VERSION,
+                "core_seconds_v2": prev.get("core_seconds_v2", 0.0) + state["core_seconds"],
+                "wall_seconds_v2": prev.get("wall_seconds_v2", 0.0) + time.time() - state.get("since", t0),
+            }
+            state["core_seconds"], state["since"] = 0.0, time.time()
+            atomic_write_text(summary_path, json.dumps(summary, indent=1))
+            return info
+
+        def on_result(rec, state=state, save=save):
+            state["core_seconds"] += rec.get("diagnostics", {}).get("total_seconds", 0.0)
+            if time.time() - state["last"] > 60 * args.assemble_every:
+                save()
+                state["last"] = time.time()
+
+        build_reference_set(csv_path, work, SPLIT_CONFIGS[split], jobs=args.jobs, limit=args.limit, skip=rebuilt_ids(out),
+                            on_result=on_result)
+        info = save()
+        print(f"{split}: {info['molecules']} molecules ({info['rebuilt']} rebuilt this build), {info['converged']} converged, "
+              f"{len(info['failures'])} failures, {time.time() - t0:.0f} s")
 
 
 if __name__ == "__main__":

@@ -55,10 +55,9 @@ def main(argv=None):
     ] + [f"| {n} | {t:.4f} | {base / t:.1f}x |" for n, t in rows]
     text = "\n".join(lines) + "\n"
     print(text)
-    out = Path(args.output)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
+    from geomgen.atomic import atomic_write_text
+
+    atomic_write_text(args.output, text)
 
 
 if __name__ == "__main__":

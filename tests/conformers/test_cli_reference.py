@@ -26,3 +26,23 @@ def test_reference_command_nothing_succeeds(tmp_path):
     out = tmp_path / "x.sdf"
     assert main(["reference", "C1CC", "-n", "3", "-o", str(out), "--max-sweeps", "5"]) == 1
     assert not out.exists()
+
+
+def test_molecule_without_rotatable_torsion_and_stdout(tmp_path, capsys, monkeypatch):
+    """CCO has no rotatable torsion: valid samples and a message, no traceback; ``-o -`` writes
+    the SDF to standard output, the diagnostics to standard error and no stray files."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["reference", "CCO", "-n", "3", "-o", "-", "--max-sweeps", "20"]) == 0
+    cap = capsys.readouterr()
+    assert cap.out.count("$$$$") == 3 and "no rotatable torsion" in cap.err and "rhat_max" in cap.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_convergence_flags_and_bad_values(tmp_path, capsys):
+    out = tmp_path / "r.sdf"
+    assert main(["reference", "CCCO", "-n", "4", "-o", str(out), "--max-sweeps", "400", "--max-seconds", "30",
+                 "--w1", "0.5", "--ess", "20", "--rhat", "1.2"]) == 0
+    diag = list(csv.DictReader(open(tmp_path / "r.diagnostics.csv")))
+    assert diag[0]["converged"] == "True"  # loose targets on propanol are met
+    assert main(["reference", "CCCO", "-o", str(out), "--chains", "1"]) == 2
+    assert "--chains must be at least 2" in capsys.readouterr().err

@@ -1,17 +1,30 @@
-"""``geomgen reference``: sample MMFF94 Boltzmann reference ensembles (exact MCMC)."""
+"""``geomgen reference``: sample MMFF94 Boltzmann reference ensembles (exact MCMC).
+
+    geomgen reference "CC(=O)Nc1cccc(Cl)c1" -n 300 -o ref.sdf
+    geomgen reference mols.smi -o ref.sdf --max-seconds 120 --w1 0.1 --jobs 2
+
+Each molecule is sampled until every rotatable torsion passes the convergence rule (split R-hat,
+ESS, inter-half W1, angles modulo graph symmetry) or a cap is hit; the per-molecule diagnostics
+go to ``OUT.diagnostics.csv`` beside the output (to standard error with ``-o -``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="a SMILES string or a .smi / .csv / .sdf file")
     p.add_argument("-n", "--num-samples", type=int, default=300, help="samples per molecule (default 300)")
-    p.add_argument("-o", "--output", required=True, help="output .sdf (one record per sample)")
-    p.add_argument("--chains", type=int, default=4, help="independent chains (default 4)")
-    p.add_argument("--max-sweeps", type=int, default=3000, help="cap on sweeps per chain (default 3000)")
-    p.add_argument("--rhat", type=float, default=1.05, help="stop when split R-hat of every torsion is below (1.05)")
+    p.add_argument("-o", "--output", required=True, help="output .sdf (one record per sample); - for standard output")
+    p.add_argument("--chains", type=int, default=4, help="independent chains, at least 2 (default 4)")
+    p.add_argument("--replicas", type=int, default=1, help="rungs of a Hamiltonian replica ladder per chain (default 1: none)")
+    p.add_argument("--max-sweeps", type=int, default=20000, help="cap on sweeps per chain (default 20000)")
+    p.add_argument("--max-seconds", type=float, default=math.inf, help="cap on wall time per molecule (default: none)")
+    p.add_argument("--rhat", type=float, default=1.05, help="convergence: split R-hat of every torsion below (1.05)")
+    p.add_argument("--ess", type=float, default=100.0, help="convergence: effective sample size of every torsion at least (100)")
+    p.add_argument("--w1", type=float, default=0.1, help="convergence: inter-half circular W1 of every torsion at most, rad (0.1)")
     p.add_argument("--temperature", type=float, default=300.0, help="K (default 300)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1, help="molecules sampled in parallel processes (default 1)")
@@ -29,65 +42,87 @@ def _one(name, item, cfg_kwargs, seed):
         res = sample_reference(mol, SamplerConfig(seed=seed, **cfg_kwargs))
         return name, mol, res, None
     except Exception as exc:  # reported per molecule, the others continue
-        return name, None, None, f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
+        return name, None, None, str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+
+
+def _diagnostics_row(name: str, d: dict) -> dict:
+    return {"name": name, "torsions": d["n_torsions"], "chains": d["n_chains"], "replicas": d["n_replicas"],
+            "sweeps_per_chain": d["sweeps_per_chain"], "torsion_acceptance": round(d["torsion_acceptance"], 3),
+            "ncmc_acceptance": round(d["ncmc_acceptance"], 3), "mala_acceptance": round(d["mala_acceptance"], 3),
+            "swap_acceptance": " ".join(f"{a:.3f}" for a in d["swap_acceptance"]), "rhat_max": round(d["rhat_max"], 4),
+            "ess_min": round(d["ess_min"], 1), "interchain_w1_max": round(d["interchain_w1_max"], 3),
+            "converged": d["converged"], "seconds": round(d["seconds"], 2)}
+
+
+def _samples(name, mol, res):
+    import numpy as np
+    from rdkit import Chem
+
+    out = Chem.Mol(mol)
+    out.RemoveAllConformers()
+    props = []
+    for s, (pos, e) in enumerate(zip(res.positions, res.energies)):
+        conf = Chem.Conformer(out.GetNumAtoms())
+        for a, x in enumerate(pos.astype(np.float64)):
+            conf.SetAtomPosition(a, x.tolist())
+        out.AddConformer(conf, assignId=True)
+        p = {"_Name": f"{name}_{s}", "molecule": name, "sample": s, "MMFF94_energy_kcal_mol": float(e)}
+        if len(res.torsions):
+            p["torsions_rad"] = " ".join(f"{t:.4f}" for t in res.angles[s])
+        props.append(p)
+    return out, props
 
 
 def run(args) -> int:
     import sys
     from concurrent.futures import ProcessPoolExecutor
 
-    import numpy as np
-    from rdkit import Chem
     from tqdm import tqdm
 
     from geomgen.conformers.io import read_inputs, write_failures, write_sdf_atomic, write_table_atomic
 
-    if args.num_samples < 1 or args.chains < 1 or args.max_sweeps < 1:
-        print("geomgen reference: -n, --chains and --max-sweeps must be positive", file=sys.stderr)
+    prog = "geomgen reference"
+    for flag, value, low in (("-n", args.num_samples, 1), ("--chains", args.chains, 2), ("--max-sweeps", args.max_sweeps, 1),
+                             ("--replicas", args.replicas, 1), ("--jobs", args.jobs, 1)):
+        if value < low:
+            print(f"{prog}: {flag} must be at least {low}, got {value}", file=sys.stderr)
+            return 2
+    if not args.max_seconds > 0:
+        print(f"{prog}: --max-seconds must be positive, got {args.max_seconds}", file=sys.stderr)
         return 2
-    items = read_inputs(args.input, "geomgen reference")
+    items = read_inputs(args.input, prog)
     if items is None:
         return 2
-    rounds = max(1, min(300, args.max_sweeps))
-    cfg = dict(
-        temperature=args.temperature, n_chains=args.chains, n_samples=args.num_samples,
-        round_sweeps=rounds, min_sweeps=rounds, max_sweeps=args.max_sweeps, rhat_target=args.rhat,
-        ess_target=float(min(args.num_samples, 200)),
-    )
+    rounds = max(1, min(200, args.max_sweeps))
+    cfg = dict(temperature=args.temperature, n_chains=args.chains, n_samples=args.num_samples, n_replicas=args.replicas,
+               round_sweeps=rounds, min_sweeps=min(200, args.max_sweeps), max_sweeps=args.max_sweeps, max_seconds=args.max_seconds,
+               rhat_target=args.rhat, ess_target=args.ess, w1_target=args.w1)
     results, failures, table = [], [], []
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as ex:
+    with ProcessPoolExecutor(max_workers=args.jobs) as ex:
         futs = [ex.submit(_one, name, item, cfg, args.seed) for name, item in items]
         for (name, item), fut in tqdm(zip(items, futs), total=len(futs), disable=len(futs) < 2, desc="reference"):
             name, mol, res, err = fut.result()
             if err:
                 failures.append({"name": name, "input": item if isinstance(item, str) else "", "reason": err})
-                print(f"geomgen reference: {name}: failed: {err}", file=sys.stderr)
+                print(f"{prog}: {name}: failed: {err}", file=sys.stderr)
                 continue
-            out = Chem.Mol(mol)
-            out.RemoveAllConformers()
-            props = []
-            for s, (pos, e) in enumerate(zip(res.positions, res.energies)):
-                conf = Chem.Conformer(out.GetNumAtoms())
-                for a, x in enumerate(pos.astype(np.float64)):
-                    conf.SetAtomPosition(a, x.tolist())
-                out.AddConformer(conf, assignId=True)
-                props.append({"_Name": f"{name}_{s}", "molecule": name, "sample": s, "MMFF94_energy_kcal_mol": float(e),
-                              "torsions_rad": " ".join(f"{t:.4f}" for t in res.angles[s])})
-            results.append((out, props))
-            d = res.diagnostics
-            table.append({"name": name, "torsions": d["n_torsions"], "chains": d["n_chains"], "sweeps_per_chain": d["sweeps_per_chain"],
-                          "torsion_acceptance": round(d["torsion_acceptance"], 3), "mala_acceptance": round(d["mala_acceptance"], 3),
-                          "rhat_max": round(d["rhat_max"], 4), "ess_min": round(d["ess_min"], 1),
-                          "interchain_w1_max": round(d["interchain_w1_max"], 3), "converged": d["converged"], "seconds": round(d["seconds"], 2)})
+            if len(res.torsions) == 0:
+                print(f"{prog}: {name}: no rotatable torsion; the samples vary bond lengths, angles and hydrogen rotors only",
+                      file=sys.stderr)
+            results.append(_samples(name, mol, res))
+            table.append(_diagnostics_row(name, res.diagnostics))
     if results:
         n = write_sdf_atomic(args.output, results)
-        diag_path = args.output.rsplit(".", 1)[0] + ".diagnostics.csv"
-        write_table_atomic(diag_path, table)
         cols = list(table[0])
-        print("\t".join(cols))
-        for row in table:
-            print("\t".join(str(row[c]) for c in cols))
-        print(f"wrote {n} samples of {len(results)} molecule(s) to {args.output}; diagnostics in {diag_path}", file=sys.stderr)
+        lines = ["\t".join(cols)] + ["\t".join(str(row[c]) for c in cols) for row in table]
+        if args.output == "-":
+            print("\n".join(lines), file=sys.stderr)
+            print(f"wrote {n} samples of {len(results)} molecule(s) to standard output", file=sys.stderr)
+        else:
+            diag_path = args.output.rsplit(".", 1)[0] + ".diagnostics.csv"
+            write_table_atomic(diag_path, table)
+            print("\n".join(lines))
+            print(f"wrote {n} samples of {len(results)} molecule(s) to {args.output}; diagnostics in {diag_path}", file=sys.stderr)
     fp = write_failures(args.output, failures)
     if fp:
         print(f"{len(failures)} molecule(s) failed; see {fp}", file=sys.stderr)

@@ -13,17 +13,13 @@ Lightning is imported only when a stage runs.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
-from pathlib import Path
+
+from geomgen.lightning_cli import MissingLastCheckpoint, settle_checkpoints
 
 #: LightningCLI subcommands offered (VonMisesNetSystem has no predict step)
 STAGES = ("fit", "validate", "test")
-
-
-class MissingLastCheckpoint(FileNotFoundError):
-    """``--ckpt_path last`` was asked for, but no checkpoint folder of the run holds a ``last*.ckpt``."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,41 +34,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             help=f"LightningCLI '{stage}' (e.g. --config FILE, --trainer.max_epochs N, --ckpt_path last; --help for all)",
         )
         s.add_argument("cli_args", nargs=argparse.REMAINDER)
-
-
-def settle_checkpoints(trainer, stage_config) -> None:
-    """Give every ``ModelCheckpoint`` of ``trainer`` without a ``dirpath`` the fixed folder
-    ``<default_root_dir>/checkpoints``, and check the ``ckpt_path`` of ``stage_config``.
-
-    Lightning would otherwise put checkpoints under the logger's new ``version_N`` folder, where
-    ``--ckpt_path last`` never finds the previous run's ``last.ckpt`` and silently starts over.
-    Lightning's own checkpoint loads default to ``weights_only=True`` here.
-
-    Args:
-        trainer (lightning.pytorch.Trainer): the trainer LightningCLI built.
-        stage_config (jsonargparse.Namespace): the subcommand's arguments (``ckpt_path``, ``weights_only``).
-
-    Raises:
-        MissingLastCheckpoint: ``ckpt_path`` is ``last`` and no checkpoint folder holds ``last*.ckpt``.
-    """
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
-    folders = []
-    for callback in trainer.checkpoint_callbacks:
-        if isinstance(callback, ModelCheckpoint):
-            if callback.dirpath is None:
-                callback.dirpath = os.path.realpath(os.path.join(trainer.default_root_dir, "checkpoints"))
-            folders.append(Path(callback.dirpath))
-    if stage_config.get("weights_only") is None:
-        stage_config["weights_only"] = True
-    if stage_config.get("ckpt_path") != "last":
-        return
-    pattern = f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}*{ModelCheckpoint.FILE_EXTENSION}"
-    if not any(path.is_file() for folder in folders for path in folder.glob(pattern)):
-        where = ", ".join(str(f) for f in dict.fromkeys(folders)) or "nowhere (no ModelCheckpoint callback)"
-        raise MissingLastCheckpoint(
-            f"--ckpt_path last: no last checkpoint ({pattern}) in {where}; start the run without --ckpt_path, or pass a checkpoint file"
-        )
 
 
 def cli_main(args: list[str] | None = None):

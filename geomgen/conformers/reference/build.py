@@ -1,5 +1,11 @@
-"""Build conformer reference sets: sample every molecule of a SMILES list (resumable, one file per
-molecule, any process pool) and gather them with :func:`geomgen.conformers.reference.store.assemble`."""
+"""Build conformer reference sets on any :class:`concurrent.futures.Executor`.
+
+:func:`sample_molecule` is a pure function (SMILES and settings in, arrays out), so it runs in a
+local process pool, on a Dask cluster (``distributed.Client(...).get_executor()``) or any other
+executor; the caller writes each result atomically to ``work_dir/<id>.npz`` (or the reason to
+``<id>.fail.json``) as it arrives, so an interrupted build resumes where it stopped.
+:func:`~geomgen.conformers.reference.store.assemble` then gathers a split into one file.
+"""
 
 from __future__ import annotations
 
@@ -8,81 +14,119 @@ import math
 import os
 import time
 import traceback
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 
+from geomgen.atomic import atomic_write_text
 from geomgen.conformers.reference.store import QUANT, _atomic_savez, read_smiles_csv
 
-#: Sampler budgets per split: converged references for evaluation splits, noisier (shorter,
-#: two chains) for training molecules.
+#: version recorded in every molecule's diagnostics: 2 = replica ladder + NCMC sampler with the
+#: symmetry-aware convergence rule (1 = the earlier rigid-move sampler)
+SAMPLER_VERSION = 2
+
+#: Sampler settings per split. Every split runs 4 chains until the convergence rule holds or the
+#: wall-time cap per molecule is hit; evaluation molecules get a larger cap than training ones.
 SPLIT_CONFIGS = {
-    "train": dict(n_chains=2, n_samples=400, warmup_sweeps=100, round_sweeps=300, min_sweeps=300, max_sweeps=300),
-    "val": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=300, min_sweeps=300, max_sweeps=900, ess_target=200),
-    "test": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=300, min_sweeps=300, max_sweeps=900, ess_target=200),
-    "drugs": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=300, min_sweeps=300, max_sweeps=900, ess_target=200),
+    "train": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000, max_seconds=20.0),
+    "val": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000, max_seconds=90.0),
+    "test": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000, max_seconds=90.0),
+    "drugs": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000, max_seconds=90.0),
 }
 
 
-def build_one(mol_id: str, smiles: str, work_dir, config: dict, seed: int = 0) -> dict:
-    """Sample one molecule's reference and write ``work_dir/<id>.npz`` (or ``<id>.fail.json``)."""
+def sample_molecule(mol_id: str, smiles: str, config: dict, seed: int = 0) -> dict:
+    """Embed and sample one molecule; returns a result record (never raises).
+
+    Returns:
+        ``{"id", "ok": True, "arrays": {...}, "diagnostics": {...}}`` with the arrays of
+        :data:`~geomgen.conformers.reference.store.FIELDS`, or ``{"id", "ok": False, "error",
+        "traceback", "smiles"}``.
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from rdkit import Chem
 
     from geomgen.conformers.embedding import embed_seed
     from geomgen.conformers.molecule import canonical_isomeric_smiles, parse_molecule
     from geomgen.conformers.reference.sampler import SamplerConfig, sample_reference
 
-    work = Path(work_dir)
     t0 = time.perf_counter()
     try:
         mol = embed_seed(parse_molecule(smiles, name=mol_id), seed=seed, name=mol_id)
         res = sample_reference(mol, SamplerConfig(seed=seed, **config))
-        q = np.round((np.mod(res.angles + math.pi, 2 * math.pi)) / (2 * math.pi) * QUANT).astype(np.int64) % QUANT
-        diag = {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in res.diagnostics.items()}
-        diag["total_seconds"] = time.perf_counter() - t0
-        _atomic_savez(
-            work / f"{mol_id}.npz",
-            id=np.array(mol_id),
-            smiles=np.array(canonical_isomeric_smiles(mol)),
-            molblock=np.array(Chem.MolToMolBlock(mol)),
-            torsion_atoms=res.torsions.atoms.astype(np.int16),
-            angles=q.astype(np.uint16),
-            energies=res.energies.astype(np.float32),
-            diagnostics=np.array(json.dumps(diag)),
-        )
-        return {"id": mol_id, "ok": True, **diag}
+        q = np.round(np.mod(res.angles + math.pi, 2 * math.pi) / (2 * math.pi) * QUANT).astype(np.int64) % QUANT
+        diag = {k: (float(v) if isinstance(v, np.floating) else v) for k, v in res.diagnostics.items()}
+        diag.update(total_seconds=time.perf_counter() - t0, sampler_version=SAMPLER_VERSION, config=dict(config), seed=seed)
+        arrays = {
+            "id": np.array(mol_id),
+            "smiles": np.array(canonical_isomeric_smiles(mol)),
+            "molblock": np.array(Chem.MolToMolBlock(mol)),
+            "torsion_atoms": res.torsions.atoms.astype(np.int16),
+            "symmetry": res.symmetry.astype(np.int8),
+            "angles": q.astype(np.uint16).reshape(len(res.angles), len(res.torsions)),
+            "energies": res.energies.astype(np.float32),
+            "diagnostics": np.array(json.dumps(diag)),
+        }
+        return {"id": mol_id, "ok": True, "arrays": arrays, "diagnostics": diag}
     except Exception as exc:  # recorded per molecule, the build goes on
-        rec = {"id": mol_id, "smiles": smiles, "ok": False, "error": f"{type(exc).__name__}: {exc}",
-               "traceback": traceback.format_exc(limit=3)}
-        tmp = work / f"{mol_id}.fail.json.tmp"
-        tmp.write_text(json.dumps(rec))
-        os.replace(tmp, work / f"{mol_id}.fail.json")
-        return rec
+        return {"id": mol_id, "smiles": smiles, "ok": False, "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=3)}
 
 
-def _build_one_star(args):
-    import torch  # noqa: F401  (nothing heavy here; keep each worker single-threaded)
+def write_result(work_dir, rec: dict) -> None:
+    """Write one :func:`sample_molecule` record into ``work_dir`` atomically."""
+    work = Path(work_dir)
+    if rec["ok"]:
+        _atomic_savez(work / f"{rec['id']}.npz", **rec["arrays"])
+    else:
+        atomic_write_text(work / f"{rec['id']}.fail.json", json.dumps(rec))
 
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    return build_one(*args)
+
+def pending(smiles_csv, work_dir, limit: int | None = None, skip=()) -> list[tuple[str, str]]:
+    """``(id, smiles)`` of the molecules of ``smiles_csv`` with no result in ``work_dir`` yet and
+    not in ``skip``."""
+    work = Path(work_dir)
+    skip = set(skip)
+    return [(i, s) for i, s in read_smiles_csv(smiles_csv)[:limit]
+            if i not in skip and not (work / f"{i}.npz").exists() and not (work / f"{i}.fail.json").exists()]
 
 
-def build_reference_set(smiles_csv, work_dir, config: dict, jobs: int = 2, seed: int = 0, limit: int | None = None, progress: bool = True) -> list[dict]:
-    """Build references for every molecule of ``smiles_csv`` into ``work_dir`` (resumable).
+def build_reference_set(smiles_csv, work_dir, config: dict, executor: Executor | None = None, jobs: int = 2, seed: int = 0,
+                        limit: int | None = None, skip=(), progress: bool = True, on_result=None) -> list[dict]:
+    """Build references for the molecules of ``smiles_csv`` into ``work_dir`` (resumable).
 
-    Molecules with a finished ``<id>.npz`` or ``<id>.fail.json`` are skipped; the rest run in
-    ``jobs`` processes with a progress bar. Returns the records of this run.
+    Args:
+        smiles_csv: csv with ``id`` and ``smiles`` columns.
+        work_dir: folder of per-molecule results; molecules already there are skipped.
+        config (dict): :class:`~geomgen.conformers.reference.sampler.SamplerConfig` arguments.
+        executor (Executor, optional): where to run (default: a process pool of ``jobs``).
+        seed (int): sampler and embedding seed (default 0), the same for every molecule.
+        limit (int, optional): only the first ``limit`` molecules of the list.
+        skip: ids not to build (e.g. those already rebuilt in an assembled file).
+        progress (bool): show a progress bar (default True).
+        on_result (callable, optional): called with each record after it is written.
+
+    Returns:
+        the records of this run (without their arrays), in completion order.
     """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     from tqdm import tqdm
 
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    todo = [(i, s) for i, s in read_smiles_csv(smiles_csv)[:limit] if not (work / f"{i}.npz").exists() and not (work / f"{i}.fail.json").exists()]
+    todo = pending(smiles_csv, work, limit, skip)
+    own = executor is None
+    ex = ProcessPoolExecutor(max_workers=jobs) if own else executor
     records = []
-    with ProcessPoolExecutor(max_workers=jobs) as ex:
-        futs = [ex.submit(build_one, i, s, str(work), config, seed) for i, s in todo]
+    try:
+        futs = [ex.submit(sample_molecule, i, s, config, seed) for i, s in todo]
         for fut in tqdm(as_completed(futs), total=len(futs), disable=not progress, desc=Path(smiles_csv).stem):
-            records.append(fut.result())
+            rec = fut.result()
+            write_result(work, rec)
+            if on_result is not None:
+                on_result(rec)
+            records.append({k: v for k, v in rec.items() if k != "arrays"})
+    finally:
+        if own:
+            ex.shutdown(cancel_futures=True)
     return records

@@ -1,29 +1,57 @@
-"""Reference sampler: MMFF94 Boltzmann ensembles with every internal coordinate flexible.
+r"""Reference sampler: MMFF94 Boltzmann ensembles with every internal coordinate flexible.
 
 Markov chain Monte Carlo in Cartesian coordinates, exact for the target
 
 .. math::
-    \\pi(x) \\propto \\exp(-E_{\\mathrm{MMFF94}}(x) / k_B T),\\qquad k_B T = 0.5962\\ \\mathrm{kcal/mol}\\ (300\\,\\mathrm{K})
+    \pi(x) \propto \exp(-E_{\mathrm{MMFF94}}(x) / k_B T),\qquad k_B T = 0.5962\ \mathrm{kcal/mol}\ (300\,\mathrm{K}).
 
-with two kinds of moves, each leaving :math:`\\pi` invariant:
+Each of ``n_chains`` independent chains is a **replica ladder**: rung r samples
 
-* **torsion moves** -- pick a movable bond (:func:`geomgen.conformers.torsions.movable_bonds`: the
-  rotatable torsions plus hydrogen rotors, symmetric tops and amide/ester bonds) and rigidly
-  rotate its moving side about the bond by :math:`\\delta`, uniform on :math:`[-\\pi, \\pi)` or
-  Gaussian with a small scale. The map is an isometry of configuration space and
-  :math:`\\delta` has a symmetric law, so the Metropolis ratio is :math:`\\exp(-\\Delta E / k_B T)`.
-* **symmetry moves** -- relabel the atoms by a graph automorphism (ring flips of symmetric
-  aryls, methyl hydrogen permutations); the energy is unchanged, so they are always accepted,
-  and they are drawn uniformly from a set closed under inverses (a symmetric proposal).
-* **MALA steps** -- Metropolis-adjusted Langevin moves of all atoms, which relax bond lengths,
-  angles, ring puckers and the torsions themselves; the step size is adapted during warm-up
-  only (then frozen, so the chain is exactly invariant).
+.. math::
+    \pi_r(x) \propto \exp\big(-\beta_r\,[E(x) - (1 - \lambda_r)\,E_{\mathrm{bar}}(x)]\big)
 
-Several chains start from over-dispersed points (random torsions, briefly minimised) on the
-seed geometry and run in rounds until the split R-hat of every torsion is below a target and
-the effective sample size reaches a target, or a cap is hit; the diagnostics are returned
-either way. No adiabatic approximation is made: the only error is Monte Carlo error, which
-the diagnostics (and the known-answer tests against relaxed scans) measure.
+where :math:`E_{\mathrm{bar}}` is the MMFF94 torsion energy of the rotatable bonds
+(:class:`~geomgen.conformers.reference.barrier.TorsionBarrier`: the term that makes their
+barriers, conjugation included). Rung 0 has :math:`\lambda_0 = 1` and :math:`\beta_0 = 1/k_BT`:
+it is the target, and only its draws are recorded. A *Hamiltonian* ladder lowers
+:math:`\lambda` towards ``lambda_min`` at fixed temperature; a *temperature* ladder keeps
+:math:`\lambda = 1` and raises T geometrically to ``t_max``. Every move below leaves its rung's
+:math:`\pi_r` invariant (detailed balance), so the product of the rungs' laws is invariant and
+rung 0 samples :math:`\pi` exactly:
+
+* **torsion moves** -- rigidly rotate the moving side of a movable bond
+  (:func:`~geomgen.conformers.torsions.movable_bonds`) by :math:`\delta`, uniform on
+  :math:`[-\pi, \pi)` or Gaussian: an isometry with a symmetric proposal, so the Metropolis
+  ratio is :math:`\pi_r(x')/\pi_r(x)`.
+* **NCMC torsion moves** (nonequilibrium candidate Monte Carlo; Nilmeier et al., PNAS 2011) --
+  rotate a rotatable torsion by a well-to-well jump :math:`\delta = \pm(c + \epsilon)`,
+  :math:`c \in \{\pi, 2\pi/3\}`, :math:`\epsilon` Gaussian (a law symmetric under
+  :math:`\delta \to -\delta`), in K increments :math:`\Phi` of :math:`\delta/K`, with ``ncmc_relax`` MALA steps
+  :math:`\mathcal K` between increments, in the palindromic order
+  :math:`\Phi\,\mathcal K\,\Phi \cdots \mathcal K\,\Phi`; accept with probability
+  :math:`\min(1, e^{-W})`, :math:`W = \sum_k [u(y_k) - u(x_{k-1})]` with :math:`u = -\log \pi_r`,
+  the sum over the increments only. *Invariance:* the reverse path is the same protocol with
+  :math:`-\delta` (equally likely); each :math:`\Phi` is a rigid rotation (volume-preserving);
+  each :math:`\mathcal K` satisfies :math:`\pi_r(y)\mathcal K(y, x) = \pi_r(x)\mathcal K(x, y)`, so
+  the ratio of reverse to forward path densities is :math:`\prod_k \pi_r(y_k)/\pi_r(x_k)`, and
+  :math:`\pi_r(x') P_{\mathrm{rev}} / (\pi_r(x) P_{\mathrm{fwd}}) = \prod_k \pi_r(y_k)/\pi_r(x_{k-1}) = e^{-W}`:
+  the Metropolis-Hastings rule on paths. The relaxation lets bond angles follow the rotation, so
+  a flip of a conjugated aryl-carbonyl does not pay the strain a rigid flip from a relaxed
+  geometry carries.
+* **symmetry moves** -- relabel the atoms by a graph automorphism (always accepted; the set is
+  closed under inverses).
+* **MALA steps** -- Metropolis-adjusted Langevin moves of all atoms (bond lengths, angles, ring
+  puckers); the step size adapts during warm-up only, then is frozen.
+* **replica swaps** -- after every sweep, neighbouring rungs (even pairs, then odd pairs,
+  alternately) exchange configurations with probability
+  :math:`\min(1, \pi_r(x_s)\pi_s(x_r) / (\pi_r(x_r)\pi_s(x_s)))`.
+
+During warm-up the ladder's spacing is adapted so that neighbouring swap rates equalise
+(rungs 0 and the top stay fixed); then it is frozen, and the reported swap rates are
+post-warm-up. Chains run in rounds until every torsion passes the convergence rule of
+:mod:`~geomgen.conformers.reference.convergence` or a cap (sweeps, seconds) is hit; the
+diagnostics are returned either way. ``n_replicas=1`` and ``ncmc_per_sweep=-1`` give the
+previous sampler (rigid moves, symmetry moves and MALA at 300 K), kept as the baseline.
 """
 
 from __future__ import annotations
@@ -35,9 +63,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from geomgen.conformers.mmff import MMFF
-from geomgen.conformers.reference.diagnostics import torsion_diagnostics
+from geomgen.conformers.reference.barrier import TorsionBarrier
+from geomgen.conformers.reference.convergence import ConvergenceTargets, torsion_convergence, torsion_symmetry
 from geomgen.conformers.torsions import TorsionSet, automorphisms, dihedral_angles, movable_bonds, rotatable_torsions, set_torsions
 from geomgen.metrics.boltzmann import KB_KCAL_PER_MOL_K
+
+LADDERS = ("hamiltonian", "temperature")
 
 
 @dataclass
@@ -46,40 +77,98 @@ class SamplerConfig:
 
     Args:
         temperature (float): K (default 300).
-        n_chains (int): independent chains (default 4).
+        n_chains (int): independent chains (replica ladders), at least 2 (default 4).
         n_samples (int): pooled samples returned (default 400).
-        warmup_sweeps (int): sweeps discarded per chain while the MALA step adapts (default 200).
-        round_sweeps (int): sweeps per chain between convergence checks (default 400).
-        min_sweeps, max_sweeps (int): bounds on post-warm-up sweeps per chain (400, 6000).
-        rhat_target (float): stop when every torsion's split R-hat is below this (1.05).
-        ess_target (float): ... and every torsion's ESS is above this (default 200).
-        p_uniform (float): fraction of torsion moves drawn uniformly (default 0.5); the
+        ladder (str): ``hamiltonian`` (scale the rotatable bonds' torsion terms) or
+            ``temperature`` (default ``hamiltonian``).
+        n_replicas (int): rungs per ladder; 1 means no replica exchange (default 1: at equal
+            wall time a ladder did not pay on MOSES-sized molecules, see evaluation/conformers/sampler_efficiency.md).
+        lambda_min (float): torsion-term scale of the top rung of a Hamiltonian ladder (0.0).
+        t_max (float): temperature of the top rung of a temperature ladder, K (default 600).
+        adapt_ladder (bool): equalise neighbour swap rates during warm-up (default True).
+        ncmc_per_sweep (float): expected NCMC torsion moves per sweep (a Poisson number);
+            0 or negative for none (default 0: at equal wall time NCMC did
+            not pay on MOSES-sized molecules, see evaluation/conformers/sampler_efficiency.md).
+        ncmc_torsions (str): which rotatable torsions get NCMC moves: ``conjugated`` (bonds
+            RDKit marks conjugated: aryl-carbonyl, aryl-N, aryl-O, biaryl, where the barriers
+            are) or ``all`` (default ``conjugated``).
+        ncmc_steps (int): rotation increments K of an NCMC move (default 10).
+        ncmc_relax (int): MALA steps between increments (default 1).
+        ncmc_jitter (float): scale (rad) of the Gaussian jitter around the NCMC jumps of
+            +-pi and +-2 pi / 3 (default 0.25).
+        warmup_sweeps (int): sweeps discarded per chain while step sizes and ladder adapt (200).
+        round_sweeps (int): sweeps per chain between convergence checks (default 200).
+        min_sweeps, max_sweeps (int): bounds on recorded sweeps per chain (200, 6000).
+        max_seconds (float): wall-time cap per molecule; checked between rounds (default inf).
+        rhat_target, ess_target, w1_target (float): the convergence rule's thresholds
+            (1.05, 100, 0.1 rad), see :class:`~geomgen.conformers.reference.convergence.ConvergenceTargets`.
+        p_uniform (float): fraction of rigid torsion moves drawn uniformly (default 0.5).
+        p_jump (float): fraction of rigid torsion moves that are well-to-well jumps of
+            +-pi or +-2 pi / 3 with Gaussian jitter of ``small_sigma / 2`` (default 0); the
             rest are Gaussian with scale ``small_sigma`` rad (default 0.35).
-        torsion_passes (int): torsion moves per torsion per sweep (default 2).
+        torsion_passes (int): rigid torsion moves per movable bond per sweep (default 2).
         mala_per_sweep (int): MALA steps per sweep; 0 means one per two movable bonds (at
             least 1), a negative value none (rigid internal geometry, for diagnostics only).
         mala_accept_target (float): warm-up target acceptance of MALA (default 0.6).
+        swap_accept_target (float): informational: the swap rate the ladder should reach (0.2).
         seed (int): random seed (default 0).
 
-    A sweep is one symmetry move, ``torsion_passes`` torsion moves per movable bond (random
-    order), then the MALA steps; one draw is recorded per sweep.
+    A sweep of a rung is one symmetry move, ``torsion_passes`` rigid moves per movable bond
+    (random order), the NCMC moves, then the MALA steps; swaps follow each sweep.
     """
 
     temperature: float = 300.0
     n_chains: int = 4
     n_samples: int = 400
+    ladder: str = "hamiltonian"
+    n_replicas: int = 1
+    lambda_min: float = 0.0
+    t_max: float = 600.0
+    adapt_ladder: bool = True
+    ncmc_per_sweep: float = 0.0
+    ncmc_torsions: str = "conjugated"
+    ncmc_steps: int = 10
+    ncmc_relax: int = 1
+    ncmc_jitter: float = 0.25
     warmup_sweeps: int = 200
-    round_sweeps: int = 400
-    min_sweeps: int = 400
+    round_sweeps: int = 200
+    min_sweeps: int = 200
     max_sweeps: int = 6000
+    max_seconds: float = math.inf
     rhat_target: float = 1.05
-    ess_target: float = 200.0
+    ess_target: float = 100.0
+    w1_target: float = 0.1
     p_uniform: float = 0.5
+    p_jump: float = 0.0
     small_sigma: float = 0.35
     torsion_passes: int = 2
     mala_per_sweep: int = 0
     mala_accept_target: float = 0.6
+    swap_accept_target: float = 0.2
     seed: int = 0
+
+    def __post_init__(self):
+        if self.n_chains < 2:
+            raise ValueError(f"SamplerConfig: n_chains must be at least 2 (convergence compares chains), got {self.n_chains}")
+        if self.ladder not in LADDERS:
+            raise ValueError(f"SamplerConfig: ladder must be one of {', '.join(LADDERS)}, got {self.ladder!r}")
+        if self.ncmc_torsions not in ("conjugated", "all"):
+            raise ValueError(f"SamplerConfig: ncmc_torsions must be 'conjugated' or 'all', got {self.ncmc_torsions!r}")
+        if self.n_replicas < 1:
+            raise ValueError(f"SamplerConfig: n_replicas must be at least 1, got {self.n_replicas}")
+        if not 0.0 <= self.lambda_min < 1.0:
+            raise ValueError(f"SamplerConfig: lambda_min must be in [0, 1), got {self.lambda_min}")
+        if self.t_max <= self.temperature and self.ladder == "temperature" and self.n_replicas > 1:
+            raise ValueError(f"SamplerConfig: t_max ({self.t_max}) must exceed temperature ({self.temperature})")
+        for name in ("n_samples", "round_sweeps", "max_sweeps", "ncmc_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SamplerConfig: {name} must be at least 1, got {getattr(self, name)}")
+        if self.min_sweeps > self.max_sweeps:
+            raise ValueError(f"SamplerConfig: min_sweeps ({self.min_sweeps}) exceeds max_sweeps ({self.max_sweeps})")
+
+    @property
+    def targets(self) -> ConvergenceTargets:
+        return ConvergenceTargets(rhat=self.rhat_target, ess=self.ess_target, w1=self.w1_target)
 
 
 @dataclass
@@ -92,7 +181,9 @@ class ReferenceResult:
         energies: ``[n_samples]`` MMFF94 energies (kcal/mol).
         positions: ``[n_samples, N, 3]`` the sampled geometries (float32).
         chains: ``[M, S, T]`` all post-warm-up draws, per chain.
-        diagnostics: acceptance rates, split R-hat, ESS, inter-chain W1, moves, seconds.
+        symmetry: ``[T]`` symmetry orders of the torsions.
+        diagnostics: convergence (per torsion and worst case), acceptance and swap rates, the
+            ladder, sweeps and seconds.
     """
 
     torsions: TorsionSet
@@ -100,6 +191,7 @@ class ReferenceResult:
     energies: np.ndarray
     positions: np.ndarray
     chains: np.ndarray
+    symmetry: np.ndarray
     diagnostics: dict = field(default_factory=dict)
 
 
@@ -109,70 +201,245 @@ def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
     return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * (k @ k)
 
 
-class _Chain:
-    def __init__(self, mmff: MMFF, pos: np.ndarray, torsions: TorsionSet, kt: float, rng: np.random.Generator, cfg: SamplerConfig, perms=None):
-        self.mmff, self.ts, self.kt, self.rng, self.cfg = mmff, torsions, kt, rng, cfg
-        self.perms = perms if perms is not None else np.zeros((0, len(pos)), dtype=np.int64)
-        self.moving = [np.flatnonzero(m) for m in torsions.moving]
-        self.pos = np.array(pos, dtype=np.float64)
-        self.energy = mmff.energy(self.pos)
-        self.grad = None
+def _rotate_side(pos: np.ndarray, j: int, k: int, idx: np.ndarray, delta: float) -> np.ndarray:
+    axis = pos[k] - pos[j]
+    rot = _rotation(axis / np.linalg.norm(axis), delta)
+    new = pos.copy()
+    new[idx] = (pos[idx] - pos[j]) @ rot.T + pos[j]
+    return new
+
+
+class _System:
+    """What every rung of every chain shares: force fields, move sets, settings."""
+
+    def __init__(self, mol, torsions: TorsionSet, cfg: SamplerConfig):
+        self.cfg = cfg
+        self.mmff = MMFF(mol)
+        self.kt0 = KB_KCAL_PER_MOL_K * cfg.temperature
+        self.moves = movable_bonds(mol)
+        self.moving = [np.flatnonzero(m) for m in self.moves.moving]
+        self.ncmc_index = [t for t in range(len(torsions))
+                           if cfg.ncmc_torsions == "all" or mol.GetBondWithIdx(int(torsions.bonds[t])).GetIsConjugated()]
+        self.ncmc = torsions
+        self.ncmc_moving = [np.flatnonzero(m) for m in torsions.moving]
+        self.perms = automorphisms(mol)
+        self.barrier = TorsionBarrier(mol, bonds=[tuple(a[1:3]) for a in torsions.atoms], props=self.mmff.props)
+        self.n_mala = max(cfg.mala_per_sweep, 0) if cfg.mala_per_sweep else max(1, (len(self.moves) + 1) // 2)
+        self.stats = dict.fromkeys(("torsion_tried", "torsion_accepted", "ncmc_tried", "ncmc_accepted", "mala_tried", "mala_accepted"), 0)
+
+
+class _Rung:
+    """One rung's state: its law (lambda, kT) and its current configuration with cached energies."""
+
+    def __init__(self, sys: _System, pos: np.ndarray, lam: float, kt: float, rng: np.random.Generator):
+        self.sys, self.rng = sys, rng
+        self.lam, self.kt = lam, kt
         self.log_tau = math.log(2e-4)
-        self.n_mala = max(cfg.mala_per_sweep, 0) if cfg.mala_per_sweep else max(1, (len(torsions) + 1) // 2)
-        self.stats = {"torsion_tried": 0, "torsion_accepted": 0, "mala_tried": 0, "mala_accepted": 0}
+        self.set_state(np.array(pos, dtype=np.float64))
 
+    # -- energies -----------------------------------------------------------------------------
+    def terms(self, pos: np.ndarray) -> tuple[float, float]:
+        """(E_MMFF, E_bar) of ``pos``; E_bar is only evaluated when this rung scales it."""
+        e = self.sys.mmff.energy(pos)
+        return e, (self.sys.barrier.energy(pos) if self.lam < 1.0 else math.nan)
+
+    def reduced(self, e: float, bar: float, lam: float | None = None, kt: float | None = None) -> float:
+        lam = self.lam if lam is None else lam
+        kt = self.kt if kt is None else kt
+        return (e if lam >= 1.0 else e - (1.0 - lam) * bar) / kt
+
+    def set_state(self, pos, e=None, bar=None) -> None:
+        self.pos = pos
+        if e is None:
+            e, bar = self.terms(pos)
+        self.e, self.bar = e, bar
+        self.u = self.reduced(e, bar)
+        self.grad = None
+
+    def bar_energy(self) -> float:
+        if math.isnan(self.bar):
+            self.bar = self.sys.barrier.energy(self.pos)
+        return self.bar
+
+    def set_law(self, lam: float, kt: float) -> None:
+        """Move this rung to another law (ladder adaptation during warm-up)."""
+        self.lam, self.kt = lam, kt
+        if lam < 1.0:
+            self.bar_energy()
+        self.u = self.reduced(self.e, self.bar)
+        self.grad = None
+
+    def grad_u(self, pos: np.ndarray) -> np.ndarray:
+        g = self.sys.mmff.grad(pos)
+        if self.lam < 1.0:
+            g = g - (1.0 - self.lam) * self.sys.barrier.energy_grad(pos)[1]
+        return g / self.kt
+
+    # -- moves --------------------------------------------------------------------------------
     def torsion_move(self, t: int) -> None:
-        j, k = self.ts.atoms[t, 1], self.ts.atoms[t, 2]
-        if self.rng.random() < self.cfg.p_uniform:
+        cfg, st = self.sys.cfg, self.sys.stats
+        j, k = self.sys.moves.atoms[t, 1], self.sys.moves.atoms[t, 2]
+        x = self.rng.random()
+        if x < cfg.p_uniform:
             delta = self.rng.uniform(-math.pi, math.pi)
+        elif x < cfg.p_uniform + cfg.p_jump:  # well-to-well jump, symmetric law
+            centre = math.pi if self.rng.random() < 0.5 else 2 * math.pi / 3
+            delta = (centre + self.rng.normal(0.0, cfg.small_sigma / 2)) * (1.0 if self.rng.random() < 0.5 else -1.0)
         else:
-            delta = self.rng.normal(0.0, self.cfg.small_sigma)
-        axis = self.pos[k] - self.pos[j]
-        rot = _rotation(axis / np.linalg.norm(axis), delta)
-        idx = self.moving[t]
-        new = self.pos.copy()
-        new[idx] = (self.pos[idx] - self.pos[j]) @ rot.T + self.pos[j]
-        e_new = self.mmff.energy(new)
-        self.stats["torsion_tried"] += 1
-        if math.log(self.rng.random() + 1e-300) < -(e_new - self.energy) / self.kt:
-            self.pos, self.energy, self.grad = new, e_new, None
-            self.stats["torsion_accepted"] += 1
+            delta = self.rng.normal(0.0, cfg.small_sigma)
+        new = _rotate_side(self.pos, j, k, self.sys.moving[t], delta)
+        e, bar = self.terms(new)
+        u = self.reduced(e, bar)
+        st["torsion_tried"] += 1
+        if math.log(self.rng.random() + 1e-300) < self.u - u:
+            self.set_state(new, e, bar)
+            st["torsion_accepted"] += 1
 
-    def mala_step(self, adapt: bool) -> None:
+    def mala_step(self, adapt: bool, count: bool = True) -> None:
         tau = math.exp(self.log_tau)
         if self.grad is None:
-            self.grad = self.mmff.grad(self.pos) / self.kt
+            self.grad = self.grad_u(self.pos)
         noise = self.rng.standard_normal(self.pos.shape)
         new = self.pos - tau * self.grad + math.sqrt(2 * tau) * noise
-        e_new = self.mmff.energy(new)
-        if not math.isfinite(e_new):
+        e, bar = self.terms(new)
+        u = self.reduced(e, bar)
+        g_new = None
+        if not math.isfinite(u):
             accept_prob = 0.0
         else:
-            g_new = self.mmff.grad(new) / self.kt
+            g_new = self.grad_u(new)
             fwd = -((new - self.pos + tau * self.grad) ** 2).sum() / (4 * tau)
             bwd = -((self.pos - new + tau * g_new) ** 2).sum() / (4 * tau)
-            log_a = -(e_new - self.energy) / self.kt + bwd - fwd
-            accept_prob = math.exp(min(0.0, log_a))
-        self.stats["mala_tried"] += 0 if adapt else 1
+            accept_prob = math.exp(min(0.0, self.u - u + bwd - fwd))
+        counted = count and not adapt
+        self.sys.stats["mala_tried"] += counted
         if self.rng.random() < accept_prob:
-            self.pos, self.energy, self.grad = new, e_new, g_new
-            self.stats["mala_accepted"] += 0 if adapt else 1
+            self.set_state(new, e, bar)
+            self.grad = g_new
+            self.sys.stats["mala_accepted"] += counted
         if adapt:
-            self.log_tau += 0.1 * (accept_prob - self.cfg.mala_accept_target)
+            self.log_tau += 0.1 * (accept_prob - self.sys.cfg.mala_accept_target)
             self.log_tau = min(max(self.log_tau, math.log(1e-7)), math.log(1e-1))
 
+    def ncmc_move(self, t: int) -> None:
+        """Nonequilibrium candidate move of rotatable torsion ``t`` (see the module docstring)."""
+        cfg, sys = self.sys.cfg, self.sys
+        # a well-to-well jump: +-pi (two-fold rotors, e.g. conjugated) or +-2 pi / 3 (three-fold),
+        # with Gaussian jitter; the law of delta is symmetric under delta -> -delta
+        centre = math.pi if self.rng.random() < 0.5 else 2 * math.pi / 3
+        delta = (centre + self.rng.normal(0.0, cfg.ncmc_jitter)) * (1.0 if self.rng.random() < 0.5 else -1.0)
+        j, k = sys.ncmc.atoms[t, 1], sys.ncmc.atoms[t, 2]
+        idx = sys.ncmc_moving[t]
+        saved = (self.pos, self.e, self.bar, self.u, self.grad)
+        work = 0.0
+        for step in range(cfg.ncmc_steps):
+            new = _rotate_side(self.pos, j, k, idx, delta / cfg.ncmc_steps)
+            e, bar = self.terms(new)
+            u = self.reduced(e, bar)
+            work += u - self.u
+            if not math.isfinite(work):
+                break
+            self.set_state(new, e, bar)
+            if step < cfg.ncmc_steps - 1:
+                for _ in range(cfg.ncmc_relax):
+                    self.mala_step(adapt=False, count=False)
+        sys.stats["ncmc_tried"] += 1
+        if math.isfinite(work) and math.log(self.rng.random() + 1e-300) < -work:
+            sys.stats["ncmc_accepted"] += 1
+        else:
+            self.pos, self.e, self.bar, self.u, self.grad = saved
+
     def symmetry_move(self) -> None:
-        if len(self.perms):
-            self.pos = self.pos[self.perms[self.rng.integers(len(self.perms))]]
+        perms = self.sys.perms
+        if len(perms):
+            # energy terms are invariant under automorphisms (E_bar's bond set is too)
+            self.pos = self.pos[perms[self.rng.integers(len(perms))]]
             self.grad = None
 
-    def sweep(self, adapt: bool = False) -> None:
+    def sweep(self, adapt: bool) -> None:
+        cfg = self.sys.cfg
         self.symmetry_move()
-        for _ in range(self.cfg.torsion_passes):
-            for t in self.rng.permutation(len(self.ts)):
+        for _ in range(cfg.torsion_passes):
+            for t in self.rng.permutation(len(self.sys.moves)):
                 self.torsion_move(int(t))
-        for _ in range(self.n_mala):
+        if self.sys.ncmc_index and cfg.ncmc_per_sweep > 0:
+            for _ in range(self.rng.poisson(cfg.ncmc_per_sweep)):
+                self.ncmc_move(self.sys.ncmc_index[int(self.rng.integers(len(self.sys.ncmc_index)))])
+        for _ in range(self.sys.n_mala):
             self.mala_step(adapt)
+
+
+class _Ladder:
+    """One chain: rungs 0 (the target) .. R-1, with swaps and warm-up ladder adaptation."""
+
+    def __init__(self, sys: _System, start: np.ndarray, rng: np.random.Generator):
+        cfg = sys.cfg
+        self.sys, self.rng = sys, rng
+        r = cfg.n_replicas
+        # gaps between neighbouring rungs (lambda or log T), adapted during warm-up
+        self.gaps = np.full(max(r - 1, 0), 1.0 / max(r - 1, 1))
+        lams, kts = self._laws()
+        self.rungs = [_Rung(sys, start, lam, kt, rng) for lam, kt in zip(lams, kts)]
+        self.swap_tried = np.zeros(max(r - 1, 0))
+        self.swap_accepted = np.zeros(max(r - 1, 0))
+        self.swap_avg = np.full(max(r - 1, 0), 0.5)
+        self.parity = 0
+
+    def _laws(self) -> tuple[list[float], list[float]]:
+        cfg, r = self.sys.cfg, self.sys.cfg.n_replicas
+        frac = np.concatenate([[0.0], np.cumsum(self.gaps)]) if r > 1 else np.zeros(1)
+        frac = frac / frac[-1] if r > 1 else frac
+        if cfg.ladder == "hamiltonian":
+            lams = list(1.0 - (1.0 - cfg.lambda_min) * frac)
+            kts = [self.sys.kt0] * r
+        else:
+            lams = [1.0] * r
+            kts = list(self.sys.kt0 * np.exp(frac * math.log(cfg.t_max / cfg.temperature)))
+        return lams, kts
+
+    def _swap_log_ratio(self, a: _Rung, b: _Rung) -> float:
+        # pi_a(x_b) pi_b(x_a) / (pi_a(x_a) pi_b(x_b)) with u = -log pi
+        if a.lam < 1.0 or b.lam < 1.0:
+            a.bar_energy()
+            b.bar_energy()
+        ua_b = a.reduced(b.e, b.bar)
+        ub_a = b.reduced(a.e, a.bar)
+        return (a.u + b.u) - (ua_b + ub_a)
+
+    def swaps(self, adapt: bool) -> None:
+        for p in range(self.parity, len(self.rungs) - 1, 2):
+            a, b = self.rungs[p], self.rungs[p + 1]
+            log_r = self._swap_log_ratio(a, b)
+            prob = math.exp(min(0.0, log_r)) if math.isfinite(log_r) else 0.0
+            if adapt:
+                self.swap_avg[p] = 0.9 * self.swap_avg[p] + 0.1 * prob
+            else:
+                self.swap_tried[p] += 1
+            if self.rng.random() < prob:
+                if not adapt:
+                    self.swap_accepted[p] += 1
+                a_state = (a.pos, a.e, a.bar, a.log_tau)
+                b_state = (b.pos, b.e, b.bar, b.log_tau)
+                a.pos, a.e, a.bar = b_state[:3]
+                b.pos, b.e, b.bar = a_state[:3]
+                for rung in (a, b):
+                    rung.set_law(rung.lam, rung.kt)  # recompute u under its own law, drop cached gradient
+        self.parity ^= 1
+
+    def adapt_ladder(self) -> None:
+        """Spread the rungs so that neighbouring swap rates equalise (warm-up only)."""
+        if len(self.gaps) < 2:
+            return
+        self.gaps = self.gaps * np.exp(0.5 * (self.swap_avg - self.swap_avg.mean()) * 2.0)
+        self.gaps /= self.gaps.sum()
+        for rung, lam, kt in zip(self.rungs, *self._laws()):
+            rung.set_law(lam, kt)
+
+    def sweep(self, adapt: bool) -> None:
+        for rung in self.rungs:
+            rung.sweep(adapt)
+        if len(self.rungs) > 1:
+            self.swaps(adapt)
 
 
 def _overdispersed_start(mmff: MMFF, seed_pos: np.ndarray, ts: TorsionSet, rng: np.random.Generator) -> np.ndarray:
@@ -185,80 +452,91 @@ def _overdispersed_start(mmff: MMFF, seed_pos: np.ndarray, ts: TorsionSet, rng: 
     return mmff.minimize(best, max_iters=200)[0]
 
 
-def _interchain_w1(chains: np.ndarray) -> float:
-    from geomgen.metrics import circular_wasserstein
-
-    m = chains.shape[0]
-    worst = 0.0
-    for a in range(m):
-        for b in range(a + 1, m):
-            worst = max(worst, float(np.max(circular_wasserstein(chains[a], chains[b]))))
-    return worst
-
-
-def sample_reference(mol, config: SamplerConfig | None = None, torsions: TorsionSet | None = None) -> ReferenceResult:
+def sample_reference(mol, config: SamplerConfig | None = None, torsions: TorsionSet | None = None, starts=None) -> ReferenceResult:
     """Sample the MMFF94 Boltzmann distribution of ``mol`` (flexible geometry) by MCMC.
 
     Args:
         mol: RDKit molecule with hydrogens and a seed conformer (see
-            :func:`geomgen.conformers.molecule.embed_seed`).
+            :func:`geomgen.conformers.embedding.embed_seed`).
         config (SamplerConfig, optional): sampler settings.
-        torsions (TorsionSet, optional): torsions to report (default: :func:`rotatable_torsions`).
+        torsions (TorsionSet, optional): torsions to report and to move by NCMC (default:
+            :func:`~geomgen.conformers.torsions.rotatable_torsions`).
+        starts (array, optional): ``[n_chains, N, 3]`` initial geometries (default:
+            over-dispersed, random torsions on the seed, briefly minimised).
 
     Returns:
-        :class:`ReferenceResult`.
+        :class:`ReferenceResult`; ``diagnostics["converged"]`` says whether every torsion
+        passed the convergence rule before the caps.
     """
     cfg = config or SamplerConfig()
     t0 = time.perf_counter()
     ts = torsions if torsions is not None else rotatable_torsions(mol)
-    mmff = MMFF(mol)
-    kt = KB_KCAL_PER_MOL_K * cfg.temperature
+    sym = torsion_symmetry(mol, ts.atoms)
+    system = _System(mol, ts, cfg)
     seed_pos = mol.GetConformer().GetPositions()
     rngs = [np.random.default_rng([cfg.seed, c]) for c in range(cfg.n_chains)]
-    moves = movable_bonds(mol)
-    perms = automorphisms(mol)
-    chains = [_Chain(mmff, _overdispersed_start(mmff, seed_pos, ts, r), moves, kt, r, cfg, perms) for r in rngs]
-    for ch in chains:
-        for _ in range(cfg.warmup_sweeps):
-            ch.sweep(adapt=True)
-    draws = [[] for _ in chains]
-    energies = [[] for _ in chains]
-    positions = [[] for _ in chains]
+    if starts is None:
+        starts = [_overdispersed_start(system.mmff, seed_pos, ts, r) for r in rngs]
+    elif np.shape(starts) != (cfg.n_chains, mol.GetNumAtoms(), 3):
+        raise ValueError(f"sample_reference: starts must be [{cfg.n_chains}, {mol.GetNumAtoms()}, 3], got {np.shape(starts)}")
+    ladders = [_Ladder(system, np.asarray(s, dtype=np.float64), r) for s, r in zip(starts, rngs)]
+    for lad in ladders:
+        for s in range(cfg.warmup_sweeps):
+            lad.sweep(adapt=True)
+            if cfg.adapt_ladder and s % 10 == 9 and s < 0.8 * cfg.warmup_sweeps:
+                lad.adapt_ladder()
+    n_atoms, n_t = mol.GetNumAtoms(), len(ts)
+    draws = [[] for _ in ladders]
+    energies = [[] for _ in ladders]
+    positions = [[] for _ in ladders]
     sweeps = 0
-    diag = {}
     while True:
-        for c, ch in enumerate(chains):
+        for c, lad in enumerate(ladders):
             for _ in range(cfg.round_sweeps):
-                ch.sweep()
-                draws[c].append(dihedral_angles(ch.pos, ts.atoms) if len(ts) else np.zeros(0))
-                energies[c].append(ch.energy)
-                positions[c].append(ch.pos.astype(np.float32))
+                lad.sweep(adapt=False)
+                cold = lad.rungs[0]
+                draws[c].append(dihedral_angles(cold.pos, ts.atoms) if n_t else np.zeros(0))
+                energies[c].append(cold.e)
+                positions[c].append(cold.pos.astype(np.float32))
         sweeps += cfg.round_sweeps
-        arr = np.asarray(draws).reshape(cfg.n_chains, sweeps, len(ts))
-        diag = torsion_diagnostics(arr) if cfg.n_chains > 1 and len(ts) else {"rhat_max": 1.0, "ess_min": float(arr.shape[0] * arr.shape[1]), "rhat": np.ones(len(ts)), "ess": np.full(len(ts), float(arr.size))}
-        converged = diag["rhat_max"] < cfg.rhat_target and diag["ess_min"] >= cfg.ess_target
-        if (converged and sweeps >= cfg.min_sweeps) or sweeps >= cfg.max_sweeps:
+        arr = np.asarray(draws, dtype=np.float64).reshape(cfg.n_chains, sweeps, n_t)
+        conv = torsion_convergence(arr, sym, cfg.targets)
+        done = conv["converged"] and sweeps >= cfg.min_sweeps
+        if done or sweeps >= cfg.max_sweeps or time.perf_counter() - t0 >= cfg.max_seconds:
             break
-    all_angles = arr.reshape(-1, len(ts))
+    all_angles = arr.reshape(cfg.n_chains * sweeps, n_t)
     all_e = np.asarray(energies).reshape(-1)
-    all_pos = np.asarray(positions).reshape(-1, mol.GetNumAtoms(), 3)
+    all_pos = np.asarray(positions).reshape(-1, n_atoms, 3)
     keep = np.linspace(0, len(all_e) - 1, min(cfg.n_samples, len(all_e))).round().astype(int)
-    st = [ch.stats for ch in chains]
-    tried_t = sum(s["torsion_tried"] for s in st)
-    tried_m = sum(s["mala_tried"] for s in st)
+    st = system.stats
+    tried = np.sum([lad.swap_tried for lad in ladders], 0)
+    accepted = np.sum([lad.swap_accepted for lad in ladders], 0)
+    lams, kts = zip(*[lad._laws() for lad in ladders])
     diagnostics = {
-        "n_torsions": len(ts),
-        "n_movable_bonds": len(moves),
+        "n_torsions": n_t,
+        "n_movable_bonds": len(system.moves),
+        "n_ncmc_torsions": len(system.ncmc_index),
         "n_chains": cfg.n_chains,
+        "n_replicas": cfg.n_replicas,
+        "ladder": cfg.ladder,
+        "ladder_lambda": np.mean(lams, 0).round(4).tolist(),
+        "ladder_temperature": (np.mean(kts, 0) / KB_KCAL_PER_MOL_K).round(1).tolist(),
+        "swap_acceptance": (accepted / np.maximum(tried, 1)).round(4).tolist(),
         "sweeps_per_chain": sweeps,
-        "moves": int(tried_t + tried_m + cfg.n_chains * cfg.warmup_sweeps * (cfg.torsion_passes * len(moves) + chains[0].n_mala)),
-        "torsion_acceptance": sum(s["torsion_accepted"] for s in st) / max(tried_t, 1),
-        "mala_acceptance": sum(s["mala_accepted"] for s in st) / max(tried_m, 1),
-        "mala_step": float(np.mean([math.exp(ch.log_tau) for ch in chains])),
-        "rhat_max": diag["rhat_max"],
-        "ess_min": diag["ess_min"],
-        "interchain_w1_max": _interchain_w1(arr) if cfg.n_chains > 1 and len(ts) else 0.0,
-        "converged": bool(diag["rhat_max"] < cfg.rhat_target and diag["ess_min"] >= cfg.ess_target),
+        "torsion_acceptance": st["torsion_accepted"] / max(st["torsion_tried"], 1),
+        "ncmc_acceptance": st["ncmc_accepted"] / max(st["ncmc_tried"], 1),
+        "mala_acceptance": st["mala_accepted"] / max(st["mala_tried"], 1),
+        "mala_step": float(np.mean([math.exp(ld.rungs[0].log_tau) for ld in ladders])),
+        "symmetry": sym.tolist(),
+        "rhat": conv["rhat"],
+        "ess": conv["ess"],
+        "w1": conv["w1"],
+        "torsion_converged": conv["torsion_converged"],
+        "rhat_max": conv["rhat_max"],
+        "ess_min": conv["ess_min"],
+        "interchain_w1_max": conv["w1_max"],
+        "converged": conv["converged"],
+        "targets": asdict(cfg.targets),
         "seconds": time.perf_counter() - t0,
     }
     return ReferenceResult(
@@ -267,13 +545,11 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         energies=all_e[keep],
         positions=all_pos[keep],
         chains=arr,
+        symmetry=sym,
         diagnostics=diagnostics,
     )
 
 
-
-
-
-
 def config_dict(cfg: SamplerConfig) -> dict:
+    """Plain-dict form of a config (for JSON diagnostics and cache keys)."""
     return asdict(cfg)

@@ -1,25 +1,47 @@
-"""Conformer reference data sets: build (resumable, parallel) and load.
+"""Conformer reference sets: the file format, loading, and assembling per-molecule results.
 
 A reference set is one compressed ``.npz`` per split holding, for every molecule, its seed
 geometry (an MDL mol block with hydrogens, so atom order and stereo are fixed), canonical
-isomeric SMILES, rotatable torsion definitions (:mod:`geomgen.conformers.torsions`), reference
+isomeric SMILES, rotatable torsion definitions (:mod:`geomgen.conformers.torsions`) and their
+symmetry orders (:func:`~geomgen.conformers.reference.convergence.torsion_symmetry`), reference
 torsion samples of the MMFF94 Boltzmann distribution at 300 K (quantised to 2 pi / 65536 rad),
-their MMFF energies, and the sampler's diagnostics.
+their MMFF energies, and the sampler's diagnostics (JSON, with the per-torsion convergence
+figures). Format 2 adds the symmetry orders and the per-torsion diagnostics; format 1 files
+still load (symmetry computed on loading, convergence judged from the worst-case figures).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-QUANT = 65536
-FORMAT_VERSION = 1
+from geomgen.atomic import atomic_write
+from geomgen.conformers.reference.convergence import ConvergenceTargets
 
+QUANT = 65536
+FORMAT_VERSION = 2
+FIELDS = ("id", "smiles", "molblock", "torsion_atoms", "angles", "energies", "diagnostics", "symmetry")
+
+
+def is_converged(diagnostics: dict, targets: ConvergenceTargets | None = None) -> bool:
+    """Whether a molecule's stored diagnostics pass the convergence rule
+    (:mod:`~geomgen.conformers.reference.convergence`) with ``targets`` (default thresholds).
+
+    Per-torsion figures (sampler format 2) are judged torsion by torsion; older diagnostics
+    only carry worst cases over raw angles and pairs of chains, which are judged the same way
+    (a conservative reading: raw angles overstate the disagreement of symmetric torsions)."""
+    targets = targets or ConvergenceTargets()
+    if diagnostics.get("n_torsions", 1) == 0:
+        return True
+    if "rhat" in diagnostics and isinstance(diagnostics["rhat"], list):
+        r, e, w = (np.asarray(diagnostics[k], dtype=np.float64) for k in ("rhat", "ess", "w1"))
+        return bool(((r < targets.rhat) & (e >= targets.ess) & (w <= targets.w1)).all())
+    return bool(diagnostics.get("rhat_max", np.inf) < targets.rhat and diagnostics.get("ess_min", 0.0) >= targets.ess
+                and diagnostics.get("interchain_w1_max", np.inf) <= targets.w1)
 
 
 @dataclass
@@ -33,7 +55,8 @@ class ReferenceMolecule:
         torsion_atoms: ``[T, 4]`` dihedral atoms of the rotatable torsions.
         angles: ``[S, T]`` reference torsion samples (radians, float32).
         energies: ``[S]`` MMFF94 energies (kcal/mol).
-        diagnostics: sampler diagnostics (R-hat, ESS, acceptance, ...).
+        diagnostics: sampler diagnostics (R-hat, ESS, inter-half W1 per torsion, acceptance, ...).
+        symmetry: ``[T]`` symmetry orders (the dihedral is defined modulo 2 pi / order).
     """
 
     id: str
@@ -43,6 +66,12 @@ class ReferenceMolecule:
     angles: np.ndarray
     energies: np.ndarray
     diagnostics: dict
+    symmetry: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def converged(self) -> bool:
+        """Whether every torsion passes the convergence rule with the default thresholds."""
+        return is_converged(self.diagnostics)
 
     def torsions(self):
         """The :class:`~geomgen.conformers.TorsionSet` of the stored torsion quadruples."""
@@ -68,62 +97,122 @@ class ReferenceMolecule:
         return out
 
 
-
-
 def read_smiles_csv(path) -> list[tuple[str, str]]:
     with open(path, newline="") as f:
         return [(r["id"], r["smiles"]) for r in csv.DictReader(f)]
 
 
 def _atomic_savez(path: Path, **arrays) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+    atomic_write(path, write)
 
 
+def _read_npz(path) -> dict:
+    with np.load(path) as npz:
+        return {k: npz[k] for k in npz.files}  # decompress each array once
 
 
+def read_records(path) -> dict[str, dict]:
+    """The per-molecule arrays of an assembled set (format 1 or 2), keyed by molecule id.
+
+    Each record has the :data:`FIELDS` (``symmetry`` is ``None`` for format 1)."""
+    z = _read_npz(path)
+    version = int(z["format_version"])
+    if version not in (1, FORMAT_VERSION):
+        raise ValueError(f"{path}: format version {version}, this geomgen reads 1 and {FORMAT_VERSION}")
+    t_off = np.concatenate([[0], np.cumsum(z["n_torsions"])])
+    a_off = np.concatenate([[0], np.cumsum(z["n_torsions"] * z["n_samples"])])
+    s_off = np.concatenate([[0], np.cumsum(z["n_samples"])])
+    out = {}
+    for m in range(len(z["id"])):
+        t, s = int(z["n_torsions"][m]), int(z["n_samples"][m])
+        out[str(z["id"][m])] = {
+            "id": str(z["id"][m]),
+            "smiles": str(z["smiles"][m]),
+            "molblock": str(z["molblock"][m]),
+            "torsion_atoms": z["torsion_atoms"][t_off[m] : t_off[m + 1]],
+            "angles": z["angles"][a_off[m] : a_off[m + 1]].reshape(s, t),
+            "energies": z["energies"][s_off[m] : s_off[m + 1]],
+            "diagnostics": str(z["diagnostics"][m]),
+            "symmetry": z["symmetry"][t_off[m] : t_off[m + 1]] if version >= 2 else None,
+        }
+    return out
 
 
+def _symmetry_of(rec: dict) -> np.ndarray:
+    if rec.get("symmetry") is not None:
+        return np.asarray(rec["symmetry"], dtype=np.int8)
+    from rdkit import Chem
+
+    from geomgen.conformers.reference.convergence import torsion_symmetry
+
+    mol = Chem.MolFromMolBlock(rec["molblock"], removeHs=False)
+    return torsion_symmetry(mol, rec["torsion_atoms"]).astype(np.int8)
 
 
-def assemble(smiles_csv, work_dir, out_path) -> dict:
-    """Gather the per-molecule files of a split into one compressed npz; return a summary."""
+def assemble(smiles_csv, work_dir, out_path, previous=None) -> dict:
+    """Gather a split into one compressed npz (format 2); return a summary.
+
+    For every molecule of ``smiles_csv``: its result in ``work_dir`` (``<id>.npz``, written by
+    :func:`~geomgen.conformers.reference.build.build_reference_set`) if there is one, else its
+    record in ``previous`` (default: the existing ``out_path``), so a partial rebuild keeps the
+    molecules it has not reached yet, flagged by their diagnostics.
+
+    Returns:
+        dict with ``molecules``, ``rebuilt`` (from ``work_dir``), ``kept`` (from ``previous``),
+        ``converged``, ``failures`` (records of ``<id>.fail.json``) and ``missing``.
+    """
     work = Path(work_dir)
+    out = Path(out_path)
+    previous = Path(previous) if previous is not None else out
+    prev = read_records(previous) if previous.exists() else {}
     ids = [i for i, _ in read_smiles_csv(smiles_csv)]
-    parts = {k: [] for k in ("id", "smiles", "molblock", "torsion_atoms", "angles", "energies", "diagnostics")}
-    failures = []
+    recs, failures, rebuilt, kept = [], [], 0, 0
     for i in ids:
         f = work / f"{i}.npz"
         if f.exists():
-            with np.load(f) as z:
-                for k in parts:
-                    parts[k].append(z[k])
-        elif (work / f"{i}.fail.json").exists():
+            z = _read_npz(f)
+            recs.append({k: (z[k] if z[k].ndim else z[k].item()) if k in z else None for k in FIELDS})
+            rebuilt += 1
+        elif i in prev:
+            recs.append(prev[i])
+            kept += 1
+        if (work / f"{i}.fail.json").exists() and not f.exists():
             failures.append(json.loads((work / f"{i}.fail.json").read_text()))
-    n = len(parts["id"])
-    t_counts = np.array([len(a) for a in parts["torsion_atoms"]], dtype=np.int64)
-    s_counts = np.array([len(e) for e in parts["energies"]], dtype=np.int64)
-    out = Path(out_path)
+    n = len(recs)
+    atoms = [np.asarray(r["torsion_atoms"], dtype=np.int16).reshape(-1, 4) for r in recs]
+    angles = [np.asarray(r["angles"], dtype=np.uint16) for r in recs]
     _atomic_savez(
         out,
         format_version=np.array(FORMAT_VERSION),
-        id=np.array([str(x) for x in parts["id"]]),
-        smiles=np.array([str(x) for x in parts["smiles"]]),
-        molblock=np.array([str(x) for x in parts["molblock"]]),
-        diagnostics=np.array([str(x) for x in parts["diagnostics"]]),
-        n_torsions=t_counts,
-        n_samples=s_counts,
-        torsion_atoms=np.concatenate(parts["torsion_atoms"]) if n else np.zeros((0, 4), np.int16),
-        angles=np.concatenate([a.ravel() for a in parts["angles"]]) if n else np.zeros(0, np.uint16),
-        energies=np.concatenate(parts["energies"]) if n else np.zeros(0, np.float32),
+        id=np.array([str(r["id"]) for r in recs]),
+        smiles=np.array([str(r["smiles"]) for r in recs]),
+        molblock=np.array([str(r["molblock"]) for r in recs]),
+        diagnostics=np.array([str(r["diagnostics"]) for r in recs]),
+        n_torsions=np.array([len(a) for a in atoms], dtype=np.int64),
+        n_samples=np.array([len(r["energies"]) for r in recs], dtype=np.int64),
+        torsion_atoms=np.concatenate(atoms) if n else np.zeros((0, 4), np.int16),
+        symmetry=np.concatenate([_symmetry_of(r) for r in recs]) if n else np.zeros(0, np.int8),
+        angles=np.concatenate([a.ravel() for a in angles]) if n else np.zeros(0, np.uint16),
+        energies=np.concatenate([np.asarray(r["energies"], dtype=np.float32) for r in recs]) if n else np.zeros(0, np.float32),
     )
-    return {"molecules": n, "failures": failures, "missing": len(ids) - n - len(failures)}
+    converged = sum(is_converged(json.loads(str(r["diagnostics"]))) for r in recs)
+    return {"molecules": n, "rebuilt": rebuilt, "kept": kept, "converged": converged, "failures": failures,
+            "missing": len(ids) - n - len(failures)}
 
 
-def load_reference_set(split_or_path: str) -> list[ReferenceMolecule]:
+def load_reference_set(split_or_path: str, converged_only: bool = False, targets: ConvergenceTargets | None = None) -> list[ReferenceMolecule]:
     """Load a reference set: a split name (``train``, ``val``, ``test``, ``drugs``) of the data
-    shipped in ``data/conformers/`` or a path to an ``.npz`` written by :func:`assemble`."""
+    shipped in ``data/conformers/`` or a path to an ``.npz`` written by :func:`assemble`.
+
+    Args:
+        converged_only (bool): keep only molecules whose every torsion passes the convergence
+            rule (default False: all, each with its :attr:`ReferenceMolecule.converged` flag).
+        targets (ConvergenceTargets, optional): thresholds for ``converged_only``.
+    """
     from rdkit import Chem
 
     from geomgen.assets import asset_path
@@ -132,28 +221,23 @@ def load_reference_set(split_or_path: str) -> list[ReferenceMolecule]:
     if not path.suffix == ".npz":
         path = asset_path(f"data/conformers/reference_{split_or_path}.npz")
     out = []
-    with np.load(path) as npz:
-        z = {k: npz[k] for k in npz.files}  # decompress each array once
-    if int(z["format_version"]) != FORMAT_VERSION:
-        raise ValueError(f"{path}: format version {int(z['format_version'])}, expected {FORMAT_VERSION}")
-    t_off = np.concatenate([[0], np.cumsum(z["n_torsions"])])
-    a_off = np.concatenate([[0], np.cumsum(z["n_torsions"] * z["n_samples"])])
-    s_off = np.concatenate([[0], np.cumsum(z["n_samples"])])
-    atoms_all, angles_all, energies_all = z["torsion_atoms"], z["angles"], z["energies"]
-    for m in range(len(z["id"])):
-        t, s = int(z["n_torsions"][m]), int(z["n_samples"][m])
-        mol = Chem.MolFromMolBlock(str(z["molblock"][m]), removeHs=False)
+    for rec in read_records(path).values():
+        diag = json.loads(rec["diagnostics"])
+        if converged_only and not is_converged(diag, targets):
+            continue
+        mol = Chem.MolFromMolBlock(rec["molblock"], removeHs=False)
         Chem.AssignStereochemistryFrom3D(mol)
-        q = angles_all[a_off[m] : a_off[m + 1]].reshape(s, t).astype(np.float32)
+        q = rec["angles"].astype(np.float32)
         out.append(
             ReferenceMolecule(
-                id=str(z["id"][m]),
-                smiles=str(z["smiles"][m]),
+                id=rec["id"],
+                smiles=rec["smiles"],
                 mol=mol,
-                torsion_atoms=atoms_all[t_off[m] : t_off[m + 1]].astype(np.int64),
+                torsion_atoms=np.asarray(rec["torsion_atoms"], dtype=np.int64),
                 angles=(q / QUANT * 2 * np.pi - np.pi).astype(np.float32),
-                energies=energies_all[s_off[m] : s_off[m + 1]].astype(np.float64),
-                diagnostics=json.loads(str(z["diagnostics"][m])),
+                energies=np.asarray(rec["energies"], dtype=np.float64),
+                diagnostics=diag,
+                symmetry=_symmetry_of(rec).astype(np.int64),
             )
         )
     return out

@@ -38,3 +38,66 @@ def test_build_resume_assemble_load_roundtrip(tmp_path):
     idx = np.linspace(0, 29, 5).round().astype(int)
     assert np.abs(np.angle(np.exp(1j * (got - m.angles[idx])))).max() < 1e-3
     assert rmsd_matrix(confs, confs).shape == (5, 5)
+
+
+def _csv(tmp_path, rows):
+    path = tmp_path / "smiles.csv"
+    path.write_text("id,smiles,source\n" + "".join(f"{i},{s},test\n" for i, s in rows))
+    return path
+
+
+def test_build_on_a_dask_cluster_equals_local(tmp_path):
+    """Any concurrent.futures executor: a dask.distributed LocalCluster gives the same arrays."""
+    distributed = __import__("pytest").importorskip("distributed")
+    csv_path = _csv(tmp_path, [("a", "CCCO"), ("b", "OCC(=O)Nc1ccccc1")])
+    build_reference_set(csv_path, tmp_path / "local", TINY, jobs=1, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        recs = build_reference_set(csv_path, tmp_path / "dask", TINY, executor=client.get_executor(), progress=False)
+    assert sorted(r["id"] for r in recs) == ["a", "b"] and all(r["ok"] for r in recs)
+    for i in ("a", "b"):
+        with np.load(tmp_path / "local" / f"{i}.npz") as x, np.load(tmp_path / "dask" / f"{i}.npz") as y:
+            for key in ("angles", "energies", "torsion_atoms", "symmetry", "molblock"):
+                np.testing.assert_array_equal(x[key], y[key])
+
+
+def test_assemble_keeps_molecules_not_yet_rebuilt(tmp_path):
+    import json
+
+    csv_path = _csv(tmp_path, [("a", "CCCO"), ("b", "CCCCO")])
+    build_reference_set(csv_path, tmp_path / "old", TINY, jobs=1, progress=False)
+    out = tmp_path / "ref.npz"
+    assemble(csv_path, tmp_path / "old", out)
+    more = dict(TINY, n_samples=20)
+    build_reference_set(csv_path, tmp_path / "new", more, jobs=1, progress=False, limit=1)  # only "a"
+    info = assemble(csv_path, tmp_path / "new", out)
+    assert (info["rebuilt"], info["kept"], info["molecules"]) == (1, 1, 2)
+    mols = {m.id: m for m in load_reference_set(str(out))}
+    assert len(mols["a"].energies) == 20 and len(mols["b"].energies) == 30
+    assert mols["a"].diagnostics["sampler_version"] == 2 and json.loads(json.dumps(mols["b"].diagnostics))
+
+
+def test_converged_flag_and_filter(tmp_path):
+    csv_path = _csv(tmp_path, [("a", "CCO"), ("b", "CC(=O)Nc1cccc(Cl)c1")])
+    build_reference_set(csv_path, tmp_path / "w", TINY, jobs=1, progress=False)
+    assemble(csv_path, tmp_path / "w", tmp_path / "ref.npz")
+    mols = load_reference_set(str(tmp_path / "ref.npz"))
+    flags = {m.id: m.converged for m in mols}
+    assert flags == {"a": True, "b": False}  # no rotatable torsion; a hard torsion in 2 x 40 sweeps
+    kept = load_reference_set(str(tmp_path / "ref.npz"), converged_only=True)
+    assert [m.id for m in kept] == [i for i, f in flags.items() if f]
+    for m in mols:
+        assert len(m.symmetry) == len(m.torsion_atoms)
+        assert len(m.diagnostics["rhat"]) == len(m.torsion_atoms)
+
+
+def test_format_1_files_still_load():
+    """The shipped sets built by the earlier sampler (format 1) load, with symmetry computed."""
+    from geomgen.conformers.reference.store import is_converged
+
+    mols = load_reference_set("drugs")
+    assert len(mols) > 100
+    m = next(m for m in mols if len(m.torsion_atoms))
+    assert m.symmetry.shape == (len(m.torsion_atoms),) and set(m.symmetry.tolist()) <= {1, 2, 3, 4, 6}
+    assert is_converged({"rhat_max": 1.01, "ess_min": 500, "interchain_w1_max": 0.05, "n_torsions": 2})
+    assert not is_converged({"rhat_max": 1.2, "ess_min": 500, "interchain_w1_max": 0.05, "n_torsions": 2})
