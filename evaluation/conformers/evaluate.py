@@ -7,7 +7,11 @@ For every molecule of each split, every method generates ``n`` conformers of the
 own molecule (same atom order; stereo from the reference's isomeric SMILES) and is scored:
 
 * W1 torsions -- circular Wasserstein-1 between the generated and reference marginals of each
-  rotatable torsion (all reference samples), averaged over torsions then molecules (rad);
+  rotatable torsion (all reference samples), each taken modulo its graph symmetry (a phenyl flip
+  has period pi), averaged over torsions then molecules (rad);
+
+Only references that pass the convergence rule (``geomgen.conformers.reference.convergence``)
+are scored unless ``--all-molecules`` is given; the counts are printed and recorded.
 * COV-R / AMR-R / COV-P / AMR-P -- symmetric heavy-atom RMSD against ``n`` reference
   conformers rebuilt from evenly spaced samples (thresholds 0.5, 0.75, 1.25 A);
 * dE -- mean MMFF94 energy of the generated conformers minus the mean reference energy
@@ -38,7 +42,7 @@ def etkdg(ref, n, seed, relax=False):
     from rdkit import Chem
     from rdkit.Chem import AllChem
 
-    from geomgen.conformers.molecule import rdkit_seed
+    from geomgen.conformers.embedding import rdkit_seed
 
     mol = Chem.Mol(ref.mol)
     mol.RemoveAllConformers()
@@ -82,23 +86,28 @@ def make_methods(model_path=None):
 
 def score(ref, gen, n):
     from geomgen.conformers import MMFF, dihedral_angles
-    from geomgen.metrics import circular_wasserstein, coverage
+    from geomgen.conformers.reference.convergence import torsion_w1
+    from geomgen.metrics import coverage
 
     if gen is None or gen.GetNumConformers() == 0:
         return None
     pos = np.stack([c.GetPositions() for c in gen.GetConformers()])
     ang = dihedral_angles(pos, ref.torsion_atoms)
-    w1 = float(np.mean(circular_wasserstein(ang, ref.angles)))
+    w1 = float(np.mean(torsion_w1(ang, ref.angles, ref.symmetry)))
     cov = coverage(ref.conformers(n), gen, THRESHOLDS)
     mm = MMFF(ref.mol)
     de = float(mm.energies(pos).mean() - ref.energies.mean())
     return {"w1": w1, "cov": cov, "de": de}
 
 
-def evaluate(split, methods, n, seed, max_molecules=None):
+def evaluate(split, methods, n, seed, max_molecules=None, all_molecules=False):
     from geomgen.conformers.reference.store import load_reference_set
 
-    refs = load_reference_set(split)[:max_molecules]
+    every = load_reference_set(split)
+    refs = (every if all_molecules else [r for r in every if r.converged])[:max_molecules]
+    print(f"{split}: {sum(r.converged for r in every)} of {len(every)} references converged; scoring {len(refs)}", flush=True)
+    if not refs:
+        return []
     rows = []
     for name, fn in methods.items():
         fn(refs[:1], 2, seed)  # warm-up (model loading, imports) outside the timed call
@@ -112,6 +121,7 @@ def evaluate(split, methods, n, seed, max_molecules=None):
             "split": split,
             "method": name,
             "molecules": len(refs),
+            "references": "all" if all_molecules else "converged",
             "failed": len(refs) - len(ok),
             "W1 torsions": float(np.mean([s["w1"] for s in ok])),
             "dE": float(np.mean([s["de"] for s in ok])),
@@ -151,6 +161,8 @@ def main(argv=None):
     ap.add_argument("--methods", nargs="+", default=None)
     ap.add_argument("-n", type=int, default=50, help="conformers per molecule (default 50)")
     ap.add_argument("--max-molecules", type=int, default=None)
+    ap.add_argument("--all-molecules", action="store_true",
+                    help="score against every reference, converged or not (default: converged references only)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default=None, help="VonMisesNet checkpoint (default: shipped)")
     ap.add_argument("-o", "--output", default=str(HERE / "results.md"))
@@ -167,11 +179,12 @@ def main(argv=None):
     t0 = time.time()
     rows = []
     for split in args.splits:
-        rows += evaluate(split, methods, args.n, args.seed, args.max_molecules)
+        rows += evaluate(split, methods, args.n, args.seed, args.max_molecules, args.all_molecules)
     header = (f"Conformer generation vs MMFF94 Boltzmann references (300 K); n = {args.n} conformers per molecule, "
               f"seed {args.seed}, {os.cpu_count()} cores, wall time {time.time() - t0:.0f} s.\n"
               f"Command: python evaluation/conformers/evaluate.py --splits {' '.join(args.splits)} -n {args.n}"
-              + (f" --max-molecules {args.max_molecules}" if args.max_molecules else ""))
+              + (f" --max-molecules {args.max_molecules}" if args.max_molecules else "")
+              + (" --all-molecules" if args.all_molecules else ""))
     text = to_markdown(rows, header)
     print(text)
     out = Path(args.output)

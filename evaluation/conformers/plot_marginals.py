@@ -35,11 +35,13 @@ def main(argv=None):
     from rdkit import Chem
 
     from geomgen.conformers import ConformerGenerator, dihedral_angles
+    from geomgen.conformers.reference.convergence import torsion_w1
     from geomgen.conformers.reference.store import load_reference_set
-    from geomgen.metrics import circular_wasserstein
 
     torch.set_num_threads(1)
-    refs = [r for r in load_reference_set(args.split) if 2 <= len(r.torsion_atoms) <= 4][: args.molecules]
+    refs = [r for r in load_reference_set(args.split, converged_only=True) if 2 <= len(r.torsion_atoms) <= 4][: args.molecules]
+    if not refs:
+        raise SystemExit(f"plot_marginals.py: no converged reference with 2-4 torsions in split {args.split!r}")
     gen = ConformerGenerator.from_checkpoint()
     ncol = max(len(r.torsion_atoms) for r in refs)
     fig, axes = plt.subplots(len(refs), ncol, figsize=(3.2 * ncol, 2.4 * len(refs)), squeeze=False)
@@ -56,7 +58,7 @@ def main(argv=None):
                 continue
             ax.hist(ref.angles[:, t], bins=bins, density=True, color="0.7", label="MMFF94 reference")
             for name, color in (("geomgen", "tab:blue"), ("ETKDG", "tab:red")):
-                w1 = circular_wasserstein(ang[name][:, t], ref.angles[:, t])
+                w1 = torsion_w1(ang[name][:, t : t + 1], ref.angles[:, t : t + 1], ref.symmetry[t : t + 1])[0]
                 ax.hist(ang[name][:, t], bins=bins, density=True, histtype="step", lw=1.5, color=color, label=f"{name} (W1 {w1:.2f})")
             ax.set_title(f"{ref.id} torsion {t}", fontsize=8)
             ax.set_xlim(-np.pi, np.pi)

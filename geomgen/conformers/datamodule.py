@@ -18,10 +18,11 @@ class ConformerDataModule(L.LightningDataModule):
         train_samples (int): reference samples per torsion drawn per training step (default 64).
         num_workers (int): DataLoader workers (default 0).
         root (str, optional): cache folder.
+        converged_only (bool): validate and test on converged references only (default False).
     """
 
     def __init__(self, train: str = "train", val: str = "val", test: str = "test", batch_size: int = 32,
-                 train_samples: int = 64, num_workers: int = 0, root: str | None = None):
+                 train_samples: int = 64, num_workers: int = 0, root: str | None = None, converged_only: bool = False):
         super().__init__()
         self.save_hyperparameters()
 
@@ -38,9 +39,9 @@ class ConformerDataModule(L.LightningDataModule):
         if stage in (None, "fit"):
             self.train_set = ReferenceTorsionDataset(h.train, root=h.root, transform=SubsampleTorsions(h.train_samples))
         if stage in (None, "fit", "validate"):
-            self.val_set = ReferenceTorsionDataset(h.val, root=h.root)
+            self.val_set = ReferenceTorsionDataset(h.val, root=h.root, converged_only=h.converged_only)
         if stage in (None, "test"):
-            self.test_set = ReferenceTorsionDataset(h.test, root=h.root)
+            self.test_set = ReferenceTorsionDataset(h.test, root=h.root, converged_only=h.converged_only)
 
     def _loader(self, ds, shuffle):
         from torch_geometric.loader import DataLoader

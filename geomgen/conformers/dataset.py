@@ -51,19 +51,22 @@ class ReferenceTorsionDataset(InMemoryDataset):
     Args:
         split (str): ``train``, ``val``, ``test``, ``drugs`` or a path to a reference ``.npz``.
         root (str, optional): cache folder.
+        converged_only (bool): keep only molecules whose references pass the convergence rule
+            (:mod:`geomgen.conformers.reference.convergence`; default False).
         transform, pre_transform: PyG transforms.
     """
 
-    VERSION = 1
+    VERSION = 2
 
-    def __init__(self, split: str, root: str | None = None, transform=None, pre_transform=None):
+    def __init__(self, split: str, root: str | None = None, converged_only: bool = False, transform=None, pre_transform=None):
         from geomgen.assets import asset_path
 
         p = Path(split)
         self.source = p if p.suffix == ".npz" else asset_path(f"data/conformers/reference_{split}.npz")
         st = self.source.stat()
         key = hashlib.sha1(f"{self.source.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
-        self.tag = f"{self.source.stem}_v{self.VERSION}_{key}"
+        self.converged_only = converged_only
+        self.tag = f"{self.source.stem}_v{self.VERSION}_{key}" + ("_converged" if converged_only else "")
         super().__init__(str(Path(root) if root else default_cache_root() / "molecules"), transform, pre_transform)
         self.load(self.processed_paths[0])
 
@@ -83,7 +86,7 @@ class ReferenceTorsionDataset(InMemoryDataset):
         from geomgen.conformers.reference.store import load_reference_set
 
         items = []
-        for ref in load_reference_set(str(self.source)):
+        for ref in load_reference_set(str(self.source), converged_only=self.converged_only):
             if len(ref.torsion_atoms) == 0:
                 continue
             d = TorsionData.from_graph(featurize(ref.mol, ref.torsion_atoms))
@@ -92,6 +95,9 @@ class ReferenceTorsionDataset(InMemoryDataset):
             if self.pre_transform is not None:
                 d = self.pre_transform(d)
             items.append(d)
+        if not items:
+            which = "converged molecule" if self.converged_only else "molecule"
+            raise ValueError(f"{self.source}: no {which} with rotatable torsions to train or evaluate on")
         self.save(items, self.processed_paths[0])
 
 

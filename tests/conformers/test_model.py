@@ -164,3 +164,16 @@ def test_shipped_model_equals_pyg_network():
         theirs = ref.eval()(Batch.from_data_list([TorsionData.from_graph(gr) for gr in graphs]))
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_dataset_converged_only(tiny_reference, tmp_path):
+    from geomgen.conformers.reference.store import load_reference_set
+
+    import pytest
+
+    n_conv = sum(r.converged and len(r.torsion_atoms) > 0 for r in load_reference_set(str(tiny_reference)))
+    if n_conv == 0:  # 2 chains x 40 sweeps: nothing converges, and the dataset says so
+        with pytest.raises(ValueError, match="no converged molecule"):
+            ReferenceTorsionDataset(str(tiny_reference), root=str(tmp_path), converged_only=True)
+    else:
+        assert len(ReferenceTorsionDataset(str(tiny_reference), root=str(tmp_path), converged_only=True)) == n_conv

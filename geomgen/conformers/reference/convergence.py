@@ -73,10 +73,25 @@ def torsion_symmetry(mol, torsion_atoms) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
-def _circular_w1(u: np.ndarray, v: np.ndarray) -> float:
+def torsion_w1(u, v, symmetry=None) -> np.ndarray:
+    """Circular W1 between torsion samples, each torsion compared modulo its symmetry.
+
+    Angles are multiplied by the order s (the quotient circle mapped onto a full circle) and the
+    distance divided by s, so it stays in radians of the torsion itself.
+
+    Shapes: u ``[n, T]``, v ``[m, T]``, symmetry ``[T]`` (default all 1) -> ``[T]``.
+    """
     from geomgen.metrics.optimal_transport import circular_wasserstein
 
-    return float(circular_wasserstein(u, v))
+    u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    if u.ndim != 2 or v.ndim != 2 or u.shape[1] != v.shape[1]:
+        raise ValueError(f"torsion_w1: expected [n, T] and [m, T] angles, got {u.shape} and {v.shape}")
+    sym = np.ones(u.shape[1]) if symmetry is None else np.asarray(symmetry, dtype=np.float64)
+    if sym.shape != (u.shape[1],):
+        raise ValueError(f"torsion_w1: symmetry has shape {sym.shape}, angles have {u.shape[1]} torsions")
+    if u.shape[1] == 0:
+        return np.zeros(0)
+    return np.asarray(circular_wasserstein(u * sym, v * sym)) / sym
 
 
 def torsion_convergence(chains: np.ndarray, symmetry=None, targets: ConvergenceTargets | None = None) -> dict:
@@ -107,7 +122,7 @@ def torsion_convergence(chains: np.ndarray, symmetry=None, targets: ConvergenceT
         r = np.nanmax([split_rhat(c), split_rhat(sn)])
         rhat[q] = r if np.isfinite(r) else np.inf
         ess[q] = min(effective_size(c), effective_size(sn))
-        w1[q] = _circular_w1(x[:half].ravel(), x[half:].ravel()) / sym[q]
+        w1[q] = torsion_w1(chains[:half, :, q].reshape(-1, 1), chains[half:, :, q].reshape(-1, 1), sym[q : q + 1])[0]
     ok = (rhat < targets.rhat) & (ess >= targets.ess) & (w1 <= targets.w1)
     return {
         "rhat": rhat.tolist(),
