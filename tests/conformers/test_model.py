@@ -167,9 +167,9 @@ def test_shipped_model_equals_pyg_network():
 
 
 def test_dataset_converged_only(tiny_reference, tmp_path):
-    from geomgen.conformers.reference.store import load_reference_set
-
     import pytest
+
+    from geomgen.conformers.reference.store import load_reference_set
 
     n_conv = sum(r.converged and len(r.torsion_atoms) > 0 for r in load_reference_set(str(tiny_reference)))
     if n_conv == 0:  # 2 chains x 40 sweeps: nothing converges, and the dataset says so
