@@ -13,7 +13,9 @@ interleaved per molecule). Samplers:
 * ``jumps+ncmc``: rigid moves of which half are well-to-well jumps, NCMC torsion moves on
   conjugated torsions (0.2 per sweep), symmetry moves, MALA;
 * ``jumps+ncmc+hrex``: the same plus a 3-rung Hamiltonian replica ladder (torsion terms of the
-  rotatable bonds scaled down to 0.3 on the top rung).
+  rotatable bonds scaled down to 0.3 on the top rung);
+* ``previous+mala1`` and ``jumps`` (on request with ``--samplers``): the previous move set with one
+  MALA step per sweep instead of one per two movable bonds; rigid moves with a quarter jumps.
 
 Each run stops when every torsion passes the convergence rule
 (:mod:`geomgen.conformers.reference.convergence`) or at the cap. Reported per sampler: the
@@ -40,7 +42,10 @@ SAMPLERS = {
     "previous": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0),
     "jumps+ncmc": dict(n_replicas=1, ncmc_per_sweep=0.2, p_uniform=0.25, p_jump=0.5),
     "jumps+ncmc+hrex": dict(n_replicas=3, lambda_min=0.3, ncmc_per_sweep=0.2, p_uniform=0.25, p_jump=0.5),
+    "previous+mala1": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0, mala_per_sweep=1),
+    "jumps": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.25, p_jump=0.25),
 }
+DEFAULT_SAMPLERS = ("previous", "jumps+ncmc", "jumps+ncmc+hrex")
 
 
 def run_one(mol_id: str, smiles: str, sampler: str, seconds: float) -> dict:
@@ -92,7 +97,7 @@ def main(argv=None) -> int:
     ap.add_argument("--molecules", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30.0, help="wall-time cap per molecule and sampler (default 30)")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=list(SAMPLERS))
+    ap.add_argument("--samplers", nargs="+", default=list(DEFAULT_SAMPLERS), choices=list(SAMPLERS))
     ap.add_argument("--out", default=str(HERE / "sampler_efficiency"))
     args = ap.parse_args(argv)
     with open(ROOT / "data" / "conformers" / "smiles_val.csv", newline="") as f:
@@ -107,7 +112,9 @@ def main(argv=None) -> int:
     lines = [
         "# Reference sampler efficiency at equal wall time",
         "",
-        f"`python evaluation/conformers/sampler_efficiency.py --molecules {args.molecules} --seconds {args.seconds:g} --jobs {args.jobs}`: "
+        f"`python evaluation/conformers/sampler_efficiency.py --molecules {args.molecules} --seconds {args.seconds:g} --jobs {args.jobs}"
+        + (f" --samplers {' '.join(args.samplers)} --out {os.path.relpath(args.out, ROOT)}" if tuple(args.samplers) != DEFAULT_SAMPLERS else "")
+        + "`: "
         f"the first {len(mols)} validation molecules, {args.seconds:g} s cap per molecule and sampler, one core per run, "
         f"{args.jobs} runs at a time; convergence rule of `geomgen.conformers.reference.convergence` (split R-hat < 1.05, "
         "ESS >= 100, inter-half W1 <= 0.1 rad, angles modulo graph symmetry).",
