@@ -21,20 +21,27 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from geomgen.atomic import atomic_write_text  # noqa: E402
 from geomgen.conformers.reference.build import SAMPLER_VERSION, SPLIT_CONFIGS, build_reference_set  # noqa: E402
-from geomgen.conformers.reference.store import assemble, read_records  # noqa: E402
+from geomgen.conformers.reference.store import assemble, is_converged, read_records  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
 
-def rebuilt_ids(npz: Path) -> set[str]:
-    """Ids whose record in an assembled file comes from the current sampler."""
+def rebuilt_ids(npz: Path, converged_only: bool = False) -> set[str]:
+    """Ids whose record in an assembled file comes from the current sampler (and converged)."""
     if not npz.exists():
         return set()
-    return {i for i, r in read_records(npz).items() if json.loads(r["diagnostics"]).get("sampler_version") == SAMPLER_VERSION}
+    out = set()
+    for i, r in read_records(npz).items():
+        d = json.loads(r["diagnostics"])
+        if d.get("sampler_version") == SAMPLER_VERSION and (not converged_only or is_converged(d)):
+            out.add(i)
+    return out
 
 
 def main(argv=None):
@@ -43,6 +50,8 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="only the first N molecules of each split")
     ap.add_argument("--assemble-every", type=float, default=10.0, help="minutes between assemblies (default 10)")
+    ap.add_argument("--retry-unconverged", action="store_true",
+                    help="sample again the rebuilt molecules that did not converge (e.g. under an earlier, smaller cap)")
     args = ap.parse_args(argv)
     summary_path = HERE / "build_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
@@ -77,8 +86,13 @@ def main(argv=None):
                 save()
                 state["last"] = time.time()
 
-        build_reference_set(csv_path, work, SPLIT_CONFIGS[split], jobs=args.jobs, limit=args.limit, skip=rebuilt_ids(out),
-                            on_result=on_result)
+        if args.retry_unconverged and work.exists():  # drop unconverged per-molecule results so they are sampled again
+            for f in work.glob("*.npz"):
+                with np.load(f) as z:
+                    if not is_converged(json.loads(str(z["diagnostics"]))):
+                        f.unlink()
+        skip = rebuilt_ids(out, converged_only=args.retry_unconverged)
+        build_reference_set(csv_path, work, SPLIT_CONFIGS[split], jobs=args.jobs, limit=args.limit, skip=skip, on_result=on_result)
         info = save()
         print(f"{split}: {info['molecules']} molecules ({info['rebuilt']} rebuilt this build), {info['converged']} converged, "
               f"{len(info['failures'])} failures, {time.time() - t0:.0f} s")

@@ -100,6 +100,8 @@ class SamplerConfig:
         round_sweeps (int): sweeps per chain between convergence checks (default 200).
         min_sweeps, max_sweeps (int): bounds on recorded sweeps per chain (200, 6000).
         max_seconds (float): wall-time cap per molecule; checked between rounds (default inf).
+        max_cpu_seconds (float): cap on the CPU time of this process (single-threaded), so a
+            budget means the same work on a busy machine as on an idle one (default inf).
         rhat_target, ess_target, w1_target (float): the convergence rule's thresholds
             (1.05, 100, 0.1 rad), see :class:`~geomgen.conformers.reference.convergence.ConvergenceTargets`.
         p_uniform (float): fraction of rigid torsion moves drawn uniformly (default 0.5).
@@ -135,6 +137,7 @@ class SamplerConfig:
     min_sweeps: int = 200
     max_sweeps: int = 6000
     max_seconds: float = math.inf
+    max_cpu_seconds: float = math.inf
     rhat_target: float = 1.05
     ess_target: float = 100.0
     w1_target: float = 0.1
@@ -470,6 +473,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     """
     cfg = config or SamplerConfig()
     t0 = time.perf_counter()
+    c0 = time.process_time()
     ts = torsions if torsions is not None else rotatable_torsions(mol)
     sym = torsion_symmetry(mol, ts.atoms)
     system = _System(mol, ts, cfg)
@@ -502,7 +506,8 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         arr = np.asarray(draws, dtype=np.float64).reshape(cfg.n_chains, sweeps, n_t)
         conv = torsion_convergence(arr, sym, cfg.targets)
         done = conv["converged"] and sweeps >= cfg.min_sweeps
-        if done or sweeps >= cfg.max_sweeps or time.perf_counter() - t0 >= cfg.max_seconds:
+        out_of_time = time.perf_counter() - t0 >= cfg.max_seconds or time.process_time() - c0 >= cfg.max_cpu_seconds
+        if done or sweeps >= cfg.max_sweeps or out_of_time:
             break
     all_angles = arr.reshape(cfg.n_chains * sweeps, n_t)
     all_e = np.asarray(energies).reshape(-1)
@@ -538,6 +543,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         "converged": conv["converged"],
         "targets": asdict(cfg.targets),
         "seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - c0,
     }
     return ReferenceResult(
         torsions=ts,
