@@ -132,3 +132,30 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
         Path(tmp).write_text(text, encoding="utf-8")
 
     return atomic_write(path, write)
+
+
+def output_problem(path: str | os.PathLike, suffixes: tuple[str, ...], probe: bool = False) -> str | None:
+    """Why ``path`` cannot be written as an output file with one of ``suffixes``, or ``None``.
+
+    Checks, before any work is done: not a folder, a known suffix, no parent that is a file;
+    with ``probe``, that a temporary file can be created beside it (it is removed again).
+
+    Returns:
+        one line naming ``path`` and the reason, or ``None`` when it can be written.
+    """
+    p = Path(path)
+    if p.is_dir():
+        return f"{str(path)!r}: is a folder; give a file name ending in {' or '.join(suffixes)}"
+    if p.suffix.lower() not in suffixes:
+        return f"{str(path)!r}: unknown output type {p.suffix!r} (use {' or '.join(suffixes)})"
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{str(path)!r}: {str(parent)!r} is a file, not a folder"
+            break
+    if probe:
+        try:
+            os.unlink(_temp_beside(p))
+        except OSError as exc:
+            return f"{str(path)!r}: cannot write here ({exc.strerror or exc})"
+    return None

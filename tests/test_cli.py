@@ -27,3 +27,14 @@ def test_entry_point_in_a_fresh_interpreter():
     assert out.returncode == 0, out.stderr
     for name in ("conformers", "reference", "vonmisesnet", "pointcloud", "simulate"):
         assert name in out.stdout
+
+
+def test_interrupt_is_one_line_exit_130(monkeypatch, capsys):
+    import geomgen.pointclouds.cli as pointcloud_cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pointcloud_cli, "run", interrupted)
+    assert main(["pointcloud", "export", "a.ckpt", "-o", "b.pt"]) == 130
+    assert capsys.readouterr().err == "geomgen pointcloud: interrupted\n"

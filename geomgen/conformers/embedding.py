@@ -50,3 +50,71 @@ def embed_seed(mol, seed: int = 0, n_candidates: int = 8, name: str | None = Non
     out.AddConformer(c, assignId=False)
     Chem.AssignStereochemistryFrom3D(out, confId=0)
     return out
+
+
+#: smallest ring treated as a macrocycle: its conformations are not set by rotatable torsions
+MACROCYCLE_SIZE = 8
+
+
+def largest_ring(mol) -> int:
+    """Size of the largest ring of ``mol`` (its smallest-set-of-smallest-rings), 0 without rings."""
+    return max((len(r) for r in mol.GetRingInfo().AtomRings()), default=0)
+
+
+def _ring_rmsd(a: np.ndarray, b: np.ndarray) -> float:
+    """RMSD of two point sets ``[N, 3]`` after optimal superposition (Kabsch)."""
+    a, b = a - a.mean(0), b - b.mean(0)
+    u, s, vt = np.linalg.svd(a.T @ b)
+    s[-1] *= np.sign(np.linalg.det(u @ vt))  # a proper rotation
+    return float(np.sqrt(max((a**2).sum() + (b**2).sum() - 2 * s.sum(), 0.0) / len(a)))
+
+
+def ring_seeds(mol, first, seed: int = 0, n_candidates: int = 32, max_seeds: int = 8, energy_window: float = 5.0,
+               min_rmsd: float = 0.5) -> list:
+    """Distinct low-energy conformations of the macrocycles of ``mol``, as seeds (one conformer each).
+
+    ``n_candidates`` ETKDGv3 embeddings (macrocycle torsion preferences on, with the stereo
+    ``first`` fixed) are MMFF94-minimised and pooled with ``first``, the seed already chosen.
+    Candidates with another stereochemistry than ``first`` (all its perceived centres and double
+    bonds) are dropped; of the rest, those
+    within ``energy_window`` kcal/mol of the lowest are kept in order of energy when their
+    macrocycle atoms lie at least ``min_rmsd`` A (RMSD after superposition) from every seed kept
+    before, up to ``max_seeds``. Returns at least one seed (``first`` when nothing else passes).
+
+    Args:
+        mol: the parsed molecule (with hydrogens).
+        first: a seed of ``mol`` (one conformer) whose stereochemistry the others must share.
+        seed (int): random seed of the embeddings (default 0).
+    """
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    from geomgen.conformers.mmff import MMFF
+    from geomgen.conformers.stereo import stereo_matches
+
+    rings = [r for r in mol.GetRingInfo().AtomRings() if len(r) >= MACROCYCLE_SIZE]
+    if not rings:
+        return [first]
+    ring_atoms = sorted({a for r in rings for a in r})
+    m = Chem.Mol(first)  # its stereo tags (perceived from its geometry) guide the embedding
+    m.RemoveAllConformers()
+    params = AllChem.ETKDGv3()
+    params.randomSeed = rdkit_seed(seed)
+    params.numThreads = 1
+    params.useMacrocycleTorsions = True
+    cids = list(AllChem.EmbedMultipleConfs(m, numConfs=n_candidates, params=params))
+    if cids:
+        AllChem.MMFFOptimizeMoleculeConfs(m, numThreads=1, maxIters=2000)
+    candidates = [Chem.Mol(m, confId=c) for c in cids]
+    candidates = [first] + [c for c in candidates if stereo_matches(c, reference=first)]
+    energies = MMFF(first).energies(np.stack([c.GetConformer().GetPositions() for c in candidates]))
+    kept: list = []
+    for i in np.argsort(energies, kind="stable"):
+        if energies[i] > energies.min() + energy_window or len(kept) == max_seeds:
+            break
+        pos = candidates[i].GetConformer().GetPositions()[ring_atoms]
+        if all(_ring_rmsd(pos, k.GetConformer().GetPositions()[ring_atoms]) >= min_rmsd for k in kept):
+            out = Chem.Mol(candidates[i])
+            out.GetConformer().SetId(0)
+            kept.append(out)
+    return kept or [first]

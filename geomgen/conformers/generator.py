@@ -27,11 +27,8 @@ class GenerationReport:
     clash_rejected: int = 0
     ess: float | None = None
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
-
-
-
-
 
 
 def molecule_seed(seed: int, smiles: str) -> int:
@@ -93,9 +90,9 @@ class ConformerGenerator:
         Each molecule's random numbers come from :func:`molecule_seed` of ``seed`` and its
         canonical isomeric SMILES, so its conformers do not depend on its position in ``items``
         nor on what else is in the list."""
-        from geomgen.conformers.embedding import embed_seed
+        from geomgen.conformers.embedding import MACROCYCLE_SIZE, embed_seed, largest_ring, ring_seeds
         from geomgen.conformers.molecule import canonical_isomeric_smiles, parse_molecule
-        from geomgen.conformers.stereo import stereo_matches
+        from geomgen.conformers.stereo import fixed_stereo, stereo_matches
 
         seeds, reports, keys = [], [], []
         for name, item in items:
@@ -111,9 +108,19 @@ class ConformerGenerator:
                         break
                 else:
                     raise MoleculeError(f"{name!r}: the seed geometry cannot reproduce the input's stereochemistry")
+                rep = GenerationReport(name=name, ok=True)
+                fixed = fixed_stereo(s, reference=mol)
+                if fixed:
+                    rep.warnings.append(f"{name!r}: {fixed.describe()} left unspecified in the input; "
+                                        f"generated one stereoisomer, {fixed.smiles}")
+                    rep.extra["stereoisomer"] = fixed.smiles
+                if largest_ring(mol) >= MACROCYCLE_SIZE:  # ring conformations are not torsions: several seeds
+                    s = ring_seeds(mol, s, seed=key % 2**31)
+                    rep.extra["ring_seeds"] = len(s)
                 seeds.append(s)
                 keys.append(key)
-                reports.append(GenerationReport(name=name, ok=True, seconds=time.perf_counter() - t0))
+                rep.seconds = time.perf_counter() - t0
+                reports.append(rep)
             except MoleculeError as exc:
                 seeds.append(None)
                 reports.append(GenerationReport(name=name, ok=False, reason=str(exc), seconds=time.perf_counter() - t0))
@@ -133,6 +140,35 @@ class ConformerGenerator:
         return self._from_seeds(seed_mols, reports, keys, n, relax, boltzmann)
 
     # -- internals ----------------------------------------------------------------------------
+    def _sample(self, seed_mol, ts, mix, want: int, g, rep) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``want`` conformers ``[K, N, 3]`` (and their torsions ``[K, T]``) sampled on one seed
+        that pass the clash and stereo checks, in at most ``max_tries`` rounds."""
+        from geomgen.conformers.torsions import set_torsions
+
+        seed_pos = seed_mol.GetConformer().GetPositions()
+        stereo, clash = StereoGuard(seed_mol), ClashGuard(seed_mol)
+        pos_ok, ang_ok = [], []
+        drawn = passed = 0
+        for _ in range(self.max_tries):
+            # draw enough for the acceptance seen so far (at least 2x, at most 50x what is missing)
+            rate = max(passed / drawn, 0.02) if drawn else 0.5
+            k = int(min(50, max(2, 1.2 / rate)) * (want - passed)) + 4
+            if mix is None:
+                ang = np.zeros((k, 0))
+                pos = np.repeat(seed_pos[None], k, 0)
+            else:
+                ang = mix.sample((k,), generator=g).numpy()
+                pos = set_torsions(seed_pos, ts, ang)
+            good = clash.ok(pos) & stereo.ok(pos)
+            rep.clash_rejected += int((~good).sum())
+            drawn += k
+            passed += int(good.sum())
+            pos_ok.append(pos[good])
+            ang_ok.append(ang[good])
+            if sum(len(p) for p in pos_ok) >= want:
+                break
+        return np.concatenate(pos_ok)[:want], np.concatenate(ang_ok)[:want]
+
     def predict(self, mol):
         """The rotatable torsions of ``mol`` and their predicted mixture (``None`` without torsions).
 
@@ -157,41 +193,25 @@ class ConformerGenerator:
         from rdkit import Chem
 
         from geomgen.conformers.mmff import MMFF
-        from geomgen.conformers.torsions import set_torsions
 
         if n < 1:
             raise ValueError(f"number of conformers must be positive, got {n}")
         out = []
-        for mol, rep, key in zip(seeds, reports, keys):
+        for seed_set, rep, key in zip(seeds, reports, keys):
             t1 = time.perf_counter()
+            seed_set = seed_set if isinstance(seed_set, list) else [seed_set]
+            mol = seed_set[0]
             ts, mix = self.predict(mol)
             g = torch.Generator().manual_seed(key)
             rng = np.random.default_rng(key)
-            seed_pos = mol.GetConformer().GetPositions()
-            stereo, clash = StereoGuard(mol), ClashGuard(mol)
+            stereo = StereoGuard(mol)
             want = 4 * n if boltzmann else n
-            pos_ok, ang_ok = [], []
-            drawn = passed = 0
-            for _ in range(self.max_tries):
-                # draw enough for the acceptance seen so far (at least 2x, at most 50x what is missing)
-                rate = max(passed / drawn, 0.02) if drawn else 0.5
-                k = int(min(50, max(2, 1.2 / rate)) * (want - passed)) + 4
-                if mix is None:
-                    ang = np.zeros((k, 0))
-                    pos = np.repeat(seed_pos[None], k, 0)
-                else:
-                    ang = mix.sample((k,), generator=g).numpy()
-                    pos = set_torsions(seed_pos, ts, ang)
-                good = clash.ok(pos) & stereo.ok(pos)
-                rep.clash_rejected += int((~good).sum())
-                drawn += k
-                passed += int(good.sum())
-                pos_ok.append(pos[good])
-                ang_ok.append(ang[good])
-                if sum(len(p) for p in pos_ok) >= want:
-                    break
-            pos = np.concatenate(pos_ok)[:want]
-            ang = np.concatenate(ang_ok)[:want]
+            # samples spread evenly over the seeds (several only for macrocycles)
+            shares = [want // len(seed_set) + (j < want % len(seed_set)) for j in range(len(seed_set))]
+            drawn = [self._sample(s, ts, mix, share, g, rep) for s, share in zip(seed_set, shares) if share]
+            pos = np.concatenate([p for p, _ in drawn])
+            ang = np.concatenate([a for _, a in drawn])
+            seed_of = np.concatenate([np.full(len(p), j) for j, (p, _) in enumerate(drawn)])
             if len(pos) < want:
                 rep.ok, rep.reason = False, (f"{rep.name!r}: only {len(pos)} of {want} sampled conformers passed the clash and "
                                              f"stereo checks after {self.max_tries} tries")
@@ -211,7 +231,7 @@ class ConformerGenerator:
                 # systematic resampling of n conformers
                 u = (rng.random() + np.arange(n)) / n
                 pick = np.minimum(np.searchsorted(np.cumsum(w), u), len(w) - 1)
-                pos, ang, energies = pos[pick], ang[pick], e[pick]
+                pos, ang, energies, seed_of = pos[pick], ang[pick], e[pick], seed_of[pick]
                 for c in range(n):
                     props[c].update({"boltzmann_weight": float(w[pick[c]]), "boltzmann_ess": float(rep.ess)})
             result = Chem.Mol(mol)
@@ -244,6 +264,8 @@ class ConformerGenerator:
                     props[c]["MMFF94_energy_kcal_mol"] = float(energies[c])
                 if mix is not None:
                     props[c]["torsions_rad"] = " ".join(f"{t:.4f}" for t in ang[c])
+                if len(seed_set) > 1:
+                    props[c]["ring_seed"] = int(seed_of[c])
             for conf, pr in zip(result.GetConformers(), props):
                 for key, val in pr.items():
                     if isinstance(val, float):

@@ -1,34 +1,157 @@
-"""Stereochemistry checks: one conformer against the input (RDKit perception), and many
+"""Stereochemistry checks: one conformer against the input (RDKit perception, element by
+element), the stereo elements a seed fixed where the input left them open, and many
 conformers at once against a seed (signed volumes and double-bond dihedrals)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from geomgen.conformers.torsions import dihedral_angles
 
+_CIS = {"STEREOZ", "STEREOCIS"}
+_TRANS = {"STEREOE", "STEREOTRANS"}
+
+
+def _is_centre(atom) -> bool:
+    from rdkit import Chem
+
+    return atom.GetChiralTag() in (Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW)
+
+
+def _double_bond_parity(bond) -> bool | None:
+    """Whether the lowest-index substituents on either end of a stereo double bond are cis
+    (``None`` when the bond has no specified stereo).
+
+    RDKit states double-bond stereo relative to two "stereo atoms", one per end (for E/Z the
+    CIP-highest neighbours); this re-expresses it relative to a pair fixed by the graph alone,
+    so two molecules with the same atoms in the same order can be compared directly."""
+    name = str(bond.GetStereo())
+    if name not in _CIS | _TRANS:
+        return None
+    stereo_atoms = list(bond.GetStereoAtoms())
+    if len(stereo_atoms) != 2:
+        return None
+    cis = name in _CIS
+    for end, other, chosen in ((bond.GetBeginAtom(), bond.GetEndAtomIdx(), stereo_atoms[0]),
+                               (bond.GetEndAtom(), bond.GetBeginAtomIdx(), stereo_atoms[1])):
+        first = min(n.GetIdx() for n in end.GetNeighbors() if n.GetIdx() != other)
+        cis ^= chosen != first  # the other substituent on this end: the relation flips
+    return cis
+
 
 def stereo_matches(mol, conf_id: int = -1, reference=None) -> bool:
     """Whether conformer ``conf_id`` of ``mol`` has the stereochemistry of ``reference``.
 
-    Tetrahedral centres and double bonds are perceived from the 3D coordinates and compared
-    through canonical isomeric SMILES with those of ``reference`` (default: ``mol`` itself
-    with its stereo tags). Stereo elements left unspecified in ``reference`` are not checked.
+    Tetrahedral centres and double bonds are perceived from the 3D coordinates and compared,
+    element by element, with those ``reference`` specifies (default: ``mol`` itself with its
+    stereo tags); ``mol`` and ``reference`` must have the same atoms in the same order (e.g. the
+    parsed input with hydrogens and a seed embedded from it). Stereo elements left unspecified
+    in ``reference`` are not checked, whatever the coordinates perceive there (an unspecified
+    C=C, or the C=N of an amidine whose hydrogen fixes an E/Z label in 3D).
+
+    Raises:
+        ValueError: ``mol`` and ``reference`` differ in their atoms.
     """
     from rdkit import Chem
 
-    ref = Chem.RemoveHs(reference if reference is not None else mol)
+    ref = reference if reference is not None else mol
+    if ref.GetNumAtoms() != mol.GetNumAtoms() or ref.GetNumBonds() != mol.GetNumBonds():
+        raise ValueError(f"stereo_matches: molecule ({mol.GetNumAtoms()} atoms, {mol.GetNumBonds()} bonds) and reference "
+                         f"({ref.GetNumAtoms()} atoms, {ref.GetNumBonds()} bonds) differ")
     probe = Chem.Mol(mol)
     Chem.AssignStereochemistryFrom3D(probe, confId=conf_id)
-    probe = Chem.RemoveHs(probe)
-    # Forget perceived stereo where the reference leaves it unspecified.
-    for a_ref, a in zip(ref.GetAtoms(), probe.GetAtoms()):
-        if a_ref.GetChiralTag() == Chem.ChiralType.CHI_UNSPECIFIED:
-            a.SetChiralTag(Chem.ChiralType.CHI_UNSPECIFIED)
     for b_ref, b in zip(ref.GetBonds(), probe.GetBonds()):
-        if b_ref.GetStereo() == Chem.BondStereo.STEREONONE:
-            b.SetStereo(Chem.BondStereo.STEREONONE)
-    return Chem.MolToSmiles(probe) == Chem.MolToSmiles(ref)
+        want = _double_bond_parity(b_ref)
+        if want is not None and _double_bond_parity(b) != want:
+            return False
+    # same neighbour order: tags compare directly
+    differ = [a.GetIdx() for a_ref, a in zip(ref.GetAtoms(), probe.GetAtoms()) if _is_centre(a_ref) and a.GetChiralTag() != a_ref.GetChiralTag()]
+    if not differ:
+        return True
+    # Different tags can still name the same molecule (inverting both centres of cis-1,4-dimethylcyclohexane):
+    # put the perceived tags into the reference and compare canonical SMILES.
+    swapped = Chem.Mol(ref)
+    for i in differ:
+        swapped.GetAtomWithIdx(i).SetChiralTag(probe.GetAtomWithIdx(i).GetChiralTag())
+    return Chem.MolToSmiles(Chem.RemoveHs(swapped)) == Chem.MolToSmiles(Chem.RemoveHs(ref))
+
+
+@dataclass
+class FixedStereo:
+    """Stereo elements the input left open and a seed geometry fixed.
+
+    Attributes:
+        centres (int): tetrahedral stereocentres unspecified in the input.
+        double_bonds (int): stereo double bonds unspecified in the input (C=C, C=N with a heavy
+            substituent on each end; an ``=NH`` is not counted).
+        smiles (str): canonical isomeric SMILES of the stereoisomer the seed fixed.
+    """
+
+    centres: int
+    double_bonds: int
+    smiles: str
+
+    def __bool__(self) -> bool:
+        return bool(self.centres or self.double_bonds)
+
+    def describe(self) -> str:
+        """``"1 stereocentre and 2 double bonds"``."""
+        parts = []
+        if self.centres:
+            parts.append(f"{self.centres} stereocentre{'s' if self.centres > 1 else ''}")
+        if self.double_bonds:
+            parts.append(f"{self.double_bonds} double bond{'s' if self.double_bonds > 1 else ''}")
+        return " and ".join(parts)
+
+
+def fixed_stereo(seed, reference, conf_id: int = -1) -> FixedStereo:
+    """The stereo elements left unspecified in ``reference`` that conformer ``conf_id`` of
+    ``seed`` fixes, perceived on the heavy atoms (``seed`` and ``reference`` have the same atoms
+    in the same order)."""
+    from rdkit import Chem
+
+    heavy = Chem.RemoveAllHs(Chem.Mol(seed, confId=conf_id) if conf_id >= 0 else seed)
+    Chem.AssignStereochemistryFrom3D(heavy)
+    heavy_ref = Chem.RemoveAllHs(reference)
+    centres = sum(_is_centre(a) and not _is_centre(a_ref) for a_ref, a in zip(heavy_ref.GetAtoms(), heavy.GetAtoms()))
+    bonds = sum(_double_bond_parity(b) is not None and _double_bond_parity(b_ref) is None
+                for b_ref, b in zip(heavy_ref.GetBonds(), heavy.GetBonds()))
+    return FixedStereo(int(centres), int(bonds), Chem.MolToSmiles(heavy))
+
+
+def stereoisomers(smiles_or_mol, max_isomers: int = 32) -> tuple[list, bool]:
+    """The stereoisomers of a molecule over the stereo elements its input leaves unspecified
+    (RDKit's ``EnumerateStereoisomers``, unique, specified elements kept), in RDKit's order.
+
+    Returns ``(isomers, truncated)``: isomeric SMILES strings for a SMILES input, molecules for a
+    molecule input, at most ``max_isomers`` of them (``truncated`` says whether there were more).
+    A molecule without unspecified stereo, or one RDKit cannot parse, comes back alone, unchanged
+    (the generator reports what is wrong with it).
+    """
+    from rdkit import Chem, RDLogger
+    from rdkit.Chem.EnumerateStereoisomers import EnumerateStereoisomers, StereoEnumerationOptions
+
+    if isinstance(smiles_or_mol, str):
+        RDLogger.DisableLog("rdApp.*")
+        try:
+            mol = Chem.MolFromSmiles(smiles_or_mol.strip()) if smiles_or_mol.strip() else None
+        finally:
+            RDLogger.EnableLog("rdApp.*")
+    else:
+        mol = smiles_or_mol
+    if mol is None:
+        return [smiles_or_mol], False
+    options = StereoEnumerationOptions(onlyUnassigned=True, unique=True, maxIsomers=max_isomers + 1)
+    isomers = list(EnumerateStereoisomers(mol, options=options))
+    truncated = len(isomers) > max_isomers
+    isomers = isomers[:max_isomers]
+    if len(isomers) <= 1:
+        return [smiles_or_mol], False
+    if isinstance(smiles_or_mol, str):
+        return [Chem.MolToSmiles(m) for m in isomers], truncated
+    return isomers, truncated
 
 
 class StereoGuard:

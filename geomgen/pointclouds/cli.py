@@ -77,10 +77,25 @@ def run(args: argparse.Namespace) -> int:
         except MissingLastCheckpoint as err:
             print(f"geomgen pointcloud {args.lightning_stage}: error: {err}", file=sys.stderr)
             return 2
+    prog = f"geomgen pointcloud {command}"
     if command == "reconstruct":
-        return reconstruct(args.input, args.output, args.model, seed=args.seed)
+        try:
+            return reconstruct(args.input, args.output, args.model, seed=args.seed)
+        except (ValueError, FileNotFoundError) as err:  # bad input, output path or model: each message names the file
+            print(f"{prog}: {err}", file=sys.stderr)
+            return 2
+        except OSError as err:  # writing failed after the checks (disk full...)
+            print(f"{prog}: {err.filename or args.output}: {err.strerror or err}", file=sys.stderr)
+            return 1
     if command == "export":
-        export(args.checkpoint, args.output)
+        try:
+            export(args.checkpoint, args.output)
+        except (ValueError, FileNotFoundError) as err:
+            print(f"{prog}: {err}", file=sys.stderr)
+            return 2
+        except OSError as err:
+            print(f"{prog}: {err.filename or args.output}: {err.strerror or err}", file=sys.stderr)
+            return 1
         print(f"wrote {args.output}")
         return 0
     raise ValueError(f"unknown pointcloud action {command!r}")  # pragma: no cover
@@ -126,41 +141,83 @@ def run_lightning(stage: str, cli_args: list[str]) -> int:
     return 0
 
 
+def _read_input(input_path: str):
+    """The input's points, ``[B, N, 3]`` for a batch in a .npy file else ``[N, 3]``, and its
+    triangles (or ``None``), checked (readable, shape, finite).
+
+    Raises:
+        ValueError, FileNotFoundError: naming the file and the reason.
+    """
+    import numpy as np
+
+    from geomgen.pointclouds.io import check_points, read_mesh
+
+    path = Path(input_path)
+    if path.suffix.lower() == ".npy" and path.is_file() and path.stat().st_size > 0:
+        try:
+            ndim = getattr(np.load(path, mmap_mode="r", allow_pickle=False), "ndim", None)  # None: an .npz archive
+        except (ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"{path}: not a readable .npy file ({str(exc).splitlines()[0] or type(exc).__name__})") from exc
+        if ndim == 3:
+            batch = np.load(path).astype(np.float64)
+            if batch.shape[-1] != 3 or batch.shape[1] == 0 or batch.shape[0] == 0:
+                raise ValueError(f"{path}: expected [B, N, 3] or [N, 3] points with B, N >= 1, got {batch.shape}")
+            check_points(batch, path)
+            return batch, None
+    return read_mesh(path)
+
+
+def _resample(points, faces, n: int, seed: int, source) -> tuple[list, list[str]]:
+    """Clouds of ``n`` points (float64): area-uniform samples on a mesh's triangles, else a subset of
+    the points, or all of them plus random repeats when there are fewer than ``n`` (said in the warnings)."""
+    import numpy as np
+
+    from geomgen.pointclouds.io import resample_points, sample_triangles
+
+    rng = np.random.default_rng(seed)
+    if faces is not None and len(faces):
+        return [sample_triangles(points, faces, n, rng)], []
+    batch = points if points.ndim == 3 else points[None]
+    warnings_ = []
+    if batch.shape[1] < n:
+        what = f"clouds of {batch.shape[1]} points" if len(batch) > 1 else f"{batch.shape[1]} point(s)"
+        warnings_.append(f"{source}: {what}, the model takes {n}: {n - batch.shape[1]} point(s) of each cloud repeated at random")
+    return [resample_points(c, n, rng) for c in batch], warnings_
+
+
 def reconstruct(input_path: str, output_path: str, model_path: str | None = None, seed: int = 0) -> int:
     """Reconstruct the cloud(s) in ``input_path`` and write them, in the input's frame, to ``output_path``.
 
-    Each cloud is resampled to the model's point count, centred and scaled into the unit ball,
-    passed through the autoencoder and mapped back (inverse scale and shift).
+    Each cloud is resampled to the model's point count (a warning is printed when points have
+    to be repeated), centred and scaled into the unit ball, passed through the autoencoder and
+    mapped back (inverse scale and shift). Input, output path and model are checked first.
+
+    Raises:
+        ValueError, FileNotFoundError: a bad input (unreadable, cut short, not [N, 3] or [B, N, 3],
+            NaN or inf values), output path or model; the message names the file. Nothing is written.
+        OSError: writing the output failed.
     """
     import numpy as np
     import torch
 
-    from geomgen.pointclouds.io import load_point_cloud, normalize_unit_ball, read_mesh, resample_points, write_point_cloud
+    from geomgen.pointclouds.io import check_output, normalize_unit_ball, write_point_cloud
 
-    # check the input before loading the model
-    batch = None
-    if Path(input_path).suffix.lower() == ".npy" and np.load(input_path, mmap_mode="r").ndim == 3:
-        batch = np.load(input_path).astype(np.float64)
-        if batch.shape[-1] != 3 or batch.shape[1] == 0:
-            raise ValueError(f"{input_path}: expected [B, N, 3] or [N, 3] points, got {batch.shape}")
-    else:
-        read_mesh(input_path)
+    points, faces = _read_input(input_path)
+    batch = points.ndim == 3
+    if batch and Path(output_path).suffix.lower() != ".npy":
+        raise ValueError(f"{output_path}: {len(points)} clouds need a .npy output")
+    check_output(output_path)
     model, _ = load_autoencoder(model_path)
     n = model.config()["n_points"]
-    out_suffix = Path(output_path).suffix.lower()
-    if batch is not None:
-        rng = np.random.default_rng(seed)
-        clouds = [resample_points(c, n, rng) for c in batch]
-    else:
-        clouds = [load_point_cloud(input_path, n, seed=seed).astype(np.float64)]
-    if len(clouds) > 1 and out_suffix != ".npy":
-        raise ValueError(f"{output_path}: {len(clouds)} clouds need a .npy output")
+    clouds, warnings_ = _resample(points, faces, n, seed, input_path)
+    for w in warnings_:
+        print(f"geomgen pointcloud reconstruct: warning: {w}", file=sys.stderr)
     normed, frames = zip(*[(c_n, (centre, scale)) for c_n, centre, scale in map(normalize_unit_ball, clouds)])
     x = torch.from_numpy(np.stack(normed).astype(np.float32))
     with torch.no_grad():
         recon = model(x).numpy().astype(np.float64)
     recon = np.stack([r * scale + centre for r, (centre, scale) in zip(recon, frames)]).astype(np.float32)
-    if len(clouds) > 1:
+    if batch:
         from geomgen.atomic import atomic_write
 
         def save(tmp: str) -> None:

@@ -51,6 +51,9 @@ def _read_ply(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             for name, count, props in elements:
                 rows = [r for r in rest[pos : pos + count]]
                 pos += count
+                complete = sum(len(r.split()) >= len(props) for r in rows)
+                if complete < count:
+                    raise ValueError(f"{path}: PLY file cut short: {complete} of {count} {name} rows")
                 if name == "vertex":
                     names = [p[0] for p in props]
                     arr = np.array([[float(v) for v in r.split()[: len(props)]] for r in rows], dtype=np.float64)
@@ -62,7 +65,10 @@ def _read_ply(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             for name, count, props in elements:
                 if all(len(p) == 2 for p in props):
                     dt = np.dtype([(p[0], end + p[1]) for p in props])
-                    arr = np.frombuffer(f.read(dt.itemsize * count), dtype=dt, count=count)
+                    buf = f.read(dt.itemsize * count)
+                    if len(buf) < dt.itemsize * count:
+                        raise ValueError(f"{path}: PLY file cut short: {len(buf) // dt.itemsize} of {count} {name} rows")
+                    arr = np.frombuffer(buf, dtype=dt, count=count)
                     if name == "vertex":
                         verts = np.stack([arr[c].astype(np.float64) for c in "xyz"], axis=1)
                 else:  # list properties (faces): read row by row
@@ -71,8 +77,12 @@ def _read_ply(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
                         poly = None
                         for p in props:
                             if len(p) == 3:
-                                n = int(np.frombuffer(f.read(np.dtype(p[1]).itemsize), dtype=end + p[1])[0])
-                                vals = np.frombuffer(f.read(np.dtype(p[2]).itemsize * n), dtype=end + p[2])
+                                head = f.read(np.dtype(p[1]).itemsize)
+                                n = int(np.frombuffer(head, dtype=end + p[1])[0]) if len(head) == np.dtype(p[1]).itemsize else -1
+                                body = f.read(np.dtype(p[2]).itemsize * max(n, 0))
+                                if n < 0 or len(body) < np.dtype(p[2]).itemsize * n:
+                                    raise ValueError(f"{path}: PLY file cut short: {len(polys)} of {count} {name} rows")
+                                vals = np.frombuffer(body, dtype=end + p[2])
                                 if p[0] in ("vertex_indices", "vertex_index"):
                                     poly = vals.astype(np.int64).tolist()
                             else:
@@ -101,32 +111,68 @@ def _read_off(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     else:
         counts, body = lines[1].split(), lines[2:]
     nv, nf = int(counts[0]), int(counts[1])
+    if len(body) < nv + nf:
+        raise ValueError(f"{path}: OFF file cut short: {len(body)} of {nv + nf} vertex and face lines")
     verts = np.array([[float(v) for v in ln.split()[:3]] for ln in body[:nv]], dtype=np.float64).reshape(-1, 3)
     polys = [[int(v) for v in ln.split()[1 : 1 + int(ln.split()[0])]] for ln in body[nv : nv + nf]]
     return verts, _triangulate(polys)
+
+
+def _read_points(path: Path, suffix: str) -> tuple[np.ndarray, np.ndarray | None]:
+    if suffix == ".npy":
+        verts = np.load(path, allow_pickle=False)
+        if not isinstance(verts, np.ndarray):  # an .npz archive under a .npy name
+            raise ValueError(f"{path}: not a .npy array file")
+        return verts, None
+    if suffix in (".xyz", ".txt"):
+        return np.loadtxt(path, ndmin=2, delimiter=None)[:, :3], None
+    if suffix == ".ply":
+        return _read_ply(path)
+    return _read_off(path)
+
+
+def check_points(points: np.ndarray, source) -> None:
+    """Raise ``ValueError`` naming ``source`` when ``points`` hold NaN or inf values (with their count).
+
+    Shapes:
+        - points: ``[..., 3]``.
+    """
+    bad = ~np.isfinite(points)
+    if bad.any():
+        rows = int(bad.reshape(-1, points.shape[-1]).any(-1).sum())
+        raise ValueError(f"{source}: {int(bad.sum())} non-finite value(s) (NaN or inf) in {rows} of "
+                         f"{int(np.prod(points.shape[:-1]))} points; remove or fix them")
 
 
 def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
     """Vertices ``[V, 3]`` (float64) and triangles ``[F, 3]`` (or None) of a .ply/.off/.npy/.xyz file.
 
     Raises:
-        ValueError: unknown suffix or malformed file (naming the file).
+        FileNotFoundError: no such file (naming it).
+        ValueError: a folder, an unknown suffix, a malformed or cut-short file, a shape other than
+            ``[N, 3]`` with N >= 1, NaN or inf values (with their count), faces out of range; each
+            message names the file.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        verts, faces = np.load(path), None
-    elif suffix in (".xyz", ".txt"):
-        verts, faces = np.loadtxt(path, ndmin=2, delimiter=None)[:, :3], None
-    elif suffix == ".ply":
-        verts, faces = _read_ply(path)
-    elif suffix == ".off":
-        verts, faces = _read_off(path)
-    else:
+    if suffix not in POINT_SUFFIXES:
         raise ValueError(f"{path}: unsupported point-cloud file type {suffix!r} (expected one of {POINT_SUFFIXES})")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a point-cloud file")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        verts, faces = _read_points(path, suffix)
+    except ValueError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: not a readable {suffix} file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
+    except (EOFError, IndexError, KeyError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable {suffix} file (empty, cut short or malformed: {type(exc).__name__})") from exc
     verts = np.asarray(verts, dtype=np.float64)
     if verts.ndim != 2 or verts.shape[1] != 3 or len(verts) == 0:
         raise ValueError(f"{path}: expected points of shape [N, 3] with N >= 1, got {verts.shape}")
+    check_points(verts, path)
     if faces is not None and (faces.min() < 0 or faces.max() >= len(verts)):
         raise ValueError(f"{path}: face indices out of range for {len(verts)} vertices")
     return verts, faces
@@ -186,6 +232,24 @@ def normalize_unit_ball(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, flo
     return (points - centre) / scale, centre, scale
 
 
+#: output file types of :func:`write_point_cloud`
+OUTPUT_SUFFIXES = (".npy", ".xyz", ".txt", ".ply")
+
+
+def check_output(path: str | os.PathLike, suffixes: tuple[str, ...] = OUTPUT_SUFFIXES) -> None:
+    """Check, before any work, that ``path`` can be written as a point-cloud file: a known suffix,
+    not a folder, a folder that can hold it (a temporary file is created there and removed).
+
+    Raises:
+        ValueError: naming ``path`` and the reason.
+    """
+    from geomgen.atomic import output_problem
+
+    problem = output_problem(path, suffixes, probe=True)
+    if problem:
+        raise ValueError(problem)
+
+
 def write_point_cloud(path: str | os.PathLike, points: np.ndarray) -> Path:
     """Write ``[N, 3]`` points atomically as .npy, .xyz/.txt or ASCII .ply (by suffix)."""
     path = Path(path)
@@ -214,6 +278,9 @@ def write_point_cloud(path: str | os.PathLike, points: np.ndarray) -> Path:
 
 __all__ = [
     "POINT_SUFFIXES",
+    "OUTPUT_SUFFIXES",
+    "check_output",
+    "check_points",
     "read_mesh",
     "sample_triangles",
     "resample_points",

@@ -22,27 +22,82 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="validate the study and list its cells, run nothing")
 
 
-def _resolve(study: str) -> str:
-    from pathlib import Path
-
-    if Path(study).exists() or study.endswith((".yaml", ".yml")):
-        return study
+def shipped_studies() -> list[str]:
+    """Names of the studies shipped in ``geomgen/singular/configs``."""
     from importlib.resources import files
 
+    return sorted(p.name[: -len(".yaml")] for p in (files("geomgen.singular") / "configs").iterdir() if p.name.endswith(".yaml"))
+
+
+def resolve_study(study: str) -> str:
+    """The study file a ``study`` argument names: an existing file, else a shipped study of that name
+    (also when a folder of that name is in the way: a folder is never a study).
+
+    Raises:
+        ValueError: neither (the message says what was found).
+    """
+    from importlib.resources import files
+    from pathlib import Path
+
+    path = Path(study)
+    if path.is_file():
+        return study
     shipped = files("geomgen.singular") / "configs" / f"{study}.yaml"
-    return str(shipped) if shipped.is_file() else study
+    if not study.endswith((".yaml", ".yml")) and shipped.is_file():
+        return str(shipped)
+    names = ", ".join(shipped_studies())
+    if path.is_dir():
+        raise ValueError(f"{study}: is a folder, not a study YAML file (shipped studies: {names})")
+    raise ValueError(f"{study}: no such study file, and no shipped study of that name (shipped studies: {names})")
+
+
+def _check_outdir(outdir: str) -> None:
+    from pathlib import Path
+
+    path = Path(outdir)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{outdir}: -o names a file; give a folder (new, or one of an earlier run to resume it)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{outdir}: {parent} is a file, not a folder")
+            break
+
+
+def _load(study: str):
+    """The validated study of a ``study`` argument; ``ValueError`` with a one-line reason."""
+    import yaml
+
+    from geomgen.singular.studies.config import StudyConfigError, load_study
+
+    source = resolve_study(study)
+    try:
+        return load_study(source)
+    except StudyConfigError as e:
+        raise ValueError(f"{study}: {e}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(e, "problem", None) or (str(e).splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"{study}: not a YAML study file ({what}{where})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{study}: not a YAML study file (not UTF-8 text: {e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ValueError(f"{study}: cannot read: {e.strerror or e}") from None
 
 
 def run(args: argparse.Namespace) -> int:
-    from geomgen.singular.studies.config import StudyConfigError, load_study
-
+    """Run ``geomgen simulate``: exit 0, 1 when cells failed (or writing the results did), 2 for a bad
+    study, option or output folder (before anything runs), 130 when interrupted."""
+    prog = "geomgen simulate"
     try:
-        cfg = load_study(_resolve(args.study))
-    except StudyConfigError as e:
-        print(f"geomgen simulate: {e}", file=sys.stderr)
-        return 2
-    if args.workers is not None and args.workers < 1:
-        print(f"geomgen simulate: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        cfg = _load(args.study)
+        if args.workers is not None and args.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        if not args.check:
+            _check_outdir(args.outdir)
+    except ValueError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
         return 2
     cells = cfg.cells()
     if args.check:
@@ -52,7 +107,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from geomgen.singular.studies.runner import run_study
 
-    res = run_study(cfg, args.outdir, workers=args.workers, progress=not args.no_progress)
+    try:
+        res = run_study(cfg, args.outdir, workers=args.workers, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"{prog}: {args.study}: interrupted; finished cells are kept in {args.outdir} (rerun to resume)", file=sys.stderr)
+        return 130
+    except OSError as e:
+        print(f"{prog}: {e.filename or args.outdir}: {e.strerror or e}", file=sys.stderr)
+        return 1
     print(f"study {cfg.name}: {res.ran} cells run, {res.skipped} skipped (already finished), {res.failed} failed, "
           f"{res.wall_seconds:.1f} s; results in {res.outdir}")
     return 1 if res.failed else 0

@@ -4,6 +4,7 @@ import pytest
 from rdkit import Chem
 
 from geomgen.cli import main
+from geomgen.conformers.generator import ConformerGenerator
 
 
 def _records(path):
@@ -92,3 +93,260 @@ def test_chunk_and_jobs_do_not_change_the_output(tmp_path):
         outs[tag] = tmp_path / f"{tag}.sdf"
         assert main(["conformers", str(smi), "-n", "3", "-o", str(outs[tag]), *extra]) == 0
     assert outs["default"].read_bytes() == outs["chunk1"].read_bytes() == outs["jobs2"].read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("smiles", "warning"),
+    [
+        ("CCC=CCC", "1 double bond left unspecified in the input; generated one stereoisomer, CC/C=C"),
+        ("NC(=N)c1ccccc1", None),  # the C=NH of an amidine is not a stereo element to report
+        ("NCC(=O)N[C@@H](CCCNC(=N)N)C(=O)O", None),  # arginine, fully specified
+        ("NCC(=O)NC(CCCNC(=N)N)C(=O)O", "1 stereocentre left unspecified in the input; generated one stereoisomer, N=C(N)NCCC[C@"),
+    ],
+)
+def test_unspecified_stereo_is_generated_and_reported(tmp_path, capsys, smiles, warning):
+    """Issue 13, item 1: these failed with "the seed geometry cannot reproduce the input's stereochemistry"."""
+    out = tmp_path / "x.sdf"
+    assert main(["conformers", smiles, "-n", "3", "-o", str(out)]) == 0
+    recs = _records(out)
+    assert len(recs) == 3
+    err = capsys.readouterr().err
+    assert "stereochemistry" not in err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    if warning is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warnings[0].startswith("geomgen conformers: warning: 'mol-0': ") and warning in warnings[0]
+        # the reported isomer is the one generated
+        from geomgen.conformers import parse_molecule
+        from geomgen.conformers.stereo import fixed_stereo
+
+        chosen = warnings[0].rsplit(", ", 1)[1]
+        assert all(fixed_stereo(r, reference=parse_molecule(smiles)).smiles == chosen for r in recs)
+
+
+# -- issue 13: one-line errors, exit statuses, streaming output, --resume, unique names --------------------------
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if a model is loaded or a molecule generated (usage errors come before any work)."""
+    from geomgen.conformers import generator
+    from geomgen.conformers.commands import generate
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("work was started")
+
+    monkeypatch.setattr(generator.ConformerGenerator, "from_checkpoint", classmethod(forbidden))
+    monkeypatch.setattr(generator.ConformerGenerator, "generate_many", forbidden)
+    monkeypatch.setattr(generate, "_GEN", {})
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{tmp}/empty.sdf", "-o", "{tmp}/x.sdf"], "no molecules in '{tmp}/empty.sdf'"),
+        (["{tmp}/missing.smi", "-o", "{tmp}/x.sdf"], "input file '{tmp}/missing.smi' does not exist"),
+        (["{tmp}/folder.smi", "-o", "{tmp}/x.sdf"], "'{tmp}/folder.smi': is a folder, not an input file"),
+        (["{tmp}/binary.smi", "-o", "{tmp}/x.sdf"], "'{tmp}/binary.smi': not a text file"),
+        (["CCO", "-o", "/proc/x.sdf"], "'/proc/x.sdf': cannot write:"),
+        (["CCO", "-o", "{tmp}/folder.smi"], "'{tmp}/folder.smi': is a folder; give a file name ending in .sdf"),
+        (["CCO", "-o", "{tmp}/x.foo"], "'{tmp}/x.foo': unknown output type '.foo' (use .sdf)"),
+        (["CCO", "-o", "{tmp}/empty.sdf/x.sdf"], "'{tmp}/empty.sdf/x.sdf': '{tmp}/empty.sdf' is a file, not a folder"),
+        (["CCO", "-o", "{tmp}/x.sdf", "--chunk", "0"], "--chunk must be a positive integer, got 0"),
+        (["CCO", "-o", "{tmp}/x.sdf", "--chunk", "-1"], "--chunk must be a positive integer, got -1"),
+        (["CCO", "-o", "{tmp}/x.sdf", "--jobs", "0"], "--jobs must be a positive integer, got 0"),
+        (["CCO", "-o", "{tmp}/x.sdf", "-n", "0"], "-n must be a positive integer, got 0"),
+        (["CCO", "-o", "-", "--resume"], "--resume needs an output file, not standard output (-)"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2_before_any_work(tmp_path, capsys, no_work, args, message):
+    (tmp_path / "empty.sdf").write_text("")
+    (tmp_path / "folder.smi").mkdir()
+    (tmp_path / "binary.smi").write_bytes(b"\xff\xfe\x00CCO\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    extra = [] if "-n" in args else ["-n", "2"]
+    assert main(["conformers", *[a.format(tmp=tmp_path) for a in args], *extra]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("geomgen conformers: " + message.format(tmp=tmp_path)), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, no temporary file
+
+
+@pytest.mark.parametrize("bad", ["missing.ckpt", "notes.ckpt"])
+def test_bad_model_is_one_line_exit_2(tmp_path, capsys, bad):
+    (tmp_path / "notes.ckpt").write_text("not a checkpoint\n")
+    assert main(["conformers", "CCO", "-n", "2", "-o", str(tmp_path / "x.sdf"), "--model", str(tmp_path / bad)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("geomgen conformers: ") and bad in line
+    assert not (tmp_path / "x.sdf").exists()
+
+
+_GENERATE_MANY = ConformerGenerator.generate_many
+
+
+def _interrupt_after(monkeypatch, calls: int):
+    """Make generate_many raise KeyboardInterrupt (Ctrl-C) on its ``calls + 1``-th call; return the call log."""
+    original = _GENERATE_MANY
+    log = []
+
+    def generate_many(self, items, *args, **kwargs):
+        if len(log) == calls:
+            raise KeyboardInterrupt
+        log.append([name for name, _ in items])
+        return original(self, items, *args, **kwargs)
+
+    monkeypatch.setattr(ConformerGenerator, "generate_many", generate_many)
+    return log
+
+
+INPUT = "CCCCO a\nC1CC broken\nCOc1ccc(CCN)cc1 c\nCC(=O)Nc1ccc(O)cc1 d\nCCOC(=O)CCc1ccncc1 e\nOCC(=O)Nc1ccccc1 f\n"
+
+
+def test_ctrl_c_keeps_finished_molecules_and_resume_matches_an_uninterrupted_run(tmp_path, capsys, monkeypatch):
+    smi = tmp_path / "in.smi"
+    smi.write_text(INPUT)
+    full = tmp_path / "full" / "out.sdf"
+    assert main(["conformers", str(smi), "-n", "3", "-o", str(full), "--seed", "2"]) == 0
+    capsys.readouterr()
+
+    out = tmp_path / "part" / "out.sdf"
+    args = ["conformers", str(smi), "-n", "3", "-o", str(out), "--seed", "2", "--chunk", "1"]
+    (tmp_path / "part").mkdir()
+    out.write_text("stale output of an earlier run\n")
+    _interrupt_after(monkeypatch, 3)  # a, broken, c done; Ctrl-C while generating d
+    assert main(args) == 130
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (f"geomgen conformers: {smi}: interrupted with 3 of 6 molecule(s) left; {out} holds the 2 finished, "
+                       f"{out.parent / 'out.failures.csv'} the 1 failed (rerun with --resume to continue)")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out.failures.csv", "out.sdf"]  # no temporary file
+    assert [r.GetProp("molecule") for r in _records(out)] == ["a"] * 3 + ["c"] * 3
+    assert [r["name"] for r in csv.DictReader(open(out.parent / "out.failures.csv"))] == ["broken"]
+
+    log = _interrupt_after(monkeypatch, 99)
+    assert main([*args, "--resume"]) == 0
+    assert log == [["d"], ["e"], ["f"]]  # finished molecules (and the failure) were not redone
+    assert "resuming" in capsys.readouterr().err
+    assert out.read_bytes() == full.read_bytes()
+    assert (out.parent / "out.failures.csv").read_bytes() == (full.parent / "out.failures.csv").read_bytes()
+    # resuming a finished job redoes nothing and changes nothing
+    assert main([*args, "--resume"]) == 0 and log == [["d"], ["e"], ["f"]]
+    assert out.read_bytes() == full.read_bytes()
+
+
+def test_resume_checks_the_input_and_options(tmp_path, capsys):
+    smi = tmp_path / "in.smi"
+    smi.write_text("CCCCO a\nCOc1ccc(CCN)cc1 c\n")
+    out = tmp_path / "out.sdf"
+    assert main(["conformers", str(smi), "-n", "2", "-o", str(out)]) == 0
+    capsys.readouterr()
+    before = out.read_bytes()
+    assert main(["conformers", str(smi), "-n", "3", "-o", str(out), "--resume"]) == 2
+    assert "'a' has 2 conformers, not -n 3; --resume needs the input and options of the interrupted run" in _one_line(capsys.readouterr().err)
+    other = tmp_path / "other.smi"
+    other.write_text("CCCCO x\nCOc1ccc(CCN)cc1 c\n")
+    assert main(["conformers", str(other), "-n", "2", "-o", str(out), "--resume"]) == 2
+    assert "molecule 'a' (input line 1) is not a molecule of" in _one_line(capsys.readouterr().err)
+    assert out.read_bytes() == before
+    # nothing to resume from: a plain run
+    fresh = tmp_path / "fresh.sdf"
+    assert main(["conformers", str(smi), "-n", "2", "-o", str(fresh), "--resume"]) == 0
+    assert fresh.read_bytes() == before
+
+
+def test_ctrl_c_in_a_real_process_then_resume(tmp_path):
+    """A real SIGINT to the process group (what Ctrl-C sends) in the middle of a job."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    smi = tmp_path / "in.smi"
+    smi.write_text("".join(f"CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O m{i}\n" for i in range(60)))
+    out = tmp_path / "out.sdf"
+    cmd = [sys.executable, "-m", "geomgen", "conformers", str(smi), "-n", "100", "-o", str(out), "--chunk", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:  # wait for two finished molecules in the temporary file
+            tmp = [p for p in tmp_path.iterdir() if p.name.startswith(".out.") and p.suffix == ".sdf"]
+            if tmp and tmp[0].read_text().count("$$$$") >= 200:
+                break
+            assert proc.poll() is None, "the job ended before it could be interrupted"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"geomgen conformers: {smi}: interrupted with ") and "rerun with --resume to continue" in last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.smi", "out.sdf"]  # no temporary file left
+    names = [r.GetProp("molecule") for r in _records(out)]
+    done = len(names) // 100
+    assert 2 <= done < 60 and names == [f"m{i}" for i in range(done) for _ in range(100)]  # whole molecules only
+    assert main(["conformers", str(smi), "-n", "100", "-o", str(out), "--resume", "--chunk", "20"]) == 0
+    names = [r.GetProp("molecule") for r in _records(out)]
+    assert names == [f"m{i}" for i in range(60) for _ in range(100)]
+
+
+def test_every_molecule_failing_removes_a_stale_output(tmp_path, capsys):
+    out = tmp_path / "out.sdf"
+    out.write_text("from an earlier run\n")
+    assert main(["conformers", "C1CC", "-n", "2", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"every molecule failed; no {out} written" in err
+    assert not out.exists() and (tmp_path / "out.failures.csv").exists()
+
+
+def test_duplicate_names_get_suffixes_and_records_carry_the_input_line(tmp_path, capsys):
+    smi = tmp_path / "in.smi"
+    smi.write_text("# a comment\nCCO a\nC1CC a\n\nCCCO a\nCCCCO a_2\nCCCCCO\n")
+    out = tmp_path / "out.sdf"
+    assert main(["conformers", str(smi), "-n", "2", "-o", str(out)]) == 0
+    recs = _records(out)
+    assert [(r.GetProp("molecule"), r.GetProp("input_line")) for r in recs[::2]] == [("a", "2"), ("a_3", "5"), ("a_2_2", "6"), ("mol-6", "7")]
+    assert [r.GetProp("_Name") for r in recs[:2]] == ["a_0", "a_1"]
+    fails = list(csv.DictReader(open(tmp_path / "out.failures.csv")))
+    assert [(f["name"], f["input_line"], f["input"]) for f in fails] == [("a_2", "3", "C1CC")]
+    err = capsys.readouterr().err
+    assert f"geomgen conformers: warning: {smi}: line 3: the name 'a' is used before; this molecule is 'a_2'" in err
+    assert "line 6: the name 'a_2' is used before; this molecule is 'a_2_2'" in err
+
+
+def test_enumerate_stereo_generates_each_isomer_and_resumes(tmp_path, capsys, monkeypatch):
+    from geomgen.conformers import parse_molecule
+    from geomgen.conformers.stereo import fixed_stereo
+
+    smi = tmp_path / "in.smi"
+    smi.write_text("CCC=CCC hex\nNC(=N)c1ccccc1 benz\nCC(O)CC but\n")
+    full = tmp_path / "full.sdf"
+    args = ["conformers", str(smi), "-n", "2", "--enumerate-stereo", "--chunk", "1"]
+    assert main([*args, "-o", str(full)]) == 0
+    err = capsys.readouterr().err
+    assert "geomgen conformers: 'hex': 2 stereoisomers, generated as hex-1..hex-2" in err
+    assert "warning" not in err  # every isomer is fully specified
+    recs = _records(full)
+    assert [r.GetProp("molecule") for r in recs[::2]] == ["hex-1", "hex-2", "benz", "but-1", "but-2"]
+    assert [r.GetProp("input_line") for r in recs[::2]] == ["1", "1", "2", "3", "3"]
+    hexenes = {fixed_stereo(r, reference=parse_molecule("CCC=CCC")).smiles for r in recs[:4]}
+    assert hexenes == {"CC/C=C/CC", "CC/C=C\\CC"}
+    out = tmp_path / "out.sdf"
+    _interrupt_after(monkeypatch, 2)
+    assert main([*args, "-o", str(out)]) == 130
+    log = _interrupt_after(monkeypatch, 99)
+    assert main([*args, "-o", str(out), "--resume"]) == 0
+    assert log == [["benz"], ["but-1"], ["but-2"]] and out.read_bytes() == full.read_bytes()
+    # a job run without --enumerate-stereo cannot be resumed with it
+    assert main([*args[:-3], "-o", str(tmp_path / "one.sdf")]) == 0
+    capsys.readouterr()
+    assert main([*args, "-o", str(tmp_path / "one.sdf"), "--resume"]) == 2
+    assert "is not a molecule of" in capsys.readouterr().err

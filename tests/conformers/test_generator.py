@@ -72,3 +72,36 @@ def test_clash_guard_detects_overlap():
     assert guard.ok(pos).all()
     pos[0, 5] = pos[0, 0] + 0.5  # put the terminal carbons on top of each other
     assert not guard.ok(pos).any()
+
+
+def test_unspecified_stereo_is_reported_not_rejected(gen):
+    """Issue 13, item 1: an unspecified C=C and an amidine used to fail the stereo check."""
+    mols, reports = gen.generate_many([("hexene", "CCC=CCC"), ("amidine", "NC(=N)c1ccccc1"), ("chiral", "C[C@@H](O)CC")], n=2)
+    assert all(m is not None for m in mols)
+    (warning,) = reports[0].warnings
+    isomer = reports[0].extra["stereoisomer"]
+    assert isomer in ("CC/C=C/CC", "CC/C=C\\CC")
+    assert warning == f"'hexene': 1 double bond left unspecified in the input; generated one stereoisomer, {isomer}"
+    assert reports[1].warnings == [] and reports[2].warnings == []
+
+
+def test_macrocycles_get_several_ring_conformations(gen):
+    """Issue 13, item 8: a macrocycle has no rotatable torsion, and used to get n identical conformers."""
+    from rdkit import Chem
+
+    from geomgen.conformers.stereo import fixed_stereo
+
+    mols, reports = gen.generate_many([("ring", "C1CCCCCCCCCCCCC1"), ("lactone", "C[C@@H]1CCCCCCCCCCCC(=O)O1")], n=8, seed=1)
+    for mol, rep in zip(mols, reports):
+        assert rep.ok and rep.extra["ring_seeds"] >= 2
+        pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
+        heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
+        spread = np.linalg.norm(pos[:, heavy] - pos[:, heavy].mean(1, keepdims=True), axis=-1).std(0).max()
+        assert spread > 0.1  # not n copies of one geometry
+        seeds = [c.GetIntProp("ring_seed") for c in mol.GetConformers()]
+        assert seeds == sorted(seeds) and len(set(seeds)) == min(8, rep.extra["ring_seeds"])  # spread over the seeds
+    lactone = mols[1]
+    ref = parse_molecule("C[C@@H]1CCCCCCCCCCCC(=O)O1")
+    assert all(stereo_matches(lactone, conf_id=c.GetId(), reference=ref) for c in lactone.GetConformers())
+    assert {fixed_stereo(Chem.Mol(lactone, confId=c.GetId()), reference=ref).smiles for c in lactone.GetConformers()} == {
+        Chem.MolToSmiles(Chem.MolFromSmiles("C[C@@H]1CCCCCCCCCCCC(=O)O1"))}

@@ -118,8 +118,8 @@ def test_train_export_reconstruct_end_to_end(tmp_path, monkeypatch, capsys, conf
     np.save(tmp_path / "batch.npy", rng.random((3, 50, 3)).astype(np.float32))
     assert main(["pointcloud", "reconstruct", str(tmp_path / "batch.npy"), "-o", str(tmp_path / "b.npy"), "--model", str(ckpt)]) == 0
     assert np.load(tmp_path / "b.npy").shape == (3, N, 3)
-    with pytest.raises(ValueError, match="need a .npy output"):
-        main(["pointcloud", "reconstruct", str(tmp_path / "batch.npy"), "-o", str(tmp_path / "b.ply"), "--model", str(ckpt)])
+    assert main(["pointcloud", "reconstruct", str(tmp_path / "batch.npy"), "-o", str(tmp_path / "b.ply"), "--model", str(ckpt)]) == 2
+    assert f"{tmp_path / 'b.ply'}: 3 clouds need a .npy output" in capsys.readouterr().err
 
 
 def test_reconstruct_with_shipped_model_as_subprocess(tmp_path):
@@ -152,7 +152,78 @@ def test_model_files_load_weights_only(tmp_path):
         load_autoencoder(tmp_path / "nothing.pt")
 
 
-def test_bad_input_raises(tmp_path):
-    np.save(tmp_path / "bad.npy", np.zeros((10, 2)))
-    with pytest.raises(ValueError, match=r"\(10, 2\)"):
-        main(["pointcloud", "reconstruct", str(tmp_path / "bad.npy"), "-o", str(tmp_path / "o.npy")])
+def _write_bad_inputs(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "n2.npy", np.zeros((10, 2)))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 3)))
+    (tmp_path / "zero.npy").write_bytes(b"")
+    nan = rng.random((100, 3))
+    nan[3, 1], nan[5, 0], nan[5, 2] = np.nan, np.inf, -np.inf
+    np.save(tmp_path / "nan.npy", nan)
+    batch = rng.random((2, 40, 3))
+    batch[1, 7, 0] = np.nan
+    np.save(tmp_path / "batchnan.npy", batch)
+    write_point_cloud(tmp_path / "ok.ply", rng.random((100, 3)))
+    (tmp_path / "cut.ply").write_bytes((tmp_path / "ok.ply").read_bytes()[:300])
+    write_point_cloud(tmp_path / "ok.npy", rng.random((100, 3)))
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "notes.pt").write_text("not a model\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["n2.npy", "-o", "o.npy"], "n2.npy: expected points of shape [N, 3] with N >= 1, got (10, 2)"),
+        (["empty.npy", "-o", "o.npy"], "empty.npy: expected points of shape [N, 3] with N >= 1, got (0, 3)"),
+        (["zero.npy", "-o", "o.npy"], "zero.npy: not a readable .npy file (empty, cut short or malformed: EOFError)"),
+        (["nan.npy", "-o", "o.npy"], "nan.npy: 3 non-finite value(s) (NaN or inf) in 2 of 100 points; remove or fix them"),
+        (["batchnan.npy", "-o", "o.npy"], "batchnan.npy: 1 non-finite value(s) (NaN or inf) in 1 of 80 points; remove or fix them"),
+        (["cut.ply", "-o", "o.npy"], "cut.ply: PLY file cut short: 7 of 100 vertex rows"),
+        (["missing.npy", "-o", "o.npy"], "missing.npy: no such file"),
+        (["ok.npy", "-o", "o.npy", "--model", "nothing.pt"], "point-cloud autoencoder file '{tmp}/nothing.pt' does not exist"),
+        (["ok.npy", "-o", "o.npy", "--model", "notes.pt"], "notes.pt: not a readable geomgen autoencoder file"),
+        (["ok.npy", "-o", "x.foo"], "x.foo': unknown output type '.foo' (use .npy or .xyz or .txt or .ply)"),
+        (["ok.npy", "-o", "/proc/x.npy"], "'/proc/x.npy': cannot write here"),
+        (["ok.npy", "-o", "."], "': is a folder; give a file name ending in .npy or .xyz or .txt or .ply"),
+        (["ok.npy", "-o", "afile/x.npy"], "afile/x.npy': '{tmp}/afile' is a file, not a folder"),
+    ],
+)
+def test_bad_reconstruct_arguments_are_one_line_exit_2(tmp_path, capsys, args, message):
+    """Issue 13, items 3 and 5: each used to end in a traceback (or, for NaN, an all-NaN reconstruction with exit 0)."""
+    _write_bad_inputs(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    args = [a if a.startswith(("-", "/")) else str(tmp_path / a) for a in args]
+    assert main(["pointcloud", "reconstruct", *args]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("geomgen pointcloud reconstruct: ")
+    assert message.format(tmp=tmp_path) in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_output_path_is_checked_before_the_model_is_loaded(tmp_path, capsys, monkeypatch):
+    import geomgen.pointclouds.cli as pc_cli
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(pc_cli, "load_autoencoder", no_model)
+    _write_bad_inputs(tmp_path)
+    for out in ("x.foo", "/proc/x.npy", str(tmp_path)):
+        assert main(["pointcloud", "reconstruct", str(tmp_path / "ok.npy"), "-o", out]) == 2
+
+
+def test_small_clouds_are_upsampled_with_a_warning(tmp_path, capsys):
+    np.save(tmp_path / "three.npy", np.eye(3))
+    assert main(["pointcloud", "reconstruct", str(tmp_path / "three.npy"), "-o", str(tmp_path / "o.npy")]) == 0
+    model, _ = load_autoencoder()
+    n = model.config()["n_points"]
+    err = capsys.readouterr().err
+    assert f"geomgen pointcloud reconstruct: warning: {tmp_path / 'three.npy'}: 3 point(s), the model takes {n}: " \
+           f"{n - 3} point(s) of each cloud repeated at random" in err
+    assert np.load(tmp_path / "o.npy").shape == (n, 3)
+
+
+def test_export_errors_are_one_line(tmp_path, capsys):
+    assert main(["pointcloud", "export", str(tmp_path / "none.ckpt"), "-o", str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("geomgen pointcloud export: ") and "none.ckpt" in err and "\n" not in err

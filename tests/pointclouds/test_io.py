@@ -3,6 +3,7 @@ import pytest
 import scipy.stats
 
 from geomgen.pointclouds.io import (
+    check_output,
     load_point_cloud,
     normalize_unit_ball,
     read_mesh,
@@ -108,3 +109,47 @@ def test_bad_files_raise_value_error(tmp_path):
         read_mesh(tmp_path / "c.ply")
     with pytest.raises(ValueError, match=r"\(5, 2\)"):
         write_point_cloud(tmp_path / "d.npy", np.zeros((5, 2)))
+
+
+def test_cut_short_and_malformed_files_name_the_file(tmp_path):
+    _write_ply(tmp_path / "a.ply", TETRA_V, TETRA_F, binary=False)
+    _write_ply(tmp_path / "b.ply", TETRA_V, TETRA_F, binary=True)
+    header = (tmp_path / "b.ply").read_bytes().index(b"end_header\n") + len(b"end_header\n")
+    for name, keep, reason in (("a.ply", -12, "cut short: 3 of 4 face rows"), ("b.ply", -10, "cut short: 3 of 4 face rows"),
+                               ("b.ply", header + 13 + 5, "cut short: 1 of 4 vertex rows")):  # fmt: skip
+        cut = tmp_path / f"cut_{name}"
+        cut.write_bytes((tmp_path / name).read_bytes()[:keep])
+        with pytest.raises(ValueError, match=reason):
+            read_mesh(cut)
+    (tmp_path / "c.off").write_text("OFF\n4 1 0\n0 0 0\n1 0 0\n")
+    with pytest.raises(ValueError, match="c.off: OFF file cut short: 2 of 5"):
+        read_mesh(tmp_path / "c.off")
+    (tmp_path / "d.xyz").write_text("1 2 3\n4 five 6\n")
+    with pytest.raises(ValueError, match="d.xyz: not a readable .xyz file"):
+        read_mesh(tmp_path / "d.xyz")
+    (tmp_path / "e.npy").write_bytes(b"")
+    with pytest.raises(ValueError, match="e.npy: not a readable .npy file"):
+        read_mesh(tmp_path / "e.npy")
+    with pytest.raises(FileNotFoundError, match="f.npy: no such file"):
+        read_mesh(tmp_path / "f.npy")
+    (tmp_path / "g.npy").mkdir()
+    with pytest.raises(ValueError, match="is a folder"):
+        read_mesh(tmp_path / "g.npy")
+
+
+def test_non_finite_points_are_rejected_with_their_count(tmp_path):
+    pts = np.zeros((10, 3))
+    pts[2, 0], pts[2, 1], pts[7, 2] = np.nan, np.inf, -np.inf
+    for suffix in (".npy", ".xyz"):
+        write_point_cloud(tmp_path / f"p{suffix}", pts)
+        with pytest.raises(ValueError, match=r"3 non-finite value\(s\) \(NaN or inf\) in 2 of 10 points"):
+            read_mesh(tmp_path / f"p{suffix}")
+
+
+def test_check_output(tmp_path):
+    check_output(tmp_path / "new" / "x.ply")
+    assert list(tmp_path.rglob("*.ply")) == []  # only checked, nothing left behind
+    for path, reason in ((tmp_path, "is a folder"), (tmp_path / "x.obj", "unknown output type '.obj'"),
+                         ("/proc/x.npy", "cannot write here")):  # fmt: skip
+        with pytest.raises(ValueError, match=reason):
+            check_output(path)

@@ -74,3 +74,62 @@ def test_killed_run_resumes(tmp_path):
     after = {p.name: p.stat().st_mtime_ns for p in cell_files(out)}
     assert len(after) == 32
     assert all(after[k] == v for k, v in done.items())  # finished cells were not rerun
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_bad_study_files_and_output_folders_are_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    """Issue 13, item 5: these ended in tracebacks."""
+    monkeypatch.chdir(tmp_path)
+    Path("broken.yaml").write_text("a: [1, 2\n")
+    Path("binary.yaml").write_bytes(b"\x00\x01binary")
+    Path("latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    Path("notes.txt").write_text("just words\n")
+    Path("afile").write_text("")
+    cases = [
+        (["broken.yaml", "-o", "o"], "geomgen simulate: broken.yaml: not a YAML study file (expected ',' or ']', but got '<stream end>' "
+                                     "at line 2, column 1)"),
+        (["binary.yaml", "-o", "o"], "geomgen simulate: binary.yaml: not a YAML study file (unacceptable character #x0000"),
+        (["latin1.yaml", "-o", "o"], "geomgen simulate: latin1.yaml: not a YAML study file (not UTF-8 text"),
+        (["notes.txt", "-o", "o"], "geomgen simulate: notes.txt: study config: expected a mapping at the top level, got str"),
+        ([str(TINY), "-o", "afile"], "geomgen simulate: afile: -o names a file; give a folder"),
+        ([str(TINY), "-o", "afile/sub"], "geomgen simulate: afile/sub: afile is a file, not a folder"),
+        (["nothing", "-o", "o"], "geomgen simulate: nothing: no such study file, and no shipped study of that name (shipped studies: "
+                                 "default, large, tiny)"),
+        ([str(TINY), "-o", "o", "--workers", "0"], "geomgen simulate: --workers must be >= 1, got 0"),
+    ]
+    for args, message in cases:
+        assert main(["simulate", *args, "--no-progress"]) == 2, args
+        assert _one_line(capsys.readouterr().err).startswith(message)
+    assert not Path("o").exists() and Path("afile").read_text() == ""
+
+
+def test_a_folder_does_not_hide_a_shipped_study(tmp_path, capsys, monkeypatch):
+    """Issue 13, item 6: `mkdir default; geomgen simulate default -o x` said "file not found"."""
+    monkeypatch.chdir(tmp_path)
+    Path("tiny").mkdir()
+    Path("mine").mkdir()
+    assert main(["simulate", "tiny", "-o", "o", "--check"]) == 0
+    assert "study tiny: 16 cells" in capsys.readouterr().out
+    assert main(["simulate", "mine", "-o", "o"]) == 2
+    assert _one_line(capsys.readouterr().err) == ("geomgen simulate: mine: is a folder, not a study YAML file "
+                                                  "(shipped studies: default, large, tiny)")
+    Path("tiny.yaml").write_text(TINY.read_text().replace("name: tiny", "name: local"))  # a file is taken as given
+    assert main(["simulate", "tiny.yaml", "-o", "o", "--check"]) == 0
+    assert "16 cells" in capsys.readouterr().out
+
+
+def test_interrupted_study_is_one_line_exit_130(tmp_path, capsys, monkeypatch):
+    import geomgen.singular.studies.runner as runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_study", interrupted)
+    assert main(["simulate", str(TINY), "-o", str(tmp_path / "o"), "--no-progress"]) == 130
+    assert _one_line(capsys.readouterr().err) == (f"geomgen simulate: {TINY}: interrupted; finished cells are kept in "
+                                                  f"{tmp_path / 'o'} (rerun to resume)")
