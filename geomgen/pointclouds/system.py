@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from geomgen.pointclouds.autoencoder import PointCloudAutoencoder
-from geomgen.pointclouds.losses import SlicedWassersteinLoss, sliced_wasserstein
+from geomgen.pointclouds.losses import DEFAULT_N_PROJECTIONS, SlicedWassersteinLoss, sliced_wasserstein
 
 
 class PointCloudAutoencoderSystem(L.LightningModule):
@@ -19,7 +19,8 @@ class PointCloudAutoencoderSystem(L.LightningModule):
 
     Uses manual optimisation. With a loss that owns an ``amortizer`` (e.g.
     :class:`~geomgen.pointclouds.losses.AmortizedSlicedWassersteinLoss`) there are two optimizers: Adam
-    on the autoencoder (descent) and Adam with ``maximize=True`` on the amortizer (ascent).
+    on the autoencoder (descent) and Adam with ``maximize=True`` on the amortizer (ascent), built by
+    the loss's ``make_amortizer_optimizer`` when it has one.
     Each minibatch runs one forward pass and one backward pass of the loss; the amortizer
     reads detached clouds and the vMF samples are reparameterised, so that single backward
     gives the autoencoder the gradient of :math:`\mathcal{D}` at the current projections and
@@ -27,7 +28,7 @@ class PointCloudAutoencoderSystem(L.LightningModule):
     optimizers step once (one amortizer step per minibatch). Only parameters that the loss
     touches get gradients, so plain Lightning DDP works (no unused parameters).
 
-    Validation and test log the Chamfer distance and SW (L = 100) between inputs and
+    Validation and test log the Chamfer distance and SW (L = :data:`~geomgen.pointclouds.losses.DEFAULT_N_PROJECTIONS`) between inputs and
     reconstructions; the training loss itself is logged as ``train/loss``.
     Checkpoints also carry ``autoencoder_config`` and ``loss_name`` (plain types), for loading
     the network without Lightning.
@@ -37,6 +38,8 @@ class PointCloudAutoencoderSystem(L.LightningModule):
         loss (nn.Module, optional): ``loss(x, recon) -> [B]`` (default :class:`~geomgen.pointclouds.losses.SlicedWassersteinLoss`).
         lr (float, optional): autoencoder learning rate (default 1e-3).
         amortizer_lr (float, optional): amortizer learning rate (default 1e-3).
+        amortizer_betas (tuple of float, optional): the amortizer's Adam :math:`(\beta_1, \beta_2)`
+            (default (0.9, 0.999); the official code uses (0.0, 0.9)).
         weight_decay (float, optional): autoencoder weight decay (default 0).
 
     Shapes:
@@ -49,6 +52,7 @@ class PointCloudAutoencoderSystem(L.LightningModule):
         loss: nn.Module | None = None,
         lr: float = 1e-3,
         amortizer_lr: float = 1e-3,
+        amortizer_betas: tuple[float, float] = (0.9, 0.999),
         weight_decay: float = 0.0,
     ):
         super().__init__()
@@ -91,7 +95,7 @@ class PointCloudAutoencoderSystem(L.LightningModule):
         with torch.no_grad():
             metrics = {
                 "chamfer": chamfer_distance(x, recon).mean(),
-                "sw": sliced_wasserstein(x, recon, n_projections=100).mean(),
+                "sw": sliced_wasserstein(x, recon, n_projections=DEFAULT_N_PROJECTIONS).mean(),
             }
         return metrics["sw"], metrics
 
@@ -126,7 +130,11 @@ class PointCloudAutoencoderSystem(L.LightningModule):
         opt = torch.optim.Adam(self.autoencoder.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         if self.amortizer is None:
             return opt
-        return [opt, torch.optim.Adam(self.amortizer.parameters(), lr=self.hparams.amortizer_lr, maximize=True)]
+        lr, betas = self.hparams.amortizer_lr, tuple(self.hparams.amortizer_betas)
+        make = getattr(self.loss, "make_amortizer_optimizer", None)
+        if make is not None:
+            return [opt, make(lr=lr, betas=betas)]
+        return [opt, torch.optim.Adam(self.amortizer.parameters(), lr=lr, betas=betas, maximize=True)]
 
 
 __all__ = ["PointCloudAutoencoderSystem"]

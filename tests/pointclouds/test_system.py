@@ -87,5 +87,14 @@ def test_resume_from_checkpoint(dm, tmp_path):
     saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert saved["autoencoder_config"]["n_points"] == N and saved["loss_name"] == "AmortizedSlicedWassersteinLoss"
     # the hyper-parameters are the constructor's own arguments (LightningCLI parses them back from --ckpt_path FILE)
-    assert set(saved["hyper_parameters"]) == {"lr", "amortizer_lr", "weight_decay"}
+    assert set(saved["hyper_parameters"]) == {"lr", "amortizer_lr", "amortizer_betas", "weight_decay"}
     assert len(saved["optimizer_states"]) == 2
+
+
+def test_amortizer_optimizer_comes_from_the_loss_with_the_systems_settings():
+    loss = AmortizedSlicedWassersteinLoss(SelfAttentionAmortizer(hidden=8), 8)
+    system = PointCloudAutoencoderSystem(_ae(), loss, amortizer_lr=3e-3, amortizer_betas=(0.0, 0.9))
+    ae_opt, amortizer_opt = system.configure_optimizers()
+    assert amortizer_opt.defaults["maximize"] and amortizer_opt.defaults["betas"] == (0.0, 0.9)
+    assert amortizer_opt.defaults["lr"] == 3e-3 and ae_opt.defaults["betas"] == (0.9, 0.999)
+    assert {id(p) for p in amortizer_opt.param_groups[0]["params"]} == {id(p) for p in loss.amortizer.parameters()}

@@ -5,6 +5,7 @@
 * :class:`LinearAmortizer`, :class:`GeneralizedLinearAmortizer`, :class:`NonLinearAmortizer`,
   :class:`SelfAttentionAmortizer` -- predict a direction / vMF location from a pair of clouds.
 * Loss modules with one interface ``loss(x, y) -> [B]``, chosen by config.
+* :data:`DEFAULT_N_PROJECTIONS` -- the one default number of projections (100) of them all.
 """
 
 from geomgen._lazy import lazy_exports
@@ -24,6 +25,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "EarthMoversLoss": ".modules",
         "MaxSlicedWassersteinLoss": ".modules",
         "SlicedWassersteinLoss": ".modules",
+        "DEFAULT_N_PROJECTIONS": ".sliced",
+        "OPTIMIZERS": ".sliced",
         "distributional_sliced_wasserstein": ".sliced",
         "max_sliced_wasserstein": ".sliced",
         "projected_wasserstein": ".sliced",

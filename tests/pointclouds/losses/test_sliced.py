@@ -5,11 +5,14 @@ import scipy.stats
 import torch
 
 from geomgen.pointclouds.losses import (
+    OPTIMIZERS,
     distributional_sliced_wasserstein,
     max_sliced_wasserstein,
     projected_wasserstein,
     random_projections,
+    sliced,
     sliced_wasserstein,
+    vmf_projections,
 )
 from tests.conftest import TOL
 from tests.pointclouds.losses.properties import assert_rotation_invariant, assert_symmetric, assert_zero_on_identical
@@ -139,3 +142,129 @@ def test_bad_shapes_raise_value_error_quoting_shapes():
         sliced_wasserstein(x, x, projections=torch.zeros(5, 2))
     with pytest.raises(ValueError, match="p must be"):
         sliced_wasserstein(x, x, p=0.5)
+
+
+# --- known answers in 1-D, the optimised direction, the ascent rules -------------------------------------------
+
+
+@pytest.mark.parametrize("m", [50, 33])
+def test_one_dimensional_sliced_and_max_sliced_equal_exact_w2(m):
+    g = torch.Generator().manual_seed(10)
+    x, y = torch.randn(2, 50, 1, generator=g, dtype=torch.float64), 2 * torch.rand(2, m, 1, generator=g, dtype=torch.float64)
+    ref = np.array([ot.wasserstein_1d(x[i, :, 0].numpy(), y[i, :, 0].numpy(), p=2) ** 0.5 for i in range(2)])
+    assert np.allclose(sliced_wasserstein(x, y, n_projections=3).numpy(), ref, atol=1e-12)
+    value, direction = max_sliced_wasserstein(x, y, n_iters=3, return_direction=True)
+    assert np.allclose(value.numpy(), ref, atol=1e-12) and torch.equal(direction.abs(), torch.ones(2, 1, dtype=torch.float64))
+
+
+def test_max_sw_returned_direction_is_unit_and_achieves_the_value(dtype):
+    x, y = _clouds(dtype)
+    for optimizer in OPTIMIZERS:
+        value, theta = max_sliced_wasserstein(x, y, n_iters=20, optimizer=optimizer, return_direction=True)
+        assert theta.shape == (3, 3) and theta.dtype == dtype and not theta.requires_grad
+        assert torch.allclose(theta.norm(dim=-1), torch.ones(3, dtype=dtype), atol=TOL[dtype])
+        again = projected_wasserstein(x, y, theta.unsqueeze(1)).squeeze(-1).sqrt()
+        assert torch.allclose(again, value, rtol=TOL[dtype])
+    assert torch.equal(max_sliced_wasserstein(x, y, n_iters=5, init=theta), max_sliced_wasserstein(x, y, n_iters=5, init=theta))
+
+
+def test_vdsw_returned_location_is_unit_and_gives_the_value(dtype):
+    x, y = _clouds(dtype)
+    value, loc = distributional_sliced_wasserstein(
+        x, y, n_projections=20, n_iters=10, generator=torch.Generator().manual_seed(11), return_direction=True
+    )
+    assert value.shape == (3,) and loc.shape == (3, 3) and loc.dtype == dtype
+    assert torch.allclose(loc.norm(dim=-1), torch.ones(3, dtype=dtype), atol=TOL[dtype])
+    # with no ascent steps the location is the (normalised) start and the value uses vMF samples around it
+    v0, loc0 = distributional_sliced_wasserstein(
+        x, y, n_projections=20, n_iters=0, init=2 * loc, generator=torch.Generator().manual_seed(12), return_direction=True
+    )
+    assert torch.allclose(loc0, loc, atol=TOL[dtype])
+    theta = vmf_projections(loc, 10.0, 20, generator=torch.Generator().manual_seed(12))
+    assert torch.allclose(v0, projected_wasserstein(x, y, theta).mean(-1).sqrt(), rtol=TOL[dtype])
+
+
+def test_ascent_prepares_the_detached_clouds_once(monkeypatch):
+    """The T ascent steps re-project prepared clouds: no per-step transposed copies, and the same
+    iterates as the straightforward loop that calls projected_wasserstein at every step."""
+    x, y = _clouds(torch.float64)
+    init = torch.tensor([0.3, -0.5, 0.8], dtype=torch.float64)
+    theta = sliced._normalise(init.expand(3, -1))
+    for _ in range(7):
+        theta.requires_grad_(True)
+        (grad,) = torch.autograd.grad(projected_wasserstein(x, y, theta.unsqueeze(1)).sum(), theta)
+        theta = sliced._normalise(theta.detach() + 0.5 * grad)
+    _, ours = max_sliced_wasserstein(x, y, n_iters=7, lr=0.5, init=init, return_direction=True)
+    assert torch.allclose(ours, theta, atol=1e-12)
+
+    calls = []
+    real = sliced._points_last
+    monkeypatch.setattr(sliced, "_points_last", lambda c: calls.append(1) or real(c))
+    counts = []
+    for n_iters in (1, 10):
+        calls.clear()
+        max_sliced_wasserstein(x, y, n_iters=n_iters)
+        distributional_sliced_wasserstein(x, y, n_iters=n_iters, n_projections=4)
+        counts.append(len(calls))
+    assert counts[0] == counts[1] == 8  # per function: 2 before the ascent, 2 for the returned value
+
+
+def test_adam_rule_barely_moves_the_direction_at_the_official_step_size():
+    x, y = _clouds(torch.float64)
+    init = random_projections(3, 3, generator=torch.Generator().manual_seed(13), like=x)
+    v_adam, th_adam = max_sliced_wasserstein(x, y, optimizer="adam", init=init, return_direction=True)  # lr 1e-4, T = 50
+    v_proj, th_proj = max_sliced_wasserstein(x, y, init=init, return_direction=True)  # projected, lr 1
+    moved = torch.rad2deg(torch.arccos((th_adam * init).sum(-1).clamp(-1, 1)))
+    assert torch.all(moved > 0) and torch.all(moved < 1.0)  # Adam steps are ~lr per coordinate: <= 50 * 1e-4 * sqrt(3) rad
+    assert torch.all(v_proj >= v_adam)
+    _, loc = distributional_sliced_wasserstein(x, y, optimizer="adam", concentration=1.0, n_projections=8, init=init,
+                                               return_direction=True)  # fmt: skip
+    assert torch.all(torch.rad2deg(torch.arccos((loc * init).sum(-1).clamp(-1, 1))) < 1.0)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        max_sliced_wasserstein(x, y, optimizer="sgd")
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        distributional_sliced_wasserstein(x, y, lr=0.0)
+
+
+# --- input checks: dtypes, devices, channels-first clouds ------------------------------------------------------
+
+
+def test_dtype_and_device_mismatches_raise_naming_both():
+    x = torch.zeros(2, 10, 3, dtype=torch.float64)
+    for fn in (sliced_wasserstein, max_sliced_wasserstein, distributional_sliced_wasserstein):
+        with pytest.raises(ValueError, match=r"torch\.float64 and torch\.float32.*\(2, 10, 3\).*\(2, 12, 3\)"):
+            fn(x, torch.zeros(2, 12, 3, dtype=torch.float32))
+        with pytest.raises(ValueError, match=r"cpu and meta"):
+            fn(x, torch.zeros(2, 10, 3, dtype=torch.float64, device="meta"))
+    with pytest.raises(ValueError, match=r"projections \(torch\.float32, cpu\) must match x \(torch\.float64, cpu\)"):
+        sliced_wasserstein(x, x, projections=torch.eye(3))
+
+
+def test_channels_first_clouds_raise_with_the_fix():
+    g = torch.Generator().manual_seed(14)
+    x, y = torch.randn(2, 50, 3, generator=g), torch.randn(2, 50, 3, generator=g)
+    with pytest.raises(ValueError, match=r"x has more coordinates per point \(50\) than points \(3\).*x\.transpose\(1, 2\)"):
+        sliced_wasserstein(x.transpose(1, 2), y.transpose(1, 2))
+    with pytest.raises(ValueError, match=r"\(2, 50, 3\) and y \(2, 3, 50\).*transpose\(1, 2\)"):
+        max_sliced_wasserstein(x, y.transpose(1, 2))
+    # as many points as coordinates is a cloud, and the fix gives the same value as the [B, N, 3] input
+    assert sliced_wasserstein(x[:, :3], y[:, :3]).shape == (2,)
+    theta = random_projections(5, 3, generator=g)
+    assert torch.equal(sliced_wasserstein(x.transpose(1, 2).transpose(1, 2), y, projections=theta),
+                       sliced_wasserstein(x, y, projections=theta))  # fmt: skip
+
+
+def test_single_direction_projection_matches_bmm_at_any_thread_count(dtype):
+    """Max-SW's ascent projects on one direction with element-wise ops when torch has several threads."""
+    x, _ = _clouds(dtype)
+    xt = sliced._points_last(x)
+    theta = random_projections(3, 3, generator=torch.Generator().manual_seed(15), like=x).unsqueeze(1).requires_grad_(True)
+    ref = torch.bmm(theta, xt)
+    (g_ref,) = torch.autograd.grad(ref.square().sum(), theta)
+    torch.set_num_threads(2)  # the autouse fixture restores the setting
+    ours = sliced._project(theta, xt)
+    (g_ours,) = torch.autograd.grad(ours.square().sum(), theta)
+    assert torch.allclose(ours, ref, rtol=TOL[dtype], atol=TOL[dtype]) and torch.allclose(g_ours, g_ref, rtol=TOL[dtype])
+    several = max_sliced_wasserstein(x, x.flip(1) + 0.5, n_iters=5, init=theta[:, 0].detach())
+    torch.set_num_threads(1)
+    assert torch.allclose(several, max_sliced_wasserstein(x, x.flip(1) + 0.5, n_iters=5, init=theta[:, 0].detach()), rtol=10 * TOL[dtype])

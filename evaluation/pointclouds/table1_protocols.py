@@ -1,0 +1,452 @@
+"""Table 1 under two protocols, three seeds each: does the paper's ordering hold?
+
+Trains a point-cloud autoencoder with every loss of each protocol in
+``geomgen/pointclouds/configs/table1/`` (``faithful``: the official code's projection settings;
+``geomgen``: the package defaults) for every seed, and reports mean +- standard error over the seeds.
+
+Every (protocol, method, seed) cell gets the same network (the protocol files' ``autoencoder``,
+which must agree), the same data (the procedural shapes, 2,048 points per cloud, data seed 0) in
+the same order (a shuffling generator seeded by the seed alone), the same initial weights (seeded
+by the seed alone) and the same budget (``--steps`` minibatches of ``--batch-size``). A step is
+the Lightning system's training step run by hand: its ``configure_optimizers`` and
+``model_step(batch, "train")``, one backward, every optimizer stepped once (so amortizers take one
+ascent step per minibatch from the same backward pass). On the test split: Chamfer distance and
+SW_2 (L = 1,000 fixed directions) on every test shape, exact EMD on the first ``--emd-shapes``;
+the median wall time of a training step.
+
+Resumable: each finished cell is written atomically (:mod:`geomgen.atomic`) to
+``<out>/cells/<protocol>__<method>__seed<s>__<settings hash>.json``, and a rerun with the same
+settings skips it (changed settings make new cells). After the cells, writes
+``<out>/table1_protocols.md`` (tables, verdicts on the paper's claim), ``table1_protocols.json``
+and ``reconstructions_<protocol>.png`` (the first seed's reconstructions of a few test shapes).
+
+Cost (measured at 1 thread on a 2-core CPU shared with another job): a training step takes about
+1.2 s (SW, Max-SW, the index-weighted and the efficient / Linformer attention amortizers),
+2.5 s (full attention) and 14 s (v-DSW, T = 50 ascent steps with L = 100 projections), and
+evaluating a cell about 45 s, so the 54 cells at the default 60 steps take about 3 h, of which
+v-DSW is half.
+
+    OMP_NUM_THREADS=1 python evaluation/pointclouds/table1_protocols.py              # all 54 cells
+    python evaluation/pointclouds/table1_protocols.py --protocols faithful --methods SW v-DSW --seeds 0
+    python evaluation/pointclouds/table1_protocols.py --report-only                   # tables from finished cells
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import re
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from geomgen.atomic import atomic_write, atomic_write_text
+
+HERE = Path(__file__).resolve().parent
+PROTOCOL_DIR = HERE.parents[1] / "geomgen" / "pointclouds" / "configs" / "table1"
+PROTOCOLS = ("faithful", "geomgen")
+SW_EVAL_PROJECTIONS = 1000
+CLAIM_METHODS = ("self-attention (Linformer) amortized v-DSW", "self-attention (efficient) amortized v-DSW")
+
+
+# --- protocols and cells -------------------------------------------------------------------------------------
+
+
+def load_protocol(name: str) -> dict:
+    """The protocol file ``configs/table1/<name>.yaml`` (keys protocol, autoencoder, data, system, methods)."""
+    path = PROTOCOL_DIR / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in PROTOCOL_DIR.glob("*.yaml"))
+        raise FileNotFoundError(f"no protocol {name!r} in {PROTOCOL_DIR} (have {', '.join(known)})")
+    spec = yaml.safe_load(path.read_text())
+    missing = {"protocol", "autoencoder", "data", "system", "methods"} - set(spec)
+    if missing:
+        raise ValueError(f"protocol file {path} lacks {sorted(missing)}")
+    return spec
+
+
+def instantiate(spec: dict, what: str) -> torch.nn.Module:
+    """Build an ``nn.Module`` from a ``class_path`` / ``init_args`` dict, checked against its constructor
+    (jsonargparse, as LightningCLI does), so a typo in a protocol file fails before training."""
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--module", type=torch.nn.Module)
+    try:
+        return parser.instantiate(parser.parse_object({"module": spec})).module
+    except Exception as err:  # jsonargparse raises its own error types; re-raise with the cell's name
+        raise ValueError(f"{what}: cannot build {spec.get('class_path')!r}: {err}") from err
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+def cell_key(cell: dict) -> str:
+    """``<protocol>__<method>__seed<s>__<hash of every setting that shapes the result>``."""
+    settings = {k: v for k, v in cell.items() if k not in ("threads", "cache", "figure")}
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{cell['protocol']}__{slug(cell['method'])}__seed{cell['seed']}__{digest}"
+
+
+def make_cells(args) -> list[dict]:
+    protocols = {name: load_protocol(name) for name in args.protocols}
+    first = next(iter(protocols.values()))
+    for name, spec in protocols.items():  # one network and one data set for every cell
+        if spec["autoencoder"] != first["autoencoder"] or spec["data"] != first["data"]:
+            raise ValueError(f"protocol {name!r} has another network or data set than {first['protocol']!r}")
+    cells = []
+    for name, spec in protocols.items():
+        methods = args.methods or list(spec["methods"])
+        unknown = [m for m in methods if m not in spec["methods"]]
+        if unknown:
+            raise ValueError(f"protocol {name!r} has no methods {unknown}; it has {list(spec['methods'])}")
+        for method in methods:
+            for seed in args.seeds:
+                cell = {
+                    "protocol": name,
+                    "method": method,
+                    "seed": seed,
+                    "loss": spec["methods"][method],
+                    "system": spec["system"],
+                    "autoencoder": spec["autoencoder"],
+                    "data": {**spec["data"], "shapes_per_class": args.shapes_per_class, "seed": 0},
+                    "budget": {"steps": args.steps, "batch_size": args.batch_size},
+                    "evaluation": {"sw_projections": SW_EVAL_PROJECTIONS, "emd_shapes": args.emd_shapes},
+                    "threads": args.threads,
+                    "cache": str(args.cache),
+                    "figure": {"index": args.figure_index, "points": args.figure_points} if seed == args.seeds[0] else None,
+                }
+                cell["key"] = cell_key(cell)
+                cells.append(cell)
+    return cells
+
+
+# --- one cell: dict in, dict out ------------------------------------------------------------------------------
+
+
+def datamodule(cell: dict):
+    from geomgen.pointclouds.datamodule import PointCloudDataModule
+
+    d = cell["data"]
+    dm = PointCloudDataModule(
+        d["dataset"], path=cell["cache"], n_points=d["n_points"], shapes_per_class=d["shapes_per_class"], seed=d["seed"]
+    )
+    dm.prepare_data()
+    dm.setup()
+    return dm
+
+
+def held_out_clouds(cell: dict) -> torch.Tensor:
+    test = datamodule(cell).splits["test"]
+    return torch.stack([test[i][0] for i in range(len(test))])
+
+
+def run_cell(cell: dict) -> dict:
+    """Train one (protocol, method, seed) cell and evaluate it; returns a JSON-ready row."""
+    from torch.utils.data import DataLoader
+
+    from geomgen.metrics import chamfer_distance, earth_movers_distance
+    from geomgen.pointclouds.losses import random_projections, sliced_wasserstein
+    from geomgen.pointclouds.system import PointCloudAutoencoderSystem
+
+    torch.set_num_threads(cell["threads"])
+    seed, budget = cell["seed"], cell["budget"]
+    dm = datamodule(cell)
+    torch.manual_seed(seed)  # the same initial network for every method at this seed
+    autoencoder = instantiate(cell["autoencoder"], cell["key"])
+    torch.manual_seed(seed + 1)
+    loss = instantiate(cell["loss"], cell["key"])
+    system = PointCloudAutoencoderSystem(autoencoder, loss, **cell["system"])
+    optimizers = system.configure_optimizers()
+    optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+    loader = DataLoader(  # the same data order for every method at this seed
+        dm.splits["train"], batch_size=budget["batch_size"], shuffle=True, drop_last=True,
+        generator=torch.Generator().manual_seed(seed),
+    )  # fmt: skip
+    torch.manual_seed(seed + 2)  # the losses' own random directions
+    system.train()
+    step_s, trace, done = [], [], 0
+    t_train = time.perf_counter()
+    while done < budget["steps"]:
+        for batch in loader:
+            if done == budget["steps"]:
+                break
+            t = time.perf_counter()
+            for opt in optimizers:
+                opt.zero_grad()
+            value, _ = system.model_step(batch, "train")
+            value.backward()
+            for opt in optimizers:
+                opt.step()
+            step_s.append(time.perf_counter() - t)
+            trace.append(float(value.detach()))
+            done += 1
+    train_s = time.perf_counter() - t_train
+    if not all(math.isfinite(v) for v in trace):
+        raise FloatingPointError(f"{cell['key']}: non-finite training loss at step {next(i for i, v in enumerate(trace) if not math.isfinite(v))}")
+
+    system.eval()
+    x = held_out_clouds(cell)
+    ev = cell["evaluation"]
+    chunks = [slice(i, i + 8) for i in range(0, len(x), 8)]  # L = 1,000 sorted projections of 8 clouds: ~0.2 GB
+    with torch.no_grad():
+        recon = torch.cat([system.autoencoder(x[c]) for c in chunks])
+        theta = random_projections(ev["sw_projections"], x.shape[-1], generator=torch.Generator().manual_seed(12345), like=x)
+        cd = torch.cat([chamfer_distance(x[c], recon[c]) for c in chunks])
+        sw = torch.cat([sliced_wasserstein(x[c], recon[c], projections=theta) for c in chunks])
+        n_emd = min(ev["emd_shapes"], len(x))
+        emd = earth_movers_distance(x[:n_emd], recon[:n_emd])
+    row = {
+        "status": "ok",
+        "key": cell["key"],
+        "protocol": cell["protocol"],
+        "method": cell["method"],
+        "seed": seed,
+        "chamfer": float(cd.mean()),
+        "sw": float(sw.mean()),
+        "emd": float(emd.mean()),
+        "n_test": len(x),
+        "n_emd": n_emd,
+        "steps": done,
+        "train_s": train_s,
+        "step_ms_median": 1000 * statistics.median(step_s[2:] or step_s),
+        "loss_trace_every_10": [round(statistics.fmean(trace[i : i + 10]), 6) for i in range(0, len(trace), 10)],
+        "torch_threads": torch.get_num_threads(),
+        "settings": {k: v for k, v in cell.items() if k not in ("key", "figure")},
+    }
+    if cell.get("figure"):
+        fig, idx = cell["figure"], [i for i in cell["figure"]["index"] if i < len(x)]
+        row["figure"] = {"index": idx, "recon": [np.round(recon[i, : fig["points"]].numpy(), 3).tolist() for i in idx]}
+    return row
+
+
+def run_cell_safely(cell: dict) -> dict:
+    """:func:`run_cell`, with a failure returned as a reported record (never written as finished)."""
+    try:
+        return run_cell(cell)
+    except Exception as err:
+        return {"status": "error", "key": cell["key"], "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+
+
+def _init_worker(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+
+
+def load_rows(cells_dir: Path) -> dict[str, dict]:
+    """Finished cells: key -> row (temporary files of interrupted writes are ignored)."""
+    rows = {}
+    for p in sorted(cells_dir.glob("*.json")):
+        if not p.name.startswith("."):
+            rows[p.stem] = json.loads(p.read_text())
+    return rows
+
+
+# --- report ---------------------------------------------------------------------------------------------------
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error (sample standard deviation / sqrt(n)); se is NaN for one value."""
+    mean = statistics.fmean(values)
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
+    return mean, se
+
+
+def fmt(mean: float, se: float, scale: float = 100.0, digits: int = 3) -> str:
+    if math.isnan(se):
+        return f"{scale * mean:.{digits}f}"
+    return f"{scale * mean:.{digits}f} +- {scale * se:.{digits}f}"
+
+
+def verdict(rows_by_method: dict[str, dict[int, dict]], method: str) -> str:
+    """Is ``method`` at least as good as SW (paired by seed, SW and Chamfer metrics) at close to SW's cost?"""
+    sw_rows, rows = rows_by_method.get("SW", {}), rows_by_method.get(method, {})
+    seeds = sorted(set(sw_rows) & set(rows))
+    if not seeds:
+        return f"- {method}: no seed has both this method and SW finished."
+    parts = []
+    for metric, label in (("sw", "SW"), ("chamfer", "CD")):
+        diff = [rows[s][metric] - sw_rows[s][metric] for s in seeds]
+        m, se = mean_se(diff)
+        if math.isnan(se):
+            judged = "one seed: no error bar"
+        else:
+            from scipy.stats import t as student_t
+
+            half = float(student_t.ppf(0.975, len(diff) - 1)) * se  # 95% paired t interval
+            judged = "better than SW" if m + half < 0 else "worse than SW" if m - half > 0 else "not distinguishable from SW"
+            judged += f": 95% paired t interval {fmt(m - half, float('nan'))} to {fmt(m + half, float('nan'))}"
+        parts.append(f"{label} x100 minus SW's: {fmt(m, se)} ({judged})")
+    ratio = statistics.median(rows[s]["step_ms_median"] / sw_rows[s]["step_ms_median"] for s in seeds)
+    parts.append(f"training step {ratio:.2f}x SW's (median over seeds; {'close to' if ratio <= 1.3 else 'above'} SW's cost by the 1.3x target)")
+    return f"- {method} vs SW over seeds {seeds}: " + "; ".join(parts) + "."
+
+
+def figure(protocol: str, inputs: torch.Tensor, rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if "figure" in r]
+    if not rows:
+        return
+    idx, n_pts = rows[0]["figure"]["index"], len(rows[0]["figure"]["recon"][0])
+    cols = 1 + len(rows)
+    fig = plt.figure(figsize=(1.9 * cols, 2.0 * len(idx)))
+    for r, i in enumerate(idx):
+        clouds = [inputs[i, :n_pts].numpy()] + [np.asarray(row["figure"]["recon"][r]) for row in rows]
+        titles = ["input"] + [row["method"] for row in rows]
+        for c, (pts, title) in enumerate(zip(clouds, titles)):
+            ax = fig.add_subplot(len(idx), cols, r * cols + c + 1, projection="3d")
+            ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], s=0.4, c=pts[:, 2], cmap="viridis")
+            ax.set_xlim(-1, 1), ax.set_ylim(-1, 1), ax.set_zlim(-1, 1)
+            ax.set_axis_off()
+            if r == 0:
+                ax.set_title(title.replace(" amortized", "\namortized").replace(" (", "\n("), fontsize=6)
+    fig.suptitle(f"protocol {protocol!r}: test shapes and reconstructions (seed {rows[0]['seed']})", fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+
+
+def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], wall_s: float, command: str) -> str:
+    lines = [
+        "# Table 1 under two protocols (point-cloud autoencoders, procedural shapes)",
+        "",
+        f"Produced by `{command}` (this invocation: {wall_s / 60:.1f} min wall; cells are resumable, so the total "
+        f"compute is the sum of the cells' `train_s` in `table1_protocols.json`).",
+        "",
+        f"Every cell: the same network and data (procedural shapes, data seed 0, {args.shapes_per_class} shapes per class, "
+        f"2,048 points per cloud), initial weights and data order set by the seed alone, {args.steps} minibatches of "
+        f"{args.batch_size}, the autoencoder trained with Adam (lr 1e-3) on the batch mean of the protocol's loss. "
+        f"Metrics on the test split, x100, mean +- standard error over seeds: Chamfer distance (squared distances), "
+        f"SW_2 with L = {SW_EVAL_PROJECTIONS} fixed directions, exact EMD (mean matched distance) on the first "
+        f"{args.emd_shapes} test shapes; time: median wall time of one training step (shared CPU, "
+        f"{args.threads} thread{'s' if args.threads > 1 else ''}; see loss_step_time.md for interleaved loss timings). "
+        "Protocols: `geomgen/pointclouds/configs/table1/{faithful,geomgen}.yaml`.",
+    ]
+    raw = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "protocols": {}}
+    for protocol in args.protocols:
+        prot_cells = [c for c in cells if c["protocol"] == protocol]
+        methods = list(dict.fromkeys(c["method"] for c in prot_cells))
+        by_method: dict[str, dict[int, dict]] = {m: {} for m in methods}
+        for c in prot_cells:
+            if c["key"] in rows:
+                by_method[c["method"]][c["seed"]] = rows[c["key"]]
+        lines += [
+            "",
+            f"## Protocol `{protocol}`",
+            "",
+            "| method | seeds | CD (x100) | SW (x100) | EMD (x100) | time / step (ms) | ratio to SW |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        sw_ms = [r["step_ms_median"] for r in by_method.get("SW", {}).values()]
+        summary = {}
+        for m in methods:
+            rs = list(by_method[m].values())
+            if not rs:
+                lines.append(f"| {m} | 0 | | | | | |")
+                continue
+            stats = {k: mean_se([r[k] for r in rs]) for k in ("chamfer", "sw", "emd", "step_ms_median")}
+            ratio = f"{stats['step_ms_median'][0] / statistics.fmean(sw_ms):.2f}" if sw_ms else ""
+            lines.append(
+                f"| {m} | {len(rs)} | {fmt(*stats['chamfer'])} | {fmt(*stats['sw'])} | {fmt(*stats['emd'])} | "
+                f"{fmt(*stats['step_ms_median'], scale=1.0, digits=0)} | {ratio} |"
+            )
+            summary[m] = {"seeds": sorted(by_method[m]), **{k: {"mean": v[0], "se": v[1]} for k, v in stats.items()}}
+        lines += ["", "The paper's claim, attention-amortized v-DSW reconstructs at least as well as SW at close to SW's cost:", ""]
+        lines += [verdict(by_method, m) for m in CLAIM_METHODS if m in by_method]
+        lines += ["", f"![reconstructions, protocol {protocol}](reconstructions_{protocol}.png)"]
+        raw["protocols"][protocol] = {"summary": summary, "cells": {c["key"]: rows.get(c["key"]) for c in prot_cells}}
+        seed0 = [by_method[m][args.seeds[0]] for m in methods if args.seeds[0] in by_method[m]]
+        if seed0:
+            figure(protocol, held_out_clouds(prot_cells[0]), seed0, args.out / f"reconstructions_{protocol}.png")
+    missing = [c["key"] for c in cells if c["key"] not in rows]
+    if missing or failed:
+        lines += ["", f"Unfinished cells: {len(missing)} of {len(cells)}" + (f"; failed in this run: {len(failed)}" if failed else "") + "."]
+        lines += [f"- {f['key']}: {f['error']}" for f in failed]
+    text = "\n".join(lines) + "\n"
+    for row in (r for p in raw["protocols"].values() for r in p["cells"].values() if r):
+        row.pop("figure", None)
+    atomic_write_text(args.out / "table1_protocols.md", text)
+    atomic_write_text(args.out / "table1_protocols.json", json.dumps(raw, indent=1, allow_nan=True))
+    return text
+
+
+# --- main -----------------------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), help="protocol files in configs/table1")
+    p.add_argument("--methods", nargs="+", default=None, help="only these methods (exact names; default: all of the protocol's)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=60, help="minibatches per cell (the budget, the same for every cell)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--shapes-per-class", type=int, default=40, help="procedural shapes per class (10 classes; 70/10/20 split)")
+    p.add_argument("--emd-shapes", type=int, default=16, help="test shapes scored with the exact EMD (about 1 s each)")
+    p.add_argument("--figure-index", type=int, nargs="+", default=[0, 17, 41, 66])
+    p.add_argument("--figure-points", type=int, default=512, help="points per reconstruction kept for the figure")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")), help="torch threads per cell")
+    p.add_argument("--jobs", type=int, default=1, help="cells run at once (processes); 1 runs them in this process")
+    p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "geomgen_eval_cache", help="procedural shapes cache")
+    p.add_argument("--out", type=Path, default=HERE / "table1_protocols")
+    p.add_argument("--report-only", action="store_true", help="write the report from finished cells, train nothing")
+    args = p.parse_args(argv)
+    command = "python evaluation/pointclouds/table1_protocols.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    cells_dir = args.out / "cells"
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    cells = make_cells(args)
+    for c in cells:  # fail on a bad protocol entry now, not hours later
+        instantiate(c["loss"], c["key"])
+    rows = {k: r for k, r in load_rows(cells_dir).items() if r.get("status") == "ok"}
+    todo = [] if args.report_only else [c for c in cells if c["key"] not in rows]
+    print(f"{len(cells)} cells: {len(cells) - len(todo)} finished or skipped, {len(todo)} to run", flush=True)
+    if todo:
+        datamodule(todo[0])  # build the shapes cache once, before any worker reads it
+    t0, failed = time.time(), []
+
+    def finish(cell: dict, row: dict) -> None:
+        if row["status"] != "ok":
+            failed.append(row)
+            print(f"[failed] {cell['key']}: {row['error']}\n{row['traceback']}", file=sys.stderr, flush=True)
+            return
+        atomic_write_text(cells_dir / f"{cell['key']}.json", json.dumps(row, allow_nan=True))
+        rows[cell["key"]] = row
+        print(
+            f"[done] {cell['protocol']} / {cell['method']} / seed {cell['seed']}: CD {100 * row['chamfer']:.3f} "
+            f"SW {100 * row['sw']:.3f} EMD {100 * row['emd']:.3f} x100, {row['step_ms_median']:.0f} ms/step, "
+            f"{row['train_s']:.0f} s ({time.time() - t0:.0f} s so far)",
+            flush=True,
+        )
+
+    if args.jobs > 1 and len(todo) > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx, initializer=_init_worker, initargs=(args.threads,)) as ex:
+            futures = {ex.submit(run_cell_safely, c): c for c in todo}
+            for fut in as_completed(futures):
+                finish(futures[fut], fut.result())
+    else:
+        for c in todo:
+            finish(c, run_cell_safely(c))
+    print(report(args, cells, rows, failed, time.time() - t0, command))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+import inspect
+
+import pytest
+import torch
+
+from geomgen.pointclouds.losses import (
+    DEFAULT_N_PROJECTIONS,
+    AmortizedSlicedWassersteinLoss,
+    DistributionalSlicedWassersteinLoss,
+    MaxSlicedWassersteinLoss,
+    SelfAttentionAmortizer,
+    SlicedWassersteinLoss,
+    distributional_sliced_wasserstein,
+    projected_wasserstein,
+    sliced_wasserstein,
+)
+
+
+def _pair(n=24, b=3, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, n, 3, generator=g, dtype=dtype), 0.5 * torch.randn(b, n, 3, generator=g, dtype=dtype) + 0.2
+
+
+def test_one_default_number_of_projections():
+    defaults = {
+        f.__qualname__: inspect.signature(f).parameters["n_projections"].default
+        for f in (sliced_wasserstein, distributional_sliced_wasserstein, SlicedWassersteinLoss.__init__,
+                  DistributionalSlicedWassersteinLoss.__init__, AmortizedSlicedWassersteinLoss.__init__)
+    }  # fmt: skip
+    assert set(defaults.values()) == {DEFAULT_N_PROJECTIONS} == {100}, defaults
+
+
+@pytest.mark.parametrize("make", [lambda: MaxSlicedWassersteinLoss(n_iters=5), lambda: DistributionalSlicedWassersteinLoss(8, n_iters=5),
+                                  lambda: AmortizedSlicedWassersteinLoss(SelfAttentionAmortizer(hidden=8), 8)])  # fmt: skip
+def test_modules_return_unit_directions_on_request(make):
+    torch.manual_seed(0)
+    loss = make().double()
+    x, y = _pair()
+    value, direction = loss(x, y, return_direction=True)
+    assert value.shape == (3,) and direction.shape == (3, 3) and not direction.requires_grad
+    assert torch.allclose(direction.norm(dim=-1), torch.ones(3, dtype=torch.float64))
+    assert loss(x, y).shape == (3,)
+
+
+def test_amortized_direction_is_the_amortizers_and_achieves_the_value_without_concentration():
+    torch.manual_seed(0)
+    loss = AmortizedSlicedWassersteinLoss(SelfAttentionAmortizer(hidden=8), concentration=None).double()
+    x, y = _pair()
+    value, eps = loss(x, y, return_direction=True)
+    assert torch.allclose(eps, loss.amortizer(x, y))
+    assert torch.allclose(value, projected_wasserstein(x, y, eps.unsqueeze(1)).squeeze(-1).sqrt())
+
+
+def test_amortizer_optimizer_owned_by_the_loss():
+    torch.manual_seed(1)
+    loss = AmortizedSlicedWassersteinLoss(SelfAttentionAmortizer(hidden=8), concentration=None).double()
+    x, y = _pair()
+    with pytest.raises(RuntimeError, match="configure_amortizer_optimizer"):
+        loss.amortizer_step(x, y)
+    opt = loss.configure_amortizer_optimizer(lr=1e-2, betas=(0.0, 0.9))
+    assert opt is loss.amortizer_optimizer and opt.defaults["maximize"] and opt.defaults["betas"] == (0.0, 0.9)
+    assert {id(p) for p in opt.param_groups[0]["params"]} == {id(p) for p in loss.amortizer.parameters()}
+    with pytest.raises(ValueError, match="both x and y"):
+        loss.amortizer_step(x)
+
+    # the official scheme: re-evaluate on the detached pair, ascend; the distance grows, no gradient leaks
+    y.requires_grad_(True)
+    before = loss.amortizer_step(x, y)
+    assert before.shape == (3,) and not before.requires_grad and y.grad is None
+    assert loss(x, y).detach().mean() > before.mean()
+    assert all(p.grad is None for p in loss.amortizer.parameters())
+
+    # the one-backward scheme: step with the gradients of the last backward pass, then clear them
+    params = [p.detach().clone() for p in loss.amortizer.parameters()]
+    loss(x, y).mean().backward()
+    assert y.grad is not None and loss.amortizer_step() is None
+    assert all(not torch.equal(a, b) for a, b in zip(params, loss.amortizer.parameters()))
+    assert all(p.grad is None for p in loss.amortizer.parameters())
