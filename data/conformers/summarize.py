@@ -27,6 +27,21 @@ def _median(xs) -> float:
     return float(np.median(xs)) if len(xs) else float("nan")
 
 
+def bond_type(mol, j: int, k: int) -> str:
+    """A coarse label of the central bond j-k: each end as aromatic, X(=O/N) or element+hybridisation."""
+
+    def end(a):
+        if a.GetIsAromatic():
+            return "ar"
+        for n in a.GetNeighbors():
+            b = mol.GetBondBetweenAtoms(a.GetIdx(), n.GetIdx())
+            if n.GetAtomicNum() in (7, 8, 16) and b.GetBondTypeAsDouble() == 2:
+                return f"{a.GetSymbol()}(=X)"
+        return f"{a.GetSymbol()}{str(a.GetHybridization()).lower()}"
+
+    return "-".join(sorted((end(mol.GetAtomWithIdx(j)), end(mol.GetAtomWithIdx(k)))))
+
+
 def main():
     summary = json.loads((HERE / "build_summary.json").read_text()) if (HERE / "build_summary.json").exists() else {}
     lines = [
@@ -71,7 +86,24 @@ def main():
                 f"{_median([x['ess_min'] for x in d]):.0f} | {_median([x['interchain_w1_max'] for x in d]):.3f} | "
                 f"{np.mean(tors) if tors else float('nan'):.2f} | {_median(secs):.0f}, {np.mean(secs):.0f} | {sum(secs) / 3600:.2f} |"
             )
-    text = "\n".join(lines + diag_lines) + "\n"
+    # which torsions fail the rule, by central-bond type (version-2 references of all splits)
+    counts: dict[str, list[int]] = {}
+    for split in SPLITS:
+        path = HERE / f"reference_{split}.npz"
+        if not path.exists():
+            continue
+        for r in load_reference_set(split):
+            if r.diagnostics.get("sampler_version") != 2:
+                continue
+            for q, ok in zip(r.torsion_atoms, r.diagnostics["torsion_converged"]):
+                c = counts.setdefault(bond_type(r.mol, int(q[1]), int(q[2])), [0, 0])
+                c[0] += 1
+                c[1] += not ok
+    type_lines = ["", "Unconverged torsions of the version-2 references by central-bond type (all splits):", "",
+                  "| bond | torsions | unconverged |", "|---|---|---|"]
+    for key, (n, bad) in sorted(counts.items(), key=lambda kv: -kv[1][0]):
+        type_lines.append(f"| {key} | {n} | {bad} ({bad / n:.0%}) |")
+    text = "\n".join(lines + diag_lines + type_lines) + "\n"
     print(text)
     atomic_write_text(HERE / "STATS.md", text)
 
