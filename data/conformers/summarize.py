@@ -61,7 +61,7 @@ def main():
         "Sampler diagnostics of the version-2 references (per molecule: worst torsion; medians over molecules):",
         "",
         "| split | molecules | median sweeps / chain | median max R-hat | median min ESS | median worst inter-half W1 (rad) "
-        "| share of torsions converged | core-seconds / mol (median, mean) | core-hours so far |",
+        "| share of torsions converged | wall s / mol, one process each (median, mean) | process-hours so far |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for split in SPLITS:
