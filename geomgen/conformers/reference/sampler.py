@@ -114,7 +114,6 @@ class SamplerConfig:
         mala_per_sweep (int): MALA steps per sweep; 0 means one per two movable bonds (at
             least 1), a negative value none (rigid internal geometry, for diagnostics only).
         mala_accept_target (float): warm-up target acceptance of MALA (default 0.6).
-        swap_accept_target (float): informational: the swap rate the ladder should reach (0.2).
         seed (int): random seed (default 0).
 
     A sweep of a rung is one symmetry move, ``torsion_passes`` rigid moves per movable bond
@@ -149,7 +148,6 @@ class SamplerConfig:
     torsion_passes: int = 2
     mala_per_sweep: int = 0
     mala_accept_target: float = 0.6
-    swap_accept_target: float = 0.2
     seed: int = 0
 
     def __post_init__(self):
@@ -435,7 +433,7 @@ class _Ladder:
         """Spread the rungs so that neighbouring swap rates equalise (warm-up only)."""
         if len(self.gaps) < 2:
             return
-        self.gaps = self.gaps * np.exp(0.5 * (self.swap_avg - self.swap_avg.mean()) * 2.0)
+        self.gaps = self.gaps * np.exp(self.swap_avg - self.swap_avg.mean())
         self.gaps /= self.gaps.sum()
         for rung, lam, kt in zip(self.rungs, *self._laws()):
             rung.set_law(lam, kt)
@@ -557,7 +555,3 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         diagnostics=diagnostics,
     )
 
-
-def config_dict(cfg: SamplerConfig) -> dict:
-    """Plain-dict form of a config (for JSON diagnostics and cache keys)."""
-    return asdict(cfg)
