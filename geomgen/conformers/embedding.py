@@ -13,13 +13,15 @@ def rdkit_seed(seed: int) -> int:
     return int(seed) + 0x5EED
 
 
-def embed_seed(mol, seed: int = 0, n_candidates: int = 8, name: str | None = None):
+def embed_seed(mol, seed: int = 0, n_candidates: int = 8, name: str | None = None, max_iters: int = 2000):
     """Embed ``mol`` with ETKDGv3 and return a copy with one MMFF-minimised seed conformer.
 
-    ``n_candidates`` conformers are embedded with the given random seed and MMFF94-minimised;
-    the lowest-energy one is kept, so amide/ester cis-trans and ring puckers come from a
-    low-energy structure rather than from one random draw. Stereocentres left unspecified in
-    the input are fixed by the seed.
+    ``n_candidates`` conformers are embedded with the given random seed and MMFF94-minimised
+    (at most ``max_iters`` iterations); the lowest-energy one is kept, so amide/ester cis-trans
+    and ring puckers come from a low-energy structure rather than from one random draw. With
+    ``n_candidates=1`` and ``max_iters=0`` the ETKDGv3 geometry is returned as it is (no force
+    field is set up: the fastest seed, for generation whose torsions are resampled anyway).
+    Stereocentres left unspecified in the input are fixed by the seed.
 
     Raises:
         MoleculeError: when ETKDG cannot embed the molecule.
@@ -39,9 +41,14 @@ def embed_seed(mol, seed: int = 0, n_candidates: int = 8, name: str | None = Non
         cids = list(AllChem.EmbedMultipleConfs(m, numConfs=n_candidates, params=params))
     if not cids:
         raise MoleculeError(f"{label!r}: ETKDG could not embed the molecule")
-    res = AllChem.MMFFOptimizeMoleculeConfs(m, numThreads=1, maxIters=2000)
-    energies = [e if conv >= 0 else np.inf for conv, e in res]
-    best = cids[int(np.argmin(energies))]
+    if max_iters > 0 or len(cids) > 1:
+        from geomgen.conformers.mmff import MMFF
+
+        res = MMFF.optimize_conformers(m, max_iters=max(int(max_iters), 0))
+        energies = [e if conv >= 0 else np.inf for conv, e in res]
+        best = cids[int(np.argmin(energies))]
+    else:
+        best = cids[0]
     out = Chem.Mol(m, confId=best)
     conf = m.GetConformer(best)
     out.RemoveAllConformers()
@@ -104,7 +111,7 @@ def ring_seeds(mol, first, seed: int = 0, n_candidates: int = 32, max_seeds: int
     params.useMacrocycleTorsions = True
     cids = list(AllChem.EmbedMultipleConfs(m, numConfs=n_candidates, params=params))
     if cids:
-        AllChem.MMFFOptimizeMoleculeConfs(m, numThreads=1, maxIters=2000)
+        MMFF.optimize_conformers(m, max_iters=2000)
     candidates = [Chem.Mol(m, confId=c) for c in cids]
     candidates = [first] + [c for c in candidates if stereo_matches(c, reference=first)]
     energies = MMFF(first).energies(np.stack([c.GetConformer().GetPositions() for c in candidates]))

@@ -38,6 +38,27 @@ def molecule_seed(seed: int, smiles: str) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
+def _conformer(pos: np.ndarray):
+    from rdkit import Chem
+
+    from geomgen.conformers.mmff import set_positions
+
+    conf = Chem.Conformer(len(pos))
+    set_positions(conf, pos)
+    return conf
+
+
+def _minimised(seed_mol):
+    """A copy of a one-conformer seed, MMFF94-minimised (2000 iterations)."""
+    from rdkit import Chem
+
+    from geomgen.conformers.mmff import MMFF
+
+    out = Chem.Mol(seed_mol)
+    MMFF.optimize_conformers(out, max_iters=2000)
+    return out
+
+
 def _model_path(path) -> Path:
     from geomgen.assets import asset_path
 
@@ -58,11 +79,17 @@ class ConformerGenerator:
     Args:
         net: a trained :class:`~geomgen.conformers.model.VonMisesNet`.
         max_tries (int): sampling rounds before a molecule is reported as failed (default 10).
+        seed_iters (int): MMFF94 iterations spent on the seed geometry when neither
+            ``relax`` nor ``boltzmann`` is asked for (default 0: the ETKDGv3 geometry as it is;
+            its torsions are resampled anyway, and minimising it cost as much as embedding it).
+            With ``relax`` or ``boltzmann`` the seed is always minimised (2000 iterations), so
+            that energies are those of a relaxed bond geometry.
     """
 
-    def __init__(self, net, max_tries: int = 10):
+    def __init__(self, net, max_tries: int = 10, seed_iters: int = 0):
         self.net = net.eval()
         self.max_tries = max_tries
+        self.seed_iters = int(seed_iters)
 
     @classmethod
     def from_checkpoint(cls, path=None, **kwargs) -> ConformerGenerator:
@@ -95,6 +122,7 @@ class ConformerGenerator:
         from geomgen.conformers.stereo import fixed_stereo, stereo_matches
 
         seeds, reports, keys = [], [], []
+        iters = 2000 if (relax or boltzmann) else self.seed_iters
         for name, item in items:
             t0 = time.perf_counter()
             try:
@@ -103,7 +131,7 @@ class ConformerGenerator:
                 mol = parse_molecule(item, name=name)
                 key = molecule_seed(seed, canonical_isomeric_smiles(mol))
                 for attempt in range(3):
-                    s = embed_seed(mol, seed=(key + 7919 * attempt) % 2**31, n_candidates=1, name=name)
+                    s = embed_seed(mol, seed=(key + 7919 * attempt) % 2**31, n_candidates=1, name=name, max_iters=iters)
                     if stereo_matches(s, reference=mol):
                         break
                 else:
@@ -125,7 +153,8 @@ class ConformerGenerator:
                 seeds.append(None)
                 reports.append(GenerationReport(name=name, ok=False, reason=str(exc), seconds=time.perf_counter() - t0))
         ok = [i for i, s in enumerate(seeds) if s is not None]
-        mols = self._from_seeds([seeds[i] for i in ok], [reports[i] for i in ok], keys, n, relax, boltzmann)
+        mols = self._from_seeds([seeds[i] for i in ok], [reports[i] for i in ok], keys, n, relax, boltzmann,
+                                refine_seeds=iters < 2000)
         out = [None] * len(seeds)
         for i, m in zip(ok, mols):
             out[i] = m
@@ -188,7 +217,7 @@ class ConformerGenerator:
             loc, conc, logits = self.net(featurize(mol, torsions.atoms))
         return torsions, VonMisesMixture(loc.double(), conc.double(), logits.double())
 
-    def _from_seeds(self, seeds, reports, keys, n, relax, boltzmann):
+    def _from_seeds(self, seeds, reports, keys, n, relax, boltzmann, refine_seeds=False):
         import torch
         from rdkit import Chem
 
@@ -209,6 +238,13 @@ class ConformerGenerator:
             # samples spread evenly over the seeds (several only for macrocycles)
             shares = [want // len(seed_set) + (j < want % len(seed_set)) for j in range(len(seed_set))]
             drawn = [self._sample(s, ts, mix, share, g, rep) for s, share in zip(seed_set, shares) if share]
+            if refine_seeds and sum(len(p) for p, _ in drawn) < want:
+                # a seed minimised briefly (or not at all) can leave too little room between
+                # crowded groups: minimise it fully and sample again before giving up
+                seed_set = [_minimised(s) for s in seed_set]
+                mol = seed_set[0]
+                rep.extra["seed_minimised"] = True
+                drawn = [self._sample(s, ts, mix, share, g, rep) for s, share in zip(seed_set, shares) if share]
             pos = np.concatenate([p for p, _ in drawn])
             ang = np.concatenate([a for _, a in drawn])
             seed_of = np.concatenate([np.full(len(p), j) for j, (p, _) in enumerate(drawn)])
@@ -237,22 +273,17 @@ class ConformerGenerator:
             result = Chem.Mol(mol)
             result.RemoveAllConformers()
             for p in pos:
-                conf = Chem.Conformer(result.GetNumAtoms())
-                for a, x in enumerate(p):
-                    conf.SetAtomPosition(a, (float(x[0]), float(x[1]), float(x[2])))
-                result.AddConformer(conf, assignId=True)
+                result.AddConformer(_conformer(p), assignId=True)
             if relax:
-                from rdkit.Chem import AllChem
+                from geomgen.conformers.mmff import set_positions
 
-                res = AllChem.MMFFOptimizeMoleculeConfs(result, numThreads=1, maxIters=200)
+                res = MMFF.optimize_conformers(result, max_iters=200)
                 energies = np.array([e for _, e in res])
                 relaxed = np.stack([c.GetPositions() for c in result.GetConformers()])
                 bad = ~stereo.ok(relaxed)
                 if bad.any():  # relaxation inverted a centre (e.g. a stereogenic nitrogen): keep the unrelaxed geometry
                     for c in np.flatnonzero(bad):
-                        conf = result.GetConformer(int(c))
-                        for a, x in enumerate(pos[c]):
-                            conf.SetAtomPosition(a, (float(x[0]), float(x[1]), float(x[2])))
+                        set_positions(result.GetConformer(int(c)), pos[c])
                     mmff = mmff or MMFF(mol)
                     energies[bad] = mmff.energies(pos[bad])
                     rep.extra["relax_reverted"] = int(bad.sum())

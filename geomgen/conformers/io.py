@@ -138,24 +138,55 @@ def read_inputs(source: str, prog: str):
     return None if items is None else [(m.name, m.item) for m in items]
 
 
+def _prop_text(props: dict) -> str:
+    return "".join(f">  <{k}>  \n{f'{v:.6g}' if isinstance(v, float) else v}\n\n" for k, v in props.items() if k != "_Name")
+
+
 def sdf_records(mol, props=None) -> Iterator[str]:
     """The SD record (text) of each conformer of ``mol``.
 
-    ``props`` is a list with one dict of SD properties per conformer (or ``None``); floats are
-    written with 6 significant digits. Each record is a one-conformer copy of ``mol`` (the
-    molecule without conformers is copied once, then one conformer is added per record), so
-    the cost is linear in the number of conformers.
+    ``props`` is a list with one dict of SD properties per conformer (or ``None``); ``_Name``
+    is the record's title line; floats are written with 6 significant digits.
+
+    RDKit writes the molecule's connection table once (V2000, from the first conformer); each
+    record is that table with the conformer's coordinates in place, so the cost per record is
+    that of formatting its coordinates. The table carries no wedge bonds: RDKit derives them
+    from a 2D projection of each conformer, so they would differ between conformers of one
+    molecule, while a 3D record's stereochemistry is in its coordinates (and the atom parities,
+    the same for every conformer of one stereoisomer), which is where readers take it from.
+    Molecules too large for V2000 (more than 999 atoms or bonds) are written record by record
+    by RDKit's SD writer.
     """
     from rdkit import Chem
 
-    template = Chem.Mol(mol)
-    template.RemoveAllConformers()
-    for c, conf in enumerate(mol.GetConformers()):
-        rec = Chem.Mol(template)
-        rec.AddConformer(Chem.Conformer(conf), assignId=True)
-        for k, v in (props[c] if props is not None else {}).items():
-            rec.SetProp(k, f"{v:.6g}" if isinstance(v, float) else str(v))
-        yield Chem.SDWriter.GetText(rec)
+    confs = list(mol.GetConformers())
+    if not confs:
+        return
+    props = props if props is not None else [{} for _ in confs]
+    n_atoms, n_bonds = mol.GetNumAtoms(), mol.GetNumBonds()
+    if n_atoms > 999 or n_bonds > 999:
+        template = Chem.Mol(mol)
+        template.RemoveAllConformers()
+        for c, conf in enumerate(confs):
+            rec = Chem.Mol(template)
+            rec.AddConformer(Chem.Conformer(conf), assignId=True)
+            for k, v in props[c].items():
+                rec.SetProp(k, f"{v:.6g}" if isinstance(v, float) else str(v))
+            yield Chem.SDWriter.GetText(rec)
+        return
+    lines = Chem.MolToMolBlock(mol, confId=confs[0].GetId()).split("\n")
+    counts = 3  # title, program and comment lines, then the counts line
+    atom_tails = [line[30:] for line in lines[counts + 1 : counts + 1 + n_atoms]]
+    bonds = lines[counts + 1 + n_atoms : counts + 1 + n_atoms + n_bonds]
+    bonds = [b[:9] + "  0" + b[12:] if b[9:12] in ("  1", "  6") and b[6:9] == "  1" else b for b in bonds]  # no wedges
+    head = "\n".join(lines[1 : counts + 1]) + "\n"
+    tail = "\n".join([*bonds, *lines[counts + 1 + n_atoms + n_bonds :]]).rstrip("\n") + "\n"
+    default_name = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
+    for c, conf in enumerate(confs):
+        pos = conf.GetPositions()
+        atoms = "".join(f"{x:10.4f}{y:10.4f}{z:10.4f}{t}\n" for (x, y, z), t in zip(pos.tolist(), atom_tails))
+        name = str(props[c].get("_Name", default_name))
+        yield f"{name}\n{head}{atoms}{tail}{_prop_text(props[c])}$$$$\n"
 
 
 def write_sdf_atomic(path, mols) -> int:

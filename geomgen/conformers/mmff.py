@@ -7,21 +7,34 @@ import numpy as np
 from geomgen.conformers.molecule import MoleculeError
 
 
+def set_positions(conf, pos: np.ndarray) -> None:
+    """Write ``pos`` [N, 3] into an RDKit conformer (one call where RDKit has ``SetPositions``)."""
+    if hasattr(conf, "SetPositions"):
+        conf.SetPositions(np.ascontiguousarray(pos, dtype=np.float64))
+    else:  # RDKit < 2024.03
+        for a, x in enumerate(pos):
+            conf.SetAtomPosition(a, (float(x[0]), float(x[1]), float(x[2])))
+
+
 class MMFF:
     """MMFF94 force field of one molecule (gas phase, dielectric 1, no cutoff), in kcal/mol.
 
     The RDKit force field is built once and reused, so an energy costs about 10-30 us and a
-    gradient 20-50 us for drug-sized molecules.
+    gradient 20-50 us for drug-sized molecules. It is built on a copy of ``mol``: RDKit's MMFF
+    typing rewrites a molecule's aromaticity flags (MMFF's own aromaticity model: a 2-pyridone
+    ring is not aromatic), which would change the caller's molecule.
 
     Args:
         mol: RDKit molecule with explicit hydrogens and at least one conformer.
     """
 
     def __init__(self, mol):
+        from rdkit import Chem
         from rdkit.Chem import AllChem
 
         if mol.GetNumConformers() == 0:
             raise MoleculeError("MMFF needs a molecule with a conformer")
+        mol = Chem.Mol(mol)
         self.mol = mol
         self.props = AllChem.MMFFGetMoleculeProperties(mol)
         if self.props is None:
@@ -40,6 +53,26 @@ class MMFF:
     def energies(self, pos: np.ndarray) -> np.ndarray:
         """Energies of many geometries ``[C, N, 3]`` -> ``[C]``."""
         return np.array([self.energy(p) for p in np.asarray(pos, dtype=np.float64)])
+
+    @staticmethod
+    def optimize_conformers(mol, max_iters: int = 2000) -> list[tuple[int, float]]:
+        """MMFF94-minimise every conformer of ``mol`` in place (coordinates only).
+
+        Unlike RDKit's ``MMFFOptimizeMoleculeConfs`` on ``mol`` itself, the molecule's
+        aromaticity flags are left as they are (the typing runs on a copy).
+
+        Returns:
+            RDKit's ``[(not_converged, energy), ...]`` per conformer (``not_converged`` is -1
+            when MMFF94 has no parameters for the molecule).
+        """
+        from rdkit import Chem
+        from rdkit.Chem import AllChem
+
+        work = Chem.Mol(mol)
+        res = AllChem.MMFFOptimizeMoleculeConfs(work, numThreads=1, maxIters=int(max_iters))
+        for conf, done in zip(mol.GetConformers(), work.GetConformers()):
+            set_positions(conf, done.GetPositions())
+        return list(res)
 
     def minimize(self, pos: np.ndarray, max_iters: int = 500, torsion_constraints=(), force_constant: float = 1e4):
         """Minimise from ``pos``; optionally hold torsions fixed.

@@ -89,10 +89,33 @@ def test_chunk_and_jobs_do_not_change_the_output(tmp_path):
     smi = tmp_path / "in.smi"
     smi.write_text("CCCCO a\nCC(C)Cc1ccc(cc1)C(C)C(=O)O b\nCOc1ccc(CCN)cc1 c\nCC(=O)Nc1ccc(O)cc1 d\n")
     outs = {}
-    for tag, extra in [("default", []), ("chunk1", ["--chunk", "1"]), ("jobs2", ["--jobs", "2", "--chunk", "1"])]:
+    runs = [("default", []), ("serial", ["--jobs", "1"]), ("chunk1", ["--jobs", "1", "--chunk", "1"]), ("jobs2", ["--jobs", "2", "--chunk", "1"])]
+    for tag, extra in runs:
         outs[tag] = tmp_path / f"{tag}.sdf"
         assert main(["conformers", str(smi), "-n", "3", "-o", str(outs[tag]), *extra]) == 0
-    assert outs["default"].read_bytes() == outs["chunk1"].read_bytes() == outs["jobs2"].read_bytes()
+    assert len({outs[tag].read_bytes() for tag, _ in runs}) == 1
+
+
+def test_jobs_default_to_every_available_core(monkeypatch):
+    """Like RDKit's numThreads=0: no --jobs means one worker per core the process may use."""
+    import argparse
+    import os
+
+    from geomgen.conformers.commands import generate
+
+    p = argparse.ArgumentParser()
+    generate.add_arguments(p)
+    args = p.parse_args(["CCO", "-o", "x.sdf"])
+    assert args.jobs is None
+    generate._check_options(args)
+    assert args.jobs == len(os.sched_getaffinity(0)) == generate.available_cores()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    args = p.parse_args(["CCO", "-o", "x.sdf"])
+    generate._check_options(args)
+    assert args.jobs == 3
+    args = p.parse_args(["CCO", "-o", "x.sdf", "--jobs", "1"])
+    generate._check_options(args)
+    assert args.jobs == 1
 
 
 @pytest.mark.parametrize(
@@ -216,7 +239,7 @@ def test_ctrl_c_keeps_finished_molecules_and_resume_matches_an_uninterrupted_run
     capsys.readouterr()
 
     out = tmp_path / "part" / "out.sdf"
-    args = ["conformers", str(smi), "-n", "3", "-o", str(out), "--seed", "2", "--chunk", "1"]
+    args = ["conformers", str(smi), "-n", "3", "-o", str(out), "--seed", "2", "--chunk", "1", "--jobs", "1"]
     (tmp_path / "part").mkdir()
     out.write_text("stale output of an earlier run\n")
     _interrupt_after(monkeypatch, 3)  # a, broken, c done; Ctrl-C while generating d
@@ -329,7 +352,7 @@ def test_enumerate_stereo_generates_each_isomer_and_resumes(tmp_path, capsys, mo
     smi = tmp_path / "in.smi"
     smi.write_text("CCC=CCC hex\nNC(=N)c1ccccc1 benz\nCC(O)CC but\n")
     full = tmp_path / "full.sdf"
-    args = ["conformers", str(smi), "-n", "2", "--enumerate-stereo", "--chunk", "1"]
+    args = ["conformers", str(smi), "-n", "2", "--jobs", "1", "--enumerate-stereo", "--chunk", "1"]
     assert main([*args, "-o", str(full)]) == 0
     err = capsys.readouterr().err
     assert "geomgen conformers: 'hex': 2 stereoisomers, generated as hex-1..hex-2" in err

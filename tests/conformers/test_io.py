@@ -118,3 +118,27 @@ def test_streamed_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(IsADirectoryError):
         StreamedFile(tmp_path)
+
+
+@pytest.mark.parametrize("smiles", ["O=C(O)[C@@H](O)[C@@H](O)[C@H](O)[C@@H](O)C(=O)O", "C[C@@H](COc1ccccc1)N(CCCl)Cc1ccccc1",
+                                    "C/C=C/C[C@H](N)c1ccc(F)cc1"])
+def test_records_of_a_chiral_molecule_keep_its_stereo_and_differ_only_in_coordinates(tmp_path, smiles):
+    """One connection table for all conformers: RDKit's wedges (from a 2D projection of each
+    conformer) are left out, the stereo read back from every record is the molecule's own."""
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    cids = list(AllChem.EmbedMultipleConfs(mol, 6, randomSeed=3))
+    props = _props("m", 1, len(cids))
+    texts = list(sdf_records(mol, props))
+    want = Chem.MolToSmiles(Chem.RemoveHs(mol))
+    for c, text in zip(cids, texts):
+        back = Chem.MolFromMolBlock(text, removeHs=False)
+        assert Chem.MolToSmiles(Chem.RemoveHs(back)) == want
+        assert abs(back.GetConformer().GetPositions() - mol.GetConformer(c).GetPositions()).max() < 1e-4
+        # RDKit's own record of this conformer, less its wedges and its running record numbers
+        rec = Chem.Mol(mol, confId=c)
+        for k, v in props[c].items():
+            rec.SetProp(k, f"{v:.6g}" if isinstance(v, float) else str(v))
+        ref = Chem.SDWriter.GetText(rec, confId=c)
+        wedge_free = re.sub(r"(?m)^(\s*\d+\s*\d+  1)  [16](\s)", r"\1  0\2", ref)
+        assert text == wedge_free
+    assert [len(t.splitlines()) for t in texts] == [len(texts[0].splitlines())] * len(texts)

@@ -30,6 +30,14 @@ PROG = "geomgen conformers"
 OUTPUT_SUFFIXES = (".sdf",)
 
 
+def _default_seed_iters() -> int:
+    import inspect
+
+    from geomgen.conformers.generator import ConformerGenerator
+
+    return inspect.signature(ConformerGenerator).parameters["seed_iters"].default
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="a SMILES string or a .smi / .csv / .sdf file")
     p.add_argument("-n", "--num-conformers", type=int, default=10, help="conformers per molecule (default 10)")
@@ -38,8 +46,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--relax", action="store_true", help="MMFF94-minimise every conformer")
     p.add_argument("--boltzmann", action="store_true",
                    help="Boltzmann importance resampling (weights exp(-E/kT)/q, 300 K); reports the ESS")
+    p.add_argument("--seed-iters", type=int, default=None,
+                   help="MMFF94 iterations on each molecule's seed geometry before its torsions are sampled (default "
+                        f"{_default_seed_iters()}; --relax and --boltzmann always minimise it fully)")
     p.add_argument("--model", default=None, help="VonMisesNet checkpoint (default: the shipped models/vonmisesnet.ckpt)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel worker processes for files (default 1)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="parallel worker processes for files (default: every core this process may use, like RDKit's "
+                        "numThreads=0; 1 for one process)")
     p.add_argument("--chunk", type=int, default=64, help="molecules per worker task (default 64)")
     p.add_argument("--enumerate-stereo", action="store_true",
                    help="generate every stereoisomer of a molecule with unspecified stereocentres or double bonds, each as "
@@ -72,22 +85,25 @@ class MoleculeResult(NamedTuple):
 _GEN: dict = {}
 
 
-def _generator(model):
+def _generator(model, seed_iters=None):
     from geomgen.conformers.generator import ConformerGenerator
 
     if model not in _GEN:
         _GEN[model] = ConformerGenerator.from_checkpoint(model)
-    return _GEN[model]
+    gen = _GEN[model]
+    if seed_iters is not None:
+        gen.seed_iters = seed_iters
+    return gen
 
 
-def _work(model, chunk, n, seed, relax, boltzmann) -> list[MoleculeResult]:
+def _work(model, chunk, n, seed, relax, boltzmann, seed_iters=None) -> list[MoleculeResult]:
     """Generate for ``chunk`` = [InputMolecule, ...] and render each molecule's SD records."""
     import torch
 
     torch.set_num_threads(1)
     from geomgen.conformers.io import sdf_records
 
-    mols, reports = _generator(model).generate_many([(m.name, m.item) for m in chunk], n, seed=seed, relax=relax, boltzmann=boltzmann)
+    mols, reports = _generator(model, seed_iters).generate_many([(m.name, m.item) for m in chunk], n, seed=seed, relax=relax, boltzmann=boltzmann)
     out = []
     for m, mol, rep in zip(chunk, mols, reports):
         text, count = "", 0
@@ -147,10 +163,12 @@ def _worker_init() -> None:
 
 def _results(args, pending):
     """:class:`MoleculeResult` of each molecule of ``pending``, in order: one at a time with
-    ``--jobs 1``, else in chunks of ``--chunk`` molecules on ``--jobs`` processes. A held Ctrl-C or
-    SIGTERM is raised here, between molecules (or while waiting for a worker)."""
-    task = (args.num_conformers, args.seed, args.relax, args.boltzmann)
-    chunks = [pending[i : i + args.chunk] for i in range(0, len(pending), args.chunk)]
+    ``--jobs 1``, else in chunks of at most ``--chunk`` molecules (smaller when that is what keeps
+    every worker busy) on ``--jobs`` processes. A held Ctrl-C or SIGTERM is raised here, between
+    molecules (or while waiting for a worker)."""
+    task = (args.num_conformers, args.seed, args.relax, args.boltzmann, args.seed_iters)
+    size = max(1, min(args.chunk, -(-len(pending) // (4 * max(args.jobs, 1)))))
+    chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
     if args.jobs <= 1 or len(chunks) <= 1:
         for m in pending:
             _check_signals()
@@ -161,7 +179,8 @@ def _results(args, pending):
 
     # Pool.__exit__ terminates the workers, also when the consumer is interrupted
     with multiprocessing.Pool(min(args.jobs, len(chunks)), initializer=_worker_init) as pool:
-        results = pool.imap(functools.partial(_work, args.model, n=task[0], seed=task[1], relax=task[2], boltzmann=task[3]), chunks)
+        results = pool.imap(functools.partial(_work, args.model, n=task[0], seed=task[1], relax=task[2], boltzmann=task[3],
+                                                   seed_iters=task[4]), chunks)
         while True:
             _check_signals()
             try:
@@ -173,12 +192,25 @@ def _results(args, pending):
             yield from res
 
 
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform reports it)."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return os.cpu_count() or 1
+
+
 def _check_options(args) -> None:
     from geomgen.conformers.io import check_output_path
 
+    if args.jobs is None:
+        args.jobs = available_cores()
     for flag, value in (("-n", args.num_conformers), ("--jobs", args.jobs), ("--chunk", args.chunk)):
         if value < 1:
             raise UsageError(f"{flag} must be a positive integer, got {value}")
+    if args.seed_iters is not None and args.seed_iters < 0:
+        raise UsageError(f"--seed-iters must be 0 or more, got {args.seed_iters}")
     why = check_output_path(args.output, OUTPUT_SUFFIXES)
     if why:
         raise UsageError(why)

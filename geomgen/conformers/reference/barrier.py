@@ -32,9 +32,10 @@ class TorsionBarrier:
     """
 
     def __init__(self, mol, bonds=None, props=None):
+        from rdkit import Chem
         from rdkit.Chem import AllChem
 
-        props = props if props is not None else AllChem.MMFFGetMoleculeProperties(mol)
+        props = props if props is not None else AllChem.MMFFGetMoleculeProperties(Chem.Mol(mol))  # typing rewrites aromaticity
         if bonds is None:
             bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
         quads, params = [], []

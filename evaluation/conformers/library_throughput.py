@@ -1,0 +1,216 @@
+"""Conformers for a screening library: geomgen against RDKit ETKDGv3 at the same number of cores.
+
+    python evaluation/conformers/library_throughput.py [--molecules 1000] [-n 10 50] [--jobs J]
+    python evaluation/conformers/library_throughput.py --memory-only --memory-sizes 1000 10000
+
+The library is the first ``--molecules`` lines of evaluation/conformers/library.smi (10,000
+molecules of the MOSES scaffold test set, drawn by make_library.py). For each ``-n``, in one run
+and on the same ``--jobs`` cores (default: every core this process may use), each method reads
+the SMILES file and writes an SD file, run as its own process:
+
+* ``ETKDGv3``: RDKit ``EmbedMultipleConfs(n)`` per molecule, ``numThreads=J``;
+* ``ETKDGv3+MMFF``: the same, then ``MMFFOptimizeMoleculeConfs(numThreads=J)``;
+* ``geomgen``: ``geomgen conformers LIB -n N -o OUT.sdf --jobs J`` (the shipped model).
+
+Reported per method: wall time (model loading and start-up included), conformers per second,
+speed-up over ETKDGv3 of the same run, peak memory of the whole process tree (the sum of the
+processes' proportional set sizes, sampled every 0.1 s, so shared pages count once) and molecules
+that failed. ``--memory-sizes`` adds geomgen runs at ``-n 10`` over other library sizes to show
+that peak memory does not grow with the number of molecules. Writes library_throughput.md and
+library_throughput.json beside this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LIBRARY = HERE / "library.smi"
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+# -- the baseline, run in its own process -------------------------------------------------------
+def etkdg_worker(smi: str, out: str, n: int, jobs: int, mmff: bool) -> None:
+    """Embed ``n`` ETKDGv3 conformers per molecule of ``smi`` (optionally MMFF94-minimised) into ``out``."""
+    from rdkit import Chem, RDLogger
+    from rdkit.Chem import AllChem
+
+    RDLogger.DisableLog("rdApp.*")
+    failed = 0
+    with Chem.SDWriter(out) as w:
+        for line in Path(smi).read_text().splitlines():
+            smiles, name = line.split()[:2]
+            mol = Chem.MolFromSmiles(smiles)
+            if mol is None:
+                failed += 1
+                continue
+            mol = Chem.AddHs(mol)
+            params = AllChem.ETKDGv3()
+            params.randomSeed = 0x5EED
+            params.numThreads = jobs
+            cids = list(AllChem.EmbedMultipleConfs(mol, numConfs=n, params=params))
+            if not cids:
+                failed += 1
+                continue
+            if mmff:
+                AllChem.MMFFOptimizeMoleculeConfs(mol, numThreads=jobs, maxIters=2000)
+            mol.SetProp("_Name", name)
+            for cid in cids:
+                w.write(mol, confId=cid)
+    print(json.dumps({"failed": failed}))
+
+
+# -- measuring a run -----------------------------------------------------------------------------
+def _tree_pss_mb(proc) -> float:
+    """Sum of the proportional set sizes (MB) of ``proc`` and its descendants."""
+    import psutil
+
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total / 2**20
+
+
+def measure(cmd: list[str], env: dict | None = None) -> dict:
+    """Run ``cmd``; return wall seconds, exit status, peak tree memory (MB) and its stdout."""
+    import psutil
+
+    t0 = time.perf_counter()
+    popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = psutil.Process(popen.pid)
+    peak = [0.0]
+    done = threading.Event()
+
+    def poll():
+        while not done.is_set():
+            try:
+                peak[0] = max(peak[0], _tree_pss_mb(proc))
+            except psutil.NoSuchProcess:
+                return
+            done.wait(0.1)
+
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    out, err = popen.communicate()
+    seconds = time.perf_counter() - t0
+    done.set()
+    th.join()
+    return {"rc": popen.returncode, "seconds": seconds, "peak_mb": peak[0], "stdout": out, "stderr": err[-2000:]}
+
+
+def _count_lines(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if line.strip()) if path.exists() else 0
+
+
+def run_geomgen(exe: str, smi: Path, out: Path, n: int, jobs: int, extra: tuple = ()) -> dict:
+    res = measure([exe, "conformers", str(smi), "-n", str(n), "-o", str(out), "--jobs", str(jobs), *extra])
+    failures = out.with_name(out.name[: -len(".sdf")] + ".failures.csv")
+    res["failed"] = max(_count_lines(failures) - 1, 0)  # minus the header
+    res["conformers"] = out.read_text().count("$$$$") if out.exists() else 0
+    return res
+
+
+def run_etkdg(smi: Path, out: Path, n: int, jobs: int, mmff: bool) -> dict:
+    cmd = [sys.executable, __file__, "--etkdg-worker", str(smi), str(out), str(n), str(jobs), str(int(mmff))]
+    res = measure(cmd)
+    res["failed"] = json.loads(res["stdout"].strip().splitlines()[-1])["failed"] if res["rc"] == 0 else None
+    res["conformers"] = out.read_text().count("$$$$") if out.exists() else 0
+    return res
+
+
+def main(argv=None) -> int:
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--etkdg-worker":
+        smi, out, n, jobs, mmff = sys.argv[2:7]
+        etkdg_worker(smi, out, int(n), int(jobs), bool(int(mmff)))
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--molecules", type=int, default=1000)
+    ap.add_argument("-n", type=int, nargs="+", default=[10, 50])
+    ap.add_argument("--jobs", type=int, default=default_jobs(), help="cores for every method (default: all available)")
+    ap.add_argument("--memory-sizes", type=int, nargs="*", default=[], help="library sizes for the memory check (geomgen, -n 10)")
+    ap.add_argument("--memory-only", action="store_true", help="only the memory check")
+    ap.add_argument("--methods", nargs="+", default=["ETKDGv3", "ETKDGv3+MMFF", "geomgen"],
+                    help='ETKDGv3, ETKDGv3+MMFF, geomgen, or geomgen with options, e.g. "geomgen --seed-iters 2000"')
+    ap.add_argument("--out", default=str(HERE / "library_throughput"))
+    args = ap.parse_args(argv)
+    exe = shutil.which("geomgen", path=str(Path(sys.executable).parent)) or shutil.which("geomgen")
+    lines = LIBRARY.read_text().splitlines()
+    rows, mem_rows = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        smi = Path(tmp) / "lib.smi"
+        smi.write_text("\n".join(lines[: args.molecules]) + "\n")
+        for n in [] if args.memory_only else args.n:
+            for method in args.methods:
+                out = Path(tmp) / f"{method.split()[0]}-{n}.sdf"
+                if method.startswith("geomgen"):  # geomgen, or e.g. "geomgen --seed-iters 2000"
+                    res = run_geomgen(exe, smi, out, n, args.jobs, tuple(method.split()[1:]))
+                else:
+                    res = run_etkdg(smi, out, n, args.jobs, mmff=method.endswith("MMFF"))
+                row = {"method": method, "n": n, "molecules": args.molecules, "jobs": args.jobs,
+                       **{k: res[k] for k in ("rc", "seconds", "peak_mb", "failed", "conformers")}}
+                row["conformers_per_second"] = row["conformers"] / row["seconds"]
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                if res["rc"] != 0:
+                    print(res["stderr"], file=sys.stderr)
+                out.unlink(missing_ok=True)
+        for size in args.memory_sizes:
+            sub = Path(tmp) / f"lib{size}.smi"
+            sub.write_text("\n".join(lines[:size]) + "\n")
+            out = Path(tmp) / f"mem-{size}.sdf"
+            res = run_geomgen(exe, sub, out, 10, args.jobs)
+            mem_rows.append({"molecules": size, "n": 10, "jobs": args.jobs,
+                             **{k: res[k] for k in ("rc", "seconds", "peak_mb", "failed", "conformers")}})
+            print(json.dumps(mem_rows[-1]), flush=True)
+            out.unlink(missing_ok=True)
+    text = render(rows, mem_rows, args)
+    print(text)
+    from geomgen.atomic import atomic_write_text
+
+    previous = {}
+    if Path(args.out + ".json").exists():
+        previous = json.loads(Path(args.out + ".json").read_text())
+    payload = {"throughput": rows or previous.get("throughput", []), "memory": mem_rows or previous.get("memory", [])}
+    atomic_write_text(args.out + ".json", json.dumps(payload, indent=1))
+    atomic_write_text(args.out + ".md", render(payload["throughput"], payload["memory"], args))
+    return 0
+
+
+def render(rows: list[dict], mem_rows: list[dict], args) -> str:
+    out = ["# Conformers for a screening library: geomgen vs RDKit ETKDGv3", "",
+           "`python evaluation/conformers/library_throughput.py` on the first molecules of "
+           "evaluation/conformers/library.smi (MOSES scaffold test set); every method on the same cores, "
+           "in one run; wall time includes start-up and model loading; memory is the peak summed PSS of the process tree.", ""]
+    if rows:
+        out += ["| molecules | n | cores | method | wall (s) | conformers/s | vs ETKDGv3 | peak memory (MB) | failed |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        base = {(r["n"]): r["conformers_per_second"] for r in rows if r["method"] == "ETKDGv3"}
+        for r in rows:
+            ratio = r["conformers_per_second"] / base[r["n"]] if base.get(r["n"]) else float("nan")
+            out.append(f"| {r['molecules']} | {r['n']} | {r['jobs']} | {r['method']} | {r['seconds']:.1f} | "
+                       f"{r['conformers_per_second']:.0f} | {ratio:.2f}x | {r['peak_mb']:.0f} | {r['failed']} |")
+    if mem_rows:
+        out += ["", "Peak memory against library size (`geomgen conformers`, n = 10):", "",
+                "| molecules | cores | wall (s) | peak memory (MB) | failed |", "|---|---|---|---|---|"]
+        for r in mem_rows:
+            out.append(f"| {r['molecules']} | {r['jobs']} | {r['seconds']:.0f} | {r['peak_mb']:.0f} | {r['failed']} |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
