@@ -72,6 +72,61 @@ def etkdg_worker(smi: str, out: str, n: int, jobs: int, mmff: bool) -> None:
     print(json.dumps({"failed": failed}))
 
 
+# -- where geomgen's time goes --------------------------------------------------------------------
+def stage_times(smiles: list[str], n: int = 10, seed_iters: int | None = None) -> dict[str, float]:
+    """Mean milliseconds per molecule of each stage of ``geomgen conformers`` on one core."""
+    import torch
+
+    torch.set_num_threads(1)
+    from geomgen.conformers import ConformerGenerator
+    from geomgen.conformers.embedding import embed_seed
+    from geomgen.conformers.io import sdf_records
+    from geomgen.conformers.mmff import MMFF
+    from geomgen.conformers.molecule import canonical_isomeric_smiles, parse_molecule
+    from geomgen.conformers.stereo import fixed_stereo, stereo_matches
+
+    gen = ConformerGenerator.from_checkpoint()
+    iters = gen.seed_iters if seed_iters is None else seed_iters
+    totals: dict[str, float] = {}
+
+    def tick(stage, t0):
+        totals[stage] = totals.get(stage, 0.0) + time.perf_counter() - t0
+        return time.perf_counter()
+
+    for smi in smiles:
+        t = time.perf_counter()
+        mol = parse_molecule(smi, name="m")
+        canonical_isomeric_smiles(mol)
+        t = tick("parse SMILES", t)
+        seed = embed_seed(mol, seed=1, n_candidates=1, max_iters=0)
+        t = tick("ETKDGv3 seed (one conformer)", t)
+        MMFF.optimize_conformers(seed, max_iters=iters)
+        t = tick(f"MMFF94 on the seed ({iters} iterations)", t)
+        stereo_matches(seed, reference=mol)
+        fixed_stereo(seed, reference=mol)
+        t = tick("stereo checks of the seed", t)
+        mols = gen.generate_from_seeds([seed], n=n)
+        t = tick(f"torsions, network, sampling, clash checks ({n} conformers)", t)
+        list(sdf_records(mols[0]))
+        tick(f"SD text ({n} records)", t)
+    return {k: 1000 * v / len(smiles) for k, v in totals.items()}
+
+
+def etkdg_ms(smiles: list[str], n: int) -> float:
+    """Mean milliseconds per molecule of RDKit ETKDGv3 embedding ``n`` conformers on one core."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    t0 = time.perf_counter()
+    for smi in smiles:
+        mol = Chem.AddHs(Chem.MolFromSmiles(smi))
+        params = AllChem.ETKDGv3()
+        params.randomSeed = 0x5EED
+        params.numThreads = 1
+        AllChem.EmbedMultipleConfs(mol, numConfs=n, params=params)
+    return 1000 * (time.perf_counter() - t0) / len(smiles)
+
+
 # -- measuring a run -----------------------------------------------------------------------------
 def _tree_pss_mb(proc) -> float:
     """Sum of the proportional set sizes (MB) of ``proc`` and its descendants."""
@@ -146,6 +201,7 @@ def main(argv=None) -> int:
     ap.add_argument("--memory-only", action="store_true", help="only the memory check")
     ap.add_argument("--methods", nargs="+", default=["ETKDGv3", "ETKDGv3+MMFF", "geomgen"],
                     help='ETKDGv3, ETKDGv3+MMFF, geomgen, or geomgen with options, e.g. "geomgen --seed-iters 2000"')
+    ap.add_argument("--stages", type=int, default=200, help="molecules for the per-stage breakdown on one core (0: none)")
     ap.add_argument("--out", default=str(HERE / "library_throughput"))
     args = ap.parse_args(argv)
     exe = shutil.which("geomgen", path=str(Path(sys.executable).parent)) or shutil.which("geomgen")
@@ -178,20 +234,27 @@ def main(argv=None) -> int:
                              **{k: res[k] for k in ("rc", "seconds", "peak_mb", "failed", "conformers")}})
             print(json.dumps(mem_rows[-1]), flush=True)
             out.unlink(missing_ok=True)
-    text = render(rows, mem_rows, args)
+    stages = {}
+    if args.stages and not args.memory_only:
+        smiles = [line.split()[0] for line in lines[: args.stages]]
+        stage_times(smiles[:3], 10)  # warm-up: imports, model loading
+        stages = {"molecules": len(smiles), "n": 10, "ms": stage_times(smiles, 10), "etkdg_ms": etkdg_ms(smiles, 10)}
+        print(json.dumps(stages), flush=True)
+    text = render(rows, mem_rows, args, stages)
     print(text)
     from geomgen.atomic import atomic_write_text
 
     previous = {}
     if Path(args.out + ".json").exists():
         previous = json.loads(Path(args.out + ".json").read_text())
-    payload = {"throughput": rows or previous.get("throughput", []), "memory": mem_rows or previous.get("memory", [])}
+    payload = {"throughput": rows or previous.get("throughput", []), "memory": mem_rows or previous.get("memory", []),
+               "stages": stages or previous.get("stages", {})}
     atomic_write_text(args.out + ".json", json.dumps(payload, indent=1))
-    atomic_write_text(args.out + ".md", render(payload["throughput"], payload["memory"], args))
+    atomic_write_text(args.out + ".md", render(payload["throughput"], payload["memory"], args, payload["stages"]))
     return 0
 
 
-def render(rows: list[dict], mem_rows: list[dict], args) -> str:
+def render(rows: list[dict], mem_rows: list[dict], args, stages: dict | None = None) -> str:
     out = ["# Conformers for a screening library: geomgen vs RDKit ETKDGv3", "",
            "`python evaluation/conformers/library_throughput.py` on the first molecules of "
            "evaluation/conformers/library.smi (MOSES scaffold test set); every method on the same cores, "
@@ -209,6 +272,14 @@ def render(rows: list[dict], mem_rows: list[dict], args) -> str:
                 "| molecules | cores | wall (s) | peak memory (MB) | failed |", "|---|---|---|---|---|"]
         for r in mem_rows:
             out.append(f"| {r['molecules']} | {r['jobs']} | {r['seconds']:.0f} | {r['peak_mb']:.0f} | {r['failed']} |")
+    if stages:
+        total = sum(stages["ms"].values())
+        out += ["", f"Where geomgen's time goes, one core, first {stages['molecules']} molecules, n = {stages['n']} "
+                f"(ms per molecule; RDKit ETKDGv3 embedding the same {stages['n']} conformers: {stages['etkdg_ms']:.1f} ms):", "",
+                "| stage | ms per molecule | share | in ETKDGv3(n) units |", "|---|---|---|---|"]
+        for k, v in stages["ms"].items():
+            out.append(f"| {k} | {v:.1f} | {v / total:.0%} | {v / stages['etkdg_ms']:.3f} |")
+        out.append(f"| total | {total:.1f} | 100% | {total / stages['etkdg_ms']:.3f} (at most {stages['etkdg_ms'] / total:.1f}x ETKDGv3) |")
     return "\n".join(out) + "\n"
 
 

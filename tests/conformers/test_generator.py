@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from rdkit import Chem
 
 from geomgen.conformers import MoleculeError, dihedral_angles, parse_molecule, rotatable_torsions, stereo_matches
 from geomgen.conformers.clashes import ClashGuard
@@ -105,3 +106,48 @@ def test_macrocycles_get_several_ring_conformations(gen):
     assert all(stereo_matches(lactone, conf_id=c.GetId(), reference=ref) for c in lactone.GetConformers())
     assert {fixed_stereo(Chem.Mol(lactone, confId=c.GetId()), reference=ref).smiles for c in lactone.GetConformers()} == {
         Chem.MolToSmiles(Chem.MolFromSmiles("C[C@@H]1CCCCCCCCCCCC(=O)O1"))}
+
+
+def test_seed_iterations_and_full_minimisation_when_samples_keep_clashing(gen, monkeypatch):
+    from geomgen.conformers.mmff import MMFF
+
+    seeds = []
+    orig = ConformerGenerator._sample
+
+    def sample(self, seed_mol, *args):
+        seeds.append(seed_mol)
+        pos, ang = orig(self, seed_mol, *args)
+        return (pos[:0], ang[:0]) if len(seeds) == 1 else (pos, ang)  # the first seed's samples all "clash"
+
+    monkeypatch.setattr(ConformerGenerator, "_sample", sample)
+    quick = ConformerGenerator(gen.net, seed_iters=0)
+    mols, reports = quick.generate_many([("x", DRUG)], n=4, seed=2)
+    assert mols[0].GetNumConformers() == 4 and reports[0].extra["seed_minimised"]
+    mmff = MMFF(seeds[0])
+    e0, e1 = (mmff.energy(s.GetConformer().GetPositions()) for s in seeds)
+    assert e1 < e0 - 5  # the second seed is the first one fully minimised
+    np.testing.assert_allclose(MMFF.optimize_conformers(Chem.Mol(seeds[0]))[0][1], e1, atol=1e-3)
+    # the number of iterations shows in the seed's energy (same ETKDG embedding); relax and
+    # boltzmann always get a fully minimised seed
+    energies = []
+    for iters, kw in ((0, {}), (50, {}), (2000, {}), (0, {"relax": True})):
+        seeds.clear()
+        ConformerGenerator(gen.net, seed_iters=iters).generate_many([("x", DRUG)], n=2, seed=2, **kw)
+        energies.append(mmff.energy(seeds[0].GetConformer().GetPositions()))
+    assert energies[0] > energies[1] > energies[2] and energies[3] == pytest.approx(energies[2], abs=1e-6)
+
+
+def test_mmff_leaves_the_molecule_s_aromaticity_alone(gen):
+    """RDKit's MMFF typing rewrites aromaticity flags (a 2-pyridone ring is not aromatic in MMFF94):
+    neither the force field nor minimisation nor generated molecules may carry that rewrite."""
+    from geomgen.conformers.mmff import MMFF
+
+    smi = "Cc1ccc(NC(=O)c2ccc(=O)n(CCN3CCOCC3)c2)cc1"
+    ref = parse_molecule(smi)
+    flags = [b.GetIsAromatic() for b in ref.GetBonds()]
+    for kw in ({}, {"relax": True}, {"boltzmann": True}):
+        mol = gen.generate(smi, n=2, seed=0, **kw)
+        assert [b.GetIsAromatic() for b in mol.GetBonds()] == flags
+        MMFF(mol)
+        MMFF.optimize_conformers(mol, max_iters=10)
+        assert [b.GetIsAromatic() for b in mol.GetBonds()] == flags
