@@ -52,6 +52,8 @@ def main(argv=None):
     ap.add_argument("--assemble-every", type=float, default=10.0, help="minutes between assemblies (default 10)")
     ap.add_argument("--retry-unconverged", action="store_true",
                     help="sample again the rebuilt molecules that did not converge (e.g. under an earlier, smaller cap)")
+    ap.add_argument("--assemble-only", action="store_true",
+                    help="sample nothing: assemble what .build/ holds into the .npz files (after a build was stopped)")
     args = ap.parse_args(argv)
     summary_path = HERE / "build_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
@@ -91,6 +93,11 @@ def main(argv=None):
                 with np.load(f) as z:
                     if not is_converged(json.loads(str(z["diagnostics"]))):
                         f.unlink()
+        if args.assemble_only:
+            if work.exists():
+                info = save()
+                print(f"{split}: assembled {info['molecules']} molecules, {info['converged']} converged")
+            continue
         skip = rebuilt_ids(out, converged_only=args.retry_unconverged)
         build_reference_set(csv_path, work, SPLIT_CONFIGS[split], jobs=args.jobs, limit=args.limit, skip=skip, on_result=on_result)
         info = save()

@@ -201,12 +201,14 @@ def main(argv=None) -> int:
     ap.add_argument("--memory-only", action="store_true", help="only the memory check")
     ap.add_argument("--methods", nargs="+", default=["ETKDGv3", "ETKDGv3+MMFF", "geomgen"],
                     help='ETKDGv3, ETKDGv3+MMFF, geomgen, or geomgen with options, e.g. "geomgen --seed-iters 2000"')
+    ap.add_argument("--fresh", action="store_true", help="drop the rows of earlier runs from the results files")
     ap.add_argument("--stages", type=int, default=200, help="molecules for the per-stage breakdown on one core (0: none)")
     ap.add_argument("--out", default=str(HERE / "library_throughput"))
     args = ap.parse_args(argv)
     exe = shutil.which("geomgen", path=str(Path(sys.executable).parent)) or shutil.which("geomgen")
     lines = LIBRARY.read_text().splitlines()
     rows, mem_rows = [], []
+    run_id = time.strftime("%Y-%m-%d %H:%M")
     with tempfile.TemporaryDirectory() as tmp:
         smi = Path(tmp) / "lib.smi"
         smi.write_text("\n".join(lines[: args.molecules]) + "\n")
@@ -217,7 +219,7 @@ def main(argv=None) -> int:
                     res = run_geomgen(exe, smi, out, n, args.jobs, tuple(method.split()[1:]))
                 else:
                     res = run_etkdg(smi, out, n, args.jobs, mmff=method.endswith("MMFF"))
-                row = {"method": method, "n": n, "molecules": args.molecules, "jobs": args.jobs,
+                row = {"method": method, "n": n, "molecules": args.molecules, "jobs": args.jobs, "run": run_id,
                        **{k: res[k] for k in ("rc", "seconds", "peak_mb", "failed", "conformers")}}
                 row["conformers_per_second"] = row["conformers"] / row["seconds"]
                 rows.append(row)
@@ -247,7 +249,9 @@ def main(argv=None) -> int:
     previous = {}
     if Path(args.out + ".json").exists():
         previous = json.loads(Path(args.out + ".json").read_text())
-    payload = {"throughput": rows or previous.get("throughput", []), "memory": mem_rows or previous.get("memory", []),
+    # earlier runs are kept (each with its own ETKDGv3 baseline) unless --fresh
+    kept = [] if args.fresh else [r for r in previous.get("throughput", []) if r.get("run") != run_id]
+    payload = {"throughput": kept + rows, "memory": mem_rows or previous.get("memory", []),
                "stages": stages or previous.get("stages", {})}
     atomic_write_text(args.out + ".json", json.dumps(payload, indent=1))
     atomic_write_text(args.out + ".md", render(payload["throughput"], payload["memory"], args, payload["stages"]))
@@ -260,13 +264,15 @@ def render(rows: list[dict], mem_rows: list[dict], args, stages: dict | None = N
            "evaluation/conformers/library.smi (MOSES scaffold test set); every method on the same cores, "
            "in one run; wall time includes start-up and model loading; memory is the peak summed PSS of the process tree.", ""]
     if rows:
-        out += ["| molecules | n | cores | method | wall (s) | conformers/s | vs ETKDGv3 | peak memory (MB) | failed |",
-                "|---|---|---|---|---|---|---|---|---|"]
-        base = {(r["n"]): r["conformers_per_second"] for r in rows if r["method"] == "ETKDGv3"}
-        for r in rows:
-            ratio = r["conformers_per_second"] / base[r["n"]] if base.get(r["n"]) else float("nan")
-            out.append(f"| {r['molecules']} | {r['n']} | {r['jobs']} | {r['method']} | {r['seconds']:.1f} | "
-                       f"{r['conformers_per_second']:.0f} | {ratio:.2f}x | {r['peak_mb']:.0f} | {r['failed']} |")
+        out += ["Ratios are against ETKDGv3 of the same run (same n); a run's rows were measured one after another.", "",
+                "| run | molecules | n | cores | method | wall (s) | conformers/s | vs ETKDGv3 | peak memory (MB) | failed |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        base = {(r["n"], r.get("run")): r["conformers_per_second"] for r in rows if r["method"] == "ETKDGv3"}
+        for r in sorted(rows, key=lambda r: (r["n"], r.get("run") or "", r["method"] != "ETKDGv3")):
+            b = base.get((r["n"], r.get("run")))
+            ratio = f"{r['conformers_per_second'] / b:.2f}x" if b else "-"
+            out.append(f"| {r.get('run') or '-'} | {r['molecules']} | {r['n']} | {r['jobs']} | {r['method']} | {r['seconds']:.1f} | "
+                       f"{r['conformers_per_second']:.0f} | {ratio} | {r['peak_mb']:.0f} | {r['failed']} |")
     if mem_rows:
         out += ["", "Peak memory against library size (`geomgen conformers`, n = 10):", "",
                 "| molecules | cores | wall (s) | peak memory (MB) | failed |", "|---|---|---|---|---|"]

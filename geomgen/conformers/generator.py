@@ -80,16 +80,17 @@ class ConformerGenerator:
         net: a trained :class:`~geomgen.conformers.model.VonMisesNet`.
         max_tries (int): sampling rounds before a molecule is reported as failed (default 10).
         seed_iters (int): MMFF94 iterations spent on the seed geometry when neither
-            ``relax`` nor ``boltzmann`` is asked for (default 50). Its torsions are resampled
-            anyway, and minimising it to convergence cost as much as embedding it; 50 iterations
-            relax most of the bond strain (on the validation split: torsion W1 +0.004 rad,
-            COV-R@0.75 -0.010 against full minimisation, evaluation/conformers/library_throughput.md).
+            ``relax`` nor ``boltzmann`` is asked for (default 100). Its torsions are resampled
+            anyway, and minimising it to convergence cost as much as embedding it; 100 iterations
+            relax most of the bond strain (validation split, two random seeds: torsion W1
+            +0.001 rad, COV-R@0.75 -0.009 against full minimisation; 50 iterations: +0.005 rad,
+            -0.011; evaluation/conformers/seed_quality.md).
             A molecule whose conformers keep failing the clash check on a briefly minimised seed
             gets a fully minimised one. With ``relax`` or ``boltzmann`` the seed is always
             minimised (2000 iterations), so that energies are those of a relaxed bond geometry.
     """
 
-    def __init__(self, net, max_tries: int = 10, seed_iters: int = 50):
+    def __init__(self, net, max_tries: int = 10, seed_iters: int = 100):
         self.net = net.eval()
         self.max_tries = max_tries
         self.seed_iters = int(seed_iters)
