@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -35,10 +34,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 LIBRARY = HERE / "library.smi"
-
-
-def default_jobs() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 # -- the baseline, run in its own process -------------------------------------------------------
@@ -196,7 +191,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--molecules", type=int, default=1000)
     ap.add_argument("-n", type=int, nargs="+", default=[10, 50])
-    ap.add_argument("--jobs", type=int, default=default_jobs(), help="cores for every method (default: all available)")
+    from geomgen.conformers.commands.generate import available_cores
+
+    ap.add_argument("--jobs", type=int, default=available_cores(), help="cores for every method (default: all available)")
     ap.add_argument("--memory-sizes", type=int, nargs="*", default=[], help="library sizes for the memory check (geomgen, -n 10)")
     ap.add_argument("--memory-only", action="store_true", help="only the memory check")
     ap.add_argument("--methods", nargs="+", default=["ETKDGv3", "ETKDGv3+MMFF", "geomgen"],

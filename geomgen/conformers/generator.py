@@ -14,6 +14,8 @@ from geomgen.conformers.molecule import MoleculeError
 from geomgen.conformers.stereo import StereoGuard
 
 DEFAULT_CHECKPOINT = "models/vonmisesnet.ckpt"
+#: MMFF94 iterations on a seed geometry by default (see :class:`ConformerGenerator`)
+DEFAULT_SEED_ITERS = 100
 
 
 @dataclass
@@ -90,7 +92,7 @@ class ConformerGenerator:
             minimised (2000 iterations), so that energies are those of a relaxed bond geometry.
     """
 
-    def __init__(self, net, max_tries: int = 10, seed_iters: int = 100):
+    def __init__(self, net, max_tries: int = 10, seed_iters: int = DEFAULT_SEED_ITERS):
         self.net = net.eval()
         self.max_tries = max_tries
         self.seed_iters = int(seed_iters)

@@ -30,15 +30,9 @@ PROG = "geomgen conformers"
 OUTPUT_SUFFIXES = (".sdf",)
 
 
-def _default_seed_iters() -> int:
-    import inspect
-
-    from geomgen.conformers.generator import ConformerGenerator
-
-    return inspect.signature(ConformerGenerator).parameters["seed_iters"].default
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from geomgen.conformers.generator import DEFAULT_SEED_ITERS
+
     p.add_argument("input", help="a SMILES string or a .smi / .csv / .sdf file")
     p.add_argument("-n", "--num-conformers", type=int, default=10, help="conformers per molecule (default 10)")
     p.add_argument("-o", "--output", required=True, help="output .sdf (one record per conformer); - for standard output")
@@ -48,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Boltzmann importance resampling (weights exp(-E/kT)/q, 300 K); reports the ESS")
     p.add_argument("--seed-iters", type=int, default=None,
                    help="MMFF94 iterations on each molecule's seed geometry before its torsions are sampled (default "
-                        f"{_default_seed_iters()}; --relax and --boltzmann always minimise it fully)")
+                        f"{DEFAULT_SEED_ITERS}; --relax and --boltzmann always minimise it fully)")
     p.add_argument("--model", default=None, help="VonMisesNet checkpoint (default: the shipped models/vonmisesnet.ckpt)")
     p.add_argument("--jobs", type=int, default=None,
                    help="parallel worker processes for files (default: every core this process may use, like RDKit's "
