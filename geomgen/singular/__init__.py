@@ -2,11 +2,11 @@
 noise (Chae, Kim, Kim & Lin, JMLR 2023).
 
 * :class:`PerturbedMLE`, :class:`MLE`, :class:`VAE` -- LightningModules sharing one
-  :class:`GeneratorNetwork` g; :class:`KernelDensity` -- the kernel baseline.
+  :class:`GeneratorNetwork` g; :class:`KernelDensity`, :class:`EmpiricalMeasure` -- the baselines.
 * :func:`mc_log_likelihood`, :func:`iw_log_likelihood` -- estimators of
   :math:`\\log \\mathbb{E}_Z \\varphi_\\sigma(x - g(Z))`.
 * :class:`InstanceNoise`, :class:`SingularDataModule` -- the data perturbation.
-* :func:`fit_estimator` -- fit one of ``perturbed_mle``, ``mle``, ``vae``, ``kde`` by name.
+* :func:`fit_estimator` -- fit one of ``perturbed_mle``, ``mle``, ``vae``, ``kde``, ``empirical`` by name.
 * :func:`make_distribution` -- the manifold laws of the studies (:mod:`geomgen.singular.manifolds`).
 * :mod:`geomgen.singular.studies` -- simulation studies from YAML files.
 """
@@ -25,6 +25,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "FittedEstimator": ".fit",
         "fit_estimator": ".fit",
         "KernelDensity": ".kde",
+        "EmpiricalMeasure": ".kde",
         "gaussian_log_density": ".likelihood",
         "iw_log_likelihood": ".likelihood",
         "mc_log_likelihood": ".likelihood",

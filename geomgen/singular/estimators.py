@@ -63,7 +63,9 @@ class SingularEstimator(L.LightningModule):
         lr (float, optional): Adam learning rate, cosine-annealed over ``max_steps`` (default 2e-3).
         max_steps (int, optional): length of the learning-rate schedule (default 2000).
         noise (float, optional): instance-noise level s of the training data (default 0).
-        fresh_noise (bool, optional): redraw the instance noise each epoch (default True).
+        fresh_noise (bool, optional): redraw the instance noise for every pass over the data (default True).
+        history_every (int, optional): record (step, loss, sigma) in :attr:`history` every this
+            many training steps, for training curves without a logger (default 0, never).
 
     Shapes:
         - ``log_likelihood(x)``: ``[B, D] -> [B]``.
@@ -73,7 +75,7 @@ class SingularEstimator(L.LightningModule):
     def __init__(self, generator: GeneratorNetwork, encoder: Encoder | None = None, likelihood: str = "mc",
                  num_samples: int = 256, eval_samples: int = 4096, sigma_init: float = 0.1, learn_sigma: bool = True,
                  min_sigma: float = 1e-4, lr: float = 2e-3, max_steps: int = 2000, noise: float = 0.0,
-                 fresh_noise: bool = True):
+                 fresh_noise: bool = True, history_every: int = 0):
         super().__init__()
         if likelihood not in _METHODS:
             raise ValueError(f"likelihood must be one of {_METHODS}, got {likelihood!r}")
@@ -87,6 +89,8 @@ class SingularEstimator(L.LightningModule):
         self.generator = generator
         self.encoder = encoder
         self.log_sigma = nn.Parameter(torch.tensor(math.log(sigma_init)), requires_grad=learn_sigma)
+        #: (step, training loss, sigma) every ``history_every`` steps: the training curve
+        self.history: list[tuple[int, float, float]] = []
 
     @property
     def noise(self) -> float:
@@ -117,9 +121,19 @@ class SingularEstimator(L.LightningModule):
         k = None if train else self.hparams.eval_samples
         ll = self.log_likelihood(x, k, beta=self._beta() if train else 1.0)
         loss = -ll.mean()
-        self.log(f"{stage}/loss", loss, prog_bar=train, batch_size=len(x))
-        self.log(f"{stage}/sigma", self.sigma.detach(), batch_size=len(x))
+        every = int(self.hparams.history_every)
+        if train and every and self.global_step % every == 0:
+            self.history.append((int(self.global_step), float(loss.detach()), float(self.sigma.detach())))
+        if not train or self._reports():
+            self.log(f"{stage}/loss", loss, prog_bar=train, batch_size=len(x))
+            self.log(f"{stage}/sigma", self.sigma.detach(), batch_size=len(x))
         return loss
+
+    def _reports(self) -> bool:
+        """Whether training-step values go anywhere (a logger or a progress bar): ``self.log`` costs
+        about as much as the step of a small network, so a bare fit skips it."""
+        trainer = self._trainer
+        return trainer is None or trainer.logger is not None or trainer.progress_bar_callback is not None
 
     def training_step(self, batch, batch_idx):
         return self.model_step(batch, "train")
@@ -164,9 +178,9 @@ class PerturbedMLE(SingularEstimator):
     def __init__(self, generator: GeneratorNetwork, encoder: Encoder | None = None, likelihood: str = "mc",
                  num_samples: int = 256, eval_samples: int = 4096, sigma_init: float = 0.1, learn_sigma: bool = True,
                  min_sigma: float = 1e-4, lr: float = 2e-3, max_steps: int = 2000, noise: float = 0.1,
-                 fresh_noise: bool = True):
+                 fresh_noise: bool = True, history_every: int = 0):
         super().__init__(generator, encoder, likelihood, num_samples, eval_samples, sigma_init, learn_sigma,
-                         min_sigma, lr, max_steps, noise, fresh_noise)
+                         min_sigma, lr, max_steps, noise, fresh_noise, history_every)
 
 
 class MLE(SingularEstimator):
@@ -180,9 +194,9 @@ class MLE(SingularEstimator):
 
     def __init__(self, generator: GeneratorNetwork, encoder: Encoder | None = None, likelihood: str = "mc",
                  num_samples: int = 256, eval_samples: int = 4096, sigma_init: float = 0.1, learn_sigma: bool = True,
-                 min_sigma: float = 1e-4, lr: float = 2e-3, max_steps: int = 2000):
+                 min_sigma: float = 1e-4, lr: float = 2e-3, max_steps: int = 2000, history_every: int = 0):
         super().__init__(generator, encoder, likelihood, num_samples, eval_samples, sigma_init, learn_sigma,
-                         min_sigma, lr, max_steps, 0.0, False)
+                         min_sigma, lr, max_steps, 0.0, False, history_every)
 
 
 class VAE(SingularEstimator):
@@ -211,9 +225,9 @@ class VAE(SingularEstimator):
     def __init__(self, generator: GeneratorNetwork, encoder: Encoder, hidden: int = 32, kl_warmup: int = 0,
                  num_samples: int = 1,
                  eval_samples: int = 512, sigma_init: float = 0.1, min_sigma: float = 1e-4, lr: float = 2e-3,
-                 max_steps: int = 2000):
+                 max_steps: int = 2000, history_every: int = 0):
         super().__init__(generator, encoder, "iw", num_samples, eval_samples, sigma_init, True, min_sigma, lr,
-                         max_steps, 0.0, False)
+                         max_steps, 0.0, False, history_every)
         self.save_hyperparameters(ignore=["generator", "encoder"])
         self.variance_net = MLP(generator.latent_dim, generator.data_dim, hidden, 2)
         with torch.no_grad():  # start at sigma_init

@@ -1,4 +1,4 @@
-r"""Fit any of the four estimators by name: ``perturbed_mle``, ``mle``, ``vae``, ``kde``.
+r"""Fit any of the estimators by name: ``perturbed_mle``, ``mle``, ``vae``, ``kde``, ``empirical``.
 
 :func:`fit_estimator` builds the shared generator network g (and an encoder where needed),
 the LightningModule and its :class:`~geomgen.singular.noise.SingularDataModule`, trains on
@@ -8,7 +8,8 @@ CPU with a seeded Lightning trainer and returns a :class:`FittedEstimator`, whos
 held-out data.
 
 Each estimator's options, with their defaults and types, are one frozen dataclass
-(:class:`PerturbedMLEOptions`, :class:`MLEOptions`, :class:`VAEOptions`, :class:`KDEOptions`),
+(:class:`PerturbedMLEOptions`, :class:`MLEOptions`, :class:`VAEOptions`, :class:`KDEOptions`,
+:class:`EmpiricalOptions`),
 listed in :data:`ESTIMATOR_OPTIONS`; study configs are validated against the same classes.
 """
 
@@ -26,7 +27,7 @@ from torch import Tensor
 from geomgen.singular.kde import BandwidthRule
 
 __all__ = ["ESTIMATORS", "ESTIMATOR_OPTIONS", "GenerativeOptions", "MLEOptions", "PerturbedMLEOptions", "VAEOptions",
-           "KDEOptions", "FittedEstimator", "fit_estimator", "estimator_options"]
+           "KDEOptions", "EmpiricalOptions", "FittedEstimator", "fit_estimator", "estimator_options"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class GenerativeOptions:
         min_sigma (float, optional): floor :math:`\sigma_{\min}` (default 1e-4).
         encoder_hidden (int, optional): width of the encoder q, used by ``vae`` and by
             ``likelihood="iw"`` (default 64).
+        history_every (int, optional): record (step, loss, sigma) every this many steps in
+            ``FittedEstimator.info["history"]``, the training curve (default 0, none).
     """
 
     latent_dim: PositiveInt | None = None
@@ -61,6 +64,7 @@ class GenerativeOptions:
     sigma_init: PositiveFloat = 0.1
     min_sigma: PositiveFloat = 1e-4
     encoder_hidden: PositiveInt = 64
+    history_every: NonNegativeInt = 0
 
 
 @dataclass(frozen=True)
@@ -125,12 +129,19 @@ class KDEOptions:
     grid_size: PositiveInt = 30
 
 
+@dataclass(frozen=True)
+class EmpiricalOptions:
+    r"""Options of ``empirical``, the empirical measure of the sample
+    (:class:`~geomgen.singular.kde.EmpiricalMeasure`): none."""
+
+
 #: estimator name -> its options (the one definition of each estimator's options and defaults)
 ESTIMATOR_OPTIONS: dict[str, type] = {
     "perturbed_mle": PerturbedMLEOptions,
     "mle": MLEOptions,
     "vae": VAEOptions,
     "kde": KDEOptions,
+    "empirical": EmpiricalOptions,
 }
 
 #: estimator names accepted by :func:`fit_estimator` and by study configs
@@ -179,7 +190,7 @@ class FittedEstimator:
 
     def held_out_log_likelihood(self, x: Tensor, generator: torch.Generator | None = None) -> float:
         """Mean estimated log-density of held-out points ``[m, D]`` (nats per point)."""
-        if self.name == "kde":
+        if self.name in ("kde", "empirical"):
             return self.model.held_out_log_likelihood(x)
         return self.model.held_out_log_likelihood(x.to(torch.float32), generator)
 
@@ -191,6 +202,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LitLogger.*")
     warnings.filterwarnings("ignore", message=".*treespec.*")
     warnings.filterwarnings("ignore", message=".*litlogger.*")
+    warnings.filterwarnings("ignore", message=".*`IterableDataset` has `__len__` defined.*")
 
 
 def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float = 0.0, seed: int = 0,
@@ -198,7 +210,7 @@ def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float = 0.
     r"""Fit estimator ``name`` to the clean sample ``x``.
 
     Args:
-        name (str): ``perturbed_mle``, ``mle``, ``vae`` or ``kde``.
+        name (str): ``perturbed_mle``, ``mle``, ``vae``, ``kde`` or ``empirical``.
         x (Tensor): clean training data ``[n, D]``.
         intrinsic_dim (int): d, the default latent dimension.
         noise (float, optional): instance-noise level s, used by ``perturbed_mle`` only (default 0).
@@ -218,6 +230,10 @@ def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float = 0.
 
         kde = KernelDensity(opts.bandwidth, opts.grid_size).fit(x)
         return FittedEstimator(name, kde, kde.h)
+    if name == "empirical":
+        from geomgen.singular.kde import EmpiricalMeasure
+
+        return FittedEstimator(name, EmpiricalMeasure().fit(x), 0.0)
 
     import lightning as L
 
@@ -231,7 +247,7 @@ def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float = 0.
     d = max(int(opts.latent_dim or intrinsic_dim), 1)
     g = GeneratorNetwork(d, x.shape[1], opts.hidden, opts.layers, opts.latent)
     common = dict(sigma_init=opts.sigma_init, min_sigma=opts.min_sigma, lr=opts.lr, max_steps=opts.max_steps,
-                  num_samples=opts.num_samples, eval_samples=opts.eval_samples)
+                  num_samples=opts.num_samples, eval_samples=opts.eval_samples, history_every=opts.history_every)
     needs_encoder = name == "vae" or opts.likelihood == "iw"
     enc = Encoder(x.shape[1], d, opts.encoder_hidden, opts.layers) if needs_encoder else None
     if name == "perturbed_mle":
@@ -245,8 +261,9 @@ def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float = 0.
     trainer = L.Trainer(
         max_steps=1 if fast_dev_run else opts.max_steps, max_epochs=-1, accelerator="cpu", devices=1,
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        limit_val_batches=0, num_sanity_val_steps=0, reload_dataloaders_every_n_epochs=1 if dm.fresh_noise else 0,
+        limit_val_batches=0, num_sanity_val_steps=0,
     )
     trainer.fit(model, datamodule=dm)
     model.eval()
-    return FittedEstimator(name, model, float(model.sigma.detach()), int(trainer.global_step))
+    return FittedEstimator(name, model, float(model.sigma.detach()), int(trainer.global_step),
+                           {"history": list(model.history)})

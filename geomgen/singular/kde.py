@@ -1,4 +1,5 @@
-r"""Isotropic Gaussian kernel density estimate, the classical baseline for a law in R^D."""
+r"""The classical baselines for a law in R^D: the isotropic Gaussian kernel density estimate and
+the empirical measure of the sample."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
-__all__ = ["KernelDensity", "BandwidthRule"]
+__all__ = ["KernelDensity", "EmpiricalMeasure", "BandwidthRule"]
 
 #: the bandwidth rules of :class:`KernelDensity`
 BandwidthRule = Literal["scott", "silverman", "loo"]
@@ -97,3 +98,39 @@ class KernelDensity:
     def held_out_log_likelihood(self, x: Tensor) -> float:
         """Mean log-density (nats per point) of held-out data ``[m, D]``."""
         return float(self.log_prob(x).mean())
+
+
+class EmpiricalMeasure:
+    r"""The empirical measure of the training sample, :math:`\hat P_n = \frac1n \sum_i \delta_{X_i}`.
+
+    The baseline every estimator of a singular law must beat: it needs no model, and its W1
+    error already attains the rate :math:`n^{-1/2}` when the intrinsic dimension d <= 2
+    (:math:`n^{-1/2}\log n` at d = 2, :math:`n^{-1/d}` above), which is the rate of the
+    likelihood estimators there. Samples are draws with replacement from the data (the
+    kernel estimate with h = 0). It has no density: :meth:`held_out_log_likelihood` is NaN.
+
+    Shapes:
+        - ``fit(x)``: ``x: [n, D]``.
+        - ``sample(m)``: ``[m, D]``.
+    """
+
+    h = 0.0
+
+    def __init__(self):
+        self.data: Tensor | None = None
+
+    def fit(self, x: Tensor) -> EmpiricalMeasure:
+        if x.dim() != 2 or len(x) < 1:
+            raise ValueError(f"EmpiricalMeasure.fit needs x of shape [n >= 1, D], got {tuple(x.shape)}")
+        self.data = x.to(torch.float64)
+        return self
+
+    def sample(self, m: int, generator: torch.Generator | None = None) -> Tensor:
+        """``m`` draws with replacement ``[m, D]`` from the training sample."""
+        if self.data is None:
+            raise RuntimeError("EmpiricalMeasure is not fitted; call fit(x) first")
+        return self.data[torch.randint(len(self.data), (m,), generator=generator)]
+
+    def held_out_log_likelihood(self, x: Tensor) -> float:
+        """NaN: the empirical measure has no density."""
+        return float("nan")

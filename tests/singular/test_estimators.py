@@ -24,6 +24,7 @@ def circle_data(n=200, seed=0):
 
 @pytest.mark.filterwarnings("ignore:.*treespec.*")
 @pytest.mark.filterwarnings("ignore:.*does not have many workers.*")
+@pytest.mark.filterwarnings("ignore:.*IterableDataset.*")
 @pytest.mark.parametrize("system,likelihood", [(PerturbedMLE, "mc"), (PerturbedMLE, "iw"), (MLE, "iw"), (VAE, "iw")])
 def test_fast_dev_run(system, likelihood):
     torch.manual_seed(0)
@@ -59,12 +60,31 @@ def test_instance_noise_fixed_or_fresh():
     assert torch.equal(InstanceNoise(0.0)(x), x)
     fixed = SingularDataModule(x, noise=0.2, fresh_noise=False, seed=1)
     a, b = next(iter(fixed.train_dataloader()))[0], None
-    assert torch.equal(fixed.perturbed_train(), fixed.perturbed_train())
+    assert torch.equal(fixed.perturbed_train(0), fixed.perturbed_train(5))
     fresh = SingularDataModule(x, noise=0.2, fresh_noise=True, seed=1)
-    first = fresh.perturbed_train()
-    fresh.train_dataloader()  # next epoch
-    assert not torch.equal(first, fresh.perturbed_train())
-    assert a.shape[1] == 3 and b is None
+    assert not torch.equal(fresh.perturbed_train(0), fresh.perturbed_train(1))
+    assert a.shape == (128, 3) and b is None
+
+
+def test_data_module_streams_fresh_passes_across_epochs():
+    """An epoch is several passes; every pass visits each point once (batch < n drops the
+    remainder), with fresh noise, and the stream continues across epochs and is seeded."""
+    x = torch.arange(10.0).repeat(2, 1).T  # [10, 2], point i = (i, i)
+    dm = SingularDataModule(x, noise=0.1, fresh_noise=True, batch_size=5, seed=3, passes_per_epoch=2)
+    first = [b for (b,) in dm.train_dataloader()]
+    second = [b for (b,) in dm.train_dataloader()]
+    assert len(first) == len(second) == 4 == len(dm.train_dataloader())
+    for k, pass_batches in enumerate([first[:2], first[2:], second[:2], second[2:]]):
+        pts = torch.cat(pass_batches)
+        assert sorted(pts[:, 0].round().tolist()) == list(range(10))  # each point once per pass
+        clean = pts.round()
+        assert torch.allclose(pts, dm.perturbed_train(k)[clean[:, 0].long()])  # pass k's noise
+    assert not torch.equal(torch.cat(first[:2]).sort(0).values, torch.cat(first[2:]).sort(0).values)
+    again = SingularDataModule(x, noise=0.1, fresh_noise=True, batch_size=5, seed=3, passes_per_epoch=2)
+    assert all(torch.equal(p, q) for p, (q,) in zip(first, again.train_dataloader()))
+    assert len(SingularDataModule(x, batch_size=64).train_dataloader()) == 100  # one batch of all 10 per pass
+    with pytest.raises(ValueError, match="passes_per_epoch"):
+        SingularDataModule(x, passes_per_epoch=0)
     with pytest.raises(ValueError, match="noise level"):
         InstanceNoise(-0.1)
 

@@ -53,6 +53,8 @@ def check(schema: type, raw: Any, where: str = "", skip: tuple[str, ...] = ()) -
     for k in raw:
         if k not in hints:
             raise SchemaError(f"{where}{k}: unknown key; allowed: {list(hints)}")
+    if not set(hints) - set(skip):  # nothing to parse (a schema without options)
+        return {}
     raw = {k: [v] if _item(hints[k]) and not isinstance(v, (list, tuple, type(None))) else v
            for k, v in raw.items() if k not in skip}
     parser = ArgumentParser(exit_on_error=False)
