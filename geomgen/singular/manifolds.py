@@ -190,33 +190,38 @@ class Circle(ManifoldDistribution):
 
 
 class Sphere(ManifoldDistribution):
-    r"""The unit sphere :math:`S^2 \subset \mathbb{R}^3` (d = 2), uniform (``kappa = 0``) or
-    von Mises-Fisher with mean direction ``loc``:
+    r"""The unit sphere :math:`S^d \subset \mathbb{R}^{d+1}` (default d = 2), uniform
+    (``kappa = 0``) or von Mises-Fisher with mean direction ``loc``, a smooth density on it:
 
     .. math::
         f(y) \propto \exp(\kappa\, \mu^\top y),\qquad \|y\| = 1
 
     Args:
         kappa (float, optional): vMF concentration; 0 is the uniform law (default 0).
-        loc (sequence of 3 floats, optional): mean direction (default ``(0, 0, 1)``).
+        loc (sequence of d + 1 floats, optional): mean direction (default the last axis, ``(0, ..., 0, 1)``).
+        dim (int, optional): d, the sphere's own dimension, >= 1 (default 2).
         ambient_dim, noise, isometry_seed: see :class:`ManifoldDistribution`.
     """
 
     intrinsic_dim = 2
     base_dim = 3
 
-    def __init__(self, kappa: float = 0.0, loc: Sequence[float] = (0.0, 0.0, 1.0), ambient_dim: int | None = None,
-                 noise: float = 0.0, isometry_seed: int = 0):
+    def __init__(self, kappa: float = 0.0, loc: Sequence[float] | None = None, ambient_dim: int | None = None,
+                 noise: float = 0.0, isometry_seed: int = 0, dim: int = 2):
         if kappa < 0:
             raise ValueError(f"kappa must be >= 0, got {kappa}")
-        if len(loc) != 3:
-            raise ValueError(f"loc must have 3 entries, got {len(loc)}")
+        if int(dim) != dim or dim < 1:
+            raise ValueError(f"dim must be an integer >= 1, got {dim}")
+        self.intrinsic_dim, self.base_dim = int(dim), int(dim) + 1
+        loc = tuple(loc) if loc is not None else (0.0,) * int(dim) + (1.0,)
+        if len(loc) != self.base_dim:
+            raise ValueError(f"loc must have dim + 1 = {self.base_dim} entries, got {len(loc)}")
         self.kappa, self.loc = float(kappa), tuple(float(v) for v in loc)
         super().__init__(ambient_dim, noise, isometry_seed)
 
     def _sample_base(self, n, generator):
         if self.kappa == 0:
-            y = torch.randn(n, 3, generator=generator, dtype=torch.float64)
+            y = torch.randn(n, self.base_dim, generator=generator, dtype=torch.float64)
             return y / y.norm(dim=-1, keepdim=True).clamp_min(1e-300)
         vmf = VonMisesFisher(torch.tensor(self.loc, dtype=torch.float64), self.kappa)
         return vmf.sample((n,), generator=generator)

@@ -104,3 +104,22 @@ def test_bad_arguments_name_the_problem():
         random_isometry(2, 3)
     with pytest.raises(ValueError, match="kappa"):
         Sphere(kappa=-1.0)
+
+
+def test_sphere_of_any_dimension_known_answers():
+    from scipy.special import iv
+
+    law = Sphere(kappa=2.0, dim=4, ambient_dim=30)
+    assert (law.intrinsic_dim, law.ambient_dim, law.base_dim) == (4, 30, 5)
+    x = law.sample(20000, gen(1), torch.float64)
+    assert law.distance_to_manifold(x).max() < 1e-9
+    y = law.to_base(x)
+    assert torch.allclose(y.norm(dim=1), torch.ones(len(y), dtype=torch.float64))
+    # vMF on S^{p-1}, p = 5: E[mu^T Y] = I_{p/2}(k) / I_{p/2-1}(k)
+    assert abs(float(y[:, -1].mean()) - iv(2.5, 2.0) / iv(1.5, 2.0)) < 0.01
+    u = Sphere(dim=1).sample(20000, gen(0), torch.float64)
+    assert u.shape == (20000, 2) and u.mean(0).norm() < 0.03
+    with pytest.raises(ValueError, match="dim"):
+        Sphere(dim=0)
+    with pytest.raises(ValueError, match="loc"):
+        Sphere(dim=4, loc=(0.0, 0.0, 1.0))

@@ -8,7 +8,9 @@ r"""Tables and plots of a finished study.
   per (distribution, estimator, noise), with the minimax exponent
   :math:`-\min(1/2, (\alpha+1)/(2\alpha+d))` of the rate
   :math:`\max(n^{-1/2}, n^{-(\alpha+1)/(2\alpha+d)})`.
-* ``w1_vs_n.png`` (log-log, slope in the legend) and ``w1_vs_noise.png``.
+* ``w1_vs_n.png`` (log-log, slope in the legend) and ``w1_vs_noise.png``; where laws differ
+  only in their ambient dimension (:func:`families`), ``w1_vs_D.png`` and a table of W1
+  against D (:func:`ambient_sensitivity`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["RUN_COLUMNS", "write_report", "summarize", "fit_slopes", "theory_exponent", "compare"]
+__all__ = ["RUN_COLUMNS", "write_report", "summarize", "fit_slopes", "theory_exponent", "compare", "families",
+           "ambient_sensitivity"]
 
 RUN_COLUMNS = ["distribution", "d", "D", "n", "noise", "estimator", "estimator_type", "seed", "w1", "oracle_w1",
                "loglik", "sigma", "seconds", "cpu_seconds", "fit_seconds", "steps", "w1_points", "status", "error"]
@@ -60,6 +63,9 @@ def summarize(rows: list[dict]) -> list[dict]:
         for col in ("w1", "oracle_w1", "loglik", "sigma", "seconds", "cpu_seconds"):
             m, se, _ = _mean_se([_f(r.get(col)) for r in rs])
             row[f"{col}_mean"], row[f"{col}_se"] = m, se
+        floor = [_f(r.get("oracle_w1")) for r in rs]
+        floor = [v for v in floor if math.isfinite(v)]
+        row["oracle_w1_sd"] = float(np.std(floor, ddof=1)) if len(floor) > 1 else float("nan")
         out.append(row)
     return out
 
@@ -73,11 +79,24 @@ def primary_noise(summary: list[dict], estimator: str, dist: str, noises: list[f
     return min(have) if have else None
 
 
-def fit_slopes(summary: list[dict], alpha: float) -> list[dict]:
-    """Least-squares slope of log mean W1 on log n, per (distribution, estimator, noise)."""
+def fit_slopes(summary: list[dict], alpha: float, rows: list[dict] | None = None) -> list[dict]:
+    r"""Least-squares slope of log mean W1 on log n, per (distribution, estimator, noise).
+
+    With the per-seed ``rows``, also the slope fitted to every run's :math:`(\log n, \log W_1)`
+    and its 95 % confidence interval (Student t on the residual scatter, which includes the
+    seed-to-seed spread): ``slope_lo``, ``slope_hi``. Where the W1 of an estimate approaches the
+    evaluation floor (``oracle_w1``), the fitted slope is biased towards 0.
+    """
+    from scipy import stats
+
     groups = defaultdict(list)
     for r in summary:
         groups[(r["distribution"], r["estimator"], r["noise"])].append(r)
+    runs = defaultdict(list)
+    for r in rows or []:
+        w = _f(r.get("w1"))
+        if r.get("status") == "ok" and math.isfinite(w) and w > 0:
+            runs[(r["distribution"], r["estimator"], float(r["noise"]))].append((math.log(int(r["n"])), math.log(w)))
     out = []
     for (dist, est, s), rs in sorted(groups.items()):
         rs = [r for r in rs if math.isfinite(r["w1_mean"]) and r["w1_mean"] > 0]
@@ -87,10 +106,63 @@ def fit_slopes(summary: list[dict], alpha: float) -> list[dict]:
         x = np.log([r["n"] for r in rs])
         y = np.log([r["w1_mean"] for r in rs])
         slope, intercept = np.polyfit(x, y, 1)
+        lo = hi = float("nan")
+        pts = runs.get((dist, est, s), [])
+        if len(pts) > 2 and len({p[0] for p in pts}) > 1:
+            fit = stats.linregress(*zip(*pts))
+            t = stats.t.ppf(0.975, len(pts) - 2)
+            lo, hi = fit.slope - t * fit.stderr, fit.slope + t * fit.stderr
         d = int(rs[0]["d"]) if rs[0].get("d") is not None else None
         out.append({"distribution": dist, "estimator": est, "noise": s, "n_min": ns[0], "n_max": ns[-1],
-                    "points": len(ns), "slope": float(slope), "intercept": float(intercept), "d": d,
+                    "points": len(ns), "slope": float(slope), "slope_lo": float(lo), "slope_hi": float(hi),
+                    "intercept": float(intercept), "d": d,
                     "theory_slope": theory_exponent(d, alpha) if d is not None else float("nan")})
+    return out
+
+
+def families(config) -> dict[str, list[str]]:
+    """Distributions that differ only in their ambient dimension D (and isometry), grouped:
+    family name (the label's common part) -> labels, for the W1-against-D view. Only families
+    with more than one member are returned."""
+    import json
+
+    groups = defaultdict(list)
+    for label, spec in config.distributions.items():
+        key = json.dumps({k: v for k, v in spec.items() if k not in ("ambient_dim", "isometry_seed")}, sort_keys=True)
+        groups[key].append(label)
+    out = {}
+    for labels in groups.values():
+        if len(labels) > 1:
+            common = labels[0]
+            for lab in labels[1:]:
+                common = common[: next((i for i, (a, b) in enumerate(zip(common, lab)) if a != b), min(len(common), len(lab)))]
+            out[common.rstrip("_D") or labels[0]] = labels
+    return out
+
+
+def ambient_sensitivity(summary: list[dict], config) -> list[dict]:
+    """Per family, estimator and n: mean W1 at the smallest and the largest D and their ratio."""
+    types = {k: v["type"] for k, v in config.estimators.items()}
+    noises = config.grids[0]["noise"]
+    out = []
+    for fam, labels in families(config).items():
+        for est, kind in types.items():
+            for n in sorted({r["n"] for r in summary}):
+                at = {}
+                for lab in labels:
+                    s = primary_noise(summary, est, lab, noises) if kind == "perturbed_mle" else 0.0
+                    for r in summary:
+                        if r["distribution"] == lab and r["estimator"] == est and r["n"] == n and r["noise"] == s:
+                            at[int(r["D"])] = r
+                if len(at) < 2:
+                    continue
+                lo, hi = at[min(at)], at[max(at)]
+                out.append({"family": fam, "d": lo["d"], "estimator": est, "n": n, "D_min": min(at), "D_max": max(at),
+                            "w1_D_min": lo["w1_mean"], "w1_D_max": hi["w1_mean"],
+                            "ratio": hi["w1_mean"] / lo["w1_mean"] if lo["w1_mean"] > 0 else float("nan"),
+                            "w1_by_D": {D: at[D]["w1_mean"] for D in sorted(at)},
+                            "se_by_D": {D: at[D]["w1_se"] for D in sorted(at)},
+                            "floor_by_D": {D: at[D]["oracle_w1_mean"] for D in sorted(at)}})
     return out
 
 
@@ -138,7 +210,7 @@ def _fmt(v, se=None, digits=4):
     return s
 
 
-def _markdown(summary, slopes, cmp, config, rows) -> str:
+def _markdown(summary, slopes, cmp, config, rows, sens=()) -> str:
     ok = [r for r in rows if r.get("status") == "ok"]
     bad = [r for r in rows if r.get("status") != "ok"]
     lines = [f"# Study `{config.name}`", ""]
@@ -164,15 +236,32 @@ def _markdown(summary, slopes, cmp, config, rows) -> str:
         lines += ["(no sample size with every estimator finished)", ""]
     lines += ["## Fitted slopes of W1 against n (log-log)", "",
               f"Theory: W1 rate max(n^-1/2, n^-(alpha+1)/(2 alpha+d)) with alpha = {ev.alpha}.", "",
-              "| distribution | d | estimator | noise | n range | slope | theory |", "|---|---|---|---|---|---|---|"]
+              "Slope: of log mean W1 on log n; 95 % CI: of the slope fitted to every run (seed-to-seed "
+              "spread included). Near the oracle floor the slope is biased towards 0.", "",
+              "| distribution | d | estimator | noise | n range | slope | 95 % CI | theory |",
+              "|---|---|---|---|---|---|---|---|"]
     for s in slopes:
+        ci = f"[{s['slope_lo']:.2f}, {s['slope_hi']:.2f}]" if math.isfinite(s.get("slope_lo", float("nan"))) else "-"
         lines.append(f"| {s['distribution']} | {s['d']} | {s['estimator']} | {s['noise']:g} | {s['n_min']}-{s['n_max']} "
-                     f"| {s['slope']:.3f} | {s['theory_slope']:.3f} |")
-    lines += ["", "## All cells", "", "| distribution | d | D | n | noise | estimator | runs | W1 | oracle W1 | loglik | sigma | seconds |",
+                     f"| {s['slope']:.3f} | {ci} | {s['theory_slope']:.3f} |")
+    if sens:
+        Ds = sorted({D for r in sens for D in r["w1_by_D"]})
+        lines += ["", "## W1 against the ambient dimension D", "",
+                  "Mean W1 ± standard error over seeds, per family of laws that differ only in D; ratio = W1 at the "
+                  "largest D over W1 at the smallest.", "",
+                  "| family | d | n | estimator | " + " | ".join(f"D = {D}" for D in Ds) + " | ratio |",
+                  "|---|---|---|---|" + "---|" * len(Ds) + "---|"]
+        for r in sorted(sens, key=lambda r: (r["family"], r["n"], r["estimator"])):
+            cells = [_fmt(r["w1_by_D"][D], r["se_by_D"][D]) if D in r["w1_by_D"] else "" for D in Ds]
+            lines.append(f"| {r['family']} | {r['d']} | {r['n']} | {r['estimator']} | " + " | ".join(cells)
+                         + f" | {_fmt(r['ratio'], digits=2)} |")
+    lines += ["", "## All cells", "", "oracle W1: mean (sd over seeds) of the evaluation floor; estimators whose mean "
+              "W1 differ by more than a few floor sds are resolved.", "",
+              "| distribution | d | D | n | noise | estimator | runs | W1 | oracle W1 (sd) | loglik | sigma | seconds |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary:
         lines.append(f"| {r['distribution']} | {r['d']} | {r['D']} | {r['n']} | {r['noise']:g} | {r['estimator']} | "
-                     f"{r['runs']} | {_fmt(r['w1_mean'], r['w1_se'])} | {_fmt(r['oracle_w1_mean'])} | "
+                     f"{r['runs']} | {_fmt(r['w1_mean'], r['w1_se'])} | {_fmt(r['oracle_w1_mean'])} ({_fmt(r['oracle_w1_sd'])}) | "
                      f"{_fmt(r['loglik_mean'], r['loglik_se'], 3)} | {_fmt(r['sigma_mean'], digits=3)} | "
                      f"{_fmt(r['seconds_mean'], digits=1)} |")
     if bad:
@@ -267,6 +356,41 @@ def _plots(summary, slopes, config, outdir: Path) -> None:
     plt.close(fig)
 
 
+def _plot_ambient(sens: list[dict], config, outdir: Path) -> None:
+    """``w1_vs_D.png``: W1 against D at ``compare_n``, one panel per family, one line per estimator."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_cmp = int(config.evaluation.compare_n)
+    fams = list(dict.fromkeys(r["family"] for r in sens))
+    colour = {e: f"C{i % 10}" for i, e in enumerate(config.estimators)}
+    fig, axes = plt.subplots(1, len(fams), figsize=(4.2 * len(fams), 3.4), squeeze=False)
+    for ax, fam in zip(axes.flat, fams):
+        rs = [r for r in sens if r["family"] == fam]
+        ns = sorted({r["n"] for r in rs})
+        n_plot = n_cmp if n_cmp in ns else ns[-1]
+        for r in rs:
+            if r["n"] != n_plot:
+                continue
+            Ds = sorted(r["w1_by_D"])
+            ax.errorbar(Ds, [r["w1_by_D"][D] for D in Ds], marker="o", capsize=2, color=colour[r["estimator"]],
+                        yerr=[0 if not math.isfinite(r["se_by_D"][D]) else r["se_by_D"][D] for D in Ds],
+                        label=f"{r['estimator']} (x{r['ratio']:.2f})")
+        floor = rs[0]["floor_by_D"]
+        ax.plot(sorted(floor), [floor[D] for D in sorted(floor)], "k:", lw=1, label="oracle floor")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{fam} (d={rs[0]['d']}), n={n_plot}")
+        ax.set_xlabel("ambient dimension D")
+        ax.set_ylabel("W1 to the truth")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(outdir / "w1_vs_D.png", dpi=120)
+    plt.close(fig)
+
+
 def write_report(rows: list[dict], config, outdir: str | Path) -> dict:
     """Write ``runs.csv``, ``summary.csv``, ``summary.md``, ``slopes.csv`` and the two plots.
 
@@ -280,10 +404,13 @@ def write_report(rows: list[dict], config, outdir: str | Path) -> dict:
     summary = summarize(rows)
     if summary:
         _write_csv(outdir / "summary.csv", summary)
-    slopes = fit_slopes(summary, float(config.evaluation.alpha))
+    slopes = fit_slopes(summary, float(config.evaluation.alpha), rows)
     _write_csv(outdir / "slopes.csv", slopes, ["distribution", "d", "estimator", "noise", "n_min", "n_max", "points",
-                                               "slope", "theory_slope", "intercept"])
+                                               "slope", "slope_lo", "slope_hi", "theory_slope", "intercept"])
     cmp = compare(summary, config, int(config.evaluation.compare_n))
-    (outdir / "summary.md").write_text(_markdown(summary, slopes, cmp, config, rows))
+    sens = ambient_sensitivity(summary, config)
+    (outdir / "summary.md").write_text(_markdown(summary, slopes, cmp, config, rows, sens))
     _plots(summary, slopes, config, outdir)
-    return {"summary": summary, "slopes": slopes, "comparison": cmp}
+    if sens:
+        _plot_ambient(sens, config, outdir)
+    return {"summary": summary, "slopes": slopes, "comparison": cmp, "ambient": sens}

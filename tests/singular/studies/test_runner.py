@@ -97,3 +97,40 @@ def test_any_executor_runs_the_grid(tmp_path):
         res = run_study(cfg, tmp_path / "s", executor=ex, progress=False)
     assert (res.ran, res.failed) == (4, 0)
     assert len(read_csv(tmp_path / "s" / "runs.csv")) == 4
+
+
+def test_report_slope_interval_and_ambient_dimension_view(tmp_path):
+    """Slopes get a 95 % interval from the per-seed runs (checked against scipy's linregress);
+    laws that differ only in D form a family with a W1-against-D table and plot."""
+    from scipy import stats
+
+    from geomgen.singular.studies.report import ambient_sensitivity, families, fit_slopes, summarize
+
+    cfg = tiny_study(distributions={"c_D2": {"type": "circle_vm", "ambient_dim": 2},
+                                    "c_D6": {"type": "circle_vm", "ambient_dim": 6},
+                                    "swiss_roll": {}},
+                     estimators={"kde": {}, "empirical": {}}, n=[30, 60, 120], seeds=[0, 1, 2], extra_grids=[])
+    res = run_study(cfg, tmp_path / "s", progress=False)
+    assert res.failed == 0
+    loaded = load_study(cfg)
+    assert families(loaded) == {"c": ["c_D2", "c_D6"]}
+    rows = res.rows
+    summary = summarize(rows)
+    slopes = {(s["distribution"], s["estimator"]): s for s in fit_slopes(summary, 2.0, rows)}
+    pts = [(math.log(r["n"]), math.log(r["w1"])) for r in rows if r["distribution"] == "c_D6" and r["estimator"] == "kde"]
+    fit = stats.linregress(*zip(*pts))
+    half = stats.t.ppf(0.975, len(pts) - 2) * fit.stderr
+    s = slopes[("c_D6", "kde")]
+    assert math.isclose(s["slope_lo"], fit.slope - half) and math.isclose(s["slope_hi"], fit.slope + half)
+    sens = ambient_sensitivity(summary, loaded)
+    assert {(r["family"], r["estimator"], r["n"]) for r in sens} == {("c", e, n) for e in ("kde", "empirical")
+                                                                      for n in (30, 60, 120)}
+    r = next(r for r in sens if r["estimator"] == "empirical" and r["n"] == 60)
+    w = {x["D"]: x["w1_mean"] for x in summary if x["estimator"] == "empirical" and x["n"] == 60
+         and x["distribution"] in ("c_D2", "c_D6")}
+    assert (r["D_min"], r["D_max"]) == (2, 6) and math.isclose(r["ratio"], w[6] / w[2])
+    assert (tmp_path / "s" / "w1_vs_D.png").stat().st_size > 0
+    md = (tmp_path / "s" / "summary.md").read_text()
+    assert "W1 against the ambient dimension D" in md and "95 % CI" in md
+    emp = [x for x in rows if x["estimator"] == "empirical"]
+    assert all(math.isnan(x["loglik"]) and x["w1"] > 0 for x in emp)  # no density; a W1 like any estimator
