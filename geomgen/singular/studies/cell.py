@@ -13,6 +13,8 @@ Measurements (one row):
 * ``loglik`` -- mean estimated log-density of ``test_points`` fresh (clean) truth points, in
   nats per point; for the perturbed estimator this is the density of the fitted model
   :math:`g_\#P_Z * N(0, \sigma^2 I)`.
+* ``history`` -- (step, training loss, sigma) every ``history_every`` steps, where the
+  estimator's options ask for it (not in ``runs.csv``).
 * ``seconds`` -- wall time of the cell (data, fit and evaluation); ``fit_seconds`` the fit alone;
   ``cpu_seconds`` the CPU time of the worker process over the cell (on a shared machine the
   wall time grows with the load, the CPU time much less).
@@ -109,6 +111,8 @@ def run_cell(cell: dict) -> dict:
         row["loglik"] = ll if math.isfinite(ll) else float("nan")
         row["sigma"] = fitted.sigma
         row["steps"] = fitted.steps
+        if fitted.info.get("history"):  # estimator option history_every: the training curve
+            row["history"] = fitted.info["history"]
         row["status"] = "ok"
         row["error"] = ""
     except Exception as e:  # recorded in the output and retried on the next run
