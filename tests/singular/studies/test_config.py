@@ -130,3 +130,12 @@ def test_shipped_configs_are_valid():
     for p in shipped:
         if p.name.endswith(".yaml"):
             assert load_study(str(p)).cells()
+    highdim = load_study(str(files("geomgen.singular") / "configs" / "highdim.yaml"))
+    cells = highdim.cells()
+    assert len(cells) == 3 * 3 * 3 * 6 * 3  # (d, D) x n x estimators x seeds: the grid issue 11 asks for
+    assert [c.seed for c in cells[:162]] == [0] * 162  # seed 0 of every cell runs first
+    from geomgen.singular.manifolds import make_distribution
+
+    dims = {(make_distribution(s["type"], **{k: v for k, v in s.items() if k != "type"}).intrinsic_dim,
+             s["ambient_dim"]) for s in highdim.distributions.values()}
+    assert dims == {(d, D) for d in (1, 2, 4) for D in (d + 1, 10, 30)}

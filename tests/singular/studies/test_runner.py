@@ -38,6 +38,10 @@ def test_run_cell_row():
     assert row["w1"] > 0 and row["oracle_w1"] > 0 and math.isfinite(row["loglik"]) and row["seconds"] > 0
     again = run_cell(cell)
     assert again["w1"] == row["w1"]  # seeded end to end
+    assert "history" not in row
+    cell["estimator_spec"] = {**cell["estimator_spec"], "history_every": 1}
+    curve = run_cell(cell)["history"]  # the training curve, when asked for
+    assert [h[0] for h in curve] == [0, 1, 2] and all(math.isfinite(h[1]) and h[2] > 0 for h in curve)
 
 
 def test_python_run_outputs_and_resume(tmp_path):
