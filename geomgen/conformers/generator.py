@@ -16,6 +16,8 @@ from geomgen.conformers.stereo import StereoGuard
 DEFAULT_CHECKPOINT = "models/vonmisesnet.ckpt"
 #: MMFF94 iterations on a seed geometry by default (see :class:`ConformerGenerator`)
 DEFAULT_SEED_ITERS = 100
+#: distance-geometry embedder of the seed in plain generation (relax and boltzmann use ETKDGv3)
+DEFAULT_SEED_EMBEDDER = "etkdg"
 
 
 @dataclass
@@ -90,12 +92,21 @@ class ConformerGenerator:
             A molecule whose conformers keep failing the clash check on a briefly minimised seed
             gets a fully minimised one. With ``relax`` or ``boltzmann`` the seed is always
             minimised (2000 iterations), so that energies are those of a relaxed bond geometry.
+        seed_embedder (str): ``"etkdg"`` (ETKDGv3, default) or ``"kdg"`` for the seed of plain
+            generation. KDG embeds in 0.67 of the time but lost 0.008 in COV-R@0.75 on the
+            validation split (evaluation/conformers/seed_quality.md), so it is not the default.
     """
 
-    def __init__(self, net, max_tries: int = 10, seed_iters: int = DEFAULT_SEED_ITERS):
+    def __init__(self, net, max_tries: int = 10, seed_iters: int = DEFAULT_SEED_ITERS,
+                 seed_embedder: str = DEFAULT_SEED_EMBEDDER):
+        from geomgen.conformers.embedding import SEED_EMBEDDERS
+
+        if seed_embedder not in SEED_EMBEDDERS:
+            raise ValueError(f"seed_embedder must be one of {SEED_EMBEDDERS}, got {seed_embedder!r}")
         self.net = net.eval()
         self.max_tries = max_tries
         self.seed_iters = int(seed_iters)
+        self.seed_embedder = seed_embedder
 
     @classmethod
     def from_checkpoint(cls, path=None, **kwargs) -> ConformerGenerator:
@@ -137,7 +148,8 @@ class ConformerGenerator:
                 mol = parse_molecule(item, name=name)
                 key = molecule_seed(seed, canonical_isomeric_smiles(mol))
                 for attempt in range(3):
-                    s = embed_seed(mol, seed=(key + 7919 * attempt) % 2**31, n_candidates=1, name=name, max_iters=iters)
+                    s = embed_seed(mol, seed=(key + 7919 * attempt) % 2**31, n_candidates=1, name=name, max_iters=iters,
+                                   embedder="etkdg" if (relax or boltzmann) else self.seed_embedder)
                     if stereo_matches(s, reference=mol):
                         break
                 else:

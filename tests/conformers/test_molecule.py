@@ -33,6 +33,19 @@ def test_embed_seed_is_deterministic_and_keeps_stereo():
     assert canonical_isomeric_smiles(a) == Chem.MolToSmiles(Chem.MolFromSmiles("C[C@@H](O)/C=C/c1ccccc1"))
 
 
+def test_kdg_seed_keeps_stereo_and_trans_amides():
+    from rdkit.Chem import rdMolTransforms
+
+    mol = parse_molecule("C[C@@H](NC(=O)C)/C=C/c1ccccc1")
+    a = embed_seed(mol, seed=3, n_candidates=1, max_iters=100, embedder="kdg")
+    assert a.GetNumConformers() == 1 and stereo_matches(a, reference=mol)
+    o, c, n, ca = a.GetSubstructMatch(Chem.MolFromSmarts("O=C-[NH]-[CH1]"))
+    # a trans secondary amide: O=C-N-C(alpha) syn (|dihedral| < 90)
+    assert abs(rdMolTransforms.GetDihedralDeg(a.GetConformer(), o, c, n, ca)) < 90
+    with pytest.raises(ValueError, match="embedder"):
+        embed_seed(mol, embedder="dg")
+
+
 def test_stereo_mismatch_is_detected():
     mol = parse_molecule("C[C@@H](O)CC")
     seed = embed_seed(mol)
