@@ -135,6 +135,19 @@ def test_seed_iterations_and_full_minimisation_when_samples_keep_clashing(gen, m
         ConformerGenerator(gen.net, seed_iters=iters).generate_many([("x", DRUG)], n=2, seed=2, **kw)
         energies.append(mmff.energy(seeds[0].GetConformer().GetPositions()))
     assert energies[0] > energies[1] > energies[2] and energies[3] == pytest.approx(energies[2], abs=1e-6)
+    # a KDG seed is another embedding of the same molecule; relax keeps ETKDGv3's
+    first = {}
+    for embedder in ("etkdg", "kdg"):
+        seeds.clear()
+        out = ConformerGenerator(gen.net, seed_iters=100, seed_embedder=embedder).generate_many([("x", DRUG)], n=2, seed=2)
+        assert out[0][0].GetNumConformers() == 2
+        first[embedder] = seeds[0].GetConformer().GetPositions()
+    assert not np.allclose(first["etkdg"], first["kdg"], atol=0.1)
+    seeds.clear()
+    ConformerGenerator(gen.net, seed_embedder="kdg").generate_many([("x", DRUG)], n=2, seed=2, relax=True)
+    assert mmff.energy(seeds[0].GetConformer().GetPositions()) == pytest.approx(energies[3], abs=1e-6)
+    with pytest.raises(ValueError, match="seed_embedder"):
+        ConformerGenerator(gen.net, seed_embedder="dg")
 
 
 def test_mmff_leaves_the_molecule_s_aromaticity_alone(gen):
