@@ -1,5 +1,6 @@
 r"""The MMFF94 torsion energy of chosen bonds, with its gradient: the term a Hamiltonian replica
-ladder scales to free rotation about those bonds.
+ladder scales to free rotation about those bonds; and the intramolecular electrostatic energy
+(:class:`ElectrostaticTerm`), which it can scale as well to free hydrogen-bonded states.
 
 For every dihedral quadruple (a, j, k, b) around a chosen bond j-k (a a neighbour of j, b of k,
 hydrogens included), MMFF94 adds
@@ -110,3 +111,57 @@ class TorsionBarrier:
         for m, d in enumerate((d0, d1, d2, d3)):
             np.add.at(grad, self.quads[:, m], de[:, None] * d)
         return self._energy_of(phi), grad
+
+
+class ElectrostaticTerm:
+    r"""MMFF94's intramolecular electrostatic energy of ``mol``, with its gradient (RDKit, with
+    every other term switched off in a copy of the ``MMFFMolProperties``).
+
+    .. math::
+        E_{\mathrm{ele}} = \sum_{i<j,\ \ge 1\text{-}4} s_{ij}\, \frac{332.0716\, q_i q_j}{R_{ij} + 0.05}
+
+    (distance-buffered Coulomb, :math:`s_{ij} = 0.75` for 1-4 pairs). In vacuum this is what
+    holds intramolecular hydrogen bonds (MMFF94 has no separate hydrogen-bond term), the sticky
+    states that scaling the torsion terms alone does not free.
+
+    Shapes:
+        pos ``[N, 3]`` -> energy (float, kcal/mol), gradient ``[N, 3]`` (kcal/mol/A).
+    """
+
+    def __init__(self, mol, props=None):
+        from rdkit import Chem
+        from rdkit.Chem import AllChem
+
+        copy = Chem.Mol(mol)  # typing rewrites aromaticity: never on the caller's molecule
+        props = AllChem.MMFFGetMoleculeProperties(copy) if props is None else props
+        only = AllChem.MMFFGetMoleculeProperties(copy)  # its own switches: props stays untouched
+        if only is None:
+            raise ValueError("ElectrostaticTerm: MMFF94 cannot type this molecule")
+        only.SetMMFFDielectricModel(props.GetMMFFDielectricModel())
+        only.SetMMFFDielectricConstant(props.GetMMFFDielectricConstant())
+        for term in ("Bond", "Angle", "StretchBend", "Oop", "Torsion", "VdW"):
+            getattr(only, f"SetMMFF{term}Term")(False)
+        only.SetMMFFEleTerm(True)
+        self.ff = AllChem.MMFFGetMoleculeForceField(copy, only, nonBondedThresh=1e4, ignoreInterfragInteractions=False)
+
+    def energy(self, pos: np.ndarray) -> float:
+        return self.ff.CalcEnergy(np.asarray(pos, dtype=np.float64).ravel().tolist())
+
+    def energy_grad(self, pos: np.ndarray) -> tuple[float, np.ndarray]:
+        flat = np.asarray(pos, dtype=np.float64).ravel().tolist()
+        return self.ff.CalcEnergy(flat), np.asarray(self.ff.CalcGrad(flat)).reshape(-1, 3)
+
+
+class SumOfTerms:
+    """The sum of energy terms (each with ``energy`` and ``energy_grad``): the part of the energy a
+    Hamiltonian replica ladder scales."""
+
+    def __init__(self, *terms):
+        self.terms = terms
+
+    def energy(self, pos: np.ndarray) -> float:
+        return float(sum(t.energy(pos) for t in self.terms))
+
+    def energy_grad(self, pos: np.ndarray) -> tuple[float, np.ndarray]:
+        parts = [t.energy_grad(pos) for t in self.terms]
+        return float(sum(e for e, _ in parts)), sum(g for _, g in parts)

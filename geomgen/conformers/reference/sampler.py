@@ -12,7 +12,8 @@ Each of ``n_chains`` independent chains is a **replica ladder**: rung r samples
 
 where :math:`E_{\mathrm{bar}}` is the MMFF94 torsion energy of the rotatable bonds
 (:class:`~geomgen.conformers.reference.barrier.TorsionBarrier`: the term that makes their
-barriers, conjugation included). Rung 0 has :math:`\lambda_0 = 1` and :math:`\beta_0 = 1/k_BT`:
+barriers, conjugation included), plus, with ``ladder_terms="torsion+electrostatic"``, the
+intramolecular electrostatic energy (what holds hydrogen-bonded states). Rung 0 has :math:`\lambda_0 = 1` and :math:`\beta_0 = 1/k_BT`:
 it is the target, and only its draws are recorded. A *Hamiltonian* ladder lowers
 :math:`\lambda` towards ``lambda_min`` at fixed temperature; a *temperature* ladder keeps
 :math:`\lambda = 1` and raises T geometrically to ``t_max``. Every move below leaves its rung's
@@ -65,12 +66,15 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from geomgen.conformers.mmff import MMFF
-from geomgen.conformers.reference.barrier import TorsionBarrier
+from geomgen.conformers.reference.barrier import ElectrostaticTerm, SumOfTerms, TorsionBarrier
 from geomgen.conformers.reference.convergence import ConvergenceTargets, torsion_convergence, torsion_symmetry
 from geomgen.conformers.torsions import TorsionSet, automorphisms, dihedral_angles, movable_bonds, rotatable_torsions, set_torsions
 from geomgen.metrics.boltzmann import KB_KCAL_PER_MOL_K
 
 LADDERS = ("hamiltonian", "temperature")
+#: what a Hamiltonian ladder scales: the rotatable bonds' torsion terms, or those and the
+#: intramolecular electrostatics (which hold hydrogen-bonded states in vacuum)
+LADDER_TERMS = ("torsion", "torsion+electrostatic")
 
 
 @dataclass
@@ -86,6 +90,9 @@ class SamplerConfig:
         n_replicas (int): rungs per ladder; 1 means no replica exchange (default 1: at equal
             wall time a ladder did not pay on MOSES-sized molecules, see evaluation/conformers/sampler_efficiency.md).
         lambda_min (float): torsion-term scale of the top rung of a Hamiltonian ladder (0.0).
+        ladder_terms (str): what a Hamiltonian ladder scales, one of :data:`LADDER_TERMS`:
+            ``torsion`` (default) or ``torsion+electrostatic`` (also the intramolecular
+            electrostatics, :class:`~geomgen.conformers.reference.barrier.ElectrostaticTerm`).
         t_max (float): temperature of the top rung of a temperature ladder, K (default 600).
         adapt_ladder (bool): equalise neighbour swap rates during warm-up (default True).
         ncmc_per_sweep (float): expected NCMC torsion moves per sweep (a Poisson number);
@@ -126,6 +133,7 @@ class SamplerConfig:
     ladder: str = "hamiltonian"
     n_replicas: int = 1
     lambda_min: float = 0.0
+    ladder_terms: str = "torsion"
     t_max: float = 600.0
     adapt_ladder: bool = True
     ncmc_per_sweep: float = 0.0
@@ -155,6 +163,8 @@ class SamplerConfig:
             raise ValueError(f"SamplerConfig: n_chains must be at least 2 (convergence compares chains), got {self.n_chains}")
         if self.ladder not in LADDERS:
             raise ValueError(f"SamplerConfig: ladder must be one of {', '.join(LADDERS)}, got {self.ladder!r}")
+        if self.ladder_terms not in LADDER_TERMS:
+            raise ValueError(f"SamplerConfig: ladder_terms must be one of {', '.join(LADDER_TERMS)}, got {self.ladder_terms!r}")
         if self.ncmc_torsions not in ("conjugated", "all"):
             raise ValueError(f"SamplerConfig: ncmc_torsions must be 'conjugated' or 'all', got {self.ncmc_torsions!r}")
         if self.n_replicas < 1:
@@ -227,6 +237,8 @@ class _System:
         self.ncmc_moving = [np.flatnonzero(m) for m in torsions.moving]
         self.perms = automorphisms(mol)
         self.barrier = TorsionBarrier(mol, bonds=[tuple(a[1:3]) for a in torsions.atoms], props=self.mmff.props)
+        if cfg.ladder_terms == "torsion+electrostatic":
+            self.barrier = SumOfTerms(self.barrier, ElectrostaticTerm(mol, props=self.mmff.props))
         self.n_mala = max(cfg.mala_per_sweep, 0) if cfg.mala_per_sweep else max(1, (len(self.moves) + 1) // 2)
         self.stats = dict.fromkeys(("torsion_tried", "torsion_accepted", "ncmc_tried", "ncmc_accepted", "mala_tried", "mala_accepted"), 0)
 

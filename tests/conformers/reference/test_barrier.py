@@ -53,3 +53,44 @@ def test_no_bonds_is_zero():
     barrier = TorsionBarrier(mol, bonds=[])
     e, g = barrier.energy_grad(mol.GetConformer().GetPositions())
     assert e == 0.0 and not g.any() and barrier.energy(mol.GetConformer().GetPositions()) == 0.0
+
+
+@pytest.mark.parametrize("smiles", MOLECULES[1:])
+def test_electrostatic_term_is_buffered_coulomb_and_completes_mmff(smiles):
+    """Known answer: sum over pairs >= 1-4 apart of 332.0716 q_i q_j / (R + 0.05), 1-4 pairs
+    scaled by 0.75 (MMFF94, constant dielectric 1); the other terms plus this one are RDKit's
+    full MMFF energy; the gradient matches finite differences."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    from geomgen.conformers.mmff import MMFF
+    from geomgen.conformers.reference.barrier import ElectrostaticTerm, SumOfTerms
+
+    mol = embed_seed(parse_molecule(smiles), seed=0)
+    before = Chem.MolToSmiles(mol)
+    ele = ElectrostaticTerm(mol)
+    assert Chem.MolToSmiles(mol) == before  # MMFF typing ran on a copy
+    props = AllChem.MMFFGetMoleculeProperties(Chem.Mol(mol))
+    q = np.array([props.GetMMFFPartialCharge(i) for i in range(mol.GetNumAtoms())])
+    topo = Chem.GetDistanceMatrix(mol)
+    pos = mol.GetConformer().GetPositions() + np.random.default_rng(1).normal(0, 0.05, (mol.GetNumAtoms(), 3))
+    r = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
+    scale = np.where(topo >= 4, 1.0, np.where(topo == 3, 0.75, 0.0))
+    iu = np.triu_indices(len(q), 1)
+    expect = float((332.0716 * scale * np.outer(q, q) / (r + 0.05))[iu].sum())
+    e, g = ele.energy_grad(pos)
+    assert e == pytest.approx(expect, rel=1e-6)
+    rest = AllChem.MMFFGetMoleculeProperties(Chem.Mol(mol))
+    rest.SetMMFFEleTerm(False)
+    ff_rest = AllChem.MMFFGetMoleculeForceField(Chem.Mol(mol), rest, ignoreInterfragInteractions=False)
+    assert e + ff_rest.CalcEnergy(pos.ravel().tolist()) == pytest.approx(MMFF(mol).energy(pos), abs=1e-6)
+    h = 1e-6
+    for a in (0, 3):
+        for c in range(3):
+            d = np.zeros_like(pos)
+            d[a, c] = h
+            assert g[a, c] == pytest.approx((ele.energy(pos + d) - ele.energy(pos - d)) / (2 * h), abs=1e-4)
+    both = SumOfTerms(TorsionBarrier(mol), ele)
+    eb, gb = both.energy_grad(pos)
+    assert eb == pytest.approx(TorsionBarrier(mol).energy(pos) + e) and both.energy(pos) == pytest.approx(eb)
+    np.testing.assert_allclose(gb, TorsionBarrier(mol).energy_grad(pos)[1] + g)

@@ -118,6 +118,8 @@ MID = dict(n_chains=2, n_samples=4000, warmup_sweeps=200, round_sweeps=5000, min
     [
         pytest.param(dict(torsion_passes=0, ncmc_per_sweep=1.0, ncmc_torsions="all"), id="ncmc-only"),
         pytest.param(dict(n_replicas=3, ladder="hamiltonian", lambda_min=0.0), id="hamiltonian-ladder"),
+        pytest.param(dict(n_replicas=3, ladder="hamiltonian", lambda_min=0.0, ladder_terms="torsion+electrostatic"),
+                     id="hamiltonian-ladder-electrostatics"),
         pytest.param(dict(n_replicas=3, ladder="temperature", t_max=700.0), id="temperature-ladder"),
     ],
 )
@@ -148,6 +150,8 @@ def test_config_is_validated():
         SamplerConfig(ladder="magic")
     with pytest.raises(ValueError, match="lambda_min"):
         SamplerConfig(lambda_min=1.0)
+    with pytest.raises(ValueError, match="ladder_terms"):
+        SamplerConfig(ladder_terms="vdw")
     with pytest.raises(ValueError, match="min_sweeps"):
         SamplerConfig(min_sweeps=10, max_sweeps=5)
 
