@@ -15,7 +15,14 @@ interleaved per molecule). Samplers:
 * ``jumps+ncmc+hrex``: the same plus a 3-rung Hamiltonian replica ladder (torsion terms of the
   rotatable bonds scaled down to 0.3 on the top rung);
 * ``previous+mala1`` and ``jumps`` (on request with ``--samplers``): the previous move set with one
-  MALA step per sweep instead of one per two movable bonds; rigid moves with a quarter jumps.
+  MALA step per sweep instead of one per two movable bonds; rigid moves with a quarter jumps;
+* ``hrex4`` and ``hrex4+ele`` (on request): the previous move set on a 4-rung Hamiltonian ladder
+  scaling the rotatable torsion terms to 0 on the top rung, without and with the intramolecular
+  electrostatics (which hold the hydrogen-bonded states that stall the unconverged references).
+
+``--unconverged`` takes the first ``--molecules`` validation molecules that the shipped
+reference set marks unconverged (the hard ones) instead of the first ones; ``--cpu`` caps CPU
+seconds instead of wall seconds, so runs on a loaded machine get the same work.
 
 Each run stops when every torsion passes the convergence rule
 (:mod:`geomgen.conformers.reference.convergence`) or at the cap. Reported per sampler: the
@@ -44,18 +51,21 @@ SAMPLERS = {
     "jumps+ncmc+hrex": dict(n_replicas=3, lambda_min=0.3, ncmc_per_sweep=0.2, p_uniform=0.25, p_jump=0.5),
     "previous+mala1": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0, mala_per_sweep=1),
     "jumps": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.25, p_jump=0.25),
+    "hrex4": dict(n_replicas=4, lambda_min=0.0),
+    "hrex4+ele": dict(n_replicas=4, lambda_min=0.0, ladder_terms="torsion+electrostatic"),
 }
 DEFAULT_SAMPLERS = ("previous", "jumps+ncmc", "jumps+ncmc+hrex")
 
 
-def run_one(mol_id: str, smiles: str, sampler: str, seconds: float) -> dict:
+def run_one(mol_id: str, smiles: str, sampler: str, seconds: float, cpu: bool = False) -> dict:
     os.environ["OMP_NUM_THREADS"] = "1"
     from geomgen.conformers.embedding import embed_seed
     from geomgen.conformers.molecule import parse_molecule
     from geomgen.conformers.reference.sampler import SamplerConfig, sample_reference
 
     mol = embed_seed(parse_molecule(smiles, name=mol_id), seed=0, name=mol_id)
-    cfg = SamplerConfig(seed=0, warmup_sweeps=100, round_sweeps=50, min_sweeps=100, max_sweeps=10**7, max_seconds=seconds,
+    cap = {"max_cpu_seconds": seconds} if cpu else {"max_seconds": seconds}
+    cfg = SamplerConfig(seed=0, warmup_sweeps=100, round_sweeps=50, min_sweeps=100, max_sweeps=10**7, **cap,
                         **SAMPLERS[sampler])
     t0 = time.perf_counter()
     res = sample_reference(mol, cfg)
@@ -99,10 +109,18 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--samplers", nargs="+", default=list(DEFAULT_SAMPLERS), choices=list(SAMPLERS))
     ap.add_argument("--out", default=str(HERE / "sampler_efficiency"))
+    ap.add_argument("--unconverged", action="store_true", help="the first molecules the shipped val references leave unconverged")
+    ap.add_argument("--cpu", action="store_true", help="cap CPU seconds, not wall seconds")
     args = ap.parse_args(argv)
     with open(ROOT / "data" / "conformers" / "smiles_val.csv", newline="") as f:
-        mols = [(r["id"], r["smiles"]) for r in csv.DictReader(f)][: args.molecules]
-    tasks = [(i, s, name, args.seconds) for i, s in mols for name in args.samplers]  # interleaved per molecule
+        mols = [(r["id"], r["smiles"]) for r in csv.DictReader(f)]
+    if args.unconverged:
+        from geomgen.conformers.reference.store import load_reference_set
+
+        stuck = {r.id for r in load_reference_set("val") if not r.converged}
+        mols = [m for m in mols if m[0] in stuck]
+    mols = mols[: args.molecules]
+    tasks = [(i, s, name, args.seconds, args.cpu) for i, s in mols for name in args.samplers]  # interleaved per molecule
     rows = []
     from tqdm import tqdm
 
@@ -110,12 +128,14 @@ def main(argv=None) -> int:
         for row in tqdm(ex.map(run_one, *zip(*tasks)), total=len(tasks), desc="sampler runs"):
             rows.append(row)
     lines = [
-        "# Reference sampler efficiency at equal wall time",
+        f"# Reference sampler efficiency at equal {'CPU' if args.cpu else 'wall'} time",
         "",
         f"`python evaluation/conformers/sampler_efficiency.py --molecules {args.molecules} --seconds {args.seconds:g} --jobs {args.jobs}"
+        + (" --unconverged" if args.unconverged else "") + (" --cpu" if args.cpu else "")
         + (f" --samplers {' '.join(args.samplers)} --out {os.path.relpath(args.out, ROOT)}" if tuple(args.samplers) != DEFAULT_SAMPLERS else "")
         + "`: "
-        f"the first {len(mols)} validation molecules, {args.seconds:g} s cap per molecule and sampler, one core per run, "
+        f"the first {len(mols)} validation molecules{' left unconverged by the shipped references' if args.unconverged else ''}, "
+        f"{args.seconds:g} {'CPU ' if args.cpu else ''}s cap per molecule and sampler, one core per run, "
         f"{args.jobs} runs at a time; convergence rule of `geomgen.conformers.reference.convergence` (split R-hat < 1.05, "
         "ESS >= 100, inter-half W1 <= 0.1 rad, angles modulo graph symmetry).",
         "",

@@ -30,7 +30,7 @@ import traceback
 import zlib
 from dataclasses import dataclass
 
-__all__ = ["Cell", "run_cell", "cell_seed"]
+__all__ = ["Cell", "run_cell", "cell_seed", "sample_key"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ class Cell:
     @property
     def key(self) -> str:
         """A file-safe unique name; a hash of the specs makes a changed spec a new cell."""
-        blob = json.dumps([self.distribution_spec, self.estimator_spec, self.evaluation], sort_keys=True)
+        ev = {k: v for k, v in self.evaluation.items() if not (k == "paired_ambient" and not v)}  # keys of older runs stay
+        blob = json.dumps([self.distribution_spec, self.estimator_spec, ev], sort_keys=True)
         h = hashlib.sha1(blob.encode()).hexdigest()[:10]
         return f"{self.distribution}__n{self.n}__s{self.noise:g}__{self.estimator}__seed{self.seed}__{h}"
 
@@ -58,6 +59,15 @@ class Cell:
         return {"distribution": self.distribution, "distribution_spec": self.distribution_spec, "n": self.n,
                 "noise": self.noise, "estimator": self.estimator, "estimator_spec": self.estimator_spec,
                 "seed": self.seed, "evaluation": self.evaluation, "threads": self.threads}
+
+
+def sample_key(distribution: str, spec: dict, evaluation: dict) -> str:
+    """The name a cell's random draws are keyed by: the law's label, or, with
+    ``evaluation["paired_ambient"]``, its spec without the ambient dimension and isometry, so
+    that laws differing only in D share their points on the manifold."""
+    if not evaluation.get("paired_ambient"):
+        return distribution
+    return json.dumps({k: v for k, v in spec.items() if k not in ("ambient_dim", "isometry_seed")}, sort_keys=True)
 
 
 def cell_seed(*parts) -> int:
@@ -93,21 +103,22 @@ def run_cell(cell: dict) -> dict:
 
         law = make_distribution(cell["distribution_spec"]["type"], **dspec)
         row.update(d=law.intrinsic_dim, D=law.ambient_dim)
+        key = sample_key(dist_name, cell["distribution_spec"], ev)
         gen = lambda *p: torch.Generator().manual_seed(cell_seed(*p))  # noqa: E731
-        x = law.sample(n, gen(dist_name, n, seed, "train"))
+        x = law.sample(n, gen(key, n, seed, "train"))
         m = int(ev["num_points"])
-        truth = law.sample(m, gen(dist_name, seed, "truth"), dtype=torch.float64)
-        test = law.sample(int(ev["test_points"]), gen(dist_name, seed, "test"), dtype=torch.float64)
+        truth = law.sample(m, gen(key, seed, "truth"), dtype=torch.float64)
+        test = law.sample(int(ev["test_points"]), gen(key, seed, "test"), dtype=torch.float64)
         t0 = time.perf_counter()
         fitted = fit_estimator(est_type, x, intrinsic_dim=law.intrinsic_dim, noise=noise,
-                               seed=cell_seed(dist_name, n, seed, cell["estimator"], noise), **espec)
+                               seed=cell_seed(key, n, seed, cell["estimator"], noise), **espec)
         row["fit_seconds"] = time.perf_counter() - t0
-        est_sample = fitted.sample(m, gen(dist_name, n, seed, cell["estimator"], noise, "sample"))
+        est_sample = fitted.sample(m, gen(key, n, seed, cell["estimator"], noise, "sample"))
         if not torch.isfinite(est_sample).all():
             raise FloatingPointError("the estimate produced non-finite samples")
         row["w1"] = wasserstein(est_sample, truth)
-        row["oracle_w1"] = wasserstein(law.sample(m, gen(dist_name, seed, "truth2"), dtype=torch.float64), truth)
-        ll = fitted.held_out_log_likelihood(test, gen(dist_name, n, seed, cell["estimator"], noise, "ll"))
+        row["oracle_w1"] = wasserstein(law.sample(m, gen(key, seed, "truth2"), dtype=torch.float64), truth)
+        ll = fitted.held_out_log_likelihood(test, gen(key, n, seed, cell["estimator"], noise, "ll"))
         row["loglik"] = ll if math.isfinite(ll) else float("nan")
         row["sigma"] = fitted.sigma
         row["steps"] = fitted.steps

@@ -72,12 +72,18 @@ class Evaluation:
         alpha (float, optional): smoothness assumed by the theory rate
             :math:`\max(n^{-1/2}, n^{-(\alpha+1)/(2\alpha + d)})` (default 2.0).
         compare_n (int, optional): the n at which the report compares estimators (default 1000).
+        paired_ambient (bool, optional): laws that differ only in their ambient dimension D (and
+            isometry) draw the same points on the manifold -- training data, truth and held-out
+            samples, and the estimators' seeds -- each embedded by its own isometry: common random
+            numbers, so a W1 difference between two D is the estimator's, not the evaluation
+            floor's noise (default False: every law its own draws).
     """
 
     num_points: PositiveInt = 2000
     test_points: PositiveInt = 1000
     alpha: PositiveFloat = 2.0
     compare_n: PositiveInt = 1000
+    paired_ambient: bool = False
 
 
 @dataclass

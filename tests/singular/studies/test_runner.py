@@ -3,6 +3,8 @@ import json
 import math
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from geomgen.singular.studies import load_cells, load_study, run_cell, run_study
 from geomgen.singular.studies.report import RUN_COLUMNS, theory_exponent
 
@@ -138,3 +140,24 @@ def test_report_slope_interval_and_ambient_dimension_view(tmp_path):
     assert "W1 against the ambient dimension D" in md and "95 % CI" in md
     emp = [x for x in rows if x["estimator"] == "empirical"]
     assert all(math.isnan(x["loglik"]) and x["w1"] > 0 for x in emp)  # no density; a W1 like any estimator
+
+
+def test_paired_ambient_draws_share_the_manifold_points(tmp_path):
+    """With evaluation.paired_ambient, laws that differ only in D get the same draws on the
+    manifold: the empirical measure's W1 and the floor are then equal across D (isometries keep
+    every distance), so a W1 difference between D is the estimator's own."""
+    from geomgen.singular.studies.cell import Cell, sample_key
+
+    dists = {"c_D2": {"type": "circle_vm", "ambient_dim": 2}, "c_D7": {"type": "circle_vm", "ambient_dim": 7}}
+    for paired in (True, False):
+        cfg = tiny_study(distributions=dists, estimators={"empirical": {}}, n=[50], seeds=[0], extra_grids=[],
+                         evaluation={"num_points": 60, "test_points": 10, "compare_n": 50, "paired_ambient": paired})
+        rows = {r["distribution"]: r for r in run_study(cfg, tmp_path / str(paired), progress=False).rows}
+        same = math.isclose(rows["c_D2"]["w1"], rows["c_D7"]["w1"], rel_tol=1e-9)
+        assert same == paired and (rows["c_D2"]["oracle_w1"] == pytest.approx(rows["c_D7"]["oracle_w1"])) == paired
+    assert sample_key("c_D2", dists["c_D2"], {"paired_ambient": True}) == sample_key("c_D7", dists["c_D7"], {"paired_ambient": True})
+    # switching the option off leaves the cell keys of earlier runs as they were
+    plain = Cell("c", {"type": "circle"}, 10, 0.0, "kde", {"type": "kde"}, 0, {"num_points": 5})
+    off = Cell("c", {"type": "circle"}, 10, 0.0, "kde", {"type": "kde"}, 0, {"num_points": 5, "paired_ambient": False})
+    on = Cell("c", {"type": "circle"}, 10, 0.0, "kde", {"type": "kde"}, 0, {"num_points": 5, "paired_ambient": True})
+    assert plain.key == off.key != on.key
