@@ -93,6 +93,11 @@ class SamplerConfig:
         ladder_terms (str): what a Hamiltonian ladder scales, one of :data:`LADDER_TERMS`:
             ``torsion`` (default) or ``torsion+electrostatic`` (also the intramolecular
             electrostatics, :class:`~geomgen.conformers.reference.barrier.ElectrostaticTerm`).
+            On six validation molecules the earlier build left unconverged, at 90 CPU s each, a
+            4-rung ladder scaling both reached 0.54x the default sampler's ESS per second of the
+            slowest torsion (torsions only: 0.47x); it helped on two (ESS 186 vs 76, 59 vs 10)
+            and its swap rates fell to 0.02-0.06 on another
+            (evaluation/conformers/sampler_efficiency_hbond.md): an option, not the default.
         t_max (float): temperature of the top rung of a temperature ladder, K (default 600).
         adapt_ladder (bool): equalise neighbour swap rates during warm-up (default True).
         ncmc_per_sweep (float): expected NCMC torsion moves per sweep (a Poisson number);
