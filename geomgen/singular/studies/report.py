@@ -140,8 +140,11 @@ def families(config) -> dict[str, list[str]]:
     return out
 
 
-def ambient_sensitivity(summary: list[dict], config) -> list[dict]:
-    """Per family, estimator and n: mean W1 at the smallest and the largest D and their ratio."""
+def ambient_sensitivity(summary: list[dict], config, rows: list[dict] | None = None) -> list[dict]:
+    """Per family, estimator and n: mean W1 at the smallest and the largest D and their ratio.
+
+    With the per-seed ``rows``, the ratio (``ratio``, ``ratio_seeds``) is taken over the seeds
+    finished at both D, so a partly run study compares like with like."""
     types = {k: v["type"] for k, v in config.estimators.items()}
     noises = config.grids[0]["noise"]
     out = []
@@ -157,9 +160,22 @@ def ambient_sensitivity(summary: list[dict], config) -> list[dict]:
                 if len(at) < 2:
                     continue
                 lo, hi = at[min(at)], at[max(at)]
+                ratio = hi["w1_mean"] / lo["w1_mean"] if lo["w1_mean"] > 0 else float("nan")
+                seeds_used = None
+                if rows is not None:
+                    per = {}
+                    for D, r in ((min(at), lo), (max(at), hi)):
+                        per[D] = {int(x["seed"]): _f(x.get("w1")) for x in rows if x.get("status") == "ok"
+                                  and x["distribution"] == r["distribution"] and x["estimator"] == est
+                                  and int(x["n"]) == n and float(x["noise"]) == r["noise"]}
+                    common = sorted(set(per[min(at)]) & set(per[max(at)]))
+                    if common:
+                        a = np.mean([per[min(at)][k] for k in common])
+                        ratio = float(np.mean([per[max(at)][k] for k in common]) / a) if a > 0 else float("nan")
+                        seeds_used = len(common)
                 out.append({"family": fam, "d": lo["d"], "estimator": est, "n": n, "D_min": min(at), "D_max": max(at),
                             "w1_D_min": lo["w1_mean"], "w1_D_max": hi["w1_mean"],
-                            "ratio": hi["w1_mean"] / lo["w1_mean"] if lo["w1_mean"] > 0 else float("nan"),
+                            "ratio": ratio, "ratio_seeds": seeds_used,
                             "w1_by_D": {D: at[D]["w1_mean"] for D in sorted(at)},
                             "se_by_D": {D: at[D]["w1_se"] for D in sorted(at)},
                             "floor_by_D": {D: at[D]["oracle_w1_mean"] for D in sorted(at)}})
@@ -248,7 +264,7 @@ def _markdown(summary, slopes, cmp, config, rows, sens=()) -> str:
         Ds = sorted({D for r in sens for D in r["w1_by_D"]})
         lines += ["", "## W1 against the ambient dimension D", "",
                   "Mean W1 ± standard error over seeds, per family of laws that differ only in D; ratio = W1 at the "
-                  "largest D over W1 at the smallest.", "",
+                  "largest D over W1 at the smallest, over the seeds finished at both.", "",
                   "| family | d | n | estimator | " + " | ".join(f"D = {D}" for D in Ds) + " | ratio |",
                   "|---|---|---|---|" + "---|" * len(Ds) + "---|"]
         for r in sorted(sens, key=lambda r: (r["family"], r["n"], r["estimator"])):
@@ -408,7 +424,7 @@ def write_report(rows: list[dict], config, outdir: str | Path) -> dict:
     _write_csv(outdir / "slopes.csv", slopes, ["distribution", "d", "estimator", "noise", "n_min", "n_max", "points",
                                                "slope", "slope_lo", "slope_hi", "theory_slope", "intercept"])
     cmp = compare(summary, config, int(config.evaluation.compare_n))
-    sens = ambient_sensitivity(summary, config)
+    sens = ambient_sensitivity(summary, config, rows)
     (outdir / "summary.md").write_text(_markdown(summary, slopes, cmp, config, rows, sens))
     _plots(summary, slopes, config, outdir)
     if sens:
