@@ -30,7 +30,7 @@ import traceback
 import zlib
 from dataclasses import dataclass
 
-__all__ = ["Cell", "run_cell", "cell_seed", "sample_key"]
+__all__ = ["Cell", "run_cell", "cell_seed", "sample_key", "ambient_free_key"]
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,12 @@ def sample_key(distribution: str, spec: dict, evaluation: dict) -> str:
     """The name a cell's random draws are keyed by: the law's label, or, with
     ``evaluation["paired_ambient"]``, its spec without the ambient dimension and isometry, so
     that laws differing only in D share their points on the manifold."""
-    if not evaluation.get("paired_ambient"):
-        return distribution
+    return ambient_free_key(spec) if evaluation.get("paired_ambient") else distribution
+
+
+def ambient_free_key(spec: dict) -> str:
+    """A law's spec without its ambient dimension and isometry, as text: equal for laws that
+    differ only in how they are embedded."""
     return json.dumps({k: v for k, v in spec.items() if k not in ("ambient_dim", "isometry_seed")}, sort_keys=True)
 
 

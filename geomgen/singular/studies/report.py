@@ -124,12 +124,11 @@ def families(config) -> dict[str, list[str]]:
     """Distributions that differ only in their ambient dimension D (and isometry), grouped:
     family name (the label's common part) -> labels, for the W1-against-D view. Only families
     with more than one member are returned."""
-    import json
+    from geomgen.singular.studies.cell import ambient_free_key
 
     groups = defaultdict(list)
     for label, spec in config.distributions.items():
-        key = json.dumps({k: v for k, v in spec.items() if k not in ("ambient_dim", "isometry_seed")}, sort_keys=True)
-        groups[key].append(label)
+        groups[ambient_free_key(spec)].append(label)
     out = {}
     for labels in groups.values():
         if len(labels) > 1:
