@@ -18,6 +18,7 @@ import numpy as np
 
 from geomgen.atomic import atomic_write_text
 from geomgen.conformers.reference.store import load_reference_set
+from geomgen.conformers.torsions import torsion_bond_label
 
 HERE = Path(__file__).resolve().parent
 SPLITS = ("val", "test", "drugs", "train")
@@ -25,21 +26,6 @@ SPLITS = ("val", "test", "drugs", "train")
 
 def _median(xs) -> float:
     return float(np.median(xs)) if len(xs) else float("nan")
-
-
-def bond_type(mol, j: int, k: int) -> str:
-    """A coarse label of the central bond j-k: each end as aromatic, X(=O/N) or element+hybridisation."""
-
-    def end(a):
-        if a.GetIsAromatic():
-            return "ar"
-        for n in a.GetNeighbors():
-            b = mol.GetBondBetweenAtoms(a.GetIdx(), n.GetIdx())
-            if n.GetAtomicNum() in (7, 8, 16) and b.GetBondTypeAsDouble() == 2:
-                return f"{a.GetSymbol()}(=X)"
-        return f"{a.GetSymbol()}{str(a.GetHybridization()).lower()}"
-
-    return "-".join(sorted((end(mol.GetAtomWithIdx(j)), end(mol.GetAtomWithIdx(k)))))
 
 
 def main():
@@ -96,7 +82,7 @@ def main():
             if r.diagnostics.get("sampler_version") != 2:
                 continue
             for q, ok in zip(r.torsion_atoms, r.diagnostics["torsion_converged"]):
-                c = counts.setdefault(bond_type(r.mol, int(q[1]), int(q[2])), [0, 0])
+                c = counts.setdefault(torsion_bond_label(r.mol, int(q[1]), int(q[2])), [0, 0])
                 c[0] += 1
                 c[1] += not ok
     type_lines = ["", "Unconverged torsions of the version-2 references by central-bond type (all splits):", "",

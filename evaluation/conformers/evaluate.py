@@ -51,7 +51,11 @@ def etkdg(ref, n, seed, relax=False):
     params.numThreads = 1
     AllChem.EmbedMultipleConfs(mol, numConfs=n, params=params)
     if relax and mol.GetNumConformers():
-        AllChem.MMFFOptimizeMoleculeConfs(mol, numThreads=1, maxIters=200)
+        from geomgen.conformers.mmff import MMFF
+
+        # RDKit's MMFF typing on ``mol`` itself would rewrite its aromaticity flags (a fused
+        # thiadiazole stops matching the reference graph): the wrapper types a copy
+        MMFF.optimize_conformers(mol, max_iters=200)
     return mol
 
 
@@ -85,7 +89,7 @@ def make_methods(model_path=None, seed_iters=None):
 
 
 def score(ref, gen, n):
-    from geomgen.conformers import MMFF, dihedral_angles
+    from geomgen.conformers import MMFF, dihedral_angles, torsion_class
     from geomgen.conformers.reference.convergence import torsion_w1
     from geomgen.metrics import coverage
 
@@ -93,11 +97,13 @@ def score(ref, gen, n):
         return None
     pos = np.stack([c.GetPositions() for c in gen.GetConformers()])
     ang = dihedral_angles(pos, ref.torsion_atoms)
-    w1 = float(np.mean(torsion_w1(ang, ref.angles, ref.symmetry)))
+    per_torsion = torsion_w1(ang, ref.angles, ref.symmetry)
+    w1 = float(np.mean(per_torsion))
     cov = coverage(ref.conformers(n), gen, THRESHOLDS)
     mm = MMFF(ref.mol)
     de = float(mm.energies(pos).mean() - ref.energies.mean())
-    return {"w1": w1, "cov": cov, "de": de}
+    classes = [torsion_class(ref.mol, int(q[1]), int(q[2])) for q in ref.torsion_atoms]
+    return {"w1": w1, "cov": cov, "de": de, "w1_by_class": list(zip(classes, per_torsion.tolist()))}
 
 
 def evaluate(split, methods, n, seed, max_molecules=None, all_molecules=False):
@@ -132,9 +138,43 @@ def evaluate(split, methods, n, seed, max_molecules=None, all_molecules=False):
         for t in THRESHOLDS:
             row[f"COV-R@{t}"] = float(np.mean([s["cov"]["COV-R"][t] for s in ok]))
             row[f"COV-P@{t}"] = float(np.mean([s["cov"]["COV-P"][t] for s in ok]))
+        by_class = {}
+        for s in ok:
+            for cls, w in s["w1_by_class"]:
+                by_class.setdefault(cls, []).append(w)
+        row["W1 by torsion class"] = {cls: [float(np.mean(ws)), len(ws)] for cls, ws in by_class.items()}
         rows.append(row)
         print(f"{split} {name}: W1 {row['W1 torsions']:.3f}, COV-R@0.75 {row['COV-R@0.75']:.3f}, {row['conf/s']:.1f} conf/s", flush=True)
     return rows
+
+
+def by_class_markdown(rows) -> list[str]:
+    """Mean torsion W1 per torsion class (``geomgen.conformers.torsion_class``), methods side by
+    side, with geomgen minus ETKDG+MMFF where both ran."""
+    from geomgen.conformers import TORSION_CLASSES
+
+    out = []
+    for split in dict.fromkeys(r["split"] for r in rows):
+        sub = [r for r in rows if r["split"] == split]
+        classes = [c for c in TORSION_CLASSES if any(c in r["W1 by torsion class"] for r in sub)]
+        if not classes:
+            continue
+        methods = [r["method"] for r in sub]
+        diff = "geomgen" in methods and "etkdg+mmff" in methods
+        out += ["", f"Mean torsion W1 (rad) by torsion class, {split} (torsions of the scored molecules; "
+                    "`geomgen.conformers.torsion_class`):", "",
+                "| class | torsions | " + " | ".join(methods) + (" | geomgen - ETKDG+MMFF |" if diff else " |"),
+                "|" + "---|" * (2 + len(methods) + diff)]
+        for c in classes:
+            cells = [r["W1 by torsion class"].get(c) for r in sub]
+            n = next(x[1] for x in cells if x is not None)
+            line = f"| {c} | {n} | " + " | ".join("" if x is None else f"{x[0]:.3f}" for x in cells)
+            if diff:
+                g = sub[methods.index("geomgen")]["W1 by torsion class"].get(c)
+                e = sub[methods.index("etkdg+mmff")]["W1 by torsion class"].get(c)
+                line += f" | {g[0] - e[0]:+.3f}" if g and e else " | "
+            out.append(line + " |")
+    return out
 
 
 def to_markdown(rows, header):
@@ -145,6 +185,7 @@ def to_markdown(rows, header):
         cells = [f"{r[c]:.3f}" if isinstance(r[c], float) and c not in ("conf/s", "dE") else
                  (f"{r[c]:.1f}" if isinstance(r[c], float) else str(r[c])) for c in cols]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += by_class_markdown(rows)
     # ratios against ETKDG per split (when ETKDG was run)
     if not any(r["method"] == "etkdg" for r in rows):
         return "\n".join(lines) + "\n"

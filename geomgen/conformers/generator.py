@@ -16,6 +16,9 @@ from geomgen.conformers.stereo import StereoGuard
 DEFAULT_CHECKPOINT = "models/vonmisesnet.ckpt"
 #: MMFF94 iterations on a seed geometry by default (see :class:`ConformerGenerator`)
 DEFAULT_SEED_ITERS = 100
+#: BFGS iterations of each restrained relaxation in Boltzmann mode (RDKit continues in rounds
+#: of this many until converged)
+BOLTZMANN_RELAX_ITERS = 200
 #: distance-geometry embedder of the seed in plain generation (relax and boltzmann use ETKDGv3)
 DEFAULT_SEED_EMBEDDER = "etkdg"
 
@@ -40,6 +43,25 @@ def molecule_seed(seed: int, smiles: str) -> int:
     isomeric SMILES (63 bits), so a molecule's conformers depend on nothing else."""
     digest = hashlib.sha256(f"{int(seed)}\x1f{smiles}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _relax_restrained(mmff, pos: np.ndarray, ang: np.ndarray, ts, max_iters: int = BOLTZMANN_RELAX_ITERS):
+    """MMFF94-minimise each conformer with its rotatable torsions restrained to their sampled values.
+
+    The minimum over the other coordinates approximates the torsions' free energy (up to the
+    vibrational entropy), which is what the Boltzmann weights of a torsion proposal need: the
+    energy of a rigidly set geometry carries the strain of the seed's bond angles, whose
+    spread (several kcal/mol) collapses the effective sample size.
+
+    Returns:
+        ``(positions [M, N, 3], energies [M])``, energies unrestrained (kcal/mol).
+    """
+    out = np.empty_like(pos)
+    energies = np.empty(len(pos))
+    for c, (p, a) in enumerate(zip(pos, ang)):
+        constraints = [(*ts.atoms[t], a[t]) for t in range(len(a))]
+        out[c], energies[c] = mmff.minimize(p, max_iters=max_iters, torsion_constraints=constraints)
+    return out, energies
 
 
 def _conformer(pos: np.ndarray):
@@ -77,8 +99,10 @@ class ConformerGenerator:
     (vectorised rigid rotations, so bond lengths, angles and stereo are kept); conformers with
     steric clashes are rejected and resampled (bounded tries); every conformer's stereo is
     checked against the input. Options: MMFF relaxation, and Boltzmann importance resampling
-    with weights :math:`\\propto \\exp(-E/k_BT) / q(\\theta)` (q = product of the predicted
-    mixtures), reporting the effective sample size.
+    of 4n proposals with weights :math:`\\propto \\exp(-E/k_BT) / q(\\theta)` (q = product of the
+    predicted mixtures, E the energy after a minimisation with the torsions restrained to their
+    sampled values), reporting the effective sample size; its conformers are those relaxed
+    geometries.
 
     Args:
         net: a trained :class:`~geomgen.conformers.model.VonMisesNet`.
@@ -278,10 +302,17 @@ class ConformerGenerator:
                 from geomgen.metrics.boltzmann import boltzmann_weights, effective_sample_size
 
                 mmff = MMFF(mol)
-                e = mmff.energies(pos)
+                pos, e = _relax_restrained(mmff, pos, ang, ts)
+                fine = stereo.ok(pos) & np.isfinite(e)  # a relaxation that inverted a centre gets no weight
+                if not fine.any():
+                    rep.ok, rep.reason = False, f"{rep.name!r}: every restrained relaxation inverted a stereocentre"
+                    out.append(None)
+                    continue
                 logq = mix.log_prob(torch.from_numpy(ang)).sum(-1).numpy() if mix is not None else np.zeros(len(e))
-                w = boltzmann_weights(e, log_proposal=logq)
+                w = np.zeros(len(e))
+                w[fine] = boltzmann_weights(e[fine], log_proposal=logq[fine])
                 rep.ess = effective_sample_size(w)
+                rep.extra["boltzmann_proposals"] = int(len(e))
                 # systematic resampling of n conformers
                 u = (rng.random() + np.arange(n)) / n
                 pick = np.minimum(np.searchsorted(np.cumsum(w), u), len(w) - 1)

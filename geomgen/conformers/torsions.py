@@ -252,6 +252,67 @@ def set_torsions(pos: np.ndarray, torsions: TorsionSet, angles: np.ndarray) -> n
     return out
 
 
+#: coarse torsion classes of :func:`torsion_class`, in the order they are tested
+TORSION_CLASSES = ("aryl-aryl", "aryl-carbonyl", "aryl-N", "aryl-O", "aryl-S", "sp3-aryl", "aryl-other",
+                   "amide-adjacent", "sp3-sp3", "other")
+
+
+def _end_label(mol, a) -> str:
+    if a.GetIsAromatic():
+        return "ar"
+    for n in a.GetNeighbors():
+        b = mol.GetBondBetweenAtoms(a.GetIdx(), n.GetIdx())
+        if n.GetAtomicNum() in (7, 8, 16) and b.GetBondTypeAsDouble() == 2:
+            return f"{a.GetSymbol()}(=X)"
+    return f"{a.GetSymbol()}{str(a.GetHybridization()).lower()}"
+
+
+def torsion_bond_label(mol, j: int, k: int) -> str:
+    """A fine label of the central bond j-k of a torsion: each end as ``ar`` (aromatic),
+    ``C(=X)`` / ``S(=X)`` (double-bonded to N, O or S) or element + hybridisation (``Csp3``,
+    ``Nsp2``), the two sorted and joined, e.g. ``C(=X)-ar`` or ``Csp3-Nsp2``."""
+    return "-".join(sorted((_end_label(mol, mol.GetAtomWithIdx(int(j))), _end_label(mol, mol.GetAtomWithIdx(int(k))))))
+
+
+def _amide_part(mol, a) -> bool:
+    """``a`` is the N (O) or the C(=X) / S(=X) of an amide or ester-like group (amide, sulfonamide,
+    urea, carbamate, ester, sulfonate)."""
+    if a.GetSymbol() in ("N", "O") and not a.GetIsAromatic():
+        return any(_end_label(mol, n) in ("C(=X)", "S(=X)") and mol.GetBondBetweenAtoms(a.GetIdx(), n.GetIdx()).GetBondTypeAsDouble() == 1
+                   for n in a.GetNeighbors())
+    if _end_label(mol, a) in ("C(=X)", "S(=X)"):
+        return any(n.GetSymbol() in ("N", "O") and mol.GetBondBetweenAtoms(a.GetIdx(), n.GetIdx()).GetBondTypeAsDouble() == 1
+                   for n in a.GetNeighbors())
+    return False
+
+
+def torsion_class(mol, j: int, k: int) -> str:
+    """A coarse class of the torsion about bond j-k, one of :data:`TORSION_CLASSES` (the first
+    that applies): ``aryl-aryl``; an aromatic atom bonded to a carbonyl-like carbon or sulfur
+    (``aryl-carbonyl``), to N, O or S (``aryl-N``, ``aryl-O``, ``aryl-S``), to an sp3 carbon
+    (``sp3-aryl``) or anything else (``aryl-other``); a bond next to an amide- or ester-like group,
+    i.e. one end is its N or O or its C(=X) / S(=X) (``amide-adjacent``); both ends sp3
+    (``sp3-sp3``); ``other``."""
+    a, b = mol.GetAtomWithIdx(int(j)), mol.GetAtomWithIdx(int(k))
+    la, lb = _end_label(mol, a), _end_label(mol, b)
+    if la == "ar" and lb == "ar":
+        return "aryl-aryl"
+    if "ar" in (la, lb):
+        other, label = (b, lb) if la == "ar" else (a, la)
+        if label in ("C(=X)", "S(=X)"):
+            return "aryl-carbonyl"
+        if other.GetSymbol() in ("N", "O", "S"):
+            return f"aryl-{other.GetSymbol()}"
+        if label == "Csp3":
+            return "sp3-aryl"
+        return "aryl-other"
+    if _amide_part(mol, a) or _amide_part(mol, b):
+        return "amide-adjacent"
+    if la.endswith("sp3") and lb.endswith("sp3"):
+        return "sp3-sp3"
+    return "other"
+
+
 def automorphisms(mol, max_count: int = 2000) -> np.ndarray:
     """Graph automorphisms of ``mol`` (stereo-aware) as atom permutations, closed under inverse.
 

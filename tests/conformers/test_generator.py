@@ -50,6 +50,30 @@ def test_relax_and_boltzmann_properties(gen):
     assert all("boltzmann_weight" in p and 1 <= p["boltzmann_ess"] <= 32 for p in props)
 
 
+def test_boltzmann_weights_use_restrained_relaxed_energies(gen):
+    """Each proposal is minimised with its sampled torsions held: the torsions stay put, the
+    energy drops below the rigidly set geometry's, and no free minimisation goes lower."""
+    from geomgen.conformers import MMFF, dihedral_angles
+    from geomgen.conformers.generator import _relax_restrained
+
+    mol = gen.generate(DRUG, n=6, seed=1)
+    ts, _ = gen.predict(mol)
+    mmff = MMFF(mol)
+    pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
+    ang = dihedral_angles(pos, ts.atoms)
+    relaxed, e = _relax_restrained(mmff, pos, ang, ts)
+    drift = np.angle(np.exp(1j * (dihedral_angles(relaxed, ts.atoms) - ang)))
+    assert np.abs(drift).max() < np.radians(0.05)
+    np.testing.assert_allclose(e, mmff.energies(relaxed), atol=1e-6)
+    assert (e < mmff.energies(pos) - 1.0).all()
+    free = np.array([mmff.minimize(p, max_iters=2000)[1] for p in relaxed])
+    assert (free <= e + 1e-6).all()
+    # the generator reports those energies on its resampled conformers
+    out = gen.generate(DRUG, n=6, seed=1, boltzmann=True)
+    for conf in out.GetConformers():
+        assert conf.GetDoubleProp("MMFF94_energy_kcal_mol") == pytest.approx(mmff.energy(conf.GetPositions()), abs=1e-6)
+
+
 def test_rigid_molecule_and_bad_inputs(gen):
     assert gen.generate("c1ccccc1", n=3).GetNumConformers() == 3
     for smi, reason in [("C1CC", "unparsable"), ("CCO.Cl", "fragments"), ("C[Si](C)(C)C", "unsupported element")]:

@@ -107,3 +107,25 @@ def test_set_torsions_bad_shape():
     ts = rotatable_torsions(mol)
     with pytest.raises(ValueError, match="torsions"):
         set_torsions(mol.GetConformer().GetPositions(), ts, np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("smiles, bond, expected, label", [
+    ("c1ccccc1-c1ccccc1", (5, 6), "aryl-aryl", "ar-ar"),
+    ("CC(=O)c1ccccc1", (1, 3), "aryl-carbonyl", "C(=X)-ar"),
+    ("COc1ccccc1", (1, 2), "aryl-O", "Osp2-ar"),
+    ("CNc1ccccc1", (1, 2), "aryl-N", "Nsp2-ar"),
+    ("CSc1ccccc1", (1, 2), "aryl-S", "Ssp3-ar"),
+    ("CCc1ccccc1", (1, 2), "sp3-aryl", "Csp3-ar"),
+    ("CCCC", (1, 2), "sp3-sp3", "Csp3-Csp3"),
+    ("CC(=O)NCC", (3, 4), "amide-adjacent", "Csp3-Nsp2"),
+    ("CCC(=O)OC", (1, 2), "amide-adjacent", "C(=X)-Csp3"),
+    ("CCC(=O)C", (1, 2), "other", "C(=X)-Csp3"),
+])
+def test_torsion_class_and_label(smiles, bond, expected, label):
+    from geomgen.conformers import TORSION_CLASSES, torsion_bond_label, torsion_class
+
+    mol = Chem.MolFromSmiles(smiles)
+    assert mol.GetBondBetweenAtoms(*bond) is not None
+    assert torsion_class(mol, *bond) == expected and expected in TORSION_CLASSES
+    assert torsion_class(mol, *bond[::-1]) == expected
+    assert torsion_bond_label(mol, *bond) == label

@@ -39,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--relax", action="store_true", help="MMFF94-minimise every conformer")
     p.add_argument("--boltzmann", action="store_true",
-                   help="Boltzmann importance resampling (weights exp(-E/kT)/q, 300 K); reports the ESS")
+                   help="Boltzmann importance resampling of 4n proposals, each minimised with its torsions restrained "
+                        "(weights exp(-E/kT)/q, 300 K); reports the ESS")
     p.add_argument("--seed-iters", type=int, default=None,
                    help="MMFF94 iterations on each molecule's seed geometry before its torsions are sampled (default "
                         f"{DEFAULT_SEED_ITERS}; --relax and --boltzmann always minimise it fully)")

@@ -1,0 +1,139 @@
+"""Do the reference chains change the chair of a saturated six-membered ring? (They do not.)
+
+    python evaluation/conformers/ring_puckers.py [--splits val test] [--seconds 40] [--jobs 2]
+
+For every converged reference with a ring of six sp3 atoms, the molecule is embedded with
+ETKDGv3 + MMFF94 (seeds 0-39) until both chairs of that ring are found (the signs of the six
+ring torsions alternate, + - + - + - or - + - + - +). The reference sampler then runs from each
+chair (same settings as the build, ``--seconds`` CPU seconds each) and the script reports
+
+* whether any recorded sample is in another ring conformation than its chain's start,
+* the torsion W1 between the two chairs' ensembles (worst torsion, modulo graph symmetry), and
+* the difference of their mean MMFF94 energies (kcal/mol).
+
+If the chains never leave their start's chair while the two chairs' ensembles differ, a
+reference (whose chains all start from one seed) is the Boltzmann law *conditional on the
+seed's chair*, and the convergence rule, which compares chains that share that chair, cannot see
+it. Writes ``ring_puckers.md`` next to this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from geomgen.atomic import atomic_write_text
+
+HERE = Path(__file__).resolve().parent
+
+
+def saturated_six_ring(mol):
+    from rdkit import Chem
+
+    for ring in mol.GetRingInfo().AtomRings():
+        if len(ring) == 6 and all(mol.GetAtomWithIdx(a).GetHybridization() == Chem.HybridizationType.SP3 for a in ring):
+            return list(ring)
+    return None
+
+
+def ring_pattern(pos: np.ndarray, ring) -> tuple:
+    from geomgen.conformers import dihedral_angles
+
+    quads = np.array([[ring[i], ring[(i + 1) % 6], ring[(i + 2) % 6], ring[(i + 3) % 6]] for i in range(6)])
+    return tuple(int(s) for s in np.sign(dihedral_angles(pos, quads)))
+
+
+def is_chair(pattern: tuple) -> bool:
+    return all(pattern[i] == -pattern[(i + 1) % 6] for i in range(6))
+
+
+def run_one(split: str, mol_id: str, seconds: float) -> dict:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    from rdkit import Chem
+
+    from geomgen.conformers import dihedral_angles
+    from geomgen.conformers.embedding import embed_seed
+    from geomgen.conformers.reference.convergence import torsion_w1
+    from geomgen.conformers.reference.sampler import SamplerConfig, sample_reference
+    from geomgen.conformers.reference.store import load_reference_set
+
+    ref = next(r for r in load_reference_set(split) if r.id == mol_id)
+    ring = saturated_six_ring(ref.mol)
+    chairs = {}
+    for s in range(40):
+        m = embed_seed(Chem.Mol(ref.mol), seed=s, name=mol_id)
+        p = ring_pattern(m.GetConformer().GetPositions(), ring)
+        if is_chair(p):
+            chairs.setdefault(p, m)
+        if len(chairs) == 2:
+            break
+    row = {"split": split, "id": mol_id, "smiles": Chem.MolToSmiles(Chem.RemoveHs(ref.mol)), "chairs": len(chairs)}
+    if len(chairs) < 2:
+        return row
+    ens, energies, left = [], [], 0
+    for p, m in chairs.items():
+        out = sample_reference(m, SamplerConfig(seed=0, warmup_sweeps=100, round_sweeps=100, min_sweeps=200,
+                                                max_sweeps=100_000, max_cpu_seconds=seconds))
+        left += sum(ring_pattern(x, ring) != p for x in out.positions)
+        ens.append(dihedral_angles(out.positions, ref.torsion_atoms))
+        energies.append(float(out.energies.mean()))
+    row.update(samples_off_start_chair=int(left), w1_between_chairs=float(np.max(torsion_w1(ens[0], ens[1], ref.symmetry))),
+               energy_gap=float(abs(energies[0] - energies[1])))
+    return row
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--splits", nargs="+", default=["val", "test"])
+    ap.add_argument("--seconds", type=float, default=40.0, help="CPU seconds per chair (default 40)")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("-o", "--output", default=str(HERE / "ring_puckers.md"))
+    args = ap.parse_args(argv)
+    from geomgen.conformers.reference.store import load_reference_set
+
+    todo = []
+    counts = {}
+    for split in args.splits:
+        refs = [r for r in load_reference_set(split) if r.converged]
+        ringed = [r for r in refs if saturated_six_ring(r.mol) is not None]
+        counts[split] = (len(refs), len(ringed))
+        todo += [(split, r.id) for r in ringed]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(run_one, *zip(*todo), [args.seconds] * len(todo)))
+    lines = [
+        "# Reference chains and the chairs of saturated six-membered rings",
+        "",
+        f"`python evaluation/conformers/ring_puckers.py --splits {' '.join(args.splits)} --seconds {args.seconds:g}`: "
+        "every converged reference with a ring of six sp3 atoms; the reference sampler run from each chair of that ring "
+        f"(found among ETKDGv3 + MMFF94 seeds 0-39), {args.seconds:g} CPU s each.",
+        "",
+        "| split | converged | with a saturated 6-ring |",
+        "|---|---|---|",
+        *[f"| {s} | {n} | {k} |" for s, (n, k) in counts.items()],
+        "",
+        "| split | molecule | SMILES | chairs found | samples off their start's chair "
+        "| worst torsion W1 between the chairs' ensembles (rad) | mean energy gap (kcal/mol) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["chairs"] < 2:
+            lines.append(f"| {r['split']} | {r['id']} | `{r['smiles']}` | {r['chairs']} | | | |")
+        else:
+            lines.append(f"| {r['split']} | {r['id']} | `{r['smiles']}` | 2 | {r['samples_off_start_chair']} | "
+                         f"{r['w1_between_chairs']:.3f} | {r['energy_gap']:.2f} |")
+    both = [r for r in rows if r["chairs"] == 2]
+    if both:
+        lines += ["", f"Chains that left their start's chair: {sum(r['samples_off_start_chair'] > 0 for r in both)} of "
+                  f"{len(both)} molecules with both chairs; worst-torsion W1 between the chairs' ensembles above 0.1 rad: "
+                  f"{sum(r['w1_between_chairs'] > 0.1 for r in both)} of {len(both)}."]
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(args.output, text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
