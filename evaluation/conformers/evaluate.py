@@ -231,7 +231,8 @@ def main(argv=None):
               f"seed {args.seed}, {os.cpu_count()} cores, wall time {time.time() - t0:.0f} s.\n"
               f"Command: python evaluation/conformers/evaluate.py --splits {' '.join(args.splits)} -n {args.n}"
               + (f" --max-molecules {args.max_molecules}" if args.max_molecules else "")
-              + (" --all-molecules" if args.all_molecules else ""))
+              + (" --all-molecules" if args.all_molecules else "")
+              + (f" --methods {' '.join(args.methods)}" if args.methods else ""))
     text = to_markdown(rows, header)
     print(text)
     out = Path(args.output)

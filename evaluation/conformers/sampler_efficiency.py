@@ -16,6 +16,12 @@ interleaved per molecule). Samplers:
   rotatable bonds scaled down to 0.3 on the top rung);
 * ``previous+mala1`` and ``jumps`` (on request with ``--samplers``): the previous move set with one
   MALA step per sweep instead of one per two movable bonds; rigid moves with a quarter jumps;
+* ``as-built`` (on request): the previous move set run with the code the references of sampler
+  revision 1 were built with, whose MALA gradient after a rejected proposal was partly taken at
+  that proposal (RDKit's distance cache); ``previous`` is the same move set with the gradient
+  always of the current geometry (revision 2);
+* ``previous+flips`` (on request): the previous move set with one ring-flip move per sweep
+  (``geomgen.conformers.reference.ring_flip``);
 * ``hrex4`` and ``hrex4+ele`` (on request): the previous move set on a 4-rung Hamiltonian ladder
   scaling the rotatable torsion terms to 0 on the top rung, without and with the intramolecular
   electrostatics (which hold the hydrogen-bonded states that stall the unconverged references).
@@ -42,6 +48,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
@@ -53,27 +61,44 @@ SAMPLERS = {
     "jumps": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.25, p_jump=0.25),
     "hrex4": dict(n_replicas=4, lambda_min=0.0),
     "hrex4+ele": dict(n_replicas=4, lambda_min=0.0, ladder_terms="torsion+electrostatic"),
+    "as-built": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0),
+    "previous+flips": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0, ring_flips_per_sweep=1.0),
 }
+#: samplers run with the code path the references were built with before revision 2 (see
+#: ``SAMPLER_REVISION`` in geomgen.conformers.reference.build): RDKit's gradient taken straight
+#: from its distance cache, i.e. partly at the last proposal evaluated
+STALE_GRADIENT = {"as-built"}
+
+
+def _stale_gradient(self, pos):
+    return np.asarray(self.ff.CalcGrad(np.asarray(pos, dtype=np.float64).ravel().tolist())).reshape(-1, 3)
 DEFAULT_SAMPLERS = ("previous", "jumps+ncmc", "jumps+ncmc+hrex")
 
 
 def run_one(mol_id: str, smiles: str, sampler: str, seconds: float, cpu: bool = False) -> dict:
     os.environ["OMP_NUM_THREADS"] = "1"
     from geomgen.conformers.embedding import embed_seed
+    from geomgen.conformers.mmff import MMFF
     from geomgen.conformers.molecule import parse_molecule
     from geomgen.conformers.reference.sampler import SamplerConfig, sample_reference
 
+    if not hasattr(MMFF, "_fresh_grad"):  # workers are reused: keep the package's gradient to restore it
+        MMFF._fresh_grad = MMFF.grad
+    MMFF.grad = _stale_gradient if sampler in STALE_GRADIENT else MMFF._fresh_grad
     mol = embed_seed(parse_molecule(smiles, name=mol_id), seed=0, name=mol_id)
     cap = {"max_cpu_seconds": seconds} if cpu else {"max_seconds": seconds}
     cfg = SamplerConfig(seed=0, warmup_sweeps=100, round_sweeps=50, min_sweeps=100, max_sweeps=10**7, **cap,
                         **SAMPLERS[sampler])
     t0 = time.perf_counter()
+    c0 = time.process_time()
     res = sample_reference(mol, cfg)
     wall = time.perf_counter() - t0
+    spent = time.process_time() - c0 if cpu else wall
     d = res.diagnostics
     return {"id": mol_id, "sampler": sampler, "torsions": d["n_torsions"], "converged": d["converged"], "seconds": round(wall, 2),
             "sweeps": d["sweeps_per_chain"], "rhat_max": round(d["rhat_max"], 4), "ess_min": round(d["ess_min"], 1),
-            "w1_max": round(d["interchain_w1_max"], 4), "ess_min_per_s": round(d["ess_min"] / wall, 3),
+            "w1_max": round(d["interchain_w1_max"], 4), "ess_min_per_s": round(d["ess_min"] / spent, 3),
+            "energy_mean": round(float(res.energies.mean()), 3), "angles": res.angles, "symmetry": res.symmetry,
             "swap_acceptance": d["swap_acceptance"], "ncmc_acceptance": round(d["ncmc_acceptance"], 3)}
 
 
@@ -83,7 +108,6 @@ def plot(rows: list[dict], samplers, seconds: float, n_mols: int, path: str) -> 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     from geomgen.atomic import atomic_write
 
@@ -101,8 +125,6 @@ def plot(rows: list[dict], samplers, seconds: float, n_mols: int, path: str) -> 
 
 
 def main(argv=None) -> int:
-    import numpy as np
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--molecules", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30.0, help="wall-time cap per molecule and sampler (default 30)")
@@ -150,13 +172,27 @@ def main(argv=None) -> int:
         base = base or ess_rate
         lines.append(f"| {name} | {len(conv)}/{len(rs)} | {np.median([r['seconds'] for r in conv]) if conv else float('nan'):.1f} | "
                      f"{ess_rate:.2f} ({ess_rate / base:.2f}x) | {np.median([r['w1_max'] for r in rs]):.3f} |")
+    if len(args.samplers) > 1:
+        from geomgen.conformers.reference.convergence import torsion_w1
+
+        first = {r["id"]: r for r in rows if r["sampler"] == args.samplers[0]}
+        lines += ["", f"Agreement with `{args.samplers[0]}` on the same molecules (the same law is sampled, so differences are "
+                  "Monte Carlo error and, for a sampler that is not exact, bias):", "",
+                  "| sampler | median mean-energy difference (kcal/mol) | median worst-torsion W1 between the two ensembles (rad) |",
+                  "|---|---|---|"]
+        for name in args.samplers[1:]:
+            rs = [r for r in rows if r["sampler"] == name and len(r["symmetry"])]
+            de = [r["energy_mean"] - first[r["id"]]["energy_mean"] for r in rs]
+            w1 = [float(np.max(torsion_w1(r["angles"], first[r["id"]]["angles"], r["symmetry"]))) for r in rs]
+            lines.append(f"| {name} | {np.median(de):+.2f} | {np.median(w1):.3f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     from geomgen.atomic import atomic_open, atomic_write_text
 
     atomic_write_text(args.out + ".md", text)
     with atomic_open(args.out + ".csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        fields = [k for k in rows[0] if k not in ("angles", "symmetry")]
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
     plot(rows, args.samplers, args.seconds, len(mols), args.out + ".png")

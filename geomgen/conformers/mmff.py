@@ -41,14 +41,28 @@ class MMFF:
             raise MoleculeError("MMFF94 has no parameters for this molecule")
         self.ff = AllChem.MMFFGetMoleculeForceField(mol, self.props, ignoreInterfragInteractions=False)
         self.n_atoms = mol.GetNumAtoms()
+        self._last = None  # the flat positions of the last CalcEnergy (RDKit's distance cache holds them)
 
     def energy(self, pos: np.ndarray) -> float:
         """Energy of one geometry ``[N, 3]``."""
-        return self.ff.CalcEnergy(pos.ravel().tolist())
+        flat = np.asarray(pos, dtype=np.float64).ravel().tolist()
+        self._last = flat
+        return self.ff.CalcEnergy(flat)
 
     def grad(self, pos: np.ndarray) -> np.ndarray:
-        """Gradient ``[N, 3]`` of the energy (kcal/mol/A)."""
-        return np.asarray(self.ff.CalcGrad(pos.ravel().tolist())).reshape(-1, 3)
+        """Gradient ``[N, 3]`` of the energy (kcal/mol/A).
+
+        RDKit's ``ForceField.CalcGrad(pos)`` takes the interatomic distances of its non-bonded
+        terms from a cache that only ``CalcEnergy`` refills: called after an energy of another
+        geometry it returns the gradient of a mixture of the two (off by thousands of kcal/mol/A
+        after a clashing proposal). The energy of ``pos`` is therefore evaluated first unless it
+        was the last one evaluated.
+        """
+        flat = np.asarray(pos, dtype=np.float64).ravel().tolist()
+        if flat != self._last:
+            self.ff.CalcEnergy(flat)
+            self._last = flat
+        return np.asarray(self.ff.CalcGrad(flat)).reshape(-1, 3)
 
     def energies(self, pos: np.ndarray) -> np.ndarray:
         """Energies of many geometries ``[C, N, 3]`` -> ``[C]``."""

@@ -25,6 +25,12 @@ from geomgen.conformers.reference.store import QUANT, _atomic_savez, read_smiles
 #: version recorded in every molecule's diagnostics: 2 = replica ladder + NCMC sampler with the
 #: symmetry-aware convergence rule (1 = the earlier rigid-move sampler)
 SAMPLER_VERSION = 2
+#: revision within version 2, also recorded: 2 = MALA gradients always of the current geometry
+#: (``MMFF.grad`` refills RDKit's distance cache; revision 1, the records without the field, took
+#: the gradient after a rejected proposal partly from that proposal's distances, a proposal that
+#: depended on the chain's history: inexact, though the energies and marginals it gave agree with
+#: revision 2's within their Monte Carlo error on the molecules compared, see data/conformers/README.md)
+SAMPLER_REVISION = 2
 
 #: Sampler settings per split. Every split runs 4 chains until the convergence rule holds or the
 #: cap on CPU seconds per molecule is hit (CPU, not wall, time: the same work on a busy machine);
@@ -58,7 +64,7 @@ def sample_molecule(mol_id: str, smiles: str, config: dict, seed: int = 0) -> di
         res = sample_reference(mol, SamplerConfig(seed=seed, **config))
         q = np.round(np.mod(res.angles + math.pi, 2 * math.pi) / (2 * math.pi) * QUANT).astype(np.int64) % QUANT
         diag = {k: (float(v) if isinstance(v, np.floating) else v) for k, v in res.diagnostics.items()}
-        diag.update(total_seconds=time.perf_counter() - t0, sampler_version=SAMPLER_VERSION, config=dict(config), seed=seed)
+        diag.update(total_seconds=time.perf_counter() - t0, sampler_version=SAMPLER_VERSION, sampler_revision=SAMPLER_REVISION, config=dict(config), seed=seed)
         arrays = {
             "id": np.array(mol_id),
             "smiles": np.array(canonical_isomeric_smiles(mol)),

@@ -41,6 +41,9 @@ rung 0 samples :math:`\pi` exactly:
   geometry carries.
 * **symmetry moves** -- relabel the atoms by a graph automorphism (always accepted; the set is
   closed under inverses).
+* **ring flips** (option) -- the involution of
+  :mod:`~geomgen.conformers.reference.ring_flip` on an isolated saturated ring (chair to chair),
+  unit Jacobian, accepted with :math:`\min(1, \pi_r(F x)/\pi_r(x))`.
 * **MALA steps** -- Metropolis-adjusted Langevin moves of all atoms (bond lengths, angles, ring
   puckers); the step size adapts during warm-up only, then is frozen.
 * **replica swaps** -- after every sweep, neighbouring rungs (even pairs, then odd pairs,
@@ -68,6 +71,7 @@ import numpy as np
 from geomgen.conformers.mmff import MMFF
 from geomgen.conformers.reference.barrier import ElectrostaticTerm, SumOfTerms, TorsionBarrier
 from geomgen.conformers.reference.convergence import ConvergenceTargets, torsion_convergence, torsion_symmetry
+from geomgen.conformers.reference.ring_flip import flip_ring, flippable_rings
 from geomgen.conformers.torsions import TorsionSet, automorphisms, dihedral_angles, movable_bonds, rotatable_torsions, set_torsions
 from geomgen.metrics.boltzmann import KB_KCAL_PER_MOL_K
 
@@ -110,6 +114,9 @@ class SamplerConfig:
         ncmc_relax (int): MALA steps between increments (default 1).
         ncmc_jitter (float): scale (rad) of the Gaussian jitter around the NCMC jumps of
             +-pi and +-2 pi / 3 (default 0.25).
+        ring_flips_per_sweep (float): expected ring-flip moves per sweep (a Poisson number), each
+            on a random ring of :func:`~geomgen.conformers.reference.ring_flip.flippable_rings`;
+            0 for none (default 0). Without them a chain keeps the pucker of its start.
         warmup_sweeps (int): sweeps discarded per chain while step sizes and ladder adapt (200).
         round_sweeps (int): sweeps per chain between convergence checks (default 200).
         min_sweeps, max_sweeps (int): bounds on recorded sweeps per chain (200, 6000).
@@ -146,6 +153,7 @@ class SamplerConfig:
     ncmc_steps: int = 10
     ncmc_relax: int = 1
     ncmc_jitter: float = 0.25
+    ring_flips_per_sweep: float = 0.0
     warmup_sweeps: int = 200
     round_sweeps: int = 200
     min_sweeps: int = 200
@@ -178,6 +186,8 @@ class SamplerConfig:
             raise ValueError(f"SamplerConfig: lambda_min must be in [0, 1), got {self.lambda_min}")
         if self.t_max <= self.temperature and self.ladder == "temperature" and self.n_replicas > 1:
             raise ValueError(f"SamplerConfig: t_max ({self.t_max}) must exceed temperature ({self.temperature})")
+        if self.ring_flips_per_sweep < 0:
+            raise ValueError(f"SamplerConfig: ring_flips_per_sweep must be non-negative, got {self.ring_flips_per_sweep}")
         for name in ("n_samples", "round_sweeps", "max_sweeps", "ncmc_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SamplerConfig: {name} must be at least 1, got {getattr(self, name)}")
@@ -241,11 +251,13 @@ class _System:
         self.ncmc = torsions
         self.ncmc_moving = [np.flatnonzero(m) for m in torsions.moving]
         self.perms = automorphisms(mol)
+        self.rings = flippable_rings(mol) if cfg.ring_flips_per_sweep > 0 else []
         self.barrier = TorsionBarrier(mol, bonds=[tuple(a[1:3]) for a in torsions.atoms], props=self.mmff.props)
         if cfg.ladder_terms == "torsion+electrostatic":
             self.barrier = SumOfTerms(self.barrier, ElectrostaticTerm(mol, props=self.mmff.props))
         self.n_mala = max(cfg.mala_per_sweep, 0) if cfg.mala_per_sweep else max(1, (len(self.moves) + 1) // 2)
-        self.stats = dict.fromkeys(("torsion_tried", "torsion_accepted", "ncmc_tried", "ncmc_accepted", "mala_tried", "mala_accepted"), 0)
+        self.stats = dict.fromkeys(("torsion_tried", "torsion_accepted", "ncmc_tried", "ncmc_accepted", "mala_tried", "mala_accepted",
+                                    "flip_tried", "flip_accepted"), 0)
 
 
 class _Rung:
@@ -369,6 +381,17 @@ class _Rung:
         else:
             self.pos, self.e, self.bar, self.u, self.grad = saved
 
+    def ring_flip_move(self) -> None:
+        """Flip a random flippable ring (see :mod:`~geomgen.conformers.reference.ring_flip`)."""
+        ring, branches = self.sys.rings[int(self.rng.integers(len(self.sys.rings)))]
+        new = flip_ring(self.pos, ring, branches)
+        e, bar = self.terms(new)
+        u = self.reduced(e, bar)
+        self.sys.stats["flip_tried"] += 1
+        if math.log(self.rng.random() + 1e-300) < self.u - u:
+            self.set_state(new, e, bar)
+            self.sys.stats["flip_accepted"] += 1
+
     def symmetry_move(self) -> None:
         perms = self.sys.perms
         if len(perms):
@@ -382,6 +405,9 @@ class _Rung:
         for _ in range(cfg.torsion_passes):
             for t in self.rng.permutation(len(self.sys.moves)):
                 self.torsion_move(int(t))
+        if self.sys.rings:
+            for _ in range(self.rng.poisson(cfg.ring_flips_per_sweep)):
+                self.ring_flip_move()
         if self.sys.ncmc_index and cfg.ncmc_per_sweep > 0:
             for _ in range(self.rng.poisson(cfg.ncmc_per_sweep)):
                 self.ncmc_move(self.sys.ncmc_index[int(self.rng.integers(len(self.sys.ncmc_index)))])
@@ -548,6 +574,8 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         "torsion_acceptance": st["torsion_accepted"] / max(st["torsion_tried"], 1),
         "ncmc_acceptance": st["ncmc_accepted"] / max(st["ncmc_tried"], 1),
         "mala_acceptance": st["mala_accepted"] / max(st["mala_tried"], 1),
+        "n_flippable_rings": len(system.rings),
+        "ring_flip_acceptance": st["flip_accepted"] / max(st["flip_tried"], 1),
         "mala_step": float(np.mean([math.exp(ld.rungs[0].log_tau) for ld in ladders])),
         "symmetry": sym.tolist(),
         "rhat": conv["rhat"],

@@ -1,0 +1,120 @@
+r"""Ring-flip moves: an exact Metropolis move between the puckers of an isolated saturated ring.
+
+A chair of a cyclohexane, piperidine or morpholine ring turns into the other chair over a
+barrier of about 10 kcal/mol: rigid torsion moves and Langevin steps at 300 K never cross it, so
+without a dedicated move every chain keeps the pucker it started in, and torsions next to the
+ring (axial against equatorial substituents) are sampled conditionally on that pucker.
+
+**The map.** For a ring :math:`R = (r_0, \dots, r_{m-1})` (non-aromatic, 5 to 7 atoms, none of
+them in another ring), let :math:`c` be the centroid of the ring atoms and :math:`n` the normal
+of their least-squares plane. :math:`F` reflects the ring atoms through that plane,
+
+.. math::
+    r_i' = r_i - 2\, n\, n^\top (r_i - c),
+
+and carries the *branch* :math:`B_i` of every ring atom (the atoms reached from :math:`r_i`
+without passing through another ring atom: its hydrogens and substituents) rigidly with the
+ring atom's local frame :math:`M_i = [u_i, v_i, u_i \times v_i]`, built from the two ring
+neighbours (:math:`u_i` along the bisector of :math:`r_{i-1} - r_i` and :math:`r_{i+1} - r_i`,
+:math:`v_i` along their difference):
+
+.. math::
+    x' = r_i' + M_i' M_i^\top (x - r_i),\qquad x \in B_i .
+
+Ring torsions change sign (chair to the other chair, envelope to the opposite envelope); every
+bond length and bond angle is kept, and so is every stereocentre: the frames are proper
+rotations, so the signed volume at each ring atom and in each branch is unchanged. Substituents
+swap between axial and equatorial, as in a real ring flip.
+
+**Invariance.** :math:`F` is an involution: the reflected ring has the same centroid and
+least-squares plane, so reflecting again restores :math:`r`, the frames built from :math:`r'`
+and then from :math:`r` undo each other, and :math:`F(F(x)) = x`. Its Jacobian determinant has
+modulus 1: ordering the coordinates as (ring, branches), the Jacobian is block triangular; each
+branch block is a rotation; and the ring block maps a configuration to its own mirror image in
+its own plane, which commutes with rigid motions and maps internal coordinates (distances and
+angles kept, dihedrals negated) linearly with modulus-1 determinant, while the Cartesian volume
+element factors into rigid-motion and internal parts whose density depends on distances and
+angles only (the tests check :math:`|\det \partial F / \partial x| = 1` by finite differences).
+A deterministic involution with unit Jacobian, proposed with a probability that does not depend
+on the state and accepted with :math:`\min(1, \pi(F x) / \pi(x))`, satisfies detailed balance
+(Tierney 1998; the "involutive MCMC" of Neklyudov et al., ICML 2020).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: ring sizes a flip move is offered for
+FLIP_RING_SIZES = (5, 6, 7)
+
+
+def flippable_rings(mol) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    """The rings of ``mol`` a flip move applies to, with the branch of every ring atom.
+
+    A ring qualifies when it is not aromatic, has 5 to 7 atoms, and none of its atoms is in
+    another ring (fused, spiro and bridged systems are left alone: moving one ring would drag
+    the other through itself).
+
+    Returns:
+        list of ``(ring [m], branches)``: the ring atoms in ring order and, per ring atom, the
+        indices of its branch (possibly empty).
+    """
+    info = mol.GetRingInfo()
+    rings = []
+    for ring in info.AtomRings():
+        if len(ring) not in FLIP_RING_SIZES:
+            continue
+        if any(mol.GetAtomWithIdx(a).GetIsAromatic() or info.NumAtomRings(a) != 1 for a in ring):
+            continue
+        in_ring = set(ring)
+        branches = []
+        for a in ring:
+            seen, stack = set(), [n.GetIdx() for n in mol.GetAtomWithIdx(a).GetNeighbors() if n.GetIdx() not in in_ring]
+            while stack:
+                b = stack.pop()
+                if b in seen or b in in_ring:
+                    continue
+                seen.add(b)
+                stack.extend(n.GetIdx() for n in mol.GetAtomWithIdx(b).GetNeighbors())
+            branches.append(np.array(sorted(seen), dtype=np.int64))
+        rings.append((np.array(ring, dtype=np.int64), branches))
+    return rings
+
+
+def _frames(ring_pos: np.ndarray) -> np.ndarray:
+    """Local frames ``[m, 3, 3]`` (columns u, v, w) of the ring atoms ``[m, 3]``."""
+    prev = np.roll(ring_pos, 1, axis=0) - ring_pos
+    nxt = np.roll(ring_pos, -1, axis=0) - ring_pos
+    u = prev + nxt
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    v = nxt - prev
+    v -= (v * u).sum(1, keepdims=True) * u
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return np.stack([u, v, np.cross(u, v)], axis=2)
+
+
+def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray]) -> np.ndarray:
+    """The ring-flip map :math:`F` (see the module docstring) applied to ``pos`` ``[N, 3]``; a new array."""
+    pos = np.asarray(pos, dtype=np.float64)
+    r = pos[ring]
+    c = r.mean(0)
+    normal = np.linalg.svd(r - c)[2][-1]
+    r_new = r - 2.0 * np.outer((r - c) @ normal, normal)
+    old_frames, new_frames = _frames(r), _frames(r_new)
+    out = pos.copy()
+    out[ring] = r_new
+    for i, branch in enumerate(branches):
+        if len(branch):
+            rot = new_frames[i] @ old_frames[i].T
+            out[branch] = (pos[branch] - r[i]) @ rot.T + r_new[i]
+    return out
+
+
+def ring_pucker_signs(pos: np.ndarray, ring: np.ndarray) -> tuple[int, ...]:
+    """Signs of the ring's endocyclic torsions (+1 / -1 / 0): a chair of a six-membered ring is
+    ``(+, -, +, -, +, -)`` or ``(-, +, -, +, -, +)``; a flip negates them all."""
+    from geomgen.conformers.torsions import dihedral_angles
+
+    m = len(ring)
+    quads = np.array([[ring[i], ring[(i + 1) % m], ring[(i + 2) % m], ring[(i + 3) % m]] for i in range(m)])
+    return tuple(int(s) for s in np.sign(dihedral_angles(np.asarray(pos, dtype=np.float64), quads)))

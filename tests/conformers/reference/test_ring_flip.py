@@ -1,0 +1,80 @@
+"""Ring-flip moves: an exact involution between the chairs of an isolated saturated ring."""
+
+import numpy as np
+import pytest
+
+from geomgen.conformers import MMFF, dihedral_angles, embed_seed, parse_molecule
+from geomgen.conformers.reference.ring_flip import flip_ring, flippable_rings, ring_pucker_signs
+from geomgen.conformers.reference.sampler import SamplerConfig, sample_reference
+from geomgen.conformers.stereo import StereoGuard
+
+
+def _bond_lengths_and_angles(mol, pos):
+    lengths = [np.linalg.norm(pos[b.GetBeginAtomIdx()] - pos[b.GetEndAtomIdx()]) for b in mol.GetBonds()]
+    angles = []
+    for a in mol.GetAtoms():
+        nbrs = [n.GetIdx() for n in a.GetNeighbors()]
+        for i in range(len(nbrs)):
+            for j in range(i + 1, len(nbrs)):
+                u, v = pos[nbrs[i]] - pos[a.GetIdx()], pos[nbrs[j]] - pos[a.GetIdx()]
+                angles.append(np.arccos(np.clip(u @ v / np.linalg.norm(u) / np.linalg.norm(v), -1, 1)))
+    return np.array(lengths), np.array(angles)
+
+
+def test_flippable_rings_are_isolated_saturated_rings():
+    assert [len(r) for r, _ in flippable_rings(parse_molecule("C1CCCCC1c1ccccc1"))] == [6]  # not the phenyl
+    assert flippable_rings(parse_molecule("C1CCC2CCCCC2C1")) == []  # decalin: fused
+    assert flippable_rings(parse_molecule("C1CC1C")) == []  # cyclopropane: too small to pucker
+    ring, branches = flippable_rings(parse_molecule("CC1CCOCC1"))[0]
+    assert sorted(len(b) for b in branches) == [0, 2, 2, 2, 2, 5]  # O has none; the methyl carbon has 3 H
+
+
+def test_flip_is_an_exact_volume_preserving_involution_that_keeps_geometry_and_stereo():
+    mol = embed_seed(parse_molecule("C[C@H]1CCC[C@@H](N)C1"), seed=0)
+    ring, branches = flippable_rings(mol)[0]
+    rng = np.random.default_rng(0)
+    x = mol.GetConformer().GetPositions() + rng.normal(scale=0.03, size=(mol.GetNumAtoms(), 3))
+    y = flip_ring(x, ring, branches)
+    np.testing.assert_allclose(flip_ring(y, ring, branches), x, atol=1e-12)
+    assert ring_pucker_signs(y, ring) == tuple(-s for s in ring_pucker_signs(x, ring))
+    for before, after in zip(_bond_lengths_and_angles(mol, x), _bond_lengths_and_angles(mol, y)):
+        np.testing.assert_allclose(after, before, atol=1e-10)
+    assert StereoGuard(mol).ok(np.stack([x, y])).all()
+    # |det dF/dx| = 1 (central differences over every coordinate)
+    n, h = x.size, 1e-6
+    jac = np.empty((n, n))
+    for k in range(n):
+        d = np.zeros(n)
+        d[k] = h
+        jac[:, k] = (flip_ring(x + d.reshape(x.shape), ring, branches) - flip_ring(x - d.reshape(x.shape), ring, branches)).ravel() / (2 * h)
+    assert abs(np.linalg.det(jac)) == pytest.approx(1.0, abs=1e-6)
+
+
+def _axial_fraction(flips: float, start: np.ndarray, mol, quad) -> tuple[float, dict]:
+    """Fraction of samples with the methyl axial: |dihedral(Me, C1, C2, C3)| below 120 degrees
+    (about 75 axial, 175 equatorial; invariant under the symmetry moves' relabelling)."""
+    cfg = SamplerConfig(seed=0, n_chains=2, warmup_sweeps=100, round_sweeps=200, min_sweeps=2000, max_sweeps=2000,
+                        ring_flips_per_sweep=flips)
+    res = sample_reference(mol, cfg, starts=np.stack([start, start]))
+    phi = dihedral_angles(res.positions, np.array([quad]))[:, 0]
+    return float(np.mean(np.abs(phi) < np.radians(120))), res.diagnostics
+
+
+def test_chains_from_either_chair_agree_with_flips_and_not_without():
+    """Methylcyclohexane: the axial chair is about 2 kcal/mol above the equatorial one. Chains
+    started in either chair agree on the axial fraction only with ring flips (the rigid, symmetry
+    and Langevin moves never cross the chair-chair barrier: the negative control)."""
+    mol = embed_seed(parse_molecule("CC1CCCCC1"), seed=0)
+    ring, branches = flippable_rings(mol)[0]
+    mmff = MMFF(mol)
+    seed = mol.GetConformer().GetPositions()
+    other = mmff.minimize(flip_ring(seed, ring, branches), max_iters=500)[0]
+    eq, ax = (seed, other) if mmff.energy(seed) < mmff.energy(other) else (other, seed)
+    quad = (0, 1, 2, 3)  # methyl carbon, ring C1, C2, C3
+    assert abs(dihedral_angles(eq, np.array([quad]))[0]) > np.radians(150) > np.radians(100) > abs(dihedral_angles(ax, np.array([quad]))[0])
+    from_eq, diag = _axial_fraction(1.0, eq, mol, quad)
+    from_ax, _ = _axial_fraction(1.0, ax, mol, quad)
+    assert diag["n_flippable_rings"] == 1 and 0.005 < diag["ring_flip_acceptance"] < 0.5
+    assert 0.0 < from_eq < 0.3 and abs(from_eq - from_ax) < 0.06
+    assert _axial_fraction(0.0, eq, mol, quad)[0] == 0.0
+    assert _axial_fraction(0.0, ax, mol, quad)[0] == 1.0
