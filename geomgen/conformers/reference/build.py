@@ -29,7 +29,7 @@ SAMPLER_VERSION = 2
 #: (``MMFF.grad`` refills RDKit's distance cache; revision 1, the records without the field, took
 #: the gradient after a rejected proposal partly from that proposal's distances, a proposal that
 #: depended on the chain's history: inexact, though the energies and marginals it gave agree with
-#: revision 2's within their Monte Carlo error on the molecules compared, see data/conformers/README.md)
+#: revision 2's within their Monte Carlo error on 16 validation molecules: evaluation/conformers/sampler_efficiency_gradient.md)
 SAMPLER_REVISION = 2
 
 #: Sampler settings per split. Every split runs 4 chains until the convergence rule holds or the
