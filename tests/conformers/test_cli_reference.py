@@ -46,3 +46,12 @@ def test_convergence_flags_and_bad_values(tmp_path, capsys):
     assert diag[0]["converged"] == "True"  # loose targets on propanol are met
     assert main(["reference", "CCCO", "-o", str(out), "--chains", "1"]) == 2
     assert "--chains must be at least 2" in capsys.readouterr().err
+
+
+def test_ring_flip_flag(tmp_path, capsys):
+    out = tmp_path / "r.sdf"
+    assert main(["reference", "CC1CCCCC1", "-n", "4", "-o", str(out), "--max-sweeps", "200", "--ring-flips", "1"]) == 0
+    diag = list(csv.DictReader(open(tmp_path / "r.diagnostics.csv")))
+    assert 0.0 < float(diag[0]["ring_flip_acceptance"]) < 1.0
+    assert main(["reference", "CC1CCCCC1", "-o", str(out), "--ring-flips", "-1"]) == 2
+    assert "--ring-flips must be non-negative" in capsys.readouterr().err

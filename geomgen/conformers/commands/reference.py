@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="output .sdf (one record per sample); - for standard output")
     p.add_argument("--chains", type=int, default=4, help="independent chains, at least 2 (default 4)")
     p.add_argument("--replicas", type=int, default=1, help="rungs of a Hamiltonian replica ladder per chain (default 1: none)")
+    p.add_argument("--ring-flips", type=float, default=0.0,
+                   help="expected ring-flip moves per sweep on isolated saturated rings (chair to chair; default 0: none, "
+                        "and every chain keeps the seed's ring pucker)")
     p.add_argument("--max-sweeps", type=int, default=20000, help="cap on sweeps per chain (default 20000)")
     p.add_argument("--max-seconds", type=float, default=math.inf, help="cap on wall time per molecule (default: none)")
     p.add_argument("--rhat", type=float, default=1.05, help="convergence: split R-hat of every torsion below (1.05)")
@@ -49,6 +52,7 @@ def _diagnostics_row(name: str, d: dict) -> dict:
     return {"name": name, "torsions": d["n_torsions"], "chains": d["n_chains"], "replicas": d["n_replicas"],
             "sweeps_per_chain": d["sweeps_per_chain"], "torsion_acceptance": round(d["torsion_acceptance"], 3),
             "ncmc_acceptance": round(d["ncmc_acceptance"], 3), "mala_acceptance": round(d["mala_acceptance"], 3),
+            "ring_flip_acceptance": round(d["ring_flip_acceptance"], 3),
             "swap_acceptance": " ".join(f"{a:.3f}" for a in d["swap_acceptance"]), "rhat_max": round(d["rhat_max"], 4),
             "ess_min": round(d["ess_min"], 1), "interchain_w1_max": round(d["interchain_w1_max"], 3),
             "converged": d["converged"], "seconds": round(d["seconds"], 2)}
@@ -87,6 +91,9 @@ def run(args) -> int:
         if value < low:
             print(f"{prog}: {flag} must be at least {low}, got {value}", file=sys.stderr)
             return 2
+    if not args.ring_flips >= 0:
+        print(f"{prog}: --ring-flips must be non-negative, got {args.ring_flips}", file=sys.stderr)
+        return 2
     if not args.max_seconds > 0:
         print(f"{prog}: --max-seconds must be positive, got {args.max_seconds}", file=sys.stderr)
         return 2
@@ -96,7 +103,7 @@ def run(args) -> int:
     rounds = max(1, min(200, args.max_sweeps))
     cfg = dict(temperature=args.temperature, n_chains=args.chains, n_samples=args.num_samples, n_replicas=args.replicas,
                round_sweeps=rounds, min_sweeps=min(200, args.max_sweeps), max_sweeps=args.max_sweeps, max_seconds=args.max_seconds,
-               rhat_target=args.rhat, ess_target=args.ess, w1_target=args.w1)
+               rhat_target=args.rhat, ess_target=args.ess, w1_target=args.w1, ring_flips_per_sweep=args.ring_flips)
     results, failures, table = [], [], []
     with ProcessPoolExecutor(max_workers=args.jobs) as ex:
         futs = [ex.submit(_one, name, item, cfg, args.seed) for name, item in items]
