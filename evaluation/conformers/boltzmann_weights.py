@@ -9,7 +9,7 @@ For each of the first ``--molecules`` converged references of the split, geomgen
 * ``rigid`` -- exp(-E/kT)/q(theta) with E the MMFF94 energy of the rigidly set geometry (the
   earlier ``--boltzmann``);
 * ``relaxed`` -- the same with E after a minimisation with the rotatable torsions restrained to
-  their sampled values (the current ``--boltzmann``, ``generator._relax_restrained``).
+  their sampled values (the current ``--boltzmann``, ``MMFF.minimize_restrained``).
 
 Each weighted set is scored by the torsion W1 against the reference (angles modulo graph
 symmetry), using 4000 draws from the weighted set so resampling noise stays small; the effective
@@ -42,7 +42,6 @@ def main(argv=None):
     from rdkit import Chem
 
     from geomgen.conformers import MMFF, ConformerGenerator, dihedral_angles
-    from geomgen.conformers.generator import _relax_restrained
     from geomgen.conformers.reference.convergence import torsion_w1
     from geomgen.conformers.reference.store import load_reference_set
     from geomgen.metrics.boltzmann import boltzmann_weights, effective_sample_size
@@ -60,7 +59,7 @@ def main(argv=None):
         mmff = MMFF(mol)
         logq = mix.log_prob(torch.from_numpy(ang)).sum(-1).numpy() if mix is not None else np.zeros(len(pos))
         t0 = time.perf_counter()
-        relaxed, e_relaxed = _relax_restrained(mmff, pos, ang, ts)
+        relaxed, e_relaxed = mmff.minimize_restrained(pos, ang, ts.atoms)
         seconds = time.perf_counter() - t0
         weighted = {
             "none": (pos, np.full(len(pos), 1.0 / len(pos))),

@@ -45,25 +45,6 @@ def molecule_seed(seed: int, smiles: str) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def _relax_restrained(mmff, pos: np.ndarray, ang: np.ndarray, ts, max_iters: int = BOLTZMANN_RELAX_ITERS):
-    """MMFF94-minimise each conformer with its rotatable torsions restrained to their sampled values.
-
-    The minimum over the other coordinates approximates the torsions' free energy (up to the
-    vibrational entropy), which is what the Boltzmann weights of a torsion proposal need: the
-    energy of a rigidly set geometry carries the strain of the seed's bond angles, whose
-    spread (several kcal/mol) collapses the effective sample size.
-
-    Returns:
-        ``(positions [M, N, 3], energies [M])``, energies unrestrained (kcal/mol).
-    """
-    out = np.empty_like(pos)
-    energies = np.empty(len(pos))
-    for c, (p, a) in enumerate(zip(pos, ang)):
-        constraints = [(*ts.atoms[t], a[t]) for t in range(len(a))]
-        out[c], energies[c] = mmff.minimize(p, max_iters=max_iters, torsion_constraints=constraints)
-    return out, energies
-
-
 def _conformer(pos: np.ndarray):
     from rdkit import Chem
 
@@ -302,7 +283,7 @@ class ConformerGenerator:
                 from geomgen.metrics.boltzmann import boltzmann_weights, effective_sample_size
 
                 mmff = MMFF(mol)
-                pos, e = _relax_restrained(mmff, pos, ang, ts)
+                pos, e = mmff.minimize_restrained(pos, ang, ts.atoms, max_iters=BOLTZMANN_RELAX_ITERS)
                 fine = stereo.ok(pos) & np.isfinite(e)  # a relaxation that inverted a centre gets no weight
                 if not fine.any():
                     rep.ok, rep.reason = False, f"{rep.name!r}: every restrained relaxation inverted a stereocentre"

@@ -88,6 +88,32 @@ class MMFF:
             set_positions(conf, done.GetPositions())
         return list(res)
 
+    def minimize_restrained(self, pos: np.ndarray, angles: np.ndarray, torsion_atoms: np.ndarray, max_iters: int = 200):
+        """Minimise each of several conformers with its torsions restrained to given values.
+
+        The minimum over the other coordinates approximates the torsions' free energy (up to the
+        vibrational entropy): what Boltzmann weights of a torsion proposal need, where the energy
+        of a rigidly set geometry carries the strain of the seed's bond angles.
+
+        Args:
+            pos: ``[M, N, 3]`` start geometries.
+            angles: ``[M, T]`` the torsion values to hold (radians).
+            torsion_atoms: ``[T, 4]`` the torsions' atom quadruples.
+            max_iters (int): BFGS iterations per round (RDKit continues in rounds until converged).
+
+        Returns:
+            ``(positions [M, N, 3], energies [M])``, energies unrestrained (kcal/mol).
+        """
+        pos, angles = np.asarray(pos, dtype=np.float64), np.asarray(angles, dtype=np.float64)
+        if pos.ndim != 3 or angles.shape != (len(pos), len(torsion_atoms)):
+            raise ValueError(f"minimize_restrained: expected [M, N, 3] positions and [M, {len(torsion_atoms)}] angles, "
+                             f"got {pos.shape} and {angles.shape}")
+        out = np.empty_like(pos)
+        energies = np.empty(len(pos))
+        for c, (p, a) in enumerate(zip(pos, angles)):
+            out[c], energies[c] = self.minimize(p, max_iters=max_iters, torsion_constraints=[(*q, t) for q, t in zip(torsion_atoms, a)])
+        return out, energies
+
     def minimize(self, pos: np.ndarray, max_iters: int = 500, torsion_constraints=(), force_constant: float = 100.0):
         """Minimise from ``pos``; optionally hold torsions fixed.
 

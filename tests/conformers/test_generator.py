@@ -54,14 +54,15 @@ def test_boltzmann_weights_use_restrained_relaxed_energies(gen):
     """Each proposal is minimised with its sampled torsions held: the torsions stay put, the
     energy drops below the rigidly set geometry's, and no free minimisation goes lower."""
     from geomgen.conformers import MMFF, dihedral_angles
-    from geomgen.conformers.generator import _relax_restrained
 
     mol = gen.generate(DRUG, n=6, seed=1)
     ts, _ = gen.predict(mol)
     mmff = MMFF(mol)
     pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
     ang = dihedral_angles(pos, ts.atoms)
-    relaxed, e = _relax_restrained(mmff, pos, ang, ts)
+    relaxed, e = mmff.minimize_restrained(pos, ang, ts.atoms)
+    with pytest.raises(ValueError, match="minimize_restrained"):
+        mmff.minimize_restrained(pos, ang[:, :1], ts.atoms)
     drift = np.angle(np.exp(1j * (dihedral_angles(relaxed, ts.atoms) - ang)))
     assert np.abs(drift).max() < np.radians(0.05)
     np.testing.assert_allclose(e, mmff.energies(relaxed), atol=1e-6)
