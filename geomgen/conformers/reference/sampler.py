@@ -116,7 +116,8 @@ class SamplerConfig:
             +-pi and +-2 pi / 3 (default 0.25).
         ring_flips_per_sweep (float): expected ring-flip moves per sweep (a Poisson number), each
             on a random ring of :func:`~geomgen.conformers.reference.ring_flip.flippable_rings`;
-            0 for none (default 0). Without them a chain keeps the pucker of its start.
+            0 for none (default 0). Without them a chain keeps the pucker of its start. With
+            them, each chain's over-dispersed start also flips each such ring with probability 1/2.
         warmup_sweeps (int): sweeps discarded per chain while step sizes and ladder adapt (200).
         round_sweeps (int): sweeps per chain between convergence checks (default 200).
         min_sweeps, max_sweeps (int): bounds on recorded sweeps per chain (200, 6000).
@@ -488,8 +489,13 @@ class _Ladder:
             self.swaps(adapt)
 
 
-def _overdispersed_start(mmff: MMFF, seed_pos: np.ndarray, ts: TorsionSet, rng: np.random.Generator) -> np.ndarray:
-    """Random torsions on the seed (best of 10 draws), then a short minimisation."""
+def _overdispersed_start(mmff: MMFF, seed_pos: np.ndarray, ts: TorsionSet, rng: np.random.Generator, rings=()) -> np.ndarray:
+    """Random torsions on the seed (best of 10 draws), then a short minimisation. Each ring of
+    ``rings`` (those the ring-flip move acts on) is first flipped with probability 1/2, so that
+    chains start in different puckers and the convergence rule sees whether they mix."""
+    for ring, branches in rings:
+        if rng.random() < 0.5:
+            seed_pos = flip_ring(seed_pos, ring, branches)
     if len(ts) == 0:
         return mmff.minimize(seed_pos, max_iters=200)[0]
     draws = rng.uniform(-math.pi, math.pi, (10, len(ts)))
@@ -523,7 +529,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     seed_pos = mol.GetConformer().GetPositions()
     rngs = [np.random.default_rng([cfg.seed, c]) for c in range(cfg.n_chains)]
     if starts is None:
-        starts = [_overdispersed_start(system.mmff, seed_pos, ts, r) for r in rngs]
+        starts = [_overdispersed_start(system.mmff, seed_pos, ts, r, system.rings) for r in rngs]
     elif np.shape(starts) != (cfg.n_chains, mol.GetNumAtoms(), 3):
         raise ValueError(f"sample_reference: starts must be [{cfg.n_chains}, {mol.GetNumAtoms()}, 3], got {np.shape(starts)}")
     ladders = [_Ladder(system, np.asarray(s, dtype=np.float64), r) for s, r in zip(starts, rngs)]
