@@ -34,13 +34,36 @@ SAMPLER_REVISION = 2
 
 #: Sampler settings per split. Every split runs 4 chains until the convergence rule holds or the
 #: cap on CPU seconds per molecule is hit (CPU, not wall, time: the same work on a busy machine);
-#: evaluation molecules get a larger cap than training ones.
+#: evaluation molecules get a larger cap than training ones. Ring flips (one per sweep, chains
+#: starting in random puckers) were added on 2026-11-29; records built before carry no
+#: ``ring_flips_per_sweep`` in their ``config`` and are conditional on the seed's ring puckers.
+_COMMON = dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000,
+               ring_flips_per_sweep=1.0)
 SPLIT_CONFIGS = {
-    "train": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000, max_cpu_seconds=10.0),
-    "val": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000, max_cpu_seconds=90.0),
-    "test": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000, max_cpu_seconds=90.0),
-    "drugs": dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000, max_cpu_seconds=90.0),
+    "train": dict(_COMMON, max_cpu_seconds=10.0),
+    "val": dict(_COMMON, max_cpu_seconds=90.0),
+    "test": dict(_COMMON, max_cpu_seconds=90.0),
+    "drugs": dict(_COMMON, max_cpu_seconds=90.0),
 }
+
+
+def ring_flip_bits(mol, positions: np.ndarray) -> np.ndarray:
+    """Per sample ``[S]`` (uint8), bit r set when ring r of
+    :func:`~geomgen.conformers.reference.ring_flip.flippable_rings` is in the other pucker than in
+    ``mol``'s seed conformer: its endocyclic torsions point the other way (negative dot product
+    with the seed's), as after :func:`~geomgen.conformers.reference.ring_flip.flip_ring`."""
+    from geomgen.conformers.reference.ring_flip import flippable_rings
+    from geomgen.conformers.torsions import dihedral_angles
+
+    rings = flippable_rings(mol)[:8]
+    bits = np.zeros(len(positions), np.uint8)
+    seed = mol.GetConformer().GetPositions()
+    for r, (ring, _) in enumerate(rings):
+        m = len(ring)
+        quads = np.array([[ring[i], ring[(i + 1) % m], ring[(i + 2) % m], ring[(i + 3) % m]] for i in range(m)])
+        dots = dihedral_angles(np.asarray(positions, dtype=np.float64), quads) @ dihedral_angles(seed, quads)
+        bits |= ((dots < 0).astype(np.uint8) << r).astype(np.uint8)
+    return bits
 
 
 def sample_molecule(mol_id: str, smiles: str, config: dict, seed: int = 0) -> dict:
@@ -74,6 +97,7 @@ def sample_molecule(mol_id: str, smiles: str, config: dict, seed: int = 0) -> di
             "angles": q.astype(np.uint16).reshape(len(res.angles), len(res.torsions)),
             "energies": res.energies.astype(np.float32),
             "diagnostics": np.array(json.dumps(diag)),
+            "ring_flipped": ring_flip_bits(mol, res.positions) if config.get("ring_flips_per_sweep", 0) > 0 else np.zeros(len(q), np.uint8),
         }
         return {"id": mol_id, "ok": True, "arrays": arrays, "diagnostics": diag}
     except Exception as exc:  # recorded per molecule, the build goes on

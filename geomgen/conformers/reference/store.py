@@ -6,8 +6,11 @@ isomeric SMILES, rotatable torsion definitions (:mod:`geomgen.conformers.torsion
 symmetry orders (:func:`~geomgen.conformers.reference.convergence.torsion_symmetry`), reference
 torsion samples of the MMFF94 Boltzmann distribution at 300 K (quantised to 2 pi / 65536 rad),
 their MMFF energies, and the sampler's diagnostics (JSON, with the per-torsion convergence
-figures). Format 2 adds the symmetry orders and the per-torsion diagnostics; format 1 files
-still load (symmetry computed on loading, convergence judged from the worst-case figures).
+figures). Format 2 adds the symmetry orders and the per-torsion diagnostics; format 3 adds, per
+sample, which rings of :func:`~geomgen.conformers.reference.ring_flip.flippable_rings` are in the
+other pucker than the seed's (a bit per ring; zero when the sampler made no ring flips). Format 1
+and 2 files still load (symmetry computed on loading, convergence judged from the worst-case
+figures, no ring flipped).
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from geomgen.atomic import atomic_write
 from geomgen.conformers.reference.convergence import ConvergenceTargets
 
 QUANT = 65536
-FORMAT_VERSION = 2
-FIELDS = ("id", "smiles", "molblock", "torsion_atoms", "angles", "energies", "diagnostics", "symmetry")
+FORMAT_VERSION = 3
+FIELDS = ("id", "smiles", "molblock", "torsion_atoms", "angles", "energies", "diagnostics", "symmetry", "ring_flipped")
 
 
 def is_converged(diagnostics: dict, targets: ConvergenceTargets | None = None) -> bool:
@@ -57,6 +60,9 @@ class ReferenceMolecule:
         energies: ``[S]`` MMFF94 energies (kcal/mol).
         diagnostics: sampler diagnostics (R-hat, ESS, inter-half W1 per torsion, acceptance, ...).
         symmetry: ``[T]`` symmetry orders (the dihedral is defined modulo 2 pi / order).
+        ring_flipped: ``[S]`` uint8, bit r set when sample s has ring r of
+            :func:`~geomgen.conformers.reference.ring_flip.flippable_rings` in the other pucker
+            than the seed's (all zero for samplers without ring flips).
     """
 
     id: str
@@ -67,6 +73,7 @@ class ReferenceMolecule:
     energies: np.ndarray
     diagnostics: dict
     symmetry: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    ring_flipped: np.ndarray | None = None
 
     @property
     def converged(self) -> bool:
@@ -80,13 +87,25 @@ class ReferenceMolecule:
         return torsion_set_from_atoms(self.mol, self.torsion_atoms)
 
     def conformers(self, n: int | None = None):
-        """Reference conformers rebuilt from the samples: the sampled torsions set on the seed."""
+        """Reference conformers rebuilt from the samples: the sampled torsions set on the seed,
+        with the rings a sample has flipped (:attr:`ring_flipped`) flipped on the seed first."""
         from rdkit import Chem
 
+        from geomgen.conformers.reference.ring_flip import flip_ring, flippable_rings
         from geomgen.conformers.torsions import set_torsions
 
-        angles = self.angles if n is None else self.angles[np.linspace(0, len(self.angles) - 1, n).round().astype(int)]
-        pos = set_torsions(self.mol.GetConformer().GetPositions(), self.torsions(), angles)
+        keep = np.arange(len(self.angles)) if n is None else np.linspace(0, len(self.angles) - 1, n).round().astype(int)
+        angles = self.angles[keep]
+        flipped = np.zeros(len(keep), np.uint8) if self.ring_flipped is None else np.asarray(self.ring_flipped)[keep]
+        seed = self.mol.GetConformer().GetPositions()
+        rings = flippable_rings(self.mol) if flipped.any() else []
+        pos = np.empty((len(keep), self.mol.GetNumAtoms(), 3))
+        for bits in np.unique(flipped):
+            start = seed
+            for r, (ring, branches) in enumerate(rings):
+                if bits >> r & 1:
+                    start = flip_ring(start, ring, branches)
+            pos[flipped == bits] = set_torsions(start, self.torsions(), angles[flipped == bits])
         out = Chem.Mol(self.mol)
         out.RemoveAllConformers()
         for p in pos:
@@ -121,8 +140,8 @@ def read_records(path) -> dict[str, dict]:
     Each record has the :data:`FIELDS` (``symmetry`` is ``None`` for format 1)."""
     z = _read_npz(path)
     version = int(z["format_version"])
-    if version not in (1, FORMAT_VERSION):
-        raise ValueError(f"{path}: format version {version}, this geomgen reads 1 and {FORMAT_VERSION}")
+    if version not in (1, 2, FORMAT_VERSION):
+        raise ValueError(f"{path}: format version {version}, this geomgen reads 1 to {FORMAT_VERSION}")
     t_off = np.concatenate([[0], np.cumsum(z["n_torsions"])])
     a_off = np.concatenate([[0], np.cumsum(z["n_torsions"] * z["n_samples"])])
     s_off = np.concatenate([[0], np.cumsum(z["n_samples"])])
@@ -138,8 +157,15 @@ def read_records(path) -> dict[str, dict]:
             "energies": z["energies"][s_off[m] : s_off[m + 1]],
             "diagnostics": str(z["diagnostics"][m]),
             "symmetry": z["symmetry"][t_off[m] : t_off[m + 1]] if version >= 2 else None,
+            "ring_flipped": z["ring_flipped"][s_off[m] : s_off[m + 1]] if version >= 3 else None,
         }
     return out
+
+
+def _ring_flipped_of(rec: dict) -> np.ndarray:
+    if rec.get("ring_flipped") is not None:
+        return np.asarray(rec["ring_flipped"], dtype=np.uint8).ravel()
+    return np.zeros(len(rec["energies"]), np.uint8)
 
 
 def _symmetry_of(rec: dict) -> np.ndarray:
@@ -154,7 +180,7 @@ def _symmetry_of(rec: dict) -> np.ndarray:
 
 
 def assemble(smiles_csv, work_dir, out_path, previous=None) -> dict:
-    """Gather a split into one compressed npz (format 2); return a summary.
+    """Gather a split into one compressed npz (format 3); return a summary.
 
     For every molecule of ``smiles_csv``: its result in ``work_dir`` (``<id>.npz``, written by
     :func:`~geomgen.conformers.reference.build.build_reference_set`) if there is one, else its
@@ -198,6 +224,7 @@ def assemble(smiles_csv, work_dir, out_path, previous=None) -> dict:
         symmetry=np.concatenate([_symmetry_of(r) for r in recs]) if n else np.zeros(0, np.int8),
         angles=np.concatenate([a.ravel() for a in angles]) if n else np.zeros(0, np.uint16),
         energies=np.concatenate([np.asarray(r["energies"], dtype=np.float32) for r in recs]) if n else np.zeros(0, np.float32),
+        ring_flipped=np.concatenate([_ring_flipped_of(r) for r in recs]) if n else np.zeros(0, np.uint8),
     )
     converged = sum(is_converged(json.loads(str(r["diagnostics"]))) for r in recs)
     return {"molecules": n, "rebuilt": rebuilt, "kept": kept, "converged": converged, "failures": failures,
@@ -238,6 +265,7 @@ def load_reference_set(split_or_path: str, converged_only: bool = False, targets
                 energies=np.asarray(rec["energies"], dtype=np.float64),
                 diagnostics=diag,
                 symmetry=_symmetry_of(rec).astype(np.int64),
+                ring_flipped=_ring_flipped_of(rec),
             )
         )
     return out

@@ -101,3 +101,24 @@ def test_format_1_files_still_load():
     assert m.symmetry.shape == (len(m.torsion_atoms),) and set(m.symmetry.tolist()) <= {1, 2, 3, 4, 6}
     assert is_converged({"rhat_max": 1.01, "ess_min": 500, "interchain_w1_max": 0.05, "n_torsions": 2})
     assert not is_converged({"rhat_max": 1.2, "ess_min": 500, "interchain_w1_max": 0.05, "n_torsions": 2})
+
+
+def test_ring_flips_are_stored_and_rebuilt(tmp_path):
+    """With ring flips on, each sample records which rings are in the other chair than the seed's,
+    and the rebuilt reference conformers are in that chair."""
+    from geomgen.conformers import dihedral_angles
+    from geomgen.conformers.reference.ring_flip import flippable_rings
+
+    csv_path = _csv(tmp_path, [("m0", "CC1CCCCC1")])
+    cfg = dict(TINY, n_samples=40, round_sweeps=300, min_sweeps=300, max_sweeps=300, ring_flips_per_sweep=1.0)
+    build_reference_set(csv_path, tmp_path / "w", cfg, jobs=1, progress=False)
+    assemble(csv_path, tmp_path / "w", tmp_path / "ref.npz")
+    (m,) = load_reference_set(str(tmp_path / "ref.npz"))
+    assert m.ring_flipped.shape == (40,) and set(m.ring_flipped.tolist()) == {0, 1}
+    ring = flippable_rings(m.mol)[0][0]
+    quads = np.array([[ring[i], ring[(i + 1) % 6], ring[(i + 2) % 6], ring[(i + 3) % 6]] for i in range(6)])
+    seed = dihedral_angles(m.mol.GetConformer().GetPositions(), quads)
+    pos = np.stack([c.GetPositions() for c in m.conformers().GetConformers()])
+    np.testing.assert_array_equal(dihedral_angles(pos, quads) @ seed < 0, m.ring_flipped == 1)
+    # without flips nothing is flipped, and sets written before format 3 load with zeros
+    assert not load_reference_set("val")[0].ring_flipped.any()
