@@ -74,7 +74,7 @@ def test_rigid_moves_reproduce_rigid_scan(monkeypatch):
     """With MALA off and the chain started on the seed, torsion moves alone sample the rigid
     rotor exactly: checks the Metropolis rule of the torsion moves."""
     mol = embed_seed(parse_molecule("ClCCCl"), seed=0)
-    monkeypatch.setattr(sampler_mod, "_overdispersed_start", lambda mmff, pos, ts, rng: pos)
+    monkeypatch.setattr(sampler_mod, "_overdispersed_start", lambda mmff, pos, ts, rng, rings=(): pos)
     res = sample_reference(mol, SamplerConfig(seed=3, mala_per_sweep=-1, **{**LONG, "warmup_sweeps": 20}))
     g, e = rigid_torsion_scan(mol, n_grid=720)
     assert circular_wasserstein(res.angles[:, 0], g, v_weights=boltzmann_weights(e)) < 0.03
