@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from geomgen.atomic import atomic_write_text
+from geomgen.conformers.reference.ring_flip import flippable_rings
 from geomgen.conformers.reference.store import load_reference_set
 from geomgen.conformers.torsions import torsion_bond_label
 
@@ -38,11 +39,13 @@ def main():
         "sampler with that stopping rule (`SPLIT_CONFIGS` of `geomgen.conformers.reference.build`); version 1 = the earlier "
         "fixed-budget build, judged on its worst-case figures. Revision 2 of version 2 takes every Langevin (MALA) "
         "gradient at the current geometry; revision 1 took it after a rejected proposal partly at that proposal "
-        "(RDKit's distance cache, see the data card).",
+        "(RDKit's distance cache, see the data card). Ring flips: sampled with `ring_flips_per_sweep` > 0; a flippable "
+        "ring is an isolated non-aromatic 5-7 ring (`geomgen.conformers.reference.ring_flip.flippable_rings`), whose "
+        "pucker references built without flips keep at the seed's.",
         "",
-        "| split | molecules | rebuilt (v2) | of them revision 2 | converged (all) | converged among v2 | failed "
-        "| torsions / mol (mean, max) | heavy atoms (mean) | file MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| split | molecules | rebuilt (v2) | of them revision 2 | with ring flips | converged (all) | converged among v2 "
+        "| converged with a flippable ring | failed | torsions / mol (mean, max) | heavy atoms (mean) | file MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     diag_lines = [
         "",
@@ -63,7 +66,9 @@ def main():
         s = summary.get(split, {})
         lines.append(
             f"| {split} | {len(refs)} | {len(v2)} | {sum(r.diagnostics.get('sampler_revision', 1) >= 2 for r in v2)} | "
+            f"{sum(r.diagnostics.get('config', {}).get('ring_flips_per_sweep', 0) > 0 for r in v2)} | "
             f"{sum(r.converged for r in refs)} | {sum(r.converged for r in v2)} | "
+            f"{sum(r.converged and bool(flippable_rings(r.mol)) for r in refs)} | "
             f"{len(s.get('failures', []))} | {t.mean():.1f}, {t.max()} | {heavy:.1f} | {os.path.getsize(path) / 1e6:.1f} |"
         )
         if v2:

@@ -38,13 +38,6 @@ def saturated_six_ring(mol):
     return None
 
 
-def ring_pattern(pos: np.ndarray, ring) -> tuple:
-    from geomgen.conformers import dihedral_angles
-
-    quads = np.array([[ring[i], ring[(i + 1) % 6], ring[(i + 2) % 6], ring[(i + 3) % 6]] for i in range(6)])
-    return tuple(int(s) for s in np.sign(dihedral_angles(pos, quads)))
-
-
 def is_chair(pattern: tuple) -> bool:
     return all(pattern[i] == -pattern[(i + 1) % 6] for i in range(6))
 
@@ -56,6 +49,7 @@ def run_one(split: str, mol_id: str, seconds: float) -> dict:
     from geomgen.conformers import dihedral_angles
     from geomgen.conformers.embedding import embed_seed
     from geomgen.conformers.reference.convergence import torsion_w1
+    from geomgen.conformers.reference.ring_flip import ring_pucker_signs
     from geomgen.conformers.reference.sampler import SamplerConfig, sample_reference
     from geomgen.conformers.reference.store import load_reference_set
 
@@ -64,7 +58,7 @@ def run_one(split: str, mol_id: str, seconds: float) -> dict:
     chairs = {}
     for s in range(40):
         m = embed_seed(Chem.Mol(ref.mol), seed=s, name=mol_id)
-        p = ring_pattern(m.GetConformer().GetPositions(), ring)
+        p = ring_pucker_signs(m.GetConformer().GetPositions(), ring)
         if is_chair(p):
             chairs.setdefault(p, m)
         if len(chairs) == 2:

@@ -52,15 +52,14 @@ def ring_flip_bits(mol, positions: np.ndarray) -> np.ndarray:
     :func:`~geomgen.conformers.reference.ring_flip.flippable_rings` is in the other pucker than in
     ``mol``'s seed conformer: its endocyclic torsions point the other way (negative dot product
     with the seed's), as after :func:`~geomgen.conformers.reference.ring_flip.flip_ring`."""
-    from geomgen.conformers.reference.ring_flip import flippable_rings
+    from geomgen.conformers.reference.ring_flip import flippable_rings, ring_torsion_quads
     from geomgen.conformers.torsions import dihedral_angles
 
     rings = flippable_rings(mol)[:8]
     bits = np.zeros(len(positions), np.uint8)
     seed = mol.GetConformer().GetPositions()
     for r, (ring, _) in enumerate(rings):
-        m = len(ring)
-        quads = np.array([[ring[i], ring[(i + 1) % m], ring[(i + 2) % m], ring[(i + 3) % m]] for i in range(m)])
+        quads = ring_torsion_quads(ring)
         dots = dihedral_angles(np.asarray(positions, dtype=np.float64), quads) @ dihedral_angles(seed, quads)
         bits |= ((dots < 0).astype(np.uint8) << r).astype(np.uint8)
     return bits

@@ -110,11 +110,15 @@ def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray]) -> 
     return out
 
 
+def ring_torsion_quads(ring) -> np.ndarray:
+    """The ``[m, 4]`` atom quadruples of a ring's endocyclic torsions, in ring order."""
+    m = len(ring)
+    return np.array([[ring[i], ring[(i + 1) % m], ring[(i + 2) % m], ring[(i + 3) % m]] for i in range(m)])
+
+
 def ring_pucker_signs(pos: np.ndarray, ring: np.ndarray) -> tuple[int, ...]:
     """Signs of the ring's endocyclic torsions (+1 / -1 / 0): a chair of a six-membered ring is
     ``(+, -, +, -, +, -)`` or ``(-, +, -, +, -, +)``; a flip negates them all."""
     from geomgen.conformers.torsions import dihedral_angles
 
-    m = len(ring)
-    quads = np.array([[ring[i], ring[(i + 1) % m], ring[(i + 2) % m], ring[(i + 3) % m]] for i in range(m)])
-    return tuple(int(s) for s in np.sign(dihedral_angles(np.asarray(pos, dtype=np.float64), quads)))
+    return tuple(int(s) for s in np.sign(dihedral_angles(np.asarray(pos, dtype=np.float64), ring_torsion_quads(ring))))

@@ -146,6 +146,11 @@ def ambient_sensitivity(summary: list[dict], config, rows: list[dict] | None = N
     finished at both D, so a partly run study compares like with like."""
     types = {k: v["type"] for k, v in config.estimators.items()}
     noises = config.grids[0]["noise"]
+    # per-seed W1 of the finished runs, indexed once: (distribution, estimator, n, noise) -> {seed: w1}
+    per_seed = defaultdict(dict)
+    for x in rows or ():
+        if x.get("status") == "ok":
+            per_seed[(x["distribution"], x["estimator"], int(x["n"]), float(x["noise"]))][int(x["seed"])] = _f(x.get("w1"))
     out = []
     for fam, labels in families(config).items():
         for est, kind in types.items():
@@ -162,15 +167,11 @@ def ambient_sensitivity(summary: list[dict], config, rows: list[dict] | None = N
                 ratio = hi["w1_mean"] / lo["w1_mean"] if lo["w1_mean"] > 0 else float("nan")
                 seeds_used = None
                 if rows is not None:
-                    per = {}
-                    for D, r in ((min(at), lo), (max(at), hi)):
-                        per[D] = {int(x["seed"]): _f(x.get("w1")) for x in rows if x.get("status") == "ok"
-                                  and x["distribution"] == r["distribution"] and x["estimator"] == est
-                                  and int(x["n"]) == n and float(x["noise"]) == r["noise"]}
-                    common = sorted(set(per[min(at)]) & set(per[max(at)]))
+                    w_lo, w_hi = (per_seed[(r["distribution"], est, n, float(r["noise"]))] for r in (lo, hi))
+                    common = sorted(set(w_lo) & set(w_hi))
                     if common:
-                        a = np.mean([per[min(at)][k] for k in common])
-                        ratio = float(np.mean([per[max(at)][k] for k in common]) / a) if a > 0 else float("nan")
+                        a = np.mean([w_lo[k] for k in common])
+                        ratio = float(np.mean([w_hi[k] for k in common]) / a) if a > 0 else float("nan")
                         seeds_used = len(common)
                 out.append({"family": fam, "d": lo["d"], "estimator": est, "n": n, "D_min": min(at), "D_max": max(at),
                             "w1_D_min": lo["w1_mean"], "w1_D_max": hi["w1_mean"],
