@@ -81,16 +81,20 @@ def flippable_rings(mol) -> list[tuple[np.ndarray, list[np.ndarray]]]:
     return rings
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.sqrt((v * v).sum(1))[:, None]
+
+
 def _frames(ring_pos: np.ndarray) -> np.ndarray:
     """Local frames ``[m, 3, 3]`` (columns u, v, w) of the ring atoms ``[m, 3]``."""
-    prev = np.roll(ring_pos, 1, axis=0) - ring_pos
-    nxt = np.roll(ring_pos, -1, axis=0) - ring_pos
-    u = prev + nxt
-    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    m = len(ring_pos)
+    prev = ring_pos[np.arange(-1, m - 1)] - ring_pos
+    nxt = ring_pos[np.arange(1, m + 1) % m] - ring_pos
+    u = _unit(prev + nxt)
     v = nxt - prev
-    v -= (v * u).sum(1, keepdims=True) * u
-    v /= np.linalg.norm(v, axis=1, keepdims=True)
-    return np.stack([u, v, np.cross(u, v)], axis=2)
+    v = _unit(v - (v * u).sum(1)[:, None] * u)
+    w = u[:, [1, 2, 0]] * v[:, [2, 0, 1]] - u[:, [2, 0, 1]] * v[:, [1, 2, 0]]  # u x v
+    return np.stack([u, v, w], axis=2)
 
 
 def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray]) -> np.ndarray:
@@ -100,13 +104,12 @@ def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray]) -> 
     c = r.mean(0)
     normal = np.linalg.svd(r - c)[2][-1]
     r_new = r - 2.0 * np.outer((r - c) @ normal, normal)
-    old_frames, new_frames = _frames(r), _frames(r_new)
+    rots = np.matmul(_frames(r_new), _frames(r).transpose(0, 2, 1))  # [m, 3, 3], old frame -> new frame
     out = pos.copy()
     out[ring] = r_new
     for i, branch in enumerate(branches):
         if len(branch):
-            rot = new_frames[i] @ old_frames[i].T
-            out[branch] = (pos[branch] - r[i]) @ rot.T + r_new[i]
+            out[branch] = (pos[branch] - r[i]) @ rots[i].T + r_new[i]
     return out
 
 

@@ -225,16 +225,23 @@ class ReferenceResult:
 
 
 def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
-    ax, ay, az = axis
-    k = np.array([[0.0, -az, ay], [az, 0.0, -ax], [-ay, ax, 0.0]])
-    return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * (k @ k)
+    """Rotation matrix about the unit vector ``axis`` by ``angle`` (Rodrigues), built from
+    Python floats: the sampler calls it once per torsion move, where numpy's per-call overhead
+    on 3 x 3 arrays cost more than the force field."""
+    ax, ay, az = axis.tolist()
+    c, s = math.cos(angle), math.sin(angle)
+    t = 1.0 - c
+    return np.array([[t * ax * ax + c, t * ax * ay - s * az, t * ax * az + s * ay],
+                     [t * ax * ay + s * az, t * ay * ay + c, t * ay * az - s * ax],
+                     [t * ax * az - s * ay, t * ay * az + s * ax, t * az * az + c]])
 
 
 def _rotate_side(pos: np.ndarray, j: int, k: int, idx: np.ndarray, delta: float) -> np.ndarray:
-    axis = pos[k] - pos[j]
-    rot = _rotation(axis / np.linalg.norm(axis), delta)
+    origin = pos[j]
+    axis = pos[k] - origin
+    rot = _rotation(axis / math.sqrt(axis @ axis), delta)
     new = pos.copy()
-    new[idx] = (pos[idx] - pos[j]) @ rot.T + pos[j]
+    new[idx] = (pos[idx] - origin) @ rot.T + origin
     return new
 
 
@@ -539,28 +546,32 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
             if cfg.adapt_ladder and s % 10 == 9 and s < 0.8 * cfg.warmup_sweeps:
                 lad.adapt_ladder()
     n_atoms, n_t = mol.GetNumAtoms(), len(ts)
+    # per chain, one block per round: angles [round_sweeps, T], energies, positions (float32)
     draws = [[] for _ in ladders]
     energies = [[] for _ in ladders]
     positions = [[] for _ in ladders]
     sweeps = 0
     while True:
         for c, lad in enumerate(ladders):
+            block, e_block = [], []
             for _ in range(cfg.round_sweeps):
                 lad.sweep(adapt=False)
-                cold = lad.rungs[0]
-                draws[c].append(dihedral_angles(cold.pos, ts.atoms) if n_t else np.zeros(0))
-                energies[c].append(cold.e)
-                positions[c].append(cold.pos.astype(np.float32))
+                block.append(lad.rungs[0].pos)
+                e_block.append(lad.rungs[0].e)
+            block = np.stack(block)
+            draws[c].append(dihedral_angles(block, ts.atoms) if n_t else np.zeros((len(block), 0)))
+            energies[c].append(np.asarray(e_block))
+            positions[c].append(block.astype(np.float32))
         sweeps += cfg.round_sweeps
-        arr = np.asarray(draws, dtype=np.float64).reshape(cfg.n_chains, sweeps, n_t)
+        arr = np.stack([np.concatenate(d) for d in draws])
         conv = torsion_convergence(arr, sym, cfg.targets)
         done = conv["converged"] and sweeps >= cfg.min_sweeps
         out_of_time = time.perf_counter() - t0 >= cfg.max_seconds or time.process_time() - c0 >= cfg.max_cpu_seconds
         if done or sweeps >= cfg.max_sweeps or out_of_time:
             break
     all_angles = arr.reshape(cfg.n_chains * sweeps, n_t)
-    all_e = np.asarray(energies).reshape(-1)
-    all_pos = np.asarray(positions).reshape(-1, n_atoms, 3)
+    all_e = np.concatenate([np.concatenate(e) for e in energies])
+    all_pos = np.concatenate([np.concatenate(p) for p in positions]).reshape(-1, n_atoms, 3)
     keep = np.linspace(0, len(all_e) - 1, min(cfg.n_samples, len(all_e))).round().astype(int)
     st = system.stats
     tried = np.sum([lad.swap_tried for lad in ladders], 0)
