@@ -11,6 +11,9 @@ into data/conformers/reference_<split>.npz: molecules rebuilt so far replace the
 references, the others are kept, flagged by their diagnostics. Molecules already rebuilt in
 that file (sampler version 2) are not sampled again, so committing the .npz files is enough to
 continue a build in a fresh checkout. build_summary.json records counts and core-seconds.
+``--retry-unconverged`` and ``--retry-rings`` sample again the rebuilt molecules that failed the
+convergence rule, or that have a flippable ring but were sampled without ring flips (their
+references are conditional on the seed's pucker); the earlier result stays until the new one is in.
 """
 
 from __future__ import annotations
@@ -26,20 +29,21 @@ import numpy as np
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from geomgen.atomic import atomic_write_text  # noqa: E402
-from geomgen.conformers.reference.build import SAMPLER_VERSION, SPLIT_CONFIGS, build_reference_set  # noqa: E402
-from geomgen.conformers.reference.store import assemble, is_converged, read_records  # noqa: E402
+from geomgen.conformers.reference.build import SAMPLER_VERSION, SPLIT_CONFIGS, build_reference_set, should_resample  # noqa: E402
+from geomgen.conformers.reference.store import assemble, read_records  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
 
-def rebuilt_ids(npz: Path, converged_only: bool = False) -> set[str]:
-    """Ids whose record in an assembled file comes from the current sampler (and converged)."""
+def rebuilt_ids(npz: Path, keep=None) -> set[str]:
+    """Ids whose record in an assembled file comes from the current sampler (and, given
+    ``keep(diagnostics, smiles)``, for which it is true)."""
     if not npz.exists():
         return set()
     out = set()
     for i, r in read_records(npz).items():
         d = json.loads(r["diagnostics"])
-        if d.get("sampler_version") == SAMPLER_VERSION and (not converged_only or is_converged(d)):
+        if d.get("sampler_version") == SAMPLER_VERSION and (keep is None or keep(d, r["smiles"])):
             out.add(i)
     return out
 
@@ -52,6 +56,8 @@ def main(argv=None):
     ap.add_argument("--assemble-every", type=float, default=10.0, help="minutes between assemblies (default 10)")
     ap.add_argument("--retry-unconverged", action="store_true",
                     help="sample again the rebuilt molecules that did not converge (e.g. under an earlier, smaller cap)")
+    ap.add_argument("--retry-rings", action="store_true",
+                    help="sample again the rebuilt molecules with a flippable ring that were sampled without ring flips")
     ap.add_argument("--assemble-only", action="store_true",
                     help="sample nothing: assemble what .build/ holds into the .npz files (after a build was stopped)")
     args = ap.parse_args(argv)
@@ -88,17 +94,21 @@ def main(argv=None):
                 save()
                 state["last"] = time.time()
 
-        if args.retry_unconverged and work.exists():  # drop unconverged per-molecule results so they are sampled again
+        def keep(diag, smiles):
+            return not should_resample(diag, smiles, unconverged=args.retry_unconverged, rings=args.retry_rings)
+
+        if (args.retry_unconverged or args.retry_rings) and work.exists() and not args.assemble_only:  # drop results to sample again
             for f in work.glob("*.npz"):
                 with np.load(f) as z:
-                    if not is_converged(json.loads(str(z["diagnostics"]))):
-                        f.unlink()
+                    diag, smiles = json.loads(str(z["diagnostics"])), str(z["smiles"])
+                if not keep(diag, smiles):
+                    f.unlink()
         if args.assemble_only:
             if work.exists():
                 info = save()
                 print(f"{split}: assembled {info['molecules']} molecules, {info['converged']} converged")
             continue
-        skip = rebuilt_ids(out, converged_only=args.retry_unconverged)
+        skip = rebuilt_ids(out, keep=keep)
         build_reference_set(csv_path, work, SPLIT_CONFIGS[split], jobs=args.jobs, limit=args.limit, skip=skip, on_result=on_result)
         info = save()
         print(f"{split}: {info['molecules']} molecules ({info['rebuilt']} rebuilt this build), {info['converged']} converged, "

@@ -65,6 +65,31 @@ def ring_flip_bits(mol, positions: np.ndarray) -> np.ndarray:
     return bits
 
 
+def should_resample(diagnostics: dict, smiles: str, unconverged: bool = False, rings: bool = False) -> bool:
+    """Whether a built molecule is sampled again when a build is asked to retry.
+
+    Args:
+        diagnostics (dict): the record's diagnostics (as :func:`sample_molecule` stores them).
+        smiles (str): its SMILES.
+        unconverged (bool): retry molecules that fail the convergence rule.
+        rings (bool): retry molecules that have a flippable ring
+            (:func:`~geomgen.conformers.reference.ring_flip.flippable_rings`) but were sampled
+            without ring flips, i.e. conditional on the seed's pucker.
+    """
+    from geomgen.conformers.reference.store import is_converged
+
+    if unconverged and not is_converged(diagnostics):
+        return True
+    if rings and diagnostics.get("config", {}).get("ring_flips_per_sweep", 0) <= 0:
+        from rdkit import Chem
+
+        from geomgen.conformers.reference.ring_flip import flippable_rings
+
+        mol = Chem.MolFromSmiles(smiles)
+        return mol is not None and len(flippable_rings(mol)) > 0
+    return False
+
+
 def sample_molecule(mol_id: str, smiles: str, config: dict, seed: int = 0) -> dict:
     """Embed and sample one molecule; returns a result record (never raises).
 

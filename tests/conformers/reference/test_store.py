@@ -122,3 +122,18 @@ def test_ring_flips_are_stored_and_rebuilt(tmp_path):
     np.testing.assert_array_equal(dihedral_angles(pos, quads) @ seed < 0, m.ring_flipped == 1)
     # without flips nothing is flipped, and sets written before format 3 load with zeros
     assert not load_reference_set("val")[0].ring_flipped.any()
+
+
+def test_should_resample_selects_unconverged_and_ring_references_without_flips():
+    from geomgen.conformers.reference.build import should_resample
+
+    per_torsion = {"n_torsions": 1, "rhat": [1.01], "ess": [500.0], "w1": [0.05]}
+    failing = dict(per_torsion, ess=[20.0])
+    no_flips, flips = {"config": {"n_chains": 4}}, {"config": {"ring_flips_per_sweep": 1.0}}
+    cyclohexyl, phenyl = "CC1CCCCC1", "Cc1ccccc1"
+    assert not should_resample(dict(per_torsion, **no_flips), cyclohexyl)  # nothing asked
+    assert should_resample(dict(failing, **flips), phenyl, unconverged=True)
+    assert not should_resample(dict(per_torsion, **flips), phenyl, unconverged=True)
+    assert should_resample(dict(per_torsion, **no_flips), cyclohexyl, rings=True)
+    assert not should_resample(dict(per_torsion, **flips), cyclohexyl, rings=True)  # already sampled with flips
+    assert not should_resample(dict(per_torsion, **no_flips), phenyl, rings=True)  # an aromatic ring does not flip
