@@ -22,6 +22,8 @@ interleaved per molecule). Samplers:
   always of the current geometry (revision 2);
 * ``previous+flips`` (on request): the previous move set with one ring-flip move per sweep
   (``geomgen.conformers.reference.ring_flip``);
+* ``flips+mirror`` and ``flips+mirror+pairs`` (on request): ``previous+flips`` with mirror moves
+  (achiral molecules with only aromatic rings), and with one torsion-pair move per sweep too;
 * ``hrex4`` and ``hrex4+ele`` (on request): the previous move set on a 4-rung Hamiltonian ladder
   scaling the rotatable torsion terms to 0 on the top rung, without and with the intramolecular
   electrostatics (which hold the hydrogen-bonded states that stall the unconverged references).
@@ -63,6 +65,9 @@ SAMPLERS = {
     "hrex4+ele": dict(n_replicas=4, lambda_min=0.0, ladder_terms="torsion+electrostatic"),
     "as-built": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0),
     "previous+flips": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0, ring_flips_per_sweep=1.0),
+    "flips+mirror": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0, ring_flips_per_sweep=1.0, mirror_moves=True),
+    "flips+mirror+pairs": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0, ring_flips_per_sweep=1.0, mirror_moves=True,
+                               pair_moves_per_sweep=1.0),
 }
 #: samplers run with the code path the references were built with before revision 2 (see
 #: ``SAMPLER_REVISION`` in geomgen.conformers.reference.build): RDKit's gradient taken straight

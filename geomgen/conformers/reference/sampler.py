@@ -39,8 +39,24 @@ rung 0 samples :math:`\pi` exactly:
   the Metropolis-Hastings rule on paths. The relaxation lets bond angles follow the rotation, so
   a flip of a conjugated aryl-carbonyl does not pay the strain a rigid flip from a relaxed
   geometry carries.
+* **torsion-pair moves** (option) -- rotate two rotatable torsions whose bonds share an atom or
+  are joined by a bond at once, by :math:`(\delta_1, \delta_2)` drawn independently as for
+  torsion moves. Both moving sides are taken away from one anchor atom, so they are nested or
+  disjoint and the two rotations commute: the move adds :math:`(\delta_1, \delta_2)` to the two
+  dihedrals and leaves every other internal coordinate as it is, an isometry of each side with a
+  proposal symmetric under :math:`\delta \to -\delta`, accepted with :math:`\min(1, \pi_r(x')/\pi_r(x))`.
+  Neighbouring torsions that are locked together (a crankshaft: changing one alone breaks a
+  contact or makes a clash) can only change their joint state this way.
 * **symmetry moves** -- relabel the atoms by a graph automorphism (always accepted; the set is
   closed under inverses).
+* **mirror moves** (option) -- for a molecule whose mirror image is itself in every conformer
+  the references describe (:func:`mirror_symmetric`: no tetrahedral stereocentre, assigned or
+  not, and only aromatic rings), replace x by -x with probability 1/2 as part of the symmetry
+  move. MMFF94's energy depends on distances, angles, squared out-of-plane angles and even
+  functions of dihedrals, so :math:`E(-x) = E(x)`; the map is an involution with unit Jacobian,
+  always accepted. It joins mirror-image basins (every dihedral negated), which rigid moves of
+  one or two torsions cannot: chains sitting in the two enantiomeric states of a flexible chain
+  were the commonest way an achiral molecule stayed unconverged.
 * **ring flips** (option) -- the involution of
   :mod:`~geomgen.conformers.reference.ring_flip` on an isolated saturated ring (chair to chair),
   unit Jacobian, accepted with :math:`\min(1, \pi_r(F x)/\pi_r(x))`.
@@ -118,6 +134,10 @@ class SamplerConfig:
             on a random ring of :func:`~geomgen.conformers.reference.ring_flip.flippable_rings`;
             0 for none (default 0). Without them a chain keeps the pucker of its start. With
             them, each chain's over-dispersed start also flips each such ring with probability 1/2.
+        pair_moves_per_sweep (float): expected torsion-pair moves per sweep (a Poisson number),
+            each on a random pair of :func:`torsion_pairs`; 0 for none (default 0).
+        mirror_moves (bool): add the mirror move to the symmetry move where
+            :func:`mirror_symmetric` allows it (default False).
         warmup_sweeps (int): sweeps discarded per chain while step sizes and ladder adapt (200).
         round_sweeps (int): sweeps per chain between convergence checks (default 200).
         min_sweeps, max_sweeps (int): bounds on recorded sweeps per chain (200, 6000).
@@ -155,6 +175,8 @@ class SamplerConfig:
     ncmc_relax: int = 1
     ncmc_jitter: float = 0.25
     ring_flips_per_sweep: float = 0.0
+    pair_moves_per_sweep: float = 0.0
+    mirror_moves: bool = False
     warmup_sweeps: int = 200
     round_sweeps: int = 200
     min_sweeps: int = 200
@@ -187,6 +209,8 @@ class SamplerConfig:
             raise ValueError(f"SamplerConfig: lambda_min must be in [0, 1), got {self.lambda_min}")
         if self.t_max <= self.temperature and self.ladder == "temperature" and self.n_replicas > 1:
             raise ValueError(f"SamplerConfig: t_max ({self.t_max}) must exceed temperature ({self.temperature})")
+        if self.pair_moves_per_sweep < 0:
+            raise ValueError(f"SamplerConfig: pair_moves_per_sweep must be non-negative, got {self.pair_moves_per_sweep}")
         if self.ring_flips_per_sweep < 0:
             raise ValueError(f"SamplerConfig: ring_flips_per_sweep must be non-negative, got {self.ring_flips_per_sweep}")
         for name in ("n_samples", "round_sweeps", "max_sweeps", "ncmc_steps"):
@@ -245,6 +269,54 @@ def _rotate_side(pos: np.ndarray, j: int, k: int, idx: np.ndarray, delta: float)
     return new
 
 
+def mirror_symmetric(mol) -> bool:
+    """Whether the mirror image of any conformer of ``mol`` is a conformer of the same molecule
+    that its rotatable torsions alone describe: no tetrahedral stereocentre (assigned or not; a
+    reflection inverts each) and no non-aromatic ring (whose pucker a reflection would mirror
+    while the stored torsions keep the seed's)."""
+    from rdkit import Chem
+
+    if Chem.FindMolChiralCenters(mol, includeUnassigned=True, useLegacyImplementation=False):
+        return False
+    return all(mol.GetAtomWithIdx(a).GetIsAromatic() for ring in mol.GetRingInfo().AtomRings() for a in ring)
+
+
+def torsion_pairs(mol, torsions: TorsionSet) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Pairs of torsions whose central bonds share an atom or are joined by a bond, each with the
+    atoms its two rotations move, taken away from a common anchor (atom j of the first
+    torsion's bond).
+
+    The side of a bridge away from a fixed atom is a subtree of the bridge tree seen from that
+    atom, so the two sides are nested or disjoint and the rotations commute.
+
+    Returns:
+        ``(t1, t2, moving1, moving2)`` per pair: indices into ``torsions`` and the indices of the
+        atoms each rotation moves (axis atoms excluded).
+    """
+    from rdkit import Chem
+
+    from geomgen.conformers.torsions import _side
+
+    dist = Chem.GetDistanceMatrix(mol)
+    n = mol.GetNumAtoms()
+
+    def away(j: int, k: int, anchor: int) -> np.ndarray:
+        side_k = _side(mol, k, j)
+        mask = np.zeros(n, dtype=bool)
+        mask[_side(mol, j, k) if anchor in side_k else side_k] = True
+        mask[[j, k]] = False
+        return np.flatnonzero(mask)
+
+    out = []
+    for t1 in range(len(torsions)):
+        j1, k1 = (int(a) for a in torsions.atoms[t1, 1:3])
+        for t2 in range(t1 + 1, len(torsions)):
+            j2, k2 = (int(a) for a in torsions.atoms[t2, 1:3])
+            if min(dist[a, b] for a in (j1, k1) for b in (j2, k2)) <= 1:
+                out.append((t1, t2, away(j1, k1, j1), away(j2, k2, j1)))
+    return out
+
+
 class _System:
     """What every rung of every chain shares: force fields, move sets, settings."""
 
@@ -259,13 +331,16 @@ class _System:
         self.ncmc = torsions
         self.ncmc_moving = [np.flatnonzero(m) for m in torsions.moving]
         self.perms = automorphisms(mol)
+        self.mirror = cfg.mirror_moves and mirror_symmetric(mol)
         self.rings = flippable_rings(mol) if cfg.ring_flips_per_sweep > 0 else []
+        self.pairs = [(torsions.atoms[t1, 1:3], m1, torsions.atoms[t2, 1:3], m2)
+                      for t1, t2, m1, m2 in torsion_pairs(mol, torsions)] if cfg.pair_moves_per_sweep > 0 else []
         self.barrier = TorsionBarrier(mol, bonds=[tuple(a[1:3]) for a in torsions.atoms], props=self.mmff.props)
         if cfg.ladder_terms == "torsion+electrostatic":
             self.barrier = SumOfTerms(self.barrier, ElectrostaticTerm(mol, props=self.mmff.props))
         self.n_mala = max(cfg.mala_per_sweep, 0) if cfg.mala_per_sweep else max(1, (len(self.moves) + 1) // 2)
         self.stats = dict.fromkeys(("torsion_tried", "torsion_accepted", "ncmc_tried", "ncmc_accepted", "mala_tried", "mala_accepted",
-                                    "flip_tried", "flip_accepted"), 0)
+                                    "flip_tried", "flip_accepted", "pair_tried", "pair_accepted"), 0)
 
 
 class _Rung:
@@ -316,18 +391,21 @@ class _Rung:
         return g / self.kt
 
     # -- moves --------------------------------------------------------------------------------
-    def torsion_move(self, t: int) -> None:
-        cfg, st = self.sys.cfg, self.sys.stats
-        j, k = self.sys.moves.atoms[t, 1], self.sys.moves.atoms[t, 2]
+    def _delta(self) -> float:
+        """A rotation angle of the rigid torsion moves' law (symmetric under delta -> -delta)."""
+        cfg = self.sys.cfg
         x = self.rng.random()
         if x < cfg.p_uniform:
-            delta = self.rng.uniform(-math.pi, math.pi)
-        elif x < cfg.p_uniform + cfg.p_jump:  # well-to-well jump, symmetric law
+            return self.rng.uniform(-math.pi, math.pi)
+        if x < cfg.p_uniform + cfg.p_jump:  # well-to-well jump
             centre = math.pi if self.rng.random() < 0.5 else 2 * math.pi / 3
-            delta = (centre + self.rng.normal(0.0, cfg.small_sigma / 2)) * (1.0 if self.rng.random() < 0.5 else -1.0)
-        else:
-            delta = self.rng.normal(0.0, cfg.small_sigma)
-        new = _rotate_side(self.pos, j, k, self.sys.moving[t], delta)
+            return (centre + self.rng.normal(0.0, cfg.small_sigma / 2)) * (1.0 if self.rng.random() < 0.5 else -1.0)
+        return self.rng.normal(0.0, cfg.small_sigma)
+
+    def torsion_move(self, t: int) -> None:
+        st = self.sys.stats
+        j, k = self.sys.moves.atoms[t, 1], self.sys.moves.atoms[t, 2]
+        new = _rotate_side(self.pos, j, k, self.sys.moving[t], self._delta())
         e, bar = self.terms(new)
         u = self.reduced(e, bar)
         st["torsion_tried"] += 1
@@ -389,6 +467,18 @@ class _Rung:
         else:
             self.pos, self.e, self.bar, self.u, self.grad = saved
 
+    def pair_move(self) -> None:
+        """Rotate a random pair of neighbouring torsions at once (see the module docstring)."""
+        (j1, k1), m1, (j2, k2), m2 = self.sys.pairs[int(self.rng.integers(len(self.sys.pairs)))]
+        d1, d2 = self._delta(), self._delta()
+        new = _rotate_side(_rotate_side(self.pos, j1, k1, m1, d1), j2, k2, m2, d2)
+        e, bar = self.terms(new)
+        u = self.reduced(e, bar)
+        self.sys.stats["pair_tried"] += 1
+        if math.log(self.rng.random() + 1e-300) < self.u - u:
+            self.set_state(new, e, bar)
+            self.sys.stats["pair_accepted"] += 1
+
     def ring_flip_move(self) -> None:
         """Flip a random flippable ring (see :mod:`~geomgen.conformers.reference.ring_flip`)."""
         ring, branches = self.sys.rings[int(self.rng.integers(len(self.sys.rings)))]
@@ -406,6 +496,9 @@ class _Rung:
             # energy terms are invariant under automorphisms (E_bar's bond set is too)
             self.pos = self.pos[perms[self.rng.integers(len(perms))]]
             self.grad = None
+        if self.sys.mirror and self.rng.random() < 0.5:  # E(-x) = E(x): always accepted
+            self.pos = -self.pos
+            self.grad = None
 
     def sweep(self, adapt: bool) -> None:
         cfg = self.sys.cfg
@@ -416,6 +509,9 @@ class _Rung:
         if self.sys.rings:
             for _ in range(self.rng.poisson(cfg.ring_flips_per_sweep)):
                 self.ring_flip_move()
+        if self.sys.pairs:
+            for _ in range(self.rng.poisson(cfg.pair_moves_per_sweep)):
+                self.pair_move()
         if self.sys.ncmc_index and cfg.ncmc_per_sweep > 0:
             for _ in range(self.rng.poisson(cfg.ncmc_per_sweep)):
                 self.ncmc_move(self.sys.ncmc_index[int(self.rng.integers(len(self.sys.ncmc_index)))])
@@ -593,6 +689,9 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         "mala_acceptance": st["mala_accepted"] / max(st["mala_tried"], 1),
         "n_flippable_rings": len(system.rings),
         "ring_flip_acceptance": st["flip_accepted"] / max(st["flip_tried"], 1),
+        "n_torsion_pairs": len(system.pairs),
+        "mirror_moves": bool(system.mirror),
+        "pair_acceptance": st["pair_accepted"] / max(st["pair_tried"], 1),
         "mala_step": float(np.mean([math.exp(ld.rungs[0].log_tau) for ld in ladders])),
         "symmetry": sym.tolist(),
         "rhat": conv["rhat"],
