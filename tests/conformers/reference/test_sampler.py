@@ -198,8 +198,8 @@ def test_torsion_pairs_commute_and_shift_only_their_dihedrals():
     """The two rotations of a pair move commute and change only their own two dihedrals (by
     +-delta each): the move is a translation in torsion space, so its proposal is symmetric."""
     from geomgen.conformers import rotatable_torsions
-    from geomgen.conformers.torsions import dihedral_angles
     from geomgen.conformers.reference.sampler import _rotate_side, torsion_pairs
+    from geomgen.conformers.torsions import dihedral_angles
 
     rng = np.random.default_rng(0)
     for smi in ("CCCCC", "CC(C)CCOc1ccccc1C(=O)NCC", "O=C(COc1ccccc1)NCc1ccncc1"):
@@ -220,8 +220,8 @@ def test_torsion_pairs_commute_and_shift_only_their_dihedrals():
             np.testing.assert_allclose(shift[others], 0.0, atol=1e-9)
             assert min(abs(abs(shift[t1]) - abs(d1)), abs(2 * math.pi - abs(shift[t1]) - abs(d1))) < 1e-9
             assert min(abs(abs(shift[t2]) - abs(d2)), abs(2 * math.pi - abs(shift[t2]) - abs(d2))) < 1e-9
-            lengths = lambda p: np.linalg.norm(p[bonds[:, 0]] - p[bonds[:, 1]], axis=1)  # noqa: E731
-            np.testing.assert_allclose(lengths(a), lengths(pos), atol=1e-9)
+            np.testing.assert_allclose(np.linalg.norm(a[bonds[:, 0]] - a[bonds[:, 1]], axis=1),
+                                       np.linalg.norm(pos[bonds[:, 0]] - pos[bonds[:, 1]], axis=1), atol=1e-9)
 
 
 def test_mirror_move_applies_to_achiral_molecules_with_aromatic_rings_only_and_keeps_the_energy():
