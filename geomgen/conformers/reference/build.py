@@ -37,8 +37,11 @@ SAMPLER_REVISION = 2
 #: evaluation molecules get a larger cap than training ones. Ring flips (one per sweep, chains
 #: starting in random puckers) were added on 2026-11-29; records built before carry no
 #: ``ring_flips_per_sweep`` in their ``config`` and are conditional on the seed's ring puckers.
+#: Mirror moves and one torsion-pair move per sweep were added later that day (2.36x the ESS per
+#: CPU second of the slowest torsion on 8 hard validation molecules,
+#: evaluation/conformers/sampler_efficiency_mirror.md); the ``config`` of each record says which.
 _COMMON = dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000,
-               ring_flips_per_sweep=1.0)
+               ring_flips_per_sweep=1.0, mirror_moves=True, pair_moves_per_sweep=1.0)
 SPLIT_CONFIGS = {
     "train": dict(_COMMON, max_cpu_seconds=10.0),
     "val": dict(_COMMON, max_cpu_seconds=90.0),
