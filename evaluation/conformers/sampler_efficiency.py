@@ -55,19 +55,21 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
+#: the rigid + symmetry + MALA move set the version-2 build started with
+PREVIOUS = dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0)
+FLIPS = dict(PREVIOUS, ring_flips_per_sweep=1.0)
 SAMPLERS = {
-    "previous": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0),
+    "previous": PREVIOUS,
     "jumps+ncmc": dict(n_replicas=1, ncmc_per_sweep=0.2, p_uniform=0.25, p_jump=0.5),
     "jumps+ncmc+hrex": dict(n_replicas=3, lambda_min=0.3, ncmc_per_sweep=0.2, p_uniform=0.25, p_jump=0.5),
-    "previous+mala1": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0, mala_per_sweep=1),
+    "previous+mala1": dict(PREVIOUS, mala_per_sweep=1),
     "jumps": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.25, p_jump=0.25),
     "hrex4": dict(n_replicas=4, lambda_min=0.0),
     "hrex4+ele": dict(n_replicas=4, lambda_min=0.0, ladder_terms="torsion+electrostatic"),
-    "as-built": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0),
-    "previous+flips": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0, ring_flips_per_sweep=1.0),
-    "flips+mirror": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0, ring_flips_per_sweep=1.0, mirror_moves=True),
-    "flips+mirror+pairs": dict(n_replicas=1, ncmc_per_sweep=0, p_uniform=0.5, p_jump=0.0, ring_flips_per_sweep=1.0, mirror_moves=True,
-                               pair_moves_per_sweep=1.0),
+    "as-built": PREVIOUS,
+    "previous+flips": FLIPS,
+    "flips+mirror": dict(FLIPS, mirror_moves=True),
+    "flips+mirror+pairs": dict(FLIPS, mirror_moves=True, pair_moves_per_sweep=1.0),
 }
 #: samplers run with the code path the references were built with before revision 2 (see
 #: ``SAMPLER_REVISION`` in geomgen.conformers.reference.build): RDKit's gradient taken straight

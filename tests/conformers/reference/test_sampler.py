@@ -218,8 +218,8 @@ def test_torsion_pairs_commute_and_shift_only_their_dihedrals():
             shift = np.angle(np.exp(1j * (dihedral_angles(a, ts.atoms) - dihedral_angles(pos, ts.atoms))))
             others = np.delete(np.arange(len(ts)), [t1, t2])
             np.testing.assert_allclose(shift[others], 0.0, atol=1e-9)
-            assert min(abs(abs(shift[t1]) - abs(d1)), abs(2 * math.pi - abs(shift[t1]) - abs(d1))) < 1e-9
-            assert min(abs(abs(shift[t2]) - abs(d2)), abs(2 * math.pi - abs(shift[t2]) - abs(d2))) < 1e-9
+            for t, d in ((t1, d1), (t2, d2)):  # +-d, modulo 2 pi
+                assert min(abs(abs(shift[t]) - abs(d)), abs(2 * math.pi - abs(shift[t]) - abs(d))) < 1e-9
             np.testing.assert_allclose(np.linalg.norm(a[bonds[:, 0]] - a[bonds[:, 1]], axis=1),
                                        np.linalg.norm(pos[bonds[:, 0]] - pos[bonds[:, 1]], axis=1), atol=1e-9)
 
