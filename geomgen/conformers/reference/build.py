@@ -124,7 +124,10 @@ def sample_molecule(mol_id: str, smiles: str, config: dict, seed: int = 0) -> di
             "angles": q.astype(np.uint16).reshape(len(res.angles), len(res.torsions)),
             "energies": res.energies.astype(np.float32),
             "diagnostics": np.array(json.dumps(diag)),
-            "ring_flipped": ring_flip_bits(mol, res.positions) if config.get("ring_flips_per_sweep", 0) > 0 else np.zeros(len(q), np.uint8),
+            # ring puckers of the mirror-image-corrected samples, which conformers() rebuilds on the seed
+            "ring_flipped": (ring_flip_bits(mol, np.where(res.mirrored[:, None, None], -res.positions, res.positions))
+                             if config.get("ring_flips_per_sweep", 0) > 0 else np.zeros(len(q), np.uint8)),
+            "mirrored": res.mirrored.astype(np.uint8),
         }
         return {"id": mol_id, "ok": True, "arrays": arrays, "diagnostics": diag}
     except Exception as exc:  # recorded per molecule, the build goes on

@@ -49,14 +49,14 @@ rung 0 samples :math:`\pi` exactly:
   contact or makes a clash) can only change their joint state this way.
 * **symmetry moves** -- relabel the atoms by a graph automorphism (always accepted; the set is
   closed under inverses).
-* **mirror moves** (option) -- for a molecule whose mirror image is itself in every conformer
-  the references describe (:func:`mirror_symmetric`: no tetrahedral stereocentre, assigned or
-  not, and only aromatic rings), replace x by -x with probability 1/2 as part of the symmetry
-  move. MMFF94's energy depends on distances, angles, squared out-of-plane angles and even
-  functions of dihedrals, so :math:`E(-x) = E(x)`; the map is an involution with unit Jacobian,
-  always accepted. It joins mirror-image basins (every dihedral negated), which rigid moves of
-  one or two torsions cannot: chains sitting in the two enantiomeric states of a flexible chain
-  were the commonest way an achiral molecule stayed unconverged.
+* **mirror moves** (option) -- for a molecule whose mirror image is the same stereoisomer
+  (:func:`mirror_symmetric`: no tetrahedral stereocentre, assigned or not), replace x by -x with
+  probability 1/2 as part of the symmetry move; the rung keeps the parity of its mirror moves,
+  recorded with each sample. MMFF94's energy depends on distances, angles, squared out-of-plane
+  angles and even functions of dihedrals, so :math:`E(-x) = E(x)`; the map is an involution with
+  unit Jacobian, always accepted. It joins mirror-image basins (every dihedral negated), which
+  rigid moves of one or two torsions cannot: chains sitting in the two enantiomeric states of a
+  flexible chain were the commonest way an achiral molecule stayed unconverged.
 * **ring flips** (option) -- the involution of
   :mod:`~geomgen.conformers.reference.ring_flip` on an isolated saturated ring (chair to chair),
   unit Jacobian, accepted with :math:`\min(1, \pi_r(F x)/\pi_r(x))`.
@@ -234,6 +234,8 @@ class ReferenceResult:
         energies: ``[n_samples]`` MMFF94 energies (kcal/mol).
         positions: ``[n_samples, N, 3]`` the sampled geometries (float32).
         chains: ``[M, S, T]`` all post-warm-up draws, per chain.
+        mirrored: ``[n_samples]`` bool, whether a sample is the mirror image of a conformer with
+            the start's handedness (an odd number of mirror moves; all False without them).
         symmetry: ``[T]`` symmetry orders of the torsions.
         diagnostics: convergence (per torsion and worst case), acceptance and swap rates, the
             ladder, sweeps and seconds.
@@ -246,6 +248,7 @@ class ReferenceResult:
     chains: np.ndarray
     symmetry: np.ndarray
     diagnostics: dict = field(default_factory=dict)
+    mirrored: np.ndarray | None = None
 
 
 def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
@@ -270,15 +273,13 @@ def _rotate_side(pos: np.ndarray, j: int, k: int, idx: np.ndarray, delta: float)
 
 
 def mirror_symmetric(mol) -> bool:
-    """Whether the mirror image of any conformer of ``mol`` is a conformer of the same molecule
-    that its rotatable torsions alone describe: no tetrahedral stereocentre (assigned or not; a
-    reflection inverts each) and no non-aromatic ring (whose pucker a reflection would mirror
-    while the stored torsions keep the seed's)."""
+    """Whether the mirror image of any conformer of ``mol`` is a conformer of the same
+    stereoisomer: no tetrahedral stereocentre, assigned or not (a reflection inverts each;
+    double-bond geometry is kept). Ring puckers are mirrored too, so samples record whether they
+    are mirror images (:attr:`ReferenceResult.mirrored`) to be rebuilt on the seed."""
     from rdkit import Chem
 
-    if Chem.FindMolChiralCenters(mol, includeUnassigned=True, useLegacyImplementation=False):
-        return False
-    return all(mol.GetAtomWithIdx(a).GetIsAromatic() for ring in mol.GetRingInfo().AtomRings() for a in ring)
+    return not Chem.FindMolChiralCenters(mol, includeUnassigned=True, useLegacyImplementation=False)
 
 
 def torsion_pairs(mol, torsions: TorsionSet) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
@@ -350,6 +351,7 @@ class _Rung:
         self.sys, self.rng = sys, rng
         self.lam, self.kt = lam, kt
         self.log_tau = math.log(2e-4)
+        self.mirrored = False  # parity of the mirror moves so far
         self.set_state(np.array(pos, dtype=np.float64))
 
     # -- energies -----------------------------------------------------------------------------
@@ -498,6 +500,7 @@ class _Rung:
             self.grad = None
         if self.sys.mirror and self.rng.random() < 0.5:  # E(-x) = E(x): always accepted
             self.pos = -self.pos
+            self.mirrored = not self.mirrored
             self.grad = None
 
     def sweep(self, adapt: bool) -> None:
@@ -568,10 +571,10 @@ class _Ladder:
             if self.rng.random() < prob:
                 if not adapt:
                     self.swap_accepted[p] += 1
-                a_state = (a.pos, a.e, a.bar, a.log_tau)
-                b_state = (b.pos, b.e, b.bar, b.log_tau)
-                a.pos, a.e, a.bar = b_state[:3]
-                b.pos, b.e, b.bar = a_state[:3]
+                a_state = (a.pos, a.e, a.bar, a.mirrored)
+                b_state = (b.pos, b.e, b.bar, b.mirrored)
+                a.pos, a.e, a.bar, a.mirrored = b_state
+                b.pos, b.e, b.bar, b.mirrored = a_state
                 for rung in (a, b):
                     rung.set_law(rung.lam, rung.kt)  # recompute u under its own law, drop cached gradient
         self.parity ^= 1
@@ -646,18 +649,21 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     draws = [[] for _ in ladders]
     energies = [[] for _ in ladders]
     positions = [[] for _ in ladders]
+    mirrored = [[] for _ in ladders]
     sweeps = 0
     while True:
         for c, lad in enumerate(ladders):
-            block, e_block = [], []
+            block, e_block, m_block = [], [], []
             for _ in range(cfg.round_sweeps):
                 lad.sweep(adapt=False)
                 block.append(lad.rungs[0].pos)
                 e_block.append(lad.rungs[0].e)
+                m_block.append(lad.rungs[0].mirrored)
             block = np.stack(block)
             draws[c].append(dihedral_angles(block, ts.atoms) if n_t else np.zeros((len(block), 0)))
             energies[c].append(np.asarray(e_block))
             positions[c].append(block.astype(np.float32))
+            mirrored[c].append(np.asarray(m_block, dtype=bool))
         sweeps += cfg.round_sweeps
         arr = np.stack([np.concatenate(d) for d in draws])
         conv = torsion_convergence(arr, sym, cfg.targets)
@@ -714,5 +720,6 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         chains=arr,
         symmetry=sym,
         diagnostics=diagnostics,
+        mirrored=np.concatenate([np.concatenate(m) for m in mirrored])[keep],
     )
 

@@ -26,8 +26,8 @@ from geomgen.atomic import atomic_write
 from geomgen.conformers.reference.convergence import ConvergenceTargets
 
 QUANT = 65536
-FORMAT_VERSION = 3
-FIELDS = ("id", "smiles", "molblock", "torsion_atoms", "angles", "energies", "diagnostics", "symmetry", "ring_flipped")
+FORMAT_VERSION = 4
+FIELDS = ("id", "smiles", "molblock", "torsion_atoms", "angles", "energies", "diagnostics", "symmetry", "ring_flipped", "mirrored")
 
 
 def is_converged(diagnostics: dict, targets: ConvergenceTargets | None = None) -> bool:
@@ -62,7 +62,11 @@ class ReferenceMolecule:
         symmetry: ``[T]`` symmetry orders (the dihedral is defined modulo 2 pi / order).
         ring_flipped: ``[S]`` uint8, bit r set when sample s has ring r of
             :func:`~geomgen.conformers.reference.ring_flip.flippable_rings` in the other pucker
-            than the seed's (all zero for samplers without ring flips).
+            than the seed's (all zero for samplers without ring flips); for a mirrored sample, of
+            its mirror image.
+        mirrored: ``[S]`` uint8, 1 when sample s is the mirror image of a conformer of the seed's
+            ring puckers (after mirror moves, :func:`~geomgen.conformers.reference.sampler.mirror_symmetric`
+            molecules only; all zero before format 4).
     """
 
     id: str
@@ -74,6 +78,7 @@ class ReferenceMolecule:
     diagnostics: dict
     symmetry: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     ring_flipped: np.ndarray | None = None
+    mirrored: np.ndarray | None = None
 
     @property
     def converged(self) -> bool:
@@ -88,7 +93,9 @@ class ReferenceMolecule:
 
     def conformers(self, n: int | None = None):
         """Reference conformers rebuilt from the samples: the sampled torsions set on the seed,
-        with the rings a sample has flipped (:attr:`ring_flipped`) flipped on the seed first."""
+        with the rings a sample has flipped (:attr:`ring_flipped`) flipped on the seed first; a
+        mirrored sample (:attr:`mirrored`) is the mirror image of the seed-based conformer with the
+        negated torsions."""
         from rdkit import Chem
 
         from geomgen.conformers.reference.ring_flip import flip_ring, flippable_rings
@@ -97,6 +104,7 @@ class ReferenceMolecule:
         keep = np.arange(len(self.angles)) if n is None else np.linspace(0, len(self.angles) - 1, n).round().astype(int)
         angles = self.angles[keep]
         flipped = np.zeros(len(keep), np.uint8) if self.ring_flipped is None else np.asarray(self.ring_flipped)[keep]
+        sign = 1.0 - 2.0 * (np.zeros(len(keep)) if self.mirrored is None else np.asarray(self.mirrored, dtype=np.float64)[keep])
         seed = self.mol.GetConformer().GetPositions()
         rings = flippable_rings(self.mol) if flipped.any() else []
         pos = np.empty((len(keep), self.mol.GetNumAtoms(), 3))
@@ -105,7 +113,8 @@ class ReferenceMolecule:
             for r, (ring, branches) in enumerate(rings):
                 if bits >> r & 1:
                     start = flip_ring(start, ring, branches)
-            pos[flipped == bits] = set_torsions(start, self.torsions(), angles[flipped == bits])
+            sel = flipped == bits
+            pos[sel] = set_torsions(start, self.torsions(), sign[sel, None] * angles[sel]) * sign[sel, None, None]
         out = Chem.Mol(self.mol)
         out.RemoveAllConformers()
         for p in pos:
@@ -140,7 +149,7 @@ def read_records(path) -> dict[str, dict]:
     Each record has the :data:`FIELDS` (``symmetry`` is ``None`` for format 1)."""
     z = _read_npz(path)
     version = int(z["format_version"])
-    if version not in (1, 2, FORMAT_VERSION):
+    if version not in range(1, FORMAT_VERSION + 1):
         raise ValueError(f"{path}: format version {version}, this geomgen reads 1 to {FORMAT_VERSION}")
     t_off = np.concatenate([[0], np.cumsum(z["n_torsions"])])
     a_off = np.concatenate([[0], np.cumsum(z["n_torsions"] * z["n_samples"])])
@@ -158,13 +167,16 @@ def read_records(path) -> dict[str, dict]:
             "diagnostics": str(z["diagnostics"][m]),
             "symmetry": z["symmetry"][t_off[m] : t_off[m + 1]] if version >= 2 else None,
             "ring_flipped": z["ring_flipped"][s_off[m] : s_off[m + 1]] if version >= 3 else None,
+            "mirrored": z["mirrored"][s_off[m] : s_off[m + 1]] if version >= 4 else None,
         }
     return out
 
 
-def _ring_flipped_of(rec: dict) -> np.ndarray:
-    if rec.get("ring_flipped") is not None:
-        return np.asarray(rec["ring_flipped"], dtype=np.uint8).ravel()
+def _per_sample_bits(rec: dict, key: str) -> np.ndarray:
+    """A per-sample uint8 field of a record (``ring_flipped``, ``mirrored``); zeros where an
+    older record lacks it."""
+    if rec.get(key) is not None:
+        return np.asarray(rec[key], dtype=np.uint8).ravel()
     return np.zeros(len(rec["energies"]), np.uint8)
 
 
@@ -224,7 +236,8 @@ def assemble(smiles_csv, work_dir, out_path, previous=None) -> dict:
         symmetry=np.concatenate([_symmetry_of(r) for r in recs]) if n else np.zeros(0, np.int8),
         angles=np.concatenate([a.ravel() for a in angles]) if n else np.zeros(0, np.uint16),
         energies=np.concatenate([np.asarray(r["energies"], dtype=np.float32) for r in recs]) if n else np.zeros(0, np.float32),
-        ring_flipped=np.concatenate([_ring_flipped_of(r) for r in recs]) if n else np.zeros(0, np.uint8),
+        ring_flipped=np.concatenate([_per_sample_bits(r, "ring_flipped") for r in recs]) if n else np.zeros(0, np.uint8),
+        mirrored=np.concatenate([_per_sample_bits(r, "mirrored") for r in recs]) if n else np.zeros(0, np.uint8),
     )
     converged = sum(is_converged(json.loads(str(r["diagnostics"]))) for r in recs)
     return {"molecules": n, "rebuilt": rebuilt, "kept": kept, "converged": converged, "failures": failures,
@@ -265,7 +278,8 @@ def load_reference_set(split_or_path: str, converged_only: bool = False, targets
                 energies=np.asarray(rec["energies"], dtype=np.float64),
                 diagnostics=diag,
                 symmetry=_symmetry_of(rec).astype(np.int64),
-                ring_flipped=_ring_flipped_of(rec),
+                ring_flipped=_per_sample_bits(rec, "ring_flipped"),
+                mirrored=_per_sample_bits(rec, "mirrored"),
             )
         )
     return out

@@ -124,6 +124,43 @@ def test_ring_flips_are_stored_and_rebuilt(tmp_path):
     assert not load_reference_set("val")[0].ring_flipped.any()
 
 
+def test_mirrored_samples_are_rebuilt_with_their_handedness():
+    """Mirror moves on an achiral molecule with a flippable ring: each sample records whether it
+    is a mirror image, and conformers() rebuilds it as one (ring pucker and ethyl rotamer); read
+    without the flag, the mirrored samples come back as other conformers."""
+    import dataclasses
+
+    from rdkit import Chem
+
+    from geomgen.conformers import SamplerConfig, embed_seed, parse_molecule, sample_reference
+    from geomgen.conformers.reference.build import ring_flip_bits
+    from geomgen.conformers.reference.store import ReferenceMolecule
+
+    mol = embed_seed(parse_molecule("CCC1CCCCC1"), seed=0)
+    cfg = SamplerConfig(n_chains=2, n_samples=60, warmup_sweeps=50, round_sweeps=300, min_sweeps=300, max_sweeps=300,
+                        ring_flips_per_sweep=1.0, mirror_moves=True, seed=3)
+    res = sample_reference(mol, cfg)
+    assert res.diagnostics["mirror_moves"] and set(res.mirrored.tolist()) == {False, True}
+    unmirrored = np.where(res.mirrored[:, None, None], -res.positions, res.positions)
+    ref = ReferenceMolecule(id="m", smiles="", mol=mol, torsion_atoms=res.torsions.atoms, angles=res.angles, energies=res.energies,
+                            diagnostics={}, ring_flipped=ring_flip_bits(mol, unmirrored), mirrored=res.mirrored.astype(np.uint8))
+
+    def rmsd_to_samples(reference):
+        sampled = Chem.Mol(mol)
+        sampled.RemoveAllConformers()
+        for p in res.positions:
+            conf = Chem.Conformer(mol.GetNumAtoms())
+            for a, x in enumerate(p):
+                conf.SetAtomPosition(a, x.tolist())
+            sampled.AddConformer(conf, assignId=True)
+        return np.diag(rmsd_matrix(sampled, reference.conformers()))
+
+    good = rmsd_to_samples(ref)
+    wrong = rmsd_to_samples(dataclasses.replace(ref, mirrored=None, ring_flipped=ring_flip_bits(mol, res.positions)))
+    assert np.median(good) < 0.25
+    assert np.median(wrong[res.mirrored]) > np.median(good[res.mirrored]) + 0.2
+
+
 def test_should_resample_selects_unconverged_and_ring_references_without_flips():
     from geomgen.conformers.reference.build import should_resample
 
