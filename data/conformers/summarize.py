@@ -41,11 +41,13 @@ def main():
         "gradient at the current geometry; revision 1 took it after a rejected proposal partly at that proposal "
         "(RDKit's distance cache, see the data card). Ring flips: sampled with `ring_flips_per_sweep` > 0; a flippable "
         "ring is an isolated non-aromatic 5-7 ring (`geomgen.conformers.reference.ring_flip.flippable_rings`), whose "
-        "pucker references built without flips keep at the seed's.",
+        "pucker references built without flips keep at the seed's. Mirror and pair moves: sampled with `mirror_moves` and "
+        "`pair_moves_per_sweep` > 0 (see the data card; converged: of those, how many pass the rule).",
         "",
-        "| split | molecules | rebuilt (v2) | of them revision 2 | with ring flips | converged (all) | converged among v2 "
-        "| converged with a flippable ring | failed | torsions / mol (mean, max) | heavy atoms (mean) | file MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| split | molecules | rebuilt (v2) | of them revision 2 | with ring flips | with mirror and pair moves (converged) "
+        "| converged (all) | converged among v2 | converged with a flippable ring | failed | torsions / mol (mean, max) "
+        "| heavy atoms (mean) | file MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     diag_lines = [
         "",
@@ -61,12 +63,14 @@ def main():
             continue
         refs = load_reference_set(split)
         v2 = [r for r in refs if r.diagnostics.get("sampler_version") == 2]
+        mirror_pairs = [r for r in v2 if r.diagnostics.get("config", {}).get("pair_moves_per_sweep", 0) > 0]
         t = np.array([len(r.torsion_atoms) for r in refs])
         heavy = np.mean([r.mol.GetNumHeavyAtoms() for r in refs])
         s = summary.get(split, {})
         lines.append(
             f"| {split} | {len(refs)} | {len(v2)} | {sum(r.diagnostics.get('sampler_revision', 1) >= 2 for r in v2)} | "
             f"{sum(r.diagnostics.get('config', {}).get('ring_flips_per_sweep', 0) > 0 for r in v2)} | "
+            f"{len(mirror_pairs)} ({sum(r.converged for r in mirror_pairs)}) | "
             f"{sum(r.converged for r in refs)} | {sum(r.converged for r in v2)} | "
             f"{sum(r.converged and bool(flippable_rings(r.mol)) for r in refs)} | "
             f"{len(s.get('failures', []))} | {t.mean():.1f}, {t.max()} | {heavy:.1f} | {os.path.getsize(path) / 1e6:.1f} |"
