@@ -55,14 +55,13 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=None, help="only the first N molecules of each split")
     ap.add_argument("--assemble-every", type=float, default=10.0, help="minutes between assemblies (default 10)")
     ap.add_argument("--retry-unconverged", action="store_true",
-                    help="sample again the rebuilt molecules that did not converge (e.g. under an earlier, smaller cap)")
+                    help="sample again the rebuilt molecules that did not converge under other settings than the split's current ones")
     ap.add_argument("--retry-rings", action="store_true",
                     help="sample again the rebuilt molecules with a flippable ring that were sampled without ring flips")
     ap.add_argument("--assemble-only", action="store_true",
                     help="sample nothing: assemble what .build/ holds into the .npz files (after a build was stopped)")
     args = ap.parse_args(argv)
     summary_path = HERE / "build_summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     for split in args.splits:
         t0 = time.time()
         csv_path = HERE / f"smiles_{split}.csv"
@@ -72,6 +71,8 @@ def main(argv=None):
 
         def save(info=None, split=split, csv_path=csv_path, out=out, work=work, t0=t0, state=state):
             info = info or assemble(csv_path, work, out)
+            # read afresh: builds of other splits may run at the same time and write their entries
+            summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
             prev = summary.get(split, {})
             summary[split] = {
                 "molecules": info["molecules"],
@@ -94,8 +95,9 @@ def main(argv=None):
                 save()
                 state["last"] = time.time()
 
-        def keep(diag, smiles):
-            return not should_resample(diag, smiles, unconverged=args.retry_unconverged, rings=args.retry_rings)
+        def keep(diag, smiles, split=split):
+            return not should_resample(diag, smiles, unconverged=args.retry_unconverged, rings=args.retry_rings,
+                                       config=SPLIT_CONFIGS[split])
 
         if (args.retry_unconverged or args.retry_rings) and work.exists() and not args.assemble_only:  # drop results to sample again
             for f in work.glob("*.npz"):

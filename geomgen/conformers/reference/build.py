@@ -68,7 +68,7 @@ def ring_flip_bits(mol, positions: np.ndarray) -> np.ndarray:
     return bits
 
 
-def should_resample(diagnostics: dict, smiles: str, unconverged: bool = False, rings: bool = False) -> bool:
+def should_resample(diagnostics: dict, smiles: str, unconverged: bool = False, rings: bool = False, config: dict | None = None) -> bool:
     """Whether a built molecule is sampled again when a build is asked to retry.
 
     Args:
@@ -78,10 +78,13 @@ def should_resample(diagnostics: dict, smiles: str, unconverged: bool = False, r
         rings (bool): retry molecules that have a flippable ring
             (:func:`~geomgen.conformers.reference.ring_flip.flippable_rings`) but were sampled
             without ring flips, i.e. conditional on the seed's pucker.
+        config (dict, optional): the settings a retry samples with; an unconverged molecule
+            already sampled with exactly these is not retried (so a restarted retry goes on
+            where it stopped).
     """
     from geomgen.conformers.reference.store import is_converged
 
-    if unconverged and not is_converged(diagnostics):
+    if unconverged and not is_converged(diagnostics) and (config is None or diagnostics.get("config") != dict(config)):
         return True
     if rings and diagnostics.get("config", {}).get("ring_flips_per_sweep", 0) <= 0:
         from rdkit import Chem

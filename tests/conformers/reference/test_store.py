@@ -171,6 +171,7 @@ def test_should_resample_selects_unconverged_and_ring_references_without_flips()
     assert not should_resample(dict(per_torsion, **no_flips), cyclohexyl)  # nothing asked
     assert should_resample(dict(failing, **flips), phenyl, unconverged=True)
     assert not should_resample(dict(per_torsion, **flips), phenyl, unconverged=True)
+    assert not should_resample(dict(failing, **flips), phenyl, unconverged=True, config=flips["config"])  # already tried so
     assert should_resample(dict(per_torsion, **no_flips), cyclohexyl, rings=True)
     assert not should_resample(dict(per_torsion, **flips), cyclohexyl, rings=True)  # already sampled with flips
     assert not should_resample(dict(per_torsion, **no_flips), phenyl, rings=True)  # an aromatic ring does not flip
