@@ -404,16 +404,19 @@ class _Rung:
             return (centre + self.rng.normal(0.0, cfg.small_sigma / 2)) * (1.0 if self.rng.random() < 0.5 else -1.0)
         return self.rng.normal(0.0, cfg.small_sigma)
 
-    def torsion_move(self, t: int) -> None:
-        st = self.sys.stats
-        j, k = self.sys.moves.atoms[t, 1], self.sys.moves.atoms[t, 2]
-        new = _rotate_side(self.pos, j, k, self.sys.moving[t], self._delta())
+    def _metropolis(self, new: np.ndarray, kind: str) -> None:
+        """Accept ``new`` with probability min(1, pi_r(new) / pi_r(current)): the rule of every
+        move whose proposal is symmetric with unit Jacobian; counted as ``kind`` in the stats."""
         e, bar = self.terms(new)
         u = self.reduced(e, bar)
-        st["torsion_tried"] += 1
+        self.sys.stats[f"{kind}_tried"] += 1
         if math.log(self.rng.random() + 1e-300) < self.u - u:
             self.set_state(new, e, bar)
-            st["torsion_accepted"] += 1
+            self.sys.stats[f"{kind}_accepted"] += 1
+
+    def torsion_move(self, t: int) -> None:
+        j, k = self.sys.moves.atoms[t, 1], self.sys.moves.atoms[t, 2]
+        self._metropolis(_rotate_side(self.pos, j, k, self.sys.moving[t], self._delta()), "torsion")
 
     def mala_step(self, adapt: bool, count: bool = True) -> None:
         tau = math.exp(self.log_tau)
@@ -473,24 +476,12 @@ class _Rung:
         """Rotate a random pair of neighbouring torsions at once (see the module docstring)."""
         (j1, k1), m1, (j2, k2), m2 = self.sys.pairs[int(self.rng.integers(len(self.sys.pairs)))]
         d1, d2 = self._delta(), self._delta()
-        new = _rotate_side(_rotate_side(self.pos, j1, k1, m1, d1), j2, k2, m2, d2)
-        e, bar = self.terms(new)
-        u = self.reduced(e, bar)
-        self.sys.stats["pair_tried"] += 1
-        if math.log(self.rng.random() + 1e-300) < self.u - u:
-            self.set_state(new, e, bar)
-            self.sys.stats["pair_accepted"] += 1
+        self._metropolis(_rotate_side(_rotate_side(self.pos, j1, k1, m1, d1), j2, k2, m2, d2), "pair")
 
     def ring_flip_move(self) -> None:
         """Flip a random flippable ring (see :mod:`~geomgen.conformers.reference.ring_flip`)."""
         ring, branches = self.sys.rings[int(self.rng.integers(len(self.sys.rings)))]
-        new = flip_ring(self.pos, ring, branches)
-        e, bar = self.terms(new)
-        u = self.reduced(e, bar)
-        self.sys.stats["flip_tried"] += 1
-        if math.log(self.rng.random() + 1e-300) < self.u - u:
-            self.set_state(new, e, bar)
-            self.sys.stats["flip_accepted"] += 1
+        self._metropolis(flip_ring(self.pos, ring, branches), "flip")
 
     def symmetry_move(self) -> None:
         perms = self.sys.perms
