@@ -37,6 +37,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "ReferenceResult": ".reference.sampler",
         "SamplerConfig": ".reference.sampler",
         "sample_reference": ".reference.sampler",
+        "refine": ".reference.sampler",
+        "RefineResult": ".reference.sampler",
         "relaxed_torsion_scan": ".reference.scans",
         "rigid_torsion_scan": ".reference.scans",
         "ReferenceMolecule": ".reference.store",

@@ -16,9 +16,10 @@ from geomgen.conformers.stereo import StereoGuard
 DEFAULT_CHECKPOINT = "models/vonmisesnet.ckpt"
 #: MMFF94 iterations on a seed geometry by default (see :class:`ConformerGenerator`)
 DEFAULT_SEED_ITERS = 100
-#: BFGS iterations of each restrained relaxation in Boltzmann mode (RDKit continues in rounds
-#: of this many until converged)
-BOLTZMANN_RELAX_ITERS = 200
+#: sweeps of the exact MMFF94 Boltzmann sampler each conformer gets in Boltzmann mode
+#: (:func:`geomgen.conformers.reference.sampler.refine`; chosen on the validation split,
+#: evaluation/conformers/boltzmann_refine.md)
+DEFAULT_BOLTZMANN_SWEEPS = 40
 #: distance-geometry embedder of the seed in plain generation (relax and boltzmann use ETKDGv3)
 DEFAULT_SEED_EMBEDDER = "etkdg"
 
@@ -79,11 +80,12 @@ class ConformerGenerator:
     a von Mises mixture per rotatable torsion; torsions are sampled and set on the seed
     (vectorised rigid rotations, so bond lengths, angles and stereo are kept); conformers with
     steric clashes are rejected and resampled (bounded tries); every conformer's stereo is
-    checked against the input. Options: MMFF relaxation, and Boltzmann importance resampling
-    of 4n proposals with weights :math:`\\propto \\exp(-E/k_BT) / q(\\theta)` (q = product of the
-    predicted mixtures, E the energy after a minimisation with the torsions restrained to their
-    sampled values), reporting the effective sample size; its conformers are those relaxed
-    geometries.
+    checked against the input. Options: MMFF relaxation, and Boltzmann refinement: each
+    conformer is the end state of its own short Markov chain, started at the sampled conformer,
+    whose kernel leaves the MMFF94 Boltzmann law at 300 K invariant (every coordinate flexible:
+    :func:`~geomgen.conformers.reference.sampler.refine`, the moves of the reference sampler).
+    The refined law is never further from the Boltzmann law than the network's (in total
+    variation or KL), and approaches it as the chains get longer.
 
     Args:
         net: a trained :class:`~geomgen.conformers.model.VonMisesNet`.
@@ -100,10 +102,12 @@ class ConformerGenerator:
         seed_embedder (str): ``"etkdg"`` (ETKDGv3, default) or ``"kdg"`` for the seed of plain
             generation. KDG embeds in 0.67 of the time but lost 0.008 in COV-R@0.75 on the
             validation split (evaluation/conformers/seed_quality.md), so it is not the default.
+        boltzmann_sweeps (int): sampler sweeps per conformer in Boltzmann mode (default
+            :data:`DEFAULT_BOLTZMANN_SWEEPS`).
     """
 
     def __init__(self, net, max_tries: int = 10, seed_iters: int = DEFAULT_SEED_ITERS,
-                 seed_embedder: str = DEFAULT_SEED_EMBEDDER):
+                 seed_embedder: str = DEFAULT_SEED_EMBEDDER, boltzmann_sweeps: int = DEFAULT_BOLTZMANN_SWEEPS):
         from geomgen.conformers.embedding import SEED_EMBEDDERS
 
         if seed_embedder not in SEED_EMBEDDERS:
@@ -112,6 +116,9 @@ class ConformerGenerator:
         self.max_tries = max_tries
         self.seed_iters = int(seed_iters)
         self.seed_embedder = seed_embedder
+        if boltzmann_sweeps < 1:
+            raise ValueError(f"boltzmann_sweeps must be at least 1, got {boltzmann_sweeps}")
+        self.boltzmann_sweeps = int(boltzmann_sweeps)
 
     @classmethod
     def from_checkpoint(cls, path=None, **kwargs) -> ConformerGenerator:
@@ -255,9 +262,8 @@ class ConformerGenerator:
             mol = seed_set[0]
             ts, mix = self.predict(mol)
             g = torch.Generator().manual_seed(key)
-            rng = np.random.default_rng(key)
             stereo = StereoGuard(mol)
-            want = 4 * n if boltzmann else n
+            want = n
             # samples spread evenly over the seeds (several only for macrocycles)
             shares = [want // len(seed_set) + (j < want % len(seed_set)) for j in range(len(seed_set))]
             drawn = [self._sample(s, ts, mix, share, g, rep) for s, share in zip(seed_set, shares) if share]
@@ -280,26 +286,21 @@ class ConformerGenerator:
             energies = None
             props = [{} for _ in range(n)]
             if boltzmann:
-                from geomgen.metrics.boltzmann import boltzmann_weights, effective_sample_size
+                from geomgen.conformers.reference.sampler import refine
+                from geomgen.conformers.torsions import dihedral_angles
 
-                mmff = MMFF(mol)
-                pos, e = mmff.minimize_restrained(pos, ang, ts.atoms, max_iters=BOLTZMANN_RELAX_ITERS)
-                fine = stereo.ok(pos) & np.isfinite(e)  # a relaxation that inverted a centre gets no weight
-                if not fine.any():
-                    rep.ok, rep.reason = False, f"{rep.name!r}: every restrained relaxation inverted a stereocentre"
-                    out.append(None)
-                    continue
-                logq = mix.log_prob(torch.from_numpy(ang)).sum(-1).numpy() if mix is not None else np.zeros(len(e))
-                w = np.zeros(len(e))
-                w[fine] = boltzmann_weights(e[fine], log_proposal=logq[fine])
-                rep.ess = effective_sample_size(w)
-                rep.extra["boltzmann_proposals"] = int(len(e))
-                # systematic resampling of n conformers
-                u = (rng.random() + np.arange(n)) / n
-                pick = np.minimum(np.searchsorted(np.cumsum(w), u), len(w) - 1)
-                pos, ang, energies, seed_of = pos[pick], ang[pick], e[pick], seed_of[pick]
-                for c in range(n):
-                    props[c].update({"boltzmann_weight": float(w[pick[c]]), "boltzmann_ess": float(rep.ess)})
+                res = refine(mol, pos, sweeps=self.boltzmann_sweeps, seed=key % (2**32))
+                # a chain that crossed to another stereoisomer (e.g. through a nitrogen inversion)
+                # keeps its start: reported, never silently swapped
+                kept = ~stereo.ok(res.positions)
+                start, pos, energies = pos, res.positions, res.energies
+                if kept.any():
+                    pos[kept] = start[kept]
+                    energies[kept] = MMFF(mol).energies(start[kept])
+                if mix is not None:
+                    ang = dihedral_angles(pos, ts.atoms)
+                rep.extra.update({"boltzmann_sweeps": self.boltzmann_sweeps, "boltzmann_kept_start": int(kept.sum()),
+                                  "boltzmann_torsion_acceptance": round(res.diagnostics["torsion_acceptance"], 4)})
             result = Chem.Mol(mol)
             result.RemoveAllConformers()
             for p in pos:

@@ -186,6 +186,7 @@ def no_work(monkeypatch):
         (["CCO", "-o", "{tmp}/x.sdf", "--chunk", "-1"], "--chunk must be a positive integer, got -1"),
         (["CCO", "-o", "{tmp}/x.sdf", "--jobs", "0"], "--jobs must be a positive integer, got 0"),
         (["CCO", "-o", "{tmp}/x.sdf", "-n", "0"], "-n must be a positive integer, got 0"),
+        (["CCO", "-o", "{tmp}/x.sdf", "--boltzmann-sweeps", "0"], "--boltzmann-sweeps must be at least 1, got 0"),
         (["CCO", "-o", "-", "--resume"], "--resume needs an output file, not standard output (-)"),
     ],
 )

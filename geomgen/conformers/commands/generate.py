@@ -31,7 +31,7 @@ OUTPUT_SUFFIXES = (".sdf",)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from geomgen.conformers.generator import DEFAULT_SEED_ITERS
+    from geomgen.conformers.generator import DEFAULT_BOLTZMANN_SWEEPS, DEFAULT_SEED_ITERS
 
     p.add_argument("input", help="a SMILES string or a .smi / .csv / .sdf file")
     p.add_argument("-n", "--num-conformers", type=int, default=10, help="conformers per molecule (default 10)")
@@ -39,8 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--relax", action="store_true", help="MMFF94-minimise every conformer")
     p.add_argument("--boltzmann", action="store_true",
-                   help="Boltzmann importance resampling of 4n proposals, each minimised with its torsions restrained "
-                        "(weights exp(-E/kT)/q, 300 K); reports the ESS")
+                   help="refine every conformer by a short run of the exact MMFF94 Boltzmann sampler (300 K, every coordinate "
+                        "flexible, ring puckers included), started at the network's sample: closer to the Boltzmann law, slower")
+    p.add_argument("--boltzmann-sweeps", type=int, default=None,
+                   help=f"sampler sweeps per conformer with --boltzmann (default {DEFAULT_BOLTZMANN_SWEEPS}; more is closer "
+                        "to the Boltzmann law and slower)")
     p.add_argument("--seed-iters", type=int, default=None,
                    help="MMFF94 iterations on each molecule's seed geometry before its torsions are sampled (default "
                         f"{DEFAULT_SEED_ITERS}; --relax and --boltzmann always minimise it fully)")
@@ -74,31 +77,32 @@ class MoleculeResult(NamedTuple):
     records: int
     reason: str
     warnings: tuple
-    ess: float | None
+    note: str
 
 
 _GEN: dict = {}
 
 
-def _generator(model, seed_iters=None):
-    from geomgen.conformers.generator import ConformerGenerator
+def _generator(model, seed_iters=None, boltzmann_sweeps=None):
+    from geomgen.conformers.generator import DEFAULT_BOLTZMANN_SWEEPS, ConformerGenerator
 
     if model not in _GEN:
         _GEN[model] = ConformerGenerator.from_checkpoint(model)
     gen = _GEN[model]
     if seed_iters is not None:
         gen.seed_iters = seed_iters
+    gen.boltzmann_sweeps = boltzmann_sweeps or DEFAULT_BOLTZMANN_SWEEPS
     return gen
 
 
-def _work(model, chunk, n, seed, relax, boltzmann, seed_iters=None) -> list[MoleculeResult]:
+def _work(model, chunk, n, seed, relax, boltzmann, seed_iters=None, boltzmann_sweeps=None) -> list[MoleculeResult]:
     """Generate for ``chunk`` = [InputMolecule, ...] and render each molecule's SD records."""
     import torch
 
     torch.set_num_threads(1)
     from geomgen.conformers.io import sdf_records
 
-    mols, reports = _generator(model, seed_iters).generate_many([(m.name, m.item) for m in chunk], n, seed=seed, relax=relax, boltzmann=boltzmann)
+    mols, reports = _generator(model, seed_iters, boltzmann_sweeps).generate_many([(m.name, m.item) for m in chunk], n, seed=seed, relax=relax, boltzmann=boltzmann)
     out = []
     for m, mol, rep in zip(chunk, mols, reports):
         text, count = "", 0
@@ -110,7 +114,13 @@ def _work(model, chunk, n, seed, relax, boltzmann, seed_iters=None) -> list[Mole
                 props.append(p)
             records = list(sdf_records(mol, props))
             text, count = "".join(records), len(records)
-        out.append(MoleculeResult(m.line, m.name, text, count, "" if mol is not None else rep.reason, tuple(rep.warnings), rep.ess))
+        note = ""
+        if mol is not None and "boltzmann_sweeps" in rep.extra:
+            x = rep.extra
+            note = (f"{m.name}: Boltzmann refinement, {x['boltzmann_sweeps']} sweeps per conformer, torsion moves accepted "
+                    f"{x['boltzmann_torsion_acceptance']:.2f}" + (f", {x['boltzmann_kept_start']} kept their start (stereo)"
+                                                                   if x["boltzmann_kept_start"] else ""))
+        out.append(MoleculeResult(m.line, m.name, text, count, "" if mol is not None else rep.reason, tuple(rep.warnings), note))
     return out
 
 
@@ -161,7 +171,7 @@ def _results(args, pending):
     ``--jobs 1``, else in chunks of at most ``--chunk`` molecules (smaller when that is what keeps
     every worker busy) on ``--jobs`` processes. A held Ctrl-C or SIGTERM is raised here, between
     molecules (or while waiting for a worker)."""
-    task = (args.num_conformers, args.seed, args.relax, args.boltzmann, args.seed_iters)
+    task = (args.num_conformers, args.seed, args.relax, args.boltzmann, args.seed_iters, args.boltzmann_sweeps)
     size = max(1, min(args.chunk, -(-len(pending) // (4 * max(args.jobs, 1)))))
     chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
     if args.jobs <= 1 or len(chunks) <= 1:
@@ -175,7 +185,7 @@ def _results(args, pending):
     # Pool.__exit__ terminates the workers, also when the consumer is interrupted
     with multiprocessing.Pool(min(args.jobs, len(chunks)), initializer=_worker_init) as pool:
         results = pool.imap(functools.partial(_work, args.model, n=task[0], seed=task[1], relax=task[2], boltzmann=task[3],
-                                                   seed_iters=task[4]), chunks)
+                                                   seed_iters=task[4], boltzmann_sweeps=task[5]), chunks)
         while True:
             _check_signals()
             try:
@@ -206,6 +216,8 @@ def _check_options(args) -> None:
             raise UsageError(f"{flag} must be a positive integer, got {value}")
     if args.seed_iters is not None and args.seed_iters < 0:
         raise UsageError(f"--seed-iters must be 0 or more, got {args.seed_iters}")
+    if args.boltzmann_sweeps is not None and args.boltzmann_sweeps < 1:
+        raise UsageError(f"--boltzmann-sweeps must be at least 1, got {args.boltzmann_sweeps}")
     why = check_output_path(args.output, OUTPUT_SUFFIXES)
     if why:
         raise UsageError(why)
@@ -309,8 +321,8 @@ def _stream(args, inputs, done, failed, sdf, failures, tally: _Tally) -> None:
                     sdf.write(r.text, r.records)
                     tally.molecules += 1
                     tally.records += r.records
-                    if r.ess is not None:
-                        say(f"{r.name}: Boltzmann ESS {r.ess:.1f} of {4 * args.num_conformers} proposals")
+                    if r.note:
+                        say(r.note)
                 else:
                     say(f"{PROG}: {r.reason}")
                     fail({"name": r.name, "input_line": r.line, "input": m.item if isinstance(m.item, str) else "", "reason": r.reason})

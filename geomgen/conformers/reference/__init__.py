@@ -9,6 +9,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "SamplerConfig": ".sampler",
         "ReferenceResult": ".sampler",
         "sample_reference": ".sampler",
+        "refine": ".sampler",
+        "RefineResult": ".sampler",
         "torsion_diagnostics": ".diagnostics",
         "relaxed_torsion_scan": ".scans",
         "rigid_torsion_scan": ".scans",

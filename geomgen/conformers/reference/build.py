@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from geomgen.atomic import atomic_write_text
+from geomgen.conformers.reference.sampler import REFINE_MOVES
 from geomgen.conformers.reference.store import QUANT, _atomic_savez, read_smiles_csv
 
 #: version recorded in every molecule's diagnostics: 2 = replica ladder + NCMC sampler with the
@@ -40,8 +41,7 @@ SAMPLER_REVISION = 2
 #: Mirror moves and one torsion-pair move per sweep were added later that day (2.36x the ESS per
 #: CPU second of the slowest torsion on 8 hard validation molecules,
 #: evaluation/conformers/sampler_efficiency_mirror.md); the ``config`` of each record says which.
-_COMMON = dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000,
-               ring_flips_per_sweep=1.0, mirror_moves=True, pair_moves_per_sweep=1.0)
+_COMMON = dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000, **REFINE_MOVES)
 SPLIT_CONFIGS = {
     "train": dict(_COMMON, max_cpu_seconds=10.0),
     "val": dict(_COMMON, max_cpu_seconds=90.0),
