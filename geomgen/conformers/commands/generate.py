@@ -102,7 +102,8 @@ def _work(model, chunk, n, seed, relax, boltzmann, seed_iters=None, boltzmann_sw
     torch.set_num_threads(1)
     from geomgen.conformers.io import sdf_records
 
-    mols, reports = _generator(model, seed_iters, boltzmann_sweeps).generate_many([(m.name, m.item) for m in chunk], n, seed=seed, relax=relax, boltzmann=boltzmann)
+    gen = _generator(model, seed_iters, boltzmann_sweeps)
+    mols, reports = gen.generate_many([(m.name, m.item) for m in chunk], n, seed=seed, relax=relax, boltzmann=boltzmann)
     out = []
     for m, mol, rep in zip(chunk, mols, reports):
         text, count = "", 0
