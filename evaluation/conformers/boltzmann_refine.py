@@ -69,7 +69,7 @@ def main(argv=None):
         ok = [s for s in scores if s is not None]
         rows.append({"method": name, "sweeps": 0 if "K =" not in name else int(name.rsplit("= ", 1)[1]),
                      "failed": len(scores) - len(ok), "w1": float(np.mean([s["w1"] for s in ok])),
-                     "cov": float(np.mean([s["cov"]["COV-R@0.75"] for s in ok])), "amr": float(np.mean([s["cov"]["AMR-R"] for s in ok])),
+                     "cov": float(np.mean([s["cov"]["COV-R"][0.75] for s in ok])), "amr": float(np.mean([s["cov"]["AMR-R"] for s in ok])),
                      "conf_s": sum(m.GetNumConformers() for m in mols if m is not None) / secs})
         print(name, {k: round(v, 3) for k, v in rows[-1].items() if isinstance(v, float)}, flush=True)
 

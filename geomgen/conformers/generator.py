@@ -19,7 +19,7 @@ DEFAULT_SEED_ITERS = 100
 #: sweeps of the exact MMFF94 Boltzmann sampler each conformer gets in Boltzmann mode
 #: (:func:`geomgen.conformers.reference.sampler.refine`; chosen on the validation split,
 #: evaluation/conformers/boltzmann_refine.md)
-DEFAULT_BOLTZMANN_SWEEPS = 40
+DEFAULT_BOLTZMANN_SWEEPS = 20
 #: distance-geometry embedder of the seed in plain generation (relax and boltzmann use ETKDGv3)
 DEFAULT_SEED_EMBEDDER = "etkdg"
 
