@@ -16,9 +16,10 @@ from geomgen.conformers.stereo import StereoGuard
 DEFAULT_CHECKPOINT = "models/vonmisesnet.ckpt"
 #: MMFF94 iterations on a seed geometry by default (see :class:`ConformerGenerator`)
 DEFAULT_SEED_ITERS = 100
-#: sweeps of the exact MMFF94 Boltzmann sampler each conformer gets in Boltzmann mode
-#: (:func:`geomgen.conformers.reference.sampler.refine`; chosen on the validation split,
-#: evaluation/conformers/boltzmann_refine.md)
+#: Boltzmann mode (:func:`geomgen.conformers.reference.sampler.refine`): chains of the exact
+#: MMFF94 sampler, each started at a network sample, and sampler sweeps per conformer (chosen on
+#: the validation split, evaluation/conformers/boltzmann_refine.md)
+DEFAULT_BOLTZMANN_CHAINS = 2
 DEFAULT_BOLTZMANN_SWEEPS = 20
 #: distance-geometry embedder of the seed in plain generation (relax and boltzmann use ETKDGv3)
 DEFAULT_SEED_EMBEDDER = "etkdg"
@@ -26,14 +27,15 @@ DEFAULT_SEED_EMBEDDER = "etkdg"
 
 @dataclass
 class GenerationReport:
-    """What happened to one molecule: conformers made, tries, ESS of Boltzmann weights, seconds."""
+    """What happened to one molecule: conformers made, tries, the effective sample size of
+    Boltzmann mode's conformers (slowest torsion), seconds."""
 
     name: str
     ok: bool
     n_conformers: int = 0
     reason: str = ""
     clash_rejected: int = 0
-    ess: float | None = None
+    ess: float | None = None  # Boltzmann mode: effective sample size of the slowest torsion
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
@@ -80,12 +82,13 @@ class ConformerGenerator:
     a von Mises mixture per rotatable torsion; torsions are sampled and set on the seed
     (vectorised rigid rotations, so bond lengths, angles and stereo are kept); conformers with
     steric clashes are rejected and resampled (bounded tries); every conformer's stereo is
-    checked against the input. Options: MMFF relaxation, and Boltzmann refinement: each
-    conformer is the end state of its own short Markov chain, started at the sampled conformer,
-    whose kernel leaves the MMFF94 Boltzmann law at 300 K invariant (every coordinate flexible:
-    :func:`~geomgen.conformers.reference.sampler.refine`, the moves of the reference sampler).
-    The refined law is never further from the Boltzmann law than the network's (in total
-    variation or KL), and approaches it as the chains get longer.
+    checked against the input. Options: MMFF relaxation, and Boltzmann mode: a few Markov
+    chains whose kernel leaves the MMFF94 Boltzmann law at 300 K invariant (every coordinate
+    flexible: :func:`~geomgen.conformers.reference.sampler.refine`, the moves of the reference
+    sampler), each started at a network sample, record a conformer every ``boltzmann_sweeps``
+    sweeps. Their law is never further from the Boltzmann law than the network's (in total
+    variation or KL), and approaches it as the chains get longer; the report gives the chains'
+    effective sample size and R-hat (slowest torsion).
 
     Args:
         net: a trained :class:`~geomgen.conformers.model.VonMisesNet`.
@@ -103,11 +106,14 @@ class ConformerGenerator:
             generation. KDG embeds in 0.67 of the time but lost 0.008 in COV-R@0.75 on the
             validation split (evaluation/conformers/seed_quality.md), so it is not the default.
         boltzmann_sweeps (int): sampler sweeps per conformer in Boltzmann mode (default
-            :data:`DEFAULT_BOLTZMANN_SWEEPS`).
+            :data:`DEFAULT_BOLTZMANN_SWEEPS`): the cost is proportional to n times this.
+        boltzmann_chains (int): chains in Boltzmann mode (default :data:`DEFAULT_BOLTZMANN_CHAINS`;
+            at least one per seed of a macrocycle, at most n).
     """
 
     def __init__(self, net, max_tries: int = 10, seed_iters: int = DEFAULT_SEED_ITERS,
-                 seed_embedder: str = DEFAULT_SEED_EMBEDDER, boltzmann_sweeps: int = DEFAULT_BOLTZMANN_SWEEPS):
+                 seed_embedder: str = DEFAULT_SEED_EMBEDDER, boltzmann_sweeps: int = DEFAULT_BOLTZMANN_SWEEPS,
+                 boltzmann_chains: int = DEFAULT_BOLTZMANN_CHAINS):
         from geomgen.conformers.embedding import SEED_EMBEDDERS
 
         if seed_embedder not in SEED_EMBEDDERS:
@@ -119,6 +125,9 @@ class ConformerGenerator:
         if boltzmann_sweeps < 1:
             raise ValueError(f"boltzmann_sweeps must be at least 1, got {boltzmann_sweeps}")
         self.boltzmann_sweeps = int(boltzmann_sweeps)
+        if boltzmann_chains < 1:
+            raise ValueError(f"boltzmann_chains must be at least 1, got {boltzmann_chains}")
+        self.boltzmann_chains = int(boltzmann_chains)
 
     @classmethod
     def from_checkpoint(cls, path=None, **kwargs) -> ConformerGenerator:
@@ -263,7 +272,8 @@ class ConformerGenerator:
             ts, mix = self.predict(mol)
             g = torch.Generator().manual_seed(key)
             stereo = StereoGuard(mol)
-            want = n
+            # Boltzmann mode samples only the chains' starts
+            want = min(max(self.boltzmann_chains, len(seed_set)), n) if boltzmann else n
             # samples spread evenly over the seeds (several only for macrocycles)
             shares = [want // len(seed_set) + (j < want % len(seed_set)) for j in range(len(seed_set))]
             drawn = [self._sample(s, ts, mix, share, g, rep) for s, share in zip(seed_set, shares) if share]
@@ -289,18 +299,22 @@ class ConformerGenerator:
                 from geomgen.conformers.reference.sampler import refine
                 from geomgen.conformers.torsions import dihedral_angles
 
-                res = refine(mol, pos, sweeps=self.boltzmann_sweeps, seed=key % (2**32))
-                # a chain that crossed to another stereoisomer (e.g. through a nitrogen inversion)
-                # keeps its start: reported, never silently swapped
-                kept = ~stereo.ok(res.positions)
-                start, pos, energies = pos, res.positions, res.energies
+                res = refine(mol, pos, sweeps=self.boltzmann_sweeps, samples_per_chain=-(-n // len(pos)), seed=key % (2**32))
+                start, pos, energies = pos[res.chain[:n]], res.positions[:n], res.energies[:n]
+                seed_of = seed_of[res.chain[:n]]
+                # a state in another stereoisomer (e.g. after a nitrogen inversion) is replaced by
+                # its chain's start: reported, never silently kept
+                kept = ~stereo.ok(pos)
                 if kept.any():
                     pos[kept] = start[kept]
                     energies[kept] = MMFF(mol).energies(start[kept])
                 if mix is not None:
                     ang = dihedral_angles(pos, ts.atoms)
-                rep.extra.update({"boltzmann_sweeps": self.boltzmann_sweeps, "boltzmann_kept_start": int(kept.sum()),
-                                  "boltzmann_torsion_acceptance": round(res.diagnostics["torsion_acceptance"], 4)})
+                d = res.diagnostics
+                rep.ess = d.get("ess_min")
+                rep.extra.update({"boltzmann_chains": d["chains"], "boltzmann_sweeps": self.boltzmann_sweeps,
+                                  "boltzmann_kept_start": int(kept.sum()), "boltzmann_rhat": d.get("rhat_max"),
+                                  "boltzmann_torsion_acceptance": round(d["torsion_acceptance"], 4)})
             result = Chem.Mol(mol)
             result.RemoveAllConformers()
             for p in pos:

@@ -42,6 +42,15 @@ def test_csv_sdf_inputs_jobs_and_options(tmp_path, tiny_checkpoint):
     assert len(_records(out2)) == 4
 
 
+def test_boltzmann_reports_chains_ess_and_rhat(tmp_path, tiny_checkpoint, capsys):
+    out = tmp_path / "b.sdf"
+    assert main(["conformers", "CCCCO", "-n", "4", "-o", str(out), "--model", str(tiny_checkpoint), "--boltzmann",
+                 "--boltzmann-sweeps", "2", "--boltzmann-chains", "2", "--jobs", "1"]) == 0
+    assert len(_records(out)) == 4
+    err = capsys.readouterr().err
+    assert "Boltzmann mode, 2 chains, 2 sweeps per conformer, ESS " in err and "R-hat" in err
+
+
 def test_exit_codes(tmp_path, tiny_checkpoint):
     out = tmp_path / "x.sdf"
     assert main(["conformers", "C1CC", "-n", "2", "-o", str(out), "--model", str(tiny_checkpoint)]) == 1
@@ -187,6 +196,7 @@ def no_work(monkeypatch):
         (["CCO", "-o", "{tmp}/x.sdf", "--jobs", "0"], "--jobs must be a positive integer, got 0"),
         (["CCO", "-o", "{tmp}/x.sdf", "-n", "0"], "-n must be a positive integer, got 0"),
         (["CCO", "-o", "{tmp}/x.sdf", "--boltzmann-sweeps", "0"], "--boltzmann-sweeps must be at least 1, got 0"),
+        (["CCO", "-o", "{tmp}/x.sdf", "--boltzmann-chains", "0"], "--boltzmann-chains must be at least 1, got 0"),
         (["CCO", "-o", "-", "--resume"], "--resume needs an output file, not standard output (-)"),
     ],
 )

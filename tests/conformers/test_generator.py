@@ -74,9 +74,10 @@ def test_minimize_restrained_holds_the_torsions(gen):
 
 
 def test_boltzmann_mode_refines_each_conformer_with_the_exact_sampler(tiny_checkpoint):
-    """--boltzmann: each conformer is its plain sample moved by the set number of sampler sweeps:
-    bond lengths now vary (every coordinate is flexible), the reported energies are those of the
-    output geometries, stereo is kept, and the sweeps are reported."""
+    """--boltzmann: two chains of the exact sampler, started at network samples, record a
+    conformer every few sweeps: bond lengths now vary (every coordinate is flexible), the
+    reported energies are those of the output geometries, stereo is kept, and the chains'
+    effective sample size and R-hat are reported."""
     from geomgen.conformers import MMFF
 
     ref = parse_molecule(DRUG)
@@ -85,6 +86,7 @@ def test_boltzmann_mode_refines_each_conformer_with_the_exact_sampler(tiny_check
     mols, reports = short.generate_many([("ibu", ref)], n=6, seed=2, boltzmann=True)
     mol, rep = mols[0], reports[0]
     assert rep.ok and rep.extra["boltzmann_sweeps"] == 3 and 0 < rep.extra["boltzmann_torsion_acceptance"] < 1
+    assert rep.extra["boltzmann_chains"] == 2 and 0 < rep.ess <= 6 and rep.extra["boltzmann_rhat"] > 0
     pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
     e = np.array([c.GetDoubleProp("MMFF94_energy_kcal_mol") for c in mol.GetConformers()])
     np.testing.assert_allclose(e, MMFF(mol).energies(pos), atol=1e-6)
@@ -95,6 +97,8 @@ def test_boltzmann_mode_refines_each_conformer_with_the_exact_sampler(tiny_check
                                np.cos([[float(x) for x in c.GetProp("torsions_rad").split()] for c in mol.GetConformers()]), atol=1e-3)
     with pytest.raises(ValueError, match="boltzmann_sweeps must be at least 1"):
         ConformerGenerator.from_checkpoint(tiny_checkpoint, boltzmann_sweeps=0)
+    with pytest.raises(ValueError, match="boltzmann_chains must be at least 1"):
+        ConformerGenerator.from_checkpoint(tiny_checkpoint, boltzmann_chains=0)
 
 
 def test_rigid_molecule_and_bad_inputs(gen):

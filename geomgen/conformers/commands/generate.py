@@ -31,7 +31,7 @@ OUTPUT_SUFFIXES = (".sdf",)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from geomgen.conformers.generator import DEFAULT_BOLTZMANN_SWEEPS, DEFAULT_SEED_ITERS
+    from geomgen.conformers.generator import DEFAULT_BOLTZMANN_CHAINS, DEFAULT_BOLTZMANN_SWEEPS, DEFAULT_SEED_ITERS
 
     p.add_argument("input", help="a SMILES string or a .smi / .csv / .sdf file")
     p.add_argument("-n", "--num-conformers", type=int, default=10, help="conformers per molecule (default 10)")
@@ -39,11 +39,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--relax", action="store_true", help="MMFF94-minimise every conformer")
     p.add_argument("--boltzmann", action="store_true",
-                   help="refine every conformer by a short run of the exact MMFF94 Boltzmann sampler (300 K, every coordinate "
-                        "flexible, ring puckers included), started at the network's sample: closer to the Boltzmann law, slower")
+                   help="conformers from short chains of the exact MMFF94 Boltzmann sampler (300 K, every coordinate flexible, "
+                        "ring puckers included) started at the network's samples: closer to the Boltzmann law, slower; "
+                        "reports each molecule's effective sample size and R-hat")
     p.add_argument("--boltzmann-sweeps", type=int, default=None,
                    help=f"sampler sweeps per conformer with --boltzmann (default {DEFAULT_BOLTZMANN_SWEEPS}; more is closer "
                         "to the Boltzmann law and slower)")
+    p.add_argument("--boltzmann-chains", type=int, default=None,
+                   help=f"sampler chains per molecule with --boltzmann (default {DEFAULT_BOLTZMANN_CHAINS})")
     p.add_argument("--seed-iters", type=int, default=None,
                    help="MMFF94 iterations on each molecule's seed geometry before its torsions are sampled (default "
                         f"{DEFAULT_SEED_ITERS}; --relax and --boltzmann always minimise it fully)")
@@ -83,8 +86,8 @@ class MoleculeResult(NamedTuple):
 _GEN: dict = {}
 
 
-def _generator(model, seed_iters=None, boltzmann_sweeps=None):
-    from geomgen.conformers.generator import DEFAULT_BOLTZMANN_SWEEPS, ConformerGenerator
+def _generator(model, seed_iters=None, boltzmann_sweeps=None, boltzmann_chains=None):
+    from geomgen.conformers.generator import DEFAULT_BOLTZMANN_CHAINS, DEFAULT_BOLTZMANN_SWEEPS, ConformerGenerator
 
     if model not in _GEN:
         _GEN[model] = ConformerGenerator.from_checkpoint(model)
@@ -92,17 +95,18 @@ def _generator(model, seed_iters=None, boltzmann_sweeps=None):
     if seed_iters is not None:
         gen.seed_iters = seed_iters
     gen.boltzmann_sweeps = boltzmann_sweeps or DEFAULT_BOLTZMANN_SWEEPS
+    gen.boltzmann_chains = boltzmann_chains or DEFAULT_BOLTZMANN_CHAINS
     return gen
 
 
-def _work(model, chunk, n, seed, relax, boltzmann, seed_iters=None, boltzmann_sweeps=None) -> list[MoleculeResult]:
+def _work(model, chunk, n, seed, relax, boltzmann, seed_iters=None, boltzmann_sweeps=None, boltzmann_chains=None) -> list[MoleculeResult]:
     """Generate for ``chunk`` = [InputMolecule, ...] and render each molecule's SD records."""
     import torch
 
     torch.set_num_threads(1)
     from geomgen.conformers.io import sdf_records
 
-    gen = _generator(model, seed_iters, boltzmann_sweeps)
+    gen = _generator(model, seed_iters, boltzmann_sweeps, boltzmann_chains)
     mols, reports = gen.generate_many([(m.name, m.item) for m in chunk], n, seed=seed, relax=relax, boltzmann=boltzmann)
     out = []
     for m, mol, rep in zip(chunk, mols, reports):
@@ -118,9 +122,10 @@ def _work(model, chunk, n, seed, relax, boltzmann, seed_iters=None, boltzmann_sw
         note = ""
         if mol is not None and "boltzmann_sweeps" in rep.extra:
             x = rep.extra
-            note = (f"{m.name}: Boltzmann refinement, {x['boltzmann_sweeps']} sweeps per conformer, torsion moves accepted "
-                    f"{x['boltzmann_torsion_acceptance']:.2f}" + (f", {x['boltzmann_kept_start']} kept their start (stereo)"
-                                                                   if x["boltzmann_kept_start"] else ""))
+            stats = "" if rep.ess is None else f", ESS {rep.ess:.1f} and R-hat {x['boltzmann_rhat']:.2f} (slowest torsion)"
+            note = (f"{m.name}: Boltzmann mode, {x['boltzmann_chains']} chains, {x['boltzmann_sweeps']} sweeps per conformer{stats}, "
+                    f"torsion moves accepted {x['boltzmann_torsion_acceptance']:.2f}"
+                    + (f", {x['boltzmann_kept_start']} replaced by their chain's start (stereo)" if x["boltzmann_kept_start"] else ""))
         out.append(MoleculeResult(m.line, m.name, text, count, "" if mol is not None else rep.reason, tuple(rep.warnings), note))
     return out
 
@@ -172,7 +177,7 @@ def _results(args, pending):
     ``--jobs 1``, else in chunks of at most ``--chunk`` molecules (smaller when that is what keeps
     every worker busy) on ``--jobs`` processes. A held Ctrl-C or SIGTERM is raised here, between
     molecules (or while waiting for a worker)."""
-    task = (args.num_conformers, args.seed, args.relax, args.boltzmann, args.seed_iters, args.boltzmann_sweeps)
+    task = (args.num_conformers, args.seed, args.relax, args.boltzmann, args.seed_iters, args.boltzmann_sweeps, args.boltzmann_chains)
     size = max(1, min(args.chunk, -(-len(pending) // (4 * max(args.jobs, 1)))))
     chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
     if args.jobs <= 1 or len(chunks) <= 1:
@@ -186,7 +191,7 @@ def _results(args, pending):
     # Pool.__exit__ terminates the workers, also when the consumer is interrupted
     with multiprocessing.Pool(min(args.jobs, len(chunks)), initializer=_worker_init) as pool:
         results = pool.imap(functools.partial(_work, args.model, n=task[0], seed=task[1], relax=task[2], boltzmann=task[3],
-                                                   seed_iters=task[4], boltzmann_sweeps=task[5]), chunks)
+                                                   seed_iters=task[4], boltzmann_sweeps=task[5], boltzmann_chains=task[6]), chunks)
         while True:
             _check_signals()
             try:
@@ -217,8 +222,9 @@ def _check_options(args) -> None:
             raise UsageError(f"{flag} must be a positive integer, got {value}")
     if args.seed_iters is not None and args.seed_iters < 0:
         raise UsageError(f"--seed-iters must be 0 or more, got {args.seed_iters}")
-    if args.boltzmann_sweeps is not None and args.boltzmann_sweeps < 1:
-        raise UsageError(f"--boltzmann-sweeps must be at least 1, got {args.boltzmann_sweeps}")
+    for flag in ("boltzmann_sweeps", "boltzmann_chains"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     why = check_output_path(args.output, OUTPUT_SUFFIXES)
     if why:
         raise UsageError(why)

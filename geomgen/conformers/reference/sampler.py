@@ -725,20 +725,25 @@ class RefineResult:
     """Output of :func:`refine`.
 
     Attributes:
-        positions: ``[n, N, 3]`` the chains' end states (float64).
-        energies: ``[n]`` their MMFF94 energies (kcal/mol).
-        diagnostics: sweeps, acceptance rates, the frozen MALA step and seconds.
+        positions: ``[M * R, N, 3]`` the recorded states (float64), chain by chain.
+        energies: ``[M * R]`` their MMFF94 energies (kcal/mol).
+        chain: ``[M * R]`` the chain of each state.
+        diagnostics: sweeps, acceptance rates, the frozen MALA step, seconds and, with two or
+            more chains, the convergence figures of the rotatable torsions over the recorded
+            states (split R-hat, ESS and inter-half W1 per torsion, angles modulo graph symmetry).
     """
 
     positions: np.ndarray
     energies: np.ndarray
+    chain: np.ndarray
     diagnostics: dict = field(default_factory=dict)
 
 
-def refine(mol, starts, sweeps: int = 50, config: SamplerConfig | None = None, pilot_sweeps: int = 20, seed: int = 0) -> RefineResult:
-    r"""Move each geometry of ``starts`` by ``sweeps`` sweeps of its own Markov chain, whose
-    kernel leaves the MMFF94 Boltzmann law :math:`\pi` of :func:`sample_reference` invariant,
-    and return the end states.
+def refine(mol, starts, sweeps: int = 20, samples_per_chain: int = 1, config: SamplerConfig | None = None,
+           pilot_sweeps: int = 20, seed: int = 0) -> RefineResult:
+    r"""Run a Markov chain from each geometry of ``starts`` whose kernel leaves the MMFF94
+    Boltzmann law :math:`\pi` of :func:`sample_reference` invariant, and record its state
+    every ``sweeps`` sweeps, ``samples_per_chain`` times.
 
     Each start gets one target rung (no ladder) and the sweep of :func:`sample_reference`:
     symmetry (and, where ``config`` allows, mirror) moves, rigid torsion moves, torsion-pair
@@ -746,19 +751,20 @@ def refine(mol, starts, sweeps: int = 50, config: SamplerConfig | None = None, p
     started from ``mol``'s own conformer (not from ``starts``) and then frozen, so every chain runs
     one fixed kernel :math:`P` with :math:`\pi P = \pi`.
 
-    *Why this cannot make samples worse.* If the starts are independent draws from a law
-    :math:`\mu` (e.g. a generative model's), the end states are independent draws from
-    :math:`\mu P^K`. For any divergence that obeys the data-processing inequality, total
-    variation and KL included, :math:`D(\mu P^K \,\|\, \pi) = D(\mu P^K \,\|\, \pi P^K) \le
-    D(\mu \,\|\, \pi)`: refinement never moves the law away from :math:`\pi`, and it converges to
-    :math:`\pi` as ``sweeps`` grows when :math:`P` is ergodic. How far it gets in a given number
-    of sweeps depends on how close :math:`\mu` already is, which is why a good model makes short
-    refinements pay.
+    *Why this cannot make samples worse.* If a start is a draw from a law :math:`\mu` (e.g. a
+    generative model's), its chain's j-th recorded state is a draw from :math:`\mu P^{jK}`, K =
+    ``sweeps``. For any divergence that obeys the data-processing inequality, total variation and
+    KL included, :math:`D(\mu P^{jK} \,\|\, \pi) = D(\mu P^{jK} \,\|\, \pi P^{jK}) \le D(\mu \,\|\, \pi)`,
+    and by convexity the same holds for the law of a state drawn at random from all those
+    recorded: refinement never moves the law away from :math:`\pi`, and it converges to
+    :math:`\pi` as the chains get longer when :math:`P` is ergodic. States of one chain are
+    correlated; the diagnostics say how much (ESS).
 
     Args:
         mol: RDKit molecule with hydrogens and a conformer (the pilot's start).
-        starts: ``[n, N, 3]`` geometries of ``mol`` (Angstrom).
-        sweeps (int): sweeps per chain, 0 or more (default 50).
+        starts: ``[M, N, 3]`` geometries of ``mol`` (Angstrom), one per chain.
+        sweeps (int): sweeps between recorded states, 0 or more (default 20).
+        samples_per_chain (int): states recorded per chain, at least 1 (default 1).
         config (SamplerConfig, optional): moves and their rates (default :data:`REFINE_MOVES`
             on :class:`SamplerConfig`'s defaults); ladders and NCMC are not used.
         pilot_sweeps (int): sweeps of the pilot chain that adapts the MALA step (default 20).
@@ -770,33 +776,43 @@ def refine(mol, starts, sweeps: int = 50, config: SamplerConfig | None = None, p
     cfg = config or SamplerConfig(**REFINE_MOVES)
     starts = np.asarray(starts, dtype=np.float64)
     if starts.ndim != 3 or starts.shape[1:] != (mol.GetNumAtoms(), 3):
-        raise ValueError(f"refine: starts must be [n, {mol.GetNumAtoms()}, 3], got {starts.shape}")
+        raise ValueError(f"refine: starts must be [M, {mol.GetNumAtoms()}, 3], got {starts.shape}")
     if sweeps < 0 or pilot_sweeps < 0:
         raise ValueError(f"refine: sweeps and pilot_sweeps must be non-negative, got {sweeps} and {pilot_sweeps}")
+    if samples_per_chain < 1:
+        raise ValueError(f"refine: samples_per_chain must be at least 1, got {samples_per_chain}")
     t0 = time.perf_counter()
-    system = _System(mol, rotatable_torsions(mol), cfg)
+    ts = rotatable_torsions(mol)
+    system = _System(mol, ts, cfg)
     pilot = _Rung(system, mol.GetConformer().GetPositions(), 1.0, system.kt0, np.random.default_rng([seed, 1]))
     for _ in range(pilot_sweeps if sweeps else 0):
         pilot.sweep(adapt=True)
     system.stats = dict.fromkeys(system.stats, 0)
     rng = np.random.default_rng([seed, 0])
-    out, energies = np.empty_like(starts), np.empty(len(starts))
+    m, r = len(starts), samples_per_chain
+    out, energies = np.empty((m * r, *starts.shape[1:])), np.empty(m * r)
     for c, start in enumerate(starts):
         rung = _Rung(system, start, 1.0, system.kt0, rng)
         rung.log_tau = pilot.log_tau
-        for _ in range(sweeps):
-            rung.sweep(adapt=False)
-        out[c], energies[c] = rung.pos, rung.e
+        for j in range(r):
+            for _ in range(sweeps):
+                rung.sweep(adapt=False)
+            out[c * r + j], energies[c * r + j] = rung.pos, rung.e
     st = system.stats
     diagnostics = {
         "sweeps": sweeps,
-        "chains": len(starts),
+        "chains": m,
+        "samples_per_chain": r,
         "mala_step": math.exp(pilot.log_tau),
         "torsion_acceptance": st["torsion_accepted"] / max(st["torsion_tried"], 1),
         "mala_acceptance": st["mala_accepted"] / max(st["mala_tried"], 1),
         "pair_acceptance": st["pair_accepted"] / max(st["pair_tried"], 1),
         "ring_flip_acceptance": st["flip_accepted"] / max(st["flip_tried"], 1),
         "mirror_moves": bool(system.mirror),
-        "seconds": time.perf_counter() - t0,
     }
-    return RefineResult(positions=out, energies=energies, diagnostics=diagnostics)
+    if m >= 2 and len(ts):
+        conv = torsion_convergence(dihedral_angles(out, ts.atoms).reshape(m, r, len(ts)), torsion_symmetry(mol, ts.atoms), cfg.targets)
+        diagnostics.update({k: conv[k] for k in ("rhat", "ess", "w1", "rhat_max", "ess_min", "converged")})
+        diagnostics["interchain_w1_max"] = conv["w1_max"]
+    diagnostics["seconds"] = time.perf_counter() - t0
+    return RefineResult(positions=out, energies=energies, chain=np.repeat(np.arange(m), r), diagnostics=diagnostics)

@@ -275,7 +275,14 @@ def test_refine_carries_a_wrong_start_law_to_the_boltzmann_marginal():
     assert res.diagnostics["sweeps"] == 50 and 0.2 < res.diagnostics["torsion_acceptance"] < 0.8
     np.testing.assert_array_equal(res.positions[:3], refine(mol, starts[:3], sweeps=50, seed=0).positions[:3])
     np.testing.assert_array_equal(refine(mol, starts[:2], sweeps=0).positions, starts[:2])  # no sweeps, no move
-    with pytest.raises(ValueError, match=r"refine: starts must be \[n, 8, 3\]"):
+    # a few chains recording every 10 sweeps: same marginal, chain labels, convergence figures
+    few = refine(mol, starts[:4], sweeps=10, samples_per_chain=100, seed=1)
+    assert few.positions.shape == (400, 8, 3) and (few.chain == np.repeat(np.arange(4), 100)).all()
+    assert circular_wasserstein(dihedral_angles(few.positions, ts.atoms)[:, 0], grid, v_weights=w) < BOUND["ClCCCl"]
+    assert few.diagnostics["rhat_max"] < 1.1 and 20 < few.diagnostics["ess_min"] <= 400
+    with pytest.raises(ValueError, match=r"refine: starts must be \[M, 8, 3\]"):
         refine(mol, starts[:, :4])
     with pytest.raises(ValueError, match="non-negative"):
         refine(mol, starts, sweeps=-1)
+    with pytest.raises(ValueError, match="samples_per_chain must be at least 1"):
+        refine(mol, starts, samples_per_chain=0)
