@@ -9,7 +9,8 @@ records a conformer every K sweeps (n / M per chain), at a cost of n K sweeps pe
 config ``MxK`` is one such setting; ``MxK`` with M = n is n independent chains whose end states
 are the conformers. On the first ``--molecules`` converged references of the split, in one run
 on one core, this script scores plain geomgen, each config and ETKDGv3+MMFF (the peer of the
-accurate mode) with the metrics of ``evaluate.py``: mean torsion W1 (angles modulo graph
+accurate mode) and, with ``--seed-control``, the last config's chains started at the seed geometry
+instead of network samples (does the network help the sampler?), with the metrics of ``evaluate.py``: mean torsion W1 (angles modulo graph
 symmetry), COV-R@0.75, AMR-R and conformers per second. Writes ``boltzmann_refine.md`` and
 ``boltzmann_refine.png`` (W1 against speed) next to this script.
 """
@@ -37,6 +38,8 @@ def main(argv=None):
     ap.add_argument("--configs", nargs="+", default=["50x20", "10x20", "2x20", "2x10", "2x40"],
                     help="chains x sweeps per conformer (default: 50x20 10x20 2x20 2x10 2x40)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed-control", action="store_true",
+                    help="also run the last config's chains from the seed geometry, without the network")
     ap.add_argument("-o", "--output", default=str(HERE / "boltzmann_refine.md"))
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -61,9 +64,36 @@ def main(argv=None):
             return gen.generate_many([(r.id, Chem.Mol(r.mol)) for r in rs], n, seed=seed, boltzmann=bool(chains))[0]
         return run
 
+    def seed_chains(chains, sweeps):
+        """Control: the same chains started at the seed geometry instead of network samples."""
+        from geomgen.conformers.embedding import embed_seed
+        from geomgen.conformers.generator import molecule_seed
+        from geomgen.conformers.molecule import canonical_isomeric_smiles
+        from geomgen.conformers.reference.sampler import refine
+
+        def run(rs, n, seed):
+            out = []
+            for r in rs:
+                mol = Chem.Mol(r.mol)
+                s = embed_seed(mol, seed=molecule_seed(seed, canonical_isomeric_smiles(mol)) % 2**31, n_candidates=1, max_iters=2000)
+                start = np.repeat(s.GetConformer().GetPositions()[None], chains, 0)
+                res = refine(s, start, sweeps=sweeps, samples_per_chain=-(-n // chains), seed=seed)
+                m = Chem.Mol(s)
+                m.RemoveAllConformers()
+                for p in res.positions[:n]:
+                    conf = Chem.Conformer(m.GetNumAtoms())
+                    for a, xyz in enumerate(p):
+                        conf.SetAtomPosition(a, xyz.tolist())
+                    m.AddConformer(conf, assignId=True)
+                out.append(m)
+            return out
+        return run
+
     configs = [tuple(int(x) for x in c.split("x")) for c in args.configs]
     methods = {"etkdg+mmff": lambda rs, n, seed: [etkdg(r, n, seed, relax=True) for r in rs], "geomgen": geomgen()}
     methods.update({f"geomgen --boltzmann, {m} chains x {k} sweeps": geomgen(m, k) for m, k in configs})
+    for m, k in configs[-1:] if args.seed_control else []:
+        methods[f"control: {m} chains x {k} sweeps from the seed geometry"] = seed_chains(m, k)
     rows = []
     for name, fn in methods.items():
         fn(refs[:1], 2, args.seed)  # warm-up outside the timed call

@@ -74,6 +74,9 @@ diagnostics are returned either way. The defaults (one rung, no NCMC, no jumps) 
 symmetry and MALA moves: at equal wall time on MOSES-sized molecules the jumps, NCMC and
 replica ladders did not converge more molecules (``evaluation/conformers/sampler_efficiency.md``),
 so they are options, each tested to leave the target invariant.
+
+:func:`refine` runs the target rung's moves from given starts (a generative model's samples) and
+records states along the way: the ``--boltzmann`` mode of ``geomgen conformers``.
 """
 
 from __future__ import annotations
