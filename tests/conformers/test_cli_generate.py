@@ -44,9 +44,9 @@ def test_csv_sdf_inputs_jobs_and_options(tmp_path, tiny_checkpoint):
 
 def test_boltzmann_reports_chains_ess_and_rhat(tmp_path, tiny_checkpoint, capsys):
     out = tmp_path / "b.sdf"
-    assert main(["conformers", "CCCCO", "-n", "4", "-o", str(out), "--model", str(tiny_checkpoint), "--boltzmann",
+    assert main(["conformers", "CCCCO", "-n", "8", "-o", str(out), "--model", str(tiny_checkpoint), "--boltzmann",
                  "--boltzmann-sweeps", "2", "--boltzmann-chains", "2", "--jobs", "1"]) == 0
-    assert len(_records(out)) == 4
+    assert len(_records(out)) == 8
     err = capsys.readouterr().err
     assert "Boltzmann mode, 2 chains, 2 sweeps per conformer, ESS " in err and "R-hat" in err
 

@@ -732,7 +732,7 @@ class RefineResult:
         energies: ``[M * R]`` their MMFF94 energies (kcal/mol).
         chain: ``[M * R]`` the chain of each state.
         diagnostics: sweeps, acceptance rates, the frozen MALA step, seconds and, with two or
-            more chains, the convergence figures of the rotatable torsions over the recorded
+            more chains of four or more states, the convergence figures of the rotatable torsions over the recorded
             states (split R-hat, ESS and inter-half W1 per torsion, angles modulo graph symmetry).
     """
 
@@ -813,7 +813,7 @@ def refine(mol, starts, sweeps: int = 20, samples_per_chain: int = 1, config: Sa
         "ring_flip_acceptance": st["flip_accepted"] / max(st["flip_tried"], 1),
         "mirror_moves": bool(system.mirror),
     }
-    if m >= 2 and len(ts):
+    if m >= 2 and r >= 4 and len(ts):  # split R-hat needs two draws per half-chain
         conv = torsion_convergence(dihedral_angles(out, ts.atoms).reshape(m, r, len(ts)), torsion_symmetry(mol, ts.atoms), cfg.targets)
         diagnostics.update({k: conv[k] for k in ("rhat", "ess", "w1", "rhat_max", "ess_min", "converged")})
         diagnostics["interchain_w1_max"] = conv["w1_max"]
