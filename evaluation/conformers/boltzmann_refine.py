@@ -111,7 +111,7 @@ def main(argv=None):
     base = {r["method"]: r for r in rows}
     plain, peer = base["geomgen"], base["etkdg+mmff"]
     lines = [
-        "# `--boltzmann`: sampler sweeps per conformer",
+        "# `--boltzmann`: chains and sampler sweeps per conformer",
         "",
         f"`python evaluation/conformers/boltzmann_refine.py --split {args.split} --molecules {args.molecules} -n {args.n} "
         f"--configs {' '.join(args.configs)}`: the first {len(refs)} converged references of the split "
