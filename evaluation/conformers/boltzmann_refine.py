@@ -68,6 +68,7 @@ def main(argv=None):
         """Control: the same chains started at the seed geometry instead of network samples."""
         from geomgen.conformers.embedding import embed_seed
         from geomgen.conformers.generator import molecule_seed
+        from geomgen.conformers.mmff import set_positions
         from geomgen.conformers.molecule import canonical_isomeric_smiles
         from geomgen.conformers.reference.sampler import refine
 
@@ -82,8 +83,7 @@ def main(argv=None):
                 m.RemoveAllConformers()
                 for p in res.positions[:n]:
                     conf = Chem.Conformer(m.GetNumAtoms())
-                    for a, xyz in enumerate(p):
-                        conf.SetAtomPosition(a, xyz.tolist())
+                    set_positions(conf, p)
                     m.AddConformer(conf, assignId=True)
                 out.append(m)
             return out
