@@ -1,4 +1,4 @@
-"""Torsion marginals of a few validation molecules: MMFF94 reference vs geomgen vs ETKDG.
+"""Torsion marginals of a few validation molecules: MMFF94 reference vs geomgen (plain and --boltzmann) vs ETKDGv3+MMFF.
 
     python evaluation/conformers/plot_marginals.py [--split val --molecules 4 -n 200]
 
@@ -47,17 +47,17 @@ def main(argv=None):
     fig, axes = plt.subplots(len(refs), ncol, figsize=(3.2 * ncol, 2.4 * len(refs)), squeeze=False)
     bins = np.linspace(-np.pi, np.pi, 37)
     for row, ref in enumerate(refs):
-        ours = gen.generate(Chem.Mol(ref.mol), n=args.n, seed=0)
-        base = etkdg(ref, args.n, 0)
-        ang = {name: dihedral_angles(np.stack([c.GetPositions() for c in m.GetConformers()]), ref.torsion_atoms)
-               for name, m in (("geomgen", ours), ("ETKDG", base))}
+        runs = (("geomgen", gen.generate(Chem.Mol(ref.mol), n=args.n, seed=0)),
+                ("geomgen --boltzmann", gen.generate(Chem.Mol(ref.mol), n=args.n, seed=0, boltzmann=True)),
+                ("ETKDGv3+MMFF", etkdg(ref, args.n, 0, relax=True)))
+        ang = {name: dihedral_angles(np.stack([c.GetPositions() for c in m.GetConformers()]), ref.torsion_atoms) for name, m in runs}
         for t in range(ncol):
             ax = axes[row, t]
             if t >= len(ref.torsion_atoms):
                 ax.axis("off")
                 continue
             ax.hist(ref.angles[:, t], bins=bins, density=True, color="0.7", label="MMFF94 reference")
-            for name, color in (("geomgen", "tab:blue"), ("ETKDG", "tab:red")):
+            for name, color in zip(ang, ("tab:blue", "tab:green", "tab:red")):
                 w1 = torsion_w1(ang[name][:, t : t + 1], ref.angles[:, t : t + 1], ref.symmetry[t : t + 1])[0]
                 ax.hist(ang[name][:, t], bins=bins, density=True, histtype="step", lw=1.5, color=color, label=f"{name} (W1 {w1:.2f})")
             ax.set_title(f"{ref.id} torsion {t}", fontsize=8)
