@@ -346,6 +346,10 @@ class _System:
         self.stats = dict.fromkeys(("torsion_tried", "torsion_accepted", "ncmc_tried", "ncmc_accepted", "mala_tried", "mala_accepted",
                                     "flip_tried", "flip_accepted", "pair_tried", "pair_accepted"), 0)
 
+    def acceptance(self, kind: str) -> float:
+        """Fraction of the ``kind`` moves (torsion, ncmc, mala, flip, pair) accepted so far (0 if none)."""
+        return self.stats[f"{kind}_accepted"] / max(self.stats[f"{kind}_tried"], 1)
+
 
 class _Rung:
     """One rung's state: its law (lambda, kT) and its current configuration with cached energies."""
@@ -669,7 +673,6 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     all_e = np.concatenate([np.concatenate(e) for e in energies])
     all_pos = np.concatenate([np.concatenate(p) for p in positions]).reshape(-1, n_atoms, 3)
     keep = np.linspace(0, len(all_e) - 1, min(cfg.n_samples, len(all_e))).round().astype(int)
-    st = system.stats
     tried = np.sum([lad.swap_tried for lad in ladders], 0)
     accepted = np.sum([lad.swap_accepted for lad in ladders], 0)
     lams, kts = zip(*[lad._laws() for lad in ladders])
@@ -684,14 +687,14 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         "ladder_temperature": (np.mean(kts, 0) / KB_KCAL_PER_MOL_K).round(1).tolist(),
         "swap_acceptance": (accepted / np.maximum(tried, 1)).round(4).tolist(),
         "sweeps_per_chain": sweeps,
-        "torsion_acceptance": st["torsion_accepted"] / max(st["torsion_tried"], 1),
-        "ncmc_acceptance": st["ncmc_accepted"] / max(st["ncmc_tried"], 1),
-        "mala_acceptance": st["mala_accepted"] / max(st["mala_tried"], 1),
+        "torsion_acceptance": system.acceptance("torsion"),
+        "ncmc_acceptance": system.acceptance("ncmc"),
+        "mala_acceptance": system.acceptance("mala"),
         "n_flippable_rings": len(system.rings),
-        "ring_flip_acceptance": st["flip_accepted"] / max(st["flip_tried"], 1),
+        "ring_flip_acceptance": system.acceptance("flip"),
         "n_torsion_pairs": len(system.pairs),
         "mirror_moves": bool(system.mirror),
-        "pair_acceptance": st["pair_accepted"] / max(st["pair_tried"], 1),
+        "pair_acceptance": system.acceptance("pair"),
         "mala_step": float(np.mean([math.exp(ld.rungs[0].log_tau) for ld in ladders])),
         "symmetry": sym.tolist(),
         "rhat": conv["rhat"],
@@ -801,16 +804,15 @@ def refine(mol, starts, sweeps: int = 20, samples_per_chain: int = 1, config: Sa
             for _ in range(sweeps):
                 rung.sweep(adapt=False)
             out[c * r + j], energies[c * r + j] = rung.pos, rung.e
-    st = system.stats
     diagnostics = {
         "sweeps": sweeps,
         "chains": m,
         "samples_per_chain": r,
         "mala_step": math.exp(pilot.log_tau),
-        "torsion_acceptance": st["torsion_accepted"] / max(st["torsion_tried"], 1),
-        "mala_acceptance": st["mala_accepted"] / max(st["mala_tried"], 1),
-        "pair_acceptance": st["pair_accepted"] / max(st["pair_tried"], 1),
-        "ring_flip_acceptance": st["flip_accepted"] / max(st["flip_tried"], 1),
+        "torsion_acceptance": system.acceptance("torsion"),
+        "mala_acceptance": system.acceptance("mala"),
+        "pair_acceptance": system.acceptance("pair"),
+        "ring_flip_acceptance": system.acceptance("flip"),
         "mirror_moves": bool(system.mirror),
     }
     if m >= 2 and r >= 4 and len(ts):  # split R-hat needs two draws per half-chain
