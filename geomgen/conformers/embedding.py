@@ -88,16 +88,19 @@ def _ring_rmsd(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def ring_seeds(mol, first, seed: int = 0, n_candidates: int = 32, max_seeds: int = 8, energy_window: float = 5.0,
-               min_rmsd: float = 0.5) -> list:
-    """Distinct low-energy conformations of the macrocycles of ``mol``, as seeds (one conformer each).
+               min_rmsd: float = 0.5, min_size: int = MACROCYCLE_SIZE, max_iters: int = 2000) -> list:
+    """Distinct low-energy conformations of the non-aromatic rings of ``mol`` with ``min_size`` or
+    more atoms (by default its macrocycles), as seeds (one conformer each).
 
-    ``n_candidates`` ETKDGv3 embeddings (macrocycle torsion preferences on, with the stereo
-    ``first`` fixed) are MMFF94-minimised and pooled with ``first``, the seed already chosen.
-    Candidates with another stereochemistry than ``first`` (all its perceived centres and double
-    bonds) are dropped; of the rest, those
-    within ``energy_window`` kcal/mol of the lowest are kept in order of energy when their
-    macrocycle atoms lie at least ``min_rmsd`` A (RMSD after superposition) from every seed kept
-    before, up to ``max_seeds``. Returns at least one seed (``first`` when nothing else passes).
+    ``n_candidates`` ETKDGv3 embeddings (macrocycle torsion preferences on for macrocycles, with
+    the stereo ``first`` fixed) are MMFF94-minimised (``max_iters``) and pooled with ``first``, the
+    seed already chosen. Candidates with another stereochemistry than ``first`` (all its
+    perceived centres and double bonds) are dropped; of the rest, those within ``energy_window``
+    kcal/mol of the lowest are kept in order of energy when their ring atoms (with their heavy
+    neighbours for rings below macrocycle size) lie at least ``min_rmsd`` A (RMSD after
+    superposition) from every seed kept before, up to ``max_seeds``; each carries its energy as
+    the property ``MMFF94_energy_kcal_mol``. Returns at least one seed (``first`` when nothing
+    else passes).
 
     Args:
         mol: the parsed molecule (with hydrogens).
@@ -110,19 +113,23 @@ def ring_seeds(mol, first, seed: int = 0, n_candidates: int = 32, max_seeds: int
     from geomgen.conformers.mmff import MMFF
     from geomgen.conformers.stereo import stereo_matches
 
-    rings = [r for r in mol.GetRingInfo().AtomRings() if len(r) >= MACROCYCLE_SIZE]
+    rings = [r for r in mol.GetRingInfo().AtomRings()
+             if len(r) >= min_size and not all(mol.GetAtomWithIdx(a).GetIsAromatic() for a in r)]
     if not rings:
         return [first]
-    ring_atoms = sorted({a for r in rings for a in r})
+    ring_atoms = {a for r in rings for a in r}
+    if min_size < MACROCYCLE_SIZE:  # a small ring's chairs differ in where its substituents point
+        ring_atoms |= {n.GetIdx() for a in list(ring_atoms) for n in mol.GetAtomWithIdx(a).GetNeighbors() if n.GetAtomicNum() > 1}
+    ring_atoms = sorted(ring_atoms)
     m = Chem.Mol(first)  # its stereo tags (perceived from its geometry) guide the embedding
     m.RemoveAllConformers()
     params = AllChem.ETKDGv3()
     params.randomSeed = rdkit_seed(seed)
     params.numThreads = 1
-    params.useMacrocycleTorsions = True
+    params.useMacrocycleTorsions = min_size >= MACROCYCLE_SIZE
     cids = list(AllChem.EmbedMultipleConfs(m, numConfs=n_candidates, params=params))
     if cids:
-        MMFF.optimize_conformers(m, max_iters=2000)
+        MMFF.optimize_conformers(m, max_iters=max_iters)
     candidates = [Chem.Mol(m, confId=c) for c in cids]
     candidates = [first] + [c for c in candidates if stereo_matches(c, reference=first)]
     energies = MMFF(first).energies(np.stack([c.GetConformer().GetPositions() for c in candidates]))
@@ -134,5 +141,6 @@ def ring_seeds(mol, first, seed: int = 0, n_candidates: int = 32, max_seeds: int
         if all(_ring_rmsd(pos, k.GetConformer().GetPositions()[ring_atoms]) >= min_rmsd for k in kept):
             out = Chem.Mol(candidates[i])
             out.GetConformer().SetId(0)
+            out.SetDoubleProp("MMFF94_energy_kcal_mol", float(energies[i]))
             kept.append(out)
     return kept or [first]

@@ -42,6 +42,14 @@ def test_csv_sdf_inputs_jobs_and_options(tmp_path, tiny_checkpoint):
     assert len(_records(out2)) == 4
 
 
+def test_ring_seeds_spread_conformers_over_ring_conformations(tmp_path, tiny_checkpoint):
+    out = tmp_path / "r.sdf"
+    assert main(["conformers", "CC1CCCCC1", "-n", "12", "-o", str(out), "--model", str(tiny_checkpoint), "--ring-seeds", "4"]) == 0
+    assert len({r.GetIntProp("ring_seed") for r in _records(out)}) >= 2
+    assert main(["conformers", "CC1CCCCC1", "-n", "12", "-o", str(out), "--model", str(tiny_checkpoint)]) == 0
+    assert not any(r.HasProp("ring_seed") for r in _records(out))  # default: one seed
+
+
 def test_boltzmann_reports_chains_ess_and_rhat(tmp_path, tiny_checkpoint, capsys):
     out = tmp_path / "b.sdf"
     assert main(["conformers", "CCCCO", "-n", "8", "-o", str(out), "--model", str(tiny_checkpoint), "--boltzmann",
@@ -197,6 +205,7 @@ def no_work(monkeypatch):
         (["CCO", "-o", "{tmp}/x.sdf", "-n", "0"], "-n must be a positive integer, got 0"),
         (["CCO", "-o", "{tmp}/x.sdf", "--boltzmann-sweeps", "0"], "--boltzmann-sweeps must be at least 1, got 0"),
         (["CCO", "-o", "{tmp}/x.sdf", "--boltzmann-chains", "0"], "--boltzmann-chains must be at least 1, got 0"),
+        (["CCO", "-o", "{tmp}/x.sdf", "--ring-seeds", "-1"], "--ring-seeds must be 0 or more, got -1"),
         (["CCO", "-o", "-", "--resume"], "--resume needs an output file, not standard output (-)"),
     ],
 )

@@ -159,6 +159,41 @@ def test_macrocycles_get_several_ring_conformations(gen):
         Chem.MolToSmiles(Chem.MolFromSmiles("C[C@@H]1CCCCCCCCCCCC(=O)O1"))}
 
 
+def test_small_non_aromatic_rings_get_seeds_in_proportion_to_their_boltzmann_weights(tiny_checkpoint):
+    """Methylcyclohexane has two chairs, methyl equatorial and axial (each also as its mirror
+    image): ring seeds find distinct ring conformations (ring atoms and their substituents),
+    each carrying its energy, and the conformers are shared out by Boltzmann weight, the lowest
+    energy getting the most."""
+    from geomgen.conformers.embedding import _ring_rmsd, embed_seed, ring_seeds
+    from geomgen.conformers.generator import _shares
+    from geomgen.metrics import boltzmann_weights
+
+    assert _shares(10, [1, 1, 1]) == [4, 3, 3] and _shares(50, [0.7, 0.2, 0.1]) == [35, 10, 5] and _shares(3, [0.9, 0.05, 0.05]) == [3, 0, 0]
+    mol = parse_molecule("CC1CCCCC1")
+    first = embed_seed(mol, seed=0)
+    seeds = ring_seeds(mol, first, seed=0, n_candidates=16, max_seeds=4, energy_window=6.0, min_rmsd=0.3, min_size=3)
+    assert len(seeds) >= 2
+    ring = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]  # the ring and its methyl
+    for i in range(len(seeds)):
+        for j in range(i):
+            assert _ring_rmsd(seeds[i].GetConformer().GetPositions()[ring], seeds[j].GetConformer().GetPositions()[ring]) >= 0.3
+    e = [s.GetDoubleProp("MMFF94_energy_kcal_mol") for s in seeds]
+    assert e == sorted(e) and e[-1] - e[0] <= 6.0
+    assert ring_seeds(parse_molecule("c1ccccc1CC"), embed_seed(parse_molecule("c1ccccc1CC")), min_size=3)[0].GetNumAtoms() > 0
+    assert len(ring_seeds(parse_molecule("c1ccccc1CC"), embed_seed(parse_molecule("c1ccccc1CC")), min_size=3)) == 1  # aromatic only
+
+    gen = ConformerGenerator.from_checkpoint(tiny_checkpoint, ring_seeds=4)
+    (out,), (rep,) = gen.generate_many([("ring", mol)], n=40, seed=0)
+    (plain,), (plain_rep,) = ConformerGenerator.from_checkpoint(tiny_checkpoint).generate_many([("ring", mol)], n=40, seed=0)  # default: one seed
+    assert "ring_seeds" not in plain_rep.extra and not plain.GetConformer(0).HasProp("ring_seed")
+    assert rep.extra["ring_seeds"] >= 2
+    counts = np.bincount([c.GetIntProp("ring_seed") for c in out.GetConformers()])
+    assert counts[0] == counts.max() and counts.sum() == 40  # the lowest-energy seed gets the largest share
+    with pytest.raises(ValueError, match="ring_seeds must be 0 or more"):
+        ConformerGenerator.from_checkpoint(tiny_checkpoint, ring_seeds=-1)
+    assert boltzmann_weights(np.array(e))[0] == max(boltzmann_weights(np.array(e)))
+
+
 def test_seed_iterations_and_full_minimisation_when_samples_keep_clashing(gen, monkeypatch):
     from geomgen.conformers.mmff import MMFF
 
