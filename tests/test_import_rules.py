@@ -176,7 +176,24 @@ def test_generation_cli_path_is_lean(tmp_path):
 def test_generation_api_path_is_lean(tmp_path):
     code = (
         "from geomgen.conformers import ConformerGenerator\n"
-        "mol = ConformerGenerator.from_checkpoint().generate('CCOc1ccccc1C(=O)N', n=4, relax=True, boltzmann=True)\n"
+        "mol = ConformerGenerator.from_checkpoint().generate('CCOc1ccccc1C(=O)N', n=4, relax=True)\n"
         "assert mol.GetNumConformers() == 4\n"
     )
     assert _hits(_loaded_after(code, tmp_path), GENERATION_FORBIDDEN) == []
+
+
+#: Boltzmann mode runs the reference sampler itself: its module and the move and convergence
+#: modules it uses, never the reference sets' storage, build or the training stack
+BOLTZMANN_ALLOWED = {"geomgen.conformers.reference", *(f"geomgen.conformers.reference.{m}" for m in
+                                                       ("sampler", "barrier", "convergence", "diagnostics", "ring_flip"))}
+
+
+def test_boltzmann_path_loads_only_the_sampler(tmp_path):
+    code = (
+        "from geomgen.conformers import ConformerGenerator\n"
+        "mol = ConformerGenerator.from_checkpoint().generate('CCOc1ccccc1C(=O)N', n=4, boltzmann=True)\n"
+        "assert mol.GetNumConformers() == 4\n"
+    )
+    hits = _hits(_loaded_after(code, tmp_path), GENERATION_FORBIDDEN)
+    assert "geomgen.conformers.reference.sampler" in hits
+    assert [h for h in hits if h not in BOLTZMANN_ALLOWED] == []
