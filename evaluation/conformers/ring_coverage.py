@@ -30,10 +30,10 @@ GROUPS = ("no non-aromatic ring", "flippable ring", "other non-aromatic ring")
 
 
 def ring_group(mol) -> str:
+    from geomgen.conformers.embedding import non_aromatic_rings
     from geomgen.conformers.reference.ring_flip import flippable_rings
 
-    rings = mol.GetRingInfo().AtomRings()
-    if all(all(mol.GetAtomWithIdx(a).GetIsAromatic() for a in ring) for ring in rings):
+    if not non_aromatic_rings(mol):
         return GROUPS[0]
     return GROUPS[1] if flippable_rings(mol) else GROUPS[2]
 

@@ -79,6 +79,13 @@ def largest_ring(mol) -> int:
     return max((len(r) for r in mol.GetRingInfo().AtomRings()), default=0)
 
 
+def non_aromatic_rings(mol, min_size: int = 3) -> list[tuple[int, ...]]:
+    """The rings of ``mol`` (smallest set of smallest rings) with ``min_size`` or more atoms that
+    are not entirely aromatic: those whose conformations the rotatable torsions do not set."""
+    return [r for r in mol.GetRingInfo().AtomRings()
+            if len(r) >= min_size and not all(mol.GetAtomWithIdx(a).GetIsAromatic() for a in r)]
+
+
 def _ring_rmsd(a: np.ndarray, b: np.ndarray) -> float:
     """RMSD of two point sets ``[N, 3]`` after optimal superposition (Kabsch)."""
     a, b = a - a.mean(0), b - b.mean(0)
@@ -113,8 +120,7 @@ def ring_seeds(mol, first, seed: int = 0, n_candidates: int = 32, max_seeds: int
     from geomgen.conformers.mmff import MMFF
     from geomgen.conformers.stereo import stereo_matches
 
-    rings = [r for r in mol.GetRingInfo().AtomRings()
-             if len(r) >= min_size and not all(mol.GetAtomWithIdx(a).GetIsAromatic() for a in r)]
+    rings = non_aromatic_rings(mol, min_size)
     if not rings:
         return [first]
     ring_atoms = {a for r in rings for a in r}

@@ -183,7 +183,7 @@ class ConformerGenerator:
         Each molecule's random numbers come from :func:`molecule_seed` of ``seed`` and its
         canonical isomeric SMILES, so its conformers do not depend on its position in ``items``
         nor on what else is in the list."""
-        from geomgen.conformers.embedding import MACROCYCLE_SIZE, embed_seed, largest_ring, ring_seeds
+        from geomgen.conformers.embedding import MACROCYCLE_SIZE, embed_seed, largest_ring, non_aromatic_rings, ring_seeds
         from geomgen.conformers.molecule import canonical_isomeric_smiles, parse_molecule
         from geomgen.conformers.stereo import fixed_stereo, stereo_matches
 
@@ -212,7 +212,7 @@ class ConformerGenerator:
                 if largest_ring(mol) >= MACROCYCLE_SIZE:  # ring conformations are not torsions: several seeds
                     s = ring_seeds(mol, s, seed=key % 2**31)
                     rep.extra["ring_seeds"] = len(s)
-                elif self.ring_seeds > 1 and largest_ring(mol) > 0:
+                elif self.ring_seeds > 1 and non_aromatic_rings(mol):
                     s = ring_seeds(mol, s, seed=key % 2**31, n_candidates=2 * self.ring_seeds, max_seeds=self.ring_seeds,
                                    energy_window=RING_SEED_WINDOW, min_rmsd=0.3, min_size=3, max_iters=iters)
                     if len(s) > 1:
