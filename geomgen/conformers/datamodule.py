@@ -19,11 +19,19 @@ class ConformerDataModule(L.LightningDataModule):
         num_workers (int): DataLoader workers (default 0).
         root (str, optional): cache folder.
         converged_only (bool): validate and test on converged references only (default False).
+        train_subset (str): which training molecules to use: ``all`` (default), ``rebuilt``
+            (sampled by the current reference sampler) or ``converged`` (passing the
+            convergence rule).
     """
 
+    TRAIN_SUBSETS = ("all", "rebuilt", "converged")
+
     def __init__(self, train: str = "train", val: str = "val", test: str = "test", batch_size: int = 32,
-                 train_samples: int = 64, num_workers: int = 0, root: str | None = None, converged_only: bool = False):
+                 train_samples: int = 64, num_workers: int = 0, root: str | None = None, converged_only: bool = False,
+                 train_subset: str = "all"):
         super().__init__()
+        if train_subset not in self.TRAIN_SUBSETS:
+            raise ValueError(f"train_subset must be one of {', '.join(self.TRAIN_SUBSETS)}, got {train_subset!r}")
         self.save_hyperparameters()
 
     def prepare_data(self):
@@ -37,7 +45,9 @@ class ConformerDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None):
         h = self.hparams
         if stage in (None, "fit"):
-            self.train_set = ReferenceTorsionDataset(h.train, root=h.root, transform=SubsampleTorsions(h.train_samples))
+            self.train_set = ReferenceTorsionDataset(h.train, root=h.root, transform=SubsampleTorsions(h.train_samples),
+                                                     converged_only=h.train_subset == "converged",
+                                                     rebuilt_only=h.train_subset == "rebuilt")
         if stage in (None, "fit", "validate"):
             self.val_set = ReferenceTorsionDataset(h.val, root=h.root, converged_only=h.converged_only)
         if stage in (None, "test"):

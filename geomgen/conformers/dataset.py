@@ -53,12 +53,16 @@ class ReferenceTorsionDataset(InMemoryDataset):
         root (str, optional): cache folder.
         converged_only (bool): keep only molecules whose references pass the convergence rule
             (:mod:`geomgen.conformers.reference.convergence`; default False).
+        rebuilt_only (bool): keep only molecules sampled by the current reference sampler
+            (``SAMPLER_VERSION`` of :mod:`geomgen.conformers.reference.build`); a set whose
+            rebuild is under way also holds earlier, shorter-run references (default False).
         transform, pre_transform: PyG transforms.
     """
 
     VERSION = 2
 
-    def __init__(self, split: str, root: str | None = None, converged_only: bool = False, transform=None, pre_transform=None):
+    def __init__(self, split: str, root: str | None = None, converged_only: bool = False, transform=None, pre_transform=None,
+                 rebuilt_only: bool = False):
         from geomgen.assets import asset_path
 
         p = Path(split)
@@ -66,7 +70,9 @@ class ReferenceTorsionDataset(InMemoryDataset):
         st = self.source.stat()
         key = hashlib.sha1(f"{self.source.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
         self.converged_only = converged_only
-        self.tag = f"{self.source.stem}_v{self.VERSION}_{key}" + ("_converged" if converged_only else "")
+        self.rebuilt_only = rebuilt_only
+        self.tag = (f"{self.source.stem}_v{self.VERSION}_{key}" + ("_converged" if converged_only else "")
+                    + ("_rebuilt" if rebuilt_only else ""))
         super().__init__(str(Path(root) if root else default_cache_root() / "molecules"), transform, pre_transform)
         self.load(self.processed_paths[0])
 
@@ -83,11 +89,12 @@ class ReferenceTorsionDataset(InMemoryDataset):
         calls this hook only when ``raw_file_names`` is non-empty, which it is not."""
 
     def process(self):
+        from geomgen.conformers.reference.build import SAMPLER_VERSION
         from geomgen.conformers.reference.store import load_reference_set
 
         items = []
         for ref in load_reference_set(str(self.source), converged_only=self.converged_only):
-            if len(ref.torsion_atoms) == 0:
+            if len(ref.torsion_atoms) == 0 or (self.rebuilt_only and ref.diagnostics.get("sampler_version") != SAMPLER_VERSION):
                 continue
             d = TorsionData.from_graph(featurize(ref.mol, ref.torsion_atoms))
             d.torsion_angles = torch.from_numpy(np.ascontiguousarray(ref.angles.T)).float()
@@ -96,7 +103,7 @@ class ReferenceTorsionDataset(InMemoryDataset):
                 d = self.pre_transform(d)
             items.append(d)
         if not items:
-            which = "converged molecule" if self.converged_only else "molecule"
+            which = " ".join(["converged"] * self.converged_only + ["rebuilt"] * self.rebuilt_only + ["molecule"])
             raise ValueError(f"{self.source}: no {which} with rotatable torsions to train or evaluate on")
         self.save(items, self.processed_paths[0])
 

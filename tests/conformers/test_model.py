@@ -177,3 +177,29 @@ def test_dataset_converged_only(tiny_reference, tmp_path):
             ReferenceTorsionDataset(str(tiny_reference), root=str(tmp_path), converged_only=True)
     else:
         assert len(ReferenceTorsionDataset(str(tiny_reference), root=str(tmp_path), converged_only=True)) == n_conv
+
+
+def test_dataset_rebuilt_only_drops_earlier_references(tiny_reference, tmp_path):
+    """In a set whose rebuild is under way, ``rebuilt_only`` keeps the molecules sampled by the
+    current sampler and drops the earlier references; the datamodule's ``train_subset`` uses it."""
+    import json
+
+    import pytest
+
+    z = dict(np.load(tiny_reference))
+    diags = [json.loads(str(d)) for d in z["diagnostics"]]
+    has_torsions = z["n_torsions"] > 0
+    first = int(np.flatnonzero(has_torsions)[0])
+    diags[first]["sampler_version"] = 1
+    z["diagnostics"] = np.array([json.dumps(d) for d in diags])
+    mixed = tmp_path / "mixed.npz"
+    np.savez_compressed(mixed, **z)
+    everything = ReferenceTorsionDataset(str(mixed), root=str(tmp_path / "c"))
+    rebuilt = ReferenceTorsionDataset(str(mixed), root=str(tmp_path / "c"), rebuilt_only=True)
+    assert len(everything) == int(has_torsions.sum()) and len(rebuilt) == len(everything) - 1
+    assert str(z["id"][first]) not in {d.mol_id for d in rebuilt}
+    dm = ConformerDataModule(train=str(mixed), val=str(mixed), root=str(tmp_path / "c"), train_subset="rebuilt")
+    dm.setup("fit")
+    assert len(dm.train_set) == len(rebuilt) and len(dm.val_set) == len(everything)
+    with pytest.raises(ValueError, match="train_subset must be one of all, rebuilt, converged"):
+        ConformerDataModule(train_subset="new")
