@@ -43,7 +43,8 @@ torch.serialization.add_safe_globals([TorsionData])
 class ReferenceTorsionDataset(InMemoryDataset):
     """Molecule graphs with their reference torsion samples, from a reference set.
 
-    ``torsion_angles`` [T, S] holds S reference samples of each torsion (radians). Processed
+    ``torsion_angles`` [T, S] holds S reference samples of each torsion (radians) and
+    ``torsion_symmetry`` [T] each torsion's graph-symmetry order (the convergence rule's). Processed
     once and cached (PyG ``InMemoryDataset``) under ``root`` (default
     ``~/.cache/geomgen/molecules``, or ``$GEOMGEN_CACHE``); the cache key includes the source
     file's size and modification time and the featurisation version.
@@ -59,7 +60,7 @@ class ReferenceTorsionDataset(InMemoryDataset):
         transform, pre_transform: PyG transforms.
     """
 
-    VERSION = 2
+    VERSION = 3
 
     def __init__(self, split: str, root: str | None = None, converged_only: bool = False, transform=None, pre_transform=None,
                  rebuilt_only: bool = False):
@@ -98,6 +99,7 @@ class ReferenceTorsionDataset(InMemoryDataset):
                 continue
             d = TorsionData.from_graph(featurize(ref.mol, ref.torsion_atoms))
             d.torsion_angles = torch.from_numpy(np.ascontiguousarray(ref.angles.T)).float()
+            d.torsion_symmetry = torch.from_numpy(np.asarray(ref.symmetry, dtype=np.int64))
             d.mol_id = ref.id
             if self.pre_transform is not None:
                 d = self.pre_transform(d)

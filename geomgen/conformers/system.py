@@ -13,7 +13,8 @@ from geomgen.conformers.model import VonMisesNet
 class VonMisesNetSystem(L.LightningModule):
     """Training system: negative log-likelihood of reference torsion samples under the predicted
     mixtures (mean over samples, then over torsions); validation also logs the mean circular
-    Wasserstein-1 between predicted and reference torsion marginals.
+    Wasserstein-1 between predicted and reference torsion marginals, each torsion taken modulo
+    its graph symmetry as in the evaluation (``torsion_symmetry`` of the dataset).
 
     Args:
         net (VonMisesNet): the network.
@@ -63,12 +64,13 @@ class VonMisesNetSystem(L.LightningModule):
         return self.model_step(batch, "train")[0]
 
     def _w1(self, batch, mix, stage):
-        from geomgen.metrics import circular_wasserstein
+        from geomgen.conformers.reference.convergence import torsion_w1
 
         g = torch.Generator().manual_seed(1234 + batch.num_graphs)
         samples = mix.sample((self.hparams.w1_samples,), generator=g).cpu().numpy()
         ref = batch.torsion_angles.cpu().numpy().T
-        w1 = float(np.mean(circular_wasserstein(samples, ref)))
+        sym = batch.torsion_symmetry.cpu().numpy() if "torsion_symmetry" in batch else None
+        w1 = float(np.mean(torsion_w1(samples, ref, sym)))
         self.log(f"{stage}/w1", w1, batch_size=len(ref[0]), prog_bar=True)
 
     def validation_step(self, batch, batch_idx):

@@ -4,6 +4,7 @@ import math
 
 import lightning as L
 import numpy as np
+import pytest
 import torch
 from torch_geometric.data import Batch
 
@@ -167,8 +168,6 @@ def test_shipped_model_equals_pyg_network():
 
 
 def test_dataset_converged_only(tiny_reference, tmp_path):
-    import pytest
-
     from geomgen.conformers.reference.store import load_reference_set
 
     n_conv = sum(r.converged and len(r.torsion_atoms) > 0 for r in load_reference_set(str(tiny_reference)))
@@ -183,8 +182,6 @@ def test_dataset_rebuilt_only_drops_earlier_references(tiny_reference, tmp_path)
     """In a set whose rebuild is under way, ``rebuilt_only`` keeps the molecules sampled by the
     current sampler and drops the earlier references; the datamodule's ``train_subset`` uses it."""
     import json
-
-    import pytest
 
     z = dict(np.load(tiny_reference))
     diags = [json.loads(str(d)) for d in z["diagnostics"]]
@@ -203,3 +200,30 @@ def test_dataset_rebuilt_only_drops_earlier_references(tiny_reference, tmp_path)
     assert len(dm.train_set) == len(rebuilt) and len(dm.val_set) == len(everything)
     with pytest.raises(ValueError, match="train_subset must be one of all, rebuilt, converged"):
         ConformerDataModule(train_subset="new")
+
+
+def test_validation_w1_is_taken_modulo_graph_symmetry(tiny_reference, tmp_path):
+    """The dataset carries each torsion's symmetry order (the convergence rule's), and the logged
+    ``val/w1`` is the evaluation's W1 (``torsion_w1`` modulo symmetry), not the plain one."""
+    from torch_geometric.data import Batch
+
+    from geomgen.conformers.reference.convergence import torsion_w1
+    from geomgen.conformers.reference.store import load_reference_set
+
+    ds = ReferenceTorsionDataset(str(tiny_reference), root=str(tmp_path))
+    sym = {r.id: r.symmetry for r in load_reference_set(str(tiny_reference)) if len(r.torsion_atoms)}
+    for d in ds:
+        np.testing.assert_array_equal(d.torsion_symmetry.numpy(), sym[d.mol_id])
+    assert any((s > 1).any() for s in sym.values())  # the tiny set has a symmetric rotor
+    dm = ConformerDataModule(train=str(tiny_reference), val=str(tiny_reference), batch_size=len(ds), root=str(tmp_path))
+    system = VonMisesNetSystem(VonMisesNet(hidden=16, num_layers=1), w1_samples=100).eval()
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    logged = trainer.validate(system, dm, verbose=False)[0]["val/w1"]
+    batch = Batch.from_data_list(list(ds))
+    with torch.no_grad():
+        mix = system.net.mixture(batch)
+    samples = mix.sample((100,), generator=torch.Generator().manual_seed(1234 + batch.num_graphs)).numpy()
+    ref = batch.torsion_angles.numpy().T
+    expected = np.mean(torsion_w1(samples, ref, batch.torsion_symmetry.numpy()))
+    assert logged == pytest.approx(expected, rel=1e-5)
+    assert abs(logged - np.mean(torsion_w1(samples, ref))) > 1e-4  # the plain W1 differs
