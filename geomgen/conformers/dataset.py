@@ -30,7 +30,10 @@ class TorsionData(Data):
 
     @classmethod
     def from_graph(cls, g: MoleculeGraph) -> TorsionData:
-        return cls(x=g.x, edge_index=g.edge_index, edge_attr=g.edge_attr, torsion_index=g.torsion_index, num_nodes=g.num_nodes)
+        d = cls(x=g.x, edge_index=g.edge_index, edge_attr=g.edge_attr, torsion_index=g.torsion_index, num_nodes=g.num_nodes)
+        if g.torsion_attr is not None:
+            d.torsion_attr = g.torsion_attr
+        return d
 
 
 def default_cache_root() -> Path:
@@ -44,7 +47,8 @@ class ReferenceTorsionDataset(InMemoryDataset):
     """Molecule graphs with their reference torsion samples, from a reference set.
 
     ``torsion_angles`` [T, S] holds S reference samples of each torsion (radians) and
-    ``torsion_symmetry`` [T] each torsion's graph-symmetry order (the convergence rule's). Processed
+    ``torsion_symmetry`` [T] each torsion's graph-symmetry order (the convergence rule's);
+    ``torsion_attr`` [T, 6] the torsion-potential features (for networks that read them). Processed
     once and cached (PyG ``InMemoryDataset``) under ``root`` (default
     ``~/.cache/geomgen/molecules``, or ``$GEOMGEN_CACHE``); the cache key includes the source
     file's size and modification time and the featurisation version.
@@ -60,7 +64,7 @@ class ReferenceTorsionDataset(InMemoryDataset):
         transform, pre_transform: PyG transforms.
     """
 
-    VERSION = 3
+    VERSION = 4
 
     def __init__(self, split: str, root: str | None = None, converged_only: bool = False, transform=None, pre_transform=None,
                  rebuilt_only: bool = False):
@@ -97,7 +101,7 @@ class ReferenceTorsionDataset(InMemoryDataset):
         for ref in load_reference_set(str(self.source), converged_only=self.converged_only):
             if len(ref.torsion_atoms) == 0 or (self.rebuilt_only and ref.diagnostics.get("sampler_version") != SAMPLER_VERSION):
                 continue
-            d = TorsionData.from_graph(featurize(ref.mol, ref.torsion_atoms))
+            d = TorsionData.from_graph(featurize(ref.mol, ref.torsion_atoms, torsion_features=True))
             d.torsion_angles = torch.from_numpy(np.ascontiguousarray(ref.angles.T)).float()
             d.torsion_symmetry = torch.from_numpy(np.asarray(ref.symmetry, dtype=np.int64))
             d.mol_id = ref.id

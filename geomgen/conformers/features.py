@@ -77,11 +77,79 @@ def heavy_atom_map(mol) -> np.ndarray:
     return m
 
 
-def featurize(mol, torsion_atoms: np.ndarray) -> MoleculeGraph:
+#: kT at 300 K in kcal/mol, the unit of the torsion-potential features
+KT_300 = 0.0019872 * 300.0
+
+
+#: harmonics of the torsion-potential features (MMFF94's torsion term has periods 1, 2 and 3)
+N_TORSION_FEATURES = 6
+
+
+def torsion_potential(mol, torsion_atoms: np.ndarray) -> np.ndarray:
+    r"""Fourier coefficients of MMFF94's intrinsic torsion energy about each torsion's bond.
+
+    For the torsion (i, j, k, l) with dihedral :math:`\theta`, every quadruple (a, j, k, b) of
+    neighbours (hydrogens included) contributes MMFF94's term
+    :math:`\tfrac12 V_1 (1 + \cos\phi) + \tfrac12 V_2 (1 - \cos 2\phi) + \tfrac12 V_3 (1 + \cos 3\phi)`
+    with :math:`\phi = \theta + \delta_{ab}`, where the offset :math:`\delta_{ab}` is read from the
+    molecule's conformer (a rotation about j-k keeps it). Summed, the energy is
+    :math:`c_0 + \sum_{n=1}^{3} a_n \cos n\theta + b_n \sin n\theta`; this returns
+    :math:`(a_1, b_1, a_2, b_2, a_3, b_3)` in units of kT at 300 K. It is the part of the
+    torsion's potential that MMFF94 assigns to the bond itself (the conjugation of an aryl amide,
+    the threefold barrier of an sp3-sp3 bond), not the non-bonded interactions.
+
+    Args:
+        mol: RDKit molecule with explicit hydrogens and a conformer.
+        torsion_atoms: ``[T, 4]`` dihedral quadruples (atom indices of ``mol``).
+
+    Returns:
+        ``[T, 6]`` float32 array.
+
+    Raises:
+        MoleculeError: ``mol`` has no conformer, or MMFF94 cannot type it.
+    """
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    from geomgen.conformers.molecule import MoleculeError
+    from geomgen.conformers.torsions import dihedral_angles
+
+    tors = np.asarray(torsion_atoms, dtype=np.int64).reshape(-1, 4)
+    out = np.zeros((len(tors), N_TORSION_FEATURES), dtype=np.float64)
+    if not len(tors):
+        return out.astype(np.float32)
+    if mol.GetNumConformers() == 0:
+        raise MoleculeError("torsion-potential features need a molecule with a conformer")
+    typed = Chem.Mol(mol)  # MMFF typing rewrites aromaticity flags: type a copy
+    props = AllChem.MMFFGetMoleculeProperties(typed)
+    if props is None:
+        raise MoleculeError("MMFF94 has no parameters for this molecule")
+    pos = mol.GetConformer().GetPositions()
+    for t, (i, j, k, l) in enumerate(tors):
+        theta = dihedral_angles(pos, np.array([[i, j, k, l]]))[0]
+        quads = [(a.GetIdx(), int(j), int(k), b.GetIdx())
+                 for a in mol.GetAtomWithIdx(int(j)).GetNeighbors() if a.GetIdx() != k
+                 for b in mol.GetAtomWithIdx(int(k)).GetNeighbors() if b.GetIdx() != j]
+        delta = dihedral_angles(pos, np.array(quads)) - theta
+        for q, d in zip(quads, delta):
+            params = props.GetMMFFTorsionParams(typed, *q)
+            if params is None:
+                continue
+            _, v1, v2, v3 = params
+            for n, c in ((1, 0.5 * v1), (2, -0.5 * v2), (3, 0.5 * v3)):
+                out[t, 2 * n - 2] += c * np.cos(n * d)
+                out[t, 2 * n - 1] -= c * np.sin(n * d)
+    return (out / KT_300).astype(np.float32)
+
+
+def featurize(mol, torsion_atoms: np.ndarray, torsion_features: bool = False) -> MoleculeGraph:
     """Heavy-atom graph of ``mol`` (with hydrogens) and its torsions (atom indices of ``mol``).
 
+    With ``torsion_features`` (which needs a conformer), each torsion also gets the Fourier
+    coefficients of MMFF94's torsion term about its bond (:func:`torsion_potential`).
+
     Shapes: ``x [n_heavy, F_atom]``, ``edge_index [2, 2 E]``, ``edge_attr [2 E, F_bond]``,
-    ``torsion_index [T, 4]`` (graph indices).
+    ``torsion_index [T, 4]`` (graph indices), ``torsion_attr [T, 6]`` (or ``None``).
     """
     from rdkit import Chem
 
@@ -107,6 +175,7 @@ def featurize(mol, torsion_atoms: np.ndarray) -> MoleculeGraph:
         edge_index=torch.tensor([src, dst], dtype=torch.long).reshape(2, -1),
         edge_attr=torch.tensor(attr, dtype=torch.float32).reshape(-1, N_BOND_FEATURES),
         torsion_index=torch.from_numpy(tor),
+        torsion_attr=torch.from_numpy(torsion_potential(mol, torsion_atoms)) if torsion_features else None,
     )
 
 
@@ -119,12 +188,14 @@ class MoleculeGraph:
         - edge_index: ``[2, E]`` directed edges (both directions of every bond)
         - edge_attr: ``[E, F_bond]`` bond features
         - torsion_index: ``[T, 4]`` graph indices of the torsions' dihedral atoms
+        - torsion_attr: ``[T, 6]`` torsion-potential features (:func:`torsion_potential`), or ``None``
     """
 
     x: Tensor
     edge_index: Tensor
     edge_attr: Tensor
     torsion_index: Tensor
+    torsion_attr: Tensor | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -139,4 +210,5 @@ def collate(graphs: list[MoleculeGraph]) -> MoleculeGraph:
         edge_index=torch.cat([g.edge_index + int(o) for g, o in zip(graphs, offsets)], 1),
         edge_attr=torch.cat([g.edge_attr for g in graphs]),
         torsion_index=torch.cat([g.torsion_index + int(o) for g, o in zip(graphs, offsets)]),
+        torsion_attr=None if any(g.torsion_attr is None for g in graphs) else torch.cat([g.torsion_attr for g in graphs]),
     )

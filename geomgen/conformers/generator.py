@@ -291,7 +291,7 @@ class ConformerGenerator:
         if not len(torsions):
             return torsions, None
         with torch.no_grad():
-            loc, conc, logits = self.net(featurize(mol, torsions.atoms))
+            loc, conc, logits = self.net(featurize(mol, torsions.atoms, torsion_features=self.net.torsion_features))
         return torsions, VonMisesMixture(loc.double(), conc.double(), logits.double())
 
     def _from_seeds(self, seeds, reports, keys, n, relax, boltzmann, refine_seeds=False):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from geomgen.conformers.features import N_ATOM_FEATURES, N_BOND_FEATURES
+from geomgen.conformers.features import N_ATOM_FEATURES, N_BOND_FEATURES, N_TORSION_FEATURES
 from geomgen.distributions import VonMisesMixture
 
 
@@ -64,6 +64,10 @@ class VonMisesNet(nn.Module):
         num_components (int): mixture components K (default 6).
         max_concentration (float): cap on :math:`\kappa` (default 500).
         dropout (float): dropout in the head (default 0.0).
+        torsion_features (bool): the head also reads the Fourier coefficients of MMFF94's torsion
+            term about the bond (``torsion_attr``, :func:`~geomgen.conformers.features.torsion_potential`,
+            squashed by asinh); inputs must then be featurized with ``torsion_features=True``
+            (default False).
 
     Shapes:
         - input: a :class:`~geomgen.conformers.features.MoleculeGraph` (or a PyG batch) with ``x [N, F_a]``,
@@ -72,9 +76,10 @@ class VonMisesNet(nn.Module):
     """
 
     def __init__(self, hidden: int = 128, num_layers: int = 5, num_components: int = 6,
-                 max_concentration: float = 500.0, dropout: float = 0.0):
+                 max_concentration: float = 500.0, dropout: float = 0.0, torsion_features: bool = False):
         super().__init__()
         self.num_components = num_components
+        self.torsion_features = torsion_features
         self.max_concentration = max_concentration
         self.embed = nn.Linear(N_ATOM_FEATURES, hidden)
         self.convs = nn.ModuleList()
@@ -84,7 +89,8 @@ class VonMisesNet(nn.Module):
             self.convs.append(GINELayer(mlp, hidden, N_BOND_FEATURES))
             self.norms.append(nn.LayerNorm(hidden))
         self.bond_embed = nn.Linear(N_BOND_FEATURES, hidden)
-        self.pair = nn.Sequential(nn.Linear(5 * hidden, 2 * hidden), nn.SiLU(), nn.Dropout(dropout), nn.Linear(2 * hidden, hidden))
+        extra = N_TORSION_FEATURES if torsion_features else 0
+        self.pair = nn.Sequential(nn.Linear(5 * hidden + extra, 2 * hidden), nn.SiLU(), nn.Dropout(dropout), nn.Linear(2 * hidden, hidden))
         self.head = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 4 * num_components))
 
     def node_embeddings(self, data) -> Tensor:
@@ -106,6 +112,11 @@ class VonMisesNet(nn.Module):
         ti = data.torsion_index
         i, j, k, l = ti[:, 0], ti[:, 1], ti[:, 2], ti[:, 3]
         b = self.bond_embed(self._bond_attr(data, j, k))
+        if self.torsion_features:
+            attr = getattr(data, "torsion_attr", None)
+            if attr is None:
+                raise ValueError("this VonMisesNet reads torsion-potential features: featurize with torsion_features=True")
+            b = torch.cat([b, torch.asinh(attr)], -1)  # the dihedral i-j-k-l equals l-k-j-i: same features
         z = self.pair(torch.cat([h[i], h[j], h[k], h[l], b], -1)) + self.pair(torch.cat([h[l], h[k], h[j], h[i], b], -1))
         out = self.head(z).view(-1, self.num_components, 4)
         loc = torch.atan2(out[..., 0], out[..., 1])
@@ -123,4 +134,5 @@ class VonMisesNet(nn.Module):
             "num_layers": len(self.convs),
             "num_components": self.num_components,
             "max_concentration": self.max_concentration,
+            "torsion_features": self.torsion_features,
         }

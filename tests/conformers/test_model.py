@@ -227,3 +227,34 @@ def test_validation_w1_is_taken_modulo_graph_symmetry(tiny_reference, tmp_path):
     expected = np.mean(torsion_w1(samples, ref, batch.torsion_symmetry.numpy()))
     assert logged == pytest.approx(expected, rel=1e-5)
     assert abs(logged - np.mean(torsion_w1(samples, ref))) > 1e-4  # the plain W1 differs
+
+
+def test_torsion_feature_network_is_invariant_and_round_trips(tmp_path):
+    """A network reading the torsion-potential features keeps the atom-order and reversal
+    invariances, stores the option in its checkpoint, and the generator featurizes for it."""
+    from rdkit import Chem
+
+    from geomgen.conformers import ConformerGenerator
+
+    torch.manual_seed(0)
+    net = VonMisesNet(hidden=32, num_layers=2, torsion_features=True).eval()
+    mol, ts, _ = _graph("CCOc1ccc(CC(N)=O)cc1CCO")
+    g = featurize(mol, ts.atoms, torsion_features=True)
+    perm = [int(i) for i in np.random.default_rng(0).permutation(mol.GetNumAtoms())]
+    g2 = featurize(Chem.RenumberAtoms(mol, perm), np.argsort(perm)[ts.atoms], torsion_features=True)
+    g3 = featurize(mol, ts.atoms[:, ::-1].copy(), torsion_features=True)
+    with torch.no_grad():
+        a, b, c = net(collate([g])), net(collate([g2])), net(collate([g3]))
+    for x, y, z in zip(a, b, c):
+        assert torch.allclose(x, y, atol=1e-5) and torch.allclose(x, z, atol=1e-5)
+    with pytest.raises(ValueError, match="torsion_features=True"):
+        net(collate([featurize(mol, ts.atoms)]))
+    path = tmp_path / "tf.ckpt"
+    torch.save({"net_config": net.config, "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}, path)
+    gen = ConformerGenerator.from_checkpoint(path)
+    assert gen.net.torsion_features
+    out, _ = gen.generate_many([("m", Chem.Mol(mol))], 4, seed=0)
+    assert out[0].GetNumConformers() == 4
+    # checkpoints written before the option load as networks without it
+    old = {k: v for k, v in VonMisesNet(hidden=32, num_layers=2).config.items() if k != "torsion_features"}
+    assert VonMisesNet(**old).torsion_features is False
