@@ -5,17 +5,21 @@
 
 Each variant is a training-data subset (``all`` references of the training split, only those
 ``rebuilt`` by the current reference sampler, or only the ``converged`` ones) and network
-settings. Every variant is fitted with the shipped config's optimiser and schedule
+settings. ``matched-new`` and ``matched-old`` separate the references' quality from their number:
+both train on the molecules rebuilt so far, with the current references and with those of an
+earlier training file (``--old-train``, e.g. ``git show c8ce09c:data/conformers/reference_train.npz``,
+the first sampler's 2 chains x 300 sweeps). Every variant is fitted with the shipped config's optimiser and schedule
 (``geomgen/conformers/configs/vonmisesnet.yaml``) for ``--epochs`` epochs, selecting the epoch
 by W1 on the *converged* validation references, and is then scored on the converged references
 of val, test and drugs. The shipped checkpoint is scored in the same run on the same molecules.
 
-The score is the network's own marginal: ``w1_samples`` torsion draws from each predicted
-mixture against all reference samples, circular W1 with each torsion taken modulo its graph
-symmetry (the rule of the evaluation and of the convergence check), averaged over torsions of the
-split. ``geomgen conformers`` sets exactly these sampled torsions on the seed geometry, so this is
-the plain generator's torsion W1 without the cost of building conformers; the full comparison with
-ETKDG is ``evaluate.py --model``. One thread per fit; the table reports mean and spread over seeds.
+The score is the network's own marginal: 200 torsion draws from each predicted mixture against
+all reference samples, circular W1 with each torsion taken modulo its graph symmetry (the rule of
+the evaluation and of the convergence check), averaged over a molecule's torsions and then over
+molecules (as ``evaluate.py`` averages), and per torsion class over the three splits' torsions.
+``geomgen conformers`` sets such sampled torsions on the seed geometry (clash rejection aside), so
+this is the plain generator's torsion W1 without the cost of building conformers; the full
+comparison with ETKDG is ``evaluate.py --model``. One thread per fit; the table reports mean and spread over seeds.
 
 Writes the markdown table to ``-o`` and the numbers to the same name with ``.json``; each
 variant's best checkpoint stays under ``--work`` (default ``runs/retrain_ablation``).
@@ -36,8 +40,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 SPLITS = ("val", "test", "drugs")
 
-#: name -> (training subset, VonMisesNet arguments on top of the shipped config's)
+#: name -> (training subset, VonMisesNet arguments on top of the shipped config's); the
+#: ``matched-*`` subsets are files written by :func:`matched_files`
 VARIANTS = {
+    "matched-new": ("matched-new", {}),
+    "matched-old": ("matched-old", {}),
     "all": ("all", {}),
     "rebuilt": ("rebuilt", {}),
     "converged": ("converged", {}),
@@ -57,21 +64,82 @@ def shipped_config() -> dict:
     return yaml.safe_load((ROOT / "geomgen/conformers/configs/vonmisesnet.yaml").read_text())
 
 
-def score(system, splits, cache) -> dict:
-    """Torsion-weighted mean W1 (modulo symmetry) of ``system`` on each split's converged references."""
-    import lightning as L
+class Scorer:
+    """Scores a network's marginals on the converged references of each split: mean over
+    molecules of the mean torsion W1 (modulo symmetry), as ``evaluate.py`` averages, and the mean
+    W1 per torsion class. Graphs are featurized once and shared by every model scored."""
 
-    from geomgen.conformers.datamodule import ConformerDataModule
+    def __init__(self, splits, samples: int = 200):
+        from geomgen.conformers.features import featurize
+        from geomgen.conformers.reference.store import load_reference_set
+        from geomgen.conformers.torsions import torsion_class
 
+        self.samples = samples
+        self.sets = {}
+        for split in splits:
+            items = []
+            for ref in load_reference_set(split, converged_only=True):
+                if len(ref.torsion_atoms):
+                    classes = [torsion_class(ref.mol, int(q[1]), int(q[2])) for q in ref.torsion_atoms]
+                    items.append((featurize(ref.mol, ref.torsion_atoms, torsion_features=True), ref.angles, ref.symmetry, classes))
+            self.sets[split] = items
+
+    def __call__(self, net) -> dict:
+        import dataclasses
+
+        import torch
+
+        from geomgen.conformers.reference.convergence import torsion_w1
+        from geomgen.distributions import VonMisesMixture
+
+        out = {}
+        for split, items in self.sets.items():
+            per_mol, by_class = [], {}
+            g = torch.Generator().manual_seed(1234)
+            for graph, angles, symmetry, classes in items:
+                if not net.torsion_features:
+                    graph = dataclasses.replace(graph, torsion_attr=None)
+                with torch.no_grad():
+                    mix = VonMisesMixture(*net(graph))
+                    draws = mix.sample((self.samples,), generator=g).numpy()
+                w = torsion_w1(draws, angles, symmetry)
+                per_mol.append(float(w.mean()))
+                for c, x in zip(classes, w):
+                    by_class.setdefault(c, []).append(float(x))
+            out[split] = {"w1": float(np.mean(per_mol)), "molecules": len(items),
+                          "by_class": {c: [float(np.mean(v)), len(v)] for c, v in sorted(by_class.items())}}
+        return out
+
+
+def matched_files(old_train, work) -> dict:
+    """Two training files over the molecules the current training set has rebuilt: their current
+    references (``matched-new``) and those of ``old_train`` (``matched-old``)."""
+    import csv
+
+    from geomgen.assets import asset_path
+    from geomgen.conformers.reference.build import SAMPLER_VERSION
+    from geomgen.conformers.reference.store import assemble, read_records
+
+    current = asset_path("data/conformers/reference_train.npz")
+    recs = read_records(current)
+    old = read_records(old_train)
+    ids = [i for i, r in recs.items() if json.loads(r["diagnostics"]).get("sampler_version") == SAMPLER_VERSION
+           and i in old and json.loads(old[i]["diagnostics"]).get("sampler_version") != SAMPLER_VERSION]
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    ids_csv = work / "matched_ids.csv"
+    with open(ids_csv, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "smiles", "source"])
+        w.writerows([i, recs[i]["smiles"], "train"] for i in ids)
     out = {}
-    for split in splits:
-        dm = ConformerDataModule(train=split, val=split, test=split, batch_size=64, root=cache, converged_only=True)
-        trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False)
-        out[split] = float(trainer.test(system, dm, verbose=False)[0]["test/w1"])
+    for name, source in (("matched-new", current), ("matched-old", Path(old_train))):
+        out[name] = str(work / f"train_{name}.npz")
+        assemble(ids_csv, work / "empty", out[name], previous=source)
     return out
 
 
-def fit(name, seed, epochs, work, cache) -> dict:
+def fit(name, seed, epochs, work, cache, sources=None) -> dict:
     import lightning as L
 
     from geomgen.conformers.datamodule import ConformerDataModule
@@ -84,6 +152,8 @@ def fit(name, seed, epochs, work, cache) -> dict:
     net = VonMisesNet(**{**cfg["model"]["net"]["init_args"], **net_args})
     system = VonMisesNetSystem(net, lr=cfg["model"]["lr"], weight_decay=cfg["model"]["weight_decay"])
     data = {k: v for k, v in cfg["data"].items()}
+    if subset.startswith("matched-"):
+        data["train"], subset = sources[subset], "all"
     dm = ConformerDataModule(**data, root=cache, converged_only=True, train_subset=subset)
     run_dir = Path(work) / f"{name}-seed{seed}"
     best = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir, monitor="val/w1", mode="min", filename="best")
@@ -101,25 +171,44 @@ def fit(name, seed, epochs, work, cache) -> dict:
             "fit_seconds": seconds, "checkpoint": str(run_dir / "best.ckpt")}
 
 
+def _pooled_classes(scores) -> dict:
+    """Per torsion class, the mean W1 over the torsions of all splits: {class: (mean, count)}."""
+    acc = {}
+    for v in scores.values():
+        for c, (m, n) in v["by_class"].items():
+            s, k = acc.get(c, (0.0, 0))
+            acc[c] = (s + m * n, k + n)
+    return {c: (s / k, k) for c, (s, k) in acc.items()}
+
+
 def to_markdown(rows, shipped, header) -> str:
     lines = [header, "", "| model | train molecules | seeds | " + " | ".join(f"W1 {s} (rad)" for s in SPLITS)
              + " | " + " | ".join(f"vs shipped {s}" for s in SPLITS) + " |",
              "|---|---|---|" + "---|" * (2 * len(SPLITS))]
-    lines.append("| shipped models/vonmisesnet.ckpt | 2200 (references of the first sampler) | - | "
-                 + " | ".join(f"{shipped[s]:.3f}" for s in SPLITS) + " |" + " 1.00 |" * len(SPLITS))
+    lines.append("| shipped models/vonmisesnet.ckpt | 2200 (first sampler's references) | - | "
+                 + " | ".join(f"{shipped[s]['w1']:.3f}" for s in SPLITS) + " |" + " 1.00 |" * len(SPLITS))
     by = {}
     for r in rows:
         by.setdefault(r["variant"], []).append(r)
+    names = {}
     for name, rs in by.items():
         cells = []
         for s in SPLITS:
-            v = np.array([r["w1"][s] for r in rs])
+            v = np.array([r["scores"][s]["w1"] for r in rs])
             cells.append(f"{v.mean():.3f}" + (f" ± {v.std(ddof=1):.3f}" if len(v) > 1 else ""))
-        ratios = [f"{np.mean([r['w1'][s] for r in rs]) / shipped[s]:.2f}" for s in SPLITS]
+        ratios = [f"{np.mean([r['scores'][s]['w1'] for r in rs]) / shipped[s]['w1']:.2f}" for s in SPLITS]
         net = rs[0]["net"]
-        desc = (f"{name} (layers {net['num_layers']}, K {net['num_components']}, hidden {net['hidden']}"
-                + (", torsion features" if net.get("torsion_features") else "") + ")")
-        lines.append(f"| {desc} | {rs[0]['train_molecules']} | {len(rs)} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+        names[name] = (f"{name} (layers {net['num_layers']}, K {net['num_components']}, hidden {net['hidden']}"
+                       + (", torsion features" if net.get("torsion_features") else "") + ")")
+        lines.append(f"| {names[name]} | {rs[0]['train_molecules']} | {len(rs)} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    ship = _pooled_classes(shipped)
+    classes = sorted(ship, key=lambda c: -ship[c][1])
+    lines += ["", f"Mean W1 (rad) per torsion class, torsions of the {', '.join(SPLITS)} splits pooled (mean over seeds):", "",
+              "| model | " + " | ".join(f"{c} ({ship[c][1]})" for c in classes) + " |", "|---|" + "---|" * len(classes),
+              "| shipped | " + " | ".join(f"{ship[c][0]:.3f}" for c in classes) + " |"]
+    for name, rs in by.items():
+        pooled = [_pooled_classes(r["scores"]) for r in rs]
+        lines.append(f"| {name} | " + " | ".join(f"{np.mean([p[c][0] for p in pooled]):.3f}" for c in classes) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -130,33 +219,40 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=30, help="epochs per fit (default 30, the shipped config's)")
     ap.add_argument("--work", default=str(ROOT / "runs" / "retrain_ablation"), help="checkpoints (a rerun reuses finished fits)")
     ap.add_argument("--model", default=None, help="checkpoint to compare against (default: the shipped one)")
+    ap.add_argument("--old-train", default=None, help="earlier training references, for the matched-* variants")
     ap.add_argument("-o", "--output", default=str(HERE / "retrain_ablation.md"))
     args = ap.parse_args(argv)
     import torch
 
     from geomgen.assets import asset_path
-    from geomgen.conformers.system import VonMisesNetSystem
+    from geomgen.conformers.checkpoint import load_vonmisesnet
 
     torch.set_num_threads(1)
     cache = str(Path(args.work) / "cache")
     t0 = time.time()
-    shipped = score(VonMisesNetSystem.from_checkpoint(args.model or asset_path("models/vonmisesnet.ckpt")), SPLITS, cache)
-    print(f"shipped: {shipped}", flush=True)
+    score = Scorer(SPLITS)
+    shipped = score(load_vonmisesnet(args.model or asset_path("models/vonmisesnet.ckpt")))
+    print(f"shipped: { {s: round(v['w1'], 4) for s, v in shipped.items()} }", flush=True)
+    sources = None
+    if any(v.startswith("matched-") for v in args.variants):
+        if not args.old_train:
+            ap.error("the matched-* variants need --old-train")
+        sources = matched_files(args.old_train, args.work)
     rows = []
     for name in args.variants:
         for seed in args.seeds:
-            row = fit(name, seed, args.epochs, args.work, cache)
-            row["w1"] = score(VonMisesNetSystem.from_checkpoint(row["checkpoint"]), SPLITS, cache)
-            print(f"{name} seed {seed}: {row['w1']} ({row['train_molecules']} training molecules)", flush=True)
+            row = fit(name, seed, args.epochs, args.work, cache, sources)
+            row["scores"] = score(load_vonmisesnet(row["checkpoint"]))
+            print(f"{name} seed {seed}: { {s: round(v['w1'], 4) for s, v in row['scores'].items()} } "
+                  f"({row['train_molecules']} training molecules)", flush=True)
             rows.append(row)
-    from geomgen.conformers.reference.store import load_reference_set
-
-    counts = {s: sum(r.converged and len(r.torsion_atoms) > 0 for r in load_reference_set(s)) for s in SPLITS}
+    counts = {s: v["molecules"] for s, v in shipped.items()}
     header = (f"VonMisesNet retraining variants: mean torsion W1 of the network's marginals (modulo graph symmetry) on "
               f"converged references ({', '.join(f'{s} {n}' for s, n in counts.items())} molecules with torsions); "
               f"{args.epochs} epochs, epoch selected on converged val; wall time {time.time() - t0:.0f} s.\n"
               f"Command: python evaluation/conformers/retrain_ablation.py --variants {' '.join(args.variants)} "
-              f"--seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}")
+              f"--seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}"
+              + (f" --old-train {args.old_train}" if args.old_train else ""))
     text = to_markdown(rows, shipped, header)
     print(text)
     out = Path(args.output)
