@@ -22,7 +22,8 @@ this is the plain generator's torsion W1 without the cost of building conformers
 comparison with ETKDG is ``evaluate.py --model``. One thread per fit; the table reports mean and spread over seeds.
 
 Writes the markdown table to ``-o`` and the numbers to the same name with ``.json``; each
-variant's best checkpoint stays under ``--work`` (default ``runs/retrain_ablation``).
+variant's best checkpoint stays under ``--work`` (default ``runs/retrain_ablation``), with the
+snapshot of the training set that every variant used (a build under way rewrites the file).
 """
 
 from __future__ import annotations
@@ -111,16 +112,14 @@ class Scorer:
         return out
 
 
-def matched_files(old_train, work) -> dict:
-    """Two training files over the molecules the current training set has rebuilt: their current
-    references (``matched-new``) and those of ``old_train`` (``matched-old``)."""
+def matched_files(current, old_train, work) -> dict:
+    """Two training files over the molecules the training set ``current`` has rebuilt: their
+    current references (``matched-new``) and those of ``old_train`` (``matched-old``)."""
     import csv
 
-    from geomgen.assets import asset_path
     from geomgen.conformers.reference.build import SAMPLER_VERSION
     from geomgen.conformers.reference.store import assemble, read_records
 
-    current = asset_path("data/conformers/reference_train.npz")
     recs = read_records(current)
     old = read_records(old_train)
     ids = [i for i, r in recs.items() if json.loads(r["diagnostics"]).get("sampler_version") == SAMPLER_VERSION
@@ -139,7 +138,7 @@ def matched_files(old_train, work) -> dict:
     return out
 
 
-def fit(name, seed, epochs, work, cache, sources=None) -> dict:
+def fit(name, seed, epochs, work, cache, sources) -> dict:
     import lightning as L
 
     from geomgen.conformers.datamodule import ConformerDataModule
@@ -151,7 +150,7 @@ def fit(name, seed, epochs, work, cache, sources=None) -> dict:
     L.seed_everything(seed, verbose=False)
     net = VonMisesNet(**{**cfg["model"]["net"]["init_args"], **net_args})
     system = VonMisesNetSystem(net, lr=cfg["model"]["lr"], weight_decay=cfg["model"]["weight_decay"])
-    data = {k: v for k, v in cfg["data"].items()}
+    data = {**cfg["data"], "train": sources["train"]}
     if subset.startswith("matched-"):
         data["train"], subset = sources[subset], "all"
     dm = ConformerDataModule(**data, root=cache, converged_only=True, train_subset=subset)
@@ -233,11 +232,16 @@ def main(argv=None):
     score = Scorer(SPLITS)
     shipped = score(load_vonmisesnet(args.model or asset_path("models/vonmisesnet.ckpt")))
     print(f"shipped: { {s: round(v['w1'], 4) for s, v in shipped.items()} }", flush=True)
-    sources = None
+    # one snapshot of the training set for every variant: a build under way reassembles the file
+    import shutil
+
+    Path(args.work).mkdir(parents=True, exist_ok=True)
+    sources = {"train": str(Path(args.work) / "train_snapshot.npz")}
+    shutil.copyfile(asset_path("data/conformers/reference_train.npz"), sources["train"])
     if any(v.startswith("matched-") for v in args.variants):
         if not args.old_train:
             ap.error("the matched-* variants need --old-train")
-        sources = matched_files(args.old_train, args.work)
+        sources.update(matched_files(sources["train"], args.old_train, args.work))
     rows = []
     for name in args.variants:
         for seed in args.seeds:
@@ -247,9 +251,16 @@ def main(argv=None):
                   f"({row['train_molecules']} training molecules)", flush=True)
             rows.append(row)
     counts = {s: v["molecules"] for s, v in shipped.items()}
+    from geomgen.conformers.reference.build import SAMPLER_VERSION
+    from geomgen.conformers.reference.store import is_converged, read_records
+
+    diags = [json.loads(r["diagnostics"]) for r in read_records(sources["train"]).values()]
+    rebuilt = [d for d in diags if d.get("sampler_version") == SAMPLER_VERSION]
+    snapshot = (f"training-set snapshot: {len(rebuilt)} of {len(diags)} molecules rebuilt by the current sampler, "
+                f"{sum(map(is_converged, rebuilt))} of them converged")
     header = (f"VonMisesNet retraining variants: mean torsion W1 of the network's marginals (modulo graph symmetry) on "
               f"converged references ({', '.join(f'{s} {n}' for s, n in counts.items())} molecules with torsions); "
-              f"{args.epochs} epochs, epoch selected on converged val; wall time {time.time() - t0:.0f} s.\n"
+              f"{args.epochs} epochs, epoch selected on converged val; {snapshot}; wall time {time.time() - t0:.0f} s.\n"
               f"Command: python evaluation/conformers/retrain_ablation.py --variants {' '.join(args.variants)} "
               f"--seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}"
               + (f" --old-train {args.old_train}" if args.old_train else ""))
@@ -257,7 +268,8 @@ def main(argv=None):
     print(text)
     out = Path(args.output)
     atomic_write_text(out, text)
-    atomic_write_text(out.with_suffix(".json"), json.dumps({"shipped": shipped, "rows": rows, "converged": counts}, indent=1))
+    atomic_write_text(out.with_suffix(".json"), json.dumps({"shipped": shipped, "rows": rows, "converged": counts,
+                                                            "snapshot": snapshot}, indent=1))
 
 
 if __name__ == "__main__":
