@@ -59,7 +59,9 @@ def etkdg(ref, n, seed, relax=False):
     return mol
 
 
-def make_methods(model_path=None, seed_iters=None):
+def make_methods(model_path=None, seed_iters=None, candidates=()):
+    """The methods by name. ``candidates`` ((name, checkpoint) pairs) add a plain-mode method
+    ``geomgen[name]`` each, to compare checkpoints with the default one in the same run."""
     methods = {
         "etkdg": lambda refs, n, seed: [etkdg(r, n, seed) for r in refs],
         "etkdg+mmff": lambda refs, n, seed: [etkdg(r, n, seed, relax=True) for r in refs],
@@ -68,23 +70,22 @@ def make_methods(model_path=None, seed_iters=None):
         from geomgen.conformers import ConformerGenerator
     except ImportError:  # the generator is not part of this checkout
         return methods
-    gen = {}
+    gens = {}
 
-    def _gen():
-        if "g" not in gen:
-            gen["g"] = ConformerGenerator.from_checkpoint(model_path, **({} if seed_iters is None else {"seed_iters": seed_iters}))
-        return gen["g"]
-
-    def run(refs, n, seed, **kw):
+    def run(refs, n, seed, path=model_path, **kw):
         from rdkit import Chem
 
+        if path not in gens:
+            gens[path] = ConformerGenerator.from_checkpoint(path, **({} if seed_iters is None else {"seed_iters": seed_iters}))
         # from the molecule alone: the generator embeds its own seed (timed), same atom order
-        mols, _ = _gen().generate_many([(r.id, Chem.Mol(r.mol)) for r in refs], n, seed=seed, **kw)
+        mols, _ = gens[path].generate_many([(r.id, Chem.Mol(r.mol)) for r in refs], n, seed=seed, **kw)
         return mols
 
     methods["geomgen"] = lambda refs, n, seed: run(refs, n, seed)
     methods["geomgen+relax"] = lambda refs, n, seed: run(refs, n, seed, relax=True)
     methods["geomgen+boltzmann"] = lambda refs, n, seed: run(refs, n, seed, boltzmann=True)
+    for name, path in candidates:
+        methods[f"geomgen[{name}]"] = lambda refs, n, seed, path=path: run(refs, n, seed, path=path)
     return methods
 
 
@@ -210,6 +211,8 @@ def main(argv=None):
                     help="score against every reference, converged or not (default: converged references only)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default=None, help="VonMisesNet checkpoint (default: shipped)")
+    ap.add_argument("--candidate", action="append", default=[], metavar="NAME=CHECKPOINT",
+                    help="also run plain geomgen with this checkpoint, as method geomgen[NAME] (repeatable)")
     ap.add_argument("--seed-iters", type=int, default=None,
                     help="MMFF94 iterations on geomgen's seed geometry (default: the generator's own default)")
     ap.add_argument("-o", "--output", default=str(HERE / "results.md"))
@@ -217,12 +220,18 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(1)
-    methods = make_methods(args.model, args.seed_iters)
+    candidates = []
+    for c in args.candidate:
+        name, sep, path = c.partition("=")
+        if not sep or not name or not Path(path).is_file():
+            ap.error(f"--candidate {c!r}: expected NAME=CHECKPOINT with an existing checkpoint file")
+        candidates.append((name, path))
+    methods = make_methods(args.model, args.seed_iters, candidates)
     if args.methods:
         unknown = set(args.methods) - set(methods)
         if unknown:
             raise SystemExit(f"unknown method(s) {sorted(unknown)}; available: {sorted(methods)}")
-        methods = {k: methods[k] for k in args.methods}
+        methods = {k: methods[k] for k in [*args.methods, *(f"geomgen[{n}]" for n, _ in candidates)] if k in methods}
     t0 = time.time()
     rows = []
     for split in args.splits:
@@ -232,7 +241,8 @@ def main(argv=None):
               f"Command: python evaluation/conformers/evaluate.py --splits {' '.join(args.splits)} -n {args.n}"
               + (f" --max-molecules {args.max_molecules}" if args.max_molecules else "")
               + (" --all-molecules" if args.all_molecules else "")
-              + (f" --methods {' '.join(args.methods)}" if args.methods else ""))
+              + (f" --methods {' '.join(args.methods)}" if args.methods else "")
+              + "".join(f" --candidate {c}" for c in args.candidate))
     text = to_markdown(rows, header)
     print(text)
     out = Path(args.output)
