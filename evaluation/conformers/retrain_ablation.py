@@ -150,10 +150,10 @@ def fit(name, seed, epochs, work, cache, sources) -> dict:
     L.seed_everything(seed, verbose=False)
     net = VonMisesNet(**{**cfg["model"]["net"]["init_args"], **net_args})
     system = VonMisesNetSystem(net, lr=cfg["model"]["lr"], weight_decay=cfg["model"]["weight_decay"])
-    data = {**cfg["data"], "train": sources["train"]}
+    data = {**cfg["data"], "train": sources["train"], "converged_only": True, "train_subset": subset}
     if subset.startswith("matched-"):
-        data["train"], subset = sources[subset], "all"
-    dm = ConformerDataModule(**data, root=cache, converged_only=True, train_subset=subset)
+        data.update(train=sources[subset], train_subset="all")
+    dm = ConformerDataModule(**data, root=cache)
     run_dir = Path(work) / f"{name}-seed{seed}"
     best = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir, monitor="val/w1", mode="min", filename="best")
     trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, callbacks=[best],

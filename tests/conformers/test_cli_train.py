@@ -31,7 +31,7 @@ def _args(reference, tmp_path) -> list[str]:
         "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1", "--trainer.log_every_n_steps=1",
         "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
         f"--data.train={reference}", f"--data.val={reference}", f"--data.test={reference}", f"--data.root={tmp_path / 'cache'}",
-        "--data.batch_size=3", "--data.train_samples=8", "--model.w1_samples=16",
+        "--data.batch_size=3", "--data.train_samples=8", "--data.converged_only=false", "--model.w1_samples=16",
         "--model.net.init_args.hidden=16", "--model.net.init_args.num_layers=1", "--model.net.init_args.num_components=2",
     ]  # fmt: skip
 

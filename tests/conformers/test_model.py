@@ -98,7 +98,7 @@ def test_lightning_cli_fast_dev_run(tiny_reference, tmp_path):
     cli_main(["fit", "--config", "geomgen/conformers/configs/vonmisesnet.yaml", "--trainer.fast_dev_run", "true",
               f"--data.train={tiny_reference}", f"--data.val={tiny_reference}", f"--data.test={tiny_reference}",
               f"--data.root={tmp_path}", f"--trainer.default_root_dir={tmp_path}", "--model.net.init_args.hidden=16",
-              "--model.net.init_args.num_layers=1", "--data.batch_size=3"])
+              "--model.net.init_args.num_layers=1", "--data.batch_size=3", "--data.converged_only=false"])
 
 
 def test_export_slim_checkpoint(tiny_checkpoint, tmp_path):
