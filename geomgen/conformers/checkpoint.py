@@ -39,8 +39,10 @@ def load_vonmisesnet(path) -> VonMisesNet:
 
 def export_checkpoint(src, dst) -> None:
     """Write a slim inference checkpoint (hyper-parameters, network config and weights; no
-    optimizer state) from a Lightning one, atomically."""
+    optimizer state) from a Lightning one, atomically. It keeps Lightning's version entry, so
+    ``geomgen vonmisesnet validate`` / ``test --ckpt_path`` take it as they take the full one."""
     ckpt = _read_checkpoint(src)
-    slim = {key: ckpt.get(key) for key in ("hyper_parameters", "net_config", "state_dict", "epoch", "global_step")}
+    keys = ("hyper_parameters", "net_config", "state_dict", "epoch", "global_step", "pytorch-lightning_version")
+    slim = {key: ckpt.get(key) for key in keys}
     slim["geomgen_source"] = Path(src).name
     atomic_write(dst, lambda tmp: torch.save(slim, tmp))

@@ -101,8 +101,9 @@ def test_lightning_cli_fast_dev_run(tiny_reference, tmp_path):
               "--model.net.init_args.num_layers=1", "--data.batch_size=3", "--data.converged_only=false"])
 
 
-def test_export_slim_checkpoint(tiny_checkpoint, tmp_path):
+def test_export_slim_checkpoint(tiny_checkpoint, tiny_reference, tmp_path):
     from geomgen.conformers.checkpoint import export_checkpoint
+    from geomgen.conformers.commands.train import cli_main
 
     export_checkpoint(tiny_checkpoint, tmp_path / "slim.ckpt")
     a = VonMisesNetSystem.from_checkpoint(tiny_checkpoint)
@@ -112,6 +113,12 @@ def test_export_slim_checkpoint(tiny_checkpoint, tmp_path):
         for x, y in zip(a(g), b(g)):
             assert torch.equal(x, y)
     assert (tmp_path / "slim.ckpt").stat().st_size < tiny_checkpoint.stat().st_size
+    # the CLI's test stage takes the slim checkpoint as it takes the full one
+    cli = cli_main(["test", "--config", "geomgen/conformers/configs/vonmisesnet.yaml", "--ckpt_path", str(tmp_path / "slim.ckpt"),
+                    f"--data.test={tiny_reference}", f"--data.root={tmp_path}", "--data.converged_only=false",
+                    f"--trainer.default_root_dir={tmp_path}", "--trainer.enable_progress_bar=false", "--model.net.init_args.hidden=16",
+                    "--model.net.init_args.num_layers=2", "--model.net.init_args.num_components=3"])
+    assert 0 < cli.trainer.callback_metrics["test/w1"] < 3.2
 
 
 DRUGS = ["CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O", "CC(=O)Nc1ccc(O)cc1", "CN1CCC[C@H]1c1cccnc1", "COc1ccc2[nH]cc(CCN(C)C)c2c1",
