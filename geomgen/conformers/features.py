@@ -126,11 +126,11 @@ def torsion_potential(mol, torsion_atoms: np.ndarray) -> np.ndarray:
         raise MoleculeError("MMFF94 has no parameters for this molecule")
     pos = mol.GetConformer().GetPositions()
     for t, (i, j, k, l) in enumerate(tors):
-        theta = dihedral_angles(pos, np.array([[i, j, k, l]]))[0]
         quads = [(a.GetIdx(), int(j), int(k), b.GetIdx())
                  for a in mol.GetAtomWithIdx(int(j)).GetNeighbors() if a.GetIdx() != k
                  for b in mol.GetAtomWithIdx(int(k)).GetNeighbors() if b.GetIdx() != j]
-        delta = dihedral_angles(pos, np.array(quads)) - theta
+        phi = dihedral_angles(pos, np.array(quads))
+        delta = phi - phi[quads.index((int(i), int(j), int(k), int(l)))]  # the torsion is one of its quadruples
         for q, d in zip(quads, delta):
             params = props.GetMMFFTorsionParams(typed, *q)
             if params is None:

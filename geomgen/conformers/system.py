@@ -69,8 +69,7 @@ class VonMisesNetSystem(L.LightningModule):
         g = torch.Generator().manual_seed(1234 + batch.num_graphs)
         samples = mix.sample((self.hparams.w1_samples,), generator=g).cpu().numpy()
         ref = batch.torsion_angles.cpu().numpy().T
-        sym = batch.torsion_symmetry.cpu().numpy() if "torsion_symmetry" in batch else None
-        w1 = float(np.mean(torsion_w1(samples, ref, sym)))
+        w1 = float(np.mean(torsion_w1(samples, ref, batch.torsion_symmetry.cpu().numpy())))
         self.log(f"{stage}/w1", w1, batch_size=len(ref[0]), prog_bar=True)
 
     def validation_step(self, batch, batch_idx):
