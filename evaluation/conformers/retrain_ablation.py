@@ -4,8 +4,10 @@
         [--epochs 30] [-o evaluation/conformers/retrain_ablation.md]
 
 Each variant is a training-data subset (``all`` references of the training split, only those
-``rebuilt`` by the current reference sampler, or only the ``converged`` ones) and network
-settings. ``matched-new`` and ``matched-old`` separate the references' quality from their number:
+``rebuilt`` by the current reference sampler, or only the ``converged`` ones), network
+settings and training options: ``sym`` shifts the samples of symmetric torsions by random
+symmetry periods (``symmetrize``), ``uw0`` / ``uw03`` weight torsions whose own references did not
+converge by 0 / 0.3 in the loss (``unconverged_weight``). ``matched-new`` and ``matched-old`` separate the references' quality from their number:
 both train on the molecules rebuilt so far, with the current references and with those of an
 earlier training file (``--old-train``, e.g. ``git show c8ce09c:data/conformers/reference_train.npz``,
 the first sampler's 2 chains x 300 sweeps). Every variant is fitted with the shipped config's optimiser and schedule
@@ -41,21 +43,26 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 SPLITS = ("val", "test", "drugs")
 
-#: name -> (training subset, VonMisesNet arguments on top of the shipped config's); the
+#: name -> (training subset, VonMisesNet arguments on top of the shipped config's, training
+#: options: ``symmetrize`` of the datamodule, ``unconverged_weight`` of the system); the
 #: ``matched-*`` subsets are files written by :func:`matched_files`
 VARIANTS = {
-    "matched-new": ("matched-new", {}),
-    "matched-old": ("matched-old", {}),
-    "all": ("all", {}),
-    "rebuilt": ("rebuilt", {}),
-    "converged": ("converged", {}),
-    "rebuilt-deep": ("rebuilt", {"num_layers": 8}),
-    "rebuilt-k10": ("rebuilt", {"num_components": 10}),
-    "rebuilt-wide": ("rebuilt", {"hidden": 192}),
-    "rebuilt-tf": ("rebuilt", {"torsion_features": True}),
-    "all-tf": ("all", {"torsion_features": True}),
-    "all-deep": ("all", {"num_layers": 8}),
-    "all-k10": ("all", {"num_components": 10}),
+    "matched-new": ("matched-new", {}, {}),
+    "matched-old": ("matched-old", {}, {}),
+    "all": ("all", {}, {}),
+    "rebuilt": ("rebuilt", {}, {}),
+    "converged": ("converged", {}, {}),
+    "rebuilt-deep": ("rebuilt", {"num_layers": 8}, {}),
+    "rebuilt-k10": ("rebuilt", {"num_components": 10}, {}),
+    "rebuilt-wide": ("rebuilt", {"hidden": 192}, {}),
+    "rebuilt-tf": ("rebuilt", {"torsion_features": True}, {}),
+    "all-tf": ("all", {"torsion_features": True}, {}),
+    "all-deep": ("all", {"num_layers": 8}, {}),
+    "all-k10": ("all", {"num_components": 10}, {}),
+    "all-sym": ("all", {}, {"symmetrize": True}),
+    "all-uw0": ("all", {}, {"unconverged_weight": 0.0}),
+    "all-uw03": ("all", {}, {"unconverged_weight": 0.3}),
+    "all-sym-tf": ("all", {"torsion_features": True}, {"symmetrize": True}),
 }
 
 
@@ -145,12 +152,14 @@ def fit(name, seed, epochs, work, cache, sources) -> dict:
     from geomgen.conformers.model import VonMisesNet
     from geomgen.conformers.system import VonMisesNetSystem
 
-    subset, net_args = VARIANTS[name]
+    subset, net_args, options = VARIANTS[name]
     cfg = shipped_config()
     L.seed_everything(seed, verbose=False)
     net = VonMisesNet(**{**cfg["model"]["net"]["init_args"], **net_args})
-    system = VonMisesNetSystem(net, lr=cfg["model"]["lr"], weight_decay=cfg["model"]["weight_decay"])
-    data = {**cfg["data"], "train": sources["train"], "converged_only": True, "train_subset": subset}
+    system = VonMisesNetSystem(net, lr=cfg["model"]["lr"], weight_decay=cfg["model"]["weight_decay"],
+                               unconverged_weight=options.get("unconverged_weight", 1.0))
+    data = {**cfg["data"], "train": sources["train"], "converged_only": True, "train_subset": subset,
+            "symmetrize": options.get("symmetrize", False)}
     if subset.startswith("matched-"):
         data.update(train=sources[subset], train_subset="all")
     dm = ConformerDataModule(**data, root=cache)
@@ -166,7 +175,8 @@ def fit(name, seed, epochs, work, cache, sources) -> dict:
         trainer.fit(system, dm)
         seconds = time.perf_counter() - t0
     dm.setup("fit")
-    return {"variant": name, "seed": seed, "train_subset": subset, "net": net.config, "train_molecules": len(dm.train_set),
+    return {"variant": name, "seed": seed, "train_subset": subset, "net": net.config, "options": options,
+            "train_molecules": len(dm.train_set),
             "fit_seconds": seconds, "checkpoint": str(run_dir / "best.ckpt")}
 
 
@@ -198,7 +208,8 @@ def to_markdown(rows, shipped, header) -> str:
         ratios = [f"{np.mean([r['scores'][s]['w1'] for r in rs]) / shipped[s]['w1']:.2f}" for s in SPLITS]
         net = rs[0]["net"]
         names[name] = (f"{name} (layers {net['num_layers']}, K {net['num_components']}, hidden {net['hidden']}"
-                       + (", torsion features" if net.get("torsion_features") else "") + ")")
+                       + (", torsion features" if net.get("torsion_features") else "")
+                       + "".join(f", {k} {v}" for k, v in rs[0].get("options", {}).items()) + ")")
         lines.append(f"| {names[name]} | {rs[0]['train_molecules']} | {len(rs)} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
     ship = _pooled_classes(shipped)
     classes = sorted(ship, key=lambda c: -ship[c][1])

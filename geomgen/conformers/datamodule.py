@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 
-from geomgen.conformers.dataset import ReferenceTorsionDataset, SubsampleTorsions
+from geomgen.conformers.dataset import ReferenceTorsionDataset, SubsampleTorsions, SymmetrizeTorsions
 
 
 class ConformerDataModule(L.LightningDataModule):
@@ -22,13 +22,16 @@ class ConformerDataModule(L.LightningDataModule):
         train_subset (str): which training molecules to use: ``all`` (default), ``rebuilt``
             (sampled by the current reference sampler) or ``converged`` (passing the
             convergence rule).
+        symmetrize (bool): shift each training sample of a symmetric torsion by a random
+            multiple of its symmetry period (:class:`~geomgen.conformers.dataset.SymmetrizeTorsions`;
+            default False).
     """
 
     TRAIN_SUBSETS = ("all", "rebuilt", "converged")
 
     def __init__(self, train: str = "train", val: str = "val", test: str = "test", batch_size: int = 32,
                  train_samples: int = 64, num_workers: int = 0, root: str | None = None, converged_only: bool = False,
-                 train_subset: str = "all"):
+                 train_subset: str = "all", symmetrize: bool = False):
         super().__init__()
         if train_subset not in self.TRAIN_SUBSETS:
             raise ValueError(f"train_subset must be one of {', '.join(self.TRAIN_SUBSETS)}, got {train_subset!r}")
@@ -45,7 +48,12 @@ class ConformerDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None):
         h = self.hparams
         if stage in (None, "fit"):
-            self.train_set = ReferenceTorsionDataset(h.train, root=h.root, transform=SubsampleTorsions(h.train_samples),
+            transform = SubsampleTorsions(h.train_samples)
+            if h.symmetrize:
+                from torch_geometric.transforms import Compose
+
+                transform = Compose([transform, SymmetrizeTorsions()])
+            self.train_set = ReferenceTorsionDataset(h.train, root=h.root, transform=transform,
                                                      converged_only=h.train_subset == "converged",
                                                      rebuilt_only=h.train_subset == "rebuilt")
         if stage in (None, "fit", "validate"):

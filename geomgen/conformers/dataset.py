@@ -48,6 +48,8 @@ class ReferenceTorsionDataset(InMemoryDataset):
 
     ``torsion_angles`` [T, S] holds S reference samples of each torsion (radians) and
     ``torsion_symmetry`` [T] each torsion's graph-symmetry order (the convergence rule's);
+    ``torsion_converged`` [T] whether each torsion's references pass the convergence rule on
+    their own (False where the diagnostics carry no per-torsion verdict, as for earlier samplers);
     ``torsion_attr`` [T, 6] the torsion-potential features (for networks that read them). Processed
     once and cached (PyG ``InMemoryDataset``) under ``root`` (default
     ``~/.cache/geomgen/molecules``, or ``$GEOMGEN_CACHE``); the cache key includes the source
@@ -64,7 +66,7 @@ class ReferenceTorsionDataset(InMemoryDataset):
         transform, pre_transform: PyG transforms.
     """
 
-    VERSION = 4
+    VERSION = 5
 
     def __init__(self, split: str, root: str | None = None, converged_only: bool = False, transform=None, pre_transform=None,
                  rebuilt_only: bool = False):
@@ -104,6 +106,9 @@ class ReferenceTorsionDataset(InMemoryDataset):
             d = TorsionData.from_graph(featurize(ref.mol, ref.torsion_atoms, torsion_features=True))
             d.torsion_angles = torch.from_numpy(np.ascontiguousarray(ref.angles.T)).float()
             d.torsion_symmetry = torch.from_numpy(np.asarray(ref.symmetry, dtype=np.int64))
+            verdict = ref.diagnostics.get("torsion_converged")
+            d.torsion_converged = (torch.tensor(verdict, dtype=torch.bool) if isinstance(verdict, list) and len(verdict) == len(ref.symmetry)
+                                   else torch.zeros(len(ref.symmetry), dtype=torch.bool))
             d.mol_id = ref.id
             if self.pre_transform is not None:
                 d = self.pre_transform(d)
@@ -126,4 +131,24 @@ class SubsampleTorsions:
             idx = torch.randint(0, s, (self.n,))
             data = data.clone()
             data.torsion_angles = data.torsion_angles[:, idx]
+        return data
+
+
+class SymmetrizeTorsions:
+    """Transform: shift each reference sample of a torsion of graph-symmetry order :math:`s` by
+    :math:`2\\pi k / s` with :math:`k` uniform in :math:`\\{0, \\dots, s-1\\}` (fresh each access).
+
+    Exact for the Boltzmann distribution: a torsion of order :math:`s` has :math:`s` graph-equivalent
+    outer atoms, so the energy, and hence the distribution of its dihedral over the labelled atoms,
+    is invariant under those shifts. A reference chain that stayed in one of the equivalent copies
+    (a slow phenyl flip) carries a preference for one copy that no graph feature can predict;
+    symmetrizing removes it from the training target. Orders 1 are left as they are."""
+
+    def __call__(self, data):
+        order = data.torsion_symmetry
+        if bool((order > 1).any()):
+            k = torch.floor(torch.rand(data.torsion_angles.shape) * order[:, None]).clamp(max=(order[:, None] - 1))
+            data = data.clone()
+            shifted = data.torsion_angles + 2 * torch.pi * k / order[:, None]  # angles in [-pi, pi), shifts in [0, 2 pi)
+            data.torsion_angles = torch.where(shifted >= torch.pi, shifted - 2 * torch.pi, shifted)
         return data

@@ -21,10 +21,16 @@ class VonMisesNetSystem(L.LightningModule):
         lr (float): AdamW learning rate (default 1e-3).
         weight_decay (float): AdamW weight decay (default 1e-4).
         w1_samples (int): samples drawn from each predicted mixture for the validation W1 (200).
+        unconverged_weight (float): weight in the training loss of a torsion whose references
+            fail the convergence rule on their own (``torsion_converged`` of the dataset), against 1
+            for a converged one; the loss is the weighted mean over torsions (default 1: all equal).
     """
 
-    def __init__(self, net: VonMisesNet | None = None, lr: float = 1e-3, weight_decay: float = 1e-4, w1_samples: int = 200):
+    def __init__(self, net: VonMisesNet | None = None, lr: float = 1e-3, weight_decay: float = 1e-4, w1_samples: int = 200,
+                 unconverged_weight: float = 1.0):
         super().__init__()
+        if not 0.0 <= unconverged_weight <= 1.0:
+            raise ValueError(f"unconverged_weight must be in [0, 1], got {unconverged_weight}")
         self.save_hyperparameters(ignore=["net"])
         self.net = net if net is not None else VonMisesNet()
 
@@ -48,7 +54,7 @@ class VonMisesNetSystem(L.LightningModule):
         """
         # the one reader of checkpoint files (weights_only=True, errors that name the file)
         hp = _read_checkpoint(path).get("hyper_parameters") or {}
-        return cls(net=load_vonmisesnet(path), **{k: v for k, v in hp.items() if k in ("lr", "weight_decay", "w1_samples")}).eval()
+        return cls(net=load_vonmisesnet(path), **{k: v for k, v in hp.items() if k in ("lr", "weight_decay", "w1_samples", "unconverged_weight")}).eval()
 
     def forward(self, data):
         return self.net(data)
@@ -56,7 +62,13 @@ class VonMisesNetSystem(L.LightningModule):
     def model_step(self, batch, stage: str):
         mix = self.net.mixture(batch)
         theta = batch.torsion_angles  # [T, S]
-        nll = -mix.log_prob(theta.T).mean()  # log_prob over [S, T]
+        nll_t = -mix.log_prob(theta.T).mean(0)  # log_prob over [S, T], mean over samples
+        w = self.hparams.unconverged_weight
+        if stage == "train" and w != 1.0:
+            weights = torch.where(batch.torsion_converged, 1.0, w).to(nll_t)
+            nll = (nll_t * weights).sum() / weights.sum().clamp(min=1e-12)
+        else:
+            nll = nll_t.mean()
         self.log(f"{stage}/nll", nll, batch_size=batch.num_graphs, prog_bar=True)
         return nll, mix
 

@@ -265,3 +265,84 @@ def test_torsion_feature_network_is_invariant_and_round_trips(tmp_path):
     # checkpoints written before the option load as networks without it
     old = {k: v for k, v in VonMisesNet(hidden=32, num_layers=2).config.items() if k != "torsion_features"}
     assert VonMisesNet(**old).torsion_features is False
+
+
+def test_symmetrize_torsions_shifts_by_symmetry_periods_only():
+    """Each sample moves by a multiple of its torsion's period 2 pi / s, uniformly over the s
+    copies (a chain stuck in one copy becomes symmetric: its harmonics below s vanish), and
+    torsions of order 1 are untouched."""
+    from geomgen.conformers.dataset import SymmetrizeTorsions, TorsionData
+
+    stuck = torch.full((3, 20000), 0.3)  # every sample in one copy
+    d = TorsionData(torsion_angles=stuck, torsion_symmetry=torch.tensor([1, 2, 3]), num_nodes=1)
+    torch.manual_seed(0)
+    out = SymmetrizeTorsions()(d).torsion_angles
+    assert torch.equal(d.torsion_angles, stuck)  # the stored sample is not modified in place
+    assert torch.equal(out[0], stuck[0])
+    for t, s in ((1, 2), (2, 3)):
+        k = torch.round((out[t] - 0.3) / (2 * np.pi / s)) % s  # which copy each sample went to
+        assert torch.allclose(torch.remainder(out[t] - 0.3 + 1e-4, 2 * np.pi / s), torch.tensor(1e-4), atol=1e-5)
+        counts = torch.bincount(k.long(), minlength=s).double() / out.shape[1]
+        assert torch.allclose(counts, torch.full((s,), 1.0 / s, dtype=torch.float64), atol=0.02)
+        for h in range(1, s):  # harmonics that the symmetry forbids
+            assert abs(torch.exp(1j * h * out[t].double()).mean()) < 0.03
+    assert out.min() >= -np.pi and out.max() < np.pi
+
+
+def test_unconverged_torsions_weighted_in_training_loss(tiny_reference, tmp_path):
+    """The dataset carries each torsion's own convergence verdict; with ``unconverged_weight`` w
+    the training loss is the weighted mean NLL over torsions (w = 0: converged torsions only,
+    w = 1: the plain mean), and validation is unweighted."""
+    import json
+
+    from torch_geometric.data import Batch
+
+    z = dict(np.load(tiny_reference))
+    diags = [json.loads(str(d)) for d in z["diagnostics"]]
+    for d in diags:  # a known pattern of verdicts: alternate torsions converged
+        d["torsion_converged"] = [i % 2 == 0 for i in range(d["n_torsions"])]
+    z["diagnostics"] = np.array([json.dumps(d) for d in diags])
+    path = tmp_path / "verdicts.npz"
+    np.savez_compressed(path, **z)
+    ds = ReferenceTorsionDataset(str(path), root=str(tmp_path))
+    for d in ds:
+        assert d.torsion_converged.tolist() == [i % 2 == 0 for i in range(len(d.torsion_symmetry))]
+    own = {str(i): json.loads(str(d))["torsion_converged"] for i, d in zip(z["id"], np.load(tiny_reference)["diagnostics"])}
+    for d in ReferenceTorsionDataset(str(tiny_reference), root=str(tmp_path / "o")):  # the sampler's own verdicts
+        assert d.torsion_converged.tolist() == own[d.mol_id]
+    batch = Batch.from_data_list(list(ds))
+    torch.manual_seed(0)
+    net = VonMisesNet(hidden=16, num_layers=1).eval()
+    with torch.no_grad():
+        per_torsion = -net.mixture(batch).log_prob(batch.torsion_angles.T).mean(0)
+    conv = batch.torsion_converged
+    for w, expected in ((1.0, per_torsion.mean()), (0.0, per_torsion[conv].mean()),
+                        (0.25, (per_torsion[conv].sum() + 0.25 * per_torsion[~conv].sum()) / (conv.sum() + 0.25 * (~conv).sum()))):
+        system = VonMisesNetSystem(net, unconverged_weight=w)
+        system.log = lambda *a, **k: None
+        with torch.no_grad():
+            assert float(system.model_step(batch, "train")[0]) == pytest.approx(float(expected), rel=1e-5)
+            assert float(system.model_step(batch, "val")[0]) == pytest.approx(float(per_torsion.mean()), rel=1e-5)
+    with pytest.raises(ValueError, match="unconverged_weight must be in"):
+        VonMisesNetSystem(net, unconverged_weight=2.0)
+
+
+def test_datamodule_symmetrize_option(tiny_reference, tmp_path):
+    """``symmetrize=True`` adds the symmetry shifts to the training samples only: symmetric
+    torsions' samples agree with the stored ones modulo their period, order-1 torsions exactly."""
+    dm = ConformerDataModule(train=str(tiny_reference), val=str(tiny_reference), root=str(tmp_path), train_samples=10_000,
+                             symmetrize=True)
+    dm.setup("fit")
+    stored = ReferenceTorsionDataset(str(tiny_reference), root=str(tmp_path))
+    moved = False
+    for i in range(len(stored)):
+        a, b = stored[i], dm.train_set[i]
+        if a.torsion_angles.shape[1] > 10_000:
+            continue  # subsampled: not comparable sample by sample
+        period = (2 * np.pi / a.torsion_symmetry.double())[:, None]
+        d = (b.torsion_angles.double() - a.torsion_angles.double()) % period
+        assert torch.all((d < 1e-5) | (d > period - 1e-5))
+        assert torch.equal(b.torsion_angles[a.torsion_symmetry == 1], a.torsion_angles[a.torsion_symmetry == 1])
+        moved |= not torch.equal(b.torsion_angles, a.torsion_angles)
+    assert moved  # the tiny set has a symmetric rotor
+    assert torch.equal(dm.val_set[0].torsion_angles, stored[0].torsion_angles)
