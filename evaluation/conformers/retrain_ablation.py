@@ -21,7 +21,9 @@ the evaluation and of the convergence check), averaged over a molecule's torsion
 molecules (as ``evaluate.py`` averages), and per torsion class over the three splits' torsions.
 ``geomgen conformers`` sets such sampled torsions on the seed geometry (clash rejection aside), so
 this is the plain generator's torsion W1 without the cost of building conformers; the full
-comparison with ETKDG is ``evaluate.py --model``. One thread per fit; the table reports mean and spread over seeds.
+comparison with ETKDG is ``evaluate.py --model``. One thread per fit; the table reports mean and spread over seeds,
+and with ``--ensemble`` each variant's seeds scored together as one ensemble
+(:class:`~geomgen.conformers.model.VonMisesNetEnsemble`, the mean of their densities).
 
 Writes the markdown table to ``-o`` and the numbers to the same name with ``.json``; each
 variant's best checkpoint stays under ``--work`` (default ``runs/retrain_ablation``), with the
@@ -210,7 +212,8 @@ def to_markdown(rows, shipped, header) -> str:
         names[name] = (f"{name} (layers {net['num_layers']}, K {net['num_components']}, hidden {net['hidden']}"
                        + (", torsion features" if net.get("torsion_features") else "")
                        + "".join(f", {k} {v}" for k, v in rs[0].get("options", {}).items()) + ")")
-        lines.append(f"| {names[name]} | {rs[0]['train_molecules']} | {len(rs)} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+        seeds = rs[0].get("members", len(rs))
+        lines.append(f"| {names[name]} | {rs[0]['train_molecules']} | {seeds} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
     ship = _pooled_classes(shipped)
     classes = sorted(ship, key=lambda c: -ship[c][1])
     lines += ["", f"Mean W1 (rad) per torsion class, torsions of the {', '.join(SPLITS)} splits pooled (mean over seeds):", "",
@@ -230,6 +233,8 @@ def main(argv=None):
     ap.add_argument("--work", default=str(ROOT / "runs" / "retrain_ablation"), help="checkpoints (a rerun reuses finished fits)")
     ap.add_argument("--model", default=None, help="checkpoint to compare against (default: the shipped one)")
     ap.add_argument("--old-train", default=None, help="earlier training references, for the matched-* variants")
+    ap.add_argument("--ensemble", action="store_true",
+                    help="also score each variant's seeds as one ensemble (the mean of their mixture densities)")
     ap.add_argument("-o", "--output", default=str(HERE / "retrain_ablation.md"))
     args = ap.parse_args(argv)
     import torch
@@ -261,6 +266,16 @@ def main(argv=None):
             print(f"{name} seed {seed}: { {s: round(v['w1'], 4) for s, v in row['scores'].items()} } "
                   f"({row['train_molecules']} training molecules)", flush=True)
             rows.append(row)
+    if args.ensemble:
+        from geomgen.conformers.model import VonMisesNetEnsemble
+
+        for name in args.variants:
+            members = [r for r in rows if r["variant"] == name]
+            row = {**members[0], "variant": f"{name} ensemble x{len(members)}", "seed": None, "members": len(members), "fit_seconds": None,
+                   "checkpoint": [r["checkpoint"] for r in members]}
+            row["scores"] = score(VonMisesNetEnsemble([load_vonmisesnet(r["checkpoint"]) for r in members]))
+            print(f"{row['variant']}: { {s: round(v['w1'], 4) for s, v in row['scores'].items()} }", flush=True)
+            rows.append(row)
     counts = {s: v["molecules"] for s, v in shipped.items()}
     from geomgen.conformers.reference.build import SAMPLER_VERSION
     from geomgen.conformers.reference.store import is_converged, read_records
@@ -273,7 +288,7 @@ def main(argv=None):
               f"converged references ({', '.join(f'{s} {n}' for s, n in counts.items())} molecules with torsions); "
               f"{args.epochs} epochs, epoch selected on converged val; {snapshot}; wall time {time.time() - t0:.0f} s.\n"
               f"Command: python evaluation/conformers/retrain_ablation.py --variants {' '.join(args.variants)} "
-              f"--seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}"
+              f"--seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}" + (" --ensemble" if args.ensemble else "")
               + (f" --old-train {args.old_train}" if args.old_train else ""))
     text = to_markdown(rows, shipped, header)
     print(text)

@@ -1,4 +1,5 @@
-"""VonMisesNet checkpoints: load the network of a (Lightning or slim) checkpoint, export a slim one.
+"""VonMisesNet checkpoints: load the network of a (Lightning or slim) checkpoint, export a slim one,
+or several as one ensemble checkpoint.
 
 Plain torch, no Lightning: the generation path loads the shipped model through this module.
 Checkpoints are read with ``torch.load(weights_only=True)``.
@@ -11,7 +12,7 @@ from pathlib import Path
 import torch
 
 from geomgen.atomic import atomic_write
-from geomgen.conformers.model import VonMisesNet
+from geomgen.conformers.model import VonMisesNet, VonMisesNetEnsemble
 
 
 def _read_checkpoint(path):
@@ -27,11 +28,12 @@ def _read_checkpoint(path):
     return ckpt
 
 
-def load_vonmisesnet(path) -> VonMisesNet:
-    """The network of a checkpoint (a Lightning one from training or a slim exported one), in
-    eval mode."""
+def load_vonmisesnet(path) -> VonMisesNet | VonMisesNetEnsemble:
+    """The network of a checkpoint (a Lightning one from training, a slim exported one, or an
+    ensemble written by :func:`export_ensemble`), in eval mode."""
     ckpt = _read_checkpoint(path)
-    net = VonMisesNet(**ckpt["net_config"])
+    cfg = ckpt["net_config"]
+    net = VonMisesNetEnsemble([VonMisesNet(**c) for c in cfg["ensemble"]]) if "ensemble" in cfg else VonMisesNet(**cfg)
     prefix = "net."
     net.load_state_dict({k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)})
     return net.eval()
@@ -45,4 +47,32 @@ def export_checkpoint(src, dst) -> None:
     keys = ("hyper_parameters", "net_config", "state_dict", "epoch", "global_step", "pytorch-lightning_version")
     slim = {key: ckpt.get(key) for key in keys}
     slim["geomgen_source"] = Path(src).name
+    atomic_write(dst, lambda tmp: torch.save(slim, tmp))
+
+
+def export_ensemble(srcs, dst) -> None:
+    """Write one slim checkpoint holding the networks of several checkpoints as a
+    :class:`~geomgen.conformers.model.VonMisesNetEnsemble` (equal weights), atomically; the
+    generator, :func:`load_vonmisesnet` and the evaluation take it as they take one network.
+
+    The hyper-parameters and Lightning version are the first checkpoint's; ``geomgen_source``
+    lists the members' file names.
+
+    Raises:
+        ValueError: fewer than two checkpoints, or a source that is not a single-network one.
+    """
+    srcs = [Path(s) for s in srcs]
+    if len(srcs) < 2:
+        raise ValueError(f"an ensemble needs at least two checkpoints, got {len(srcs)}")
+    configs, state = [], {}
+    for i, src in enumerate(srcs):
+        ckpt = _read_checkpoint(src)
+        if "ensemble" in ckpt["net_config"]:
+            raise ValueError(f"{src}: already an ensemble; list its members' checkpoints instead")
+        configs.append(ckpt["net_config"])
+        state.update({f"net.members.{i}.{k[4:]}": v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
+        if i == 0:
+            first = ckpt
+    slim = {"hyper_parameters": first.get("hyper_parameters"), "net_config": {"ensemble": configs}, "state_dict": state,
+            "pytorch-lightning_version": first.get("pytorch-lightning_version"), "geomgen_source": [s.name for s in srcs]}
     atomic_write(dst, lambda tmp: torch.save(slim, tmp))

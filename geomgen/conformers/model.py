@@ -8,6 +8,8 @@ or a PyG ``Batch`` of the training dataset alike. Checkpoint I/O is
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -136,3 +138,45 @@ class VonMisesNet(nn.Module):
             "max_concentration": self.max_concentration,
             "torsion_features": self.torsion_features,
         }
+
+
+class VonMisesNetEnsemble(nn.Module):
+    r"""Equal-weight ensemble of VonMisesNets: each torsion's predicted density is the mean of the
+    members' mixture densities,
+
+    .. math::
+        p(\theta) = \frac{1}{M} \sum_{m=1}^{M} p_m(\theta),
+
+    itself a von Mises mixture of :math:`M K` components whose log-weights are the members'
+    normalised log-weights minus :math:`\log M`. A drop-in replacement of a single network for
+    the generator and the scores.
+
+    Args:
+        nets (list of VonMisesNet): the members (any widths, depths and component counts).
+
+    Shapes:
+        - input: as :class:`VonMisesNet` (featurized with ``torsion_features=True`` if any member reads them)
+        - output: ``(loc, concentration, logits)`` each ``[T, sum of the members' K]``
+    """
+
+    def __init__(self, nets):
+        super().__init__()
+        if not nets:
+            raise ValueError("VonMisesNetEnsemble needs at least one network")
+        self.members = nn.ModuleList(nets)
+        self.torsion_features = any(n.torsion_features for n in nets)
+        self.num_components = sum(n.num_components for n in nets)
+
+    def forward(self, data):
+        outs = [m(data) for m in self.members]
+        shift = math.log(len(outs))
+        return (torch.cat([o[0] for o in outs], -1), torch.cat([o[1] for o in outs], -1),
+                torch.cat([torch.log_softmax(o[2], -1) - shift for o in outs], -1))
+
+    def mixture(self, data) -> VonMisesMixture:
+        return VonMisesMixture(*self(data))
+
+    @property
+    def config(self) -> dict:
+        """``{"ensemble": [member configs]}``, stored in checkpoints."""
+        return {"ensemble": [m.config for m in self.members]}
