@@ -89,3 +89,19 @@ def test_checkpoints_load_weights_only(tmp_path):
             VonMisesNetSystem.from_checkpoint(bad)
     with pytest.raises(FileNotFoundError, match="nothing.ckpt"):
         VonMisesNetSystem.from_checkpoint(tmp_path / "nothing.ckpt")
+
+
+def test_export_command(tiny_checkpoint, tmp_path, capsys):
+    """``geomgen vonmisesnet export``: one checkpoint gives a slim one, two an ensemble, and a
+    missing checkpoint exits 2 naming it, writing nothing."""
+    from geomgen.conformers.checkpoint import load_vonmisesnet
+    from geomgen.conformers.model import VonMisesNetEnsemble
+
+    assert main(["vonmisesnet", "export", str(tiny_checkpoint), "-o", str(tmp_path / "slim.ckpt")]) == 0
+    assert load_vonmisesnet(tmp_path / "slim.ckpt").config == load_vonmisesnet(tiny_checkpoint).config
+    assert main(["vonmisesnet", "export", str(tiny_checkpoint), str(tmp_path / "slim.ckpt"), "-o", str(tmp_path / "ens.ckpt")]) == 0
+    ens = load_vonmisesnet(tmp_path / "ens.ckpt")
+    assert isinstance(ens, VonMisesNetEnsemble) and len(ens.members) == 2
+    capsys.readouterr()
+    assert main(["vonmisesnet", "export", str(tmp_path / "nope.ckpt"), "-o", str(tmp_path / "x.ckpt")]) == 2
+    assert "nope.ckpt" in capsys.readouterr().err and not (tmp_path / "x.ckpt").exists()

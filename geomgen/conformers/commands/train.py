@@ -3,6 +3,8 @@
     geomgen vonmisesnet fit --config geomgen/conformers/configs/vonmisesnet.yaml
     geomgen vonmisesnet fit --config ... --ckpt_path last      # resume after a kill
     geomgen vonmisesnet test --config ... --ckpt_path runs/vonmisesnet/checkpoints/last.ckpt
+    geomgen vonmisesnet export runs/vonmisesnet/checkpoints/best-epoch=21.ckpt -o model.ckpt
+    geomgen vonmisesnet export RUN_A/best.ckpt RUN_B/best.ckpt -o ensemble.ckpt   # an ensemble
 
 Checkpoints go to ``<trainer.default_root_dir>/checkpoints`` (one fixed folder per run, whatever
 the logger's version) unless a ``ModelCheckpoint`` names its own ``dirpath``; ``--ckpt_path last``
@@ -34,6 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             help=f"LightningCLI '{stage}' (e.g. --config FILE, --trainer.max_epochs N, --ckpt_path last; --help for all)",
         )
         s.add_argument("cli_args", nargs=argparse.REMAINDER)
+    e = sub.add_parser("export", help="write a slim inference checkpoint (for geomgen conformers --model); "
+                                      "several checkpoints make one ensemble (the mean of their mixture densities)")
+    e.add_argument("checkpoints", nargs="+", help="Lightning (or slim) VonMisesNet checkpoints")
+    e.add_argument("-o", "--output", required=True, help="the slim checkpoint to write (atomically)")
 
 
 def cli_main(args: list[str] | None = None):
@@ -70,8 +76,28 @@ def cli_main(args: list[str] | None = None):
         return VonMisesNetCLI(VonMisesNetSystem, ConformerDataModule, args=args, save_config_kwargs={"overwrite": True})
 
 
+def export(checkpoints: list[str], output: str) -> None:
+    """One checkpoint: :func:`~geomgen.conformers.checkpoint.export_checkpoint`; several:
+    :func:`~geomgen.conformers.checkpoint.export_ensemble`."""
+    from geomgen.conformers.checkpoint import export_checkpoint, export_ensemble
+
+    if len(checkpoints) == 1:
+        export_checkpoint(checkpoints[0], output)
+    else:
+        export_ensemble(checkpoints, output)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run one LightningCLI stage; return the exit status (2 for ``--ckpt_path last`` with nothing to resume)."""
+    """Run one LightningCLI stage or the export; return the exit status (2 for ``--ckpt_path
+    last`` with nothing to resume, or a checkpoint that cannot be exported)."""
+    if args.vonmisesnet_stage == "export":
+        try:
+            export(args.checkpoints, args.output)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"geomgen vonmisesnet export: error: {err}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.output}")
+        return 0
     try:
         cli_main([args.vonmisesnet_stage, *args.cli_args])
     except MissingLastCheckpoint as err:
