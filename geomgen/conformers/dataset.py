@@ -138,9 +138,11 @@ class SymmetrizeTorsions:
     """Transform: shift each reference sample of a torsion of graph-symmetry order :math:`s` by
     :math:`2\\pi k / s` with :math:`k` uniform in :math:`\\{0, \\dots, s-1\\}` (fresh each access).
 
-    Exact for the Boltzmann distribution: a torsion of order :math:`s` has :math:`s` graph-equivalent
-    outer atoms, so the energy, and hence the distribution of its dihedral over the labelled atoms,
-    is invariant under those shifts. A reference chain that stayed in one of the equivalent copies
+    The Boltzmann distribution is invariant under exchanging graph-equivalent atoms, and for a
+    torsion of order :math:`s` (:func:`~geomgen.conformers.reference.convergence.torsion_symmetry`)
+    such an exchange moves the dihedral over the labelled atoms by a multiple of :math:`2\\pi / s`
+    (exactly for a planar ring's flip; up to the small spread of bond angles for an sp3 rotor, as
+    in the evaluation, which compares torsions modulo the same period). A reference chain that stayed in one of the equivalent copies
     (a slow phenyl flip) carries a preference for one copy that no graph feature can predict;
     symmetrizing removes it from the training target. Orders 1 are left as they are."""
 
