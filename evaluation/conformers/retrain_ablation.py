@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomgen.atomic import atomic_write_text
+from geomgen.atomic import atomic_write, atomic_write_text
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -253,7 +253,8 @@ def main(argv=None):
 
     Path(args.work).mkdir(parents=True, exist_ok=True)
     sources = {"train": str(Path(args.work) / "train_snapshot.npz")}
-    shutil.copyfile(asset_path("data/conformers/reference_train.npz"), sources["train"])
+    # atomically: runs sharing --work (disjoint variants in parallel) may read it meanwhile
+    atomic_write(sources["train"], lambda tmp: shutil.copyfile(asset_path("data/conformers/reference_train.npz"), tmp))
     if any(v.startswith("matched-") for v in args.variants):
         if not args.old_train:
             ap.error("the matched-* variants need --old-train")
