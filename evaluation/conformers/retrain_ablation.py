@@ -61,6 +61,8 @@ VARIANTS = {
     "all-tf": ("all", {"torsion_features": True}, {}),
     "all-deep": ("all", {"num_layers": 8}, {}),
     "all-k10": ("all", {"num_components": 10}, {}),
+    "all-wide": ("all", {"hidden": 192}, {}),
+    "all-tf-k10": ("all", {"torsion_features": True, "num_components": 10}, {}),
     "all-sym": ("all", {}, {"symmetrize": True}),
     "all-uw0": ("all", {}, {"unconverged_weight": 0.0}),
     "all-uw03": ("all", {}, {"unconverged_weight": 0.3}),
