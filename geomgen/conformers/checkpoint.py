@@ -28,12 +28,17 @@ def _read_checkpoint(path):
     return ckpt
 
 
+def build_network(config: dict) -> VonMisesNet | VonMisesNetEnsemble:
+    """An untrained network of a checkpoint's ``net_config`` (one network's constructor
+    arguments, or ``{"ensemble": [...]}``)."""
+    return VonMisesNetEnsemble([VonMisesNet(**c) for c in config["ensemble"]]) if "ensemble" in config else VonMisesNet(**config)
+
+
 def load_vonmisesnet(path) -> VonMisesNet | VonMisesNetEnsemble:
     """The network of a checkpoint (a Lightning one from training, a slim exported one, or an
     ensemble written by :func:`export_ensemble`), in eval mode."""
     ckpt = _read_checkpoint(path)
-    cfg = ckpt["net_config"]
-    net = VonMisesNetEnsemble([VonMisesNet(**c) for c in cfg["ensemble"]]) if "ensemble" in cfg else VonMisesNet(**cfg)
+    net = build_network(ckpt["net_config"])
     prefix = "net."
     net.load_state_dict({k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)})
     return net.eval()

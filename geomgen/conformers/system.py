@@ -6,7 +6,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from geomgen.conformers.checkpoint import _read_checkpoint, load_vonmisesnet
+from geomgen.conformers.checkpoint import _read_checkpoint, build_network, load_vonmisesnet
 from geomgen.conformers.model import VonMisesNet
 
 
@@ -38,6 +38,17 @@ class VonMisesNetSystem(L.LightningModule):
         """Add the network's constructor arguments (plain types) to ``checkpoint`` as ``net_config``,
         so that :func:`~geomgen.conformers.checkpoint.load_vonmisesnet` rebuilds it on its own."""
         checkpoint["net_config"] = self.net.config
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Rebuild the network from the checkpoint's ``net_config`` when it differs from the one
+        configured (an ensemble, or a network trained with other settings), before Lightning loads
+        the weights: ``geomgen vonmisesnet test --ckpt_path`` then scores the network the file holds."""
+        config = checkpoint.get("net_config")
+        if config is not None and config != self.net.config:
+            from lightning.pytorch.utilities import rank_zero_info
+
+            rank_zero_info(f"VonMisesNet: using the checkpoint's network {config} in place of the configured {self.net.config}")
+            self.net = build_network(config)
 
     @classmethod
     def from_checkpoint(cls, path) -> VonMisesNetSystem:

@@ -91,17 +91,24 @@ def test_checkpoints_load_weights_only(tmp_path):
         VonMisesNetSystem.from_checkpoint(tmp_path / "nothing.ckpt")
 
 
-def test_export_command(tiny_checkpoint, tmp_path, capsys):
+def test_export_command(tiny_checkpoint, tiny_reference, tmp_path, capsys):
     """``geomgen vonmisesnet export``: one checkpoint gives a slim one, two an ensemble, and a
-    missing checkpoint exits 2 naming it, writing nothing."""
+    missing checkpoint exits 2 naming it, writing nothing. The test stage scores the network a
+    checkpoint holds, an ensemble or one configured otherwise, whatever the config's network."""
+    from geomgen.conformers.commands.train import cli_main
     from geomgen.conformers.checkpoint import load_vonmisesnet
-    from geomgen.conformers.model import VonMisesNetEnsemble
+    from geomgen.conformers.model import VonMisesNet, VonMisesNetEnsemble
 
     assert main(["vonmisesnet", "export", str(tiny_checkpoint), "-o", str(tmp_path / "slim.ckpt")]) == 0
     assert load_vonmisesnet(tmp_path / "slim.ckpt").config == load_vonmisesnet(tiny_checkpoint).config
     assert main(["vonmisesnet", "export", str(tiny_checkpoint), str(tmp_path / "slim.ckpt"), "-o", str(tmp_path / "ens.ckpt")]) == 0
     ens = load_vonmisesnet(tmp_path / "ens.ckpt")
     assert isinstance(ens, VonMisesNetEnsemble) and len(ens.members) == 2
+    args = _args(tiny_reference, tmp_path)  # a 1-layer, 2-component network: not the checkpoints'
+    for ckpt, kind in ((tmp_path / "slim.ckpt", VonMisesNet), (tmp_path / "ens.ckpt", VonMisesNetEnsemble)):
+        cli = cli_main(["test", *args, "--ckpt_path", str(ckpt)])
+        assert type(cli.model.net) is kind and cli.model.net.config == load_vonmisesnet(ckpt).config
+        assert 0 < cli.trainer.callback_metrics["test/w1"] < 3.2
     capsys.readouterr()
     assert main(["vonmisesnet", "export", str(tmp_path / "nope.ckpt"), "-o", str(tmp_path / "x.ckpt")]) == 2
     assert "nope.ckpt" in capsys.readouterr().err and not (tmp_path / "x.ckpt").exists()
