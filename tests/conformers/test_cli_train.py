@@ -95,8 +95,8 @@ def test_export_command(tiny_checkpoint, tiny_reference, tmp_path, capsys):
     """``geomgen vonmisesnet export``: one checkpoint gives a slim one, two an ensemble, and a
     missing checkpoint exits 2 naming it, writing nothing. The test stage scores the network a
     checkpoint holds, an ensemble or one configured otherwise, whatever the config's network."""
-    from geomgen.conformers.commands.train import cli_main
     from geomgen.conformers.checkpoint import load_vonmisesnet
+    from geomgen.conformers.commands.train import cli_main
     from geomgen.conformers.model import VonMisesNet, VonMisesNetEnsemble
 
     assert main(["vonmisesnet", "export", str(tiny_checkpoint), "-o", str(tmp_path / "slim.ckpt")]) == 0
