@@ -152,26 +152,32 @@ def test_collate_equals_pyg_batch():
 
 
 def test_shipped_model_equals_pyg_network():
-    """The plain-torch network on the shipped checkpoint gives the outputs of the same weights in
-    a network built from PyG's GINEConv, on a PyG batch, to 1e-6."""
+    """The plain-torch network on the shipped checkpoint (each member, for an ensemble) gives the
+    outputs of the same weights in a network built from PyG's GINEConv, on a PyG batch, to 1e-6."""
     from torch_geometric.nn import GINEConv
 
     from geomgen.assets import asset_path
     from geomgen.conformers.checkpoint import load_vonmisesnet
+    from geomgen.conformers.model import VonMisesNetEnsemble
 
-    net = load_vonmisesnet(asset_path("models/vonmisesnet.ckpt"))
-    ref = load_vonmisesnet(asset_path("models/vonmisesnet.ckpt"))
-    for i, layer in enumerate(ref.convs):
-        state = {k: v.clone() for k, v in layer.state_dict().items()}
-        conv = GINEConv(copy.deepcopy(layer.nn), edge_dim=layer.lin.in_features, train_eps=True)  # re-initialises its nn
-        conv.load_state_dict(state)
-        ref.convs[i] = conv
-    graphs = [_graph(s)[2] for s in DRUGS]
-    with torch.no_grad():
-        ours = net(collate(graphs))
-        theirs = ref.eval()(Batch.from_data_list([TorsionData.from_graph(gr) for gr in graphs]))
-    for a, b in zip(ours, theirs):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    shipped = load_vonmisesnet(asset_path("models/vonmisesnet.ckpt"))
+    members = list(shipped.members) if isinstance(shipped, VonMisesNetEnsemble) else [shipped]
+    graphs = []
+    for smiles in DRUGS:
+        mol, ts, _ = _graph(smiles)
+        graphs.append(featurize(mol, ts.atoms, torsion_features=True))
+    for net in members:
+        ref = copy.deepcopy(net)
+        for i, layer in enumerate(ref.convs):
+            state = {k: v.clone() for k, v in layer.state_dict().items()}
+            conv = GINEConv(copy.deepcopy(layer.nn), edge_dim=layer.lin.in_features, train_eps=True)  # re-initialises its nn
+            conv.load_state_dict(state)
+            ref.convs[i] = conv
+        with torch.no_grad():
+            ours = net(collate(graphs))
+            theirs = ref.eval()(Batch.from_data_list([TorsionData.from_graph(gr) for gr in graphs]))
+        for a, b in zip(ours, theirs):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
 def test_dataset_converged_only(tiny_reference, tmp_path):
