@@ -69,15 +69,13 @@ def export_ensemble(srcs, dst) -> None:
     srcs = [Path(s) for s in srcs]
     if len(srcs) < 2:
         raise ValueError(f"an ensemble needs at least two checkpoints, got {len(srcs)}")
-    configs, state = [], {}
-    for i, src in enumerate(srcs):
-        ckpt = _read_checkpoint(src)
+    ckpts = [_read_checkpoint(src) for src in srcs]
+    for src, ckpt in zip(srcs, ckpts):
         if "ensemble" in ckpt["net_config"]:
             raise ValueError(f"{src}: already an ensemble; list its members' checkpoints instead")
-        configs.append(ckpt["net_config"])
-        state.update({f"net.members.{i}.{k[4:]}": v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
-        if i == 0:
-            first = ckpt
-    slim = {"hyper_parameters": first.get("hyper_parameters"), "net_config": {"ensemble": configs}, "state_dict": state,
-            "pytorch-lightning_version": first.get("pytorch-lightning_version"), "geomgen_source": [s.name for s in srcs]}
+    state = {f"net.members.{i}.{k[len('net.'):]}": v for i, ckpt in enumerate(ckpts)
+             for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    slim = {"hyper_parameters": ckpts[0].get("hyper_parameters"), "net_config": {"ensemble": [c["net_config"] for c in ckpts]},
+            "state_dict": state, "pytorch-lightning_version": ckpts[0].get("pytorch-lightning_version"),
+            "geomgen_source": [s.name for s in srcs]}
     atomic_write(dst, lambda tmp: torch.save(slim, tmp))

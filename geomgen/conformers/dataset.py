@@ -142,9 +142,10 @@ class SymmetrizeTorsions:
     torsion of order :math:`s` (:func:`~geomgen.conformers.reference.convergence.torsion_symmetry`)
     such an exchange moves the dihedral over the labelled atoms by a multiple of :math:`2\\pi / s`
     (exactly for a planar ring's flip; up to the small spread of bond angles for an sp3 rotor, as
-    in the evaluation, which compares torsions modulo the same period). A reference chain that stayed in one of the equivalent copies
-    (a slow phenyl flip) carries a preference for one copy that no graph feature can predict;
-    symmetrizing removes it from the training target. Orders 1 are left as they are."""
+    in the evaluation, which compares torsions modulo the same period). A reference chain that
+    stayed in one of the equivalent copies (a slow phenyl flip) carries a preference for one copy
+    that no graph feature can predict; symmetrizing removes it from the training target. Orders 1
+    are left as they are."""
 
     def __call__(self, data):
         order = data.torsion_symmetry

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from geomgen.conformers.checkpoint import _read_checkpoint, build_network, load_vonmisesnet
-from geomgen.conformers.model import VonMisesNet
+from geomgen.conformers.model import VonMisesNet, VonMisesNetEnsemble
 
 
 class VonMisesNetSystem(L.LightningModule):
@@ -17,7 +17,7 @@ class VonMisesNetSystem(L.LightningModule):
     its graph symmetry as in the evaluation (``torsion_symmetry`` of the dataset).
 
     Args:
-        net (VonMisesNet): the network.
+        net (VonMisesNet or VonMisesNetEnsemble): the network.
         lr (float): AdamW learning rate (default 1e-3).
         weight_decay (float): AdamW weight decay (default 1e-4).
         w1_samples (int): samples drawn from each predicted mixture for the validation W1 (200).
@@ -26,7 +26,7 @@ class VonMisesNetSystem(L.LightningModule):
             for a converged one; the loss is the weighted mean over torsions (default 1: all equal).
     """
 
-    def __init__(self, net: VonMisesNet | None = None, lr: float = 1e-3, weight_decay: float = 1e-4, w1_samples: int = 200,
+    def __init__(self, net: VonMisesNet | VonMisesNetEnsemble | None = None, lr: float = 1e-3, weight_decay: float = 1e-4, w1_samples: int = 200,
                  unconverged_weight: float = 1.0):
         super().__init__()
         if not 0.0 <= unconverged_weight <= 1.0:
