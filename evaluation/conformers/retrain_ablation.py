@@ -194,11 +194,11 @@ def _pooled_classes(scores) -> dict:
     return {c: (s / k, k) for c, (s, k) in acc.items()}
 
 
-def to_markdown(rows, shipped, header) -> str:
+def to_markdown(rows, shipped, header, shipped_label="shipped models/vonmisesnet.ckpt") -> str:
     lines = [header, "", "| model | train molecules | seeds | " + " | ".join(f"W1 {s} (rad)" for s in SPLITS)
              + " | " + " | ".join(f"vs shipped {s}" for s in SPLITS) + " |",
              "|---|---|---|" + "---|" * (2 * len(SPLITS))]
-    lines.append("| shipped models/vonmisesnet.ckpt | 2200 (first sampler's references) | - | "
+    lines.append(f"| {shipped_label} | - | - | "
                  + " | ".join(f"{shipped[s]['w1']:.3f}" for s in SPLITS) + " |" + " 1.00 |" * len(SPLITS))
     by = {}
     for r in rows:
@@ -293,7 +293,7 @@ def main(argv=None):
               f"Command: python evaluation/conformers/retrain_ablation.py --variants {' '.join(args.variants)} "
               f"--seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}" + (" --ensemble" if args.ensemble else "")
               + (f" --old-train {args.old_train}" if args.old_train else ""))
-    text = to_markdown(rows, shipped, header)
+    text = to_markdown(rows, shipped, header, f"compared: {args.model}" if args.model else "shipped models/vonmisesnet.ckpt")
     print(text)
     out = Path(args.output)
     atomic_write_text(out, text)
