@@ -64,8 +64,11 @@ class VonMisesNetSystem(L.LightningModule):
             ValueError: ``path`` is unreadable or not a VonMisesNet checkpoint; the message names it.
         """
         # the one reader of checkpoint files (weights_only=True, errors that name the file)
+        import inspect
+
         hp = _read_checkpoint(path).get("hyper_parameters") or {}
-        return cls(net=load_vonmisesnet(path), **{k: v for k, v in hp.items() if k in ("lr", "weight_decay", "w1_samples", "unconverged_weight")}).eval()
+        known = set(inspect.signature(cls.__init__).parameters) - {"self", "net"}  # the saved hyper-parameters
+        return cls(net=load_vonmisesnet(path), **{k: v for k, v in hp.items() if k in known}).eval()
 
     def forward(self, data):
         return self.net(data)
