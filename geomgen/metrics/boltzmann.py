@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 #: Boltzmann constant in kcal / (mol K); kT = 0.5962 kcal/mol at 300 K.
@@ -22,23 +24,40 @@ def boltzmann_weights(energies, temperature: float = 300.0, log_proposal=None) -
 
     Returns:
         numpy array ``[n]`` summing to 1 (computed stably by subtracting the maximum log-weight).
+
+    Raises:
+        ValueError: energies not a non-empty 1-D array; a temperature that is not a positive finite
+            number; NaN or inf among the energies or ``log_proposal`` (the message names the argument).
     """
     e = np.asarray(energies.detach().cpu() if hasattr(energies, "detach") else energies, dtype=np.float64)
     if e.ndim != 1 or len(e) == 0:
         raise ValueError(f"boltzmann_weights: energies must be a non-empty 1-D array, got shape {e.shape}")
-    if temperature <= 0:
-        raise ValueError(f"boltzmann_weights: temperature must be positive, got {temperature}")
-    if not np.isfinite(e).all():
-        raise ValueError("boltzmann_weights: energies must be finite")
-    logw = -e / (KB_KCAL_PER_MOL_K * temperature)
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        raise ValueError(f"boltzmann_weights: temperature must be a positive finite number, got {temperature!r}") from None
+    if not (t > 0 and math.isfinite(t)):
+        raise ValueError(f"boltzmann_weights: temperature must be a positive finite number, got {temperature!r}")
+    _check_finite(e, "energies")
+    logw = -e / (KB_KCAL_PER_MOL_K * t)
     if log_proposal is not None:
-        lq = np.asarray(log_proposal, dtype=np.float64)
+        lq = np.asarray(log_proposal.detach().cpu() if hasattr(log_proposal, "detach") else log_proposal,
+                        dtype=np.float64)
         if lq.shape != e.shape:
             raise ValueError(f"boltzmann_weights: log_proposal shape {lq.shape} != energies shape {e.shape}")
+        _check_finite(lq, "log_proposal")
         logw = logw - lq
     logw -= logw.max()
     w = np.exp(logw)
     return w / w.sum()
+
+
+def _check_finite(x: np.ndarray, name: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(x))
+    if len(bad):
+        shown = ", ".join(str(i) for i in bad[:10]) + (", ..." if len(bad) > 10 else "")
+        raise ValueError(f"boltzmann_weights: {name} must be finite; {len(bad)} of {len(x)} are NaN or inf "
+                         f"(indices {shown})")
 
 
 def effective_sample_size(weights) -> float:

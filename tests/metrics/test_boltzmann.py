@@ -45,3 +45,17 @@ def test_bad_input():
         boltzmann_weights(np.zeros(2), temperature=0)
     with pytest.raises(ValueError, match="weights"):
         effective_sample_size(np.array([-1.0, 2.0]))
+
+
+@pytest.mark.parametrize("temperature", [math.nan, math.inf, -math.inf, 0.0, -300.0])
+def test_temperature_must_be_positive_and_finite(temperature):
+    """Issue 25: temperature=nan (and inf) gave weights instead of an error."""
+    with pytest.raises(ValueError, match=r"^boltzmann_weights: temperature must be a positive finite number, got"):
+        boltzmann_weights(np.array([0.0, 1.0]), temperature=temperature)
+
+
+def test_non_finite_energies_and_log_proposal_are_named_and_counted():
+    with pytest.raises(ValueError, match=r"^boltzmann_weights: energies must be finite; 2 of 4 are NaN or inf \(indices 1, 3\)"):
+        boltzmann_weights(np.array([0.0, np.nan, 1.0, np.inf]))
+    with pytest.raises(ValueError, match=r"^boltzmann_weights: log_proposal must be finite; 1 of 3 are NaN or inf \(indices 0\)"):
+        boltzmann_weights(np.zeros(3), log_proposal=np.array([-np.inf, 0.0, 0.0]))
