@@ -205,6 +205,16 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*`IterableDataset` has `__len__` defined.*")
 
 
+def _check_data(x: Tensor, shown: int = 10) -> None:
+    """``ValueError`` unless ``x`` is a ``[n, D]`` tensor of finite values; the message lists the bad rows."""
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        raise ValueError(f"fit_estimator: x must be a tensor [n, D], got {getattr(x, 'shape', type(x).__name__)}")
+    bad = (~torch.isfinite(x)).any(dim=1).nonzero().flatten().tolist()
+    if bad:
+        rows = ", ".join(map(str, bad[:shown])) + (f", ... ({len(bad) - shown} more)" if len(bad) > shown else "")
+        raise ValueError(f"fit_estimator: x has NaN or inf values in {len(bad)} of {len(x)} rows: [{rows}]")
+
+
 def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float = 0.0, seed: int = 0,
                   fast_dev_run: bool = False, **options) -> FittedEstimator:
     r"""Fit estimator ``name`` to the clean sample ``x``.
@@ -221,10 +231,15 @@ def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float = 0.
 
     Returns:
         FittedEstimator
+
+    Raises:
+        ValueError: an unknown estimator or option, ``noise < 0``, or ``x`` not ``[n, D]`` or with
+            NaN/inf entries (the message lists the offending rows, the first ten of them).
     """
     opts = estimator_options(name, **options)
-    if noise < 0:
+    if not noise >= 0:
         raise ValueError(f"noise must be >= 0, got {noise}")
+    _check_data(x)
     if name == "kde":
         from geomgen.singular.kde import KernelDensity
 

@@ -15,6 +15,7 @@ from geomgen.singular import (
     SingularDataModule,
     fit_estimator,
 )
+from geomgen.singular.fit import ESTIMATORS
 from geomgen.singular.manifolds import Circle
 
 
@@ -123,3 +124,15 @@ def test_kde_known_answer_and_bandwidths():
         KernelDensity("wide")
     with pytest.raises(RuntimeError, match="not fitted"):
         KernelDensity().sample(3)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_fit_estimator_rejects_non_finite_rows(name):
+    """Issue 25, D10: one NaN row gave kde / perturbed_mle a model with sigma nan and NaN samples."""
+    x = Circle().sample(30, torch.Generator().manual_seed(0))
+    x[7, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"^fit_estimator: x has NaN or inf values in 1 of 30 rows: \[7\]$"):
+        fit_estimator(name, x, intrinsic_dim=1, noise=0.1, fast_dev_run=True)
+    x[:, 1] = float("inf")  # every row: the list is capped
+    with pytest.raises(ValueError, match=r"in 30 of 30 rows: \[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, \.\.\. \(20 more\)\]$"):
+        fit_estimator(name, x, intrinsic_dim=1, noise=0.1, fast_dev_run=True)
