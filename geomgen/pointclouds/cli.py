@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
-from geomgen.lightning_cli import MissingLastCheckpoint, settle_checkpoints
+from geomgen.lightning_cli import USAGE_ERRORS, CheckpointHooks, quiet_lightning
 from geomgen.pointclouds.checkpoint import DEFAULT_MODEL, export, load_autoencoder
 
 #: LightningCLI subcommands offered, and deprecated spellings of them
@@ -74,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "lightning_stage", None) is not None:
         try:
             return run_lightning(args.lightning_stage, args.cli_args)
-        except MissingLastCheckpoint as err:
+        except USAGE_ERRORS as err:
             print(f"geomgen pointcloud {args.lightning_stage}: error: {err}", file=sys.stderr)
             return 2
     prog = f"geomgen pointcloud {command}"
@@ -110,17 +109,16 @@ def run_lightning(stage: str, cli_args: list[str]) -> int:
 
     Raises:
         MissingLastCheckpoint: ``--ckpt_path last`` with no ``last.ckpt`` in the run's checkpoint folder.
+        UnusableCheckpoint: a ``--ckpt_path`` file that is missing or unreadable, or a ``fit``
+            resume from a run configured otherwise.
     """
     from lightning.pytorch.cli import LightningCLI
 
     from geomgen.pointclouds.datamodule import PointCloudDataModule
     from geomgen.pointclouds.system import PointCloudAutoencoderSystem
 
-    class PointCloudCLI(LightningCLI):
-        def _before_stage(self) -> None:
-            settle_checkpoints(self.trainer, self.config_init[self.subcommand])
-
-        before_fit = before_validate = before_test = before_predict = _before_stage
+    class PointCloudCLI(CheckpointHooks, LightningCLI):
+        pass
 
     cli_args = list(cli_args)
     for i, a in enumerate(cli_args):
@@ -128,9 +126,7 @@ def run_lightning(stage: str, cli_args: list[str]) -> int:
             cli_args[i + 1] = resolve_config(cli_args[i + 1])
         elif a.startswith("--config="):
             cli_args[i] = "--config=" + resolve_config(a.split("=", 1)[1])
-    with warnings.catch_warnings():
-        # we pass `args` on purpose: sys.argv holds the geomgen subcommand, not LightningCLI's
-        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
+    with quiet_lightning():
         PointCloudCLI(
             PointCloudAutoencoderSystem,
             PointCloudDataModule,

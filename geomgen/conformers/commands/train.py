@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 
-from geomgen.lightning_cli import MissingLastCheckpoint, settle_checkpoints
+from geomgen.lightning_cli import USAGE_ERRORS, CheckpointHooks, quiet_lightning
 
 #: LightningCLI subcommands offered (VonMisesNetSystem has no predict step)
 STAGES = ("fit", "validate", "test")
@@ -54,25 +53,20 @@ def cli_main(args: list[str] | None = None):
 
     Raises:
         MissingLastCheckpoint: ``--ckpt_path last`` with no ``last.ckpt`` in the run's checkpoint folder.
+        UnusableCheckpoint: a ``--ckpt_path`` file that is missing, unreadable or not a VonMisesNet
+            checkpoint, or a ``fit`` resume from a run configured otherwise.
     """
     from lightning.pytorch.cli import LightningCLI
 
     from geomgen.conformers.datamodule import ConformerDataModule
     from geomgen.conformers.system import VonMisesNetSystem
 
-    class VonMisesNetCLI(LightningCLI):
+    class VonMisesNetCLI(CheckpointHooks, LightningCLI):
         @staticmethod
         def subcommands() -> dict[str, set[str]]:
             return {k: v for k, v in LightningCLI.subcommands().items() if k in STAGES}
 
-        def _before_stage(self) -> None:
-            settle_checkpoints(self.trainer, self.config_init[self.subcommand])
-
-        before_fit = before_validate = before_test = _before_stage
-
-    with warnings.catch_warnings():
-        # we pass `args` on purpose: sys.argv holds the geomgen subcommand, not LightningCLI's
-        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
+    with quiet_lightning():
         return VonMisesNetCLI(VonMisesNetSystem, ConformerDataModule, args=args, save_config_kwargs={"overwrite": True})
 
 
@@ -100,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         cli_main([args.vonmisesnet_stage, *args.cli_args])
-    except MissingLastCheckpoint as err:
+    except USAGE_ERRORS as err:
         print(f"geomgen vonmisesnet {args.vonmisesnet_stage}: error: {err}", file=sys.stderr)
         return 2
     return 0
