@@ -16,10 +16,10 @@ from torch import Tensor, nn
 from geomgen.pointclouds.losses.sliced import (
     DEFAULT_N_PROJECTIONS,
     AscentOptimizer,
+    _projected_checked,
     check_pair,
     distributional_sliced_wasserstein,
     max_sliced_wasserstein,
-    projected_wasserstein,
     pth_root,
     sliced_wasserstein,
     vmf_projections,
@@ -195,7 +195,7 @@ class AmortizedSlicedWassersteinLoss(nn.Module):
         eps, theta = self._location_and_projections(x, y)
         if not self.training:
             theta = theta.detach()
-        value = pth_root(projected_wasserstein(x, y, theta, self.p).mean(-1), self.p)
+        value = pth_root(_projected_checked(x, y, theta, self.p).mean(-1), self.p)
         return (value, eps.detach()) if return_direction else value
 
     def make_amortizer_optimizer(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
@@ -253,7 +253,7 @@ class AmortizedSlicedWassersteinLoss(nn.Module):
                 x, y = x.detach(), y.detach()
                 check_pair(x, y, "AmortizedSlicedWassersteinLoss.amortizer_step")
                 theta = self._location_and_projections(x, y)[1]
-                value = pth_root(projected_wasserstein(x, y, theta, self.p).mean(-1), self.p)
+                value = pth_root(_projected_checked(x, y, theta, self.p).mean(-1), self.p)
                 value.mean().backward()
             value = value.detach()
         opt.step()

@@ -42,7 +42,8 @@ def _shape(t: Tensor) -> tuple[int, ...]:
 
 
 def check_pair(x: Tensor, y: Tensor, name: str) -> None:
-    """Raise ``ValueError`` unless x: [B, N, d] and y: [B, M, d] share dtype and device, with d <= N, M.
+    """Raise ``ValueError`` unless x: [B, N, d] and y: [B, M, d] share dtype and device, with d <= N, M,
+    and hold finite values only.
 
     Every message quotes both shapes (and both dtypes or devices); an input with more
     coordinates per point than points, as a channels-first ``[B, d, N]`` cloud is, is refused
@@ -66,6 +67,12 @@ def check_pair(x: Tensor, y: Tensor, name: str) -> None:
         raise ValueError(f"{name}: x and y must share a dtype, got {x.dtype} and {y.dtype} ({pair}); cast one, e.g. y.to(x.dtype)")
     if x.device != y.device:
         raise ValueError(f"{name}: x and y must be on one device, got {x.device} and {y.device} ({pair}); move one, e.g. y.to(x.device)")
+    # one device-to-host read for both clouds; the counts only on failure
+    if not bool(torch.stack((torch.isfinite(x).all(), torch.isfinite(y).all())).all()):
+        for label, c in (("x", x), ("y", y)):
+            bad = int((~torch.isfinite(c)).sum())
+            if bad:
+                raise ValueError(f"{name}: {label} {_shape(c)} holds {bad} non-finite value(s) (NaN or inf); the distance would be meaningless")
 
 
 def _check_p(p: float, name: str) -> None:
@@ -181,6 +188,12 @@ def projected_wasserstein(x: Tensor, y: Tensor, projections: Tensor, p: float = 
         - output: ``[B, L]``.
     """
     check_pair(x, y, "projected_wasserstein")
+    return _projected_checked(x, y, projections, p)
+
+
+def _projected_checked(x: Tensor, y: Tensor, projections: Tensor, p: float) -> Tensor:
+    """:func:`projected_wasserstein` for a pair already checked by :func:`check_pair` (so each
+    public call checks its clouds once); the projections are checked here."""
     if projections.dim() == 2:
         projections = projections.unsqueeze(0).expand(x.shape[0], -1, -1)
     if projections.dim() != 3 or projections.shape[0] != x.shape[0] or projections.shape[2] != x.shape[2]:
@@ -300,7 +313,7 @@ def sliced_wasserstein(
         if n_projections < 1:
             raise ValueError(f"sliced_wasserstein: n_projections must be >= 1, got {n_projections}")
         projections = random_projections(n_projections, x.shape[-1], generator=generator, like=x)
-    return pth_root(projected_wasserstein(x, y, projections, p).mean(-1), p)
+    return pth_root(_projected_checked(x, y, projections, p).mean(-1), p)
 
 
 def max_sliced_wasserstein(
@@ -352,7 +365,7 @@ def max_sliced_wasserstein(
         xt, yt = _detached_points_last(x), _detached_points_last(y)  # once: the T steps only re-project them
         theta = _ascend(theta, lambda th: _projected_wpp(xt, yt, th.unsqueeze(1), p).squeeze(-1), n_iters, lr, optimizer)
     theta = theta.detach()
-    value = pth_root(projected_wasserstein(x, y, theta.unsqueeze(1), p).squeeze(-1), p)
+    value = pth_root(_projected_checked(x, y, theta.unsqueeze(1), p).squeeze(-1), p)
     return (value, theta) if return_direction else value
 
 
@@ -422,7 +435,7 @@ def distributional_sliced_wasserstein(
         eps = _ascend(eps, objective, n_iters, lr, optimizer)
     eps = eps.detach()
     theta = vmf_projections(eps, concentration, n_projections, generator=generator).detach()
-    value = pth_root(projected_wasserstein(x, y, theta, p).mean(-1), p)
+    value = pth_root(_projected_checked(x, y, theta, p).mean(-1), p)
     return (value, eps) if return_direction else value
 
 

@@ -76,3 +76,21 @@ def test_amortizer_optimizer_owned_by_the_loss():
     assert y.grad is not None and loss.amortizer_step() is None
     assert all(not torch.equal(a, b) for a, b in zip(params, loss.amortizer.parameters()))
     assert all(p.grad is None for p in loss.amortizer.parameters())
+
+
+@pytest.mark.parametrize("make", [SlicedWassersteinLoss, lambda: MaxSlicedWassersteinLoss(n_iters=2),
+                                  lambda: DistributionalSlicedWassersteinLoss(4, n_iters=2),
+                                  lambda: AmortizedSlicedWassersteinLoss(SelfAttentionAmortizer(hidden=8), 4)])  # fmt: skip
+def test_modules_refuse_non_finite_clouds(make):
+    """Issue 25, S4: a NaN coordinate gave a finite (0.0) loss for that cloud; every SW loss refuses it,
+    the amortized one too (it goes through its own projections) and its amortizer step."""
+    torch.manual_seed(0)
+    loss = make().double()
+    x, y = _pair()
+    y[0, 3, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"y \(3, 24, 3\) holds 1 non-finite value"):
+        loss(x, y)
+    if isinstance(loss, AmortizedSlicedWassersteinLoss):
+        loss.configure_amortizer_optimizer()
+        with pytest.raises(ValueError, match=r"y \(3, 24, 3\) holds 1 non-finite value"):
+            loss.amortizer_step(x, y)

@@ -268,3 +268,20 @@ def test_single_direction_projection_matches_bmm_at_any_thread_count(dtype):
     several = max_sliced_wasserstein(x, x.flip(1) + 0.5, n_iters=5, init=theta[:, 0].detach())
     torch.set_num_threads(1)
     assert torch.allclose(several, max_sliced_wasserstein(x, x.flip(1) + 0.5, n_iters=5, init=theta[:, 0].detach()), rtol=10 * TOL[dtype])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("which", ["x", "y"])
+@pytest.mark.parametrize(
+    "distance",
+    [sliced_wasserstein, lambda x, y: max_sliced_wasserstein(x, y, n_iters=2),
+     lambda x, y: distributional_sliced_wasserstein(x, y, n_projections=4, n_iters=2),
+     lambda x, y: projected_wasserstein(x, y, random_projections(4, 3, like=x))],
+    ids=["sw", "max_sw", "vdsw", "projected"],
+)  # fmt: skip
+def test_non_finite_coordinates_are_refused(distance, which, bad):
+    """Issue 25, S4: one NaN or inf coordinate made the distance of that cloud exactly 0.0."""
+    x, y = _clouds(torch.float64)
+    (x if which == "x" else y)[1, 5, 2] = bad
+    with pytest.raises(ValueError, match=rf"{which} \(3, 40, 3\) holds 1 non-finite value\(s\) \(NaN or inf\)"):
+        distance(x, y)
