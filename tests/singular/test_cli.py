@@ -133,3 +133,39 @@ def test_interrupted_study_is_one_line_exit_130(tmp_path, capsys, monkeypatch):
     assert main(["simulate", str(TINY), "-o", str(tmp_path / "o"), "--no-progress"]) == 130
     assert _one_line(capsys.readouterr().err) == (f"geomgen simulate: {TINY}: interrupted; finished cells are kept in "
                                                   f"{tmp_path / 'o'} (rerun to resume)")
+
+
+def _alias_bomb(levels: int) -> str:
+    """A valid-looking study whose description is ``levels`` nested aliases: 9**levels strings from ~400 bytes."""
+    anchors = ['&l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    anchors += [f"&l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return ("name: bomb\ndistributions: {circle_vm: {}}\nestimators: {kde: {}}\nn: [40]\nnoise: [0.1]\nseeds: [0]\n"
+            f"description: [{', '.join(anchors)}]\n")
+
+
+def test_yaml_alias_bomb_is_rejected_fast_in_one_short_line(tmp_path, capsys):
+    """Issue 25, D7: an 8-level alias bomb (~600 bytes) took ~3 GB and 17-39 s to reject, a 6-level one
+    gave a 4.3 MB error line. Aliases are refused while the file is read."""
+    for levels in (6, 8):
+        bomb = tmp_path / f"bomb{levels}.yaml"
+        bomb.write_text(_alias_bomb(levels))
+        assert bomb.stat().st_size < 600
+        t0 = time.perf_counter()
+        assert main(["simulate", str(bomb), "-o", str(tmp_path / "o"), "--check"]) == 2
+        assert time.perf_counter() - t0 < 5
+        line = _one_line(capsys.readouterr().err)
+        assert line == (f"geomgen simulate: {bomb}: not a YAML study file (found alias *l0; YAML aliases and anchors are "
+                        "not allowed in study files at line 7, column 89)")
+
+
+def test_echoed_values_in_errors_are_cut_short(tmp_path, capsys):
+    """Issue 25, D7: a bad value is echoed, but never whole; a file over 1 MiB is not read."""
+    big = tmp_path / "big.yaml"
+    big.write_text(TINY.read_text() + "description: [" + ", ".join(["lol"] * 100_000) + "]\n")
+    assert main(["simulate", str(big), "-o", str(tmp_path / "o"), "--check"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"geomgen simulate: {big}: study config: description: expected a string, got ['lol', ") and len(line) < 400
+    huge = tmp_path / "huge.yaml"
+    huge.write_text(TINY.read_text() + "# " + "x" * (1 << 20) + "\n")
+    assert main(["simulate", str(huge), "-o", str(tmp_path / "o"), "--check"]) == 2
+    assert _one_line(capsys.readouterr().err).startswith(f"geomgen simulate: {huge}: study config: the file is ")

@@ -30,13 +30,19 @@ from pathlib import Path
 from jsonargparse.typing import PositiveFloat, PositiveInt, restricted_number_type
 
 from geomgen.singular.studies.cell import Cell
-from geomgen.singular.studies.schema import SchemaError, check
+from geomgen.singular.studies.schema import SchemaError, check, short
 
 __all__ = ["StudyConfigError", "StudyConfig", "Grid", "Evaluation", "load_study"]
 
 SampleSize = restricted_number_type("SampleSize", int, (">=", 2), docstring="int restricted to be >=2")
 NoiseLevel = restricted_number_type("NoiseLevel", float, [(">=", 0.0), ("<", math.inf)],
                                     docstring="float restricted to be >=0 and finite")
+
+
+#: the largest study file read (bytes); a study is a few hundred bytes
+MAX_STUDY_BYTES = 1 << 20
+#: the longest message of a :class:`StudyConfigError` (characters)
+MAX_MESSAGE = 500
 
 
 class StudyConfigError(ValueError):
@@ -146,12 +152,17 @@ def load_study(source: str | Path | dict) -> StudyConfig:
 
     Raises:
         StudyConfigError: a missing, unknown or ill-typed key, an unknown distribution or
-            estimator, an empty grid; the message names the key (dotted path) and what it accepts.
+            estimator, an empty grid; the message names the key (dotted path) and what it accepts,
+            and echoes a bad value cut short (at most :data:`MAX_MESSAGE` characters in all); a
+            file over :data:`MAX_STUDY_BYTES`.
+        yaml.YAMLError: a file that is not YAML, or that uses aliases (``*name``, refused: a few
+            hundred bytes of nested aliases expand to gigabytes).
     """
+    raw, default_name = _read(source)  # before the imports: a bad file fails fast
+
     from geomgen.singular.fit import ESTIMATOR_OPTIONS
     from geomgen.singular.manifolds import DISTRIBUTIONS, make_distribution
 
-    raw, default_name = _read(source)
     try:
         nested = ("distributions", "estimators", "extra_grids", "evaluation")  # checked part by part below
         top = check(StudyConfig, {"name": default_name, **raw}, skip=nested)
@@ -163,7 +174,7 @@ def load_study(source: str | Path | dict) -> StudyConfig:
                 raise SchemaError(f"distributions.{label}: {e}") from None
         extra = raw.get("extra_grids") or []
         if not isinstance(extra, list):
-            raise SchemaError(f"extra_grids: expected a list of grids, got {extra!r}")
+            raise SchemaError(f"extra_grids: expected a list of grids, got {short(extra)}")
         cfg = StudyConfig(distributions=dists, estimators=_specs(raw, "estimators", ESTIMATOR_OPTIONS), **top,
                           extra_grids=[Grid(**check(Grid, g, f"extra_grids[{i}].")) for i, g in enumerate(extra)],
                           evaluation=Evaluation(**check(Evaluation, raw.get("evaluation") or {}, "evaluation.")))
@@ -175,26 +186,53 @@ def load_study(source: str | Path | dict) -> StudyConfig:
             for k in ("distributions", "estimators"):
                 for j, label in enumerate(grid[k]):
                     if label not in getattr(cfg, k):
-                        raise SchemaError(f"{where}{k}[{j}]: {label!r} is not defined in the top-level {k}: "
+                        raise SchemaError(f"{where}{k}[{j}]: {short(label)} is not defined in the top-level {k}: "
                                           f"{sorted(getattr(cfg, k))}")
     except SchemaError as e:
-        raise StudyConfigError(f"study config: {e}") from None
+        text = str(e)  # keys and labels are echoed whole: cap the line
+        raise StudyConfigError(f"study config: {text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + '...'}") from None
     return cfg
 
 
 def _read(source: str | Path | dict) -> tuple[dict, str]:
-    """The study as a dict (a copy), and its default name: the file's stem, or ``"study"``."""
+    """The study as a dict (a copy), and its default name: the file's stem, or ``"study"``.
+
+    A file is read with :class:`_StudyLoader` (safe, and no aliases) and at most
+    :data:`MAX_STUDY_BYTES` long.
+    """
     if isinstance(source, (str, Path)):
         import yaml
 
         if not Path(source).is_file():
             raise StudyConfigError(f"study config: file not found: {source}")
-        raw, name = yaml.safe_load(Path(source).read_text()), Path(source).stem
+        size = Path(source).stat().st_size
+        if size > MAX_STUDY_BYTES:
+            raise StudyConfigError(f"study config: the file is {size} bytes; a study file is at most {MAX_STUDY_BYTES}")
+        raw, name = yaml.load(Path(source).read_text(), Loader=_study_loader()), Path(source).stem
     else:
         raw, name = copy.deepcopy(source), "study"
     if not isinstance(raw, dict):
         raise StudyConfigError(f"study config: expected a mapping at the top level, got {type(raw).__name__}")
     return raw, name
+
+
+def _study_loader() -> type:
+    """``yaml.SafeLoader`` that refuses aliases (``*name``): a few hundred bytes of nested aliases
+    (a "billion laughs" document) expand to gigabytes, and a study needs none. The error is a
+    :class:`yaml.composer.ComposerError` with the alias's position."""
+    import yaml
+    from yaml.composer import ComposerError
+    from yaml.events import AliasEvent
+
+    class _StudyLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(AliasEvent):
+                event = self.peek_event()
+                raise ComposerError(None, None, f"found alias *{event.anchor[:40]}; YAML aliases and anchors are not "
+                                    "allowed in study files", event.start_mark)
+            return super().compose_node(parent, index)
+
+    return _StudyLoader
 
 
 def _specs(raw: dict, section: str, schemas: dict[str, type]) -> dict[str, dict]:
@@ -206,19 +244,19 @@ def _specs(raw: dict, section: str, schemas: dict[str, type]) -> dict[str, dict]
     if isinstance(specs, list):
         for i, v in enumerate(specs):
             if not (isinstance(v, str) or isinstance(v, dict) and len(v) == 1):
-                raise SchemaError(f"{section}[{i}]: expected a name or {{name: {{options}}}}, got {v!r}")
+                raise SchemaError(f"{section}[{i}]: expected a name or {{name: {{options}}}}, got {short(v)}")
         specs = {k: v for item in specs for k, v in ({item: {}} if isinstance(item, str) else item).items()}
     if not isinstance(specs, dict):
-        raise SchemaError(f"{section}: expected a mapping of name -> options or a list of names, got {specs!r}")
+        raise SchemaError(f"{section}: expected a mapping of name -> options or a list of names, got {short(specs)}")
     out = {}
     for label, spec in specs.items():
         spec = {} if spec is None else spec
         if not isinstance(spec, dict):
-            raise SchemaError(f"{section}.{label}: expected a mapping of options, got {spec!r}")
+            raise SchemaError(f"{section}.{label}: expected a mapping of options, got {short(spec)}")
         kind = spec.get("type", label)
         if not isinstance(kind, str) or kind not in schemas:
             where = f"{section}.{label}" + (".type" if kind != label else "")
-            raise SchemaError(f"{where}: unknown {section[:-1]} {kind!r}; choose one of {sorted(schemas)}")
+            raise SchemaError(f"{where}: unknown {section[:-1]} {short(kind)}; choose one of {sorted(schemas)}")
         given = {k: v for k, v in spec.items() if k != "type"}
         checked = check(schemas[kind], given, f"{section}.{label}.")
         out[str(label)] = {"type": kind, **{k: checked[k] for k in given}}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 from collections.abc import Sequence
 from dataclasses import is_dataclass
 from types import UnionType
@@ -18,7 +19,18 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from jsonargparse import ArgumentError, ArgumentParser
 
-__all__ = ["SchemaError", "check"]
+__all__ = ["SchemaError", "check", "short"]
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple, _REPR.maxset = 3, 6, 8, 8, 8
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong = 60, 60, 40
+
+
+def short(value: Any, limit: int = 120) -> str:
+    """``repr(value)`` cut to at most ``limit`` characters (``...`` marks the cuts): a message echoes
+    what it was given, never a whole document. Costs O(limit), whatever the size of ``value``."""
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class SchemaError(ValueError):
@@ -49,7 +61,7 @@ def check(schema: type, raw: Any, where: str = "", skip: tuple[str, ...] = ()) -
     hints = get_type_hints(schema if is_dataclass(schema) else schema.__init__)
     hints.pop("return", None)
     if not isinstance(raw, dict):
-        raise SchemaError(f"{where[:-1] or 'top level'}: expected a mapping with keys among {list(hints)}, got {raw!r}")
+        raise SchemaError(f"{where[:-1] or 'top level'}: expected a mapping with keys among {list(hints)}, got {short(raw)}")
     for k in raw:
         if k not in hints:
             raise SchemaError(f"{where}{k}: unknown key; allowed: {list(hints)}")
@@ -69,8 +81,8 @@ def check(schema: type, raw: Any, where: str = "", skip: tuple[str, ...] = ()) -
         key, item = bad.group(1), _item(hints[bad.group(1)])
         for i, v in enumerate(raw[key] if item and isinstance(raw[key], list) else []):
             if not _accepts(item, v):
-                raise SchemaError(f"{where}{key}[{i}]: expected {describe(item)}, got {v!r}") from None
-        raise SchemaError(f"{where}{key}: expected {describe(hints[key])}, got {raw[key]!r}") from None
+                raise SchemaError(f"{where}{key}[{i}]: expected {describe(item)}, got {short(v)}") from None
+        raise SchemaError(f"{where}{key}: expected {describe(hints[key])}, got {short(raw[key])}") from None
     return json.loads(json.dumps(parsed.c.as_dict()))  # plain values, not jsonargparse's int and float subclasses
 
 
