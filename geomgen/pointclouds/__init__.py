@@ -25,6 +25,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "ShapeNetCore55": ".datasets",
         "ModelNet40": ".datasets",
         "PointCloudFolder": ".datasets",
+        "DatasetError": ".datasets",
         "Compose": ".transforms",
         "NormalizeUnitBall": ".transforms",
         "RandomRotate": ".transforms",

@@ -71,9 +71,11 @@ def run(args: argparse.Namespace) -> int:
     if command in _DEPRECATED_ALIASES:
         print(f"geomgen pointcloud {command} is deprecated: use 'geomgen pointcloud {args.lightning_stage}'", file=sys.stderr)
     if getattr(args, "lightning_stage", None) is not None:
+        from geomgen.pointclouds.datasets import DatasetError
+
         try:
             return run_lightning(args.lightning_stage, args.cli_args)
-        except USAGE_ERRORS as err:
+        except (*USAGE_ERRORS, DatasetError) as err:
             print(f"geomgen pointcloud {args.lightning_stage}: error: {err}", file=sys.stderr)
             return 2
     prog = f"geomgen pointcloud {command}"
@@ -111,6 +113,7 @@ def run_lightning(stage: str, cli_args: list[str]) -> int:
         MissingLastCheckpoint: ``--ckpt_path last`` with no ``last.ckpt`` in the run's checkpoint folder.
         UnusableCheckpoint: a ``--ckpt_path`` file that is missing or unreadable, or a ``fit``
             resume from a run configured otherwise.
+        DatasetError: data files that cannot be used (checked when the data are set up).
     """
     from lightning.pytorch.cli import LightningCLI
 
@@ -155,11 +158,11 @@ def _read_input(input_path: str):
         except (ValueError, OSError, EOFError) as exc:
             raise ValueError(f"{path}: not a readable .npy file ({str(exc).splitlines()[0] or type(exc).__name__})") from exc
         if ndim == 3:
-            batch = np.load(path).astype(np.float64)
+            batch = np.load(path)
             if batch.shape[-1] != 3 or batch.shape[1] == 0 or batch.shape[0] == 0:
                 raise ValueError(f"{path}: expected [B, N, 3] or [N, 3] points with B, N >= 1, got {batch.shape}")
-            check_points(batch, path)
-            return batch, None
+            check_points(batch, path)  # before the conversion: complex values are refused, not made real
+            return batch.astype(np.float64), None
     return read_mesh(path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Literal
 
 import lightning as L
@@ -91,7 +92,9 @@ class PointCloudDataModule(L.LightningDataModule):
                 if h.dataset == "shapenet"
                 else (lambda t: PointCloudFolder(h.path, h.n_points, h.seed, t))
             )
-            full_train, full_eval = make(train_t), make(norm)
+            full_train = make(train_t)  # files are read and checked once; the eval view shares them
+            full_eval = copy.copy(full_train)
+            full_eval.transform = norm
             idx = self._seeded_split(len(full_train))
             self.splits = {s: Subset(full_train if s == "train" else full_eval, i) for s, i in idx.items()}
 

@@ -132,11 +132,17 @@ def _read_points(path: Path, suffix: str) -> tuple[np.ndarray, np.ndarray | None
 
 
 def check_points(points: np.ndarray, source) -> None:
-    """Raise ``ValueError`` naming ``source`` when ``points`` hold NaN or inf values (with their count).
+    """Raise ``ValueError`` naming ``source`` when ``points`` are not real numbers (complex,
+    strings, records) or hold NaN or inf values (with their count). Call it before converting
+    them to float: a complex array would silently lose its imaginary part.
 
     Shapes:
         - points: ``[..., 3]``.
     """
+    points = np.asarray(points)
+    if points.dtype.kind not in "biuf":
+        what = "complex" if points.dtype.kind == "c" else "non-numeric"
+        raise ValueError(f"{source}: {what} values (dtype {points.dtype}); point coordinates must be real numbers")
     bad = ~np.isfinite(points)
     if bad.any():
         rows = int(bad.reshape(-1, points.shape[-1]).any(-1).sum())
@@ -150,8 +156,8 @@ def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
     Raises:
         FileNotFoundError: no such file (naming it).
         ValueError: a folder, an unknown suffix, a malformed or cut-short file, a shape other than
-            ``[N, 3]`` with N >= 1, NaN or inf values (with their count), faces out of range; each
-            message names the file.
+            ``[N, 3]`` with N >= 1, complex or non-numeric values, NaN or inf values (with their
+            count), faces out of range; each message names the file.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -169,10 +175,11 @@ def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
         raise ValueError(f"{path}: not a readable {suffix} file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
     except (EOFError, IndexError, KeyError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not a readable {suffix} file (empty, cut short or malformed: {type(exc).__name__})") from exc
-    verts = np.asarray(verts, dtype=np.float64)
+    verts = np.asarray(verts)
     if verts.ndim != 2 or verts.shape[1] != 3 or len(verts) == 0:
         raise ValueError(f"{path}: expected points of shape [N, 3] with N >= 1, got {verts.shape}")
     check_points(verts, path)
+    verts = verts.astype(np.float64)
     if faces is not None and (faces.min() < 0 or faces.max() >= len(verts)):
         raise ValueError(f"{path}: face indices out of range for {len(verts)} vertices")
     return verts, faces

@@ -227,3 +227,35 @@ def test_export_errors_are_one_line(tmp_path, capsys):
     assert main(["pointcloud", "export", str(tmp_path / "none.ckpt"), "-o", str(tmp_path / "m.pt")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("geomgen pointcloud export: ") and "none.ckpt" in err and "\n" not in err
+
+
+def test_complex_clouds_are_refused_one_line_exit_2(tmp_path, capsys):
+    """Issue 25 (M): a complex .npy cloud (or batch of clouds) was reconstructed from its real part."""
+    np.save(tmp_path / "one.npy", np.ones((20, 3), dtype=np.complex64))
+    np.save(tmp_path / "batch.npy", np.ones((2, 20, 3), dtype=np.complex128))
+    for name, dtype in (("one.npy", "complex64"), ("batch.npy", "complex128")):
+        assert main(["pointcloud", "reconstruct", str(tmp_path / name), "-o", str(tmp_path / "o.npy")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"geomgen pointcloud reconstruct: {tmp_path / name}: complex values (dtype {dtype}); point coordinates must be real numbers"
+        assert not (tmp_path / "o.npy").exists()
+
+
+def test_fit_on_a_folder_with_bad_files_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    """Issue 25, D8: ``geomgen pointcloud fit`` on a folder holding a 2-D or a NaN .npy file ended in a
+    traceback mid-epoch; the files are now checked when the data are set up, before any step."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        np.save(data / f"ok{i}.npy", rng.random((40, 3)))
+    np.save(data / "flat.npy", rng.random((40, 2)))
+    nan = rng.random((40, 3))
+    nan[0, 0] = np.nan
+    np.save(data / "nan.npy", nan)
+    args = ["pointcloud", "fit", "--config", "sw", *TINY, "--data.dataset", "folder", "--data.path", str(data)]
+    assert main(args) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1 and err[0].startswith(f"geomgen pointcloud fit: error: PointCloudFolder {str(data)!r}: 2 of 10 files")
+    assert f"{data / 'flat.npy'}: expected points of shape [N, 3]" in err[0] and f"{data / 'nan.npy'}: 1 non-finite" in err[0]
+    assert not list(tmp_path.rglob("*.ckpt"))

@@ -86,3 +86,23 @@ def test_datamodule_on_real_formats(tmp_path):
     assert sum(len(dm.splits[s]) for s in ("train", "val", "test")) == 10
     with pytest.raises(ValueError, match="needs a path"):
         PointCloudDataModule("modelnet40")
+
+
+def test_folder_files_are_checked_when_the_dataset_is_built(tmp_path):
+    """Issue 25, D8: a 2-D (wrong shape), NaN or complex .npy file in the folder surfaced as a traceback
+    in the middle of an epoch; now building the dataset names every bad file with its reason."""
+    from geomgen.pointclouds.datasets import DatasetError
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "good.npy", rng.random((50, 3)))
+    np.save(tmp_path / "flat.npy", rng.random((50, 2)))
+    nan = rng.random((50, 3))
+    nan[4, 1] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    with pytest.raises(DatasetError) as info:
+        PointCloudFolder(tmp_path, n_points=16)
+    msg = str(info.value)
+    assert "\n" not in msg and "2 of 3 files cannot be used" in msg
+    assert f"{tmp_path / 'flat.npy'}: expected points of shape [N, 3] with N >= 1, got (50, 2)" in msg
+    assert f"{tmp_path / 'nan.npy'}: 1 non-finite value(s) (NaN or inf) in 1 of 50 points" in msg
+    assert "good.npy" not in msg

@@ -153,3 +153,15 @@ def test_check_output(tmp_path):
                          ("/proc/x.npy", "cannot write here")):  # fmt: skip
         with pytest.raises(ValueError, match=reason):
             check_output(path)
+
+
+def test_complex_points_are_refused_not_made_real(tmp_path):
+    """Issue 25 (M): a complex .npy cloud was silently cast to its real part."""
+    pts = np.zeros((10, 3), dtype=np.complex128)
+    pts[4, 1] = 1 + 2j
+    np.save(tmp_path / "c.npy", pts)
+    np.save(tmp_path / "s.npy", np.full((10, 3), "a"))
+    with pytest.raises(ValueError, match=r"c\.npy: complex values \(dtype complex128\); point coordinates must be real numbers"):
+        read_mesh(tmp_path / "c.npy")
+    with pytest.raises(ValueError, match=r"s\.npy: non-numeric values \(dtype <U1\)"):
+        load_point_cloud(tmp_path / "s.npy", 4)
