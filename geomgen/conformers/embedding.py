@@ -6,11 +6,16 @@ import numpy as np
 
 from geomgen.conformers.molecule import MoleculeError
 
+#: offset of :func:`rdkit_seed`
+_SEED_OFFSET = 0x5EED
+#: the largest seed :func:`rdkit_seed` maps into RDKit's (32-bit signed) ``randomSeed``
+MAX_SEED = 2**31 - 1 - _SEED_OFFSET
+
 
 def rdkit_seed(seed: int) -> int:
-    """Map a user seed to an RDKit random seed. RDKit's ``randomSeed = 0`` makes every
-    conformer of ``EmbedMultipleConfs`` identical, so seeds are offset away from 0."""
-    return int(seed) + 0x5EED
+    """Map a user seed (0 to :data:`MAX_SEED`) to an RDKit random seed. RDKit's ``randomSeed = 0``
+    makes every conformer of ``EmbedMultipleConfs`` identical, so seeds are offset away from 0."""
+    return int(seed) + _SEED_OFFSET
 
 
 #: distance-geometry embedders of :func:`embed_seed`: RDKit's ETKDGv3, and KDG (the same

@@ -6,12 +6,26 @@
 Each molecule is sampled until every rotatable torsion passes the convergence rule (split R-hat,
 ESS, inter-half W1, angles modulo graph symmetry) or a cap is hit; the per-molecule diagnostics
 go to ``OUT.diagnostics.csv`` beside the output (to standard error with ``-o -``).
+
+Exit status: 0 when samples were written, 1 when every molecule failed or the output could not be
+written, 2 for a usage error (a bad option, input or output path; said in one line before any work).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+
+PROG = "geomgen reference"
+#: output file types
+OUTPUT_SUFFIXES = (".sdf",)
+#: integer options: (flag, attribute, smallest value)
+_INT_OPTIONS = (("-n", "num_samples", 1), ("--chains", "chains", 2), ("--max-sweeps", "max_sweeps", 1),
+                ("--replicas", "replicas", 1), ("--jobs", "jobs", 1))
+#: real options: (flag, attribute, lower bound, whether the bound itself is allowed, whether +inf is allowed)
+_REAL_OPTIONS = (("--ring-flips", "ring_flips", 0.0, True, False), ("--max-seconds", "max_seconds", 0.0, False, True),
+                 ("--rhat", "rhat", 1.0, False, False), ("--ess", "ess", 0.0, False, False),
+                 ("--w1", "w1", 0.0, False, False), ("--temperature", "temperature", 0.0, False, False))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -77,25 +91,81 @@ def _samples(name, mol, res):
     return out, props
 
 
+def option_problem(args) -> str | None:
+    """Why the options of ``geomgen reference`` cannot run (one line), or ``None``: every number
+    finite and in its range (``--max-seconds`` may be ``inf``: no cap), the output a writable
+    ``.sdf`` file or an open standard output."""
+    from geomgen.atomic import output_problem
+    from geomgen.conformers.embedding import MAX_SEED
+
+    for flag, attr, low in _INT_OPTIONS:
+        if getattr(args, attr) < low:
+            return f"{flag} must be at least {low}, got {getattr(args, attr)}"
+    if not 0 <= args.seed <= MAX_SEED:
+        return f"--seed must be between 0 and {MAX_SEED}, got {args.seed}"
+    for flag, attr, low, closed, inf_ok in _REAL_OPTIONS:
+        value = getattr(args, attr)
+        if math.isnan(value) or (math.isinf(value) and not (inf_ok and value > 0)) or value < low or (value == low and not closed):
+            what = ("non-negative" if low == 0 else f"at least {low:g}") if closed else ("positive" if low == 0 else f"above {low:g}")
+            return f"{flag} must be {what}{'' if inf_ok else ' and finite'}, got {value}"
+    if args.output == "-":
+        return "-o -: standard output is closed" if _stdout_closed() else None
+    return output_problem(args.output, OUTPUT_SUFFIXES, probe=True)
+
+
+def _stdout_closed() -> bool:
+    import io
+    import os
+    import sys
+
+    if sys.stdout is None or sys.stdout.closed:
+        return True
+    try:
+        os.fstat(sys.stdout.fileno())
+    except io.UnsupportedOperation:  # an in-memory stream (a test's capture)
+        return False
+    except (OSError, ValueError):
+        return True
+    return False
+
+
+def _write_outputs(args, results, table) -> tuple[int, str | None]:
+    """Write the samples and the diagnostics; returns the record count and the diagnostics file
+    (``None`` with ``-o -``: they go to standard error)."""
+    from geomgen.conformers.io import write_sdf_atomic, write_table_atomic
+
+    n = write_sdf_atomic(args.output, results)
+    if args.output == "-":
+        return n, None
+    diag_path = args.output.rsplit(".", 1)[0] + ".diagnostics.csv"
+    write_table_atomic(diag_path, table)
+    return n, diag_path
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush of what a failed
+    write left in its buffer adds no second message."""
+    import os
+    import sys
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def run(args) -> int:
     import sys
     from concurrent.futures import ProcessPoolExecutor
 
     from tqdm import tqdm
 
-    from geomgen.conformers.io import read_inputs, write_failures, write_sdf_atomic, write_table_atomic
+    from geomgen.conformers.io import read_inputs, write_failures
 
-    prog = "geomgen reference"
-    for flag, value, low in (("-n", args.num_samples, 1), ("--chains", args.chains, 2), ("--max-sweeps", args.max_sweeps, 1),
-                             ("--replicas", args.replicas, 1), ("--jobs", args.jobs, 1)):
-        if value < low:
-            print(f"{prog}: {flag} must be at least {low}, got {value}", file=sys.stderr)
-            return 2
-    if not args.ring_flips >= 0:
-        print(f"{prog}: --ring-flips must be non-negative, got {args.ring_flips}", file=sys.stderr)
-        return 2
-    if not args.max_seconds > 0:
-        print(f"{prog}: --max-seconds must be positive, got {args.max_seconds}", file=sys.stderr)
+    prog = PROG
+    why = option_problem(args)
+    if why:
+        print(f"{prog}: {why}", file=sys.stderr)
         return 2
     items = read_inputs(args.input, prog)
     if items is None:
@@ -119,18 +189,29 @@ def run(args) -> int:
             results.append(_samples(name, mol, res))
             table.append(_diagnostics_row(name, res.diagnostics))
     if results:
-        n = write_sdf_atomic(args.output, results)
+        try:
+            n, diag_path = _write_outputs(args, results, table)
+        except BrokenPipeError:  # -o - piped into e.g. `head`: geomgen.cli stops quietly
+            raise
+        except OSError as exc:  # e.g. a full disk, or -o - into /dev/full
+            if args.output == "-":
+                _quiet_stdout()
+            where = "standard output" if args.output == "-" else repr(exc.filename or args.output)
+            print(f"{prog}: {args.input}: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
         cols = list(table[0])
         lines = ["\t".join(cols)] + ["\t".join(str(row[c]) for c in cols) for row in table]
-        if args.output == "-":
+        if diag_path is None:
             print("\n".join(lines), file=sys.stderr)
             print(f"wrote {n} samples of {len(results)} molecule(s) to standard output", file=sys.stderr)
         else:
-            diag_path = args.output.rsplit(".", 1)[0] + ".diagnostics.csv"
-            write_table_atomic(diag_path, table)
             print("\n".join(lines))
             print(f"wrote {n} samples of {len(results)} molecule(s) to {args.output}; diagnostics in {diag_path}", file=sys.stderr)
-    fp = write_failures(args.output, failures)
+    try:
+        fp = write_failures(args.output, failures)
+    except OSError as exc:
+        print(f"{prog}: {args.input}: cannot write {str(exc.filename)!r}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     if fp:
         print(f"{len(failures)} molecule(s) failed; see {fp}", file=sys.stderr)
     return 0 if results else 1
