@@ -15,7 +15,7 @@ import sys
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="study YAML file (e.g. geomgen/singular/configs/default.yaml), or the name "
-                        "of a shipped study (default, tiny, large)")
+                        f"of a shipped study ({', '.join(shipped_studies())})")
     parser.add_argument("-o", "--outdir", required=True, help="output folder (reused to resume)")
     parser.add_argument("-w", "--workers", type=int, default=None,
                         help="parallel worker processes (default: the study's 'workers')")
@@ -127,8 +127,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         executor = client.get_executor() if client is not None else None
         res = run_study(cfg, args.outdir, executor=executor, workers=args.workers, progress=not args.no_progress)
-    except KeyboardInterrupt:
-        print(f"{prog}: {args.study}: interrupted; finished cells are kept in {args.outdir} (rerun to resume)", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        during = f" during {e}" if str(e) else ""
+        print(f"{prog}: {args.study}: interrupted{during}; finished cells are kept in {args.outdir} (rerun to resume)",
+              file=sys.stderr)
         return 130
     except OSError as e:
         print(f"{prog}: {e.filename or args.outdir}: {e.strerror or e}", file=sys.stderr)

@@ -215,6 +215,29 @@ def _check_data(x: Tensor, shown: int = 10) -> None:
         raise ValueError(f"fit_estimator: x has NaN or inf values in {len(bad)} of {len(x)} rows: [{rows}]")
 
 
+def _fit_interruptible(trainer, model, datamodule, name: str) -> None:
+    """``trainer.fit``, with Ctrl-C left a :class:`KeyboardInterrupt`.
+
+    Lightning catches the interrupt, ignores SIGINT from then on and calls ``sys.exit(1)``: a
+    study would end with status 1 and no word, and a second Ctrl-C would do nothing. Here the
+    exit becomes ``KeyboardInterrupt`` again (naming the fit and its step) and the SIGINT handler
+    is restored.
+    """
+    import signal
+    import threading
+
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(model, datamodule=datamodule)
+    except SystemExit:
+        if trainer.interrupted:
+            raise KeyboardInterrupt(f"{name} fit at step {trainer.global_step}") from None
+        raise
+    finally:
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) != handler:
+            signal.signal(signal.SIGINT, handler)
+
+
 def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float = 0.0, seed: int = 0,
                   fast_dev_run: bool = False, **options) -> FittedEstimator:
     r"""Fit estimator ``name`` to the clean sample ``x``.
@@ -235,6 +258,7 @@ def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float = 0.
     Raises:
         ValueError: an unknown estimator or option, ``noise < 0``, or ``x`` not ``[n, D]`` or with
             NaN/inf entries (the message lists the offending rows, the first ten of them).
+        KeyboardInterrupt: Ctrl-C during training (not Lightning's ``SystemExit(1)``).
     """
     opts = estimator_options(name, **options)
     if not noise >= 0:
@@ -278,7 +302,7 @@ def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float = 0.
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         limit_val_batches=0, num_sanity_val_steps=0,
     )
-    trainer.fit(model, datamodule=dm)
+    _fit_interruptible(trainer, model, dm, name)
     model.eval()
     return FittedEstimator(name, model, float(model.sigma.detach()), int(trainer.global_step),
                            {"history": list(model.history)})

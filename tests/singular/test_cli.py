@@ -169,3 +169,48 @@ def test_echoed_values_in_errors_are_cut_short(tmp_path, capsys):
     huge.write_text(TINY.read_text() + "# " + "x" * (1 << 20) + "\n")
     assert main(["simulate", str(huge), "-o", str(tmp_path / "o"), "--check"]) == 2
     assert _one_line(capsys.readouterr().err).startswith(f"geomgen simulate: {huge}: study config: the file is ")
+
+
+def test_help_lists_every_shipped_study(capsys):
+    """Issue 25: --help listed three shipped studies (a hand-kept list) where there are five."""
+    shipped = sorted(p.stem for p in TINY.parent.glob("*.yaml"))
+    assert len(shipped) >= 5
+    try:
+        main(["simulate", "--help"])
+    except SystemExit as e:
+        assert e.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"or the name of a shipped study ({', '.join(shipped)})" in help_text
+
+
+def test_ctrl_c_during_a_fit_is_exit_130_with_one_line(tmp_path):
+    """Issue 25, D11: SIGINT while Lightning trains ended the study with status 1 and no message
+    (Lightning catches KeyboardInterrupt and calls sys.exit(1)). The finished cell stays on disk."""
+    cfg = yaml.safe_load(TINY.read_text())
+    small = {"hidden": 8, "layers": 1, "num_samples": 16, "eval_samples": 32, "batch_size": 16}
+    cfg.update(distributions={"circle_vm": {}}, n=[40], seeds=[0],
+               estimators={"mle": {"max_steps": 5, **small}, "perturbed_mle": {"max_steps": 10**7, **small}})
+    study = tmp_path / "s.yaml"
+    study.write_text(yaml.safe_dump(cfg, sort_keys=False))  # cells in order: the short mle fit, then the long one
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "geomgen", "simulate", str(study), "-o", str(out), "--no-progress"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 25
+        while time.time() < deadline and not cell_files(out) and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(1.5)  # Lightning is imported: the long fit is under way
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    line = _one_line(err)
+    assert line.startswith(f"geomgen simulate: {study}: interrupted during cell circle_vm__n40__s0.1__perturbed_mle__seed0__")
+    assert ", perturbed_mle fit at step " in line
+    assert line.endswith(f"; finished cells are kept in {out} (rerun to resume)")
+    (done,) = cell_files(out)
+    assert "__mle__" in done.name and json.loads(done.read_text())["status"] == "ok"

@@ -99,6 +99,8 @@ def run_study(config: str | Path | dict | StudyConfig, outdir: str | Path, execu
 
     Raises:
         StudyConfigError: a bad config, before any cell runs.
+        KeyboardInterrupt: Ctrl-C; finished cells stay on disk. Run in-process, its message names
+            the cell that was running.
     """
     cfg = config if isinstance(config, StudyConfig) else load_study(config)
     outdir = Path(outdir)
@@ -137,7 +139,11 @@ def run_study(config: str | Path | dict | StudyConfig, outdir: str | Path, execu
             executor = own
         if executor is None:
             for cell in todo:
-                finish(cell, run_cell(cell.to_dict()))
+                try:
+                    row = run_cell(cell.to_dict())
+                except KeyboardInterrupt as e:  # say which cell was running
+                    raise KeyboardInterrupt(f"cell {cell.key}" + (f", {e}" if str(e) else "")) from None
+                finish(cell, row)
         else:
             futures = {executor.submit(run_cell, cell.to_dict()): cell for cell in todo}
             try:
