@@ -2,11 +2,14 @@
 or several as one ensemble checkpoint.
 
 Plain torch, no Lightning: the generation path loads the shipped model through this module.
-Checkpoints are read with ``torch.load(weights_only=True)``.
+Checkpoints are read with ``torch.load(weights_only=True)`` and checked (:func:`check_checkpoint`)
+before any network is built.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
 from pathlib import Path
 
 import torch
@@ -14,17 +17,83 @@ import torch
 from geomgen.atomic import atomic_write
 from geomgen.conformers.model import VonMisesNet, VonMisesNetEnsemble
 
+#: largest integer argument (width, depth, components) a checkpoint's ``net_config`` may give
+_MAX_SIZE = 1 << 14
+#: smallest value of each integer argument (default 1)
+_MIN_SIZE = {"num_layers": 0}
+
+
+def _check_arguments(config, where: str) -> None:
+    """One network's ``net_config`` against :class:`VonMisesNet`'s constructor: a dict, known
+    arguments only, each of its default's type and in range."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{where} must be a dict of VonMisesNet arguments, got {type(config).__name__} {config!r:.60}")
+    params = inspect.signature(VonMisesNet).parameters
+    unknown = sorted(str(k) for k in config if k not in params or k == "self")
+    if unknown:
+        raise ValueError(f"{where}: unknown VonMisesNet argument(s) {', '.join(unknown)} (known: {', '.join(params)})")
+    for key, value in config.items():
+        default = params[key].default
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool) and _MIN_SIZE.get(key, 1) <= value <= _MAX_SIZE
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+            ok = ok and (key != "dropout" or value < 1)
+        if not ok:
+            raise ValueError(f"{where}: {key}={value!r} is not a valid VonMisesNet {key} (default {default!r})")
+
+
+def check_checkpoint(ckpt, path) -> None:
+    """Check a loaded checkpoint before any network is built: ``net_config`` (one network's
+    arguments, or ``{"ensemble": [...]}``) against :class:`VonMisesNet`'s constructor, and the
+    ``state_dict`` tensors against the shapes that config implies (worked out on the ``meta``
+    device, so a config claiming a huge network costs nothing).
+
+    Raises:
+        ValueError: naming ``path`` and the first problem found.
+    """
+    if not isinstance(ckpt, dict) or "net_config" not in ckpt:
+        raise ValueError(f"{path}: not a VonMisesNet checkpoint (no 'net_config')")
+    config = ckpt["net_config"]
+    if isinstance(config, dict) and "ensemble" in config:
+        members = config["ensemble"]
+        if set(config) != {"ensemble"} or not isinstance(members, list) or not members:
+            raise ValueError(f"{path}: net_config of an ensemble must be {{'ensemble': [one dict per member]}}, got keys {sorted(config)}")
+        for i, member in enumerate(members):
+            _check_arguments(member, f"{path}: net_config['ensemble'][{i}]")
+    else:
+        _check_arguments(config, f"{path}: net_config")
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: no 'state_dict' (the network's weights)")
+    prefix = "net."
+    weights = {k[len(prefix):]: v for k, v in state.items() if isinstance(k, str) and k.startswith(prefix)}
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build_network(config).state_dict().items()}
+    missing, unexpected = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{path}: state_dict does not match net_config {config}: "
+                         f"{len(missing)} weight(s) missing{' (' + prefix + missing[0] + ', ...)' if missing else ''}, "
+                         f"{len(unexpected)} unexpected{' (' + prefix + unexpected[0] + ', ...)' if unexpected else ''}")
+    for key, shape in expected.items():
+        value = weights[key]
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
+            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(f"{path}: state_dict does not match net_config {config}: {prefix}{key} is {got}, the config implies {shape}")
+
 
 def _read_checkpoint(path):
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"VonMisesNet checkpoint {str(path)!r} does not exist")
+        raise FileNotFoundError(f"VonMisesNet checkpoint {str(path)!r} {'is a folder' if path.is_dir() else 'does not exist'}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
-    if not isinstance(ckpt, dict) or "net_config" not in ckpt:
-        raise ValueError(f"{path}: not a VonMisesNet checkpoint (no 'net_config')")
+        first = (str(exc).splitlines() or [""])[0]
+        raise ValueError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {first})") from exc
+    check_checkpoint(ckpt, path)
     return ckpt
 
 

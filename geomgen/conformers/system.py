@@ -6,7 +6,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from geomgen.conformers.checkpoint import _read_checkpoint, build_network, load_vonmisesnet
+from geomgen.conformers.checkpoint import _read_checkpoint, build_network, check_checkpoint, load_vonmisesnet
 from geomgen.conformers.model import VonMisesNet, VonMisesNetEnsemble
 
 
@@ -49,6 +49,19 @@ class VonMisesNetSystem(L.LightningModule):
 
             rank_zero_info(f"VonMisesNet: using the checkpoint's network {config} in place of the configured {self.net.config}")
             self.net = build_network(config)
+
+    @staticmethod
+    def check_checkpoint(ckpt: dict, path) -> None:
+        """Check a loaded ``--ckpt_path`` file before anything is built (the LightningCLI glue,
+        :func:`geomgen.lightning_cli.check_ckpt_path`, calls it): its ``net_config`` and weights,
+        see :func:`geomgen.conformers.checkpoint.check_checkpoint`. A checkpoint without
+        ``net_config`` is left to Lightning (it loads into the configured network).
+
+        Raises:
+            ValueError: naming ``path`` and the problem.
+        """
+        if isinstance(ckpt, dict) and "net_config" in ckpt:
+            check_checkpoint(ckpt, path)
 
     @classmethod
     def from_checkpoint(cls, path) -> VonMisesNetSystem:

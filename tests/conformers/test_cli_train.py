@@ -112,3 +112,68 @@ def test_export_command(tiny_checkpoint, tiny_reference, tmp_path, capsys):
     capsys.readouterr()
     assert main(["vonmisesnet", "export", str(tmp_path / "nope.ckpt"), "-o", str(tmp_path / "x.ckpt")]) == 2
     assert "nope.ckpt" in capsys.readouterr().err and not (tmp_path / "x.ckpt").exists()
+
+
+def _slim_checkpoint(path):
+    from geomgen.conformers.model import VonMisesNet
+
+    net = VonMisesNet(hidden=16, num_layers=1, num_components=2)
+    torch.save({"net_config": net.config, "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}, path)
+    return path
+
+
+def test_export_output_is_checked_first_and_write_failures_leave_nothing(tmp_path, capsys, monkeypatch):
+    """Issue 25 (M): ``-o /sys/x.pt``, ``-o`` an existing folder and a failed write gave tracebacks.
+    The output is checked before any checkpoint is read (a missing input is not even looked at):
+    one line, exit 2; a write that fails midway exits 1 and leaves no file, partial or temporary."""
+    (tmp_path / "afile").write_text("")
+    missing = str(tmp_path / "nothing.ckpt")
+    cases = {"/sys/x.pt": "cannot write here", "/proc/x.ckpt": "cannot write here", str(tmp_path): "is a folder",
+             str(tmp_path / "afile" / "x.ckpt"): "is a file, not a folder", str(tmp_path / "x.txt"): "unknown output type '.txt'"}  # fmt: skip
+    for output, reason in cases.items():
+        assert main(["vonmisesnet", "export", missing, "-o", output]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"geomgen vonmisesnet export: error: {output!r}") and reason in err and "\n" not in err
+    src = _slim_checkpoint(tmp_path / "src.ckpt")
+    real_save = torch.save
+
+    def full_disk(obj, f, *args, **kwargs):
+        real_save({"half": torch.zeros(1000)}, f)
+        raise OSError(28, "No space left on device", str(f))
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["vonmisesnet", "export", str(src), "-o", str(tmp_path / "out.ckpt")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("geomgen vonmisesnet export: error: ") and "No space left on device" in err and "\n" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_unusable_ckpt_path_is_one_line_exit_2(tmp_path, capsys):
+    """Issue 25 (M): ``geomgen vonmisesnet validate --ckpt_path truncated.ckpt`` ended in a traceback;
+    so did a checkpoint whose net_config does not fit VonMisesNet."""
+    src = _slim_checkpoint(tmp_path / "src.ckpt")
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(src.read_bytes()[:3000])
+    odd = tmp_path / "odd.ckpt"
+    ckpt = torch.load(src, weights_only=True)
+    ckpt["net_config"]["width"] = 3
+    torch.save(ckpt, odd)
+    for path, reason in ((truncated, "not a readable checkpoint"), (odd, "unknown VonMisesNet argument(s) width")):
+        assert main(["vonmisesnet", "validate", *_args(tmp_path / "missing.npz", tmp_path), "--ckpt_path", str(path)]) == 2
+        err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+        assert len(err) == 1 and err[0].startswith("geomgen vonmisesnet validate: error: --ckpt_path ")
+        assert str(path) in err[0] and reason in err[0]
+
+
+def test_fit_refuses_to_resume_with_another_network(tiny_reference, tmp_path, capsys):
+    """Issue 25, D9 through ``geomgen vonmisesnet``: resuming a run with another network width used
+    to load the checkpoint's network in place of the configured one and train on silently."""
+    args = _args(tiny_reference, tmp_path)
+    assert main(["vonmisesnet", "fit", *args, "--trainer.max_epochs=1"]) == 0
+    capsys.readouterr()
+    rc = main(["vonmisesnet", "fit", *args, "--model.net.init_args.hidden=8", "--trainer.max_epochs=2", "--ckpt_path", "last"])
+    assert rc == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1 and "cannot resume" in err[0]
+    assert "model.net.init_args.hidden" in err[0] and "net_config.hidden: 16 in the checkpoint, 8 now" in err[0]

@@ -259,3 +259,32 @@ def test_fit_on_a_folder_with_bad_files_is_one_line_exit_2(tmp_path, monkeypatch
     assert len(err) == 1 and err[0].startswith(f"geomgen pointcloud fit: error: PointCloudFolder {str(data)!r}: 2 of 10 files")
     assert f"{data / 'flat.npy'}: expected points of shape [N, 3]" in err[0] and f"{data / 'nan.npy'}: 1 non-finite" in err[0]
     assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_export_output_is_checked_first_and_write_failures_leave_nothing(tmp_path, capsys, monkeypatch):
+    """Issue 25 (M): ``-o /sys/x.pt`` or an existing folder failed only after the checkpoint was read
+    (or with a traceback). The output is checked first (a missing input is not even looked at):
+    one line, exit 2; a write that fails midway exits 1 and leaves no file, partial or temporary."""
+    (tmp_path / "afile").write_text("")
+    missing = str(tmp_path / "nothing.ckpt")
+    cases = {"/sys/x.pt": "cannot write here", str(tmp_path): "is a folder",
+             str(tmp_path / "afile" / "x.pt"): "is a file, not a folder", str(tmp_path / "x.npy"): "unknown output type '.npy'"}  # fmt: skip
+    for output, reason in cases.items():
+        assert main(["pointcloud", "export", missing, "-o", output]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"geomgen pointcloud export: {output!r}") and reason in err and "\n" not in err
+    from geomgen.assets import asset_path
+    from geomgen.pointclouds.checkpoint import DEFAULT_MODEL
+
+    real_save = torch.save
+
+    def full_disk(obj, f, *args, **kwargs):
+        real_save({"half": torch.zeros(1000)}, f)
+        raise OSError(28, "No space left on device", str(f))
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["pointcloud", "export", str(asset_path(DEFAULT_MODEL)), "-o", str(tmp_path / "out.pt")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("geomgen pointcloud export: ") and "No space left on device" in err and "\n" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

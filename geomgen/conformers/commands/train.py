@@ -70,11 +70,26 @@ def cli_main(args: list[str] | None = None):
         return VonMisesNetCLI(VonMisesNetSystem, ConformerDataModule, args=args, save_config_kwargs={"overwrite": True})
 
 
+#: file types ``geomgen vonmisesnet export`` writes
+EXPORT_SUFFIXES = (".ckpt", ".pt", ".pth")
+
+
 def export(checkpoints: list[str], output: str) -> None:
     """One checkpoint: :func:`~geomgen.conformers.checkpoint.export_checkpoint`; several:
-    :func:`~geomgen.conformers.checkpoint.export_ensemble`."""
+    :func:`~geomgen.conformers.checkpoint.export_ensemble`. The output path is checked first.
+
+    Raises:
+        ValueError: ``output`` cannot be written (a folder, an unknown suffix, a folder that cannot
+            hold it), or a checkpoint is unreadable or not a VonMisesNet one; naming the file.
+        FileNotFoundError: a checkpoint does not exist.
+        OSError: writing failed (disk full...); no partial file is left.
+    """
+    from geomgen.atomic import output_problem
     from geomgen.conformers.checkpoint import export_checkpoint, export_ensemble
 
+    problem = output_problem(output, EXPORT_SUFFIXES, probe=True)
+    if problem:
+        raise ValueError(problem)
     if len(checkpoints) == 1:
         export_checkpoint(checkpoints[0], output)
     else:
@@ -82,14 +97,18 @@ def export(checkpoints: list[str], output: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run one LightningCLI stage or the export; return the exit status (2 for ``--ckpt_path
-    last`` with nothing to resume, or a checkpoint that cannot be exported)."""
+    """Run one LightningCLI stage or the export; return the exit status (2 for a usage error:
+    ``--ckpt_path last`` with nothing to resume, an unusable ``--ckpt_path``, a checkpoint that
+    cannot be exported or an output that cannot be written; 1 when writing the output failed)."""
     if args.vonmisesnet_stage == "export":
         try:
             export(args.checkpoints, args.output)
         except (FileNotFoundError, ValueError) as err:
             print(f"geomgen vonmisesnet export: error: {err}", file=sys.stderr)
             return 2
+        except OSError as err:  # writing failed after the checks (disk full...)
+            print(f"geomgen vonmisesnet export: error: {err.filename or args.output}: {err.strerror or err}", file=sys.stderr)
+            return 1
         print(f"wrote {args.output}")
         return 0
     try:
