@@ -65,6 +65,12 @@ def _commit(tmp: str, path: Path) -> None:
     _fsync(path.parent, folder=True)
 
 
+def fsync_and_replace(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Flush ``tmp`` to disk, rename it onto ``path`` and flush the folder entry (a file written
+    elsewhere, e.g. a resumable partial file, put in place the way :func:`atomic_write` does)."""
+    _commit(str(tmp), Path(path))
+
+
 def _discard(tmp: str) -> None:
     # never let a failed clean-up hide the exception that caused it
     with contextlib.suppress(OSError):

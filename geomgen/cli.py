@@ -23,6 +23,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "pointcloud": ("geomgen.pointclouds.cli", "fit / validate / test point-cloud autoencoders, reconstruct, export"),
     "simulate": ("geomgen.singular.cli", "run a singular-distribution simulation study from a YAML file"),
 }
+#: subcommands that hold Ctrl-C and SIGTERM and act on them between work items
+#: (:mod:`geomgen.signals`): held before their module is imported, so that no thread a library
+#: starts at import time (OpenBLAS, torch) can receive them
+HOLDS_SIGNALS = frozenset({"conformers"})
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -47,6 +51,16 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    if chosen in HOLDS_SIGNALS:
+        from geomgen import signals
+
+        with signals.held():
+            return _main(argv)
+    return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:

@@ -35,19 +35,38 @@ class InputMolecule(NamedTuple):
     given_name: str
 
 
+def sd_safe_name(name: str) -> str:
+    """``name`` made safe as an SD title line and property value: control characters (line breaks,
+    tabs, NUL) become ``_``, and a name that an SD reader would take for a record or block end
+    (``$$$$``, ``M  END``) or a property header (``>``) gets a leading ``_``."""
+    safe = "".join("_" if (ord(ch) < 32 or ord(ch) == 127) else ch for ch in str(name)).strip()
+    if safe.startswith(("$$$$", "M  END", ">")):
+        safe = "_" + safe
+    return safe
+
+
+def _is_file(path: Path) -> tuple[bool, bool]:
+    """(is a folder, is a file); a string too long to be a file name is neither."""
+    try:
+        return path.is_dir(), path.is_file()
+    except OSError:  # e.g. "File name too long": a long SMILES on the command line
+        return False, False
+
+
 def _raw_molecules(source: str) -> Iterator[tuple[int, str, object]]:
     path = Path(source)
-    ext = path.suffix.lower()
-    if path.is_dir():
+    ext = path.suffix.lower() if len(source) < 256 else ""
+    is_dir, is_file = _is_file(path)
+    if is_dir:
         raise ValueError(f"{source!r}: is a folder, not an input file")
-    if not path.is_file():
+    if not is_file:
         if ext in INPUT_SUFFIXES:
             raise ValueError(f"input file {source!r} does not exist")
         yield 1, "mol-0", source
         return
     try:
         if ext in {".smi", ".txt"}:
-            with open(path) as f:
+            with open(path, encoding="utf-8-sig") as f:
                 for i, line in enumerate(f):
                     line = line.strip()
                     if not line or line.startswith("#"):
@@ -55,7 +74,7 @@ def _raw_molecules(source: str) -> Iterator[tuple[int, str, object]]:
                     parts = line.split(maxsplit=1)
                     yield i + 1, (parts[1].strip() if len(parts) > 1 else f"mol-{i}"), parts[0]
         elif ext == ".csv":
-            with open(path, newline="") as f:
+            with open(path, newline="", encoding="utf-8-sig") as f:  # utf-8-sig: a byte-order mark is not part of the header
                 reader = csv.DictReader(f)
                 cols = {c.lower(): c for c in reader.fieldnames or []}
                 if "smiles" not in cols:
@@ -93,9 +112,14 @@ def iter_input_molecules(source: str) -> Iterator[InputMolecule]:
     * .smi: one SMILES per line, optional name after whitespace; ``#`` comments skipped.
     * .csv: a ``smiles`` column (any case) and optionally ``name`` or ``id``.
     * .sdf: the molecule's ``_Name`` (or its index); unreadable records have ``item = None``.
-    * anything else that is not an existing file is treated as one SMILES (name ``mol-0``).
+    * anything else that is not an existing file is treated as one SMILES (name ``mol-0``), also a
+      string too long to be a file name.
 
-    Default names are ``mol-<index>`` (0-based line / row / record index). A name seen before gets
+    Text files may start with a UTF-8 byte-order mark.
+
+    Names are made safe for SD files (:func:`sd_safe_name`: no line breaks, nothing an SD reader
+    would take for a record end). Default names are ``mol-<index>`` (0-based line / row / record
+    index). A name seen before gets
     the first free suffix ``_2``, ``_3``..., so failures and SD records can be told apart.
 
     Raises:
@@ -105,6 +129,7 @@ def iter_input_molecules(source: str) -> Iterator[InputMolecule]:
     """
     used: set[str] = set()
     for line, name, item in _raw_molecules(source):
+        name = sd_safe_name(name) or f"mol-{line - 1}"
         yield InputMolecule(line, unique_name(name, used), item, name)
 
 

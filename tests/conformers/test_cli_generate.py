@@ -290,7 +290,8 @@ def test_resume_checks_the_input_and_options(tmp_path, capsys):
     capsys.readouterr()
     before = out.read_bytes()
     assert main(["conformers", str(smi), "-n", "3", "-o", str(out), "--resume"]) == 2
-    assert "'a' has 2 conformers, not -n 3; --resume needs the input and options of the interrupted run" in _one_line(capsys.readouterr().err)
+    assert "cannot resume: options differ: -n 3 (was 2); --resume needs the input and options of the interrupted run" in _one_line(
+        capsys.readouterr().err)
     other = tmp_path / "other.smi"
     other.write_text("CCCCO x\nCOc1ccc(CCN)cc1 c\n")
     assert main(["conformers", str(other), "-n", "2", "-o", str(out), "--resume"]) == 2
@@ -318,8 +319,8 @@ def test_ctrl_c_in_a_real_process_then_resume(tmp_path):
     try:
         deadline = time.time() + 60
         while time.time() < deadline:  # wait for two finished molecules in the temporary file
-            tmp = [p for p in tmp_path.iterdir() if p.name.startswith(".out.") and p.suffix == ".sdf"]
-            if tmp and tmp[0].read_text().count("$$$$") >= 200:
+            tmp = tmp_path / ".out.sdf.partial"
+            if tmp.exists() and tmp.read_text().count("$$$$") >= 200:
                 break
             assert proc.poll() is None, "the job ended before it could be interrupted"
             time.sleep(0.02)
@@ -393,3 +394,270 @@ def test_enumerate_stereo_generates_each_isomer_and_resumes(tmp_path, capsys, mo
     capsys.readouterr()
     assert main([*args, "-o", str(tmp_path / "one.sdf"), "--resume"]) == 2
     assert "is not a molecule of" in capsys.readouterr().err
+
+
+# -- reliability: resume never mixes runs, interrupts always stop, no lost input ----------------------------------------------
+
+LIB = "".join(f"{s} m{i}\n" for i, s in enumerate(["CCCCO", "COc1ccc(CCN)cc1", "CC(=O)Nc1ccc(O)cc1", "CCOC(=O)CCc1ccncc1",
+                                                    "OCC(=O)Nc1ccccc1", "CC(C)Cc1ccc(cc1)C(C)C(=O)O"]))
+
+
+def test_resume_refuses_other_options_or_a_changed_input_naming_what_differs(tmp_path, capsys, monkeypatch):
+    smi = tmp_path / "in.smi"
+    smi.write_text(LIB)
+    out = tmp_path / "rs.sdf"
+    args = ["conformers", str(smi), "-n", "2", "-o", str(out), "--jobs", "1"]
+    _interrupt_after(monkeypatch, 2)
+    assert main(args) == 130
+    monkeypatch.setattr(ConformerGenerator, "generate_many", _GENERATE_MANY)
+    before = out.read_bytes()
+    capsys.readouterr()
+    for extra, says in ((["--seed", "7"], "options differ: --seed 7 (was 0)"), (["--relax"], "options differ: --relax 1 (was 0)"),
+                        (["--seed-iters", "5"], "--seed-iters 5 (was 100)")):
+        assert main([*args, *extra, "--resume"]) == 2
+        line = _one_line(capsys.readouterr().err)
+        assert "cannot resume" in line and says in line, line
+        assert out.read_bytes() == before
+    smi.write_text("c1ccccc1 m0\n" + LIB.split("\n", 1)[1])  # line 1 changed, same name
+    assert main([*args, "--resume"]) == 2
+    assert "molecule 'm0' (input line 1) was made from another input record" in _one_line(capsys.readouterr().err)
+    assert out.read_bytes() == before
+    smi.write_text(LIB)
+    assert main([*args, "--resume"]) == 0  # the same options and input resume
+
+
+def _run_cli(tmp_path, *args):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "geomgen", "conformers", *map(str, args)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=tmp_path)
+
+
+def _wait_for_records(proc, path, count: int, timeout: float = 90):
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if path.exists() and path.read_bytes().count(b"$$$$") >= count:
+            return
+        assert proc.poll() is None, "the job ended before it could be interrupted: " + proc.stderr.read()
+        time.sleep(0.02)
+    raise AssertionError(f"no {count} records in {path} after {timeout} s")
+
+
+def _big_input(tmp_path, n=40):
+    smi = tmp_path / "lib.smi"
+    pool = ["CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O", "COc1ccc(CCN(C)C)cc1", "CC(=O)Nc1ccc(OCC)cc1", "CCOC(=O)CCc1ccncc1"]
+    smi.write_text("".join(f"{pool[i % 4]} m{i}\n" for i in range(n)))
+    return smi
+
+
+def test_signals_are_held_in_every_thread_of_a_running_job(tmp_path):
+    """Ctrl-C and SIGTERM are blocked in every thread (numpy's, torch's, RDKit's): none can swallow a
+    signal or die of one; the main thread acts on them between molecules."""
+    import os
+    import signal
+
+    smi = _big_input(tmp_path)
+    proc = _run_cli(tmp_path, smi, "-n", "30", "-o", "o.sdf", "--jobs", "1")
+    try:
+        _wait_for_records(proc, tmp_path / ".o.sdf.partial", 30)
+        tasks = os.listdir(f"/proc/{proc.pid}/task")
+        assert len(tasks) >= 2  # OpenBLAS / torch threads exist
+        for tid in tasks:
+            status = open(f"/proc/{proc.pid}/task/{tid}/status").read()
+            blocked = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigBlk:")), 16)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                assert blocked >> (sig - 1) & 1, f"thread {tid} does not block {sig.name}"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+
+
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_and_sigterm_with_one_job_always_stop_and_change_no_result(tmp_path, sig, code):
+    import os
+    import signal
+
+    smi = _big_input(tmp_path, 24)
+    full = tmp_path / "full.sdf"
+    assert main(["conformers", str(smi), "-n", "20", "-o", str(full), "--jobs", "1"]) == 0
+    proc = _run_cli(tmp_path, smi, "-n", "20", "-o", "lt.sdf", "--jobs", "1")
+    try:
+        _wait_for_records(proc, tmp_path / ".lt.sdf.partial", 40)
+        os.killpg(proc.pid, getattr(signal, sig))
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and "Interrupted, cancelling" not in err
+    assert "interrupted with" in err.strip().splitlines()[-1]
+    out = (tmp_path / "lt.sdf").read_bytes()
+    assert 40 <= out.count(b"$$$$") < 480 and full.read_bytes().startswith(out)  # finished molecules, as an uninterrupted run has them
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full.sdf", "lib.smi", "lt.sdf"]  # no temporary file
+
+
+def test_a_killed_job_resumes_from_its_partial_file(tmp_path, capsys):
+    import os
+    import signal
+
+    smi = _big_input(tmp_path, 12)
+    full = tmp_path / "full.sdf"
+    assert main(["conformers", str(smi), "-n", "20", "-o", str(full), "--jobs", "1"]) == 0
+    proc = _run_cli(tmp_path, smi, "-n", "20", "-o", "k.sdf", "--jobs", "1")
+    _wait_for_records(proc, tmp_path / ".k.sdf.partial", 50)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert not (tmp_path / "k.sdf").exists() and (tmp_path / ".k.sdf.partial").exists()
+    capsys.readouterr()
+    assert main(["conformers", str(smi), "-n", "20", "-o", str(tmp_path / "k.sdf"), "--jobs", "1", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "recovering the finished molecules of a run that was killed" in err
+    done = int(err.split("resuming")[1].split("molecule(s) done")[0].split(":")[-1])
+    assert done >= 2
+    assert (tmp_path / "k.sdf").read_bytes() == full.read_bytes()
+    assert not (tmp_path / ".k.sdf.partial").exists() and not (tmp_path / ".k.failures.csv.partial").exists()
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_one_runs(tmp_path, capsys):
+    from geomgen.conformers.resumable import JobFiles
+
+    busy = JobFiles(tmp_path / "o.sdf")
+    busy.lock()
+    try:
+        assert main(["conformers", "CCO", "-n", "1", "-o", str(tmp_path / "o.sdf")]) == 2
+        assert "another geomgen conformers run is writing it" in _one_line(capsys.readouterr().err)
+    finally:
+        busy.release()
+
+
+def test_large_n_is_generated_in_blocks_with_flat_memory(tmp_path, monkeypatch):
+    from geomgen.conformers.commands import generate
+
+    calls = []
+    original = ConformerGenerator.generate_many
+
+    def generate_many(self, items, n=10, **kwargs):
+        calls.append((n, kwargs.get("block", 0)))
+        return original(self, items, n, **kwargs)
+
+    monkeypatch.setattr(ConformerGenerator, "generate_many", generate_many)
+    monkeypatch.setattr(generate, "BLOCK", 4)
+    out = tmp_path / "big.sdf"
+    assert main(["conformers", "CCCCO", "-n", "10", "-o", str(out), "--jobs", "1"]) == 0
+    assert calls == [(4, 0), (4, 1), (2, 2)]  # never more than a block at once
+    recs = _records(out)
+    assert [r.GetIntProp("conformer") for r in recs] == list(range(10))
+    assert [r.GetProp("_Name") for r in recs] == [f"mol-0_{c}" for c in range(10)]
+    assert len({r.GetProp("torsions_rad") for r in recs}) == 10  # blocks draw different torsions
+    small = tmp_path / "small.sdf"  # block 0 is the plain call
+    assert main(["conformers", "CCCCO", "-n", "4", "-o", str(small), "--jobs", "1"]) == 0
+    assert [r.GetProp("torsions_rad") for r in _records(small)] == [r.GetProp("torsions_rad") for r in recs[:4]]
+
+
+@pytest.mark.parametrize("layout", ["same", "failures"])
+def test_an_output_that_is_the_input_is_refused_before_any_work(tmp_path, capsys, layout):
+    if layout == "same":
+        src = tmp_path / "same.sdf"
+        assert main(["conformers", "CCCO", "-n", "2", "-o", str(src)]) == 0
+        out = src
+    else:
+        src = tmp_path / "out.failures.csv"
+        src.write_text("smiles,name\nCCO,a\n")
+        out = tmp_path / "out.sdf"
+    before = src.read_bytes()
+    capsys.readouterr()
+    assert main(["conformers", str(src), "-n", "2", "-o", str(out)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "is the input" in line and "overwrite" in line
+    assert src.read_bytes() == before
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".smi"])
+def test_names_that_would_break_an_sd_file_are_made_safe(tmp_path, suffix):
+    names = ["two\nlines", "$$$$", "M  END", "> <x>", "tab\there"]
+    if suffix == ".csv":
+        import csv as _csv
+
+        src = tmp_path / "in.csv"
+        with open(src, "w", newline="") as f:
+            w = _csv.writer(f)
+            w.writerow(["name", "smiles"])
+            w.writerows([(n, "CCO") for n in names])
+        expect = ["two_lines", "_$$$$", "_M  END", "_> <x>", "tab_here"]
+    else:
+        src = tmp_path / "in.smi"
+        src.write_text("".join(f"CCO {n}\n" for n in names[1:]))
+        expect = ["_$$$$", "_M  END", "_> <x>", "tab_here"]
+    out = tmp_path / "out.sdf"
+    assert main(["conformers", str(src), "-n", "2", "-o", str(out)]) == 0
+    recs = _records(out)
+    assert None not in recs and len(recs) == 2 * len(expect)
+    assert [r.GetProp("molecule") for r in recs[::2]] == expect
+    assert main(["conformers", str(src), "-n", "2", "-o", str(out), "--resume"]) == 0  # and it resumes
+
+
+def test_a_long_smiles_argument_is_read_as_smiles(tmp_path):
+    long = "C" * 40 + "O" + "C" * 230  # 271 characters: longer than a file name may be
+    out = tmp_path / "long.sdf"
+    assert main(["conformers", long, "-n", "1", "-o", str(out)]) == 0
+    assert _records(out)[0].GetNumHeavyAtoms() == 271
+
+
+def test_csv_with_a_byte_order_mark(tmp_path):
+    src = tmp_path / "bom.csv"
+    src.write_bytes("\ufeffsmiles,name\nCCCO,propanol\n".encode())
+    out = tmp_path / "bom.sdf"
+    assert main(["conformers", str(src), "-n", "1", "-o", str(out)]) == 0
+    assert _records(out)[0].GetProp("molecule") == "propanol"
+
+
+def test_sd_input_properties_are_carried_to_every_output_record(tmp_path):
+    m = Chem.AddHs(Chem.MolFromSmiles("CCCO"))
+    from rdkit.Chem import AllChem
+
+    AllChem.EmbedMolecule(m, randomSeed=1)
+    m.SetProp("_Name", "propanol")
+    m.SetProp("vendor_id", "ZINC123")
+    m.SetProp("activity", "7.5")
+    m.SetProp("MMFF94_energy_kcal_mol", "999")  # a value geomgen writes itself is not carried over
+    src = tmp_path / "in.sdf"
+    with Chem.SDWriter(str(src)) as w:
+        w.write(m)
+    out = tmp_path / "out.sdf"
+    assert main(["conformers", str(src), "-n", "3", "-o", str(out)]) == 0
+    recs = _records(out)
+    assert [(r.GetProp("vendor_id"), r.GetProp("activity")) for r in recs] == [("ZINC123", "7.5")] * 3
+    assert not any(r.HasProp("MMFF94_energy_kcal_mol") for r in recs)
+    out2 = tmp_path / "out2.sdf"  # the same through worker processes (pickled molecules lose their properties)
+    assert main(["conformers", str(src), "-n", "3", "-o", str(out2), "--jobs", "2", "--chunk", "1"]) == 0
+    assert out2.read_bytes() == out.read_bytes()
+
+
+def test_resume_with_a_failures_file_that_is_not_one_is_one_line(tmp_path, capsys):
+    out = tmp_path / "out.sdf"
+    assert main(["conformers", "CCCO", "-n", "1", "-o", str(out)]) == 0
+    (tmp_path / "out.failures.csv").write_bytes(bytes(range(256)) * 4)
+    capsys.readouterr()
+    assert main(["conformers", "CCCO", "-n", "1", "-o", str(out), "--resume"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "cannot resume" in line and "not a failures file written by geomgen conformers" in line
+
+
+def test_an_output_folder_that_does_not_exist_is_announced(tmp_path, capsys):
+    out = tmp_path / "new" / "deeper" / "o.sdf"
+    assert main(["conformers", "CCO", "-n", "1", "-o", str(out)]) == 0
+    assert f"creating folder {str(tmp_path / 'new')!r} for the output" in capsys.readouterr().err
+
+
+def test_boltzmann_note_says_what_rhat_means_and_warns_when_unmixed():
+    from geomgen.conformers.commands.generate import _boltzmann_note
+
+    x = {"boltzmann_chains": 2, "boltzmann_sweeps": 20, "boltzmann_rhat": 66.9, "boltzmann_torsion_acceptance": 0.4,
+         "boltzmann_kept_start": 0}
+    note = _boltzmann_note("m", x, 3.0)
+    assert "R-hat near 1 means the chains agree" in note
+    assert "warning: m: R-hat 66.90 > 1.1: the Boltzmann-mode chains have not mixed" in note
+    assert "warning" not in _boltzmann_note("m", {**x, "boltzmann_rhat": 1.02}, 150.0)

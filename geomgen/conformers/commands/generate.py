@@ -1,15 +1,19 @@
 """``geomgen conformers``: 3D conformers from SMILES with VonMisesNet.
 
-Records are streamed: each molecule's conformers are written, in input order, as soon as it is
-done, into a temporary file beside the output that replaces the output at the end; failures go
-the same way into ``OUT.failures.csv``. Ctrl-C (or SIGTERM) keeps what is finished in OUT.sdf
-and the failures file, and ``--resume`` continues from them without redoing a finished molecule.
-A molecule's conformers depend only on (molecule, seed, -n, options), so a resumed job writes
-the same bytes as an uninterrupted one.
+Records are streamed: each molecule's conformers are appended, in input order, to a partial file
+beside the output as soon as it is done (block by block for a large ``-n``; a molecule is
+written whole or not at all), which replaces the output at the end; failures go the same way
+into ``OUT.failures.csv`` (:mod:`geomgen.conformers.resumable`). Ctrl-C or SIGTERM moves what is
+finished into place; a kill leaves the partial files; ``--resume`` continues from either without
+redoing a finished molecule, and refuses when the input or an option that changes the output
+differs (every record carries the options' fingerprint and a hash of its input record). A
+molecule's conformers depend only on (molecule, seed, -n, options), so a resumed job writes the
+same bytes as an uninterrupted one.
 
-Ctrl-C and SIGTERM are held while a molecule is being generated and acted on between molecules:
-RDKit's ETKDG catches SIGINT itself and returns no conformers ("Interrupted, cancelling conformer
-generation"), which would otherwise turn Ctrl-C into a false failure and carry on.
+Ctrl-C and SIGTERM are held from the start of the command (:mod:`geomgen.signals`, before numpy,
+RDKit and torch start threads) and acted on between molecules: RDKit's ETKDG catches SIGINT itself
+and returns no conformers ("Interrupted, cancelling conformer generation"), which would otherwise
+turn Ctrl-C into a false failure and carry on.
 
 Exit status: 0 when conformers were written, 1 when every molecule failed (or the work failed),
 2 for a usage error (bad option, input or output path; nothing is done), 130 when interrupted by Ctrl-C
@@ -19,11 +23,11 @@ Exit status: 0 when conformers were written, 1 when every molecule failed (or th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import signal
 import sys
-import threading
 from typing import NamedTuple
+
+from geomgen import signals
 
 PROG = "geomgen conformers"
 #: output file types
@@ -72,15 +76,37 @@ class UsageError(Exception):
     """A bad option, input or output path: one line, exit status 2, nothing done."""
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C."""
+#: conformers of one molecule generated (and held in memory) at a time: a larger ``-n`` is made
+#: block by block (:meth:`~geomgen.conformers.generator.ConformerGenerator.generate_many`'s
+#: ``block``), written as each block is done, so memory stays flat in ``-n``
+BLOCK = 1000
+
+#: SD properties that geomgen writes itself; an input record's own are carried over, these are not
+OWN_PROPERTIES = frozenset({"molecule", "input_line", "conformer", "torsions_rad", "MMFF94_energy_kcal_mol", "ring_seed",
+                            "geomgen_options", "input_hash"})
+
+#: R-hat above this says the Boltzmann-mode chains have not mixed
+RHAT_WARN = 1.1
 
 
-class MoleculeResult(NamedTuple):
-    """One molecule's outcome, as a worker sends it back: its SD records as text, or why it failed."""
+class Task(NamedTuple):
+    """One block of one molecule's conformers, as a worker receives it."""
 
     line: int
     name: str
+    item: object
+    block: int
+    count: int  # conformers in this block
+    first: int  # index of the block's first conformer
+    props: dict  # SD properties every record carries (from the input record, and the job's fingerprint)
+
+
+class BlockResult(NamedTuple):
+    """One block's outcome, as a worker sends it back: its SD records as text, or why it failed."""
+
+    line: int
+    name: str
+    block: int
     text: str
     records: int
     reason: str
@@ -103,6 +129,72 @@ def _options(args) -> dict:
     return {k: defaults[k] if v is None else v for k, v in given.items()}
 
 
+def _model_digest(model) -> str:
+    """``sha256:`` and the first 16 hex digits of the model file's hash (the shipped one by default)."""
+    import hashlib
+
+    from geomgen.conformers.generator import _model_path
+
+    h = hashlib.sha256()
+    with open(_model_path(model), "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()[:16]
+
+
+def fingerprint(args) -> str:
+    """The options that decide the output, as ``flag=value`` words: every record carries it, and
+    ``--resume`` refuses to continue a job whose records carry another."""
+    from geomgen import __version__
+
+    opts = _options(args)
+    words = {"-n": args.num_conformers, "--seed": args.seed, "--relax": int(args.relax), "--boltzmann": int(args.boltzmann),
+             "--seed-iters": opts["seed_iters"], "--ring-seeds": opts["ring_seeds"],
+             "--boltzmann-sweeps": opts["boltzmann_sweeps"], "--boltzmann-chains": opts["boltzmann_chains"],
+             "--enumerate-stereo": int(args.enumerate_stereo), "--model": _model_digest(args.model), "geomgen": __version__}
+    return " ".join(f"{k}={v}" for k, v in words.items())
+
+
+def _fingerprint_difference(stored: str | None, current: str) -> str | None:
+    """What differs between two fingerprints, in words (``None`` when nothing does)."""
+    if stored == current:
+        return None
+    if not stored:
+        return "it was written without the options' fingerprint (another program, or an older geomgen)"
+    old = dict(w.partition("=")[::2] for w in stored.split())
+    new = dict(w.partition("=")[::2] for w in current.split())
+    diff = [f"{k} {new.get(k, '(none)')} (was {old.get(k, '(none)')})" for k in dict.fromkeys([*new, *old]) if old.get(k) != new.get(k)]
+    return "options differ: " + ", ".join(diff)
+
+
+def input_hash(item) -> str:
+    """A short hash of an input record (its SMILES text, or its SD record), so ``--resume`` can tell
+    when the input changed under a molecule's name."""
+    import hashlib
+
+    if item is None:
+        text = ""
+    elif isinstance(item, str):
+        text = item
+    else:
+        from rdkit import Chem
+
+        text = Chem.MolToMolBlock(item)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def carried_properties(item) -> dict:
+    """The SD properties of an input record (as text) that the output records carry over."""
+    if item is None or isinstance(item, str):
+        return {}
+    from geomgen.conformers.io import sd_safe_name
+
+    def safe(value: str) -> str:  # one value line per line of text, none empty, none an SD record end
+        return "\n".join(sd_safe_name(v) or "_" for v in value.splitlines()) if value else value
+
+    return {sd_safe_name(k): safe(item.GetProp(k)) for k in item.GetPropNames() if k not in OWN_PROPERTIES and not k.startswith("_")}
+
+
 def _generator(model, options: dict | None = None):
     from geomgen.conformers.generator import ConformerGenerator
 
@@ -114,70 +206,45 @@ def _generator(model, options: dict | None = None):
     return gen
 
 
-def _work(model, chunk, n, seed, relax, boltzmann, options=None) -> list[MoleculeResult]:
-    """Generate for ``chunk`` = [InputMolecule, ...] and render each molecule's SD records."""
+def _boltzmann_note(name: str, x: dict, ess) -> str:
+    rhat = x.get("boltzmann_rhat")
+    stats = "" if ess is None else (f", ESS {ess:.1f} and R-hat {rhat:.2f} (slowest torsion; R-hat near 1 means the chains agree, "
+                                     f"above {RHAT_WARN} that they have not mixed)")
+    note = (f"{name}: Boltzmann mode, {x['boltzmann_chains']} chains, {x['boltzmann_sweeps']} sweeps per conformer{stats}, "
+            f"torsion moves accepted {x['boltzmann_torsion_acceptance']:.2f}"
+            + (f", {x['boltzmann_kept_start']} replaced by their chain's start (stereo)" if x["boltzmann_kept_start"] else ""))
+    if rhat is not None and rhat > RHAT_WARN:
+        note += (f"\n{PROG}: warning: {name}: R-hat {rhat:.2f} > {RHAT_WARN}: the Boltzmann-mode chains have not mixed, so the "
+                 "conformers are not yet Boltzmann-distributed; raise --boltzmann-sweeps")
+    return note
+
+
+def _work(model, tasks, seed, relax, boltzmann, options=None) -> list[BlockResult]:
+    """Generate each :class:`Task` of ``tasks`` and render its SD records."""
     import torch
 
     torch.set_num_threads(1)
     from geomgen.conformers.io import sdf_records
 
     gen = _generator(model, options)
-    mols, reports = gen.generate_many([(m.name, m.item) for m in chunk], n, seed=seed, relax=relax, boltzmann=boltzmann)
     out = []
-    for m, mol, rep in zip(chunk, mols, reports):
+    for t in tasks:
+        mols, reports = gen.generate_many([(t.name, t.item)], t.count, seed=seed, relax=relax, boltzmann=boltzmann, block=t.block)
+        mol, rep = mols[0], reports[0]
         text, count = "", 0
         if mol is not None:
             props = []
             for c, conf in enumerate(mol.GetConformers()):
-                p = {"_Name": f"{m.name}_{c}", "molecule": m.name, "input_line": m.line, "conformer": c}
+                p = dict(t.props)
+                p.update({"_Name": f"{t.name}_{t.first + c}", "molecule": t.name, "input_line": t.line, "conformer": t.first + c})
                 p.update(conf.GetPropsAsDict())
+                p["geomgen_options"], p["input_hash"] = t.props["geomgen_options"], t.props["input_hash"]
                 props.append(p)
             records = list(sdf_records(mol, props))
             text, count = "".join(records), len(records)
-        note = ""
-        if mol is not None and "boltzmann_sweeps" in rep.extra:
-            x = rep.extra
-            stats = "" if rep.ess is None else f", ESS {rep.ess:.1f} and R-hat {x['boltzmann_rhat']:.2f} (slowest torsion)"
-            note = (f"{m.name}: Boltzmann mode, {x['boltzmann_chains']} chains, {x['boltzmann_sweeps']} sweeps per conformer{stats}, "
-                    f"torsion moves accepted {x['boltzmann_torsion_acceptance']:.2f}"
-                    + (f", {x['boltzmann_kept_start']} replaced by their chain's start (stereo)" if x["boltzmann_kept_start"] else ""))
-        out.append(MoleculeResult(m.line, m.name, text, count, "" if mol is not None else rep.reason, tuple(rep.warnings), note))
+        note = _boltzmann_note(t.name, rep.extra, rep.ess) if mol is not None and "boltzmann_sweeps" in rep.extra else ""
+        out.append(BlockResult(t.line, t.name, t.block, text, count, "" if mol is not None else rep.reason, tuple(rep.warnings), note))
     return out
-
-
-_SIGNALS = ("SIGINT", "SIGTERM")
-#: holding signals needs POSIX signal masks and sigtimedwait (Linux; not macOS or Windows)
-_CAN_HOLD = all(hasattr(signal, f) for f in ("pthread_sigmask", "sigpending", "sigtimedwait"))
-
-
-@contextlib.contextmanager
-def _held_signals():
-    """Hold SIGINT and SIGTERM in this thread and in every thread started meanwhile (RDKit's,
-    torch's, tqdm's inherit the mask); :func:`_check_signals` acts on them. A signal still held at
-    the end is dropped (the work it would have stopped is done)."""
-    if not _CAN_HOLD or threading.current_thread() is not threading.main_thread():
-        yield  # Ctrl-C works as usual (RDKit's handler included)
-        return
-    sigs = {getattr(signal, name) for name in _SIGNALS}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-    try:
-        yield
-    finally:
-        while signal.sigpending() & sigs:
-            signal.sigtimedwait(sigs, 0)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def _check_signals() -> None:
-    """Raise ``KeyboardInterrupt`` for a held Ctrl-C, :class:`Interrupted` for a held SIGTERM."""
-    if not _CAN_HOLD:
-        return
-    sigs = {getattr(signal, name) for name in _SIGNALS}
-    pending = signal.sigpending() & sigs
-    if pending:
-        while signal.sigpending() & sigs:
-            signal.sigtimedwait(sigs, 0)
-        raise Interrupted() if signal.SIGTERM in pending else KeyboardInterrupt()
 
 
 def _worker_init() -> None:
@@ -187,28 +254,37 @@ def _worker_init() -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # Pool.terminate() must end the worker
 
 
-def _results(args, pending):
-    """:class:`MoleculeResult` of each molecule of ``pending``, in order: one at a time with
-    ``--jobs 1``, else in chunks of at most ``--chunk`` molecules (smaller when that is what keeps
-    every worker busy) on ``--jobs`` processes. A held Ctrl-C or SIGTERM is raised here, between
-    molecules (or while waiting for a worker)."""
-    task = (args.num_conformers, args.seed, args.relax, args.boltzmann, _options(args))
-    size = max(1, min(args.chunk, -(-len(pending) // (4 * max(args.jobs, 1)))))
-    chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
+def _tasks(args, pending, fp: str) -> list[Task]:
+    """The blocks of every pending molecule, in order."""
+    n = args.num_conformers
+    out = []
+    for m in pending:
+        props = {**carried_properties(m.item), "geomgen_options": fp, "input_hash": input_hash(m.item)}
+        for b, first in enumerate(range(0, n, BLOCK)):
+            out.append(Task(m.line, m.name, m.item, b, min(BLOCK, n - first), first, props))
+    return out
+
+
+def _results(args, tasks):
+    """:class:`BlockResult` of each task, in order: one at a time with ``--jobs 1``, else in chunks
+    of at most ``--chunk`` tasks (smaller when that is what keeps every worker busy) on ``--jobs``
+    processes. A held Ctrl-C or SIGTERM is raised here, between tasks (or while waiting for a worker)."""
+    settings = {"seed": args.seed, "relax": args.relax, "boltzmann": args.boltzmann, "options": _options(args)}
+    size = max(1, min(args.chunk, -(-len(tasks) // (4 * max(args.jobs, 1)))))
+    chunks = [tasks[i : i + size] for i in range(0, len(tasks), size)]
     if args.jobs <= 1 or len(chunks) <= 1:
-        for m in pending:
-            _check_signals()
-            yield from _work(args.model, [m], *task)
+        for t in tasks:
+            signals.check()
+            yield from _work(args.model, [t], **settings)
         return
     import functools
     import multiprocessing
 
     # Pool.__exit__ terminates the workers, also when the consumer is interrupted
     with multiprocessing.Pool(min(args.jobs, len(chunks)), initializer=_worker_init) as pool:
-        results = pool.imap(functools.partial(_work, args.model, n=task[0], seed=task[1], relax=task[2], boltzmann=task[3],
-                                                   options=task[4]), chunks)
+        results = pool.imap(functools.partial(_work, args.model, **settings), chunks)
         while True:
-            _check_signals()
+            signals.check()
             try:
                 res = results.next(timeout=0.1)
             except multiprocessing.TimeoutError:
@@ -227,8 +303,24 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
+def _same_file(a, b) -> bool:
+    import os
+    from pathlib import Path
+
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
 def _check_options(args) -> None:
-    from geomgen.conformers.io import check_output_path
+    from pathlib import Path
+
+    from geomgen.conformers.io import check_output_path, failures_path
+    from geomgen.conformers.resumable import partial_path
 
     if args.jobs is None:
         args.jobs = available_cores()
@@ -247,42 +339,88 @@ def _check_options(args) -> None:
         raise UsageError(why)
     if args.resume and args.output == "-":
         raise UsageError("--resume needs an output file, not standard output (-)")
+    if args.output != "-":
+        written = [args.output, failures_path(args.output), partial_path(args.output), partial_path(failures_path(args.output))]
+        for path in written:
+            if _is_input_file(args.input) and _same_file(path, args.input):
+                raise UsageError(f"{str(path)!r}: is the input {args.input!r}; this job would overwrite (or delete) it: "
+                                 "choose another output name")
+        missing = [p for p in Path(args.output).resolve().parents if not p.exists()]
+        if missing:
+            print(f"{PROG}: creating folder {str(missing[-1])!r} for the output", file=sys.stderr)
 
 
-def _finished(args, inputs) -> tuple[set, dict]:
-    """For ``--resume``: the names of the molecules already in OUT.sdf, and the rows of the failures
-    file by name, checked against the input and the options."""
+def _is_input_file(source: str) -> bool:
     from pathlib import Path
 
-    from geomgen.conformers.io import failures_path, read_failures, read_sdf_groups
+    try:
+        return Path(source).is_file()
+    except OSError:  # e.g. a SMILES longer than a file name may be
+        return False
 
-    index = {m.name: i for i, m in enumerate(inputs)}
+
+class _ResumePoint(NamedTuple):
+    """Where a resumed job starts: the first ``done`` input molecules are finished (their records
+    are the first ``end`` bytes of ``source``, their failures ``rows``)."""
+
+    source: object
+    end: int
+    rows: list
+    done: int
+    molecules: int
+    redone: int
+
+
+def _resume_point(args, inputs, files, fp: str) -> _ResumePoint:
+    """Check what an interrupted job left (its partial files if it was killed, else OUT.sdf and
+    OUT.failures.csv) against the input and the options, and find the finished prefix."""
+    from geomgen.conformers.resumable import SDFScan, read_failure_rows, scan_sdf
+
     same = "--resume needs the input and options of the interrupted run"
-    done: set[str] = set()
-    last = -1
-    out = args.output
-    if Path(out).is_file():
-        try:
-            for g in read_sdf_groups(out):
-                i = index.get(g.name)
-                if i is None or inputs[i].line != g.line:
-                    raise UsageError(f"{out!r}: molecule {g.name!r} (input line {g.line}) is not a molecule of {args.input!r}; {same}")
-                if g.records != args.num_conformers:
-                    raise UsageError(f"{out!r}: {g.name!r} has {g.records} conformers, not -n {args.num_conformers}; {same}")
-                if i <= last:
-                    raise UsageError(f"{out!r}: molecules out of input order at {g.name!r}; cannot resume from it")
-                done.add(g.name)
-                last = i
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot resume: {exc}") from None
-    failed = {}
-    for row in read_failures(out):
-        i = index.get(row.get("name"))
-        if i is None or str(inputs[i].line) != row.get("input_line"):
-            raise UsageError(f"{str(failures_path(out))!r}: failure {row.get('name')!r} (input line {row.get('input_line')}) is not a "
-                             f"molecule of {args.input!r}; {same}")
-        failed[row["name"]] = row
-    return done, failed
+    if files.has_partial():
+        sdf_src, fail_src = files.sdf_partial, files.failures_partial
+        print(f"{PROG}: recovering the finished molecules of a run that was killed ({str(files.sdf_partial)!r})", file=sys.stderr)
+    else:
+        sdf_src = files.output if files.output.is_file() else None
+        fail_src = files.failures if files.failures.is_file() else None
+    try:
+        scan = scan_sdf(sdf_src) if sdf_src is not None else SDFScan([], 0, False)
+        rows = read_failure_rows(fail_src) if fail_src is not None else []
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"cannot resume: {exc}") from None
+    index = {m.name: i for i, m in enumerate(inputs)}
+    hashes: dict[int, str] = {}
+    status: dict[int, object] = {}
+    for where, name, line, stored_fp, stored_hash, value in (
+            [(sdf_src, g.name, str(g.line), g.props.get("geomgen_options"), g.props.get("input_hash"), g) for g in scan.molecules]
+            + [(fail_src, r.get("name"), r.get("input_line"), r.get("options"), r.get("input_hash"), r) for r in rows]):
+        i = index.get(name)
+        if i is None or str(inputs[i].line) != line:
+            raise UsageError(f"{str(where)!r}: molecule {name!r} (input line {line}) is not a molecule of {args.input!r}; {same}")
+        diff = _fingerprint_difference(stored_fp, fp)
+        if diff:
+            raise UsageError(f"{str(where)!r}: cannot resume: {diff}; {same}")
+        if i not in hashes:
+            hashes[i] = input_hash(inputs[i].item)
+        if stored_hash != hashes[i]:
+            raise UsageError(f"{str(where)!r}: molecule {name!r} (input line {line}) was made from another input record than "
+                             f"the one now on that line of {args.input!r}; {same}")
+        if i in status:
+            raise UsageError(f"{str(where)!r}: molecule {name!r} appears twice; cannot resume from it")
+        status[i] = value
+    done = end = molecules = 0
+    kept = []
+    while done in status:
+        v = status[done]
+        if isinstance(v, dict):
+            kept.append(v)
+        elif v.records == args.num_conformers and v.start == end:
+            end = v.end
+            molecules += 1
+        else:  # a molecule cut short by a kill: made again
+            break
+        done += 1
+    return _ResumePoint(sdf_src, end, kept, done, molecules, len(status) - done)
 
 
 class _Tally:
@@ -291,25 +429,34 @@ class _Tally:
         self.generated = self.copied = self.molecules = self.records = self.failed = 0
 
 
-def _stream(args, inputs, done, failed, sdf, failures, tally: _Tally) -> None:
-    """Write every molecule in input order: copied from the resumed output, or generated."""
-    import csv
-    import io
+class _Stdout:
+    """The job-files interface on standard output (no partial files, no resume)."""
 
+    molecules = failed = 0
+
+    def begin(self) -> None:
+        pass
+
+    def write_records(self, text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def commit(self) -> None:
+        self.molecules += 1
+
+    def rollback(self) -> None:  # written already; a molecule that fails half-way is reported
+        pass
+
+    def write_failure(self, row: dict) -> None:
+        self.failed += 1
+
+
+def _stream(args, pending, tasks, files, tally: _Tally) -> None:
+    """Generate every pending molecule, block by block, appending each to the job's files in input
+    order: a molecule is written whole or not at all."""
     from tqdm import tqdm
 
-    from geomgen.conformers.io import FAILURE_FIELDS, read_sdf_groups
-
-    def fail(row: dict) -> None:
-        tally.failed += 1
-        if failures is not None:
-            buf = io.StringIO()
-            csv.DictWriter(buf, fieldnames=FAILURE_FIELDS).writerow({k: row.get(k, "") for k in FAILURE_FIELDS})
-            failures.write(buf.getvalue())
-
-    pending = [m for m in inputs if m.name not in done and m.name not in failed]
-    old = read_sdf_groups(args.output) if done else iter(())
-    results = _results(args, pending)
+    results = _results(args, tasks)
     bar = tqdm(total=len(pending), disable=len(pending) < 2, desc="conformers", unit="mol", file=sys.stderr)
 
     def say(message: str) -> None:  # a line on standard error, above the progress bar
@@ -318,71 +465,57 @@ def _stream(args, inputs, done, failed, sdf, failures, tally: _Tally) -> None:
         else:
             bar.write(message, file=sys.stderr)
 
-    interrupted = None
+    blocks = -(-args.num_conformers // BLOCK)
     try:
-        for m in inputs:
-            if m.name in done:
-                g = next(old)
-                sdf.write(g.text, g.records)
-                tally.molecules += 1
-                tally.records += g.records
-                tally.copied += 1
-            elif m.name in failed:
-                fail(failed[m.name])
-                tally.copied += 1
-            elif interrupted is None:  # after an interruption only the finished molecules are copied on
+        for m in pending:
+            files.begin()
+            reason, written = "", 0
+            for b in range(blocks):
                 try:
                     r = next(results)
-                except KeyboardInterrupt as exc:
-                    interrupted = exc
-                    results.close()
+                except KeyboardInterrupt:
+                    files.rollback()
+                    raise
+                if reason:  # the molecule failed in an earlier block: its later blocks are dropped
                     continue
-                bar.update(1)
-                tally.generated += 1
-                for warning in r.warnings:
+                for warning in r.warnings if b == 0 else ():
                     say(f"{PROG}: warning: {warning}")
                 if r.text:
-                    sdf.write(r.text, r.records)
-                    tally.molecules += 1
-                    tally.records += r.records
+                    files.write_records(r.text)
+                    written += r.records
                     if r.note:
                         say(r.note)
                 else:
-                    say(f"{PROG}: {r.reason}")
-                    fail({"name": r.name, "input_line": r.line, "input": m.item if isinstance(m.item, str) else "", "reason": r.reason})
+                    reason = r.reason if b == 0 else f"{r.reason} (in conformers {b * BLOCK}..; the first {written} were made)"
+            bar.update(1)
+            tally.generated += 1
+            if reason:
+                files.rollback()
+                say(f"{PROG}: {reason}")
+                tally.failed += 1
+                files.write_failure({"name": m.name, "input_line": m.line, "input": m.item if isinstance(m.item, str) else "",
+                                     "reason": reason, "options": tasks[0].props["geomgen_options"], "input_hash": input_hash(m.item)})
+            else:
+                files.commit()
+                tally.molecules += 1
+                tally.records += written
     finally:
         results.close()  # ends a worker pool now
-        if done:
-            old.close()
         bar.close()
-    if interrupted is not None:
-        raise interrupted
-
-
-class _Stdout:
-    """The streamed-output interface on standard output (no temporary file, no resume)."""
-
-    def __init__(self):
-        self.count = 0
-
-    def write(self, text: str, count: int = 1) -> None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        self.count += count
 
 
 def run(args) -> int:
     """Run ``geomgen conformers``; every failure is one line on standard error (see the module's exit statuses)."""
     try:
-        with _held_signals():  # first, before RDKit, torch and tqdm start threads
+        with signals.held():  # already held by geomgen.cli, before numpy, RDKit and torch started threads
             return _run(args)
     except UsageError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as exc:  # not held (not the main thread): before any output was opened
+    except KeyboardInterrupt as exc:  # before any output was opened
         print(f"{PROG}: {args.input}: interrupted; nothing written", file=sys.stderr)
-        return 143 if isinstance(exc, Interrupted) else 130
-    except OSError as exc:  # e.g. the disk filled up; the streamed files were closed (finished molecules kept)
+        return 143 if isinstance(exc, signals.Terminated) else 130
+    except OSError as exc:  # e.g. the disk filled up
         print(f"{PROG}: {exc.filename or args.input}: {exc.strerror or exc}", file=sys.stderr)
         return 1
 
@@ -431,7 +564,7 @@ def _load_model(args, todo: int) -> None:
 
 
 def _run(args) -> int:
-    from geomgen.conformers.io import StreamedFile, failures_path, read_input_molecules
+    from geomgen.conformers.io import failures_path, read_input_molecules
 
     _check_options(args)
     inputs = read_input_molecules(args.input, PROG)
@@ -443,41 +576,35 @@ def _run(args) -> int:
                   f"this molecule is {m.name!r}", file=sys.stderr)
     if args.enumerate_stereo:
         inputs = _enumerate_stereo(inputs)
-    done, failed = _finished(args, inputs) if args.resume else (set(), {})
-    if args.resume:
-        print(f"{PROG}: resuming {args.output}: {len(done)} molecule(s) done, {len(failed)} failed, "
-              f"{len(inputs) - len(done) - len(failed)} to go", file=sys.stderr)
-
-    if args.output == "-":
-        sdf, failures = _Stdout(), None
-    else:  # opened before any work: a path that cannot be written fails now
-        from geomgen.conformers.io import FAILURE_FIELDS
-
-        try:
-            sdf = StreamedFile(args.output)
-        except OSError as exc:
-            raise UsageError(f"{args.output!r}: cannot write: {exc.strerror or exc}") from None
-        try:
-            failures = StreamedFile(failures_path(args.output), newline="")
-        except OSError as exc:
-            sdf.discard()
-            raise UsageError(f"{str(failures_path(args.output))!r}: cannot write: {exc.strerror or exc}") from None
-        failures.file.write(",".join(FAILURE_FIELDS) + "\r\n")
     try:
-        _load_model(args, todo=len(inputs) - len(done) - len(failed))
-    except BaseException:
-        if failures is not None:  # nothing done: the outputs of an earlier run stay as they are
-            sdf.discard()
-            failures.discard()
-        raise
-    tally = _Tally(len(inputs), todo=len(inputs) - len(done) - len(failed))
+        fp = fingerprint(args)
+    except OSError as exc:
+        raise UsageError(f"{str(exc.filename or args.model)!r}: cannot read the model: {exc.strerror or exc}") from None
+    _load_model(args, todo=len(inputs))  # before the job's files are touched: a bad --model changes nothing
+    if args.output == "-":
+        files, start = _Stdout(), _ResumePoint(None, 0, [], 0, 0, 0)
+    else:
+        files, start = _open_job(args, inputs, fp)
+    pending = inputs[start.done:]
+    tally = _Tally(len(inputs), todo=len(pending))
+    tally.copied, tally.molecules, tally.failed = start.done, start.molecules, len(start.rows)
     interrupted = None
     try:
-        _stream(args, inputs, done, failed, sdf, failures, tally)
+        _stream(args, pending, _tasks(args, pending, fp), files, tally)
     except KeyboardInterrupt as exc:
         interrupted = exc
-    finally:
-        kept = _close(sdf, failures, keep_old=interrupted is not None and not tally.generated and not tally.copied)
+    except BaseException:
+        if args.output != "-":  # keep the partial files: --resume continues from them
+            files.release()
+        raise
+    if args.output != "-":
+        if interrupted is not None and not tally.generated and not tally.copied:
+            files.discard()
+            kept = False
+        else:
+            kept = files.finish()
+    else:
+        kept = bool(files.molecules)
     if interrupted is not None:
         left = tally.todo - tally.generated
         if args.output == "-":
@@ -489,9 +616,10 @@ def _run(args) -> int:
             held += [f"{failures_path(args.output)} the {tally.failed} failed"] if tally.failed else []
             where = f"; {', '.join(held)} (rerun with --resume to continue)"
         print(f"{PROG}: {args.input}: interrupted with {left} of {tally.total} molecule(s) left{where}", file=sys.stderr)
-        return 143 if isinstance(interrupted, Interrupted) else 130
+        return 143 if isinstance(interrupted, signals.Terminated) else 130
     if tally.molecules:
-        print(f"wrote {tally.records} conformers of {tally.molecules} molecule(s) to {args.output}", file=sys.stderr)
+        records = tally.records + start.molecules * args.num_conformers
+        print(f"wrote {records} conformers of {tally.molecules} molecule(s) to {args.output}", file=sys.stderr)
     elif args.output != "-":
         print(f"{PROG}: {args.input}: every molecule failed; no {args.output} written", file=sys.stderr)
     if tally.failed:
@@ -500,15 +628,35 @@ def _run(args) -> int:
     return 0 if tally.molecules else 1
 
 
-def _close(sdf, failures, keep_old: bool) -> bool:
-    """Move the streamed files into place (a file with nothing in it is not written, and a stale
-    one from an earlier run is removed); with ``keep_old`` (interrupted before anything was done)
-    drop them and leave the earlier files alone. Return whether OUT.sdf was written."""
-    if failures is None:
-        return bool(sdf.count)
-    if keep_old:
-        sdf.discard()
-        failures.discard()
-        return False
-    failures.finish()
-    return sdf.finish()
+def _open_job(args, inputs, fp: str):
+    """Lock the job's partial files and fill them: empty, or with what ``--resume`` keeps."""
+    from geomgen.conformers.resumable import JobFiles, OutputBusy
+
+    files = JobFiles(args.output)
+    stale = files.has_partial()
+    try:
+        files.lock()
+    except OutputBusy as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"{args.output!r}: cannot write: {exc.strerror or exc}") from None
+    try:
+        if args.resume:
+            start = _resume_point(args, inputs, files, fp)
+            print(f"{PROG}: resuming {args.output}: {start.molecules} molecule(s) done, {len(start.rows)} failed, "
+                  f"{len(inputs) - start.done} to go" + (f" ({start.redone} finished after the first unfinished one are made again)"
+                                                         if start.redone else ""), file=sys.stderr)
+            files.start(start.source, start.end, start.rows)
+        else:
+            if stale:
+                print(f"{PROG}: warning: starting over; the unfinished output of a killed run ({str(files.sdf_partial)!r}) "
+                      "is replaced (--resume would have continued it)", file=sys.stderr)
+            start = _ResumePoint(None, 0, [], 0, 0, 0)
+            files.start()
+    except UsageError:
+        files.release()
+        raise
+    except OSError as exc:
+        files.release()
+        raise UsageError(f"{args.output!r}: cannot write: {exc.strerror or exc}") from None
+    return files, start
