@@ -1,4 +1,4 @@
-"""Chamfer distance between batches of point clouds, exact via KD-trees."""
+"""Chamfer distance between batches of point clouds (numpy arrays or torch tensors), exact via KD-trees."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 from torch import Tensor
+
+from geomgen.metrics._clouds import as_cloud_pair, check_finite
 
 
 def _check(x: Tensor, y: Tensor, name: str) -> None:
@@ -45,7 +47,7 @@ def nearest_neighbors(x: Tensor, y: Tensor, workers: int | None = None) -> tuple
     return i_xy, i_yx
 
 
-def chamfer_distance(x: Tensor, y: Tensor) -> Tensor:
+def chamfer_distance(x, y):
     r"""Chamfer distance between two batches of point clouds.
 
     .. math::
@@ -59,15 +61,23 @@ def chamfer_distance(x: Tensor, y: Tensor) -> Tensor:
     min is that of the selected pair).
 
     Args:
-        x (Tensor): ``[B, N, d]``.
-        y (Tensor): ``[B, M, d]``.
+        x (np.ndarray or Tensor): ``[B, N, d]``.
+        y (np.ndarray or Tensor): ``[B, M, d]``.
 
     Returns:
-        Tensor ``[B]``.
+        ``[B]``: a numpy array when both inputs are arrays (float64, or float32 for float32
+        inputs), else a tensor of the tensor input's dtype and device.
+
+    Raises:
+        ValueError: bad shapes (quoting both), complex values, NaN or inf values (naming ``x`` or
+            ``y`` and the count).
     """
+    x, y, numpy_in = as_cloud_pair(x, y, "chamfer_distance")
     _check(x, y, "chamfer_distance")
+    check_finite(x, y, "chamfer_distance")
     i_xy, i_yx = nearest_neighbors(x, y)
     d = x.shape[-1]
     y_nn = torch.gather(y, 1, i_xy.unsqueeze(-1).expand(-1, -1, d))
     x_nn = torch.gather(x, 1, i_yx.unsqueeze(-1).expand(-1, -1, d))
-    return ((x - y_nn) ** 2).sum(-1).mean(-1) + ((y - x_nn) ** 2).sum(-1).mean(-1)
+    out = ((x - y_nn) ** 2).sum(-1).mean(-1) + ((y - x_nn) ** 2).sum(-1).mean(-1)
+    return out.numpy() if numpy_in else out

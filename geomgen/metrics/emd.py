@@ -1,10 +1,12 @@
-"""Earth mover's distance between equal-size point clouds (exact optimal matching)."""
+"""Earth mover's distance between equal-size point clouds (numpy arrays or torch tensors; exact optimal matching)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from geomgen.metrics._clouds import as_cloud_pair, check_finite
 
 
 def optimal_matching(x: Tensor, y: Tensor) -> Tensor:
@@ -26,7 +28,7 @@ def optimal_matching(x: Tensor, y: Tensor) -> Tensor:
     return torch.from_numpy(np.stack(perms).astype(np.int64)).to(x.device)
 
 
-def earth_movers_distance(x: Tensor, y: Tensor) -> Tensor:
+def earth_movers_distance(x, y):
     r"""Earth mover's distance: mean per-point cost of the optimal one-to-one matching.
 
     .. math::
@@ -38,18 +40,26 @@ def earth_movers_distance(x: Tensor, y: Tensor) -> Tensor:
     differentiable through the gathered matched pairs (the matching itself carries no gradient).
 
     Args:
-        x (Tensor): ``[B, N, d]``.
-        y (Tensor): ``[B, N, d]`` (same number of points).
+        x (np.ndarray or Tensor): ``[B, N, d]``.
+        y (np.ndarray or Tensor): ``[B, N, d]`` (same number of points).
 
     Returns:
-        Tensor ``[B]``.
+        ``[B]``: a numpy array when both inputs are arrays (float64, or float32 for float32
+        inputs), else a tensor of the tensor input's dtype and device.
+
+    Raises:
+        ValueError: bad shapes (quoting both), complex values, NaN or inf values (naming ``x`` or
+            ``y`` and the count).
     """
+    x, y, numpy_in = as_cloud_pair(x, y, "earth_movers_distance")
     if x.dim() != 3 or x.shape != y.shape:
         raise ValueError(
             f"earth_movers_distance: expected two [B, N, d] tensors of equal shape, got {tuple(x.shape)} and {tuple(y.shape)}"
         )
     if x.shape[1] == 0:
         raise ValueError(f"earth_movers_distance: empty point cloud {tuple(x.shape)}")
+    check_finite(x, y, "earth_movers_distance")
     perm = optimal_matching(x, y)
     y_m = torch.gather(y, 1, perm.unsqueeze(-1).expand(-1, -1, y.shape[-1]))
-    return (x - y_m).norm(dim=-1).mean(-1)
+    out = (x - y_m).norm(dim=-1).mean(-1)
+    return out.numpy() if numpy_in else out

@@ -37,3 +37,25 @@ def test_bad_shapes():
         chamfer_distance(torch.zeros(2, 10, 3), torch.zeros(3, 10, 3))
     with pytest.raises(ValueError, match="expected"):
         chamfer_distance(torch.zeros(10, 3), torch.zeros(10, 3))
+
+
+def test_numpy_arrays_and_non_finite_values():
+    """Issue 25 (M): the metrics are plain functions of arrays (README) but refused numpy input; a NaN
+    must be an error naming the input, never a number."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((2, 30, 3)), rng.random((2, 20, 3))
+    ours = chamfer_distance(x, y)
+    assert isinstance(ours, np.ndarray) and ours.shape == (2,) and ours.dtype == np.float64
+    assert np.allclose(ours, _dense(torch.from_numpy(x), torch.from_numpy(y)).numpy())
+    assert chamfer_distance(x.astype(np.float32), y.astype(np.float32)).dtype == np.float32
+    mixed = chamfer_distance(x, torch.from_numpy(y))  # one tensor: a tensor comes back
+    assert isinstance(mixed, torch.Tensor) and np.allclose(mixed.numpy(), ours)
+    y[1, 4, 0] = np.nan
+    with pytest.raises(ValueError, match=r"chamfer_distance: y \(2, 20, 3\) holds 1 non-finite value"):
+        chamfer_distance(x, y)
+    xt = torch.from_numpy(x).clone()
+    xt[0, 3, 2] = float("inf")
+    with pytest.raises(ValueError, match=r"chamfer_distance: x \(2, 30, 3\) holds 1 non-finite value"):
+        chamfer_distance(xt, torch.zeros(2, 5, 3, dtype=torch.float64))

@@ -35,3 +35,19 @@ def test_differentiable():
 def test_bad_shapes():
     with pytest.raises(ValueError, match=r"\(1, 10, 3\).*\(1, 12, 3\)"):
         earth_movers_distance(torch.zeros(1, 10, 3), torch.zeros(1, 12, 3))
+
+
+def test_numpy_arrays_and_non_finite_values():
+    """Issue 25 (M): numpy input was refused; a NaN must be an error naming the input, never a number."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((2, 25, 3)), rng.random((2, 25, 3))
+    ours = earth_movers_distance(x, y)
+    assert isinstance(ours, np.ndarray) and ours.shape == (2,) and ours.dtype == np.float64
+    assert np.allclose(ours, earth_movers_distance(torch.from_numpy(x), torch.from_numpy(y)).numpy())
+    x[0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"earth_movers_distance: x \(2, 25, 3\) holds 1 non-finite value"):
+        earth_movers_distance(x, y)
+    with pytest.raises(ValueError, match=r"y \(2, 25, 3\) holds 1 non-finite"):
+        earth_movers_distance(torch.from_numpy(y), torch.from_numpy(x))
