@@ -661,3 +661,13 @@ def test_boltzmann_note_says_what_rhat_means_and_warns_when_unmixed():
     assert "R-hat near 1 means the chains agree" in note
     assert "warning: m: R-hat 66.90 > 1.1: the Boltzmann-mode chains have not mixed" in note
     assert "warning" not in _boltzmann_note("m", {**x, "boltzmann_rhat": 1.02}, 150.0)
+
+
+def test_closed_standard_output_is_a_usage_error(tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run(["bash", "-c", f"'{sys.executable}' -m geomgen conformers CCCO -n 1 -o - >&-"], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines()[-1] == "geomgen conformers: -o -: standard output is closed; give an output file"

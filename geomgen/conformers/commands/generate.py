@@ -339,6 +339,8 @@ def _check_options(args) -> None:
         raise UsageError(why)
     if args.resume and args.output == "-":
         raise UsageError("--resume needs an output file, not standard output (-)")
+    if args.output == "-" and (sys.stdout is None or sys.stdout.closed):
+        raise UsageError("-o -: standard output is closed; give an output file")
     if args.output != "-":
         written = [args.output, failures_path(args.output), partial_path(args.output), partial_path(failures_path(args.output))]
         for path in written:
