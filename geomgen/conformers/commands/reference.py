@@ -14,35 +14,31 @@ written, 2 for a usage error (a bad option, input or output path; said in one li
 from __future__ import annotations
 
 import argparse
-import math
 
 PROG = "geomgen reference"
 #: output file types
 OUTPUT_SUFFIXES = (".sdf",)
-#: integer options: (flag, attribute, smallest value)
-_INT_OPTIONS = (("-n", "num_samples", 1), ("--chains", "chains", 2), ("--max-sweeps", "max_sweeps", 1),
-                ("--replicas", "replicas", 1), ("--jobs", "jobs", 1))
-#: real options: (flag, attribute, lower bound, whether the bound itself is allowed, whether +inf is allowed)
-_REAL_OPTIONS = (("--ring-flips", "ring_flips", 0.0, True, False), ("--max-seconds", "max_seconds", 0.0, False, True),
-                 ("--rhat", "rhat", 1.0, False, False), ("--ess", "ess", 0.0, False, False),
-                 ("--w1", "w1", 0.0, False, False), ("--temperature", "temperature", 0.0, False, False))
+#: integer options of the command itself: (flag, attribute, smallest value); the sampler's options
+#: (those settings of :class:`~geomgen.conformers.reference.sampler.SamplerConfig` that declare a flag,
+#: the moves' included) come from the config: :func:`sampler_options`
+_INT_OPTIONS = (("--jobs", "jobs", 1),)
+
+
+def sampler_options() -> tuple:
+    """The settings of ``SamplerConfig`` that have a ``geomgen reference`` flag (the sampler's
+    and its moves', :func:`~geomgen.conformers.reference.config.config_options`)."""
+    from geomgen.conformers.reference.config import config_options
+
+    return tuple(o for o in config_options() if o.flags)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="a SMILES string or a .smi / .csv / .sdf file")
-    p.add_argument("-n", "--num-samples", type=int, default=300, help="samples per molecule (default 300)")
     p.add_argument("-o", "--output", required=True, help="output .sdf (one record per sample); - for standard output")
-    p.add_argument("--chains", type=int, default=4, help="independent chains, at least 2 (default 4)")
-    p.add_argument("--replicas", type=int, default=1, help="rungs of a Hamiltonian replica ladder per chain (default 1: none)")
-    p.add_argument("--ring-flips", type=float, default=0.0,
-                   help="expected ring-flip moves per sweep on isolated saturated rings (chair to chair; default 0: none, "
-                        "and every chain keeps the seed's ring pucker)")
-    p.add_argument("--max-sweeps", type=int, default=20000, help="cap on sweeps per chain (default 20000)")
-    p.add_argument("--max-seconds", type=float, default=math.inf, help="cap on wall time per molecule (default: none)")
-    p.add_argument("--rhat", type=float, default=1.05, help="convergence: split R-hat of every torsion below (1.05)")
-    p.add_argument("--ess", type=float, default=100.0, help="convergence: effective sample size of every torsion at least (100)")
-    p.add_argument("--w1", type=float, default=0.1, help="convergence: inter-half circular W1 of every torsion at most, rad (0.1)")
-    p.add_argument("--temperature", type=float, default=300.0, help="K (default 300)")
+    for opt in sampler_options():
+        default = opt.default if opt.cli_default is None else opt.cli_default
+        kind = dict(action=argparse.BooleanOptionalAction) if opt.type is bool else dict(type=opt.type, choices=opt.choices)
+        p.add_argument(*opt.flags, dest=opt.name, default=default, help=opt.help.replace("%", "%%").replace("``", "'"), **kind)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1, help="molecules sampled in parallel processes (default 1)")
 
@@ -98,16 +94,15 @@ def option_problem(args) -> str | None:
     from geomgen.atomic import output_problem
     from geomgen.conformers.embedding import MAX_SEED
 
+    for opt in sampler_options():
+        why = opt.problem(getattr(args, opt.name))
+        if why:
+            return f"{opt.flags[0]} {why}"
     for flag, attr, low in _INT_OPTIONS:
         if getattr(args, attr) < low:
             return f"{flag} must be at least {low}, got {getattr(args, attr)}"
     if not 0 <= args.seed <= MAX_SEED:
         return f"--seed must be between 0 and {MAX_SEED}, got {args.seed}"
-    for flag, attr, low, closed, inf_ok in _REAL_OPTIONS:
-        value = getattr(args, attr)
-        if math.isnan(value) or (math.isinf(value) and not (inf_ok and value > 0)) or value < low or (value == low and not closed):
-            what = ("non-negative" if low == 0 else f"at least {low:g}") if closed else ("positive" if low == 0 else f"above {low:g}")
-            return f"{flag} must be {what}{'' if inf_ok else ' and finite'}, got {value}"
     if args.output == "-":
         return "-o -: standard output is closed" if _stdout_closed() else None
     return output_problem(args.output, OUTPUT_SUFFIXES, probe=True)
@@ -171,9 +166,8 @@ def run(args) -> int:
     if items is None:
         return 2
     rounds = max(1, min(200, args.max_sweeps))
-    cfg = dict(temperature=args.temperature, n_chains=args.chains, n_samples=args.num_samples, n_replicas=args.replicas,
-               round_sweeps=rounds, min_sweeps=min(200, args.max_sweeps), max_sweeps=args.max_sweeps, max_seconds=args.max_seconds,
-               rhat_target=args.rhat, ess_target=args.ess, w1_target=args.w1, ring_flips_per_sweep=args.ring_flips)
+    cfg = {opt.name: getattr(args, opt.name) for opt in sampler_options()}
+    cfg.update(round_sweeps=rounds, min_sweeps=min(200, args.max_sweeps))
     results, failures, table = [], [], []
     with ProcessPoolExecutor(max_workers=args.jobs) as ex:
         futs = [ex.submit(_one, name, item, cfg, args.seed) for name, item in items]

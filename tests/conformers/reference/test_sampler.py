@@ -198,7 +198,8 @@ def test_torsion_pairs_commute_and_shift_only_their_dihedrals():
     """The two rotations of a pair move commute and change only their own two dihedrals (by
     +-delta each): the move is a translation in torsion space, so its proposal is symmetric."""
     from geomgen.conformers import rotatable_torsions
-    from geomgen.conformers.reference.sampler import _rotate_side, torsion_pairs
+    from geomgen.conformers.reference.moves.rigid_torsion import rotate_side as _rotate_side
+    from geomgen.conformers.reference.moves.torsion_pair import torsion_pairs
     from geomgen.conformers.torsions import dihedral_angles
 
     rng = np.random.default_rng(0)
@@ -226,7 +227,7 @@ def test_torsion_pairs_commute_and_shift_only_their_dihedrals():
 
 def test_mirror_move_applies_to_molecules_without_stereocentres_and_keeps_the_energy():
     from geomgen.conformers import MMFF
-    from geomgen.conformers.reference.sampler import mirror_symmetric
+    from geomgen.conformers.reference.moves.symmetry import mirror_symmetric
 
     assert mirror_symmetric(parse_molecule("CCCCC")) and mirror_symmetric(parse_molecule("O=C(COc1ccccc1)NCc1ccncc1"))
     assert not mirror_symmetric(parse_molecule("C[C@H](N)CCc1ccccc1"))  # a stereocentre

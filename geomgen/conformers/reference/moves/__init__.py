@@ -1,0 +1,22 @@
+"""Moves of the reference sampler: one protocol (:class:`~.base.Move`), one module per move, and
+the schedule that orders them (:data:`~.schedule.SCHEDULE`). Names are re-exported lazily."""
+
+from geomgen._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "Move": ".base",
+        "SCHEDULE": ".schedule",
+        "move_options": ".schedule",
+        "SymmetryMove": ".symmetry",
+        "mirror_symmetric": ".symmetry",
+        "RigidTorsionMove": ".rigid_torsion",
+        "rotate_side": ".rigid_torsion",
+        "RingFlipMove": ".ring_flip",
+        "TorsionPairMove": ".torsion_pair",
+        "torsion_pairs": ".torsion_pair",
+        "NCMCMove": ".ncmc",
+        "MALAMove": ".mala",
+    },
+)

@@ -1,0 +1,95 @@
+r"""The move protocol of the reference sampler.
+
+A move is one kind of Markov step that leaves each rung's law :math:`\pi_r` invariant. It is
+built once per molecule from the shared :class:`~geomgen.conformers.reference.sampler.System`
+(molecule, torsions, force field, settings), may find that it does not apply (no flippable ring,
+a rate of 0), and then acts on any rung of any chain: a sweep of a rung runs the moves of the
+schedule (:data:`~geomgen.conformers.reference.moves.schedule.SCHEDULE`) in order, each
+:meth:`Move.sweep` making its expected number of :meth:`Move.step` calls. A move owns its
+statistics (tried, accepted) and its entries of the diagnostics, and declares its settings
+(:class:`~geomgen.conformers.reference.options.Option`): fields of ``SamplerConfig`` and, where
+they have flags, options of ``geomgen reference``.
+
+Adding a move is one module with a :class:`Move` subclass and one entry in the schedule.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from geomgen.conformers.reference.options import Option
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from geomgen.conformers.reference.ladder import Rung
+    from geomgen.conformers.reference.sampler import System
+
+
+class Move:
+    """Base class of a sampler move.
+
+    Class attributes:
+        name (str): what the statistics and diagnostics call it (``<name>_acceptance``).
+        options (tuple of Option): the settings it reads from the config.
+        rate_option (str, optional): the setting holding its expected count per sweep; the
+            default :meth:`sweep` makes a Poisson number of steps with that mean.
+
+    Subclasses implement :meth:`step` (and :meth:`sweep` for a fixed number of passes),
+    set :attr:`applicable` and may add :meth:`extra_diagnostics`.
+    """
+
+    name: ClassVar[str] = ""
+    options: ClassVar[tuple[Option, ...]] = ()
+    rate_option: ClassVar[str | None] = None
+
+    def __init__(self, system: System):
+        self.system = system
+        self.cfg = system.cfg
+        self.tried = 0
+        self.accepted = 0
+
+    @property
+    def rate(self) -> float:
+        """Expected steps per sweep (Poisson mean) from :attr:`rate_option`."""
+        return float(getattr(self.cfg, self.rate_option)) if self.rate_option else 0.0
+
+    @property
+    def applicable(self) -> bool:
+        """Whether the sweep runs this move on this molecule with these settings."""
+        return self.rate > 0
+
+    def sweep(self, rung: Rung, adapt: bool) -> None:
+        """This move's part of one sweep of ``rung``: a Poisson number of steps of mean
+        :attr:`rate`. ``adapt`` is True during warm-up."""
+        for _ in range(rung.rng.poisson(self.rate)):
+            self.step(rung, adapt)
+
+    def step(self, rung: Rung, adapt: bool = False) -> None:
+        """Propose a new state of ``rung`` and accept or reject it."""
+        raise NotImplementedError
+
+    def metropolis(self, rung: Rung, new: np.ndarray) -> bool:
+        """Accept ``new`` with probability min(1, pi_r(new) / pi_r(current)) (a
+        symmetric proposal with unit Jacobian) and count the try."""
+        ok = rung.metropolis(new)
+        self.tried += 1
+        self.accepted += ok
+        return ok
+
+    # -- statistics ---------------------------------------------------------------------------
+    def reset(self) -> None:
+        self.tried = self.accepted = 0
+
+    @property
+    def acceptance(self) -> float:
+        """Fraction of the tries accepted so far (0 if none)."""
+        return self.accepted / max(self.tried, 1)
+
+    def extra_diagnostics(self) -> dict:
+        """This move's diagnostics besides its acceptance (e.g. how many rings it flips)."""
+        return {}
+
+    def diagnostics(self) -> dict:
+        return {f"{self.name}_acceptance": self.acceptance, **self.extra_diagnostics()}
+

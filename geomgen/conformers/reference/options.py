@@ -1,0 +1,109 @@
+"""Settings of the reference sampler, declared once: a field of
+:class:`~geomgen.conformers.reference.sampler.SamplerConfig`, its check and, where it has one,
+its ``geomgen reference`` flag.
+
+The sampler's own settings are :data:`CORE_OPTIONS`; each move declares its settings as the
+``options`` of its class (:mod:`~geomgen.conformers.reference.moves`), so a new move brings its
+fields and flags with it. Nothing here imports numpy or RDKit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting.
+
+    Args:
+        name (str): the field of ``SamplerConfig``.
+        default: its default.
+        help (str): one sentence for the docstring and ``--help``.
+        flags (tuple of str): ``geomgen reference`` flags (default none: not on the command line).
+        cli_default: the command line's default where it differs from ``default``.
+        low (float, optional): the smallest value allowed (default: no bound).
+        closed (bool): whether ``low`` itself is allowed (default True).
+        inf_ok (bool): whether ``+inf`` is allowed (reals only; default False).
+        choices (tuple of str, optional): the allowed values of a string setting.
+    """
+
+    name: str
+    default: object
+    help: str
+    flags: tuple[str, ...] = ()
+    cli_default: object = None
+    low: float | None = None
+    closed: bool = True
+    inf_ok: bool = False
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def type(self) -> type:
+        return type(self.default)
+
+    def problem(self, value) -> str | None:
+        """Why ``value`` is not allowed (``"must be ..., got ..."``), or ``None``."""
+        if self.choices is not None:
+            return None if value in self.choices else f"must be one of {', '.join(self.choices)}, got {value!r}"
+        if isinstance(self.default, bool) or self.low is None and self.type is not float:
+            return None
+        if self.type is int:
+            return f"must be at least {self.low}, got {value}" if value < self.low else None
+        bad = math.isnan(value) or (math.isinf(value) and not (self.inf_ok and value > 0))
+        if self.low is not None:
+            bad = bad or value < self.low or (value == self.low and not self.closed)
+        if not bad:
+            return None
+        if self.low is None:
+            what = "a number"
+        elif self.closed:
+            what = "non-negative" if self.low == 0 else f"at least {self.low:g}"
+        else:
+            what = "positive" if self.low == 0 else f"above {self.low:g}"
+        return f"must be {what}{'' if self.inf_ok else ' and finite'}, got {value}"
+
+
+def _h(text: str) -> str:
+    return " ".join(text.split())
+
+
+#: the settings of the sampler itself (chains, ladder, rounds, caps, convergence targets, seed);
+#: the moves' settings are declared by the moves
+CORE_OPTIONS: tuple[Option, ...] = (
+    Option("temperature", 300.0, "K (default 300).", ("--temperature",), low=0.0, closed=False),
+    Option("n_chains", 4, "independent chains (replica ladders), at least 2 (default 4).", ("--chains",), low=2),
+    Option("n_samples", 400, "pooled samples returned (default 400; the command line's 300).", ("-n", "--num-samples"),
+           cli_default=300, low=1),
+    Option("ladder", "hamiltonian", _h("""``hamiltonian`` (scale the rotatable bonds' torsion terms) or ``temperature``
+           (default ``hamiltonian``)."""), choices=("hamiltonian", "temperature")),
+    Option("n_replicas", 1, _h("""rungs per ladder; 1 means no replica exchange (default 1: at equal wall time a ladder
+           did not pay on MOSES-sized molecules, see evaluation/conformers/sampler_efficiency.md)."""), ("--replicas",), low=1),
+    Option("lambda_min", 0.0, "torsion-term scale of the top rung of a Hamiltonian ladder, in [0, 1) (default 0)."),
+    Option("ladder_terms", "torsion", _h("""what a Hamiltonian ladder scales: ``torsion`` (default) or
+           ``torsion+electrostatic`` (also the intramolecular electrostatics,
+           :class:`~geomgen.conformers.reference.barrier.ElectrostaticTerm`). On six validation molecules the earlier
+           build left unconverged, at 90 CPU s each, a 4-rung ladder scaling both reached 0.54x the default sampler's
+           ESS per second of the slowest torsion (torsions only: 0.47x); it helped on two (ESS 186 vs 76, 59 vs 10)
+           and its swap rates fell to 0.02-0.06 on another (evaluation/conformers/sampler_efficiency_hbond.md): an
+           option, not the default."""), choices=("torsion", "torsion+electrostatic")),
+    Option("t_max", 600.0, "temperature of the top rung of a temperature ladder, K (default 600).", low=0.0, closed=False),
+    Option("adapt_ladder", True, "equalise neighbour swap rates during warm-up (default True)."),
+    Option("warmup_sweeps", 200, "sweeps discarded per chain while step sizes and ladder adapt (default 200).", low=0),
+    Option("round_sweeps", 200, "sweeps per chain between convergence checks (default 200).", low=1),
+    Option("min_sweeps", 200, "lower bound on recorded sweeps per chain (default 200).", low=0),
+    Option("max_sweeps", 6000, "cap on recorded sweeps per chain (default 6000; the command line's 20000).",
+           ("--max-sweeps",), cli_default=20000, low=1),
+    Option("max_seconds", math.inf, "wall-time cap per molecule; checked between rounds (default inf).",
+           ("--max-seconds",), low=0.0, closed=False, inf_ok=True),
+    Option("max_cpu_seconds", math.inf, _h("""cap on the CPU time of this process (single-threaded), so a budget means
+           the same work on a busy machine as on an idle one (default inf)."""), low=0.0, closed=False, inf_ok=True),
+    Option("rhat_target", 1.05, "convergence: split R-hat of every torsion below (default 1.05).", ("--rhat",),
+           low=1.0, closed=False),
+    Option("ess_target", 100.0, "convergence: effective sample size of every torsion at least (default 100).", ("--ess",),
+           low=0.0, closed=False),
+    Option("w1_target", 0.1, "convergence: inter-half circular W1 of every torsion at most, rad (default 0.1).", ("--w1",),
+           low=0.0, closed=False),
+    Option("seed", 0, "random seed (default 0)."),
+)
