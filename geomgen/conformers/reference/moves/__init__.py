@@ -18,5 +18,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "torsion_pairs": ".torsion_pair",
         "NCMCMove": ".ncmc",
         "MALAMove": ".mala",
+        "NitrogenInversionMove": ".nitrogen_inversion",
+        "invertible_nitrogens": ".nitrogen_inversion",
+        "invert_nitrogen": ".nitrogen_inversion",
+        "nitrogen_configurations": ".nitrogen_inversion",
     },
 )

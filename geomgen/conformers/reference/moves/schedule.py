@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from geomgen.conformers.reference.moves.mala import MALAMove
 from geomgen.conformers.reference.moves.ncmc import NCMCMove
+from geomgen.conformers.reference.moves.nitrogen_inversion import NitrogenInversionMove
 from geomgen.conformers.reference.moves.rigid_torsion import RigidTorsionMove
 from geomgen.conformers.reference.moves.ring_flip import RingFlipMove
 from geomgen.conformers.reference.moves.symmetry import SymmetryMove
 from geomgen.conformers.reference.moves.torsion_pair import TorsionPairMove
 
-#: every move, in sweep order: symmetry (and mirror), rigid torsion passes, ring flips, torsion
-#: pairs, NCMC, MALA
-SCHEDULE = (SymmetryMove, RigidTorsionMove, RingFlipMove, TorsionPairMove, NCMCMove, MALAMove)
+#: every move, in sweep order: symmetry (and mirror), rigid torsion passes, ring flips, nitrogen
+#: inversions, torsion pairs, NCMC, MALA
+SCHEDULE = (SymmetryMove, RigidTorsionMove, RingFlipMove, NitrogenInversionMove, TorsionPairMove, NCMCMove, MALAMove)
 
 
 def move_options() -> tuple:
