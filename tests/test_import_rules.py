@@ -185,7 +185,10 @@ def test_generation_api_path_is_lean(tmp_path):
 #: Boltzmann mode runs the reference sampler itself: its module and the move and convergence
 #: modules it uses, never the reference sets' storage, build or the training stack
 BOLTZMANN_ALLOWED = {"geomgen.conformers.reference", *(f"geomgen.conformers.reference.{m}" for m in
-                                                       ("sampler", "barrier", "convergence", "diagnostics", "ring_flip"))}
+                                                       ("sampler", "barrier", "convergence", "diagnostics", "ring_flip",
+                                                        "options", "config", "ladder", "moves"))}
+BOLTZMANN_ALLOWED |= {f"geomgen.conformers.reference.moves.{m}" for m in
+                      ("base", "schedule", "symmetry", "rigid_torsion", "ring_flip", "nitrogen_inversion", "torsion_pair", "ncmc", "mala")}
 
 
 def test_boltzmann_path_loads_only_the_sampler(tmp_path):
