@@ -25,7 +25,7 @@ SEED_EMBEDDERS = ("etkdg", "kdg")
 
 
 def embed_seed(mol, seed: int = 0, n_candidates: int = 8, name: str | None = None, max_iters: int = 2000,
-               embedder: str = "etkdg"):
+               embedder: str = "etkdg", timeout: int = 0):
     """Embed ``mol`` with ETKDGv3 (or KDG) and return a copy with one MMFF-minimised seed conformer.
 
     ``n_candidates`` conformers are embedded with the given random seed and MMFF94-minimised
@@ -34,7 +34,9 @@ def embed_seed(mol, seed: int = 0, n_candidates: int = 8, name: str | None = Non
     ``n_candidates=1`` and ``max_iters=0`` the ETKDGv3 geometry is returned as it is (no force
     field is set up: the fastest seed, for generation whose torsions are resampled anyway).
     Stereocentres left unspecified in the input are fixed by the seed. ``embedder`` is one of
-    :data:`SEED_EMBEDDERS`.
+    :data:`SEED_EMBEDDERS`. ``timeout`` (whole seconds, 0 for none) bounds RDKit's embedding of
+    each candidate (its ``EmbedParameters.timeout``): a candidate that runs out is dropped, never
+    changed, so a caller that fails a molecule once its time is up gets the same seeds or none.
 
     Raises:
         MoleculeError: when ETKDG cannot embed the molecule.
@@ -51,10 +53,12 @@ def embed_seed(mol, seed: int = 0, n_candidates: int = 8, name: str | None = Non
     params = AllChem.ETKDGv3() if embedder == "etkdg" else AllChem.KDG()
     params.randomSeed = rdkit_seed(seed)
     params.numThreads = 1
-    cids = list(AllChem.EmbedMultipleConfs(m, numConfs=n_candidates, params=params))
-    if not cids:
+    params.timeout = int(timeout)
+    raw = list(AllChem.EmbedMultipleConfs(m, numConfs=n_candidates, params=params))
+    cids = [c for c in raw if c >= 0]  # -1: timed out
+    if not cids and -1 not in raw:
         params.useRandomCoords = True
-        cids = list(AllChem.EmbedMultipleConfs(m, numConfs=n_candidates, params=params))
+        cids = [c for c in AllChem.EmbedMultipleConfs(m, numConfs=n_candidates, params=params) if c >= 0]
     if not cids:
         raise MoleculeError(f"{label!r}: ETKDG could not embed the molecule")
     if max_iters > 0 or len(cids) > 1:
@@ -100,7 +104,7 @@ def _ring_rmsd(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def ring_seeds(mol, first, seed: int = 0, n_candidates: int = 32, max_seeds: int = 8, energy_window: float = 5.0,
-               min_rmsd: float = 0.5, min_size: int = MACROCYCLE_SIZE, max_iters: int = 2000) -> list:
+               min_rmsd: float = 0.5, min_size: int = MACROCYCLE_SIZE, max_iters: int = 2000, timeout: int = 0) -> list:
     """Distinct low-energy conformations of the non-aromatic rings of ``mol`` with ``min_size`` or
     more atoms (by default its macrocycles), as seeds (one conformer each).
 
@@ -118,6 +122,8 @@ def ring_seeds(mol, first, seed: int = 0, n_candidates: int = 32, max_seeds: int
         mol: the parsed molecule (with hydrogens).
         first: a seed of ``mol`` (one conformer) whose stereochemistry the others must share.
         seed (int): random seed of the embeddings (default 0).
+        timeout (int): whole seconds for RDKit's embedding of each candidate (0: none; see
+            :func:`embed_seed`).
     """
     from rdkit import Chem
     from rdkit.Chem import AllChem
@@ -138,7 +144,8 @@ def ring_seeds(mol, first, seed: int = 0, n_candidates: int = 32, max_seeds: int
     params.randomSeed = rdkit_seed(seed)
     params.numThreads = 1
     params.useMacrocycleTorsions = min_size >= MACROCYCLE_SIZE
-    cids = list(AllChem.EmbedMultipleConfs(m, numConfs=n_candidates, params=params))
+    params.timeout = int(timeout)
+    cids = [c for c in AllChem.EmbedMultipleConfs(m, numConfs=n_candidates, params=params) if c >= 0]  # -1: timed out
     if cids:
         MMFF.optimize_conformers(m, max_iters=max_iters)
     candidates = [Chem.Mol(m, confId=c) for c in cids]

@@ -29,6 +29,19 @@ DEFAULT_RING_SEEDS = 0
 RING_SEED_WINDOW = 3.0
 #: distance-geometry embedder of the seed in plain generation (relax and boltzmann use ETKDGv3)
 DEFAULT_SEED_EMBEDDER = "etkdg"
+#: wall-time limit per molecule, seconds (see :class:`ConformerGenerator`): ETKDGv3 alone took
+#: over 60 s to embed a 30-residue peptide on a busy machine; 5 minutes stops a runaway molecule
+DEFAULT_MAX_SECONDS = 300.0
+#: at most this many seeds of a macrocycle with rotatable torsions outside its ring (one with none
+#: gets up to n: each of its conformers is a seed), from twice as many ETKDGv3 candidates
+MACROCYCLE_SEEDS = 8
+#: below this acceptance of the first round of independent torsion draws, the conformers still
+#: missing come from the constrained Gibbs sampler (:meth:`ConformerGenerator._gibbs`)
+MIN_ACCEPTANCE = 0.02
+#: sweeps of the constrained Gibbs sampler over every torsion
+GIBBS_SWEEPS = 20
+#: most coordinates (conformers x atoms x 3) drawn in one round of independent torsion samples
+MAX_DRAW_COORDS = 4_000_000
 
 
 @dataclass
@@ -52,6 +65,64 @@ def molecule_seed(seed: int, smiles: str) -> int:
     isomeric SMILES (63 bits), so a molecule's conformers depend on nothing else."""
     digest = hashlib.sha256(f"{int(seed)}\x1f{smiles}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
+
+
+def block_seed(key: int, block: int) -> int:
+    """The random seed of block ``block`` of a molecule whose seed is ``key`` (block 0: ``key``)."""
+    if not block:
+        return key
+    digest = hashlib.sha256(f"{int(key)}\x1fblock\x1f{int(block)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+class _Budget:
+    """The wall time a molecule may still use (``seconds``; ``inf`` for none), counted only while
+    it is running, so that the seed and the sampling of a molecule share one limit."""
+
+    def __init__(self, name: str, seconds: float):
+        self.name, self.seconds, self.spent, self.since = name, seconds, 0.0, None
+
+    def start(self) -> _Budget:
+        self.since = time.perf_counter()
+        return self
+
+    def stop(self) -> None:
+        if self.since is not None:
+            self.spent += time.perf_counter() - self.since
+            self.since = None
+
+    def left(self) -> float:
+        return self.seconds - self.spent - (time.perf_counter() - self.since if self.since is not None else 0.0)
+
+    def timeout(self) -> int:
+        """Whole seconds left for one RDKit embedding (0: no limit)."""
+        return 0 if self.seconds == np.inf else max(1, int(np.ceil(self.left())))
+
+    def check(self, doing: str) -> None:
+        """Raise :class:`MoleculeError` when the time is up."""
+        if self.left() < 0:
+            raise MoleculeError(f"{self.name!r}: gave up after the time limit of {self.seconds:g} s per molecule "
+                                f"(max_seconds) while {doing}")
+
+
+def _check_n(n) -> int:
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n must be a positive integer (the number of conformers), got {type(n).__name__} {n!r}")
+    if n < 1:
+        raise ValueError(f"n must be a positive integer (the number of conformers), got {n!r}")
+    return int(n)
+
+
+def _check_molecule_arg(item, what: str) -> None:
+    from rdkit import Chem
+
+    if item is not None and not isinstance(item, (str, Chem.Mol)):
+        raise TypeError(f"{what} must be a SMILES string or an RDKit molecule, got {type(item).__name__} {item!r:.80}")
+
+
+def _distinct(pos: np.ndarray) -> int:
+    """How many of the conformers ``[C, N, 3]`` differ (coordinates to 0.001 A, beyond what an SD file keeps)."""
+    return len(np.unique(np.round(pos.reshape(len(pos), -1), 3), axis=0))
 
 
 def _conformer(pos: np.ndarray):
@@ -134,11 +205,28 @@ class ConformerGenerator:
             n = 50, 4 seeds raise COV-R@0.75 from 0.832 / 0.780 / 0.739 to 0.859 / 0.801 / 0.843
             (val / test / drugs; ETKDGv3+MMFF 0.821 / 0.819 / 0.845) but cut the speed from about
             35x ETKDGv3+MMFF's to 7-10x (evaluation/conformers/ring_coverage.md).
+        max_seconds (float): wall-time limit per molecule (default :data:`DEFAULT_MAX_SECONDS`;
+            ``inf`` for none). A molecule that needs longer fails with a reason naming the limit;
+            it never changes the conformers of a molecule that finishes in time.
+
+    Large flexible molecules (a peptide, a long polyol) have so many torsions that independent
+    draws of all of them nearly always clash somewhere. When fewer than :data:`MIN_ACCEPTANCE`
+    of the first round's draws pass (or the rounds run out), the missing conformers come from a
+    constrained Gibbs sampler of the same law, the network's torsion distribution restricted to
+    conformers that pass the clash and stereo checks: chains start at the seed (which passes),
+    and each sweep proposes every torsion in turn from its predicted marginal and keeps the
+    proposal when the conformer still passes (a Metropolis-Hastings step whose acceptance is
+    exactly that indicator); each chain gives one conformer after :data:`GIBBS_SWEEPS` sweeps. The
+    report says so (``extra["sampler"]``: ``"independent"`` or ``"gibbs"``, with the share of
+    clashing draws and the Gibbs acceptance, and a warning). A molecule with no rotatable torsion
+    outside its rings gets up to ``n`` distinct ring conformations as seeds; when fewer than
+    ``n`` of a molecule's conformers differ, a warning says how many do.
     """
 
     def __init__(self, net, max_tries: int = 10, seed_iters: int = DEFAULT_SEED_ITERS,
                  seed_embedder: str = DEFAULT_SEED_EMBEDDER, boltzmann_sweeps: int = DEFAULT_BOLTZMANN_SWEEPS,
-                 boltzmann_chains: int = DEFAULT_BOLTZMANN_CHAINS, ring_seeds: int = DEFAULT_RING_SEEDS):
+                 boltzmann_chains: int = DEFAULT_BOLTZMANN_CHAINS, ring_seeds: int = DEFAULT_RING_SEEDS,
+                 max_seconds: float = DEFAULT_MAX_SECONDS):
         from geomgen.conformers.embedding import SEED_EMBEDDERS
 
         if seed_embedder not in SEED_EMBEDDERS:
@@ -156,6 +244,9 @@ class ConformerGenerator:
         if ring_seeds < 0:
             raise ValueError(f"ring_seeds must be 0 or more, got {ring_seeds}")
         self.ring_seeds = int(ring_seeds)
+        if not max_seconds > 0:  # also NaN
+            raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+        self.max_seconds = float(max_seconds)
 
     @classmethod
     def from_checkpoint(cls, path=None, **kwargs) -> ConformerGenerator:
@@ -170,35 +261,62 @@ class ConformerGenerator:
 
         Raises:
             MoleculeError: bad input or generation failure (the message says why).
+            TypeError, ValueError: ``smiles_or_mol`` neither a string nor a molecule, ``n`` not
+                a positive integer, ``seed`` not an integer.
         """
+        _check_molecule_arg(smiles_or_mol, "smiles_or_mol")
         mols, reports = self.generate_many([(name or "mol-0", smiles_or_mol)], n, seed=seed, relax=relax, boltzmann=boltzmann)
         if mols[0] is None:
             raise MoleculeError(reports[0].reason)
         return mols[0]
 
-    def generate_many(self, items, n: int = 10, seed: int = 0, relax: bool = False, boltzmann: bool = False):
+    def generate_many(self, items, n: int = 10, seed: int = 0, relax: bool = False, boltzmann: bool = False, block: int = 0):
         """Generate for ``items`` = [(name, smiles_or_mol), ...]; returns (mols, reports), with
         ``None`` in place of molecules that failed (their report says why).
 
         Each molecule's random numbers come from :func:`molecule_seed` of ``seed`` and its
         canonical isomeric SMILES, so its conformers do not depend on its position in ``items``
-        nor on what else is in the list."""
+        nor on what else is in the list.
+
+        ``block`` numbers a further, independent set of ``n`` conformers on the same seed geometry
+        (its torsions drawn from :func:`block_seed`): a caller that wants very many conformers of a
+        molecule asks for them block by block, in flat memory; block 0 is the plain call.
+
+        Raises:
+            TypeError, ValueError: ``items`` not pairs of a name and a SMILES string or molecule
+                (``None`` for an unreadable record), ``n`` not a positive integer, ``seed`` not an
+                integer (checked before any work)."""
         from geomgen.conformers.embedding import MACROCYCLE_SIZE, embed_seed, largest_ring, non_aromatic_rings, ring_seeds
         from geomgen.conformers.molecule import canonical_isomeric_smiles, parse_molecule
         from geomgen.conformers.stereo import fixed_stereo, stereo_matches
+        from geomgen.conformers.torsions import rotatable_torsions
 
-        seeds, reports, keys = [], [], []
+        n = _check_n(n)
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an integer, got {type(seed).__name__} {seed!r}")
+        if isinstance(items, (str, bytes)):
+            raise TypeError(f"items must be a list of (name, smiles_or_mol) pairs, got {type(items).__name__} {items!r:.80}")
+        items = list(items)
+        for k, pair in enumerate(items):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"items[{k}] must be a (name, smiles_or_mol) pair, got {pair!r:.80}")
+            _check_molecule_arg(pair[1], f"items[{k}] ({pair[0]!r})")
+        seeds, reports, keys, budgets = [], [], [], []
         iters = 2000 if (relax or boltzmann) else self.seed_iters
         for name, item in items:
             t0 = time.perf_counter()
+            budget = _Budget(name, self.max_seconds).start()
             try:
                 if item is None:
                     raise MoleculeError(f"{name!r}: unreadable record")
                 mol = parse_molecule(item, name=name)
                 key = molecule_seed(seed, canonical_isomeric_smiles(mol))
                 for attempt in range(3):
-                    s = embed_seed(mol, seed=(key + 7919 * attempt) % 2**31, n_candidates=1, name=name, max_iters=iters,
-                                   embedder="etkdg" if (relax or boltzmann) else self.seed_embedder)
+                    try:
+                        s = embed_seed(mol, seed=(key + 7919 * attempt) % 2**31, n_candidates=1, name=name, max_iters=iters,
+                                       embedder="etkdg" if (relax or boltzmann) else self.seed_embedder, timeout=budget.timeout())
+                    finally:  # an embedding cut short by the time limit says so
+                        budget.check("embedding its seed geometry")
                     if stereo_matches(s, reference=mol):
                         break
                 else:
@@ -209,12 +327,19 @@ class ConformerGenerator:
                     rep.warnings.append(f"{name!r}: {fixed.describe()} left unspecified in the input; "
                                         f"generated one stereoisomer, {fixed.smiles}")
                     rep.extra["stereoisomer"] = fixed.smiles
+                rigid = not len(rotatable_torsions(mol))  # then each conformer is a seed
                 if largest_ring(mol) >= MACROCYCLE_SIZE:  # ring conformations are not torsions: several seeds
-                    s = ring_seeds(mol, s, seed=key % 2**31)
+                    wanted = n if rigid else min(n, MACROCYCLE_SEEDS)
+                    s = ring_seeds(mol, s, seed=key % 2**31, n_candidates=max(2 * wanted, 4), max_seeds=wanted,
+                                   max_iters=max(iters, 200), timeout=budget.timeout())
+                    budget.check("embedding the conformations of its macrocycle")
                     rep.extra["ring_seeds"] = len(s)
-                elif self.ring_seeds > 1 and non_aromatic_rings(mol):
-                    s = ring_seeds(mol, s, seed=key % 2**31, n_candidates=2 * self.ring_seeds, max_seeds=self.ring_seeds,
-                                   energy_window=RING_SEED_WINDOW, min_rmsd=0.3, min_size=3, max_iters=iters)
+                elif (self.ring_seeds > 1 or (rigid and n > 1)) and non_aromatic_rings(mol):
+                    wanted = n if rigid else self.ring_seeds
+                    s = ring_seeds(mol, s, seed=key % 2**31, n_candidates=2 * wanted, max_seeds=wanted,
+                                   energy_window=RING_SEED_WINDOW, min_rmsd=0.3, min_size=3, max_iters=iters,
+                                   timeout=budget.timeout())
+                    budget.check("embedding the conformations of its rings")
                     if len(s) > 1:
                         from geomgen.metrics.boltzmann import boltzmann_weights
 
@@ -224,14 +349,19 @@ class ConformerGenerator:
                     rep.extra["ring_seeds"] = len(s)
                 seeds.append(s)
                 keys.append(key)
+                budgets.append(budget)
                 rep.seconds = time.perf_counter() - t0
                 reports.append(rep)
             except MoleculeError as exc:
                 seeds.append(None)
                 reports.append(GenerationReport(name=name, ok=False, reason=str(exc), seconds=time.perf_counter() - t0))
+            finally:
+                budget.stop()
         ok = [i for i, s in enumerate(seeds) if s is not None]
+        if block:
+            keys = [block_seed(k, block) for k in keys]
         mols = self._from_seeds([seeds[i] for i in ok], [reports[i] for i in ok], keys, n, relax, boltzmann,
-                                refine_seeds=iters < 2000)
+                                refine_seeds=iters < 2000, budgets=budgets)
         out = [None] * len(seeds)
         for i, m in zip(ok, mols):
             out[i] = m
@@ -241,24 +371,28 @@ class ConformerGenerator:
         """Generate on given seed geometries (molecules with one conformer), e.g. for evaluation."""
         from geomgen.conformers.molecule import canonical_isomeric_smiles
 
+        n = _check_n(n)
         reports = [GenerationReport(name=f"mol-{i}", ok=True) for i in range(len(seed_mols))]
         keys = [molecule_seed(seed, canonical_isomeric_smiles(m)) for m in seed_mols]
         return self._from_seeds(seed_mols, reports, keys, n, relax, boltzmann)
 
     # -- internals ----------------------------------------------------------------------------
-    def _sample(self, seed_mol, ts, mix, want: int, g, rep) -> tuple[np.ndarray, np.ndarray]:
+    def _sample(self, seed_mol, ts, mix, want: int, g, rep, budget=None, stop_early: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``want`` conformers ``[K, N, 3]`` (and their torsions ``[K, T]``) sampled on one seed
-        that pass the clash and stereo checks, in at most ``max_tries`` rounds."""
+        that pass the clash and stereo checks, in at most ``max_tries`` rounds of independent draws
+        (each at most :data:`MAX_DRAW_COORDS` coordinates); with ``stop_early``, none after a first
+        round with an acceptance below :data:`MIN_ACCEPTANCE` over at least 100 draws."""
         from geomgen.conformers.torsions import set_torsions
 
         seed_pos = seed_mol.GetConformer().GetPositions()
         stereo, clash = StereoGuard(seed_mol), ClashGuard(seed_mol)
         pos_ok, ang_ok = [], []
         drawn = passed = 0
+        cap = max(8, MAX_DRAW_COORDS // (3 * len(seed_pos)))
         for _ in range(self.max_tries):
             # draw enough for the acceptance seen so far (at least 2x, at most 50x what is missing)
             rate = max(passed / drawn, 0.02) if drawn else 0.5
-            k = int(min(50, max(2, 1.2 / rate)) * (want - passed)) + 4
+            k = min(int(min(50, max(2, 1.2 / rate)) * (want - passed)) + 4, cap)
             if mix is None:
                 ang = np.zeros((k, 0))
                 pos = np.repeat(seed_pos[None], k, 0)
@@ -271,9 +405,40 @@ class ConformerGenerator:
             passed += int(good.sum())
             pos_ok.append(pos[good])
             ang_ok.append(ang[good])
-            if sum(len(p) for p in pos_ok) >= want:
+            rep.extra["draws"] = rep.extra.get("draws", 0) + k
+            if passed >= want or (stop_early and drawn >= 100 and passed < MIN_ACCEPTANCE * drawn):
                 break
+            if budget is not None:
+                budget.check("sampling its torsions")
         return np.concatenate(pos_ok)[:want], np.concatenate(ang_ok)[:want]
+
+    def _gibbs(self, seed_mol, ts, mix, want: int, g, rep, budget=None) -> tuple[np.ndarray, np.ndarray]:
+        """``want`` conformers ``[K, N, 3]`` (and their torsions ``[K, T]``) on one seed from the
+        constrained Gibbs sampler (see :class:`ConformerGenerator`): ``want`` chains started at the
+        seed, :data:`GIBBS_SWEEPS` sweeps each; fewer when a chain ends in a conformer that fails
+        the checks (possible only when the seed itself did)."""
+        from geomgen.conformers.torsions import dihedral_angles, rotate_torsion
+
+        seed_pos = seed_mol.GetConformer().GetPositions()
+        stereo, clash = StereoGuard(seed_mol), ClashGuard(seed_mol)
+        moved = [clash.moved_pairs(m) for m in ts.moving]
+        ang = np.repeat(dihedral_angles(seed_pos, ts.atoms)[None], want, 0)
+        pos = np.repeat(seed_pos[None], want, 0)
+        accepted = 0
+        for _ in range(GIBBS_SWEEPS):
+            proposal = mix.sample((want,), generator=g).numpy()
+            for t in range(len(ts)):
+                new = rotate_torsion(pos, ts, t, proposal[:, t] - ang[:, t])
+                keep = clash.ok(new, pairs=moved[t]) & stereo.ok(new)
+                pos[keep] = new[keep]
+                ang[keep, t] = proposal[keep, t]
+                accepted += int(keep.sum())
+            if budget is not None:
+                budget.check("sampling its torsions (constrained Gibbs sampler)")
+        good = clash.ok(pos) & stereo.ok(pos)
+        rate = accepted / (GIBBS_SWEEPS * len(ts) * want)
+        rep.extra["gibbs_acceptance"] = round(min(rep.extra.get("gibbs_acceptance", 1.0), rate), 4)
+        return pos[good], ang[good]
 
     def predict(self, mol):
         """The rotatable torsions of ``mol`` and their predicted mixture (``None`` without torsions).
@@ -294,99 +459,137 @@ class ConformerGenerator:
             loc, conc, logits = self.net(featurize(mol, torsions.atoms, torsion_features=self.net.torsion_features))
         return torsions, VonMisesMixture(loc.double(), conc.double(), logits.double())
 
-    def _from_seeds(self, seeds, reports, keys, n, relax, boltzmann, refine_seeds=False):
+    def _from_seeds(self, seeds, reports, keys, n, relax, boltzmann, refine_seeds=False, budgets=None):
+        n = _check_n(n)
+        out = []
+        for j, (seed_set, rep, key) in enumerate(zip(seeds, reports, keys)):
+            t1 = time.perf_counter()
+            budget = budgets[j] if budgets else None
+            if budget is not None:
+                budget.start()
+            try:
+                result = self._one(seed_set, rep, key, n, relax, boltzmann, refine_seeds, budget)
+            except MoleculeError as exc:
+                rep.ok, rep.reason, result = False, str(exc), None
+            finally:
+                if budget is not None:
+                    budget.stop()
+            rep.seconds += time.perf_counter() - t1
+            out.append(result)
+        return out
+
+    def _one(self, seed_set, rep, key, n, relax, boltzmann, refine_seeds, budget):
+        """The conformers of one molecule on its seeds (see :meth:`_from_seeds`)."""
         import torch
         from rdkit import Chem
 
         from geomgen.conformers.mmff import MMFF
 
-        if n < 1:
-            raise ValueError(f"number of conformers must be positive, got {n}")
-        out = []
-        for seed_set, rep, key in zip(seeds, reports, keys):
-            t1 = time.perf_counter()
-            seed_set = seed_set if isinstance(seed_set, list) else [seed_set]
+        seed_set = seed_set if isinstance(seed_set, list) else [seed_set]
+        mol = seed_set[0]
+        ts, mix = self.predict(mol)
+        g = torch.Generator().manual_seed(key)
+        stereo = StereoGuard(mol)
+        # Boltzmann mode samples only the chains' starts
+        want = min(max(self.boltzmann_chains, len(seed_set)), n) if boltzmann else n
+        # samples spread evenly over the seeds (several only for macrocycles)
+        shares = _shares(want, [s.GetDoubleProp("seed_weight") if s.HasProp("seed_weight") else 1.0 for s in seed_set])
+        used = [(s, share) for s, share in zip(seed_set, shares) if share]
+        drawn = [self._sample(s, ts, mix, share, g, rep, budget, True) for s, share in used]
+        draws = rep.extra.get("draws", 0)
+        acceptance = 1 - rep.clash_rejected / draws if draws else 1.0
+        if refine_seeds and sum(len(p) for p, _ in drawn) < want and acceptance >= MIN_ACCEPTANCE:
+            # a seed minimised briefly (or not at all) can leave too little room between
+            # crowded groups: minimise it fully and sample again before giving up
+            seed_set = [_minimised(s) for s in seed_set]
             mol = seed_set[0]
-            ts, mix = self.predict(mol)
-            g = torch.Generator().manual_seed(key)
-            stereo = StereoGuard(mol)
-            # Boltzmann mode samples only the chains' starts
-            want = min(max(self.boltzmann_chains, len(seed_set)), n) if boltzmann else n
-            # samples spread evenly over the seeds (several only for macrocycles)
-            shares = _shares(want, [s.GetDoubleProp("seed_weight") if s.HasProp("seed_weight") else 1.0 for s in seed_set])
-            drawn = [self._sample(s, ts, mix, share, g, rep) for s, share in zip(seed_set, shares) if share]
-            if refine_seeds and sum(len(p) for p, _ in drawn) < want:
-                # a seed minimised briefly (or not at all) can leave too little room between
-                # crowded groups: minimise it fully and sample again before giving up
-                seed_set = [_minimised(s) for s in seed_set]
-                mol = seed_set[0]
-                rep.extra["seed_minimised"] = True
-                drawn = [self._sample(s, ts, mix, share, g, rep) for s, share in zip(seed_set, shares) if share]
-            pos = np.concatenate([p for p, _ in drawn])
-            ang = np.concatenate([a for _, a in drawn])
-            seed_of = np.concatenate([np.full(len(p), j) for j, (p, _) in enumerate(drawn)])
-            if len(pos) < want:
-                rep.ok, rep.reason = False, (f"{rep.name!r}: only {len(pos)} of {want} sampled conformers passed the clash and "
-                                             f"stereo checks after {self.max_tries} tries")
-                out.append(None)
-                continue
-            mmff = None
-            energies = None
-            props = [{} for _ in range(n)]
-            if boltzmann:
-                from geomgen.conformers.reference.sampler import refine
-                from geomgen.conformers.torsions import dihedral_angles
+            rep.extra["seed_minimised"] = True
+            used = [(s, share) for s, share in zip(seed_set, shares) if share]
+            drawn = [self._sample(s, ts, mix, share, g, rep, budget, True) for s, share in used]
+        missing = want - sum(len(p) for p, _ in drawn)
+        rep.extra["sampler"] = "independent"
+        if missing > 0 and mix is not None:
+            # many torsions: independent draws nearly always clash somewhere; the rest come from
+            # the constrained Gibbs sampler of the same law
+            for j, (s, share) in enumerate(used):
+                if len(drawn[j][0]) < share:
+                    more = self._gibbs(s, ts, mix, share - len(drawn[j][0]), g, rep, budget)
+                    drawn[j] = (np.concatenate([drawn[j][0], more[0]]), np.concatenate([drawn[j][1], more[1]]))
+            draws = rep.extra.get("draws", 0)
+            gibbs = missing - (want - sum(len(p) for p, _ in drawn))
+            rep.extra["sampler"] = "gibbs"
+            rep.warnings.append(f"{rep.name!r}: {rep.clash_rejected} of {draws} independent torsion draws clashed; "
+                                f"{gibbs} of {want} conformers come from the constrained Gibbs sampler of the same "
+                                f"torsion distribution ({GIBBS_SWEEPS} sweeps from the seed, acceptance "
+                                f"{rep.extra['gibbs_acceptance']:.2f})")
+        pos = np.concatenate([p for p, _ in drawn])
+        ang = np.concatenate([a for _, a in drawn])
+        seed_of = np.concatenate([np.full(len(p), j) for j, (p, _) in enumerate(drawn)])
+        if len(pos) < want:
+            also = " and the constrained Gibbs sampler" if rep.extra["sampler"] == "gibbs" else ""
+            raise MoleculeError(f"{rep.name!r}: only {len(pos)} of {want} sampled conformers passed the clash and "
+                                f"stereo checks after {self.max_tries} tries{also}")
+        mmff = None
+        energies = None
+        props = [{} for _ in range(n)]
+        if boltzmann:
+            from geomgen.conformers.reference.sampler import refine
+            from geomgen.conformers.torsions import dihedral_angles
 
-                res = refine(mol, pos, sweeps=self.boltzmann_sweeps, samples_per_chain=-(-n // len(pos)), seed=key % (2**32))
-                start, pos, energies = pos[res.chain[:n]], res.positions[:n], res.energies[:n]
-                seed_of = seed_of[res.chain[:n]]
-                # a state in another stereoisomer (e.g. after a nitrogen inversion) is replaced by
-                # its chain's start: reported, never silently kept
-                kept = ~stereo.ok(pos)
-                if kept.any():
-                    pos[kept] = start[kept]
-                    energies[kept] = MMFF(mol).energies(start[kept])
-                if mix is not None:
-                    ang = dihedral_angles(pos, ts.atoms)
-                d = res.diagnostics
-                rep.ess = d.get("ess_min")
-                rep.extra.update({"boltzmann_chains": d["chains"], "boltzmann_sweeps": self.boltzmann_sweeps,
-                                  "boltzmann_kept_start": int(kept.sum()), "boltzmann_rhat": d.get("rhat_max"),
-                                  "boltzmann_torsion_acceptance": round(d["torsion_acceptance"], 4)})
-            result = Chem.Mol(mol)
-            result.RemoveAllConformers()
-            for p in pos:
-                result.AddConformer(_conformer(p), assignId=True)
-            if relax:
-                from geomgen.conformers.mmff import set_positions
+            res = refine(mol, pos, sweeps=self.boltzmann_sweeps, samples_per_chain=-(-n // len(pos)), seed=key % (2**32))
+            start, pos, energies = pos[res.chain[:n]], res.positions[:n], res.energies[:n]
+            seed_of = seed_of[res.chain[:n]]
+            # a state in another stereoisomer (e.g. after a nitrogen inversion) is replaced by
+            # its chain's start: reported, never silently kept
+            kept = ~stereo.ok(pos)
+            if kept.any():
+                pos[kept] = start[kept]
+                energies[kept] = MMFF(mol).energies(start[kept])
+            if mix is not None:
+                ang = dihedral_angles(pos, ts.atoms)
+            d = res.diagnostics
+            rep.ess = d.get("ess_min")
+            rep.extra.update({"boltzmann_chains": d["chains"], "boltzmann_sweeps": self.boltzmann_sweeps,
+                              "boltzmann_kept_start": int(kept.sum()), "boltzmann_rhat": d.get("rhat_max"),
+                              "boltzmann_torsion_acceptance": round(d["torsion_acceptance"], 4)})
+        result = Chem.Mol(mol)
+        result.RemoveAllConformers()
+        for p in pos:
+            result.AddConformer(_conformer(p), assignId=True)
+        if relax:
+            from geomgen.conformers.mmff import set_positions
 
-                res = MMFF.optimize_conformers(result, max_iters=200)
-                energies = np.array([e for _, e in res])
-                relaxed = np.stack([c.GetPositions() for c in result.GetConformers()])
-                bad = ~stereo.ok(relaxed)
-                if bad.any():  # relaxation inverted a centre (e.g. a stereogenic nitrogen): keep the unrelaxed geometry
-                    for c in np.flatnonzero(bad):
-                        set_positions(result.GetConformer(int(c)), pos[c])
-                    mmff = mmff or MMFF(mol)
-                    energies[bad] = mmff.energies(pos[bad])
-                    rep.extra["relax_reverted"] = int(bad.sum())
-            if energies is None and (relax or boltzmann):
+            res = MMFF.optimize_conformers(result, max_iters=200)
+            energies = np.array([e for _, e in res])
+            relaxed = np.stack([c.GetPositions() for c in result.GetConformers()])
+            bad = ~stereo.ok(relaxed)
+            if bad.any():  # relaxation inverted a centre (e.g. a stereogenic nitrogen): keep the unrelaxed geometry
+                for c in np.flatnonzero(bad):
+                    set_positions(result.GetConformer(int(c)), pos[c])
                 mmff = mmff or MMFF(mol)
-                energies = mmff.energies(pos)
-            for c in range(n):
-                if energies is not None:
-                    props[c]["MMFF94_energy_kcal_mol"] = float(energies[c])
-                if mix is not None:
-                    props[c]["torsions_rad"] = " ".join(f"{t:.4f}" for t in ang[c])
-                if len(seed_set) > 1:
-                    props[c]["ring_seed"] = int(seed_of[c])
-            for conf, pr in zip(result.GetConformers(), props):
-                for key, val in pr.items():
-                    if isinstance(val, float):
-                        conf.SetDoubleProp(key, val)
-                    else:
-                        conf.SetProp(key, str(val))
-            rep.n_conformers = n
-            rep.seconds += time.perf_counter() - t1
-            out.append(result)
-        return out
+                energies[bad] = mmff.energies(pos[bad])
+                rep.extra["relax_reverted"] = int(bad.sum())
+        if energies is None and (relax or boltzmann):
+            mmff = mmff or MMFF(mol)
+            energies = mmff.energies(pos)
+        for c in range(n):
+            if energies is not None:
+                props[c]["MMFF94_energy_kcal_mol"] = float(energies[c])
+            if mix is not None:
+                props[c]["torsions_rad"] = " ".join(f"{t:.4f}" for t in ang[c])
+            if len(seed_set) > 1:
+                props[c]["ring_seed"] = int(seed_of[c])
+        for conf, pr in zip(result.GetConformers(), props):
+            for key, val in pr.items():
+                if isinstance(val, float):
+                    conf.SetDoubleProp(key, val)
+                else:
+                    conf.SetProp(key, str(val))
+        distinct = _distinct(np.stack([c.GetPositions() for c in result.GetConformers()]))
+        if distinct < n:
+            why = (f"the molecule has no rotatable torsion, and {len(seed_set)} distinct ring conformation(s) were found"
+                   if mix is None else f"{len(seed_set)} seed(s)")
+            rep.warnings.append(f"{rep.name!r}: only {distinct} of the {n} conformers are distinct ({why})")
+            rep.extra["distinct_conformers"] = distinct
+        rep.n_conformers = n
+        return result

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-#: Elements MMFF94 parameterises and geomgen accepts.
-SUPPORTED_ELEMENTS = frozenset({"H", "C", "N", "O", "F", "P", "S", "Cl", "Br", "I"})
+#: Elements MMFF94 types in a covalent molecule, which geomgen accepts (its other types are free
+#: metal ions and halide anions). A molecule of these elements can still hold an atom MMFF94
+#: cannot type (e.g. a Si=O double bond): :func:`parse_molecule` checks with RDKit's
+#: ``MMFFHasAllMoleculeParams``.
+SUPPORTED_ELEMENTS = frozenset({"H", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Br", "I"})
 
 
 class MoleculeError(ValueError):
@@ -43,19 +46,18 @@ def parse_molecule(smiles_or_mol, name: str | None = None):
         raise MoleculeError(f"{label!r}: {len(frags)} fragments (give one molecule; strip salts and solvents)")
     bad = sorted({a.GetSymbol() for a in mol.GetAtoms()} - SUPPORTED_ELEMENTS)
     if bad:
-        raise MoleculeError(f"{label!r}: unsupported element(s) {', '.join(bad)} (supported: MMFF94 organic set)")
+        raise MoleculeError(f"{label!r}: unsupported element(s) {', '.join(bad)} (MMFF94 has no parameters for them; "
+                            f"supported: {', '.join(sorted(SUPPORTED_ELEMENTS - {'H'}))})")
     if any(a.GetNumRadicalElectrons() for a in mol.GetAtoms()):
         raise MoleculeError(f"{label!r}: radicals are not supported")
     mol = Chem.AddHs(mol, addCoords=mol.GetNumConformers() > 0)
     from rdkit.Chem import AllChem
 
     if not AllChem.MMFFHasAllMoleculeParams(mol):
-        raise MoleculeError(f"{label!r}: MMFF94 has no parameters for some atom type")
+        elements = sorted({a.GetSymbol() for a in mol.GetAtoms()} - {"C", "H"})
+        raise MoleculeError(f"{label!r}: MMFF94 cannot type every atom of this molecule (its elements other than C and H: "
+                            f"{', '.join(elements) or 'none'})")
     return mol
-
-
-
-
 
 
 def canonical_isomeric_smiles(mol) -> str:

@@ -103,13 +103,13 @@ def test_boltzmann_mode_refines_each_conformer_with_the_exact_sampler(tiny_check
 
 def test_rigid_molecule_and_bad_inputs(gen):
     assert gen.generate("c1ccccc1", n=3).GetNumConformers() == 3
-    for smi, reason in [("C1CC", "unparsable"), ("CCO.Cl", "fragments"), ("C[Si](C)(C)C", "unsupported element")]:
+    for smi, reason in [("C1CC", "unparsable"), ("CCO.Cl", "fragments"), ("C[Se]C", "unsupported element")]:
         with pytest.raises(MoleculeError, match=reason):
             gen.generate(smi, n=2)
 
 
 def test_clash_failure_is_reported_not_silent(gen, monkeypatch):
-    monkeypatch.setattr(ClashGuard, "ok", lambda self, pos: np.zeros(len(pos), dtype=bool))
+    monkeypatch.setattr(ClashGuard, "ok", lambda self, pos, pairs=None: np.zeros(len(pos), dtype=bool))
     mols, reports = gen.generate_many([("x", "CCCCO")], n=4)
     assert mols == [None] and not reports[0].ok and "clash" in reports[0].reason
 
@@ -184,7 +184,9 @@ def test_small_non_aromatic_rings_get_seeds_in_proportion_to_their_boltzmann_wei
 
     gen = ConformerGenerator.from_checkpoint(tiny_checkpoint, ring_seeds=4)
     (out,), (rep,) = gen.generate_many([("ring", mol)], n=40, seed=0)
-    (plain,), (plain_rep,) = ConformerGenerator.from_checkpoint(tiny_checkpoint).generate_many([("ring", mol)], n=40, seed=0)  # default: one seed
+    # default: one seed for a ring with a rotatable torsion outside it (methylcyclohexane has none:
+    # its conformers are its ring seeds, issue 25 D6)
+    (plain,), (plain_rep,) = ConformerGenerator.from_checkpoint(tiny_checkpoint).generate_many([("ring", "CCC1CCCCC1")], n=40, seed=0)
     assert "ring_seeds" not in plain_rep.extra and not plain.GetConformer(0).HasProp("ring_seed")
     assert rep.extra["ring_seeds"] >= 2
     counts = np.bincount([c.GetIntProp("ring_seed") for c in out.GetConformers()])
@@ -250,3 +252,152 @@ def test_mmff_leaves_the_molecule_s_aromaticity_alone(gen):
         MMFF(mol)
         MMFF.optimize_conformers(mol, max_iters=10)
         assert [b.GetIsAromatic() for b in mol.GetBonds()] == flags
+
+
+#: a C24 polyol with 22 stereocentres: 22 rotatable torsions, nearly every independent draw of them clashes
+POLYOL = ("C[C@@H](O)[C@@H](O)[C@H](O)[C@@H](O)[C@@H](O)[C@@H](O)[C@@H](O)[C@@H](O)[C@@H](O)[C@H](O)[C@H](O)"
+          "[C@@H](O)[C@H](O)[C@H](O)[C@@H](O)[C@H](O)[C@@H](O)[C@H](O)[C@H](O)[C@@H](O)[C@@H](O)[C@H](O)CO")
+LEU_ENKEPHALIN = "CC(C)C[C@@H](C(=O)O)NC(=O)[C@H](Cc1ccccc1)NC(=O)CNC(=O)CNC(=O)[C@@H](N)Cc1ccc(O)cc1"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return ConformerGenerator.from_checkpoint()
+
+
+def test_many_torsion_molecule_gets_conformers_from_the_constrained_gibbs_sampler(shipped):
+    """Issue 25, D5: a C24 polyol (22 torsions) failed with "only 1 of 3 passed the clash and stereo
+    checks": independent draws of 22 torsions nearly always clash. The missing conformers now come
+    from the constrained Gibbs sampler, the report says so, and the result is reproducible."""
+    import time
+
+    t0 = time.perf_counter()
+    (mol,), (rep,) = shipped.generate_many([("polyol", POLYOL)], n=3, seed=0)
+    assert time.perf_counter() - t0 < 20
+    assert rep.ok and mol.GetNumConformers() == 3, rep.reason
+    assert rep.extra["sampler"] == "gibbs" and 0 < rep.extra["gibbs_acceptance"] <= 1
+    assert any("constrained Gibbs sampler" in w for w in rep.warnings)
+    pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
+    ref = parse_molecule(POLYOL)
+    assert ClashGuard(mol).ok(pos).all()
+    assert all(stereo_matches(mol, conf_id=c.GetId(), reference=ref) for c in mol.GetConformers())
+    lengths = _bond_lengths(mol)
+    np.testing.assert_allclose(lengths, np.broadcast_to(lengths[0], lengths.shape), atol=1e-6)
+    ang = dihedral_angles(pos, rotatable_torsions(mol).atoms)
+    assert (np.abs(np.angle(np.exp(1j * (ang[1:] - ang[0])))) > 0.3).mean() > 0.3  # the chains moved apart
+    (again,), _ = shipped.generate_many([("polyol", POLYOL)], n=3, seed=0)
+    assert Chem.MolToMolBlock(again, confId=2) == Chem.MolToMolBlock(mol, confId=2)
+    # a molecule whose independent draws pass keeps the independent sampler
+    _, (plain,) = shipped.generate_many([("x", DRUG)], n=3, seed=0)
+    assert plain.extra["sampler"] == "independent" and not plain.warnings
+
+
+def test_time_limit_per_molecule_fails_fast_and_names_the_limit(tiny_checkpoint):
+    import time
+
+    gen = ConformerGenerator.from_checkpoint(tiny_checkpoint, max_seconds=1e-3)
+    t0 = time.perf_counter()
+    mols, reports = gen.generate_many([("slow", POLYOL), ("also", DRUG)], n=3)
+    assert time.perf_counter() - t0 < 10
+    assert mols == [None, None]
+    assert reports[0].reason.startswith("'slow': gave up after the time limit of 0.001 s per molecule (max_seconds) while ")
+    assert ConformerGenerator.from_checkpoint(tiny_checkpoint).max_seconds == 300.0
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="max_seconds must be positive"):
+            ConformerGenerator.from_checkpoint(tiny_checkpoint, max_seconds=bad)
+
+
+def test_draws_are_capped_and_the_clash_check_is_chunked(monkeypatch):
+    """The memory of a large molecule's sampling is bounded: at most MAX_DRAW_COORDS coordinates a
+    round, and the pair distances in chunks, with the same answer as all at once."""
+    import geomgen.conformers.clashes as clashes
+    from geomgen.conformers import embed_seed
+
+    mol = embed_seed(parse_molecule(DRUG))
+    guard = ClashGuard(mol)
+    rng = np.random.default_rng(0)
+    pos = mol.GetConformer().GetPositions()[None] + rng.normal(scale=0.6, size=(200, mol.GetNumAtoms(), 3))
+    whole = guard.ok(pos)
+    monkeypatch.setattr(clashes, "_CHUNK_BYTES", 1)
+    np.testing.assert_array_equal(guard.ok(pos), whole)
+    assert 0 < whole.sum() < len(pos) or not whole.any()
+
+
+@pytest.mark.parametrize("call, error, said", [
+    (lambda g: g.generate("CCO", n=2.5), TypeError, "n must be a positive integer (the number of conformers), got float 2.5"),
+    (lambda g: g.generate("CCO", n=True), TypeError, "n must be a positive integer (the number of conformers), got bool True"),
+    (lambda g: g.generate("CCO", n="3"), TypeError, "n must be a positive integer (the number of conformers), got str '3'"),
+    (lambda g: g.generate("CCO", n=0), ValueError, "n must be a positive integer (the number of conformers), got 0"),
+    (lambda g: g.generate("CCO", n=-1), ValueError, "n must be a positive integer (the number of conformers), got -1"),
+    (lambda g: g.generate(b"CCO"), TypeError, "smiles_or_mol must be a SMILES string or an RDKit molecule, got bytes b'CCO'"),
+    (lambda g: g.generate("CCO", seed=1.5), TypeError, "seed must be an integer, got float 1.5"),
+    (lambda g: g.generate_many([("x", "CCO")], n=2.5), TypeError, "n must be a positive integer"),
+    (lambda g: g.generate_many([("x", "CCO")], n=0), ValueError, "n must be a positive integer"),
+    (lambda g: g.generate_many([("x", b"CCO")]), TypeError,
+     "items[0] ('x') must be a SMILES string or an RDKit molecule, got bytes b'CCO'"),
+    (lambda g: g.generate_many(["CCO"]), TypeError, "items[0] must be a (name, smiles_or_mol) pair, got 'CCO'"),
+    (lambda g: g.generate_many("CCO"), TypeError, "items must be a list of (name, smiles_or_mol) pairs, got str 'CCO'"),
+])
+def test_bad_arguments_are_one_line_errors_naming_them(gen, monkeypatch, call, error, said):
+    """Issue 25: generate(n=2.5), generate(b'CCO'), n=True, n=0, n=-1, n="3" gave tracebacks deep
+    inside or silent behaviour; now one-line errors naming the argument, before any work."""
+    import geomgen.conformers.embedding as embedding
+
+    monkeypatch.setattr(embedding, "embed_seed", lambda *a, **k: pytest.fail("work done despite a bad argument"))
+    with pytest.raises(error) as info:
+        call(gen)
+    assert str(info.value).startswith(said) and "\n" not in str(info.value)
+
+
+def test_rigid_rings_and_macrocycles_get_distinct_conformers_or_a_warning(gen):
+    """Issue 25, D6: cyclododecane at -n 20 gave 16 pairs of byte-identical conformers (4 distinct),
+    cyclooctane 3 distinct of 10, without a word. A molecule with no rotatable torsion outside its
+    rings now gets up to n distinct ring conformations as seeds, and a warning says how many of its
+    conformers are distinct whenever fewer than n are."""
+    def _distinct(pos):  # conformers that differ beyond what an SD file keeps
+        return len(np.unique(np.round(pos.reshape(len(pos), -1), 3), axis=0))
+
+    mols, reports = gen.generate_many([("c12", "C1CCCCCCCCCCC1"), ("c8", "C1CCCCCCC1"), ("benzene", "c1ccccc1")], n=20, seed=0)
+    for mol, rep in zip(mols, reports):
+        assert rep.ok, rep.reason
+        pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
+        distinct = _distinct(pos)
+        if distinct < 20:
+            assert rep.warnings, f"{rep.name}: {distinct} distinct of 20 without a warning"
+            assert rep.warnings[-1] == (f"{rep.name!r}: only {distinct} of the 20 conformers are distinct (the molecule has no "
+                                        f"rotatable torsion, and {rep.extra.get('ring_seeds', 1)} distinct ring conformation(s) were found)")
+        else:
+            assert not rep.warnings
+    c12 = np.stack([c.GetPositions() for c in mols[0].GetConformers()])
+    assert _distinct(c12) >= 10  # more than the 4 ring geometries of 8 seeds
+    assert reports[2].extra["distinct_conformers"] == 1
+
+
+def test_clash_criterion_catches_close_heavy_atoms_of_a_peptide(gen):
+    """Issue 25: unrelaxed conformers of Leu-enkephalin had heavy-atom contacts of 2.27-2.35 A
+    between atoms 10-12 bonds apart. The criterion (ClashGuard's docstring): heavy atoms 4 or more
+    bonds apart at least max(2.5 A, 0.75 x the sum of their van der Waals radii) apart, unless no
+    rotatable torsion moves them relative to each other."""
+    vdw = {"C": 1.70, "N": 1.55, "O": 1.52}  # Bondi
+
+    mols, reports = gen.generate_many([("leu-enk", LEU_ENKEPHALIN)], n=40, seed=0)
+    mol = mols[0]
+    assert reports[0].ok, reports[0].reason
+    pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
+    d = Chem.GetDistanceMatrix(mol)
+    heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
+    moving = rotatable_torsions(mol).moving
+    sym = [a.GetSymbol() for a in mol.GetAtoms()]
+    worst = np.inf
+    for a in heavy:
+        for b in heavy:
+            if b <= a or d[a, b] < 4 or (moving[:, a] == moving[:, b]).all():
+                continue
+            floor = max(2.5, 0.75 * (vdw[sym[a]] + vdw[sym[b]]))
+            gap = np.linalg.norm(pos[:, a] - pos[:, b], axis=-1).min() - floor
+            worst = min(worst, gap)
+    assert worst >= 0
+    # and the guard itself rejects such a contact
+    guard = ClashGuard(mol)
+    a, b = next((a, b) for a in heavy for b in heavy if d[a, b] >= 10)
+    assert guard.limit[(guard.i == min(a, b)) & (guard.j == max(a, b))][0] >= 2.5

@@ -10,13 +10,24 @@ from geomgen.conformers import MoleculeError, canonical_isomeric_smiles, embed_s
         ("C1CC", "unparsable"),
         ("", "empty"),
         ("CCO.Cl", "fragments"),
-        ("CC[Si](C)(C)C", "unsupported element"),
-        ("C[Se]C", "unsupported element"),
+        ("C[Se]C", "unsupported element.s. Se .MMFF94 has no parameters"),
+        ("CB(C)C", "unsupported element.s. B "),
+        ("O=[Si]=O", "MMFF94 cannot type every atom of this molecule .its elements other than C and H: O, Si"),
     ],
 )
 def test_bad_molecules_raise_with_reason(smiles, reason):
     with pytest.raises(MoleculeError, match=reason):
         parse_molecule(smiles, name="mol-7")
+
+
+def test_silicon_is_supported_where_mmff94_types_it():
+    """Issue 25: C[Si](C)(C)C was called unsupported though MMFF94 types Si (type 19)."""
+    from rdkit.Chem import AllChem
+
+    for smiles in ("C[Si](C)(C)C", "C[Si](C)(C)O[Si](C)(C)C"):
+        mol = parse_molecule(smiles)
+        assert AllChem.MMFFHasAllMoleculeParams(mol)
+        assert embed_seed(mol).GetNumConformers() == 1
 
 
 def test_error_names_the_input():
