@@ -22,5 +22,10 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "invertible_nitrogens": ".nitrogen_inversion",
         "invert_nitrogen": ".nitrogen_inversion",
         "nitrogen_configurations": ".nitrogen_inversion",
+        "AmideFlipMove": ".amide_flip",
+        "partial_double_bonds": ".amide_flip",
+        "amide_states": ".amide_flip",
+        "ncmc_rotation": ".ncmc",
+        "ncmc_path": ".ncmc",
     },
 )

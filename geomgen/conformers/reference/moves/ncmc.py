@@ -30,6 +30,42 @@ from geomgen.conformers.reference.moves.rigid_torsion import rotate_side
 from geomgen.conformers.reference.options import Option
 
 
+def ncmc_path(rung, j: int, k: int, idx: np.ndarray, delta: float, n_steps: int, n_relax: int,
+              accept_target: float) -> float:
+    r"""Run one NCMC path on ``rung`` and return its work :math:`W` (reduced units; ``inf`` if a
+    proposal has no finite energy, the path then stopped there): rotate the atoms ``idx`` about
+    the axis j -> k by ``delta`` in ``n_steps`` increments with ``n_relax`` MALA steps (frozen step
+    size) between them. ``rung`` is left at the path's last state."""
+    work = 0.0
+    for step in range(n_steps):
+        new = rotate_side(rung.pos, j, k, idx, delta / n_steps)
+        e, bar = rung.terms(new)
+        u = rung.reduced(e, bar)
+        work += u - rung.u
+        if not math.isfinite(work):
+            return math.inf
+        rung.set_state(new, e, bar)
+        if step < n_steps - 1:
+            for _ in range(n_relax):
+                langevin_step(rung, False, accept_target)
+    return work
+
+
+def ncmc_rotation(rung, j: int, k: int, idx: np.ndarray, delta: float, n_steps: int, n_relax: int,
+                  accept_target: float) -> bool:
+    r"""One NCMC move on ``rung``: the path of :func:`ncmc_path`, accepted with probability
+    :math:`\min(1, e^{-W})` (the module docstring), else the start is restored.
+
+    The caller draws ``delta`` from a law symmetric under :math:`\delta \to -\delta`; that and
+    this protocol are what make the move exact. Returns whether the path was accepted."""
+    saved = (rung.pos, rung.e, rung.bar, rung.u, rung.grad)
+    work = ncmc_path(rung, j, k, idx, delta, n_steps, n_relax, accept_target)
+    if math.isfinite(work) and math.log(rung.rng.random() + 1e-300) < -work:
+        return True
+    rung.pos, rung.e, rung.bar, rung.u, rung.grad = saved
+    return False
+
+
 class NCMCMove(Move):
     """A Poisson number (mean ``ncmc_per_sweep``) of NCMC moves per sweep, each on a random
     torsion of :attr:`index`."""
@@ -69,25 +105,9 @@ class NCMCMove(Move):
         centre = math.pi if rng.random() < 0.5 else 2 * math.pi / 3
         delta = (centre + rng.normal(0.0, cfg.ncmc_jitter)) * (1.0 if rng.random() < 0.5 else -1.0)
         j, k = self.system.torsions.atoms[t, 1], self.system.torsions.atoms[t, 2]
-        idx = self.moving[t]
-        saved = (rung.pos, rung.e, rung.bar, rung.u, rung.grad)
-        work = 0.0
-        for step in range(cfg.ncmc_steps):
-            new = rotate_side(rung.pos, j, k, idx, delta / cfg.ncmc_steps)
-            e, bar = rung.terms(new)
-            u = rung.reduced(e, bar)
-            work += u - rung.u
-            if not math.isfinite(work):
-                break
-            rung.set_state(new, e, bar)
-            if step < cfg.ncmc_steps - 1:
-                for _ in range(cfg.ncmc_relax):
-                    langevin_step(rung, False, cfg.mala_accept_target)
         self.tried += 1
-        if math.isfinite(work) and math.log(rng.random() + 1e-300) < -work:
-            self.accepted += 1
-        else:
-            rung.pos, rung.e, rung.bar, rung.u, rung.grad = saved
+        self.accepted += ncmc_rotation(rung, j, k, self.moving[t], delta, cfg.ncmc_steps, cfg.ncmc_relax,
+                                       cfg.mala_accept_target)
 
     def extra_diagnostics(self) -> dict:
         return {"n_ncmc_torsions": len(self.index)}

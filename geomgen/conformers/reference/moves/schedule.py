@@ -10,6 +10,7 @@ those the moves declare. A new move is a module with a
 
 from __future__ import annotations
 
+from geomgen.conformers.reference.moves.amide_flip import AmideFlipMove
 from geomgen.conformers.reference.moves.mala import MALAMove
 from geomgen.conformers.reference.moves.ncmc import NCMCMove
 from geomgen.conformers.reference.moves.nitrogen_inversion import NitrogenInversionMove
@@ -19,8 +20,9 @@ from geomgen.conformers.reference.moves.symmetry import SymmetryMove
 from geomgen.conformers.reference.moves.torsion_pair import TorsionPairMove
 
 #: every move, in sweep order: symmetry (and mirror), rigid torsion passes, ring flips, nitrogen
-#: inversions, torsion pairs, NCMC, MALA
-SCHEDULE = (SymmetryMove, RigidTorsionMove, RingFlipMove, NitrogenInversionMove, TorsionPairMove, NCMCMove, MALAMove)
+#: inversions, amide flips, torsion pairs, NCMC, MALA
+SCHEDULE = (SymmetryMove, RigidTorsionMove, RingFlipMove, NitrogenInversionMove, AmideFlipMove, TorsionPairMove, NCMCMove,
+            MALAMove)
 
 
 def move_options() -> tuple:

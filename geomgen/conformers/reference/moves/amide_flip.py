@@ -1,0 +1,209 @@
+r"""Amide flips: an exact NCMC move between the E/Z states of partial double bonds.
+
+The C(=X)-N and C(=X)-O bonds of amides (secondary and tertiary), thioamides, ureas, carbamates,
+N-acyl sulfonamides, amidines, esters and carbonates (the partial double bonds of
+:mod:`geomgen.conformers.torsions`, which no torsion move rotates) have barriers of 13-20
+kcal/mol: rigid torsion moves and MALA never cross them, so without this move a chain keeps the
+E/Z state of its start (a tertiary amide such as ``CCN(C)C(C)=O`` is about 40/60 in MMFF94 at
+300 K).
+
+**Sites** (:func:`partial_double_bonds`). Each bond (j, k), j the carbonyl-like carbon and k the
+N or O, that matches ``[NX3]-[CX3]=[O,S,NX2]`` or ``[OX2]-[CX3]=[O,S]`` and is not in a ring. Its
+reference atoms are, on each end, the neighbour other than the partner with the highest
+canonical rank (``breakTies=False``), heavy atoms first: i on j (the C=X atom or the carbonyl's
+substituent, whichever ranks higher) and l on k. A carboxylic acid's O-H has no heavy neighbour
+on O, so its hydrogen is the reference there: acids are included (syn/anti). An end whose two
+top candidates are graph-equivalent (a primary amide's NH2, N,N-dimethyl, an N-acyl piperidine)
+has no E/Z state to sample -- the flip is a relabelling by a graph automorphism, which the
+symmetry move already makes -- and is left out. The moving atoms are those of the smaller side,
+as for a rotatable torsion (:func:`~geomgen.conformers.torsions.torsion_set_from_atoms`).
+
+**States** (:func:`amide_states`). Site s is *cis* when its reference dihedral
+:math:`\phi_s = \angle(i, j, k, l)` has :math:`|\phi_s| < \pi/2`, else *trans*. This is a label
+by canonical ranks, not the chemical E/Z or cis/trans name: for N-methylacetamide the references
+are the two methyl carbons, so the common trans-NMA (methyls anti, H and O anti) is *trans*; on the
+C-N bond of a methyl carbamate the carbonyl carbon's reference is the ester oxygen, not the
+carbonyl oxygen, so the labels run the other way.
+
+**The move.** Pick a site uniformly; draw :math:`\delta = \pm(\pi + \epsilon)`, the sign fair
+and :math:`\epsilon \sim \mathcal N(0, \sigma^2)` (``amide_flip_jitter``), a law symmetric under
+:math:`\delta \to -\delta`; rotate the site's moving side by :math:`\delta/K` about j -> k in K
+increments :math:`\Phi` (``amide_flip_steps``) with ``amide_flip_relax`` MALA steps
+:math:`\mathcal K` (frozen step size) between them, in the order
+:math:`\Phi\,\mathcal K\,\Phi \cdots \mathcal K\,\Phi`, and accept with
+:math:`\min(1, e^{-W})`, :math:`W = \sum_k [u(y_k) - u(x_{k-1})]`, :math:`u = -\log\pi_r`, the sum
+over the increments only (:func:`~geomgen.conformers.reference.moves.ncmc.ncmc_rotation`).
+
+*Invariance* (the NCMC argument of :mod:`~geomgen.conformers.reference.moves.ncmc`, Nilmeier et
+al., PNAS 2011, applied to a bond outside the rotatable set): the site and the law of
+:math:`\delta` do not depend on the state and the law is symmetric, so the reverse path is the
+same protocol with :math:`-\delta`, equally likely. Each :math:`\Phi` is a rigid rotation of the
+moving side about an axis through the two bond atoms, which it does not move, so
+:math:`\Phi_{-\delta/K} = \Phi_{\delta/K}^{-1}` and its Jacobian is 1; each :math:`\mathcal K`
+satisfies :math:`\pi_r(y)\mathcal K(y, x) = \pi_r(x)\mathcal K(x, y)`. The ratio of reverse to
+forward path densities is therefore :math:`\prod_k \pi_r(y_k)/\pi_r(x_k)`, and
+:math:`\pi_r(x')P_{\mathrm{rev}} / (\pi_r(x)P_{\mathrm{fwd}}) = \prod_k \pi_r(y_k)/\pi_r(x_{k-1}) = e^{-W}`:
+accepting with :math:`\min(1, e^{-W})` is the Metropolis-Hastings rule on paths, so :math:`\pi_r`
+is invariant on every rung of a ladder (the amide terms are not in :math:`E_{\mathrm{bar}}`, which
+changes nothing in the argument). The relaxation lets the pyramidalisation and bond angles at the
+nitrogen follow the rotation through the barrier, where a rigid flip of pi from a relaxed geometry
+lands strained.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from geomgen.conformers.reference.moves.base import Move
+from geomgen.conformers.reference.moves.ncmc import ncmc_rotation
+from geomgen.conformers.reference.moves.rigid_torsion import rotate_side
+from geomgen.conformers.reference.options import Option
+
+
+@dataclass(frozen=True)
+class AmideSite:
+    """One partial double bond.
+
+    Attributes:
+        atoms: ``(i, j, k, l)``, the reference dihedral: j the C(=X), k the N or O, i and l the
+            reference atoms on j and k.
+        moving: ``[M]`` the atoms a flip rotates (the smaller side, without j and k).
+    """
+
+    atoms: tuple[int, int, int, int]
+    moving: np.ndarray
+
+    @property
+    def bond(self) -> tuple[int, int]:
+        return self.atoms[1], self.atoms[2]
+
+
+def _reference(atom, partner: int, ranks) -> int | None:
+    """The reference neighbour of ``atom`` (other than ``partner``): highest canonical rank, heavy
+    atoms first; ``None`` when there is none or the top two candidates are graph-equivalent."""
+    others = [a for a in atom.GetNeighbors() if a.GetIdx() != partner]
+    heavy = [a for a in others if a.GetAtomicNum() > 1]
+    cands = sorted(((ranks[a.GetIdx()], a.GetIdx()) for a in (heavy or others)), reverse=True)
+    if not cands or (len(cands) > 1 and cands[0][0] == cands[1][0]):
+        return None
+    return cands[0][1]
+
+
+def partial_double_bonds(mol) -> list[AmideSite]:
+    """The E/Z sites of ``mol`` (with hydrogens) the amide flip acts on (module docstring), in
+    RDKit bond order."""
+    from rdkit import Chem
+
+    from geomgen.conformers.torsions import _PARTIAL_DOUBLE_SMARTS, torsion_set_from_atoms
+
+    ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=False))
+    bonds = {}
+    for smarts in _PARTIAL_DOUBLE_SMARTS:
+        for match in mol.GetSubstructMatches(Chem.MolFromSmarts(smarts)):
+            k, j = match[0], match[1]
+            bond = mol.GetBondBetweenAtoms(j, k)
+            if bond.IsInRing():
+                continue
+            i = _reference(mol.GetAtomWithIdx(j), k, ranks)
+            l = _reference(mol.GetAtomWithIdx(k), j, ranks)
+            if i is not None and l is not None:
+                bonds[bond.GetIdx()] = (i, j, k, l)
+    atoms = [bonds[b] for b in sorted(bonds)]
+    ts = torsion_set_from_atoms(mol, atoms)
+    return [AmideSite(atoms=tuple(int(a) for a in q), moving=np.flatnonzero(m)) for q, m in zip(atoms, ts.moving)]
+
+
+def site_states(sites: list[AmideSite], positions: np.ndarray) -> np.ndarray:
+    """Whether each site is *cis* (reference dihedral :math:`|\\phi| < \\pi/2`).
+
+    Shapes:
+        positions: ``[S, N, 3]`` (or ``[N, 3]``); returns ``[S, K]`` bool, K = ``len(sites)``.
+    """
+    from geomgen.conformers.torsions import dihedral_angles
+
+    pos = np.asarray(positions, dtype=np.float64)
+    pos = pos[None] if pos.ndim == 2 else pos
+    if not sites:
+        return np.zeros((len(pos), 0), dtype=bool)
+    return np.abs(dihedral_angles(pos, np.array([s.atoms for s in sites]))) < math.pi / 2
+
+
+def amide_states(mol, positions: np.ndarray) -> np.ndarray:
+    """E/Z indicator of every site of :func:`partial_double_bonds`: True where *cis* (reference
+    dihedral :math:`|\\phi| < \\pi/2`; a label by canonical ranks, see the module docstring).
+
+    Shapes:
+        positions: ``[S, N, 3]`` (or ``[N, 3]``); returns ``[S, K]`` bool, K =
+        ``len(partial_double_bonds(mol))``.
+    """
+    return site_states(partial_double_bonds(mol), positions)
+
+
+def flip_amide(pos: np.ndarray, site: AmideSite, delta: float = math.pi) -> np.ndarray:
+    """A copy of ``pos [N, 3]`` with the site's moving side rotated rigidly by ``delta`` about
+    j -> k (by pi: the other state, the reference dihedral shifted by pi)."""
+    j, k = site.bond
+    return rotate_side(pos, j, k, site.moving, delta)
+
+
+class AmideFlipMove(Move):
+    """A Poisson number (mean ``amide_flips_per_sweep``) of NCMC flips per sweep, each of a random
+    site of :func:`partial_double_bonds` (module docstring)."""
+
+    name = "amide_flip"
+    state_name: ClassVar[str] = "amide"
+    rate_option = "amide_flips_per_sweep"
+    options = (
+        Option("amide_flips_per_sweep", 0.0, "expected NCMC E/Z flips per sweep of amide, urea, carbamate, ester and "
+                                             "similar partial double bonds (a Poisson number); 0 for none (default 0): "
+                                             "without them a chain keeps the E/Z states of its start.",
+               ("--amide-flips",), low=0.0),
+        Option("amide_flip_steps", 10, "rotation increments K of an amide flip (default 10).", low=1),
+        Option("amide_flip_relax", 1, "MALA steps between the increments of an amide flip (default 1).", low=0),
+        Option("amide_flip_jitter", 0.2, "scale (rad) of the Gaussian jitter around the amide flip's +-pi "
+                                         "(default 0.2).", low=0.0),
+    )
+
+    def __init__(self, system):
+        super().__init__(system)
+        #: the sites, found whatever the rate (the state hooks use them for over-dispersed starts)
+        self.sites = partial_double_bonds(system.mol)
+
+    @property
+    def applicable(self) -> bool:
+        return self.rate > 0 and bool(self.sites)
+
+    def step(self, rung, adapt: bool = False) -> None:
+        cfg, rng = self.cfg, rung.rng
+        site = self.sites[int(rng.integers(len(self.sites)))]
+        delta = (math.pi + rng.normal(0.0, cfg.amide_flip_jitter)) * (1.0 if rng.random() < 0.5 else -1.0)
+        j, k = site.bond
+        self.tried += 1
+        self.accepted += ncmc_rotation(rung, j, k, site.moving, delta, cfg.amide_flip_steps, cfg.amide_flip_relax,
+                                       cfg.mala_accept_target)
+
+    # -- discrete states (the Move hooks) ---------------------------------------------------------
+    @property
+    def flip_sites(self) -> int:
+        return len(self.sites)
+
+    def flip_site(self, pos: np.ndarray, k: int) -> np.ndarray:
+        """A copy of ``pos [N, 3]`` with site ``k`` rigidly flipped by pi (:func:`flip_amide`): the
+        other state, strained until relaxed (minimise an over-dispersed start before use)."""
+        return flip_amide(pos, self.sites[k])
+
+    @property
+    def monitored(self) -> list[int]:
+        """Every site: ends with graph-equivalent candidates are not sites at all."""
+        return list(range(len(self.sites)))
+
+    def states(self, positions: np.ndarray) -> np.ndarray:
+        """``[S, K]`` bool: whether each site is *cis* (:func:`amide_states`)."""
+        return site_states(self.sites, positions)
+
+    def extra_diagnostics(self) -> dict:
+        return {"n_amide_bonds": len(self.sites)}
