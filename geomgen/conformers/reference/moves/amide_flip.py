@@ -23,7 +23,7 @@ as for a rotatable torsion (:func:`~geomgen.conformers.torsions.torsion_set_from
 by canonical ranks, not the chemical E/Z or cis/trans name: for N-methylacetamide the references
 are the two methyl carbons, so the common trans-NMA (methyls anti, H and O anti) is *trans*; on the
 C-N bond of a methyl carbamate the carbonyl carbon's reference is the ester oxygen, not the
-carbonyl oxygen, so the labels run the other way.
+carbonyl oxygen, so there *cis* puts the N substituent on the ester oxygen's side.
 
 **The move.** Pick a site uniformly; draw :math:`\delta = \pm(\pi + \epsilon)`, the sign fair
 and :math:`\epsilon \sim \mathcal N(0, \sigma^2)` (``amide_flip_jitter``), a law symmetric under
