@@ -38,7 +38,7 @@ def _post_init(self) -> None:
 
 
 def _targets(self) -> ConvergenceTargets:
-    return ConvergenceTargets(rhat=self.rhat_target, ess=self.ess_target, w1=self.w1_target)
+    return ConvergenceTargets(rhat=self.rhat_target, ess=self.ess_target, w1=self.w1_target, state_gap=self.state_gap_target)
 
 
 def _doc() -> str:

@@ -3,14 +3,21 @@ and the evaluation.
 
 A torsion is **converged** when, with its angles taken modulo its graph symmetry,
 
-* its split :math:`\hat R` (on :math:`\cos s\theta` and :math:`\sin s\theta`, the worse of the two) is below
-  ``rhat`` (default 1.05),
-* its multi-chain effective sample size is at least ``ess`` (default 100), and
+* its rank-normalised split :math:`\hat R` (Vehtari et al. 2021, on :math:`\cos s\theta` and
+  :math:`\sin s\theta`, the worse of the two) is below ``rhat`` (default 1.05),
+* its bulk effective sample size is at least ``ess`` (default 100), and
 * the circular Wasserstein-1 distance between the pooled draws of the first half of the chains
   and those of the second half is at most ``w1`` (default 0.1 rad),
 
-where :math:`s` is the torsion's symmetry order (:func:`torsion_symmetry`). A molecule is
-converged when all its torsions are (a molecule without torsions is converged).
+where :math:`s` is the torsion's symmetry order (:func:`torsion_symmetry`). A **discrete state**
+(an amide's E/Z state, a nitrogen's configuration: 0/1 indicators that the sampler's moves
+define, :func:`state_convergence`) is converged when its indicator's rank-normalised split
+:math:`\hat R` is below ``rhat``, its bulk ESS is at least ``ess`` (or no chain ever leaves the one
+state all chains are in), and the populations in the two halves of the chains differ by at most
+``state_gap`` (default 0.1). A molecule is converged when all its torsions and states are (a
+molecule without either is converged). R-hat tests convergence only when the chains start
+over-dispersed (Gelman-Rubin): the sampler starts each chain from its own embedding, with every
+state of every site the start of some chain.
 
 Symmetry: when the atoms on one end of a bond other than its partner all have the same
 canonical rank (a phenyl ring's two ortho carbons; the two methyls of an NMe2 group), the
@@ -18,7 +25,10 @@ dihedral's atom on that end is an arbitrary pick among equivalent atoms, so the 
 defined only modulo :math:`2\pi / n` (n = their number). With orders :math:`n_j, n_k` on the two
 ends the period is :math:`2\pi / \mathrm{lcm}(n_j, n_k)`. Comparing such angles raw would count
 ring flips as disagreement; taking :math:`s\theta` maps the quotient circle onto a full circle,
-and W1 there is divided by s so it stays in radians of the torsion itself.
+and W1 there is divided by s so it stays in radians of the torsion itself. A pyramidal sp3
+nitrogen end (NMe2) is symmetric only when its inversion is sampled: its two methyls sit about
+120 degrees apart about the bond, not 180, so without inversion that end has order 1
+(``inverting`` of :func:`torsion_symmetry`).
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geomgen.conformers.reference.diagnostics import effective_size, split_rhat
+from geomgen.conformers.reference.diagnostics import bulk_ess, rank_rhat
 
 
 @dataclass(frozen=True)
@@ -39,26 +49,44 @@ class ConvergenceTargets:
         rhat (float): split R-hat must be below this (default 1.05).
         ess (float): effective sample size must reach this (default 100).
         w1 (float): inter-half circular W1 must be at most this, in radians (default 0.1).
+        state_gap (float): a discrete state's populations in the two halves of the chains may
+            differ by at most this (default 0.1).
     """
 
     rhat: float = 1.05
     ess: float = 100.0
     w1: float = 0.1
+    state_gap: float = 0.1
 
 
-def _end_order(mol, center: int, partner: int, ranks) -> int:
-    others = [a.GetIdx() for a in mol.GetAtomWithIdx(center).GetNeighbors() if a.GetIdx() != partner]
+def _pyramidal_nitrogen(atom) -> bool:
+    """An sp3 nitrogen with three neighbours, not aromatic, not conjugated: a pyramid whose
+    neighbours are not related by a rotation about one of its bonds unless it inverts."""
+    from rdkit import Chem
+
+    return (atom.GetAtomicNum() == 7 and atom.GetDegree() == 3 and not atom.GetIsAromatic()
+            and atom.GetHybridization() == Chem.rdchem.HybridizationType.SP3
+            and not any(b.GetIsConjugated() for b in atom.GetBonds()))
+
+
+def _end_order(mol, center: int, partner: int, ranks, inverting) -> int:
+    atom = mol.GetAtomWithIdx(center)
+    others = [a.GetIdx() for a in atom.GetNeighbors() if a.GetIdx() != partner]
     if len(others) >= 2 and len({ranks[a] for a in others}) == 1:
+        if _pyramidal_nitrogen(atom) and center not in inverting:
+            return 1
         return len(others)
     return 1
 
 
-def torsion_symmetry(mol, torsion_atoms) -> np.ndarray:
+def torsion_symmetry(mol, torsion_atoms, inverting=()) -> np.ndarray:
     """Symmetry order s of each torsion: its dihedral is defined modulo :math:`2\\pi / s`.
 
     Args:
         mol: RDKit molecule with explicit hydrogens.
         torsion_atoms: ``[T, 4]`` dihedral quadruples.
+        inverting: the nitrogens whose inversion is sampled; any other pyramidal nitrogen end
+            has order 1 (default: none).
 
     Returns:
         ``[T]`` int array (1 for a torsion without graph symmetry, 2 for a phenyl flip, ...).
@@ -66,9 +94,10 @@ def torsion_symmetry(mol, torsion_atoms) -> np.ndarray:
     from rdkit import Chem
 
     ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=False))
+    inverting = {int(n) for n in inverting}
     out = []
     for _i, j, k, _l in np.asarray(torsion_atoms, dtype=np.int64).reshape(-1, 4):
-        nj, nk = _end_order(mol, int(j), int(k), ranks), _end_order(mol, int(k), int(j), ranks)
+        nj, nk = _end_order(mol, int(j), int(k), ranks, inverting), _end_order(mol, int(k), int(j), ranks, inverting)
         out.append(nj * nk // math.gcd(nj, nk))
     return np.asarray(out, dtype=np.int64)
 
@@ -119,9 +148,9 @@ def torsion_convergence(chains: np.ndarray, symmetry=None, targets: ConvergenceT
     for q in range(t):
         x = chains[:, :, q] * sym[q]
         c, sn = np.cos(x), np.sin(x)
-        r = np.nanmax([split_rhat(c), split_rhat(sn)])
+        r = np.nanmax([rank_rhat(c), rank_rhat(sn)])
         rhat[q] = r if np.isfinite(r) else np.inf
-        ess[q] = min(effective_size(c), effective_size(sn))
+        ess[q] = min(bulk_ess(c), bulk_ess(sn))
         w1[q] = torsion_w1(chains[:half, :, q].reshape(-1, 1), chains[half:, :, q].reshape(-1, 1), sym[q : q + 1])[0]
     ok = (rhat < targets.rhat) & (ess >= targets.ess) & (w1 <= targets.w1)
     return {
@@ -133,4 +162,52 @@ def torsion_convergence(chains: np.ndarray, symmetry=None, targets: ConvergenceT
         "ess_min": float(ess.min()) if t else float(m * s),
         "w1_max": float(w1.max()) if t else 0.0,
         "converged": bool(ok.all()),
+    }
+
+
+def state_convergence(states: np.ndarray, targets: ConvergenceTargets | None = None, names=None) -> dict:
+    """Apply the convergence rule to multi-chain discrete-state indicators.
+
+    Args:
+        states: ``[M, S, K]`` 0/1 indicators of K sites, M >= 2 chains, S draws each.
+        targets (ConvergenceTargets, optional): thresholds (``rhat``, ``ess``, ``state_gap``).
+        names (list of str, optional): the sites' names (default ``state-<k>``).
+
+    Returns:
+        dict with per-site lists ``state_names``, ``state_population`` (pooled share of draws
+        with indicator 1), ``state_rhat``, ``state_ess``, ``state_gap`` (inter-half population
+        difference), ``state_converged``, and ``state_rhat_max``, ``state_ess_min``,
+        ``state_gap_max``, ``states_converged``.
+    """
+    targets = targets or ConvergenceTargets()
+    x = np.asarray(states, dtype=np.float64)
+    if x.ndim != 3:
+        raise ValueError(f"state_convergence: expected [M, S, K] indicators, got shape {x.shape}")
+    m, s, k = x.shape
+    if m < 2:
+        raise ValueError(f"state_convergence: need at least 2 chains, got {m}")
+    names = list(names) if names is not None else [f"state-{i}" for i in range(k)]
+    if len(names) != k:
+        raise ValueError(f"state_convergence: {len(names)} names for {k} sites")
+    rhat, ess, gap = np.ones(k), np.full(k, float(m * s)), np.zeros(k)
+    half = m // 2
+    for q in range(k):
+        v = x[:, :, q]
+        if np.ptp(v) > 0:
+            r = rank_rhat(v)
+            rhat[q] = r if np.isfinite(r) else np.inf
+            ess[q] = bulk_ess(v)
+        gap[q] = abs(v[:half].mean() - v[half:].mean())
+    ok = (rhat < targets.rhat) & (ess >= targets.ess) & (gap <= targets.state_gap)
+    return {
+        "state_names": names,
+        "state_population": x.mean((0, 1)).tolist() if k else [],
+        "state_rhat": rhat.tolist(),
+        "state_ess": ess.tolist(),
+        "state_gap": gap.tolist(),
+        "state_converged": ok.tolist(),
+        "state_rhat_max": float(rhat.max()) if k else 1.0,
+        "state_ess_min": float(ess.min()) if k else float(m * s),
+        "state_gap_max": float(gap.max()) if k else 0.0,
+        "states_converged": bool(ok.all()),
     }

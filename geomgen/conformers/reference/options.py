@@ -105,5 +105,10 @@ CORE_OPTIONS: tuple[Option, ...] = (
            low=0.0, closed=False),
     Option("w1_target", 0.1, "convergence: inter-half circular W1 of every torsion at most, rad (default 0.1).", ("--w1",),
            low=0.0, closed=False),
+    Option("state_gap_target", 0.1, _h("""convergence: the populations of every monitored discrete state (amide E/Z, nitrogen
+           configuration) in the two halves of the chains differ by at most (default 0.1)."""), ("--state-gap",),
+           low=0.0, closed=False),
+    Option("own_embeddings", True, _h("""start each chain from its own ETKDGv3 embedding (with the seed's stereo) rather than
+           from the seed, its discrete states spread over the chains (default True)."""), low=None),
     Option("seed", 0, "random seed (default 0)."),
 )

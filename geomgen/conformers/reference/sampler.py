@@ -56,12 +56,11 @@ import numpy as np
 from geomgen.conformers.mmff import MMFF
 from geomgen.conformers.reference.barrier import ElectrostaticTerm, SumOfTerms, TorsionBarrier
 from geomgen.conformers.reference.config import LADDER_TERMS, LADDERS, SamplerConfig
-from geomgen.conformers.reference.convergence import torsion_convergence, torsion_symmetry
+from geomgen.conformers.reference.convergence import state_convergence, torsion_convergence, torsion_symmetry
 from geomgen.conformers.reference.ladder import Ladder, Rung
 from geomgen.conformers.reference.moves.schedule import SCHEDULE
 from geomgen.conformers.reference.moves.symmetry import mirror_symmetric
 from geomgen.conformers.reference.moves.torsion_pair import torsion_pairs
-from geomgen.conformers.reference.ring_flip import flip_ring
 from geomgen.conformers.torsions import TorsionSet, dihedral_angles, movable_bonds, rotatable_torsions, set_torsions
 from geomgen.metrics.boltzmann import KB_KCAL_PER_MOL_K
 
@@ -82,6 +81,8 @@ class ReferenceResult:
         mirrored: ``[n_samples]`` bool, whether a sample is the mirror image of a conformer with
             the start's handedness (an odd number of mirror moves; all False without them).
         symmetry: ``[T]`` symmetry orders of the torsions.
+        states: ``[n_samples, K]`` bool, the monitored discrete states of each sample (amide E/Z,
+            nitrogen configurations; ``diagnostics["state_names"]`` names them).
         diagnostics: convergence (per torsion and worst case), acceptance and swap rates, the
             ladder, sweeps and seconds.
     """
@@ -94,6 +95,7 @@ class ReferenceResult:
     symmetry: np.ndarray
     diagnostics: dict = field(default_factory=dict)
     mirrored: np.ndarray | None = None
+    states: np.ndarray | None = None
 
 
 class System:
@@ -125,25 +127,87 @@ class System:
         return out
 
     @property
+    def inverting(self) -> list[int]:
+        """The nitrogens whose inversion is sampled (their NMe2-like rotors are symmetric)."""
+        move = self.moves.get("nitrogen_inversion")
+        return move.inverting if move is not None else []
+
+    @property
+    def state_moves(self) -> list:
+        """The moves that define discrete states (whatever their rate)."""
+        return [m for m in self.moves.values() if m.state_name is not None]
+
+    def state_labels(self) -> list[str]:
+        return [label for m in self.state_moves for label in m.state_labels()]
+
+    def states(self, positions: np.ndarray) -> np.ndarray:
+        """0/1 indicators of every monitored discrete site. Shapes: ``[S, N, 3]`` -> ``[S, K]`` bool."""
+        parts = [m.states(positions) for m in self.state_moves]
+        return np.concatenate(parts, axis=1) if parts else np.zeros((len(positions), 0), dtype=bool)
+
+    @property
     def rings(self) -> list:
         """The rings the ring-flip move acts on (empty without ring flips)."""
         flips = self.moves.get("ring_flip")
         return flips.rings if flips is not None else []
 
 
-def _overdispersed_start(mmff: MMFF, seed_pos: np.ndarray, ts: TorsionSet, rng: np.random.Generator, rings=()) -> np.ndarray:
-    """Random torsions on the seed (best of 10 draws), then a short minimisation. Each ring of
-    ``rings`` (those the ring-flip move acts on) is first flipped with probability 1/2, so that
-    chains start in different puckers and the convergence rule sees whether they mix."""
-    for ring, branches in rings:
-        if rng.random() < 0.5:
-            seed_pos = flip_ring(seed_pos, ring, branches)
+def _own_embedding(mol, rng: np.random.Generator, tries: int = 3) -> np.ndarray | None:
+    """A fresh ETKDGv3 embedding of ``mol`` with the stereo of its conformer, or None."""
+    from rdkit import Chem
+    from rdkit.Chem import rdDistGeom
+
+    from geomgen.conformers.stereo import StereoGuard
+
+    guard = StereoGuard(mol)
+    for _ in range(tries):
+        params = rdDistGeom.ETKDGv3()
+        params.randomSeed = int(rng.integers(1, 2**31 - 1))
+        copy = Chem.Mol(mol)
+        copy.RemoveAllConformers()
+        if rdDistGeom.EmbedMolecule(copy, params) < 0:
+            continue
+        pos = copy.GetConformer().GetPositions()
+        if guard.ok(pos[None])[0]:
+            return pos
+    return None
+
+
+def _state_targets(system: System, n_chains: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Per chain, the 0/1 state each monitored discrete site starts in: chain c gets state
+    ``(c + o_k) % 2`` at site k, o_k random, so every state of every site starts some chain."""
+    offsets = rng.integers(0, 2, len(system.state_labels()))
+    return [((c + offsets) % 2).astype(bool) for c in range(n_chains)]
+
+
+def _overdispersed_start(system: System, seed_pos: np.ndarray, ts: TorsionSet, rng: np.random.Generator,
+                         target: np.ndarray | None = None, own_embedding: bool = True) -> np.ndarray:
+    """An over-dispersed start: the chain's own embedding (``own_embedding``, for a molecule without
+    saturated rings; else, or if it fails, the seed), its discrete sites put in the states ``target`` (:func:`_state_targets`) and the others
+    (ring puckers) flipped at random, random torsions (best of 10 draws), a short minimisation.
+    Chains that share one start cannot reveal a slow mode that none of them leaves."""
+    from geomgen.conformers.embedding import non_aromatic_rings
+
+    # a molecule with a saturated ring keeps the seed's rings (flipped at random): the reference
+    # store rebuilds samples on the seed's ring conformations, which another embedding may lack
+    pos = _own_embedding(system.mol, rng) if own_embedding and not non_aromatic_rings(system.mol) else None
+    pos = seed_pos if pos is None else pos
+    start = 0
+    for move in system.state_moves:
+        k = len(move.monitored)
+        if k and target is not None:
+            pos = move.set_states(pos, target[start:start + k])
+        start += k
+        pos = move.randomize(pos, rng)
+    mmff = system.mmff
     if len(ts) == 0:
-        return mmff.minimize(seed_pos, max_iters=200)[0]
+        return mmff.minimize(pos, max_iters=200)[0]
     draws = rng.uniform(-math.pi, math.pi, (10, len(ts)))
-    cands = set_torsions(seed_pos, ts, draws)
+    cands = set_torsions(pos, ts, draws)
     best = cands[int(np.argmin(mmff.energies(cands)))]
     return mmff.minimize(best, max_iters=200)[0]
+
+
 def sample_reference(mol, config: SamplerConfig | None = None, torsions: TorsionSet | None = None, starts=None) -> ReferenceResult:
     """Sample the MMFF94 Boltzmann distribution of ``mol`` (flexible geometry) by MCMC.
 
@@ -154,22 +218,26 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         torsions (TorsionSet, optional): torsions to report and to move by NCMC (default:
             :func:`~geomgen.conformers.torsions.rotatable_torsions`).
         starts (array, optional): ``[n_chains, N, 3]`` initial geometries (default:
-            over-dispersed, random torsions on the seed, briefly minimised).
+            over-dispersed, :func:`_overdispersed_start`: each chain its own embedding, discrete
+            states spread over the chains, random torsions, briefly minimised).
 
     Returns:
-        :class:`ReferenceResult`; ``diagnostics["converged"]`` says whether every torsion
-        passed the convergence rule before the caps.
+        :class:`ReferenceResult`; ``diagnostics["converged"]`` says whether every torsion and
+        every monitored discrete state (``state_*`` entries) passed the convergence rule before
+        the caps.
     """
     cfg = config or SamplerConfig()
     t0 = time.perf_counter()
     c0 = time.process_time()
     ts = torsions if torsions is not None else rotatable_torsions(mol)
-    sym = torsion_symmetry(mol, ts.atoms)
     system = System(mol, ts, cfg)
+    sym = torsion_symmetry(mol, ts.atoms, inverting=system.inverting)
     seed_pos = mol.GetConformer().GetPositions()
     rngs = [np.random.default_rng([cfg.seed, c]) for c in range(cfg.n_chains)]
+    labels = system.state_labels()
     if starts is None:
-        starts = [_overdispersed_start(system.mmff, seed_pos, ts, r, system.rings) for r in rngs]
+        targets = _state_targets(system, cfg.n_chains, np.random.default_rng([cfg.seed, cfg.n_chains]))
+        starts = [_overdispersed_start(system, seed_pos, ts, r, t, cfg.own_embeddings) for r, t in zip(rngs, targets)]
     elif np.shape(starts) != (cfg.n_chains, mol.GetNumAtoms(), 3):
         raise ValueError(f"sample_reference: starts must be [{cfg.n_chains}, {mol.GetNumAtoms()}, 3], got {np.shape(starts)}")
     ladders = [Ladder(system, np.asarray(s, dtype=np.float64), r) for s, r in zip(starts, rngs)]
@@ -184,6 +252,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     energies = [[] for _ in ladders]
     positions = [[] for _ in ladders]
     mirrored = [[] for _ in ladders]
+    states = [[] for _ in ladders]
     sweeps = 0
     while True:
         for c, lad in enumerate(ladders):
@@ -198,10 +267,12 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
             energies[c].append(np.asarray(e_block))
             positions[c].append(block.astype(np.float32))
             mirrored[c].append(np.asarray(m_block, dtype=bool))
+            states[c].append(system.states(block))
         sweeps += cfg.round_sweeps
         arr = np.stack([np.concatenate(d) for d in draws])
         conv = torsion_convergence(arr, sym, cfg.targets)
-        done = conv["converged"] and sweeps >= cfg.min_sweeps
+        st = state_convergence(np.stack([np.concatenate(x) for x in states]), cfg.targets, labels)
+        done = conv["converged"] and st["states_converged"] and sweeps >= cfg.min_sweeps
         out_of_time = time.perf_counter() - t0 >= cfg.max_seconds or time.process_time() - c0 >= cfg.max_cpu_seconds
         if done or sweeps >= cfg.max_sweeps or out_of_time:
             break
@@ -232,7 +303,9 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         "rhat_max": conv["rhat_max"],
         "ess_min": conv["ess_min"],
         "interchain_w1_max": conv["w1_max"],
-        "converged": conv["converged"],
+        "torsions_converged": conv["converged"],
+        **st,
+        "converged": conv["converged"] and st["states_converged"],
         "targets": asdict(cfg.targets),
         "seconds": time.perf_counter() - t0,
         "cpu_seconds": time.process_time() - c0,
@@ -246,6 +319,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         symmetry=sym,
         diagnostics=diagnostics,
         mirrored=np.concatenate([np.concatenate(m) for m in mirrored])[keep],
+        states=np.concatenate([np.concatenate(x) for x in states])[keep],
     )
 
 
@@ -339,7 +413,8 @@ def refine(mol, starts, sweeps: int = 20, samples_per_chain: int = 1, config: Sa
         **system.move_diagnostics(),
     }
     if m >= 2 and r >= 4 and len(ts):  # split R-hat needs two draws per half-chain
-        conv = torsion_convergence(dihedral_angles(out, ts.atoms).reshape(m, r, len(ts)), torsion_symmetry(mol, ts.atoms), cfg.targets)
+        conv = torsion_convergence(dihedral_angles(out, ts.atoms).reshape(m, r, len(ts)),
+                                   torsion_symmetry(mol, ts.atoms, inverting=system.inverting), cfg.targets)
         diagnostics.update({k: conv[k] for k in ("rhat", "ess", "w1", "rhat_max", "ess_min", "converged")})
         diagnostics["interchain_w1_max"] = conv["w1_max"]
     diagnostics["seconds"] = time.perf_counter() - t0

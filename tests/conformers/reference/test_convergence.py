@@ -67,3 +67,32 @@ def test_bad_input():
 def test_molecule_without_torsions_is_converged():
     res = torsion_convergence(np.zeros((4, 10, 0)))
     assert res["converged"] and res["rhat"] == []
+
+
+def test_dimethylamino_rotor_is_symmetric_only_when_inversion_is_sampled():
+    """A pyramidal NMe2: its two methyls sit about 120 degrees apart about the C-N bond, so folding
+    the dihedral modulo pi is a symmetry only when the nitrogen inverts."""
+    mol = parse_molecule("CCN(C)C")
+    ts = rotatable_torsions(mol)
+    n = next(a.GetIdx() for a in mol.GetAtoms() if a.GetSymbol() == "N")
+    assert torsion_symmetry(mol, ts.atoms).tolist() == [1]
+    assert torsion_symmetry(mol, ts.atoms, inverting=[n]).tolist() == [2]
+
+
+def test_state_convergence_needs_mixing_chains_and_agreeing_halves():
+    from geomgen.conformers.reference.convergence import state_convergence
+
+    rng = np.random.default_rng(0)
+    mixing = (rng.random((4, 2000, 1)) < 0.3).astype(float)
+    res = state_convergence(mixing, names=["amide-3"])
+    assert res["states_converged"] and res["state_names"] == ["amide-3"]
+    assert abs(res["state_population"][0] - 0.3) < 0.02
+    stuck = np.zeros((4, 2000, 1))
+    stuck[1::2] = 1.0  # chains started in each state never leave it: halves agree, R-hat does not
+    res = state_convergence(stuck)
+    assert not res["states_converged"] and res["state_rhat_max"] == np.inf and res["state_gap_max"] == 0.0
+    assert state_convergence(np.ones((4, 100, 1)))["states_converged"]  # every chain always in one state
+    halves = np.concatenate([(rng.random((2, 2000, 1)) < 0.2), (rng.random((2, 2000, 1)) < 0.5)]).astype(float)
+    assert not state_convergence(halves, ConvergenceTargets(rhat=10.0))["states_converged"]  # the gap (0.3) fails
+    with pytest.raises(ValueError, match=r"\[M, S, K\]"):
+        state_convergence(np.zeros((4, 10)))

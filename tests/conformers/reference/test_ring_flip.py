@@ -80,19 +80,22 @@ def test_chains_from_either_chair_agree_with_flips_and_not_without():
     assert _axial_fraction(0.0, ax, mol, quad)[0] == 1.0
 
 
-def test_overdispersed_starts_cover_both_chairs_only_with_flips():
-    from geomgen.conformers.reference.sampler import _overdispersed_start
+def test_overdispersed_starts_cover_both_chairs_with_or_without_flip_moves():
+    """Starts flip each ring with probability 1/2 whatever the move's rate: chains that cannot flip
+    then disagree, and the convergence rule says so."""
+    from geomgen.conformers.reference.sampler import SamplerConfig, System, _overdispersed_start
     from geomgen.conformers.torsions import rotatable_torsions
 
     mol = embed_seed(parse_molecule("CC1CCCCC1"), seed=0)
-    rings = flippable_rings(mol)
-    mmff, seed = MMFF(mol), mol.GetConformer().GetPositions()
+    seed = mol.GetConformer().GetPositions()
     quad = np.array([(0, 1, 2, 3)])
     ts = rotatable_torsions(mol)
 
-    def axial(r):
-        return [abs(dihedral_angles(_overdispersed_start(mmff, seed, ts, np.random.default_rng(c), r), quad)[0]) < np.radians(120)
-                for c in range(8)]
+    def axial(flips, own):
+        system = System(mol, ts, SamplerConfig(ring_flips_per_sweep=flips))
+        return [abs(dihedral_angles(_overdispersed_start(system, seed, ts, np.random.default_rng(c), own_embedding=own),
+                                    quad)[0]) < np.radians(120) for c in range(8)]
 
-    assert 0 < sum(axial(rings)) < 8
-    assert sum(axial([])) in (0, 8)  # without flips every start keeps the seed's chair
+    for flips in (0.0, 1.0):
+        assert 0 < sum(axial(flips, own=False)) < 8
+    assert 0 < sum(axial(0.0, own=True)) < 8

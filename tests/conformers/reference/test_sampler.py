@@ -24,8 +24,10 @@ LONG = dict(n_chains=2, n_samples=4000, warmup_sweeps=200, round_sweeps=12000, m
 # 0.031, butane 0.060 rad; with 4 chains: 0.102, 0.032, 0.099. Between-chain distances at this
 # length are 0.01-0.10 rad, so the adiabatic gap of DCE and butane sits at about 0.1 rad and a 0.1
 # bound would test Monte Carlo noise: they get 0.12. A rigid rotor (0.11-0.45 rad from the scan,
-# seed-dependent) and a wrong temperature land outside, which the tests below check.
-BOUND = {"ClCCCl": 0.12, "FCCF": 0.1, "CCCC": 0.12}
+# seed-dependent) and a wrong temperature land outside, which the tests below check. Butane's
+# marginal is the noisiest: with over-dispersed starts (own embeddings) over seeds 1-3, pooled
+# 0.064-0.130 rad, single chains 0.058-0.152 (seed starts: 0.079-0.119), so it gets 0.15.
+BOUND = {"ClCCCl": 0.12, "FCCF": 0.1, "CCCC": 0.15}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +76,7 @@ def test_rigid_moves_reproduce_rigid_scan(monkeypatch):
     """With MALA off and the chain started on the seed, torsion moves alone sample the rigid
     rotor exactly: checks the Metropolis rule of the torsion moves."""
     mol = embed_seed(parse_molecule("ClCCCl"), seed=0)
-    monkeypatch.setattr(sampler_mod, "_overdispersed_start", lambda mmff, pos, ts, rng, rings=(): pos)
+    monkeypatch.setattr(sampler_mod, "_overdispersed_start", lambda system, pos, ts, rng, target=None, own_embedding=True: pos)
     res = sample_reference(mol, SamplerConfig(seed=3, mala_per_sweep=-1, **{**LONG, "warmup_sweeps": 20}))
     g, e = rigid_torsion_scan(mol, n_grid=720)
     assert circular_wasserstein(res.angles[:, 0], g, v_weights=boltzmann_weights(e)) < 0.03

@@ -10,6 +10,13 @@ statistics (tried, accepted) and its entries of the diagnostics, and declares it
 (:class:`~geomgen.conformers.reference.options.Option`): fields of ``SamplerConfig`` and, where
 they have flags, options of ``geomgen reference``.
 
+A move between the states of slow discrete sites (a nitrogen's two pyramids, an amide's E and
+Z, a ring's two chairs) also says what those states are: :meth:`Move.flip_site` (the involution
+on one site, also used to put a chain's start in a chosen state), and, for sites whose state is a
+well-defined quantity, :meth:`Move.states` (0/1 indicators the convergence rule monitors); these
+work whatever the move's rate, so starts are over-dispersed in every discrete state even when a
+move is off (and the rule then says the chains did not mix).
+
 Adding a move is one module with a :class:`Move` subclass and one entry in the schedule.
 """
 
@@ -68,6 +75,51 @@ class Move:
     def step(self, rung: Rung, adapt: bool = False) -> None:
         """Propose a new state of ``rung`` and accept or reject it."""
         raise NotImplementedError
+
+    # -- discrete states ----------------------------------------------------------------------
+    #: the kind of discrete site this move changes ("nitrogen", "amide", "ring"), or None
+    state_name: ClassVar[str | None] = None
+
+    @property
+    def flip_sites(self) -> int:
+        """How many sites :meth:`flip_site` acts on (0 for a move without discrete states)."""
+        return 0
+
+    def flip_site(self, pos: np.ndarray, k: int) -> np.ndarray:
+        """A copy of ``pos [N, 3]`` with site ``k`` in its other state (the move's involution)."""
+        raise NotImplementedError
+
+    @property
+    def monitored(self) -> list[int]:
+        """The sites whose state :meth:`states` reports (a state that graph symmetry relabels, e.g.
+        the pyramid of an NMe2 nitrogen, is not a quantity and is not reported)."""
+        return []
+
+    def state_labels(self) -> list[str]:
+        """Names of the :attr:`monitored` sites (``<state_name>-<k>``)."""
+        return [f"{self.state_name}-{k}" for k in self.monitored]
+
+    def states(self, positions: np.ndarray) -> np.ndarray:
+        """0/1 state of every :attr:`monitored` site. Shapes: positions ``[S, N, 3]`` -> ``[S, K]`` bool."""
+        import numpy as np
+
+        return np.zeros((len(positions), 0), dtype=bool)
+
+    def set_states(self, pos: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """``pos`` with each :attr:`monitored` site flipped where its state differs from ``target [K]``."""
+        now = self.states(pos[None])[0]
+        for k, site in enumerate(self.monitored):
+            if bool(now[k]) != bool(target[k]):
+                pos = self.flip_site(pos, site)
+        return pos
+
+    def randomize(self, pos: np.ndarray, rng) -> np.ndarray:
+        """``pos`` with each site that is not :attr:`monitored` flipped with probability 1/2."""
+        monitored = set(self.monitored)
+        for k in range(self.flip_sites):
+            if k not in monitored and rng.random() < 0.5:
+                pos = self.flip_site(pos, k)
+        return pos
 
     def metropolis(self, rung: Rung, new: np.ndarray) -> bool:
         """Accept ``new`` with probability min(1, pi_r(new) / pi_r(current)) (a

@@ -148,17 +148,52 @@ class NitrogenInversionMove(Move):
                ("--nitrogen-inversions",), low=0.0),
     )
 
+    state_name = "nitrogen"
+
     def __init__(self, system):
         super().__init__(system)
-        self.sites = invertible_nitrogens(system.mol) if self.rate > 0 else []
+        self.sites = invertible_nitrogens(system.mol)
+        from rdkit import Chem
+
+        ranks = list(Chem.CanonicalRankAtoms(system.mol, breakTies=False))
+        #: sites whose three neighbours differ by rank: there the pyramid is a configuration
+        self._monitored = [k for k, (_, nbrs, _) in enumerate(self.sites) if len({ranks[int(a)] for a in nbrs}) == 3]
 
     @property
     def applicable(self) -> bool:
-        return bool(self.sites)
+        return self.rate > 0 and bool(self.sites)
+
+    @property
+    def inverting(self) -> list[int]:
+        """The nitrogens whose inversion this move samples (none when it is off)."""
+        return [n for n, _, _ in self.sites] if self.applicable else []
+
+    @property
+    def flip_sites(self) -> int:
+        return len(self.sites)
+
+    def flip_site(self, pos, k: int):
+        n, nbrs, branches = self.sites[k]
+        return invert_nitrogen(pos, n, nbrs, branches)
+
+    @property
+    def monitored(self) -> list[int]:
+        return self._monitored
+
+    def state_labels(self) -> list[str]:
+        return [f"nitrogen-{self.sites[k][0]}" for k in self._monitored]
+
+    def states(self, positions):
+        pos = np.asarray(positions, dtype=np.float64)
+        out = np.zeros((len(pos), len(self._monitored)), dtype=bool)
+        for j, k in enumerate(self._monitored):
+            n, nbrs, _ = self.sites[k]
+            out[:, j] = np.linalg.det(pos[:, nbrs] - pos[:, n, None]) > 0
+        return out
 
     def step(self, rung, adapt: bool = False) -> None:
         n, nbrs, branches = self.sites[int(rung.rng.integers(len(self.sites)))]
         self.metropolis(rung, invert_nitrogen(rung.pos, n, nbrs, branches))
 
     def extra_diagnostics(self) -> dict:
-        return {"n_invertible_nitrogens": len(self.sites)}
+        return {"n_invertible_nitrogens": len(self.sites) if self.applicable else 0}

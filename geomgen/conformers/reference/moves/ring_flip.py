@@ -1,7 +1,9 @@
 r"""Ring-flip moves: the chair-to-chair involution of
 :mod:`~geomgen.conformers.reference.ring_flip` on a random isolated saturated ring, unit Jacobian,
-accepted with :math:`\min(1, \pi_r(F x)/\pi_r(x))`. With them, each chain's over-dispersed start
-also flips each such ring with probability 1/2.
+accepted with :math:`\min(1, \pi_r(F x)/\pi_r(x))`. Each chain's over-dispersed start flips each
+such ring with probability 1/2, with the moves or without them. A pucker is not monitored as a
+state indicator (graph symmetry relabels ring atoms, so a pucker sign is not a quantity); its
+mixing shows in the substituents' torsions.
 """
 
 from __future__ import annotations
@@ -22,13 +24,25 @@ class RingFlipMove(Move):
                                             "the ring pucker of its start.", ("--ring-flips",), low=0.0),
     )
 
+    state_name = "ring"
+
     def __init__(self, system):
         super().__init__(system)
-        self.rings = flippable_rings(system.mol) if self.rate > 0 else []
+        #: every flippable ring (a chain's start flips each with probability 1/2, moves or not)
+        self.sites = flippable_rings(system.mol)
+        self.rings = self.sites if self.rate > 0 else []
 
     @property
     def applicable(self) -> bool:
         return bool(self.rings)
+
+    @property
+    def flip_sites(self) -> int:
+        return len(self.sites)
+
+    def flip_site(self, pos, k: int):
+        ring, branches = self.sites[k]
+        return flip_ring(pos, ring, branches)
 
     def step(self, rung, adapt: bool = False) -> None:
         ring, branches = self.rings[int(rung.rng.integers(len(self.rings)))]
