@@ -9,7 +9,7 @@ data/conformers/.build/<split>/ (a rerun skips them; failures are recorded with 
 <id>.fail.json). Every ``--assemble-every`` minutes, and when a split ends, the split is assembled
 into data/conformers/reference_<split>.npz: molecules rebuilt so far replace their earlier
 references, the others are kept, flagged by their diagnostics. Molecules already rebuilt in
-that file (sampler version 2) are not sampled again, so committing the .npz files is enough to
+that file (the current sampler version) are not sampled again, so committing the .npz files is enough to
 continue a build in a fresh checkout. build_summary.json records counts and core-seconds.
 ``--retry-unconverged`` and ``--retry-rings`` sample again the rebuilt molecules that failed the
 convergence rule, or that have a flippable ring but were sampled without ring flips (their
@@ -58,6 +58,8 @@ def main(argv=None):
                     help="sample again the rebuilt molecules that did not converge under other settings than the split's current ones")
     ap.add_argument("--retry-rings", action="store_true",
                     help="sample again the rebuilt molecules with a flippable ring that were sampled without ring flips")
+    ap.add_argument("--discrete-first", action="store_true",
+                    help="sample the molecules with amides, invertible nitrogens or flippable rings first")
     ap.add_argument("--assemble-only", action="store_true",
                     help="sample nothing: assemble what .build/ holds into the .npz files (after a build was stopped)")
     args = ap.parse_args(argv)
@@ -76,14 +78,14 @@ def main(argv=None):
             prev = summary.get(split, {})
             summary[split] = {
                 "molecules": info["molecules"],
-                "rebuilt_with_sampler_v2": len(rebuilt_ids(out)),
+                f"rebuilt_with_sampler_v{SAMPLER_VERSION}": len(rebuilt_ids(out)),
                 "converged": info["converged"],
                 "failures": [{"id": f["id"], "smiles": f.get("smiles", ""), "error": f["error"]} for f in info["failures"]],
                 "missing": info["missing"],
                 "config": SPLIT_CONFIGS[split],
                 "sampler_version": SAMPLER_VERSION,
-                "core_seconds_v2": prev.get("core_seconds_v2", 0.0) + state["core_seconds"],
-                "wall_seconds_v2": prev.get("wall_seconds_v2", 0.0) + time.time() - state.get("since", t0),
+                f"core_seconds_v{SAMPLER_VERSION}": prev.get(f"core_seconds_v{SAMPLER_VERSION}", 0.0) + state["core_seconds"],
+                f"wall_seconds_v{SAMPLER_VERSION}": prev.get(f"wall_seconds_v{SAMPLER_VERSION}", 0.0) + time.time() - state.get("since", t0),
             }
             state["core_seconds"], state["since"] = 0.0, time.time()
             atomic_write_text(summary_path, json.dumps(summary, indent=1))
@@ -111,7 +113,8 @@ def main(argv=None):
                 print(f"{split}: assembled {info['molecules']} molecules, {info['converged']} converged")
             continue
         skip = rebuilt_ids(out, keep=keep)
-        build_reference_set(csv_path, work, SPLIT_CONFIGS[split], jobs=args.jobs, limit=args.limit, skip=skip, on_result=on_result)
+        build_reference_set(csv_path, work, SPLIT_CONFIGS[split], jobs=args.jobs, limit=args.limit, skip=skip, on_result=on_result,
+                            discrete_first=args.discrete_first)
         info = save()
         print(f"{split}: {info['molecules']} molecules ({info['rebuilt']} rebuilt this build), {info['converged']} converged, "
               f"{len(info['failures'])} failures, {time.time() - t0:.0f} s")

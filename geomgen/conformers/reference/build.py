@@ -23,15 +23,14 @@ from geomgen.atomic import atomic_write_text
 from geomgen.conformers.reference.sampler import REFINE_MOVES
 from geomgen.conformers.reference.store import QUANT, _atomic_savez, read_smiles_csv
 
-#: version recorded in every molecule's diagnostics: 2 = replica ladder + NCMC sampler with the
-#: symmetry-aware convergence rule (1 = the earlier rigid-move sampler)
-SAMPLER_VERSION = 2
-#: revision within version 2, also recorded: 2 = MALA gradients always of the current geometry
-#: (``MMFF.grad`` refills RDKit's distance cache; revision 1, the records without the field, took
-#: the gradient after a rejected proposal partly from that proposal's distances, a proposal that
-#: depended on the chain's history: inexact, though the energies and marginals it gave agree with
-#: revision 2's within their Monte Carlo error on 16 validation molecules: evaluation/conformers/sampler_efficiency_gradient.md)
-SAMPLER_REVISION = 2
+#: version recorded in every molecule's diagnostics (1: the rigid-move sampler; 2: replica ladder +
+#: NCMC sampler with the symmetry-aware convergence rule, revision 2 with MALA gradients always of the
+#: current geometry, evaluation/conformers/sampler_efficiency_gradient.md);
+#: 3: over-dispersed starts (each chain its own embedding, discrete states spread over the
+#: chains), nitrogen-inversion and amide-flip moves, discrete states monitored by the convergence
+#: rule, rank-normalised R-hat and bulk ESS (revision 1)
+SAMPLER_VERSION = 3
+SAMPLER_REVISION = 1
 
 #: Sampler settings per split. Every split runs 4 chains until the convergence rule holds or the
 #: cap on CPU seconds per molecule is hit (CPU, not wall, time: the same work on a busy machine);
@@ -41,7 +40,8 @@ SAMPLER_REVISION = 2
 #: Mirror moves and one torsion-pair move per sweep were added later that day (2.36x the ESS per
 #: CPU second of the slowest torsion on 8 hard validation molecules,
 #: evaluation/conformers/sampler_efficiency_mirror.md); the ``config`` of each record says which.
-_COMMON = dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000, **REFINE_MOVES)
+_COMMON = dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000, **REFINE_MOVES,
+               nitrogen_inversions_per_sweep=1.0, amide_flips_per_sweep=2.0)
 SPLIT_CONFIGS = {
     "train": dict(_COMMON, max_cpu_seconds=10.0),
     "val": dict(_COMMON, max_cpu_seconds=90.0),
@@ -147,6 +147,21 @@ def write_result(work_dir, rec: dict) -> None:
         atomic_write_text(work / f"{rec['id']}.fail.json", json.dumps(rec))
 
 
+def discrete_sites(smiles: str) -> int:
+    """How many slow discrete sites (partial double bonds, invertible nitrogens, flippable rings)
+    a molecule has: the molecules a build with ``discrete_first`` samples first."""
+    from geomgen.conformers.molecule import parse_molecule
+    from geomgen.conformers.reference.moves.amide_flip import partial_double_bonds
+    from geomgen.conformers.reference.moves.nitrogen_inversion import invertible_nitrogens
+    from geomgen.conformers.reference.ring_flip import flippable_rings
+
+    try:
+        mol = parse_molecule(smiles)
+    except Exception:  # a bad SMILES fails in sample_molecule, with its reason
+        return 0
+    return len(partial_double_bonds(mol)) + len(invertible_nitrogens(mol)) + len(flippable_rings(mol))
+
+
 def pending(smiles_csv, work_dir, limit: int | None = None, skip=()) -> list[tuple[str, str]]:
     """``(id, smiles)`` of the molecules of ``smiles_csv`` with no result in ``work_dir`` yet and
     not in ``skip``."""
@@ -157,7 +172,8 @@ def pending(smiles_csv, work_dir, limit: int | None = None, skip=()) -> list[tup
 
 
 def build_reference_set(smiles_csv, work_dir, config: dict, executor: Executor | None = None, jobs: int = 2, seed: int = 0,
-                        limit: int | None = None, skip=(), progress: bool = True, on_result=None) -> list[dict]:
+                        limit: int | None = None, skip=(), progress: bool = True, on_result=None,
+                        discrete_first: bool = False) -> list[dict]:
     """Build references for the molecules of ``smiles_csv`` into ``work_dir`` (resumable).
 
     Args:
@@ -170,6 +186,8 @@ def build_reference_set(smiles_csv, work_dir, config: dict, executor: Executor |
         skip: ids not to build (e.g. those already rebuilt in an assembled file).
         progress (bool): show a progress bar (default True).
         on_result (callable, optional): called with each record after it is written.
+        discrete_first (bool): sample the molecules with slow discrete sites (:func:`discrete_sites`)
+            first (default False).
 
     Returns:
         the records of this run (without their arrays), in completion order.
@@ -179,6 +197,8 @@ def build_reference_set(smiles_csv, work_dir, config: dict, executor: Executor |
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     todo = pending(smiles_csv, work, limit, skip)
+    if discrete_first:  # stable: within each group, the list's order
+        todo.sort(key=lambda item: discrete_sites(item[1]) == 0)
     own = executor is None
     ex = ProcessPoolExecutor(max_workers=jobs) if own else executor
     records = []

@@ -36,8 +36,14 @@ def is_converged(diagnostics: dict, targets: ConvergenceTargets | None = None) -
 
     Per-torsion figures (sampler format 2) are judged torsion by torsion; older diagnostics
     only carry worst cases over raw angles and pairs of chains, which are judged the same way
-    (a conservative reading: raw angles overstate the disagreement of symmetric torsions)."""
+    (a conservative reading: raw angles overstate the disagreement of symmetric torsions).
+    Diagnostics of sampler version 3 also carry the monitored discrete states (``state_rhat``,
+    ``state_ess``, ``state_gap`` per site), which must pass too."""
     targets = targets or ConvergenceTargets()
+    if diagnostics.get("state_rhat"):  # discrete states (sampler version 3): judged like the torsions
+        r, e, g = (np.asarray(diagnostics[k], dtype=np.float64) for k in ("state_rhat", "state_ess", "state_gap"))
+        if not ((r < targets.rhat) & (e >= targets.ess) & (g <= targets.state_gap)).all():
+            return False
     if diagnostics.get("n_torsions", 1) == 0:
         return True
     if "rhat" in diagnostics and isinstance(diagnostics["rhat"], list):
