@@ -30,16 +30,19 @@ RING_SEED_WINDOW = 3.0
 #: distance-geometry embedder of the seed in plain generation (relax and boltzmann use ETKDGv3)
 DEFAULT_SEED_EMBEDDER = "etkdg"
 #: wall-time limit per molecule, seconds (see :class:`ConformerGenerator`): ETKDGv3 alone took
-#: over 60 s to embed a 30-residue peptide on a busy machine; 5 minutes stops a runaway molecule
-DEFAULT_MAX_SECONDS = 300.0
+#: over 60 s to embed a 30-residue peptide and 215 s for a 271-atom alkane chain on a busy machine;
+#: 10 minutes stops a runaway molecule without failing large ones
+DEFAULT_MAX_SECONDS = 600.0
 #: at most this many seeds of a macrocycle with rotatable torsions outside its ring (one with none
 #: gets up to n: each of its conformers is a seed), from twice as many ETKDGv3 candidates
 MACROCYCLE_SEEDS = 8
 #: below this acceptance of the first round of independent torsion draws, the conformers still
 #: missing come from the constrained Gibbs sampler (:meth:`ConformerGenerator._gibbs`)
 MIN_ACCEPTANCE = 0.02
-#: sweeps of the constrained Gibbs sampler over every torsion
+#: sweeps of the constrained Gibbs sampler over every torsion, and at most this many torsion
+#: updates per chain (fewer sweeps, at least 5, for molecules with more than 200 torsions)
 GIBBS_SWEEPS = 20
+GIBBS_MAX_UPDATES = 4000
 #: most coordinates (conformers x atoms x 3) drawn in one round of independent torsion samples
 MAX_DRAW_COORDS = 4_000_000
 
@@ -118,6 +121,11 @@ def _check_molecule_arg(item, what: str) -> None:
 
     if item is not None and not isinstance(item, (str, Chem.Mol)):
         raise TypeError(f"{what} must be a SMILES string or an RDKit molecule, got {type(item).__name__} {item!r:.80}")
+
+
+def gibbs_sweeps(n_torsions: int) -> int:
+    """Sweeps of the constrained Gibbs sampler for a molecule with ``n_torsions`` torsions."""
+    return max(5, min(GIBBS_SWEEPS, GIBBS_MAX_UPDATES // max(n_torsions, 1)))
 
 
 def _distinct(pos: np.ndarray) -> int:
@@ -216,7 +224,8 @@ class ConformerGenerator:
     conformers that pass the clash and stereo checks: chains start at the seed (which passes),
     and each sweep proposes every torsion in turn from its predicted marginal and keeps the
     proposal when the conformer still passes (a Metropolis-Hastings step whose acceptance is
-    exactly that indicator); each chain gives one conformer after :data:`GIBBS_SWEEPS` sweeps. The
+    exactly that indicator); each chain gives one conformer after :data:`GIBBS_SWEEPS` sweeps (fewer
+    beyond 200 torsions, :func:`gibbs_sweeps`). The
     report says so (``extra["sampler"]``: ``"independent"`` or ``"gibbs"``, with the share of
     clashing draws and the Gibbs acceptance, and a warning). A molecule with no rotatable torsion
     outside its rings gets up to ``n`` distinct ring conformations as seeds; when fewer than
@@ -415,7 +424,7 @@ class ConformerGenerator:
     def _gibbs(self, seed_mol, ts, mix, want: int, g, rep, budget=None) -> tuple[np.ndarray, np.ndarray]:
         """``want`` conformers ``[K, N, 3]`` (and their torsions ``[K, T]``) on one seed from the
         constrained Gibbs sampler (see :class:`ConformerGenerator`): ``want`` chains started at the
-        seed, :data:`GIBBS_SWEEPS` sweeps each; fewer when a chain ends in a conformer that fails
+        seed, :func:`gibbs_sweeps` sweeps each; fewer when a chain ends in a conformer that fails
         the checks (possible only when the seed itself did)."""
         from geomgen.conformers.torsions import dihedral_angles, rotate_torsion
 
@@ -425,7 +434,8 @@ class ConformerGenerator:
         ang = np.repeat(dihedral_angles(seed_pos, ts.atoms)[None], want, 0)
         pos = np.repeat(seed_pos[None], want, 0)
         accepted = 0
-        for _ in range(GIBBS_SWEEPS):
+        sweeps = gibbs_sweeps(len(ts))
+        for _ in range(sweeps):
             proposal = mix.sample((want,), generator=g).numpy()
             for t in range(len(ts)):
                 new = rotate_torsion(pos, ts, t, proposal[:, t] - ang[:, t])
@@ -436,7 +446,7 @@ class ConformerGenerator:
             if budget is not None:
                 budget.check("sampling its torsions (constrained Gibbs sampler)")
         good = clash.ok(pos) & stereo.ok(pos)
-        rate = accepted / (GIBBS_SWEEPS * len(ts) * want)
+        rate = accepted / (sweeps * len(ts) * want)
         rep.extra["gibbs_acceptance"] = round(min(rep.extra.get("gibbs_acceptance", 1.0), rate), 4)
         return pos[good], ang[good]
 
@@ -520,7 +530,7 @@ class ConformerGenerator:
             rep.extra["sampler"] = "gibbs"
             rep.warnings.append(f"{rep.name!r}: {rep.clash_rejected} of {draws} independent torsion draws clashed; "
                                 f"{gibbs} of {want} conformers come from the constrained Gibbs sampler of the same "
-                                f"torsion distribution ({GIBBS_SWEEPS} sweeps from the seed, acceptance "
+                                f"torsion distribution ({gibbs_sweeps(len(ts))} sweeps from the seed, acceptance "
                                 f"{rep.extra['gibbs_acceptance']:.2f})")
         pos = np.concatenate([p for p, _ in drawn])
         ang = np.concatenate([a for _, a in drawn])

@@ -301,7 +301,7 @@ def test_time_limit_per_molecule_fails_fast_and_names_the_limit(tiny_checkpoint)
     assert time.perf_counter() - t0 < 10
     assert mols == [None, None]
     assert reports[0].reason.startswith("'slow': gave up after the time limit of 0.001 s per molecule (max_seconds) while ")
-    assert ConformerGenerator.from_checkpoint(tiny_checkpoint).max_seconds == 300.0
+    assert ConformerGenerator.from_checkpoint(tiny_checkpoint).max_seconds == 600.0
     for bad in (0, -1, float("nan")):
         with pytest.raises(ValueError, match="max_seconds must be positive"):
             ConformerGenerator.from_checkpoint(tiny_checkpoint, max_seconds=bad)
