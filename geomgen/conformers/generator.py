@@ -597,8 +597,12 @@ class ConformerGenerator:
                     conf.SetProp(key, str(val))
         distinct = _distinct(np.stack([c.GetPositions() for c in result.GetConformers()]))
         if distinct < n:
-            why = (f"the molecule has no rotatable torsion, and {len(seed_set)} distinct ring conformation(s) were found"
-                   if mix is None else f"{len(seed_set)} seed(s)")
+            if mix is not None:
+                why = f"{len(seed_set)} seed(s)"
+            elif any(mol.GetAtomWithIdx(i).IsInRing() and not mol.GetAtomWithIdx(i).GetIsAromatic() for i in range(mol.GetNumAtoms())):
+                why = f"the molecule has no rotatable torsion, and {len(seed_set)} distinct ring conformation(s) were found"
+            else:
+                why = "the molecule has no rotatable torsion and no flexible ring: it has one conformation"
             rep.warnings.append(f"{rep.name!r}: only {distinct} of the {n} conformers are distinct ({why})")
             rep.extra["distinct_conformers"] = distinct
         rep.n_conformers = n
