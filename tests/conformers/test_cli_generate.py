@@ -600,10 +600,12 @@ def test_names_that_would_break_an_sd_file_are_made_safe(tmp_path, suffix):
 
 
 def test_a_long_smiles_argument_is_read_as_smiles(tmp_path):
-    long = "C" * 40 + "O" + "C" * 230  # 271 characters: longer than a file name may be
+    # 1-nonadecanol written with atom-map numbers: 273 characters (longer than a file name may be), 20 heavy atoms
+    long = "[CH3:1000000]" + "".join(f"[CH2:{1000001 + i}]" for i in range(18)) + "[OH:1000019]"
+    assert len(long) > 255
     out = tmp_path / "long.sdf"
     assert main(["conformers", long, "-n", "1", "-o", str(out)]) == 0
-    assert _records(out)[0].GetNumHeavyAtoms() == 271
+    assert _records(out)[0].GetNumHeavyAtoms() == 20
 
 
 def test_csv_with_a_byte_order_mark(tmp_path):
