@@ -1,0 +1,236 @@
+"""Does a rerun of the sampler confirm the references' "converged" label?
+
+    python evaluation/conformers/verify_references.py --splits val test drugs --sample 30 --seed 1 --jobs 2 \\
+        -o evaluation/conformers/verify_references.md
+
+From the molecules of ``data/conformers/reference_<split>.npz`` (or ``--reference`` files) that
+the convergence rule labels converged (``store.is_converged``) and that were built with the
+current sampler version, a seeded random sample (``--sample`` molecules in all, or per split
+with ``--per-split``) is sampled again with ``build.sample_molecule``: the stored settings with at
+least the original CPU budget (``--budget-factor``, default 1), the seed ``stored seed + 1000 +
+--seed``, the seed geometry embedded afresh with that seed and the chains started
+over-dispersed, so start, seed geometry and random stream are all independent of the stored
+run. Each stored ensemble is compared with its rerun by
+``geomgen.conformers.reference.verification.compare``: every torsion's W1 within max(0.1 rad,
+2 x the rerun's inter-half W1), every discrete state's population within 0.05. The label is
+trustworthy when at least 90 % of at least 30 molecules agree.
+
+Writes a markdown table (``-o``) and the same stem ``.json`` (a ``molecules`` list with a boolean
+``agrees`` per molecule, and a ``summary``). Reruns are cached in ``--work`` (default
+runs/verify/<split>/<id>.npz), so a killed run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from geomgen.atomic import atomic_write_text  # noqa: E402
+from geomgen.conformers.reference import verification as V  # noqa: E402
+from geomgen.conformers.reference.build import SAMPLER_VERSION  # noqa: E402
+from geomgen.conformers.reference.store import is_converged, load_reference_set  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+def split_name(path: Path) -> str:
+    """``reference_val.npz`` -> ``val``; any other file: its stem."""
+    return path.stem.removeprefix("reference_")
+
+
+def candidates(refs, any_version: bool = False, all_labels: bool = False) -> tuple[list, dict]:
+    """The molecules to draw from (labelled converged, current sampler version) and the counts."""
+    conv = [r for r in refs if all_labels or is_converged(r.diagnostics)]
+    cur = [r for r in conv if any_version or r.diagnostics.get("sampler_version") == SAMPLER_VERSION]
+    counts = {"molecules": len(refs), "converged": sum(is_converged(r.diagnostics) for r in refs),
+              f"converged_sampler_v{SAMPLER_VERSION}": sum(is_converged(r.diagnostics) and r.diagnostics.get("sampler_version") == SAMPLER_VERSION
+                                                          for r in refs),
+              "eligible": len(cur)}
+    return sorted(cur, key=lambda r: r.id), counts
+
+
+def draw(pools: dict[str, list], sample: int, seed: int, per_split: bool = False) -> list[tuple[str, object]]:
+    """A seeded random sample of ``(split, reference)``: ``sample`` in all (from the pooled
+    candidates) or ``sample`` per split, in split then id order."""
+    rng = np.random.default_rng(seed)
+    if per_split:
+        out = []
+        for split, refs in pools.items():
+            pick = rng.choice(len(refs), size=min(sample, len(refs)), replace=False) if refs else []
+            out += [(split, refs[i]) for i in sorted(pick)]
+        return out
+    pooled = [(split, r) for split, refs in pools.items() for r in refs]
+    pick = rng.choice(len(pooled), size=min(sample, len(pooled)), replace=False) if pooled else []
+    return [pooled[i] for i in sorted(pick)]
+
+
+def molecule_record(split: str, ref, rec: dict) -> dict:
+    """One molecule's JSON record: the comparison, the rerun's seed, label and cost."""
+    base = {"split": split, "id": ref.id, "smiles": ref.smiles, "torsions": int(len(ref.torsion_atoms)),
+            "stored_seed": ref.diagnostics.get("seed"), "rerun_seed": rec["seed"],
+            "stored_cpu_seconds": ref.diagnostics.get("cpu_seconds"), "rerun_config": rec["config"]}
+    if not rec["ok"]:
+        return {**base, "error": rec["error"], "rerun_converged": None, "agrees": False}
+    cmp = V.compare(ref, V.ensemble_from_result(rec))
+    d = rec["diagnostics"]
+    return {**base, "error": None, "rerun_converged": bool(is_converged(d)), "rerun_cpu_seconds": d.get("cpu_seconds"),
+            "rerun_sweeps": d.get("sweeps_per_chain"), **cmp}
+
+
+def run(tasks, work: Path, executor: Executor, progress: bool = True) -> dict:
+    """Rerun every ``(split, ref, seed, config)`` not cached in ``work``; return the records by
+    ``(split, id)``."""
+    from tqdm import tqdm
+
+    done, futs = {}, {}
+    for split, ref, seed, cfg in tasks:
+        rec = V.cached_rerun(work / split, ref.id, seed, cfg)
+        if rec is not None:
+            done[split, ref.id] = rec
+        else:
+            futs[executor.submit(V.rerun, ref.id, ref.mol, cfg, seed)] = (split, ref.id)
+    bar = tqdm(total=len(tasks), initial=len(done), disable=not progress, desc="reruns")
+    for fut in as_completed(futs):
+        split, mol_id = futs[fut]
+        rec = fut.result()
+        V.write_rerun(work / split, rec)
+        done[split, mol_id] = rec
+        bar.update()
+    bar.close()
+    return done
+
+
+def _fmt(x, spec=".3f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def markdown(result: dict) -> str:
+    s, a = result["summary"], result["settings"]
+    lines = [
+        "# Verification of the reference convergence label",
+        "",
+        f"Command: `{a['command']}`",
+        "",
+        f"Each molecule was sampled again from fresh over-dispersed starts and its own seed geometry (seed = stored seed + "
+        f"{V.SEED_OFFSET} + {a['seed']}), with the stored sampler settings and {a['budget_factor']:g} x the stored CPU budget. "
+        f"A torsion agrees when W1(stored, rerun) <= max({V.W1_FLOOR}, {V.W1_FACTOR:g} x the rerun's inter-half W1) "
+        f"(radians, modulo symmetry); a discrete state when its populations differ by at most {V.STATE_TOLERANCE}. "
+        f"The label is trustworthy when at least {V.MIN_SHARE:.0%} of at least {V.MIN_MOLECULES} molecules agree.",
+        "",
+    ]
+    if a["budget_factor"] < 1:
+        lines += [f"**Budget factor {a['budget_factor']:g} < 1: a smoke test, not a check of the label.**", ""]
+    if a["any_version"] or a["all_labels"]:
+        lines += [f"**Drawn from {'every label' if a['all_labels'] else 'converged molecules'} of "
+                  f"{'any sampler version' if a['any_version'] else f'sampler version {SAMPLER_VERSION}'}: not the check the rule defines.**", ""]
+    lines += [f"| split | molecules | labelled converged | of them sampler v{SAMPLER_VERSION} | drawn | agree | share | rerun converged |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for split, c in s["splits"].items():
+        lines.append(f"| {split} | {c['molecules']} | {c['converged']} | {c[f'converged_sampler_v{SAMPLER_VERSION}']} | {c['drawn']} | "
+                     f"{c['agree']} | {_fmt(c['share'], '.0%')} | {c['rerun_converged']} |")
+    o = s["overall"]
+    lines += [f"| all | | | | {o['molecules']} | {o['agree']} | {_fmt(o['share'], '.0%')} | {o['rerun_converged']} |", "",
+              f"**Overall: {o['agree']} of {o['molecules']} agree ({_fmt(o['share'], '.0%')}): the label is "
+              f"{'trustworthy' if o['trustworthy'] else 'not shown trustworthy'} (needs >= {V.MIN_SHARE:.0%} of >= {V.MIN_MOLECULES}).**", "",
+              "| split | id | SMILES | torsions | worst W1 / threshold | worst state diff. | rerun converged | agrees |",
+              "|---|---|---|---:|---|---:|---|---|"]
+    for m in result["molecules"]:
+        if m.get("error"):
+            worst, state, why = "-", "-", f"rerun failed: {m['error']}"
+        elif m.get("mismatch"):
+            worst, state, why = "-", "-", f"mismatch: {m['mismatch']}"
+        else:
+            worst = "-" if m["worst_w1"] is None else f"{m['worst_w1']:.3f} / {m['worst_threshold']:.3f}"
+            missing = [st["name"] for st in m["states"] if st["difference"] is None]
+            state = f"missing: {', '.join(missing)}" if missing else _fmt(m["worst_state_difference"])
+            why = "yes" if m["agrees"] else "**no**"
+        conv = "-" if m["rerun_converged"] is None else ("yes" if m["rerun_converged"] else "no")
+        lines.append(f"| {m['split']} | {m['id']} | `{m['smiles']}` | {m['torsions']} | {worst} | {state} | {conv} | {why} |")
+    return "\n".join(lines) + "\n"
+
+
+def summary(molecules: list[dict], counts: dict) -> dict:
+    def block(ms):
+        out = V.summarize([m["agrees"] for m in ms])
+        out["rerun_converged"] = sum(bool(m["rerun_converged"]) for m in ms)
+        out["failed_reruns"] = sum(bool(m.get("error")) for m in ms)
+        out["mismatches"] = sum(bool(m.get("mismatch")) for m in ms)
+        return out
+
+    splits = {}
+    for split, c in counts.items():
+        ms = [m for m in molecules if m["split"] == split]
+        b = block(ms)
+        splits[split] = {**c, "drawn": b.pop("molecules"), **b}
+    return {"splits": splits, "overall": block(molecules)}
+
+
+def make_executor(jobs: int, dask: str | None) -> Executor:
+    if dask:
+        from distributed import Client
+
+        return Client(dask).get_executor()
+    return ProcessPoolExecutor(max_workers=jobs)
+
+
+def main(argv=None, executor: Executor | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--splits", nargs="+", default=["val", "test", "drugs"], help="splits of data/conformers (default val test drugs)")
+    ap.add_argument("--reference", nargs="+", type=Path, default=None, help="reference .npz files instead of --splits")
+    ap.add_argument("--sample", type=int, default=30, help="molecules to rerun in all (default 30)")
+    ap.add_argument("--per-split", action="store_true", help="--sample molecules per split instead of in all")
+    ap.add_argument("--seed", type=int, default=1, help="draw seed; reruns use stored seed + 1000 + this (default 1)")
+    ap.add_argument("--budget-factor", type=float, default=1.0, help="rerun CPU budget / stored (default 1; below 1 only for smoke tests)")
+    ap.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
+    ap.add_argument("--dask", default=None, metavar="ADDRESS", help="run on a Dask scheduler instead of a process pool")
+    ap.add_argument("--work", type=Path, default=ROOT / "runs" / "verify", help="rerun cache (default runs/verify)")
+    ap.add_argument("-o", "--out", type=Path, default=HERE / "verify_references.md", help="markdown output; the .json goes beside it")
+    ap.add_argument("--any-version", action="store_true", help="draw from every sampler version (smoke tests)")
+    ap.add_argument("--all-labels", action="store_true", help="draw unconverged molecules too (smoke tests)")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    if args.sample < 1 or args.jobs < 1:
+        ap.error(f"--sample and --jobs must be at least 1, got {args.sample} and {args.jobs}")
+    paths = args.reference or [ROOT / "data" / "conformers" / f"reference_{s}.npz" for s in args.splits]
+    names = [split_name(p) for p in paths]
+    if len(set(names)) != len(names):
+        ap.error(f"two reference files with the same split name: {[str(p) for p in paths]}")
+
+    pools, counts = {}, {}
+    for name, path in zip(names, paths):
+        pools[name], counts[name] = candidates(load_reference_set(str(path)), args.any_version, args.all_labels)
+    picked = draw(pools, args.sample, args.seed, args.per_split)
+    tasks = [(split, ref, V.rerun_seed(int(ref.diagnostics.get("seed", 0)), args.seed),
+              V.rerun_config(ref.diagnostics["config"], args.budget_factor)) for split, ref in picked]
+    own = executor is None
+    ex = make_executor(args.jobs, args.dask) if own else executor
+    try:
+        recs = run(tasks, args.work, ex, progress=not args.no_progress)
+    finally:
+        if own:
+            ex.shutdown(cancel_futures=True)
+    molecules = [molecule_record(split, ref, recs[split, ref.id]) for split, ref in picked]
+    settings = {"command": " ".join(["python", "evaluation/conformers/verify_references.py", *map(str, argv if argv is not None else sys.argv[1:])]),
+                "references": {n: str(p) for n, p in zip(names, paths)}, "sample": args.sample, "per_split": args.per_split,
+                "seed": args.seed, "budget_factor": args.budget_factor, "any_version": args.any_version, "all_labels": args.all_labels,
+                "sampler_version": SAMPLER_VERSION, "w1_floor": V.W1_FLOOR, "w1_factor": V.W1_FACTOR,
+                "state_tolerance": V.STATE_TOLERANCE, "min_share": V.MIN_SHARE, "min_molecules": V.MIN_MOLECULES}
+    result = {"settings": settings, "summary": summary(molecules, counts), "molecules": molecules}
+    atomic_write_text(args.out.with_suffix(".json"), json.dumps(result, indent=1))
+    atomic_write_text(args.out, markdown(result))
+    o = result["summary"]["overall"]
+    print(f"{o['agree']} of {o['molecules']} agree; rerun converged {o['rerun_converged']}; trustworthy: {o['trustworthy']} -> {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

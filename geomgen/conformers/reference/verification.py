@@ -1,0 +1,240 @@
+r"""An independent check of a reference's convergence label: compare a stored ensemble with a
+rerun of the sampler from fresh over-dispersed starts, another seed and its own seed geometry.
+
+A torsion **agrees** when the circular W1 between the stored and the rerun samples (modulo the
+torsion's symmetry order, :func:`~geomgen.conformers.reference.convergence.torsion_w1`) is
+within what the rerun itself cannot resolve,
+
+.. math::
+
+    W_1(\text{stored}, \text{rerun}) \le \max\big(w_{\min},\ f \cdot W_1^{\text{halves}}(\text{rerun})\big),
+
+with :math:`w_{\min} = 0.1` rad, :math:`f = 2` and :math:`W_1^{\text{halves}}` the rerun's
+inter-half W1 (its diagnostics ``w1``). A monitored discrete state (an amide's E/Z state, a
+nitrogen's configuration, matched by name) agrees when its populations (the share of samples in
+state 1, diagnostics ``state_population``) differ by at most 0.05; a state monitored in one
+ensemble only is a disagreement. A molecule agrees when all its torsions and states do. The
+two ensembles must describe the same torsions: the same canonical isomeric SMILES (where both
+say), identical ``[T, 4]`` quadruples (same atom order) and symmetry orders, else the molecule is reported as a mismatch and does not agree.
+
+A convergence label is **trustworthy** when at least 90 % of a random sample of at least 30
+molecules labelled converged agree with their reruns (:func:`summarize`). The rerun is what
+``evaluation/conformers/verify_references.py`` runs (:func:`rerun_seed`, :func:`rerun_config`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: a torsion agrees when its W1 is at most max(W1_FLOOR, W1_FACTOR x the rerun's inter-half W1)
+W1_FLOOR = 0.1
+W1_FACTOR = 2.0
+#: a discrete state agrees when its populations differ by at most this
+STATE_TOLERANCE = 0.05
+#: a label is trustworthy when at least this share of at least MIN_MOLECULES molecules agree
+MIN_SHARE = 0.9
+MIN_MOLECULES = 30
+#: rerun seed = stored seed + SEED_OFFSET + the verification's own seed
+SEED_OFFSET = 1000
+
+
+@dataclass
+class Ensemble:
+    """The parts of a reference that :func:`compare` reads (a
+    :class:`~geomgen.conformers.reference.store.ReferenceMolecule` has them too).
+
+    Attributes:
+        torsion_atoms: ``[T, 4]`` dihedral quadruples.
+        angles: ``[S, T]`` torsion samples (radians).
+        symmetry: ``[T]`` symmetry orders.
+        diagnostics: sampler diagnostics (``w1`` per torsion, ``state_names``, ``state_population``).
+        smiles: canonical isomeric SMILES (optional; compared when both sides have one, so a
+            rerun that fixed another stereoisomer is a mismatch).
+    """
+
+    torsion_atoms: np.ndarray
+    angles: np.ndarray
+    symmetry: np.ndarray
+    diagnostics: dict = field(default_factory=dict)
+    smiles: str | None = None
+
+
+def ensemble_from_result(rec: dict) -> Ensemble:
+    """The :class:`Ensemble` of a successful
+    :func:`~geomgen.conformers.reference.build.sample_molecule` record (quantised angles
+    dequantised as :func:`~geomgen.conformers.reference.store.load_reference_set` does)."""
+    import json
+
+    from geomgen.conformers.reference.store import QUANT
+
+    a = rec["arrays"]
+    diag = rec.get("diagnostics") or json.loads(str(a["diagnostics"]))
+    q = np.asarray(a["angles"], dtype=np.float64)
+    return Ensemble(torsion_atoms=np.asarray(a["torsion_atoms"], dtype=np.int64).reshape(-1, 4),
+                    angles=(q / QUANT * 2 * np.pi - np.pi).reshape(len(q), -1),
+                    symmetry=np.asarray(a["symmetry"], dtype=np.int64), diagnostics=diag, smiles=str(a["smiles"]))
+
+
+def _mismatch(stored, rerun) -> str | None:
+    s_smi, r_smi = getattr(stored, "smiles", None), getattr(rerun, "smiles", None)
+    if s_smi is not None and r_smi is not None and s_smi != r_smi:
+        return f"SMILES differ: stored {s_smi}, rerun {r_smi}"
+    sa = np.asarray(stored.torsion_atoms, dtype=np.int64).reshape(-1, 4)
+    ra = np.asarray(rerun.torsion_atoms, dtype=np.int64).reshape(-1, 4)
+    if sa.shape != ra.shape or not np.array_equal(sa, ra):
+        return f"torsion quadruples differ: stored {sa.tolist()}, rerun {ra.tolist()}"
+    ss, rs = np.asarray(stored.symmetry, dtype=np.int64), np.asarray(rerun.symmetry, dtype=np.int64)
+    if ss.shape != rs.shape or not np.array_equal(ss, rs):
+        return f"symmetry orders differ: stored {ss.tolist()}, rerun {rs.tolist()}"
+    for name, e in (("stored", stored), ("rerun", rerun)):
+        shape = np.shape(e.angles)
+        if len(shape) != 2 or shape[1] != len(sa):
+            return f"{name} angles have shape {tuple(shape)}, expected [S, {len(sa)}]"
+    return None
+
+
+def _states(diagnostics: dict) -> dict[str, float]:
+    names = diagnostics.get("state_names") or []
+    pops = diagnostics.get("state_population") or []
+    return {str(n): float(p) for n, p in zip(names, pops)}
+
+
+def compare(stored, rerun, w1_floor: float = W1_FLOOR, w1_factor: float = W1_FACTOR,
+            state_tolerance: float = STATE_TOLERANCE) -> dict:
+    r"""Compare a stored reference ensemble with a rerun of the sampler (see the module docstring).
+
+    Args:
+        stored: the stored ensemble (:class:`Ensemble`, or anything with its attributes, e.g. a
+            :class:`~geomgen.conformers.reference.store.ReferenceMolecule`).
+        rerun: the rerun's ensemble (:func:`ensemble_from_result`); its diagnostics' ``w1`` are
+            the inter-half W1 the thresholds scale with.
+        w1_floor (float): smallest W1 threshold, radians (default 0.1).
+        w1_factor (float): threshold factor on the rerun's inter-half W1 (default 2).
+        state_tolerance (float): largest agreeing population difference (default 0.05).
+
+    Shapes:
+        ``torsion_atoms: [T, 4]``, ``angles: [S, T]`` and ``[S', T]``, ``symmetry: [T]``.
+
+    Returns:
+        dict with ``mismatch`` (None, or why the two are not comparable), ``torsions`` (per
+        torsion: ``atoms``, ``symmetry``, ``w1``, ``rerun_half_w1``, ``threshold``, ``agrees``),
+        ``states`` (per state name: ``stored``, ``rerun`` populations, ``difference``, ``agrees``;
+        a population is None where the state is not monitored), ``worst_w1`` and
+        ``worst_threshold`` (the torsion with the largest W1 / threshold), ``worst_state_difference``
+        (None when a state is missing on one side or there are none), and ``agrees``.
+    """
+    from geomgen.conformers.reference.convergence import torsion_w1
+
+    out = {"mismatch": _mismatch(stored, rerun), "torsions": [], "states": [], "worst_w1": None,
+           "worst_threshold": None, "worst_state_difference": None}
+    if out["mismatch"] is None:
+        sym = np.asarray(stored.symmetry, dtype=np.int64)
+        w1 = torsion_w1(stored.angles, rerun.angles, sym) if len(sym) else np.zeros(0)
+        half = np.asarray(rerun.diagnostics.get("w1") or [], dtype=np.float64)
+        if half.shape != w1.shape:  # no per-torsion figures: the floor alone
+            half = np.zeros_like(w1)
+        thr = np.maximum(w1_floor, w1_factor * half)
+        for q, atoms in enumerate(np.asarray(stored.torsion_atoms, dtype=np.int64).reshape(-1, 4)):
+            out["torsions"].append({"atoms": atoms.tolist(), "symmetry": int(sym[q]), "w1": float(w1[q]),
+                                    "rerun_half_w1": float(half[q]), "threshold": float(thr[q]), "agrees": bool(w1[q] <= thr[q])})
+        if len(w1):
+            worst = int(np.argmax(w1 / thr))
+            out["worst_w1"], out["worst_threshold"] = float(w1[worst]), float(thr[worst])
+    s_pop, r_pop = _states(stored.diagnostics), _states(rerun.diagnostics)
+    diffs = []
+    for name in list(s_pop) + [n for n in r_pop if n not in s_pop]:
+        a, b = s_pop.get(name), r_pop.get(name)
+        d = None if a is None or b is None else abs(a - b)
+        out["states"].append({"name": name, "stored": a, "rerun": b, "difference": d,
+                              "agrees": d is not None and d <= state_tolerance})
+        diffs.append(math.inf if d is None else d)
+    if diffs and math.isfinite(max(diffs)):
+        out["worst_state_difference"] = float(max(diffs))
+    out["agrees"] = (out["mismatch"] is None and all(t["agrees"] for t in out["torsions"])
+                     and all(s["agrees"] for s in out["states"]))
+    return out
+
+
+def rerun_seed(stored_seed: int, seed: int = 1) -> int:
+    """The rerun's seed: the stored one plus :data:`SEED_OFFSET` plus the verification's ``seed``
+    (at least 0, so never the stored seed)."""
+    if seed < 0:
+        raise ValueError(f"rerun_seed: seed must be at least 0, got {seed}")
+    return int(stored_seed) + SEED_OFFSET + int(seed)
+
+
+def rerun_config(stored_config: dict, budget_factor: float = 1.0) -> dict:
+    """The rerun's sampler settings: the stored ones with ``max_cpu_seconds`` multiplied by
+    ``budget_factor`` (a factor below 1 gives less than the original budget: a smoke test, not a
+    check of the label)."""
+    if not budget_factor > 0:
+        raise ValueError(f"rerun_config: budget_factor must be positive, got {budget_factor}")
+    cfg = dict(stored_config)
+    if cfg.get("max_cpu_seconds") is not None:
+        cfg["max_cpu_seconds"] = float(cfg["max_cpu_seconds"]) * budget_factor
+    return cfg
+
+
+def summarize(agrees, min_share: float = MIN_SHARE, min_molecules: int = MIN_MOLECULES) -> dict:
+    """Agreement of a sample of molecules: ``molecules``, ``agree``, ``share`` (None for none)
+    and ``trustworthy`` (at least ``min_share`` of at least ``min_molecules`` agree)."""
+    agrees = [bool(a) for a in agrees]
+    n, k = len(agrees), sum(agrees)
+    share = k / n if n else None
+    return {"molecules": n, "agree": k, "share": share,
+            "trustworthy": bool(n >= min_molecules and share is not None and share >= min_share)}
+
+
+def rerun(mol_id: str, mol, config: dict, seed: int) -> dict:
+    """Sample ``mol`` (an RDKit molecule with hydrogens; its conformers are ignored: the seed
+    geometry is embedded afresh with ``seed``) with
+    :func:`~geomgen.conformers.reference.build.sample_molecule`. The molecule, not its SMILES,
+    is sampled so that atom order and stereo are the stored reference's. Never raises: a
+    failure is a record with ``ok`` False and its ``error``; every record carries ``seed`` and
+    ``config``."""
+    from rdkit import Chem
+
+    from geomgen.conformers.reference.build import sample_molecule
+
+    m = Chem.Mol(mol)
+    m.RemoveAllConformers()
+    rec = sample_molecule(mol_id, m, dict(config), seed)
+    if not rec["ok"]:
+        rec["smiles"] = Chem.MolToSmiles(Chem.RemoveHs(m))
+    rec.update(seed=int(seed), config=dict(config))
+    return rec
+
+
+def write_rerun(work_dir, rec: dict) -> None:
+    """Write a :func:`rerun` record into ``work_dir`` atomically (``<id>.npz``, or
+    ``<id>.fail.json`` with the failure's reason, seed and settings)."""
+    from pathlib import Path
+
+    from geomgen.conformers.reference.build import write_result
+
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    write_result(work_dir, rec)
+
+
+def cached_rerun(work_dir, mol_id: str, seed: int, config: dict) -> dict | None:
+    """The :func:`rerun` record of ``mol_id`` in ``work_dir`` if it was sampled with exactly
+    ``seed`` and ``config`` (else None: it has to run again)."""
+    import json
+    from pathlib import Path
+
+    work = Path(work_dir)
+    npz, fail = work / f"{mol_id}.npz", work / f"{mol_id}.fail.json"
+    if npz.exists():
+        with np.load(npz) as z:
+            arrays = {k: z[k] for k in z.files}
+        diag = json.loads(str(arrays["diagnostics"]))
+        if diag.get("seed") == seed and diag.get("config") == dict(config):
+            return {"id": mol_id, "ok": True, "arrays": arrays, "diagnostics": diag, "seed": seed, "config": dict(config)}
+    elif fail.exists():
+        rec = json.loads(fail.read_text())
+        if rec.get("seed") == seed and rec.get("config") == dict(config):
+            return rec
+    return None

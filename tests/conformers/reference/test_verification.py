@@ -1,0 +1,138 @@
+import importlib.util
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geomgen.conformers.reference import verification as V
+from geomgen.conformers.reference.build import sample_molecule, write_result
+from geomgen.conformers.reference.store import assemble, is_converged, load_reference_set
+
+ROOT = Path(__file__).resolve().parents[3]
+TINY = dict(n_chains=2, n_samples=40, warmup_sweeps=10, round_sweeps=40, min_sweeps=40, max_sweeps=40,
+            nitrogen_inversions_per_sweep=1.0, amide_flips_per_sweep=2.0, max_cpu_seconds=20.0)
+ATOMS = np.array([[0, 1, 2, 3], [1, 2, 3, 4]])
+
+
+def ensemble(angles, half_w1=(0.02, 0.02), states=None, atoms=ATOMS, symmetry=(1, 3)):
+    diag = {"w1": list(half_w1)}
+    if states:
+        diag.update(state_names=list(states), state_population=list(states.values()))
+    return V.Ensemble(torsion_atoms=np.asarray(atoms), angles=np.asarray(angles), symmetry=np.asarray(symmetry), diagnostics=diag)
+
+
+def draws(n, seed, shift=0.0):
+    """Two torsions: a von Mises around 1 rad (+ shift) and a threefold one."""
+    rng = np.random.default_rng(seed)
+    a = rng.vonmises(1.0 + shift, 4.0, n)
+    b = rng.vonmises(0.5, 8.0, n) / 3 + rng.integers(0, 3, n) * 2 * np.pi / 3
+    return np.angle(np.exp(1j * np.stack([a, b], 1)))
+
+
+def test_compare_agreeing_ensembles_agree():
+    out = V.compare(ensemble(draws(2000, 0), states={"amide-0": 0.30}), ensemble(draws(2000, 1), states={"amide-0": 0.27}))
+    assert out["agrees"] and out["mismatch"] is None
+    assert [t["agrees"] for t in out["torsions"]] == [True, True]
+    assert out["torsions"][1]["symmetry"] == 3 and out["torsions"][0]["atoms"] == [0, 1, 2, 3]
+    assert out["worst_w1"] < out["worst_threshold"] == pytest.approx(0.1)
+    assert out["worst_state_difference"] == pytest.approx(0.03)
+    # identical ensembles: W1 zero
+    e = ensemble(draws(500, 2))
+    assert V.compare(e, e)["worst_w1"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_compare_shifted_torsion_disagrees_and_threshold_scales_with_rerun_halves():
+    out = V.compare(ensemble(draws(2000, 0)), ensemble(draws(2000, 1, shift=0.5)))
+    assert not out["agrees"] and [t["agrees"] for t in out["torsions"]] == [False, True]
+    assert out["worst_w1"] == pytest.approx(out["torsions"][0]["w1"]) and out["worst_w1"] > 0.3
+    # a rerun that resolves the torsion this poorly itself: the threshold is 2 x its inter-half W1
+    loose = V.compare(ensemble(draws(2000, 0)), ensemble(draws(2000, 1, shift=0.5), half_w1=(0.4, 0.02)))
+    assert loose["torsions"][0]["threshold"] == pytest.approx(0.8) and loose["agrees"]
+
+
+def test_compare_state_population_off_by_02_disagrees():
+    a, b = draws(1000, 0), draws(1000, 1)
+    out = V.compare(ensemble(a, states={"amide-0": 0.7, "nitrogen-5": 0.5}), ensemble(b, states={"amide-0": 0.5, "nitrogen-5": 0.52}))
+    assert not out["agrees"] and all(t["agrees"] for t in out["torsions"])
+    by = {s["name"]: s for s in out["states"]}
+    assert not by["amide-0"]["agrees"] and by["amide-0"]["difference"] == pytest.approx(0.2) and by["nitrogen-5"]["agrees"]
+    # a state monitored on one side only is a disagreement
+    out = V.compare(ensemble(a, states={"amide-0": 0.5}), ensemble(b, states={"amide-0": 0.5, "nitrogen-5": 0.5}))
+    assert not out["agrees"] and out["worst_state_difference"] is None
+    assert {s["name"]: (s["stored"], s["agrees"]) for s in out["states"]}["nitrogen-5"] == (None, False)
+
+
+def test_compare_reports_mismatched_torsions():
+    a = draws(200, 0)
+    out = V.compare(ensemble(a), ensemble(a, atoms=ATOMS[:, ::-1]))
+    assert not out["agrees"] and "quadruples differ" in out["mismatch"] and out["torsions"] == []
+    out = V.compare(ensemble(a), ensemble(a[:, :1], atoms=ATOMS[:1], symmetry=(1,), half_w1=(0.0,)))
+    assert not out["agrees"] and "quadruples differ" in out["mismatch"]
+    out = V.compare(ensemble(a), ensemble(a, symmetry=(1, 1)))
+    assert not out["agrees"] and "symmetry" in out["mismatch"]
+    s, r = ensemble(a), ensemble(a)
+    s.smiles, r.smiles = "C[C@H](N)O", "C[C@@H](N)O"
+    assert "SMILES differ" in V.compare(s, r)["mismatch"]
+
+
+def test_seed_config_summary():
+    assert V.rerun_seed(20251202, 1) == 20251202 + 1001
+    with pytest.raises(ValueError):
+        V.rerun_seed(0, -1)
+    assert V.rerun_config({"max_cpu_seconds": 90.0, "n_chains": 4}, 1.5) == {"max_cpu_seconds": 135.0, "n_chains": 4}
+    assert V.summarize([True] * 27 + [False] * 3)["trustworthy"]
+    assert not V.summarize([True] * 20)["trustworthy"]  # too few
+    assert not V.summarize([True] * 26 + [False] * 4)["trustworthy"]
+    assert V.summarize([])["share"] is None
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("verify_references", ROOT / "evaluation" / "conformers" / "verify_references.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_script_end_to_end_and_resume(tmp_path, monkeypatch):
+    csv_path = tmp_path / "smiles_tiny.csv"
+    csv_path.write_text("id,smiles,source\nm0,CCCC,test\nm1,CNC(C)=O,test\n")
+    work = tmp_path / "build"
+    for mol_id, smi in (("m0", "CCCC"), ("m1", "CNC(C)=O")):
+        write_result(work, sample_molecule(mol_id, smi, TINY, seed=7))
+    ref = tmp_path / "reference_tiny.npz"
+    assert assemble(csv_path, work, ref)["molecules"] == 2
+    script = _script()
+    out = tmp_path / "verify.md"
+    argv = ["--reference", str(ref), "--sample", "5", "--seed", "1", "--work", str(tmp_path / "verify"), "-o", str(out),
+            "--all-labels", "--no-progress"]
+    result = script.main(argv + ["--jobs", "1"])  # a process pool, as on the command line
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert data == json.loads(json.dumps(result))
+    assert [m["id"] for m in data["molecules"]] == ["m0", "m1"]
+    for m in data["molecules"]:
+        assert isinstance(m["agrees"], bool) and m["split"] == "tiny" and m["error"] is None and m["mismatch"] is None
+        assert m["rerun_seed"] == 7 + 1001 and m["stored_seed"] == 7 and m["rerun_config"] == TINY
+        assert isinstance(m["rerun_converged"], bool)
+    m0, m1 = data["molecules"]
+    assert len(m0["torsions"]) == 1 and set(m0["torsions"][0]) >= {"atoms", "w1", "rerun_half_w1", "threshold", "agrees"}
+    assert [s["name"] for s in m1["states"]] == ["amide-0"] and m1["states"][0]["rerun"] is not None
+    s = data["summary"]
+    assert s["overall"]["molecules"] == 2 and s["splits"]["tiny"]["eligible"] == 2 and s["overall"]["trustworthy"] is False
+    assert "| tiny | m1 |" in out.read_text()
+    assert (tmp_path / "verify" / "tiny" / "m0.npz").exists()
+
+    # resumed: the cached reruns are reused, nothing is sampled again
+    def boom(*a, **k):
+        raise AssertionError("rerun not reused")
+
+    monkeypatch.setattr(V, "rerun", boom)
+    with ThreadPoolExecutor(1) as ex:
+        again = script.main(argv, executor=ex)
+    assert [m["torsions"] for m in again["molecules"]] == [m["torsions"] for m in result["molecules"]]
+    # without --all-labels only the molecules labelled converged (current sampler) are drawn
+    converged = [r.id for r in load_reference_set(str(ref)) if is_converged(r.diagnostics)]
+    with ThreadPoolExecutor(1) as ex:
+        some = script.main([a for a in argv if a != "--all-labels"], executor=ex)
+    assert [m["id"] for m in some["molecules"]] == converged and some["summary"]["splits"]["tiny"]["eligible"] == len(converged)
