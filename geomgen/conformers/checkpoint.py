@@ -16,6 +16,7 @@ import torch
 
 from geomgen.atomic import atomic_write
 from geomgen.conformers.model import VonMisesNet, VonMisesNetEnsemble
+from geomgen.state_dicts import check_weights, expected_shapes
 
 #: largest integer argument (width, depth, components) a checkpoint's ``net_config`` may give
 _MAX_SIZE = 1 << 14
@@ -70,18 +71,7 @@ def check_checkpoint(ckpt, path) -> None:
         raise ValueError(f"{path}: no 'state_dict' (the network's weights)")
     prefix = "net."
     weights = {k[len(prefix):]: v for k, v in state.items() if isinstance(k, str) and k.startswith(prefix)}
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in build_network(config).state_dict().items()}
-    missing, unexpected = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
-    if missing or unexpected:
-        raise ValueError(f"{path}: state_dict does not match net_config {config}: "
-                         f"{len(missing)} weight(s) missing{' (' + prefix + missing[0] + ', ...)' if missing else ''}, "
-                         f"{len(unexpected)} unexpected{' (' + prefix + unexpected[0] + ', ...)' if unexpected else ''}")
-    for key, shape in expected.items():
-        value = weights[key]
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
-            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise ValueError(f"{path}: state_dict does not match net_config {config}: {prefix}{key} is {got}, the config implies {shape}")
+    check_weights(path, expected_shapes(lambda: build_network(config)), weights, f"net_config {config}", prefix)
 
 
 def _read_checkpoint(path):

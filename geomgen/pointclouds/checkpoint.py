@@ -83,27 +83,16 @@ def _check_config(config, path) -> None:
 def _check_weights(config: dict, state, path) -> None:
     """``state`` against the tensor shapes ``config`` implies, worked out on the ``meta`` device
     (nothing allocated) where the encoder allows it."""
-    import torch
-
     from geomgen.pointclouds.autoencoder import PointCloudAutoencoder
+    from geomgen.state_dicts import check_weights, expected_shapes
 
     if not isinstance(state, dict):
         raise ValueError(f"{path}: no 'state_dict' (the network's weights)")
     try:
-        with torch.device("meta"):
-            expected = {k: tuple(v.shape) for k, v in PointCloudAutoencoder(**config).state_dict().items()}
+        expected = expected_shapes(lambda: PointCloudAutoencoder(**config))
     except (RuntimeError, NotImplementedError):  # e3nn draws random numbers at construction: checked by load_state_dict
         return
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ValueError(f"{path}: weights do not match the autoencoder config {config}: {len(missing)} missing"
-                         f"{' (' + missing[0] + ', ...)' if missing else ''}, {len(unexpected)} unexpected"
-                         f"{' (' + str(unexpected[0]) + ', ...)' if unexpected else ''}")
-    for key, shape in expected.items():
-        value = state[key]
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
-            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise ValueError(f"{path}: weights do not match the autoencoder config {config}: {key} is {got}, the config implies {shape}")
+    check_weights(path, expected, state, f"the autoencoder config {config}")
 
 
 def load_autoencoder(path: str | Path | None = None):

@@ -26,10 +26,10 @@ def _slim(path, **changes):
         ({"net_config": {**SMALL, "width": 3}}, "net_config: unknown VonMisesNet argument(s) width"),
         ({"net_config": "hidden=16"}, "net_config must be a dict of VonMisesNet arguments, got str"),
         ({"state_dict": None}, "no 'state_dict' (the network's weights)"),
-        ({"net_config": {**SMALL, "hidden": 12000}}, "state_dict does not match net_config"),
+        ({"net_config": {**SMALL, "hidden": 12000}}, "weights do not match net_config"),
         ({"net_config": {**SMALL, "hidden": 10**9}}, "hidden=1000000000 is not a valid VonMisesNet hidden"),
         ({"net_config": {**SMALL, "num_components": "2"}}, "num_components='2' is not a valid VonMisesNet num_components"),
-        ({"net_config": {**SMALL, "num_layers": 2}}, "weight(s) missing (net.convs.1."),
+        ({"net_config": {**SMALL, "num_layers": 2}}, "missing (net.convs.1."),
         ({"net_config": {"ensemble": []}}, "net_config of an ensemble must be"),
     ],
 )  # fmt: skip
