@@ -75,7 +75,7 @@ def draw(pools: dict[str, list], sample: int, seed: int, per_split: bool = False
 
 def molecule_record(split: str, ref, rec: dict) -> dict:
     """One molecule's JSON record: the comparison, the rerun's seed, label and cost."""
-    base = {"split": split, "id": ref.id, "smiles": ref.smiles, "torsions": int(len(ref.torsion_atoms)),
+    base = {"split": split, "id": ref.id, "smiles": ref.smiles, "n_torsions": int(len(ref.torsion_atoms)),
             "stored_seed": ref.diagnostics.get("seed"), "rerun_seed": rec["seed"],
             "stored_cpu_seconds": ref.diagnostics.get("cpu_seconds"), "rerun_config": rec["config"]}
     if not rec["ok"]:
@@ -154,7 +154,7 @@ def markdown(result: dict) -> str:
             state = f"missing: {', '.join(missing)}" if missing else _fmt(m["worst_state_difference"])
             why = "yes" if m["agrees"] else "**no**"
         conv = "-" if m["rerun_converged"] is None else ("yes" if m["rerun_converged"] else "no")
-        lines.append(f"| {m['split']} | {m['id']} | `{m['smiles']}` | {m['torsions']} | {worst} | {state} | {conv} | {why} |")
+        lines.append(f"| {m['split']} | {m['id']} | `{m['smiles']}` | {m['n_torsions']} | {worst} | {state} | {conv} | {why} |")
     return "\n".join(lines) + "\n"
 
 
@@ -174,12 +174,16 @@ def summary(molecules: list[dict], counts: dict) -> dict:
     return {"splits": splits, "overall": block(molecules)}
 
 
-def make_executor(jobs: int, dask: str | None) -> Executor:
+def make_executor(jobs: int, dask: str | None):
+    """A process pool of ``jobs``, or the executor of a Dask scheduler at ``dask``; and how to close it."""
     if dask:
         from distributed import Client
 
-        return Client(dask).get_executor()
-    return ProcessPoolExecutor(max_workers=jobs)
+        client = Client(dask)
+        ex = client.get_executor()
+        return ex, lambda: (ex.shutdown(), client.close())
+    ex = ProcessPoolExecutor(max_workers=jobs)
+    return ex, lambda: ex.shutdown(cancel_futures=True)
 
 
 def main(argv=None, executor: Executor | None = None) -> dict:
@@ -211,13 +215,11 @@ def main(argv=None, executor: Executor | None = None) -> dict:
     picked = draw(pools, args.sample, args.seed, args.per_split)
     tasks = [(split, ref, V.rerun_seed(int(ref.diagnostics.get("seed", 0)), args.seed),
               V.rerun_config(ref.diagnostics["config"], args.budget_factor)) for split, ref in picked]
-    own = executor is None
-    ex = make_executor(args.jobs, args.dask) if own else executor
+    ex, close = make_executor(args.jobs, args.dask) if executor is None else (executor, lambda: None)
     try:
         recs = run(tasks, args.work, ex, progress=not args.no_progress)
     finally:
-        if own:
-            ex.shutdown(cancel_futures=True)
+        close()
     molecules = [molecule_record(split, ref, recs[split, ref.id]) for split, ref in picked]
     settings = {"command": " ".join(["python", "evaluation/conformers/verify_references.py", *map(str, argv if argv is not None else sys.argv[1:])]),
                 "references": {n: str(p) for n, p in zip(names, paths)}, "sample": args.sample, "per_split": args.per_split,

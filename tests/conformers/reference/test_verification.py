@@ -116,11 +116,12 @@ def test_script_end_to_end_and_resume(tmp_path, monkeypatch):
         assert m["rerun_seed"] == 7 + 1001 and m["stored_seed"] == 7 and m["rerun_config"] == TINY
         assert isinstance(m["rerun_converged"], bool)
     m0, m1 = data["molecules"]
-    assert len(m0["torsions"]) == 1 and set(m0["torsions"][0]) >= {"atoms", "w1", "rerun_half_w1", "threshold", "agrees"}
+    assert m0["n_torsions"] == len(m0["torsions"]) == 1 and m1["n_torsions"] == 0
+    assert set(m0["torsions"][0]) >= {"atoms", "w1", "rerun_half_w1", "threshold", "agrees"}
     assert [s["name"] for s in m1["states"]] == ["amide-0"] and m1["states"][0]["rerun"] is not None
     s = data["summary"]
     assert s["overall"]["molecules"] == 2 and s["splits"]["tiny"]["eligible"] == 2 and s["overall"]["trustworthy"] is False
-    assert "| tiny | m1 |" in out.read_text()
+    assert "| tiny | m1 | `CNC(C)=O` | 0 |" in out.read_text()
     assert (tmp_path / "verify" / "tiny" / "m0.npz").exists()
 
     # resumed: the cached reruns are reused, nothing is sampled again
