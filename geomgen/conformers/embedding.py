@@ -162,3 +162,144 @@ def ring_seeds(mol, first, seed: int = 0, n_candidates: int = 32, max_seeds: int
             out.SetDoubleProp("MMFF94_energy_kcal_mol", float(energies[i]))
             kept.append(out)
     return kept or [first]
+
+
+def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters: int = 2000,
+                nitrogens: bool = True, max_sites: int = 12, max_neighbours: int = 4) -> list:
+    r"""Seeds of ``seed``'s molecule in its low-energy combinations of slow discrete states, each
+    with the Boltzmann weight of its state.
+
+    The sites are the partial double bonds (amide E/Z) and, with ``nitrogens``, the invertible
+    nitrogens whose three neighbours differ by canonical rank
+    (:mod:`geomgen.conformers.discrete_states`): states that neither the torsion samples nor
+    MMFF relaxation change, so without several seeds every conformer of a molecule keeps its
+    seed's. The seed is MMFF94-minimised (``max_iters``) to :math:`x_0`; each site is flipped on
+    :math:`x_0` alone and minimised, giving :math:`\Delta E_k`. A site more than ``energy_window``
+    kcal/mol above (below) stays in (is moved to) its lower state: it carries no weight at 300 K
+    (:math:`e^{-6/kT} \approx 4 \cdot 10^{-5}`). Combinations of the remaining sites (at most
+    ``max_seeds``, the lowest by the additive estimate :math:`\sum_k \Delta E_k` when there are
+    more) are built by flipping them on :math:`x_0` and minimising; those that keep their target
+    states and the seed's stereochemistry, within ``energy_window`` of the lowest, are the seeds,
+    with ``seed_weight`` :math:`\propto e^{-E_c / kT}` (:math:`kT` at 300 K, :math:`E_c` the
+    minimised MMFF94 energy), their states (``discrete_states``, 0/1 per site), the sites' names
+    (``discrete_sites``: ``amide-<k>`` for site k of
+    :func:`~geomgen.conformers.discrete_states.partial_double_bonds`, then ``nitrogen-<atom>``, as
+    the reference sampler names them) and ``MMFF94_energy_kcal_mol`` as properties. The energy of a minimum is a
+    free-energy estimate that neglects the entropy of each state's well; on N-methylacetamide and
+    N-ethyl-N-methylacetamide it gives cis populations of 0.025 and 0.49 against 0.008 and 0.47
+    from the reference sampler.
+
+    Returns ``[seed]`` unchanged when the molecule has no such site or only the seed's own
+    state is within the window.
+
+    Args:
+        seed: a one-conformer seed of the molecule (with hydrogens).
+        max_seeds (int): at most this many state combinations (default 8).
+        energy_window (float): kcal/mol above the lowest combination kept (default 6).
+        max_iters (int): MMFF94 iterations of each minimisation (default 2000).
+        nitrogens (bool): also invertible nitrogens with three distinct neighbours (default True).
+        max_sites (int): at most this many sites are tried, amide sites first in bond order
+            (default 12); the others keep the seed's states.
+        max_neighbours (int): at most this many rotatable torsions next to a site are turned by
+            pi before minimising each state (default 4).
+    """
+    import itertools
+
+    from rdkit import Chem
+
+    from geomgen.conformers.discrete_states import (
+        configurational_nitrogens,
+        flip_amide,
+        invert_nitrogen,
+        invertible_nitrogens,
+        nitrogen_states,
+        partial_double_bonds,
+        site_states,
+        states_label,
+    )
+    from geomgen.conformers.mmff import MMFF, set_positions
+    from geomgen.conformers.stereo import StereoGuard
+    from geomgen.conformers.torsions import rotatable_torsions, rotate_torsion
+    from geomgen.metrics.boltzmann import boltzmann_weights
+
+    amides = partial_double_bonds(seed)
+    nits = []
+    if nitrogens:
+        every = invertible_nitrogens(seed)
+        nits = [every[k] for k in configurational_nitrogens(seed, every)]
+    amides = amides[:max_sites]
+    nits = nits[: max_sites - len(amides)]
+    flips = [lambda p, s=s: flip_amide(p, s) for s in amides] + [lambda p, s=s: invert_nitrogen(p, *s) for s in nits]
+    if not flips or max_seeds < 2:
+        return [seed]
+
+    names = [f"amide-{k}" for k in range(len(amides))] + [f"nitrogen-{n}" for n, _, _ in nits]
+
+    def states(pos):
+        return np.concatenate([site_states(amides, pos)[0], nitrogen_states(nits, pos)[0]])
+
+    mmff, guard = MMFF(seed), StereoGuard(seed)
+    minima = {}  # target states (tuple) -> (positions, energy), only where the minimum kept them
+
+    # rotatable torsions next to a site: a state's best minimum can have them turned (a flipped
+    # amide's substituent meets the other face of its neighbour), which minimisation cannot do
+    ts = rotatable_torsions(seed)
+    ends = {a for s in amides for a in s.bond} | {int(n) for n, _, _ in nits}
+    near = [t for t in range(len(ts)) if {int(ts.atoms[t, 1]), int(ts.atoms[t, 2])} & ends][:max_neighbours]
+
+    def build(target: tuple, start) -> None:
+        if target in minima:
+            return
+        x = start
+        for k in np.flatnonzero(np.array(target) != s0):
+            x = flips[k](x)
+        best = None
+        for y in [x] + [rotate_torsion(x, ts, t, np.pi) for t in near]:
+            y, e = mmff.minimize(y, max_iters=max_iters)
+            if tuple(states(y)) == target and guard.ok(y[None])[0] and (best is None or e < best[1]):
+                best = (y, e)
+        if best is not None:
+            minima[target] = best
+
+    start = seed.GetConformer().GetPositions()
+    s0 = states(start)
+    build(tuple(s0), start)
+    if tuple(s0) not in minima:
+        return [seed]
+    x0, e0 = minima[tuple(s0)]
+    delta = np.full(len(flips), np.inf)  # E(site k flipped) - E(x0); inf where the flip did not hold
+    for k in range(len(flips)):
+        target = tuple(s0 ^ (np.arange(len(flips)) == k))
+        build(target, x0)
+        if target in minima:
+            delta[k] = minima[target][1] - e0
+    fixed = np.where(delta < -energy_window, ~s0, s0)  # each site's state when it is not free
+    free = [k for k in np.argsort(np.abs(delta), kind="stable") if abs(delta[k]) <= energy_window][:10]
+    combos = []
+    for bits in itertools.product((False, True), repeat=len(free)):
+        target = fixed.copy()
+        target[free] = bits
+        flipped = target != s0
+        est = float(np.sum(np.where(np.isfinite(delta), delta, 0.0)[flipped]))
+        combos.append((est, tuple(bool(b) for b in target)))
+    combos.sort(key=lambda c: (c[0], c[1]))
+    for _, target in combos[:max_seeds]:
+        build(target, x0)
+    kept = [(t, *minima[t]) for _, t in combos[:max_seeds] if t in minima]
+    if not kept:
+        return [seed]
+    low = min(e for _, _, e in kept)
+    kept = [(t, x, e) for t, x, e in kept if e <= low + energy_window]
+    if len(kept) == 1 and kept[0][0] == tuple(s0):
+        return [seed]
+    weights = boltzmann_weights(np.array([e for _, _, e in kept]))
+    out = []
+    for (t, x, e), w in zip(kept, weights):
+        m = Chem.Mol(seed)
+        set_positions(m.GetConformer(), x)
+        m.SetProp("discrete_states", states_label(t))
+        m.SetProp("discrete_sites", " ".join(names))
+        m.SetDoubleProp("MMFF94_energy_kcal_mol", float(e))
+        m.SetDoubleProp("seed_weight", float(w))
+        out.append(m)
+    return out

@@ -27,6 +27,11 @@ DEFAULT_BOLTZMANN_SWEEPS = 20
 #: (evaluation/conformers/ring_coverage.md)
 DEFAULT_RING_SEEDS = 0
 RING_SEED_WINDOW = 3.0
+#: at most this many seeds in distinct combinations of slow discrete states (amide E/Z, nitrogen
+#: configurations; 0 or 1 for the seed's states only), within this window (kcal/mol) of the
+#: lowest (:func:`~geomgen.conformers.embedding.state_seeds`; see :class:`ConformerGenerator`)
+DEFAULT_STATE_SEEDS = 8
+STATE_SEED_WINDOW = 6.0
 #: distance-geometry embedder of the seed in plain generation (relax and boltzmann use ETKDGv3)
 DEFAULT_SEED_EMBEDDER = "etkdg"
 #: wall-time limit per molecule, seconds (see :class:`ConformerGenerator`): ETKDGv3 alone took
@@ -153,6 +158,32 @@ def _shares(total: int, weights) -> list[int]:
     return shares.tolist()
 
 
+def _state_props(mol, pos: np.ndarray) -> dict[str, list[str]]:
+    """The slow discrete states of conformers ``[C, N, 3]`` of ``mol`` as SD properties:
+    ``amide_states`` (sites of :func:`~geomgen.conformers.discrete_states.partial_double_bonds`)
+    and ``nitrogen_configurations`` (those of
+    :func:`~geomgen.conformers.discrete_states.configurational_nitrogens`), a 0/1 string per
+    conformer; only the kinds the molecule has."""
+    from geomgen.conformers.discrete_states import (
+        configurational_nitrogens,
+        invertible_nitrogens,
+        nitrogen_states,
+        partial_double_bonds,
+        site_states,
+        states_label,
+    )
+
+    out = {}
+    amides = partial_double_bonds(mol)
+    if amides:
+        out["amide_states"] = [states_label(x) for x in site_states(amides, pos)]
+    every = invertible_nitrogens(mol)
+    nits = [every[k] for k in configurational_nitrogens(mol, every)]
+    if nits:
+        out["nitrogen_configurations"] = [states_label(x) for x in nitrogen_states(nits, pos)]
+    return out
+
+
 def _minimised(seed_mol):
     """A copy of a one-conformer seed, MMFF94-minimised (2000 iterations)."""
     from rdkit import Chem
@@ -213,6 +244,21 @@ class ConformerGenerator:
             n = 50, 4 seeds raise COV-R@0.75 from 0.832 / 0.780 / 0.739 to 0.859 / 0.801 / 0.843
             (val / test / drugs; ETKDGv3+MMFF 0.821 / 0.819 / 0.845) but cut the speed from about
             35x ETKDGv3+MMFF's to 7-10x (evaluation/conformers/ring_coverage.md).
+        state_seeds (int): at most this many seeds for a molecule with slow discrete states --
+            partial double bonds (amide, carbamate, urea, ester E/Z) and invertible sp3 nitrogens
+            with three distinct neighbours -- and a single seed (default
+            :data:`DEFAULT_STATE_SEEDS`; 0 or 1: every conformer in the seed's states). Each
+            low-energy combination of states is set on the seed and MMFF94-minimised
+            (:func:`~geomgen.conformers.embedding.state_seeds`, within
+            :data:`STATE_SEED_WINDOW` kcal/mol), gets its own predicted torsion distribution and
+            a share of the conformers proportional to its Boltzmann weight at 300 K (SD property
+            ``state_seed``; ``extra["state_seeds"]`` lists the seeds' states, weights and
+            shares). Molecules with several ring or macrocycle seeds keep their seeds' states.
+            Every conformer of a molecule with such sites carries its states as 0/1 strings
+            (``amide_states``, sites of
+            :func:`~geomgen.conformers.discrete_states.partial_double_bonds`;
+            ``nitrogen_configurations``, of
+            :func:`~geomgen.conformers.discrete_states.configurational_nitrogens`).
         max_seconds (float): wall-time limit per molecule (default :data:`DEFAULT_MAX_SECONDS`;
             ``inf`` for none). A molecule that needs longer fails with a reason naming the limit;
             it never changes the conformers of a molecule that finishes in time.
@@ -235,7 +281,7 @@ class ConformerGenerator:
     def __init__(self, net, max_tries: int = 10, seed_iters: int = DEFAULT_SEED_ITERS,
                  seed_embedder: str = DEFAULT_SEED_EMBEDDER, boltzmann_sweeps: int = DEFAULT_BOLTZMANN_SWEEPS,
                  boltzmann_chains: int = DEFAULT_BOLTZMANN_CHAINS, ring_seeds: int = DEFAULT_RING_SEEDS,
-                 max_seconds: float = DEFAULT_MAX_SECONDS):
+                 max_seconds: float = DEFAULT_MAX_SECONDS, state_seeds: int = DEFAULT_STATE_SEEDS):
         from geomgen.conformers.embedding import SEED_EMBEDDERS
 
         if seed_embedder not in SEED_EMBEDDERS:
@@ -253,6 +299,9 @@ class ConformerGenerator:
         if ring_seeds < 0:
             raise ValueError(f"ring_seeds must be 0 or more, got {ring_seeds}")
         self.ring_seeds = int(ring_seeds)
+        if state_seeds < 0:
+            raise ValueError(f"state_seeds must be 0 or more, got {state_seeds}")
+        self.state_seeds = int(state_seeds)
         if not max_seconds > 0:  # also NaN
             raise ValueError(f"max_seconds must be positive, got {max_seconds}")
         self.max_seconds = float(max_seconds)
@@ -356,6 +405,9 @@ class ConformerGenerator:
                         for x, wx in zip(s, w):
                             x.SetDoubleProp("seed_weight", float(wx))
                     rep.extra["ring_seeds"] = len(s)
+                if self.state_seeds > 1 and (not isinstance(s, list) or len(s) == 1):
+                    s = self._state_seeds(s if not isinstance(s, list) else s[0], rep)
+                    budget.check("minimising its discrete states")
                 seeds.append(s)
                 keys.append(key)
                 budgets.append(budget)
@@ -386,6 +438,20 @@ class ConformerGenerator:
         return self._from_seeds(seed_mols, reports, keys, n, relax, boltzmann)
 
     # -- internals ----------------------------------------------------------------------------
+    def _state_seeds(self, seed_mol, rep):
+        """The seed, or seeds in its low-energy combinations of discrete states (see
+        :class:`ConformerGenerator`, ``state_seeds``), recorded in ``rep.extra``."""
+        from geomgen.conformers.embedding import state_seeds
+
+        out = state_seeds(seed_mol, max_seeds=self.state_seeds, energy_window=STATE_SEED_WINDOW, nitrogens=False)
+        if out[0] is seed_mol:
+            return seed_mol
+        rep.extra["state_sites"] = out[0].GetProp("discrete_sites").split()
+        rep.extra["state_seeds"] = [{"states": x.GetProp("discrete_states"), "weight": round(x.GetDoubleProp("seed_weight"), 4),
+                                     "MMFF94_energy_kcal_mol": round(x.GetDoubleProp("MMFF94_energy_kcal_mol"), 3)}
+                                    for x in out]
+        return out if len(out) > 1 else out[0]
+
     def _sample(self, seed_mol, ts, mix, want: int, g, rep, budget=None, stop_early: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``want`` conformers ``[K, N, 3]`` (and their torsions ``[K, T]``) sampled on one seed
         that pass the clash and stereo checks, in at most ``max_tries`` rounds of independent draws
@@ -498,6 +564,9 @@ class ConformerGenerator:
         seed_set = seed_set if isinstance(seed_set, list) else [seed_set]
         mol = seed_set[0]
         ts, mix = self.predict(mol)
+        # seeds in other amide states share the prediction: the torsion features next to a
+        # flipped amide (relative dihedrals about its neighbours' bonds) hardly change
+        by_state = mol.HasProp("discrete_states") and len(seed_set) > 1
         g = torch.Generator().manual_seed(key)
         stereo = StereoGuard(mol)
         # Boltzmann mode samples only the chains' starts
@@ -534,7 +603,9 @@ class ConformerGenerator:
                                 f"{rep.extra['gibbs_acceptance']:.2f})")
         pos = np.concatenate([p for p, _ in drawn])
         ang = np.concatenate([a for _, a in drawn])
-        seed_of = np.concatenate([np.full(len(p), j) for j, (p, _) in enumerate(drawn)])
+        # each conformer's seed: among those used (ring seeds), in seed_set (state seeds)
+        index = [i for i, share in enumerate(shares) if share] if by_state else list(range(len(drawn)))
+        seed_of = np.concatenate([np.full(len(p), index[j]) for j, (p, _) in enumerate(drawn)])
         if len(pos) < want:
             also = " and the constrained Gibbs sampler" if rep.extra["sampler"] == "gibbs" else ""
             raise MoleculeError(f"{rep.name!r}: only {len(pos)} of {want} sampled conformers passed the clash and "
@@ -588,7 +659,13 @@ class ConformerGenerator:
             if mix is not None:
                 props[c]["torsions_rad"] = " ".join(f"{t:.4f}" for t in ang[c])
             if len(seed_set) > 1:
-                props[c]["ring_seed"] = int(seed_of[c])
+                props[c]["state_seed" if by_state else "ring_seed"] = int(seed_of[c])
+        for key, labels in _state_props(mol, np.stack([c.GetPositions() for c in result.GetConformers()])).items():
+            for c, label in enumerate(labels):
+                props[c][key] = label
+        if by_state:
+            for i, entry in enumerate(rep.extra.get("state_seeds", [])):
+                entry["conformers"] = int((seed_of == i).sum())
         for conf, pr in zip(result.GetConformers(), props):
             for key, val in pr.items():
                 if isinstance(val, float):

@@ -28,6 +28,7 @@ Angles are in radians in [-pi, pi), IUPAC sign convention.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,6 +212,28 @@ def _rotate(pos: np.ndarray, mask: np.ndarray, origin: np.ndarray, axis: np.ndar
     k = axis[..., None, :]
     rotated = sub * c + np.cross(np.broadcast_to(k, sub.shape), sub) * s + k * (sub * k).sum(-1, keepdims=True) * (1 - c)
     pos[..., mask, :] = rotated + origin[..., None, :]
+
+
+def rotation_matrix(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rotation matrix about the unit vector ``axis`` by ``angle`` (Rodrigues), built from
+    Python floats: the reference sampler calls it once per torsion move, where numpy's per-call
+    overhead on 3 x 3 arrays cost more than the force field."""
+    ax, ay, az = axis.tolist()
+    c, s = math.cos(angle), math.sin(angle)
+    t = 1.0 - c
+    return np.array([[t * ax * ax + c, t * ax * ay - s * az, t * ax * az + s * ay],
+                     [t * ax * ay + s * az, t * ay * ay + c, t * ay * az - s * ax],
+                     [t * ax * az - s * ay, t * ay * az + s * ax, t * az * az + c]])
+
+
+def rotate_side(pos: np.ndarray, j: int, k: int, idx: np.ndarray, delta: float) -> np.ndarray:
+    """A copy of ``pos [N, 3]`` with the atoms ``idx`` rotated by ``delta`` about the axis j -> k."""
+    origin = pos[j]
+    axis = pos[k] - origin
+    rot = rotation_matrix(axis / math.sqrt(axis @ axis), delta)
+    new = pos.copy()
+    new[idx] = (pos[idx] - origin) @ rot.T + origin
+    return new
 
 
 def rotate_torsion(pos: np.ndarray, torsions: TorsionSet, t: int, delta) -> np.ndarray:

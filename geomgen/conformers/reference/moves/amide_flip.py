@@ -7,7 +7,8 @@ kcal/mol: rigid torsion moves and MALA never cross them, so without this move a 
 E/Z state of its start (a tertiary amide such as ``CCN(C)C(C)=O`` is about 40/60 in MMFF94 at
 300 K).
 
-**Sites** (:func:`partial_double_bonds`). Each bond (j, k), j the carbonyl-like carbon and k the
+**Sites** (:func:`~geomgen.conformers.discrete_states.partial_double_bonds`, defined with their
+states and the rigid flip in :mod:`geomgen.conformers.discrete_states`). Each bond (j, k), j the carbonyl-like carbon and k the
 N or O, that matches ``[NX3]-[CX3]=[O,S,NX2]`` or ``[OX2]-[CX3]=[O,S]`` and is not in a ring. Its
 reference atoms are, on each end, the neighbour other than the partner with the highest
 canonical rank (``breakTies=False``), heavy atoms first: i on j (the C=X atom or the carbonyl's
@@ -53,101 +54,20 @@ lands strained.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
+from geomgen.conformers.discrete_states import (  # noqa: F401 (the sites, states and flip: re-exported)
+    AmideSite,
+    amide_states,
+    flip_amide,
+    partial_double_bonds,
+    site_states,
+)
 from geomgen.conformers.reference.moves.base import Move
 from geomgen.conformers.reference.moves.ncmc import ncmc_rotation
-from geomgen.conformers.reference.moves.rigid_torsion import rotate_side
 from geomgen.conformers.reference.options import Option
-
-
-@dataclass(frozen=True)
-class AmideSite:
-    """One partial double bond.
-
-    Attributes:
-        atoms: ``(i, j, k, l)``, the reference dihedral: j the C(=X), k the N or O, i and l the
-            reference atoms on j and k.
-        moving: ``[M]`` the atoms a flip rotates (the smaller side, without j and k).
-    """
-
-    atoms: tuple[int, int, int, int]
-    moving: np.ndarray
-
-    @property
-    def bond(self) -> tuple[int, int]:
-        return self.atoms[1], self.atoms[2]
-
-
-def _reference(atom, partner: int, ranks) -> int | None:
-    """The reference neighbour of ``atom`` (other than ``partner``): highest canonical rank, heavy
-    atoms first; ``None`` when there is none or the top two candidates are graph-equivalent."""
-    others = [a for a in atom.GetNeighbors() if a.GetIdx() != partner]
-    heavy = [a for a in others if a.GetAtomicNum() > 1]
-    cands = sorted(((ranks[a.GetIdx()], a.GetIdx()) for a in (heavy or others)), reverse=True)
-    if not cands or (len(cands) > 1 and cands[0][0] == cands[1][0]):
-        return None
-    return cands[0][1]
-
-
-def partial_double_bonds(mol) -> list[AmideSite]:
-    """The E/Z sites of ``mol`` (with hydrogens) the amide flip acts on (module docstring), in
-    RDKit bond order."""
-    from rdkit import Chem
-
-    from geomgen.conformers.torsions import _PARTIAL_DOUBLE_SMARTS, torsion_set_from_atoms
-
-    ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=False))
-    bonds = {}
-    for smarts in _PARTIAL_DOUBLE_SMARTS:
-        for match in mol.GetSubstructMatches(Chem.MolFromSmarts(smarts)):
-            k, j = match[0], match[1]
-            bond = mol.GetBondBetweenAtoms(j, k)
-            if bond.IsInRing():
-                continue
-            i = _reference(mol.GetAtomWithIdx(j), k, ranks)
-            l = _reference(mol.GetAtomWithIdx(k), j, ranks)
-            if i is not None and l is not None:
-                bonds[bond.GetIdx()] = (i, j, k, l)
-    atoms = [bonds[b] for b in sorted(bonds)]
-    ts = torsion_set_from_atoms(mol, atoms)
-    return [AmideSite(atoms=tuple(int(a) for a in q), moving=np.flatnonzero(m)) for q, m in zip(atoms, ts.moving)]
-
-
-def site_states(sites: list[AmideSite], positions: np.ndarray) -> np.ndarray:
-    """Whether each site is *cis* (reference dihedral :math:`|\\phi| < \\pi/2`).
-
-    Shapes:
-        positions: ``[S, N, 3]`` (or ``[N, 3]``); returns ``[S, K]`` bool, K = ``len(sites)``.
-    """
-    from geomgen.conformers.torsions import dihedral_angles
-
-    pos = np.asarray(positions, dtype=np.float64)
-    pos = pos[None] if pos.ndim == 2 else pos
-    if not sites:
-        return np.zeros((len(pos), 0), dtype=bool)
-    return np.abs(dihedral_angles(pos, np.array([s.atoms for s in sites]))) < math.pi / 2
-
-
-def amide_states(mol, positions: np.ndarray) -> np.ndarray:
-    """E/Z indicator of every site of :func:`partial_double_bonds`: True where *cis* (reference
-    dihedral :math:`|\\phi| < \\pi/2`; a label by canonical ranks, see the module docstring).
-
-    Shapes:
-        positions: ``[S, N, 3]`` (or ``[N, 3]``); returns ``[S, K]`` bool, K =
-        ``len(partial_double_bonds(mol))``.
-    """
-    return site_states(partial_double_bonds(mol), positions)
-
-
-def flip_amide(pos: np.ndarray, site: AmideSite, delta: float = math.pi) -> np.ndarray:
-    """A copy of ``pos [N, 3]`` with the site's moving side rotated rigidly by ``delta`` about
-    j -> k (by pi: the other state, the reference dihedral shifted by pi)."""
-    j, k = site.bond
-    return rotate_side(pos, j, k, site.moving, delta)
 
 
 class AmideFlipMove(Move):

@@ -6,7 +6,8 @@ Langevin steps rarely do, so without a dedicated move every chain keeps the conf
 start, and a dimethylamino rotor is not two-fold symmetric (its methyl dihedrals differ by about
 120 degrees, not 180).
 
-**Which nitrogens.** :func:`invertible_nitrogens`: neutral, three neighbours, sp3, not aromatic,
+**Which nitrogens.** :func:`~geomgen.conformers.discrete_states.invertible_nitrogens` (defined,
+with the map and the indicator, in :mod:`geomgen.conformers.discrete_states`): neutral, three neighbours, sp3, not aromatic,
 not in a ring (a ring nitrogen cannot invert without moving the ring), no conjugated bond and no
 sp2/sp or aromatic neighbour (amides, anilines, enamines, sulfonamides are planar or conjugated,
 their slow states are torsions), and no chirality tag the user set (a stereocentre to keep).
@@ -48,91 +49,15 @@ satisfies detailed balance (Tierney 1998; Neklyudov et al., ICML 2020), as the r
 
 from __future__ import annotations
 
-import numpy as np
-
+from geomgen.conformers.discrete_states import (  # noqa: F401 (the sites, map and indicator: re-exported)
+    configurational_nitrogens,
+    invert_nitrogen,
+    invertible_nitrogens,
+    nitrogen_configurations,
+    nitrogen_states,
+)
 from geomgen.conformers.reference.moves.base import Move
 from geomgen.conformers.reference.options import Option
-
-
-def invertible_nitrogens(mol) -> list[tuple[int, np.ndarray, list[np.ndarray]]]:
-    """The nitrogens of ``mol`` the inversion move acts on (see the module docstring).
-
-    Returns:
-        list of ``(n, neighbours [3], branches)``: the nitrogen, its neighbours ordered by
-        canonical rank (ties by index), and per neighbour the atoms behind it (possibly empty).
-    """
-    from rdkit import Chem
-
-    from geomgen.conformers.torsions import _side
-
-    hyb = Chem.rdchem.HybridizationType
-    ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=False))
-    out = []
-    for atom in mol.GetAtoms():
-        if (atom.GetAtomicNum() != 7 or atom.GetDegree() != 3 or atom.GetFormalCharge() != 0 or atom.GetIsAromatic()
-                or atom.IsInRing() or atom.GetHybridization() != hyb.SP3
-                or atom.GetChiralTag() != Chem.rdchem.ChiralType.CHI_UNSPECIFIED):
-            continue
-        if any(b.GetIsConjugated() for b in atom.GetBonds()):
-            continue
-        nbrs = list(atom.GetNeighbors())
-        if any(a.GetIsAromatic() or a.GetHybridization() in (hyb.SP, hyb.SP2)
-               or any(b.GetBondType() != Chem.BondType.SINGLE for b in a.GetBonds()) for a in nbrs):
-            continue  # amide-, aniline-, enamine-, sulfonamide-like: conjugated or planar
-        n = atom.GetIdx()
-        order = sorted((ranks[a.GetIdx()], a.GetIdx()) for a in nbrs)
-        idx = np.array([i for _, i in order])
-        branches = [np.array([x for x in _side(mol, int(a), n) if x != a], dtype=int) for a in idx]
-        out.append((n, idx, branches))
-    return out
-
-
-def _frame(n: np.ndarray, a: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Right-handed frame [3, 3] (columns) at ``a``: along n - a, then towards m."""
-    e1 = (n - a) / np.linalg.norm(n - a)
-    w = m - a
-    e2 = w - (w @ e1) * e1
-    e2 /= np.linalg.norm(e2)
-    return np.stack([e1, e2, np.cross(e1, e2)], axis=1)
-
-
-def invert_nitrogen(pos: np.ndarray, n: int, neighbours: np.ndarray, branches: list[np.ndarray]) -> np.ndarray:
-    """The umbrella flip :math:`F` of the module docstring: a copy of ``pos [N, 3]`` with
-    nitrogen ``n`` reflected through the plane of its ``neighbours`` and each branch carried
-    rigidly with its neighbour's frame."""
-    a = pos[neighbours]
-    normal = np.cross(a[1] - a[0], a[2] - a[0])
-    normal /= np.linalg.norm(normal)
-    new = pos.copy()
-    new[n] = pos[n] - 2.0 * ((pos[n] - a[0]) @ normal) * normal
-    for i, branch in enumerate(branches):
-        if not len(branch):
-            continue
-        m = (a.sum(0) - a[i]) / 2.0
-        rot = _frame(new[n], a[i], m) @ _frame(pos[n], a[i], m).T
-        new[branch] = (pos[branch] - a[i]) @ rot.T + a[i]
-    return new
-
-
-def nitrogen_configurations(mol, positions: np.ndarray) -> np.ndarray:
-    """Configuration indicator of every invertible nitrogen: whether the signed volume
-    :math:`\\det[a_1 - n, a_2 - n, a_3 - n]` of the nitrogen and its neighbours (ordered by
-    canonical rank, ties by index) is positive.
-
-    For a nitrogen with three distinct neighbours (by rank) this is its configuration; with two
-    equivalent ones (a dimethylamino group) the graph symmetry that swaps them also swaps it.
-
-    Shapes:
-        positions: ``[S, N, 3]`` (or ``[N, 3]``); returns ``[S, K]`` bool, K =
-        ``len(invertible_nitrogens(mol))``.
-    """
-    pos = np.asarray(positions, dtype=np.float64)
-    pos = pos[None] if pos.ndim == 2 else pos
-    sites = invertible_nitrogens(mol)
-    out = np.zeros((len(pos), len(sites)), dtype=bool)
-    for k, (n, nbrs, _) in enumerate(sites):
-        out[:, k] = np.linalg.det(pos[:, nbrs] - pos[:, n, None]) > 0
-    return out
 
 
 class NitrogenInversionMove(Move):
@@ -153,11 +78,8 @@ class NitrogenInversionMove(Move):
     def __init__(self, system):
         super().__init__(system)
         self.sites = invertible_nitrogens(system.mol)
-        from rdkit import Chem
-
-        ranks = list(Chem.CanonicalRankAtoms(system.mol, breakTies=False))
         #: sites whose three neighbours differ by rank: there the pyramid is a configuration
-        self._monitored = [k for k, (_, nbrs, _) in enumerate(self.sites) if len({ranks[int(a)] for a in nbrs}) == 3]
+        self._monitored = configurational_nitrogens(system.mol, self.sites)
 
     @property
     def applicable(self) -> bool:
@@ -184,12 +106,7 @@ class NitrogenInversionMove(Move):
         return [f"nitrogen-{self.sites[k][0]}" for k in self._monitored]
 
     def states(self, positions):
-        pos = np.asarray(positions, dtype=np.float64)
-        out = np.zeros((len(pos), len(self._monitored)), dtype=bool)
-        for j, k in enumerate(self._monitored):
-            n, nbrs, _ = self.sites[k]
-            out[:, j] = np.linalg.det(pos[:, nbrs] - pos[:, n, None]) > 0
-        return out
+        return nitrogen_states([self.sites[k] for k in self._monitored], positions)
 
     def step(self, rung, adapt: bool = False) -> None:
         n, nbrs, branches = self.sites[int(rung.rng.integers(len(self.sites)))]

@@ -15,28 +15,7 @@ import numpy as np
 
 from geomgen.conformers.reference.moves.base import Move
 from geomgen.conformers.reference.options import Option
-
-
-def rotation_matrix(axis: np.ndarray, angle: float) -> np.ndarray:
-    """Rotation matrix about the unit vector ``axis`` by ``angle`` (Rodrigues), built from
-    Python floats: the sampler calls it once per torsion move, where numpy's per-call overhead
-    on 3 x 3 arrays cost more than the force field."""
-    ax, ay, az = axis.tolist()
-    c, s = math.cos(angle), math.sin(angle)
-    t = 1.0 - c
-    return np.array([[t * ax * ax + c, t * ax * ay - s * az, t * ax * az + s * ay],
-                     [t * ax * ay + s * az, t * ay * ay + c, t * ay * az - s * ax],
-                     [t * ax * az - s * ay, t * ay * az + s * ax, t * az * az + c]])
-
-
-def rotate_side(pos: np.ndarray, j: int, k: int, idx: np.ndarray, delta: float) -> np.ndarray:
-    """A copy of ``pos [N, 3]`` with the atoms ``idx`` rotated by ``delta`` about the axis j -> k."""
-    origin = pos[j]
-    axis = pos[k] - origin
-    rot = rotation_matrix(axis / math.sqrt(axis @ axis), delta)
-    new = pos.copy()
-    new[idx] = (pos[idx] - origin) @ rot.T + origin
-    return new
+from geomgen.conformers.torsions import rotate_side
 
 
 def rotation_angle(rng: np.random.Generator, cfg) -> float:
