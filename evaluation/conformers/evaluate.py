@@ -18,6 +18,13 @@ are scored unless ``--all-molecules`` is given; the counts are printed and recor
   (kcal/mol), averaged over molecules;
 * conf/s -- generated conformers per second of wall time (generation only, including
   geomgen's seed embedding; every method on one core: ETKDG/MMFF numThreads=1, torch 1 thread).
+* amide E/Z populations -- for each molecule with a partial double bond
+  (:func:`geomgen.conformers.discrete_states.partial_double_bonds`: amides, carbamates, ureas,
+  esters), the share of conformers with each site in state 1 (*cis* by canonical rank) for every
+  method next to the reference's (the sampler's ``state_population`` of ``amide-<k>`` where the
+  reference records it, sampler version 3; else the indicator on the reference conformers); per
+  split and method, the mean absolute difference over sites and the share of molecules whose
+  every site is within 0.1.
 
 Writes evaluation/conformers/results.md (markdown table) and results.json.
 """
@@ -33,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from geomgen.atomic import atomic_write_text
+from geomgen.conformers.discrete_states import amide_states, partial_double_bonds
 
 HERE = Path(__file__).resolve().parent
 THRESHOLDS = (0.5, 0.75, 1.25)
@@ -104,7 +112,36 @@ def score(ref, gen, n):
     mm = MMFF(ref.mol)
     de = float(mm.energies(pos).mean() - ref.energies.mean())
     classes = [torsion_class(ref.mol, int(q[1]), int(q[2])) for q in ref.torsion_atoms]
-    return {"w1": w1, "cov": cov, "de": de, "w1_by_class": list(zip(classes, per_torsion.tolist()))}
+    amide = amide_states(ref.mol, pos).mean(0).tolist() if partial_double_bonds(ref.mol) else None
+    return {"w1": w1, "cov": cov, "de": de, "w1_by_class": list(zip(classes, per_torsion.tolist())), "amide": amide}
+
+
+def reference_amide_population(ref, n: int = 200) -> list[float] | None:
+    """Share of the reference's samples with each amide site of
+    :func:`~geomgen.conformers.discrete_states.partial_double_bonds` in state 1: the sampler's
+    own ``state_population`` where its diagnostics name every site (sampler version 3), else the
+    indicator on ``n`` rebuilt reference conformers; ``None`` without sites."""
+    sites = partial_double_bonds(ref.mol)
+    if not sites:
+        return None
+    names, pops = ref.diagnostics.get("state_names") or [], ref.diagnostics.get("state_population") or []
+    recorded = dict(zip(names, pops))
+    if all(f"amide-{k}" in recorded for k in range(len(sites))):
+        return [float(recorded[f"amide-{k}"]) for k in range(len(sites))]
+    conf = ref.conformers(min(n, len(ref.angles)))
+    return amide_states(ref.mol, np.stack([c.GetPositions() for c in conf.GetConformers()])).mean(0).tolist()
+
+
+def amide_summary(refs, scores) -> dict:
+    """Per-molecule amide populations of one method against the references (see the module
+    docstring): ``molecules`` ([id, method, reference] per molecule with sites, both lists over its
+    sites), ``MAD`` over sites and the share ``within 0.1`` of molecules."""
+    per = [[r.id, s["amide"], reference_amide_population(r)] for r, s in zip(refs, scores)
+           if s is not None and s["amide"] is not None]
+    diffs = [np.abs(np.subtract(p, q)) for _, p, q in per]
+    return {"molecules": per,
+            "MAD": float(np.mean(np.concatenate(diffs))) if diffs else float("nan"),
+            "within 0.1": float(np.mean([d.max() <= 0.1 for d in diffs])) if diffs else float("nan")}
 
 
 def evaluate(split, methods, n, seed, max_molecules=None, all_molecules=False):
@@ -144,6 +181,7 @@ def evaluate(split, methods, n, seed, max_molecules=None, all_molecules=False):
             for cls, w in s["w1_by_class"]:
                 by_class.setdefault(cls, []).append(w)
         row["W1 by torsion class"] = {cls: [float(np.mean(ws)), len(ws)] for cls, ws in by_class.items()}
+        row["amide populations"] = amide_summary(refs, scores)
         rows.append(row)
         print(f"{split} {name}: W1 {row['W1 torsions']:.3f}, COV-R@0.75 {row['COV-R@0.75']:.3f}, {row['conf/s']:.1f} conf/s", flush=True)
     return rows
@@ -178,6 +216,34 @@ def by_class_markdown(rows) -> list[str]:
     return out
 
 
+def amide_markdown(rows) -> list[str]:
+    """Amide E/Z populations per split: a summary per method and the molecules side by side."""
+    out = []
+    for split in dict.fromkeys(r["split"] for r in rows):
+        sub = [r for r in rows if r["split"] == split and r.get("amide populations", {}).get("molecules")]
+        if not sub:
+            continue
+        out += ["", f"Amide E/Z populations, {split}: share of conformers with each partial double bond in state 1 "
+                    "(cis by canonical rank, `geomgen.conformers.discrete_states.amide_states`) against the reference's; "
+                    "MAD over sites, share of molecules with every site within 0.1:", "",
+                "| method | molecules | sites | MAD | within 0.1 |", "|---|---|---|---|---|"]
+        for r in sub:
+            a = r["amide populations"]
+            sites = sum(len(q) for _, _, q in a["molecules"])
+            out.append(f"| {r['method']} | {len(a['molecules'])} | {sites} | {a['MAD']:.3f} | {a['within 0.1']:.2f} |")
+        mols = {}
+        for r in sub:
+            for mid, p, q in r["amide populations"]["molecules"]:
+                mols.setdefault(mid, {"reference": q})[r["method"]] = p
+        methods = [r["method"] for r in sub]
+        out += ["", "| molecule | site | reference | " + " | ".join(methods) + " |", "|" + "---|" * (3 + len(methods))]
+        for mid, d in mols.items():
+            for k, q in enumerate(d["reference"]):
+                cells = ["" if m not in d else f"{d[m][k]:.2f}" for m in methods]
+                out.append(f"| {mid} | amide-{k} | {q:.2f} | " + " | ".join(cells) + " |")
+    return out
+
+
 def to_markdown(rows, header):
     cols = ["split", "method", "molecules", "failed", "W1 torsions", "COV-R@0.5", "COV-R@0.75", "COV-R@1.25", "AMR-R",
             "COV-P@0.5", "COV-P@0.75", "COV-P@1.25", "AMR-P", "dE", "conf/s"]
@@ -187,6 +253,7 @@ def to_markdown(rows, header):
                  (f"{r[c]:.1f}" if isinstance(r[c], float) else str(r[c])) for c in cols]
         lines.append("| " + " | ".join(cells) + " |")
     lines += by_class_markdown(rows)
+    lines += amide_markdown(rows)
     # ratios against ETKDG per split (when ETKDG was run)
     if not any(r["method"] == "etkdg" for r in rows):
         return "\n".join(lines) + "\n"

@@ -173,8 +173,11 @@ def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters:
     nitrogens whose three neighbours differ by canonical rank
     (:mod:`geomgen.conformers.discrete_states`): states that neither the torsion samples nor
     MMFF relaxation change, so without several seeds every conformer of a molecule keeps its
-    seed's. The seed is MMFF94-minimised (``max_iters``) to :math:`x_0`; each site is flipped on
-    :math:`x_0` alone and minimised, giving :math:`\Delta E_k`. A site more than ``energy_window``
+    seed's. Each state's geometry is the lowest of a few MMFF94 minimisations (``max_iters``): the
+    seed with the state set, and the same with each of up to ``max_neighbours`` rotatable
+    torsions next to a site turned by pi (a flipped amide's best minimum often has its neighbour
+    turned, e.g. the aryl of an acylaminothiazole). The seed's own states give :math:`x_0`; each
+    site is flipped on :math:`x_0` alone, giving :math:`\Delta E_k`. A site more than ``energy_window``
     kcal/mol above (below) stays in (is moved to) its lower state: it carries no weight at 300 K
     (:math:`e^{-6/kT} \approx 4 \cdot 10^{-5}`). Combinations of the remaining sites (at most
     ``max_seeds``, the lowest by the additive estimate :math:`\sum_k \Delta E_k` when there are
@@ -185,9 +188,12 @@ def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters:
     (``discrete_sites``: ``amide-<k>`` for site k of
     :func:`~geomgen.conformers.discrete_states.partial_double_bonds`, then ``nitrogen-<atom>``, as
     the reference sampler names them) and ``MMFF94_energy_kcal_mol`` as properties. The energy of a minimum is a
-    free-energy estimate that neglects the entropy of each state's well; on N-methylacetamide and
-    N-ethyl-N-methylacetamide it gives cis populations of 0.025 and 0.49 against 0.008 and 0.47
-    from the reference sampler.
+    free-energy estimate that neglects the entropy of each state's well. Cis populations against
+    the reference sampler with amide flips (BAR over the rigid flip): N-methylacetamide 0.025 vs
+    0.008, N-ethyl-N-methylacetamide 0.49 vs 0.47, N-benzyl-N-methylformamide 0.86 vs 0.74,
+    N-benzylacetamide 0.016 vs 0.001, 2-(methoxyacetamido)thiazole test-00213 0.99 vs 0.77. A
+    harmonic entropy term (finite-difference Hessian) was worse on the floppy ones (0.14 vs
+    0.001 for N-benzylacetamide).
 
     Returns ``[seed]`` unchanged when the molecule has no such site or only the seed's own
     state is within the window.

@@ -1,0 +1,57 @@
+"""The slow discrete states: site selection, indicators and the flips between states."""
+
+import numpy as np
+import pytest
+
+from geomgen.conformers import embed_seed, parse_molecule
+from geomgen.conformers.discrete_states import (
+    amide_states,
+    configurational_nitrogens,
+    flip_amide,
+    invert_nitrogen,
+    invertible_nitrogens,
+    nitrogen_configurations,
+    partial_double_bonds,
+    states_label,
+)
+
+
+@pytest.mark.parametrize("smiles, n_amide, n_nitrogen, n_configurational", [
+    ("CNC(C)=O", 1, 0, 0),  # N-methylacetamide
+    ("CCN(C)C(C)=O", 1, 0, 0),  # tertiary amide: the amide N is not invertible
+    ("CN(C)C(C)=O", 0, 0, 0),  # N,N-dimethyl: the flip is a relabelling
+    ("CNC(=O)OC", 2, 0, 0),  # carbamate: C-N and ester C-O
+    ("O=C1CCCN1", 0, 0, 0),  # lactam: in a ring
+    ("CCCN(C)CC", 0, 1, 1),  # three different groups on a pyramidal nitrogen
+    ("CN(C)CCO", 0, 1, 0),  # dimethylamino: two equivalent neighbours
+    ("CCCC", 0, 0, 0),
+])
+def test_sites(smiles, n_amide, n_nitrogen, n_configurational):
+    mol = parse_molecule(smiles)
+    assert len(partial_double_bonds(mol)) == n_amide
+    assert len(invertible_nitrogens(mol)) == n_nitrogen
+    assert len(configurational_nitrogens(mol)) == n_configurational
+
+
+def test_amide_flip_changes_the_indicator_and_is_an_involution():
+    mol = embed_seed(parse_molecule("CCN(C)C(C)=O"), seed=0)
+    x = mol.GetConformer().GetPositions()
+    site = partial_double_bonds(mol)[0]
+    y = flip_amide(x, site)
+    s = amide_states(mol, np.stack([x, y]))[:, 0]
+    assert s[0] != s[1]
+    np.testing.assert_allclose(flip_amide(y, site), x, atol=1e-10)
+
+
+def test_nitrogen_inversion_changes_the_indicator_and_is_an_involution():
+    mol = embed_seed(parse_molecule("CCCN(C)CC"), seed=0)
+    x = mol.GetConformer().GetPositions()
+    n, nbrs, branches = invertible_nitrogens(mol)[0]
+    y = invert_nitrogen(x, n, nbrs, branches)
+    s = nitrogen_configurations(mol, np.stack([x, y]))[:, 0]
+    assert s[0] != s[1]
+    np.testing.assert_allclose(invert_nitrogen(y, n, nbrs, branches), x, atol=1e-10)
+
+
+def test_states_label():
+    assert states_label([True, False, True]) == "101" and states_label([]) == ""
