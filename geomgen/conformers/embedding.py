@@ -165,7 +165,7 @@ def ring_seeds(mol, first, seed: int = 0, n_candidates: int = 32, max_seeds: int
 
 
 def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters: int = 2000,
-                nitrogens: bool = True, max_sites: int = 12, max_neighbours: int = 4) -> list:
+                nitrogens: bool = True, max_sites: int = 12, max_neighbours: int = 4, min_weight: float = 1e-3) -> list:
     r"""Seeds of ``seed``'s molecule in its low-energy combinations of slow discrete states, each
     with the Boltzmann weight of its state.
 
@@ -183,7 +183,7 @@ def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters:
     ``max_seeds``, the lowest by the additive estimate :math:`\sum_k \Delta E_k` when there are
     more) are built by flipping them on :math:`x_0` and minimising; those that keep their target
     states and the seed's stereochemistry, within ``energy_window`` of the lowest, are the seeds,
-    with ``seed_weight`` :math:`\propto e^{-E_c / kT}` (:math:`kT` at 300 K, :math:`E_c` the
+    with ``seed_weight`` :math:`\propto e^{-E_c / kT}` (at least ``min_weight``) (:math:`kT` at 300 K, :math:`E_c` the
     minimised MMFF94 energy), their states (``discrete_states``, 0/1 per site), the sites' names
     (``discrete_sites``: ``amide-<k>`` for site k of
     :func:`~geomgen.conformers.discrete_states.partial_double_bonds`, then ``nitrogen-<atom>``, as
@@ -208,6 +208,9 @@ def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters:
             (default 12); the others keep the seed's states.
         max_neighbours (int): at most this many rotatable torsions next to a site are turned by
             pi before minimising each state (default 4).
+        min_weight (float): combinations whose Boltzmann weight is below this are dropped and the
+            rest renormalised (default 1e-3: under one conformer in a thousand), so a molecule
+            whose other states carry no weight (a carboxylic acid's anti O-H) keeps its seed.
     """
     import itertools
 
@@ -296,6 +299,8 @@ def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters:
         return [seed]
     low = min(e for _, _, e in kept)
     kept = [(t, x, e) for t, x, e in kept if e <= low + energy_window]
+    weights = boltzmann_weights(np.array([e for _, _, e in kept]))
+    kept = [k for k, w in zip(kept, weights) if w >= min_weight]
     if len(kept) == 1 and kept[0][0] == tuple(s0):
         return [seed]
     weights = boltzmann_weights(np.array([e for _, _, e in kept]))
