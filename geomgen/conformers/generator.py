@@ -27,10 +27,13 @@ DEFAULT_BOLTZMANN_SWEEPS = 20
 #: (evaluation/conformers/ring_coverage.md)
 DEFAULT_RING_SEEDS = 0
 RING_SEED_WINDOW = 3.0
-#: at most this many seeds in distinct combinations of slow discrete states (amide E/Z, nitrogen
-#: configurations; 0 or 1 for the seed's states only), within this window (kcal/mol) of the
-#: lowest (:func:`~geomgen.conformers.embedding.state_seeds`; see :class:`ConformerGenerator`)
-DEFAULT_STATE_SEEDS = 8
+#: seeds in distinct combinations of amide E/Z states (0 or 1: the seed's states only; 8 to turn
+#: them on), within this window (kcal/mol) of the lowest
+#: (:func:`~geomgen.conformers.embedding.state_seeds`; see :class:`ConformerGenerator`). Off by
+#: default: on 40 validation molecules at n = 50 they made plain generation 2.5-4.5x slower (the
+#: minimisations of each state), and the stored references (sampler version 2) keep their seed's
+#: states, so no gain is measurable against them yet
+DEFAULT_STATE_SEEDS = 0
 STATE_SEED_WINDOW = 6.0
 #: distance-geometry embedder of the seed in plain generation (relax and boltzmann use ETKDGv3)
 DEFAULT_SEED_EMBEDDER = "etkdg"
@@ -244,10 +247,11 @@ class ConformerGenerator:
             n = 50, 4 seeds raise COV-R@0.75 from 0.832 / 0.780 / 0.739 to 0.859 / 0.801 / 0.843
             (val / test / drugs; ETKDGv3+MMFF 0.821 / 0.819 / 0.845) but cut the speed from about
             35x ETKDGv3+MMFF's to 7-10x (evaluation/conformers/ring_coverage.md).
-        state_seeds (int): at most this many seeds for a molecule with slow discrete states --
-            partial double bonds (amide, carbamate, urea, ester E/Z) and invertible sp3 nitrogens
-            with three distinct neighbours -- and a single seed (default
-            :data:`DEFAULT_STATE_SEEDS`; 0 or 1: every conformer in the seed's states). Each
+        state_seeds (int): at most this many seeds for a molecule with partial double bonds
+            (amide, carbamate, urea, ester, acid E/Z) and a single seed (default
+            :data:`DEFAULT_STATE_SEEDS`, off; 0 or 1: every conformer in the seed's states;
+            nitrogen configurations are not seeded: the minima of a nitrogen's two pyramids
+            differed by 2 kcal/mol on an achiral amine whose true split is 50/50). Each
             low-energy combination of states is set on the seed and MMFF94-minimised
             (:func:`~geomgen.conformers.embedding.state_seeds`, within
             :data:`STATE_SEED_WINDOW` kcal/mol), gets its own predicted torsion distribution and
