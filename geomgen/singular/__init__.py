@@ -6,6 +6,7 @@ noise (Chae, Kim, Kim & Lin, JMLR 2023).
 * :func:`mc_log_likelihood`, :func:`iw_log_likelihood` -- estimators of
   :math:`\\log \\mathbb{E}_Z \\varphi_\\sigma(x - g(Z))`.
 * :class:`InstanceNoise`, :class:`SingularDataModule` -- the data perturbation.
+* :func:`noise_schedule`, :func:`select_noise` -- the instance-noise level: a rate in n, and K-fold CV.
 * :func:`fit_estimator` -- fit one of ``perturbed_mle``, ``mle``, ``vae``, ``kde``, ``empirical`` by name.
 * :func:`make_distribution` -- the manifold laws of the studies (:mod:`geomgen.singular.manifolds`).
 * :mod:`geomgen.singular.studies` -- simulation studies from YAML files.
@@ -34,6 +35,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "GeneratorNetwork": ".networks",
         "InstanceNoise": ".noise",
         "SingularDataModule": ".noise",
+        "NoiseSelection": ".noise_selection",
+        "noise_schedule": ".noise_selection",
+        "select_noise": ".noise_selection",
         "DISTRIBUTIONS": ".manifolds",
         "ManifoldDistribution": ".manifolds",
         "make_distribution": ".manifolds",

@@ -9,7 +9,15 @@ Measurements (one row):
 * ``w1`` -- exact :math:`W_1` (POT, Euclidean cost) between ``num_points`` samples of the
   estimate and ``num_points`` fresh samples of the truth. Even a perfect estimate scores the
   two-sample error of that size; the ``oracle_w1`` column (two independent truth samples of
-  the same size) measures that floor.
+  the same size) measures that floor. With ``evaluation.w1_repeats`` R > 1 both are means over
+  R independent repeats, with ``w1_se`` and ``oracle_w1_se``; ``w1_debiased`` = ``w1`` -
+  ``oracle_w1`` (:func:`~geomgen.metrics.debiased_wasserstein`, paired per repeat), ``w1_debiased_se``.
+* ``energy``, ``energy_se`` -- with ``evaluation.energy_points`` m > 0, the energy distance
+  (:func:`~geomgen.metrics.energy_distance`, an unbiased U-statistic, jackknife standard error)
+  between m samples of the estimate and m fresh truth samples; ``oracle_energy``,
+  ``oracle_energy_se``: the same between two truth samples (0 in expectation).
+* ``noise`` -- the grid's entry (a level, ``"schedule"`` or ``"auto"``); ``noise_used`` the level
+  the fit used; ``noise_selection`` the CV table of ``"auto"`` (not in ``runs.csv``).
 * ``loglik`` -- mean estimated log-density of ``test_points`` fresh (clean) truth points, in
   nats per point; for the perturbed estimator this is the density of the fitted model
   :math:`g_\#P_Z * N(0, \sigma^2 I)`.
@@ -30,7 +38,16 @@ import traceback
 import zlib
 from dataclasses import dataclass
 
-__all__ = ["Cell", "run_cell", "cell_seed", "sample_key", "ambient_free_key"]
+__all__ = ["Cell", "run_cell", "cell_seed", "sample_key", "ambient_free_key", "noise_text"]
+
+
+#: evaluation settings added after the first studies, at the values those studies used: left out of a cell's key
+_LEGACY = {"paired_ambient": False, "w1_repeats": 1, "energy_points": 0}
+
+
+def noise_text(noise: float | str) -> str:
+    """A noise entry as text: ``0.1`` -> ``"0.1"``, ``"auto"`` -> ``"auto"``."""
+    return noise if isinstance(noise, str) else f"{noise:g}"
 
 
 @dataclass(frozen=True)
@@ -40,7 +57,7 @@ class Cell:
     distribution: str
     distribution_spec: dict
     n: int
-    noise: float
+    noise: float | str
     estimator: str
     estimator_spec: dict
     seed: int
@@ -50,10 +67,10 @@ class Cell:
     @property
     def key(self) -> str:
         """A file-safe unique name; a hash of the specs makes a changed spec a new cell."""
-        ev = {k: v for k, v in self.evaluation.items() if not (k == "paired_ambient" and not v)}  # keys of older runs stay
+        ev = {k: v for k, v in self.evaluation.items() if _LEGACY.get(k, object()) != v}  # keys of older runs stay
         blob = json.dumps([self.distribution_spec, self.estimator_spec, ev], sort_keys=True)
         h = hashlib.sha1(blob.encode()).hexdigest()[:10]
-        return f"{self.distribution}__n{self.n}__s{self.noise:g}__{self.estimator}__seed{self.seed}__{h}"
+        return f"{self.distribution}__n{self.n}__s{noise_text(self.noise)}__{self.estimator}__seed{self.seed}__{h}"
 
     def to_dict(self) -> dict:
         return {"distribution": self.distribution, "distribution_spec": self.distribution_spec, "n": self.n,
@@ -97,11 +114,12 @@ def run_cell(cell: dict) -> dict:
     dspec = {k: v for k, v in cell["distribution_spec"].items() if k != "type"}
     espec = {k: v for k, v in cell["estimator_spec"].items() if k != "type"}
     dist_name, est_type = cell["distribution"], cell["estimator_spec"]["type"]
-    n, seed, noise = int(cell["n"]), int(cell["seed"]), float(cell["noise"])
+    n, seed = int(cell["n"]), int(cell["seed"])
+    noise = cell["noise"] if isinstance(cell["noise"], str) else float(cell["noise"])
     row = {"distribution": dist_name, "n": n, "noise": noise, "estimator": cell["estimator"],
            "estimator_type": est_type, "seed": seed}
     try:
-        from geomgen.metrics import wasserstein
+        from geomgen.metrics import debiased_wasserstein, energy_distance
         from geomgen.singular.fit import fit_estimator
         from geomgen.singular.manifolds import make_distribution
 
@@ -111,23 +129,43 @@ def run_cell(cell: dict) -> dict:
         gen = lambda *p: torch.Generator().manual_seed(cell_seed(*p))  # noqa: E731
         x = law.sample(n, gen(key, n, seed, "train"))
         m = int(ev["num_points"])
-        truth = law.sample(m, gen(key, seed, "truth"), dtype=torch.float64)
         test = law.sample(int(ev["test_points"]), gen(key, seed, "test"), dtype=torch.float64)
         t0 = time.perf_counter()
         fitted = fit_estimator(est_type, x, intrinsic_dim=law.intrinsic_dim, noise=noise,
                                seed=cell_seed(key, n, seed, cell["estimator"], noise), **espec)
         row["fit_seconds"] = time.perf_counter() - t0
-        est_sample = fitted.sample(m, gen(key, n, seed, cell["estimator"], noise, "sample"))
-        if not torch.isfinite(est_sample).all():
-            raise FloatingPointError("the estimate produced non-finite samples")
-        row["w1"] = wasserstein(est_sample, truth)
-        row["oracle_w1"] = wasserstein(law.sample(m, gen(key, seed, "truth2"), dtype=torch.float64), truth)
+        row["noise_used"] = fitted.noise
+
+        def estimate(size, *tag):
+            out = fitted.sample(size, gen(key, n, seed, cell["estimator"], noise, *tag))
+            if not torch.isfinite(out).all():
+                raise FloatingPointError("the estimate produced non-finite samples")
+            return out
+
+        # every estimator of a (law, seed) meets the same truth samples; repeat 0 draws as older studies did
+        t0 = time.perf_counter()
+        reps = range(int(ev.get("w1_repeats", 1)))
+        tags = [() if r == 0 else (r,) for r in reps]
+        w1 = debiased_wasserstein([estimate(m, "sample", *t) for t in tags],
+                                  [law.sample(m, gen(key, seed, "truth", *t), dtype=torch.float64) for t in tags],
+                                  [law.sample(m, gen(key, seed, "truth2", *t), dtype=torch.float64) for t in tags])
+        row.update(w1=w1.w1, oracle_w1=w1.floor, w1_se=w1.w1_se, oracle_w1_se=w1.floor_se, w1_debiased=w1.debiased,
+                   w1_debiased_se=w1.debiased_se, w1_repeats=w1.repeats)
+        me = int(ev.get("energy_points", 0))
+        if me:
+            truth = law.sample(me, gen(key, seed, "energy_truth"), dtype=torch.float64)
+            e = energy_distance(estimate(me, "energy_sample"), truth)
+            e0 = energy_distance(law.sample(me, gen(key, seed, "energy_truth2"), dtype=torch.float64), truth)
+            row.update(energy=e.value, energy_se=e.se, oracle_energy=e0.value, oracle_energy_se=e0.se, energy_points=me)
+        row["eval_seconds"] = time.perf_counter() - t0
         ll = fitted.held_out_log_likelihood(test, gen(key, n, seed, cell["estimator"], noise, "ll"))
         row["loglik"] = ll if math.isfinite(ll) else float("nan")
         row["sigma"] = fitted.sigma
         row["steps"] = fitted.steps
         if fitted.info.get("history"):  # estimator option history_every: the training curve
             row["history"] = fitted.info["history"]
+        if fitted.info.get("noise_selection"):  # noise "auto": the CV table of s
+            row["noise_selection"] = fitted.info["noise_selection"]
         row["status"] = "ok"
         row["error"] = ""
     except Exception as e:  # recorded in the output and retried on the next run

@@ -26,8 +26,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from itertools import product
 from pathlib import Path
+from typing import Literal, Union
 
-from jsonargparse.typing import PositiveFloat, PositiveInt, restricted_number_type
+from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt, restricted_number_type
 
 from geomgen.singular.studies.cell import Cell
 from geomgen.singular.studies.schema import SchemaError, check, short
@@ -37,6 +38,9 @@ __all__ = ["StudyConfigError", "StudyConfig", "Grid", "Evaluation", "load_study"
 SampleSize = restricted_number_type("SampleSize", int, (">=", 2), docstring="int restricted to be >=2")
 NoiseLevel = restricted_number_type("NoiseLevel", float, [(">=", 0.0), ("<", math.inf)],
                                     docstring="float restricted to be >=0 and finite")
+#: a grid's instance-noise entry: a level s, or a rule of :func:`~geomgen.singular.fit.fit_estimator`
+#: (``"schedule"``: s(n) of :func:`~geomgen.singular.noise_selection.noise_schedule`; ``"auto"``: s by cross-validation)
+Noise = Union[NoiseLevel, Literal["auto", "schedule"]]  # noqa: UP007 (jsonargparse reads a typing.Union here)
 
 
 #: the largest study file read (bytes); a study is a few hundred bytes
@@ -56,13 +60,13 @@ class Grid:
     Args:
         distributions, estimators (list of str, optional): labels defined at the top level.
         n (list of int, optional): sample sizes, each >= 2.
-        noise (list of float, optional): instance-noise levels s >= 0.
+        noise (list of float or str, optional): instance-noise levels s >= 0, or ``"schedule"`` / ``"auto"``.
         seeds (list of int, optional): seeds.
     """
 
     distributions: list[str] | None = None
     n: list[SampleSize] | None = None
-    noise: list[NoiseLevel] | None = None
+    noise: list[Noise] | None = None
     estimators: list[str] | None = None
     seeds: list[int] | None = None
 
@@ -83,6 +87,15 @@ class Evaluation:
             samples, and the estimators' seeds -- each embedded by its own isometry: common random
             numbers, so a W1 difference between two D is the estimator's, not the evaluation
             floor's noise (default False: every law its own draws).
+        w1_repeats (int, optional): independent repeats of the W1 evaluation (each: ``num_points``
+            samples of the estimate, of the truth and of a second truth sample); W1, its floor and
+            W1 - floor (:func:`~geomgen.metrics.debiased_wasserstein`) are means over repeats with
+            standard errors (default 1: the single evaluation of older studies).
+        energy_points (int, optional): samples of the estimate and of the truth for the energy
+            distance (:func:`~geomgen.metrics.energy_distance`, unbiased, with its jackknife standard
+            error), and its truth-vs-truth value at the same size; 0 skips it (default 0).
+
+    The last two at their defaults leave a cell's key as in older studies, so their results still load and resume.
     """
 
     num_points: PositiveInt = 2000
@@ -90,6 +103,8 @@ class Evaluation:
     alpha: PositiveFloat = 2.0
     compare_n: PositiveInt = 1000
     paired_ambient: bool = False
+    w1_repeats: PositiveInt = 1
+    energy_points: NonNegativeInt = 0
 
 
 @dataclass
@@ -102,7 +117,9 @@ class StudyConfig:
         estimators (dict): label -> ``{"type": estimator, **options}``, an estimator of
             :data:`~geomgen.singular.fit.ESTIMATOR_OPTIONS` and its options.
         n (list of int): sample sizes, each >= 2.
-        noise (list of float): instance-noise levels s >= 0 (used by ``perturbed_mle`` only).
+        noise (list of float or str): instance-noise levels s >= 0, or the rules ``"schedule"`` (s(n), the rate
+            :func:`~geomgen.singular.noise_selection.noise_schedule`) and ``"auto"`` (s chosen by cross-validation in
+            every cell, :func:`~geomgen.singular.noise_selection.select_noise`); used by ``perturbed_mle`` only.
         seeds (list of int): seeds.
         name (str, optional): the study's name (default ``"study"``; :func:`load_study`: the file's stem).
         description (str, optional): free text for the report (default ``""``).
@@ -115,7 +132,7 @@ class StudyConfig:
     distributions: dict[str, dict]
     estimators: dict[str, dict]
     n: list[SampleSize]
-    noise: list[NoiseLevel]
+    noise: list[Noise]
     seeds: list[int]
     name: str = "study"
     description: str = ""
@@ -138,7 +155,7 @@ class StudyConfig:
             for dist, n, est in product(grid["distributions"], grid["n"], grid["estimators"]):
                 noises = grid["noise"] if self.estimators[est]["type"] == "perturbed_mle" else [0.0]
                 for s, seed in product(noises, grid["seeds"]):
-                    c = Cell(dist, self.distributions[dist], int(n), float(s), est, self.estimators[est], int(seed),
+                    c = Cell(dist, self.distributions[dist], int(n), s if isinstance(s, str) else float(s), est, self.estimators[est], int(seed),
                              evaluation, self.threads)
                     cells.setdefault(c.key, c)
         return list(cells.values())

@@ -8,6 +8,10 @@ r"""Tables and plots of a finished study.
   per (distribution, estimator, noise), with the minimax exponent
   :math:`-\min(1/2, (\alpha+1)/(2\alpha+d))` of the rate
   :math:`\max(n^{-1/2}, n^{-(\alpha+1)/(2\alpha+d)})`.
+* ``floors.csv`` and a section of ``summary.md`` -- the evaluation floors next to the smallest
+  estimator error per (distribution, n) (:func:`floor_table`).
+* With the evaluation of issue 30 (``w1_repeats``, ``energy_points``): slopes and plots of W1 - floor
+  and of the energy distance too (``slopes_by_metric.csv``, ``w1_debiased_vs_n.png``, ``energy_vs_n.png``).
 * ``w1_vs_n.png`` (log-log, slope in the legend) and ``w1_vs_noise.png``; where laws differ
   only in their ambient dimension (:func:`families`), ``w1_vs_D.png`` and a table of W1
   against D (:func:`ambient_sensitivity`).
@@ -22,11 +26,35 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["RUN_COLUMNS", "write_report", "summarize", "fit_slopes", "theory_exponent", "compare", "families",
-           "ambient_sensitivity"]
+__all__ = ["RUN_COLUMNS", "METRICS", "write_report", "summarize", "fit_slopes", "theory_exponent", "compare", "families",
+           "ambient_sensitivity", "floor_table", "noise_key"]
 
 RUN_COLUMNS = ["distribution", "d", "D", "n", "noise", "estimator", "estimator_type", "seed", "w1", "oracle_w1",
-               "loglik", "sigma", "seconds", "cpu_seconds", "fit_seconds", "steps", "w1_points", "status", "error"]
+               "loglik", "sigma", "seconds", "cpu_seconds", "fit_seconds", "steps", "w1_points", "status", "error",
+               # added by issue 30 (blank in the rows of older studies)
+               "noise_used", "w1_se", "oracle_w1_se", "w1_debiased", "w1_debiased_se", "w1_repeats", "energy", "energy_se",
+               "oracle_energy", "oracle_energy_se", "energy_points", "eval_seconds"]
+
+#: the error metrics a report fits slopes to, with their floors: column -> (name, floor column of the summary)
+METRICS = {"w1": "W1", "w1_debiased": "W1 - floor", "energy": "energy distance^2"}
+
+
+def noise_key(v):
+    """A row's noise entry as a grouping key: a float, or the rule's name (``"auto"``, ``"schedule"``)."""
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return float(v)
+
+
+def _noise_order(v):
+    return (1, 0.0, v) if isinstance(v, str) else (0, float(v), "")
+
+
+def _noise_text(v) -> str:
+    return v if isinstance(v, str) else f"{v:g}"
 
 
 def theory_exponent(d: int, alpha: float) -> float:
@@ -55,12 +83,13 @@ def summarize(rows: list[dict]) -> list[dict]:
     groups = defaultdict(list)
     for r in rows:
         if r.get("status") == "ok":
-            groups[(r["distribution"], int(r["n"]), float(r["noise"]), r["estimator"])].append(r)
+            groups[(r["distribution"], int(r["n"]), noise_key(r["noise"]), r["estimator"])].append(r)
     out = []
-    for (dist, n, s, est), rs in sorted(groups.items()):
+    for (dist, n, s, est), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], _noise_order(kv[0][2]), kv[0][3])):
         row = {"distribution": dist, "d": rs[0].get("d"), "D": rs[0].get("D"), "n": n, "noise": s, "estimator": est,
                "runs": len(rs)}
-        for col in ("w1", "oracle_w1", "loglik", "sigma", "seconds", "cpu_seconds"):
+        for col in ("w1", "oracle_w1", "loglik", "sigma", "seconds", "cpu_seconds", "noise_used", "w1_debiased",
+                    "energy", "oracle_energy", "oracle_energy_se"):
             m, se, _ = _mean_se([_f(r.get(col)) for r in rs])
             row[f"{col}_mean"], row[f"{col}_se"] = m, se
         floor = [_f(r.get("oracle_w1")) for r in rs]
@@ -76,11 +105,16 @@ def primary_noise(summary: list[dict], estimator: str, dist: str, noises: list[f
     for s in noises:
         if s in have:
             return s
-    return min(have) if have else None
+    return min(have, key=_noise_order) if have else None
 
 
-def fit_slopes(summary: list[dict], alpha: float, rows: list[dict] | None = None) -> list[dict]:
+def fit_slopes(summary: list[dict], alpha: float, rows: list[dict] | None = None, metric: str = "w1") -> list[dict]:
     r"""Least-squares slope of log mean W1 on log n, per (distribution, estimator, noise).
+
+    ``metric`` picks the error: ``"w1"`` (default), ``"w1_debiased"`` (W1 - floor) or ``"energy"``
+    (the squared energy distance; its slope is halved, the slope of the energy distance itself,
+    comparable in scale with a W1 slope but not the same rate). Values <= 0 (an estimate within
+    the floor) are left out of the fit.
 
     With the per-seed ``rows``, also the slope fitted to every run's :math:`(\log n, \log W_1)`
     and its 95 % confidence interval (Student t on the residual scatter, which includes the
@@ -92,19 +126,20 @@ def fit_slopes(summary: list[dict], alpha: float, rows: list[dict] | None = None
     groups = defaultdict(list)
     for r in summary:
         groups[(r["distribution"], r["estimator"], r["noise"])].append(r)
+    scale = 0.5 if metric == "energy" else 1.0
     runs = defaultdict(list)
     for r in rows or []:
-        w = _f(r.get("w1"))
+        w = _f(r.get(metric))
         if r.get("status") == "ok" and math.isfinite(w) and w > 0:
-            runs[(r["distribution"], r["estimator"], float(r["noise"]))].append((math.log(int(r["n"])), math.log(w)))
+            runs[(r["distribution"], r["estimator"], noise_key(r["noise"]))].append((math.log(int(r["n"])), scale * math.log(w)))
     out = []
-    for (dist, est, s), rs in sorted(groups.items()):
-        rs = [r for r in rs if math.isfinite(r["w1_mean"]) and r["w1_mean"] > 0]
+    for (dist, est, s), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], _noise_order(kv[0][2]))):
+        rs = [r for r in rs if math.isfinite(r.get(f"{metric}_mean", math.nan)) and r[f"{metric}_mean"] > 0]
         ns = sorted({r["n"] for r in rs})
         if len(ns) < 2:
             continue
         x = np.log([r["n"] for r in rs])
-        y = np.log([r["w1_mean"] for r in rs])
+        y = scale * np.log([r[f"{metric}_mean"] for r in rs])
         slope, intercept = np.polyfit(x, y, 1)
         lo = hi = float("nan")
         pts = runs.get((dist, est, s), [])
@@ -113,7 +148,7 @@ def fit_slopes(summary: list[dict], alpha: float, rows: list[dict] | None = None
             t = stats.t.ppf(0.975, len(pts) - 2)
             lo, hi = fit.slope - t * fit.stderr, fit.slope + t * fit.stderr
         d = int(rs[0]["d"]) if rs[0].get("d") is not None else None
-        out.append({"distribution": dist, "estimator": est, "noise": s, "n_min": ns[0], "n_max": ns[-1],
+        out.append({"metric": metric, "distribution": dist, "estimator": est, "noise": s, "n_min": ns[0], "n_max": ns[-1],
                     "points": len(ns), "slope": float(slope), "slope_lo": float(lo), "slope_hi": float(hi),
                     "intercept": float(intercept), "d": d,
                     "theory_slope": theory_exponent(d, alpha) if d is not None else float("nan")})
@@ -150,7 +185,7 @@ def ambient_sensitivity(summary: list[dict], config, rows: list[dict] | None = N
     per_seed = defaultdict(dict)
     for x in rows or ():
         if x.get("status") == "ok":
-            per_seed[(x["distribution"], x["estimator"], int(x["n"]), float(x["noise"]))][int(x["seed"])] = _f(x.get("w1"))
+            per_seed[(x["distribution"], x["estimator"], int(x["n"]), noise_key(x["noise"]))][int(x["seed"])] = _f(x.get("w1"))
     out = []
     for fam, labels in families(config).items():
         for est, kind in types.items():
@@ -167,7 +202,7 @@ def ambient_sensitivity(summary: list[dict], config, rows: list[dict] | None = N
                 ratio = hi["w1_mean"] / lo["w1_mean"] if lo["w1_mean"] > 0 else float("nan")
                 seeds_used = None
                 if rows is not None:
-                    w_lo, w_hi = (per_seed[(r["distribution"], est, n, float(r["noise"]))] for r in (lo, hi))
+                    w_lo, w_hi = (per_seed[(r["distribution"], est, n, noise_key(r["noise"]))] for r in (lo, hi))
                     common = sorted(set(w_lo) & set(w_hi))
                     if common:
                         a = np.mean([w_lo[k] for k in common])
@@ -182,9 +217,9 @@ def ambient_sensitivity(summary: list[dict], config, rows: list[dict] | None = N
     return out
 
 
-def compare(summary: list[dict], config, n: int) -> dict:
-    """Estimators at sample size n: mean W1 over the distributions (perturbed estimators at the
-    first main-grid noise level) and the ratio of each perturbed estimator to each other one."""
+def compare(summary: list[dict], config, n: int, metric: str = "w1") -> dict:
+    """Estimators at sample size n: mean error (``metric``, default W1) over the distributions (perturbed
+    estimators at the first main-grid noise level) and the ratio of each perturbed estimator to each other one."""
     types = {k: v["type"] for k, v in config.estimators.items()}
     noises = config.grids[0]["noise"]
     dists = sorted({r["distribution"] for r in summary if r["n"] == n})
@@ -194,7 +229,7 @@ def compare(summary: list[dict], config, n: int) -> dict:
             s = primary_noise(summary, est, dist, noises) if kind == "perturbed_mle" else 0.0
             for r in summary:
                 if r["distribution"] == dist and r["estimator"] == est and r["n"] == n and r["noise"] == s:
-                    per[est][dist] = r["w1_mean"]
+                    per[est][dist] = r.get(f"{metric}_mean", float("nan"))
     common = [d for d in dists if all(d in per[e] for e in per)]
     means = {e: float(np.mean([per[e][d] for d in common])) if common else float("nan") for e in per}
     ratios = {}
@@ -204,7 +239,7 @@ def compare(summary: list[dict], config, n: int) -> dict:
         for e in per:
             if e != p and common:
                 ratios[f"{p}/{e}"] = means[p] / means[e] if means[e] > 0 else float("nan")
-    return {"n": n, "distributions": common, "per_distribution": {e: dict(v) for e, v in per.items()},
+    return {"metric": metric, "n": n, "distributions": common, "per_distribution": {e: dict(v) for e, v in per.items()},
             "mean_w1": means, "ratios": ratios}
 
 
@@ -226,7 +261,37 @@ def _fmt(v, se=None, digits=4):
     return s
 
 
-def _markdown(summary, slopes, cmp, config, rows, sens=()) -> str:
+def floor_table(summary: list[dict]) -> list[dict]:
+    """Per (distribution, n): the evaluation floors next to the smallest estimator error.
+
+    W1: the floor is the mean truth-vs-truth W1 (``oracle_w1``) and the error the smallest mean W1
+    of an estimator. Energy distance (unbiased, so its floor is 0): the floor is twice the mean
+    standard error of the truth-vs-truth estimate, how far from 0 a perfect estimate lands, and the
+    error the smallest mean energy distance. ``ratio`` = floor / error (target: at most 1/3)."""
+    groups = defaultdict(list)
+    for r in summary:
+        groups[(r["distribution"], r["n"])].append(r)
+    out = []
+    for (dist, n), rs in sorted(groups.items()):
+        row = {"distribution": dist, "d": rs[0].get("d"), "D": rs[0].get("D"), "n": n}
+        w = [r["w1_mean"] for r in rs if math.isfinite(r["w1_mean"])]
+        f = [r["oracle_w1_mean"] for r in rs if math.isfinite(r["oracle_w1_mean"])]
+        row["w1_floor"] = float(np.mean(f)) if f else float("nan")
+        row["w1_min"] = min(w) if w else float("nan")
+        row["w1_min_estimator"] = min(rs, key=lambda r: r["w1_mean"] if math.isfinite(r["w1_mean"]) else math.inf)["estimator"]
+        row["w1_ratio"] = row["w1_floor"] / row["w1_min"] if w and f and row["w1_min"] > 0 else float("nan")
+        e = [r for r in rs if math.isfinite(r.get("energy_mean", math.nan))]
+        ef = [r["oracle_energy_se_mean"] for r in rs if math.isfinite(r.get("oracle_energy_se_mean", math.nan))]
+        row["energy_floor"] = 2 * float(np.mean(ef)) if ef else float("nan")
+        best = min(e, key=lambda r: r["energy_mean"]) if e else None
+        row["energy_min"] = best["energy_mean"] if best else float("nan")
+        row["energy_min_estimator"] = best["estimator"] if best else ""
+        row["energy_ratio"] = row["energy_floor"] / row["energy_min"] if best and ef and row["energy_min"] > 0 else float("nan")
+        out.append(row)
+    return out
+
+
+def _markdown(summary, slopes, cmp, config, rows, sens=(), floors=(), extra_slopes=(), cmp_energy=None) -> str:
     ok = [r for r in rows if r.get("status") == "ok"]
     bad = [r for r in rows if r.get("status") != "ok"]
     lines = [f"# Study `{config.name}`", ""]
@@ -237,6 +302,12 @@ def _markdown(summary, slopes, cmp, config, rows, sens=()) -> str:
               f"estimate and {ev.num_points} fresh samples of the truth; `oracle` is W1 between two independent "
               f"truth samples of that size (the evaluation floor). loglik: mean log-density of {ev.test_points} "
               "held-out clean points (nats per point). Mean ± standard error over seeds.", ""]
+    if getattr(ev, "w1_repeats", 1) > 1 or getattr(ev, "energy_points", 0):
+        lines += [f"W1 and its floor are means over {ev.w1_repeats} independent repeat(s); `W1 - floor` is their paired "
+                  "difference (it removes the sampling bias of a perfect estimate; it is not unbiased for W1 in general). "
+                  + (f"energy: the squared energy distance, an unbiased U-statistic, between {ev.energy_points} samples of "
+                     "the estimate and of the truth (0 in expectation for a perfect estimate; `oracle energy` is two truth "
+                     "samples)." if ev.energy_points else ""), ""]
     lines += [f"## Comparison at n = {cmp['n']}", ""]
     if cmp["distributions"]:
         ests = list(cmp["mean_w1"])
@@ -250,6 +321,24 @@ def _markdown(summary, slopes, cmp, config, rows, sens=()) -> str:
         lines.append("")
     else:
         lines += ["(no sample size with every estimator finished)", ""]
+    if cmp_energy and cmp_energy["distributions"] and any(math.isfinite(v) for v in cmp_energy["mean_w1"].values()):
+        ests = list(cmp_energy["mean_w1"])
+        lines += [f"Energy distance^2 at n = {cmp_energy['n']}:", "", "| distribution | " + " | ".join(ests) + " |",
+                  "|---" * (len(ests) + 1) + "|"]
+        for d in cmp_energy["distributions"]:
+            lines.append(f"| {d} | " + " | ".join(_fmt(cmp_energy["per_distribution"][e][d], digits=5) for e in ests) + " |")
+        lines.append("")
+    if floors:
+        lines += ["## Evaluation floor against the smallest estimator error", "",
+                  "W1 floor: mean truth-vs-truth W1; energy floor: twice the standard error of the truth-vs-truth energy "
+                  "distance (it is 0 in expectation). ratio = floor / smallest mean error of an estimator; target <= 1/3.", "",
+                  "| distribution | n | W1 floor | smallest W1 (estimator) | ratio | energy floor | smallest energy (estimator) | ratio |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for f in floors:
+            lines.append(f"| {f['distribution']} | {f['n']} | {_fmt(f['w1_floor'])} | {_fmt(f['w1_min'])} ({f['w1_min_estimator']}) "
+                         f"| {_fmt(f['w1_ratio'], digits=2)} | {_fmt(f['energy_floor'], digits=5)} | "
+                         f"{_fmt(f['energy_min'], digits=5)} ({f['energy_min_estimator'] or '-'}) | {_fmt(f['energy_ratio'], digits=2)} |")
+        lines.append("")
     lines += ["## Fitted slopes of W1 against n (log-log)", "",
               f"Theory: W1 rate max(n^-1/2, n^-(alpha+1)/(2 alpha+d)) with alpha = {ev.alpha}.", "",
               "Slope: of log mean W1 on log n; 95 % CI: of the slope fitted to every run (seed-to-seed "
@@ -258,8 +347,18 @@ def _markdown(summary, slopes, cmp, config, rows, sens=()) -> str:
               "|---|---|---|---|---|---|---|---|"]
     for s in slopes:
         ci = f"[{s['slope_lo']:.2f}, {s['slope_hi']:.2f}]" if math.isfinite(s.get("slope_lo", float("nan"))) else "-"
-        lines.append(f"| {s['distribution']} | {s['d']} | {s['estimator']} | {s['noise']:g} | {s['n_min']}-{s['n_max']} "
+        lines.append(f"| {s['distribution']} | {s['d']} | {s['estimator']} | {_noise_text(s['noise'])} | {s['n_min']}-{s['n_max']} "
                      f"| {s['slope']:.3f} | {ci} | {s['theory_slope']:.3f} |")
+    for metric, ss in extra_slopes:
+        if not ss:
+            continue
+        lines += ["", f"Slopes of {METRICS[metric]} against n" + (" (halved: the slope of the energy distance itself)"
+                                                                    if metric == "energy" else ""), "",
+                  "| distribution | d | estimator | noise | n range | slope | 95 % CI | theory (W1) |", "|---|---|---|---|---|---|---|---|"]
+        for s in ss:
+            ci = f"[{s['slope_lo']:.2f}, {s['slope_hi']:.2f}]" if math.isfinite(s.get("slope_lo", float("nan"))) else "-"
+            lines.append(f"| {s['distribution']} | {s['d']} | {s['estimator']} | {_noise_text(s['noise'])} | "
+                         f"{s['n_min']}-{s['n_max']} | {s['slope']:.3f} | {ci} | {s['theory_slope']:.3f} |")
     if sens:
         Ds = sorted({D for r in sens for D in r["w1_by_D"]})
         lines += ["", "## W1 against the ambient dimension D", "",
@@ -273,11 +372,15 @@ def _markdown(summary, slopes, cmp, config, rows, sens=()) -> str:
                          + f" | {_fmt(r['ratio'], digits=2)} |")
     lines += ["", "## All cells", "", "oracle W1: mean (sd over seeds) of the evaluation floor; estimators whose mean "
               "W1 differ by more than a few floor sds are resolved.", "",
-              "| distribution | d | D | n | noise | estimator | runs | W1 | oracle W1 (sd) | loglik | sigma | seconds |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| distribution | d | D | n | noise (used) | estimator | runs | W1 | oracle W1 (sd) | W1 - floor | energy | "
+              "oracle energy | loglik | sigma | seconds |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary:
-        lines.append(f"| {r['distribution']} | {r['d']} | {r['D']} | {r['n']} | {r['noise']:g} | {r['estimator']} | "
+        used = f" ({r['noise_used_mean']:.3g})" if isinstance(r["noise"], str) and math.isfinite(r["noise_used_mean"]) else ""
+        lines.append(f"| {r['distribution']} | {r['d']} | {r['D']} | {r['n']} | {_noise_text(r['noise'])}{used} | {r['estimator']} | "
                      f"{r['runs']} | {_fmt(r['w1_mean'], r['w1_se'])} | {_fmt(r['oracle_w1_mean'])} ({_fmt(r['oracle_w1_sd'])}) | "
+                     f"{_fmt(r['w1_debiased_mean'], r['w1_debiased_se'])} | {_fmt(r['energy_mean'], r['energy_se'], 5)} | "
+                     f"{_fmt(r['oracle_energy_mean'], digits=5)} | "
                      f"{_fmt(r['loglik_mean'], r['loglik_se'], 3)} | {_fmt(r['sigma_mean'], digits=3)} | "
                      f"{_fmt(r['seconds_mean'], digits=1)} |")
     if bad:
@@ -285,7 +388,7 @@ def _markdown(summary, slopes, cmp, config, rows, sens=()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plots(summary, slopes, config, outdir: Path) -> None:
+def _plots(summary, slopes, config, outdir: Path, metric: str = "w1") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -310,31 +413,37 @@ def _plots(summary, slopes, config, outdir: Path) -> None:
                 continue
             d = rs[0]["d"]
             sl = slope_of.get((dist, est, s))
-            label = est + (f" (s={s:g})" if kind == "perturbed_mle" else "") + (f", slope {sl['slope']:.2f}" if sl else "")
+            label = est + (f" (s={_noise_text(s)})" if kind == "perturbed_mle" else "") + (f", slope {sl['slope']:.2f}" if sl else "")
+            rs = [r for r in rs if math.isfinite(r.get(f"{metric}_mean", math.nan)) and r[f"{metric}_mean"] > 0]
             ns = [r["n"] for r in rs]
-            ax.errorbar(ns, [r["w1_mean"] for r in rs], yerr=[0 if not math.isfinite(r["w1_se"]) else r["w1_se"]
-                                                             for r in rs], marker="o", capsize=2, label=label)
-        oracle = sorted({(r["n"], r["oracle_w1_mean"]) for r in summary if r["distribution"] == dist})
+            ax.errorbar(ns, [r[f"{metric}_mean"] for r in rs], yerr=[0 if not math.isfinite(r[f"{metric}_se"]) else
+                                                                     r[f"{metric}_se"] for r in rs],
+                        marker="o", capsize=2, label=label)
+        floor_of = {"w1": lambda r: r["oracle_w1_mean"], "energy": lambda r: 2 * r["oracle_energy_se_mean"]}.get(metric)
+        oracle = sorted({(r["n"], floor_of(r)) for r in summary if r["distribution"] == dist}) if floor_of else []
         if oracle:
             ax.plot([o[0] for o in oracle], [o[1] for o in oracle], "k:", lw=1, label="oracle floor")
         ns_all = sorted({r["n"] for r in summary if r["distribution"] == dist})
-        if d is not None and len(ns_all) > 1:
+        if d is not None and len(ns_all) > 1 and metric != "energy":  # the theory's rate is a W1 rate
             e = theory_exponent(int(d), config.evaluation.alpha)
-            ref = [r["w1_mean"] for r in summary if r["distribution"] == dist and r["n"] == ns_all[0]]
+            ref = [r[f"{metric}_mean"] for r in summary if r["distribution"] == dist and r["n"] == ns_all[0]
+                   and math.isfinite(r.get(f"{metric}_mean", math.nan)) and r[f"{metric}_mean"] > 0]
             y0 = max(ref) if ref else 1.0
             ax.plot(ns_all, [y0 * (n / ns_all[0]) ** e for n in ns_all], "k--", lw=1, label=f"theory slope {e:.2f}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(f"{dist} (d={d})")
         ax.set_xlabel("n")
-        ax.set_ylabel("W1 to the truth")
+        ax.set_ylabel(f"{METRICS[metric]} to the truth")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(dists):]:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(outdir / "w1_vs_n.png", dpi=120)
+    fig.savefig(outdir / f"{metric}_vs_n.png", dpi=120)
     plt.close(fig)
+    if metric != "w1":
+        return
 
     pert = [e for e, k in types.items() if k == "perturbed_mle"]
     colour = {e: f"C{i % 10}" for i, e in enumerate(types)}  # the same colours as in w1_vs_n.png
@@ -344,8 +453,8 @@ def _plots(summary, slopes, config, outdir: Path) -> None:
         ns = sorted({r["n"] for r in summary if r["distribution"] == dist and r["estimator"] in pert})
         n_plot = n_cmp if n_cmp in ns else (ns[-1] if ns else None)
         for est in pert:
-            rs = sorted((r for r in summary if r["distribution"] == dist and r["estimator"] == est and r["n"] == n_plot),
-                        key=lambda r: r["noise"])
+            rs = sorted((r for r in summary if r["distribution"] == dist and r["estimator"] == est and r["n"] == n_plot
+                         and not isinstance(r["noise"], str)), key=lambda r: r["noise"])
             if rs:
                 ax.errorbar([r["noise"] for r in rs], [r["w1_mean"] for r in rs],
                             yerr=[0 if not math.isfinite(r["w1_se"]) else r["w1_se"] for r in rs], marker="o",
@@ -414,19 +523,32 @@ def write_report(rows: list[dict], config, outdir: str | Path) -> dict:
         dict with ``summary``, ``slopes`` and ``comparison``.
     """
     outdir = Path(outdir)
-    rows = sorted(rows, key=lambda r: (str(r.get("distribution")), int(r.get("n", 0)), float(r.get("noise", 0)),
+    rows = sorted(rows, key=lambda r: (str(r.get("distribution")), int(r.get("n", 0)), _noise_order(noise_key(r.get("noise", 0))),
                                        str(r.get("estimator")), int(r.get("seed", 0))))
     _write_csv(outdir / "runs.csv", rows, RUN_COLUMNS)
     summary = summarize(rows)
     if summary:
         _write_csv(outdir / "summary.csv", summary)
-    slopes = fit_slopes(summary, float(config.evaluation.alpha), rows)
-    _write_csv(outdir / "slopes.csv", slopes, ["distribution", "d", "estimator", "noise", "n_min", "n_max", "points",
-                                               "slope", "slope_lo", "slope_hi", "theory_slope", "intercept"])
+    alpha = float(config.evaluation.alpha)
+    slopes = fit_slopes(summary, alpha, rows)
+    columns = ["distribution", "d", "estimator", "noise", "n_min", "n_max", "points", "slope", "slope_lo", "slope_hi",
+               "theory_slope", "intercept"]
+    _write_csv(outdir / "slopes.csv", slopes, columns)
+    extra = [(m, fit_slopes(summary, alpha, rows, metric=m)) for m in ("w1_debiased", "energy")]
+    extra = [(m, ss) for m, ss in extra if ss]
+    if extra:
+        _write_csv(outdir / "slopes_by_metric.csv", slopes + [s for _, ss in extra for s in ss], ["metric"] + columns)
     cmp = compare(summary, config, int(config.evaluation.compare_n))
+    cmp_energy = compare(summary, config, int(config.evaluation.compare_n), metric="energy")
     sens = ambient_sensitivity(summary, config, rows)
-    (outdir / "summary.md").write_text(_markdown(summary, slopes, cmp, config, rows, sens))
+    floors = floor_table(summary)
+    if floors:
+        _write_csv(outdir / "floors.csv", floors)
+    (outdir / "summary.md").write_text(_markdown(summary, slopes, cmp, config, rows, sens, floors, extra, cmp_energy))
     _plots(summary, slopes, config, outdir)
+    for m, ss in extra:
+        _plots(summary, ss, config, outdir, metric=m)
     if sens:
         _plot_ambient(sens, config, outdir)
-    return {"summary": summary, "slopes": slopes, "comparison": cmp, "ambient": sens}
+    return {"summary": summary, "slopes": slopes, "comparison": cmp, "ambient": sens, "floors": floors,
+            "slopes_by_metric": dict([("w1", slopes), *extra]), "comparison_energy": cmp_energy}
