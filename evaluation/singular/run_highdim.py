@@ -3,6 +3,7 @@
     python evaluation/singular/run_highdim.py                 # runs or resumes into evaluation/singular/highdim/
     python evaluation/singular/run_highdim.py --report-only   # tables, plots and targets from the finished cells
     python evaluation/singular/run_highdim.py --dask tcp://scheduler:8786
+    python evaluation/singular/run_highdim.py --study highdim_v2 --outdir evaluation/singular/highdim_v2   # issue 30
 
 The study (``geomgen/singular/configs/highdim.yaml``): vMF laws on S^d, d = 1, 2, 4, embedded
 in R^D, D = d + 1, 10, 30; n = 250, 1000, 4000; six estimators; three seeds. Besides the
@@ -31,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from geomgen.singular.studies.report import noise_key
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -58,11 +61,11 @@ def ambient_lines(report: dict, cfg) -> list[str]:
     return lines
 
 
-def resolution_lines(rows: list[dict], summary: list[dict]) -> list[str]:
+def resolution_lines(rows: list[dict], summary: list[dict], primary=0.1) -> list[str]:
     w1 = defaultdict(dict)  # (distribution, n, estimator) -> seed -> W1, the primary noise level only
     d_of = {}
     for r in rows:
-        if r.get("status") == "ok" and (r["estimator_type"] != "perturbed_mle" or float(r["noise"]) == 0.1):
+        if r.get("status") == "ok" and (r["estimator_type"] != "perturbed_mle" or noise_key(r["noise"]) == primary):
             w1[(r["distribution"], int(r["n"]), r["estimator"])][int(r["seed"])] = float(r["w1"])
             d_of[r["distribution"]] = int(r["d"])
     pairs = defaultdict(lambda: [0, 0])
@@ -94,7 +97,8 @@ def resolution_lines(rows: list[dict], summary: list[dict]) -> list[str]:
 def slope_lines(report: dict, cfg) -> list[str]:
     lines = ["## Slopes of W1 against n (95 % interval) next to the theory", "",
              "| law | d | D | " + " | ".join(cfg.estimators) + " | theory |", "|---|---|---|" + "---|" * len(cfg.estimators) + "---|"]
-    by = {(s["distribution"], s["estimator"]): s for s in report["slopes"] if s["noise"] in (0.0, 0.1)}
+    primary = cfg.grids[0]["noise"][0]
+    by = {(s["distribution"], s["estimator"]): s for s in report["slopes"] if s["noise"] in (0.0, primary)}
     D_of = {r["distribution"]: r["D"] for r in report["summary"]}
     for dist in cfg.distributions:
         got = [by.get((dist, e)) for e in cfg.estimators]
@@ -109,7 +113,8 @@ def slope_lines(report: dict, cfg) -> list[str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--outdir", default=str(HERE / "highdim"))
+    ap.add_argument("--study", default="highdim", help="shipped study name or YAML path (default highdim)")
+    ap.add_argument("--outdir", default=None, help="output folder (default evaluation/singular/<study name>)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dask", default=None, help="dask.distributed scheduler address")
     ap.add_argument("--report-only", action="store_true")
@@ -120,8 +125,8 @@ def main(argv=None) -> int:
     from geomgen.singular.studies import load_cells, load_study, run_study
     from geomgen.singular.studies.report import write_report
 
-    cfg = load_study(resolve_study("highdim"))
-    out = Path(args.outdir)
+    cfg = load_study(resolve_study(args.study))
+    out = Path(args.outdir or HERE / cfg.name)
     if args.report_only:
         done = load_cells(out)
         rows = [done[c.key] for c in cfg.cells() if c.key in done]
@@ -145,7 +150,7 @@ def main(argv=None) -> int:
     lines = [f"# Study `{cfg.name}`: targets of issue 11", "",
              f"- {len(ok)} of {len(cfg.cells())} cells finished (seeds {seeds}); CPU time of the finished cells "
              f"{cpu / 3600:.2f} core-hours. Rerun the command to resume the rest.", ""]
-    lines += ambient_lines(report, cfg) + [""] + resolution_lines(rows, report["summary"]) + [""]
+    lines += ambient_lines(report, cfg) + [""] + resolution_lines(rows, report["summary"], cfg.grids[0]["noise"][0]) + [""]
     lines += slope_lines(report, cfg)
     (out / "targets.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

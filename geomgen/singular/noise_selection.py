@@ -79,7 +79,10 @@ class NoiseSelection:
         criterion: ``"energy"`` or ``"loglik"``.
         folds: K.
         table: one row per grid value: ``noise``, ``score`` (mean over folds; lower is better),
-            ``score_se`` (standard error over folds), ``fold_scores``, ``sigma`` (mean fitted sigma).
+            ``score_se`` (standard error over folds), ``fold_scores``, ``sigma`` (mean fitted sigma),
+            ``diff_to_best`` and ``diff_se``: the mean paired (same fold) difference to the chosen row and
+            its standard error, the resolution of the choice (the fold-to-fold spread of ``score`` is
+            mostly the held-out folds' own, common to every s).
         fits: fits run (K times the grid size).
     """
 
@@ -96,10 +99,11 @@ class NoiseSelection:
         """The CV table as aligned text (the chosen row marked ``*``)."""
         what = "energy distance to held-out data" if self.criterion == "energy" else "-log-likelihood of held-out data"
         lines = [f"{self.folds}-fold CV of the instance-noise level s ({what}; lower is better)",
-                 f"{'s':>10} {'score':>12} {'se':>10} {'sigma':>8}"]
+                 f"{'s':>10} {'score':>12} {'se':>10} {'- best':>10} {'paired se':>10} {'sigma':>8}"]
         for r in self.table:
             mark = " *" if r["noise"] == self.noise else ""
-            lines.append(f"{r['noise']:>10.4g} {r['score']:>12.5f} {r['score_se']:>10.5f} {r['sigma']:>8.4f}{mark}")
+            lines.append(f"{r['noise']:>10.4g} {r['score']:>12.5f} {r['score_se']:>10.5f} {r.get('diff_to_best', math.nan):>10.5f} "
+                         f"{r.get('diff_se', math.nan):>10.5f} {r['sigma']:>8.4f}{mark}")
         return "\n".join(lines)
 
 
@@ -185,6 +189,10 @@ def select_noise(x: Tensor, *, intrinsic_dim: int, grid: list[float] | None = No
         table.append({"noise": s, "score": float(v.mean()) if finite else math.inf, "score_se": se,
                       "fold_scores": scores[j], "sigma": sum(sigmas[j]) / folds})
     best = min(table, key=lambda r: r["score"])
+    for r in table:  # paired over folds: the held-out fold's own spread cancels
+        diff = torch.tensor(r["fold_scores"], dtype=torch.float64) - torch.tensor(best["fold_scores"], dtype=torch.float64)
+        r["diff_to_best"] = float(diff.mean()) if bool(torch.isfinite(diff).all()) else math.inf
+        r["diff_se"] = float(diff.std() / math.sqrt(folds)) if bool(torch.isfinite(diff).all()) else math.nan
     return NoiseSelection(best["noise"], criterion, folds, table, folds * len(grid))
 
 

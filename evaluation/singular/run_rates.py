@@ -1,0 +1,174 @@
+"""Run the `rates` singular-distribution study (issue 30) and check its targets from the numbers.
+
+    python evaluation/singular/run_rates.py                  # runs or resumes into evaluation/singular/rates/
+    python evaluation/singular/run_rates.py --report-only    # tables, plots and targets from the finished cells
+    python evaluation/singular/run_rates.py --study highdim_v2 --outdir evaluation/singular/highdim_v2 --report-only
+
+The study (``geomgen/singular/configs/rates.yaml``): vMF laws on S^d, d = 1, 2, 4, in R^(d+1);
+n = 250, 1000, 4000; perturbed_mle at s = 0.1, at the schedule s(n) and with s by cross-validation,
+and the other five estimators; three seeds; W1 next to its truth-vs-truth floor and the (unbiased)
+energy distance. Besides the study's own tables and plots, writes ``targets.md``:
+
+* **floor** -- per law and n, the evaluation floor over the smallest estimator error, for W1
+  (truth-vs-truth W1) and for the energy distance (twice the standard error of its truth-vs-truth
+  estimate); target: at most 1/3;
+* **slopes** -- of W1, W1 - floor and the energy distance against n, with 95 % intervals, next to
+  the theory's W1 rate; target, d = 2 and 4: the perturbed estimator's interval contains the theory's
+  slope, or its slope is at least as steep as the empirical measure's;
+* **largest n** -- the perturbed estimator against plain MLE and the empirical measure: the mean
+  over seeds of the paired difference (every estimator of a (law, seed) meets the same truth
+  samples) and its standard error; target, d = 2 and 4: below both, by more than twice the standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def _verdict(ok: bool, measured: bool = True) -> str:
+    return "-" if not measured else "met" if ok else "MISSED"
+
+
+def _f(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _fmt(v, digits=4) -> str:
+    return "-" if not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def floor_lines(report: dict) -> list[str]:
+    lines = ["## Evaluation floor over the smallest estimator error (target: at most 1/3)", "",
+             "| law | d | n | W1 floor | smallest W1 | ratio | target | energy floor | smallest energy | ratio | target |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for f in report["floors"]:
+        lines.append(f"| {f['distribution']} | {f['d']} | {f['n']} | {_fmt(f['w1_floor'])} | {_fmt(f['w1_min'])} "
+                     f"({f['w1_min_estimator']}) | {_fmt(f['w1_ratio'], 2)} | {_verdict(f['w1_ratio'] <= 1 / 3, math.isfinite(f['w1_ratio']))} | "
+                     f"{_fmt(f['energy_floor'], 5)} | {_fmt(f['energy_min'], 5)} ({f['energy_min_estimator'] or '-'}) | "
+                     f"{_fmt(f['energy_ratio'], 2)} | {_verdict(f['energy_ratio'] <= 1 / 3, math.isfinite(f['energy_ratio']))} |")
+    return lines
+
+
+def slope_lines(report: dict, cfg) -> list[str]:
+    types = {k: v["type"] for k, v in cfg.estimators.items()}
+    lines = []
+    for metric, slopes in report["slopes_by_metric"].items():
+        lines += [f"## Slopes of {'the energy distance' if metric == 'energy' else metric} against n (95 % interval)", "",
+                  "| law | d | estimator | noise | slope | 95 % CI | theory (W1) | target (d = 2, 4) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        emp = {(s["distribution"]): s for s in slopes if types.get(s["estimator"]) == "empirical"}
+        for s in slopes:
+            ci = (s["slope_lo"], s["slope_hi"])
+            target = ""
+            if types.get(s["estimator"]) == "perturbed_mle" and s["d"] in (2, 4):
+                e = emp.get(s["distribution"])
+                ok = (ci[0] <= s["theory_slope"] <= ci[1]) or (e is not None and s["slope"] <= e["slope"])
+                target = _verdict(ok)
+            noise = s["noise"] if isinstance(s["noise"], str) else f"{s['noise']:g}"
+            lines.append(f"| {s['distribution']} | {s['d']} | {s['estimator']} | {noise} | {s['slope']:.3f} | "
+                         f"[{ci[0]:.2f}, {ci[1]:.2f}] | {s['theory_slope']:.3f} | {target} |")
+        lines.append("")
+    return lines
+
+
+def largest_n_lines(rows: list[dict], cfg) -> list[str]:
+    types = {k: v["type"] for k, v in cfg.estimators.items()}
+    ok = [r for r in rows if r.get("status") == "ok"]
+    by = defaultdict(dict)  # (law, n, estimator, noise) -> seed -> row
+    for r in ok:
+        by[(r["distribution"], int(r["n"]), r["estimator"], str(r["noise"]))][int(r["seed"])] = r
+    lines = ["## Largest n: the perturbed estimator against plain MLE and the empirical measure", "",
+             "Mean over seeds of the paired difference (perturbed - other; negative: perturbed better) ± its standard "
+             "error; target (d = 2, 4): below both by more than twice the standard error.", "",
+             "| law | d | n | noise | metric | - mle | - empirical | target |", "|---|---|---|---|---|---|---|---|"]
+    pert = [e for e, t in types.items() if t == "perturbed_mle"]
+    others = {t: next((e for e, tt in types.items() if tt == t), None) for t in ("mle", "empirical")}
+    for dist in cfg.distributions:
+        rs = [r for r in ok if r["distribution"] == dist]
+        if not rs:
+            continue
+        n = max(int(r["n"]) for r in rs)
+        d = int(rs[0]["d"])
+        for p in pert:
+            for noise in sorted({str(r["noise"]) for r in rs if r["estimator"] == p}):
+                for metric in ("w1", "w1_debiased", "energy"):
+                    cells, verdicts = [], []
+                    for t in ("mle", "empirical"):
+                        o = others[t]
+                        a, b = by.get((dist, n, p, noise), {}), by.get((dist, n, o, "0.0"), {}) if o else {}
+                        seeds = sorted(set(a) & set(b))
+                        diff = np.array([_f(a[s].get(metric)) - _f(b[s].get(metric)) for s in seeds])
+                        diff = diff[np.isfinite(diff)]
+                        if len(diff) < 2:
+                            cells.append("-")
+                            verdicts.append(False)
+                            continue
+                        m, se = diff.mean(), diff.std(ddof=1) / math.sqrt(len(diff))
+                        cells.append(f"{m:+.4f} ± {se:.4f}")
+                        verdicts.append(m < -2 * se)
+                    target = _verdict(all(verdicts)) if d in (2, 4) else ""
+                    lines.append(f"| {dist} | {d} | {n} | {noise} | {metric} | {cells[0]} | {cells[1]} | {target} |")
+    return lines
+
+
+def noise_lines(rows: list[dict]) -> list[str]:
+    auto = [r for r in rows if r.get("status") == "ok" and r.get("noise") in ("auto", "schedule")]
+    if not auto:
+        return []
+    lines = ["## The noise level used", "", "| law | n | rule | s used (mean over seeds) |", "|---|---|---|---|"]
+    groups = defaultdict(list)
+    for r in auto:
+        groups[(r["distribution"], int(r["n"]), r["noise"])].append(_f(r.get("noise_used")))
+    for (dist, n, rule), v in sorted(groups.items()):
+        lines.append(f"| {dist} | {n} | {rule} | {np.nanmean(v):.4f} ({', '.join(f'{x:.3g}' for x in v)}) |")
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--study", default="rates", help="shipped study name or YAML path (default rates)")
+    ap.add_argument("--outdir", default=None, help="output folder (default evaluation/singular/<study name>)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    from geomgen.singular.cli import resolve_study
+    from geomgen.singular.studies import load_cells, load_study, run_study
+    from geomgen.singular.studies.report import write_report
+
+    cfg = load_study(resolve_study(args.study))
+    out = Path(args.outdir or HERE / cfg.name)
+    if args.report_only:
+        done = load_cells(out)
+        rows = [done[c.key] for c in cfg.cells() if c.key in done]
+    else:
+        rows = run_study(cfg, out, workers=args.workers, report=False).rows
+    report = write_report(rows, cfg, out)
+    ok = [r for r in rows if r.get("status") == "ok"]
+    cpu = sum(_f(r.get("cpu_seconds")) for r in ok)
+    lines = [f"# Study `{cfg.name}`: targets of issue 30", "",
+             f"- {len(ok)} of {len(cfg.cells())} cells finished (seeds {sorted({int(r['seed']) for r in ok})}); CPU time "
+             f"of the finished cells {cpu / 3600:.2f} core-hours. Rerun the command to resume the rest.",
+             f"- command: `python evaluation/singular/run_rates.py --study {args.study}"
+             + (f" --outdir {args.outdir}" if args.outdir else "") + "`", ""]
+    lines += floor_lines(report) + [""] + slope_lines(report, cfg) + largest_n_lines(rows, cfg) + [""] + noise_lines(rows)
+    (out / "targets.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
