@@ -118,7 +118,7 @@ def largest_n_lines(rows: list[dict], cfg) -> list[str]:
                         m, se = diff.mean(), diff.std(ddof=1) / math.sqrt(len(diff))
                         cells.append(f"{m:+.4f} ± {se:.4f}")
                         verdicts.append(m < -2 * se)
-                    target = _verdict(all(verdicts)) if d in (2, 4) else ""
+                    target = _verdict(all(verdicts), "-" not in cells) if d in (2, 4) else ""
                     lines.append(f"| {dist} | {d} | {n} | {noise} | {metric} | {cells[0]} | {cells[1]} | {target} |")
     return lines
 

@@ -69,7 +69,9 @@ def energy_distance(x, y, *, groups: int = 20, chunk: int = 2048) -> UStatistic:
     The standard error is the delete-a-group jackknife: both samples are split into ``groups``
     groups (in their given order), the statistic is recomputed with group g of x and of y removed,
     and :math:`\mathrm{se}^2 = \frac{G-1}{G}\sum_g (\hat{\mathcal E}^2_{-g} - \bar{\mathcal E}^2_{-\cdot})^2`;
-    it is valid for equal and for different laws (where the first-order, delta-method error vanishes).
+    it is valid for equal and for different laws (where the first-order, delta-method error vanishes);
+    for equal laws it is conservative (about 1.3 times the spread of the estimate over repeats, measured
+    on the sphere S^2 at n = m = 200 and 800), for different laws close to it.
     Cost: :math:`O((n + m)^2 D)` time, :math:`O(\text{chunk}\cdot(n + m))` memory (about 10 s for
     n = m = 10,000 in D = 30 on one busy core).
 
