@@ -1,6 +1,6 @@
 import numpy as np
 
-from geomgen.conformers.reference.build import build_reference_set
+from geomgen.conformers.reference.build import SAMPLER_VERSION, build_reference_set
 from geomgen.conformers.reference.store import assemble, load_reference_set
 from geomgen.metrics import rmsd_matrix
 
@@ -74,7 +74,7 @@ def test_assemble_keeps_molecules_not_yet_rebuilt(tmp_path):
     assert (info["rebuilt"], info["kept"], info["molecules"]) == (1, 1, 2)
     mols = {m.id: m for m in load_reference_set(str(out))}
     assert len(mols["a"].energies) == 20 and len(mols["b"].energies) == 30
-    assert mols["a"].diagnostics["sampler_version"] == 2 and json.loads(json.dumps(mols["b"].diagnostics))
+    assert mols["a"].diagnostics["sampler_version"] == SAMPLER_VERSION and json.loads(json.dumps(mols["b"].diagnostics))
 
 
 def test_converged_flag_and_filter(tmp_path):
