@@ -39,7 +39,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("input", help="a SMILES string or a .smi / .csv / .sdf file")
     p.add_argument("-n", "--num-conformers", type=int, default=10, help="conformers per molecule (default 10)")
-    p.add_argument("-o", "--output", required=True, help="output .sdf (one record per conformer); - for standard output")
+    p.add_argument("-o", "--output", required=True,
+                   help="output .sdf (one record per conformer); - for standard output; a folder (OUT/, an existing folder, "
+                        "or with --dask) for a chunked run: OUT/chunk-NNNNN.sdf and .failures.csv per chunk of the input, "
+                        "each written atomically, which concatenated are the single-file output byte for byte")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--relax", action="store_true", help="MMFF94-minimise every conformer")
     p.add_argument("--boltzmann", action="store_true",
@@ -63,13 +66,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=None,
                    help="parallel worker processes for files (default: every core this process may use, like RDKit's "
                         "numThreads=0; 1 for one process)")
-    p.add_argument("--chunk", type=int, default=64, help="molecules per worker task (default 64)")
+    p.add_argument("--chunk", type=int, default=None,
+                   help="molecules per worker task (default 64); with an output folder, molecules per chunk file (default: "
+                        "about 10,000 conformers per chunk, and at least 64 chunks for an input that large)")
+    p.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="run the chunks on the dask.distributed scheduler at ADDRESS (e.g. tcp://10.0.0.5:8786; needs "
+                        "pip install 'geomgen[dask]'); -o must be a folder. Every worker needs the same geomgen version "
+                        "and model file at the same path (checked by hash); the output folder is written by this "
+                        "process only. --jobs does not apply")
     p.add_argument("--enumerate-stereo", action="store_true",
                    help="generate every stereoisomer of a molecule with unspecified stereocentres or double bonds, each as "
                         "its own molecule NAME-1, NAME-2... (at most 32; default: one isomer, reported)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted job: keep the molecules already in OUT.sdf and OUT.failures.csv "
-                        "(same input and options), generate the rest")
+                        "(same input and options), generate the rest; with an output folder, skip the finished chunks")
 
 
 class UsageError(Exception):
@@ -195,12 +205,14 @@ def carried_properties(item) -> dict:
     return {sd_safe_name(k): safe(item.GetProp(k)) for k in item.GetPropNames() if k not in OWN_PROPERTIES and not k.startswith("_")}
 
 
-def _generator(model, options: dict | None = None):
+def _generator(model, options: dict | None = None, cache: dict | None = None):
+    """The generator of ``model`` (loaded once per ``cache``, by default one per process), set to ``options``."""
     from geomgen.conformers.generator import ConformerGenerator
 
-    if model not in _GEN:
-        _GEN[model] = ConformerGenerator.from_checkpoint(model)
-    gen = _GEN[model]
+    cache = _GEN if cache is None else cache
+    if model not in cache:
+        cache[model] = ConformerGenerator.from_checkpoint(model)
+    gen = cache[model]
     for key, value in (options or {}).items():
         setattr(gen, key, value)
     return gen
@@ -219,14 +231,15 @@ def _boltzmann_note(name: str, x: dict, ess) -> str:
     return note
 
 
-def _work(model, tasks, seed, relax, boltzmann, options=None) -> list[BlockResult]:
-    """Generate each :class:`Task` of ``tasks`` and render its SD records."""
+def _work(model, tasks, seed, relax, boltzmann, options=None, cache=None) -> list[BlockResult]:
+    """Generate each :class:`Task` of ``tasks`` and render its SD records (the generator taken
+    from ``cache``, see :func:`_generator`)."""
     import torch
 
     torch.set_num_threads(1)
     from geomgen.conformers.io import sdf_records
 
-    gen = _generator(model, options)
+    gen = _generator(model, options, cache)
     out = []
     for t in tasks:
         mols, reports = gen.generate_many([(t.name, t.item)], t.count, seed=seed, relax=relax, boltzmann=boltzmann, block=t.block)
@@ -319,12 +332,17 @@ def _same_file(a, b) -> bool:
 def _check_options(args) -> None:
     from pathlib import Path
 
+    from geomgen.conformers.chunked import folder_problem, is_folder_output
     from geomgen.conformers.io import check_output_path, failures_path
     from geomgen.conformers.resumable import partial_path
 
     if args.jobs is None:
         args.jobs = available_cores()
-    for flag, value in (("-n", args.num_conformers), ("--jobs", args.jobs), ("--chunk", args.chunk)):
+    if getattr(args, "folder", None) is None:
+        args.folder = is_folder_output(args.output, getattr(args, "dask", None))
+    if args.chunk is None and not args.folder:
+        args.chunk = 64
+    for flag, value in (("-n", args.num_conformers), ("--jobs", args.jobs), ("--chunk", 1 if args.chunk is None else args.chunk)):
         if value < 1:
             raise UsageError(f"{flag} must be a positive integer, got {value}")
     if args.seed_iters is not None and args.seed_iters < 0:
@@ -334,6 +352,13 @@ def _check_options(args) -> None:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     if args.ring_seeds is not None and args.ring_seeds < 0:
         raise UsageError(f"--ring-seeds must be 0 or more, got {args.ring_seeds}")
+    if args.folder:
+        why = folder_problem(args.output)
+        if why:
+            raise UsageError(why)
+        if not Path(args.output).exists():
+            print(f"{PROG}: creating folder {args.output!r} for the chunks", file=sys.stderr)
+        return
     why = check_output_path(args.output, OUTPUT_SUFFIXES)
     if why:
         raise UsageError(why)
@@ -467,43 +492,52 @@ def _stream(args, pending, tasks, files, tally: _Tally) -> None:
         else:
             bar.write(message, file=sys.stderr)
 
-    blocks = -(-args.num_conformers // BLOCK)
     try:
-        for m in pending:
-            files.begin()
-            reason, written = "", 0
-            for b in range(blocks):
-                try:
-                    r = next(results)
-                except KeyboardInterrupt:
-                    files.rollback()
-                    raise
-                if reason:  # the molecule failed in an earlier block: its later blocks are dropped
-                    continue
-                for warning in r.warnings if b == 0 else ():
-                    say(f"{PROG}: warning: {warning}")
-                if r.text:
-                    files.write_records(r.text)
-                    written += r.records
-                    if r.note:
-                        say(r.note)
-                else:
-                    reason = r.reason if b == 0 else f"{r.reason} (in conformers {b * BLOCK}..; the first {written} were made)"
-            bar.update(1)
-            tally.generated += 1
-            if reason:
-                files.rollback()
-                say(f"{PROG}: {reason}")
-                tally.failed += 1
-                files.write_failure({"name": m.name, "input_line": m.line, "input": m.item if isinstance(m.item, str) else "",
-                                     "reason": reason, "options": tasks[0].props["geomgen_options"], "input_hash": input_hash(m.item)})
-            else:
-                files.commit()
-                tally.molecules += 1
-                tally.records += written
+        _assemble(args.num_conformers, pending, tasks, results, files, tally, say, step=lambda: bar.update(1))
     finally:
         results.close()  # ends a worker pool now
         bar.close()
+
+
+def _assemble(n: int, pending, tasks, results, files, tally: _Tally, say, step=None) -> None:
+    """Put each pending molecule's :class:`BlockResult` (``results``, in the order of ``tasks``)
+    into ``files``: its records, committed when every block succeeded, else rolled back and a
+    failure row written; warnings and notes go to ``say``. (The one definition of a job's output,
+    for a single file and for each chunk of an output folder.)"""
+    blocks = -(-n // BLOCK)
+    for m in pending:
+        files.begin()
+        reason, written = "", 0
+        for b in range(blocks):
+            try:
+                r = next(results)
+            except KeyboardInterrupt:
+                files.rollback()
+                raise
+            if reason:  # the molecule failed in an earlier block: its later blocks are dropped
+                continue
+            for warning in r.warnings if b == 0 else ():
+                say(f"{PROG}: warning: {warning}")
+            if r.text:
+                files.write_records(r.text)
+                written += r.records
+                if r.note:
+                    say(r.note)
+            else:
+                reason = r.reason if b == 0 else f"{r.reason} (in conformers {b * BLOCK}..; the first {written} were made)"
+        if step is not None:
+            step()
+        tally.generated += 1
+        if reason:
+            files.rollback()
+            say(f"{PROG}: {reason}")
+            tally.failed += 1
+            files.write_failure({"name": m.name, "input_line": m.line, "input": m.item if isinstance(m.item, str) else "",
+                                 "reason": reason, "options": tasks[0].props["geomgen_options"], "input_hash": input_hash(m.item)})
+        else:
+            files.commit()
+            tally.molecules += 1
+            tally.records += written
 
 
 def run(args) -> int:
@@ -546,14 +580,14 @@ def _enumerate_stereo(inputs):
     return out
 
 
-def _load_model(args, todo: int) -> None:
-    """Load the model now (in this process for ``--jobs 1``, else only to check it), so that a bad
-    ``--model`` is a usage error and not one failure per worker."""
+def _load_model(args, todo: int, here: bool | None = None) -> None:
+    """Load the model now (in this process for ``--jobs 1``, or ``here``, else only to check it), so
+    that a bad ``--model`` is a usage error and not one failure per worker."""
     import torch
 
     torch.set_num_threads(1)  # the graphs are tiny: one thread avoids oversubscription (and is faster)
     try:
-        if args.jobs <= 1 and todo:
+        if (args.jobs <= 1 if here is None else here) and todo:
             _generator(args.model)
         elif args.model is not None:
             from geomgen.conformers.checkpoint import load_vonmisesnet
@@ -565,23 +599,41 @@ def _load_model(args, todo: int) -> None:
         raise UsageError(f"{args.model}: not a VonMisesNet checkpoint of this version ({str(exc).splitlines()[0]})") from None
 
 
-def _run(args) -> int:
-    from geomgen.conformers.io import failures_path, read_input_molecules
+def _prepare_inputs(args):
+    """The input molecules (stereoisomers enumerated with ``--enumerate-stereo``), or ``None`` after
+    one line on standard error saying why not."""
+    from geomgen.conformers.io import read_input_molecules
 
-    _check_options(args)
     inputs = read_input_molecules(args.input, PROG)
     if inputs is None:
-        return 2
+        return None
     for m in inputs:
         if m.name != m.given_name:
             print(f"{PROG}: warning: {args.input}: line {m.line}: the name {m.given_name!r} is used before; "
                   f"this molecule is {m.name!r}", file=sys.stderr)
     if args.enumerate_stereo:
         inputs = _enumerate_stereo(inputs)
+    return inputs
+
+
+def _job_fingerprint(args) -> str:
+    """:func:`fingerprint`, a model that cannot be read being a usage error."""
     try:
-        fp = fingerprint(args)
+        return fingerprint(args)
     except OSError as exc:
         raise UsageError(f"{str(exc.filename or args.model)!r}: cannot read the model: {exc.strerror or exc}") from None
+
+
+def _run(args) -> int:
+    from geomgen.conformers.io import failures_path
+
+    _check_options(args)
+    inputs = _prepare_inputs(args)
+    if inputs is None:
+        return 2
+    fp = _job_fingerprint(args)
+    if args.folder:
+        return _run_folder(args, inputs, fp)
     _load_model(args, todo=len(inputs))  # before the job's files are touched: a bad --model changes nothing
     if args.output == "-":
         files, start = _Stdout(), _ResumePoint(None, 0, [], 0, 0, 0)
@@ -628,6 +680,55 @@ def _run(args) -> int:
         where = "" if args.output == "-" else f"; see {failures_path(args.output)}"
         print(f"{tally.failed} molecule(s) failed{where}", file=sys.stderr)
     return 0 if tally.molecules else 1
+
+
+def _run_folder(args, inputs, fp: str) -> int:
+    """A chunked run into the folder ``args.output``, in this process (``--jobs 1``), on a local
+    process pool, or on the Dask cluster of ``--dask`` (:mod:`geomgen.conformers.chunked`)."""
+    import contextlib
+
+    from geomgen.conformers.chunked import FolderError, dask_executor, run_folder
+
+    _load_model(args, todo=len(inputs), here=not args.dask and args.jobs <= 1)  # else only checked: the workers load it
+    try:
+        with contextlib.ExitStack() as stack:
+            if args.dask:
+                executor = stack.enter_context(dask_executor(args.dask))
+            elif args.jobs > 1:
+                from concurrent.futures import ProcessPoolExecutor
+
+                executor = stack.enter_context(ProcessPoolExecutor(args.jobs, initializer=_worker_init))
+            else:
+                executor = None
+            res = run_folder(args, inputs, fp, executor=executor)
+            if executor is not None and not args.dask and (res.interrupted is not None or res.error):
+                _end_pool(executor)  # a Ctrl-C must not wait for the chunks still running
+    except FolderError as exc:
+        raise UsageError(str(exc)) from None
+    where = f"{args.output.rstrip('/')}/"
+    done = f"{res.written} chunk(s) written now, {res.skipped} already done, {res.chunks} in all"
+    if res.written:
+        print(f"wrote {res.records} conformers of {res.molecules} molecule(s) to {where} ({done})", file=sys.stderr)
+    else:
+        print(f"{PROG}: {where}: {done}", file=sys.stderr)
+    if res.failed:
+        print(f"{res.failed} molecule(s) failed; see {where}chunk-*.failures.csv", file=sys.stderr)
+    if res.interrupted is not None:
+        print(f"{PROG}: {args.input}: interrupted with {res.chunks - res.skipped - res.written} of {res.chunks} chunk(s) "
+              f"left; the finished chunks are in {where} (rerun with --resume to continue)", file=sys.stderr)
+        return 143 if isinstance(res.interrupted, signals.Terminated) else 130
+    if res.error:
+        print(f"{PROG}: {res.error}; the finished chunks are kept (rerun with --resume to continue)", file=sys.stderr)
+        return 1
+    return 1 if res.generated and not res.molecules else 0
+
+
+def _end_pool(executor) -> None:
+    """End a process pool's workers now (Ctrl-C or an error: the chunks they run are not wanted)."""
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        proc.terminate()
 
 
 def _open_job(args, inputs, fp: str):
