@@ -13,6 +13,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from geomgen.pointclouds.losses.energy import Energy, energy_based_sliced_wasserstein
+from geomgen.pointclouds.losses.quasi import Construction, Randomization, quasi_sliced_wasserstein
+from geomgen.pointclouds.losses.random_path import (
+    importance_weighted_random_path_sliced_wasserstein,
+    random_path_sliced_wasserstein,
+)
 from geomgen.pointclouds.losses.sliced import (
     DEFAULT_N_PROJECTIONS,
     AscentOptimizer,
@@ -46,6 +52,121 @@ class SlicedWassersteinLoss(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         return sliced_wasserstein(x, y, n_projections=self.n_projections, p=self.p)
+
+
+class EnergyBasedSlicedWassersteinLoss(nn.Module):
+    r"""Energy-based sliced Wasserstein loss (importance-sampling estimate), see
+    :func:`geomgen.pointclouds.losses.energy_based_sliced_wasserstein`.
+
+    .. math::
+        \mathrm{EBSW}_p(X, Y) = \big(\mathbb{E}_{\theta \sim \sigma_{X,Y}} W_p^p(\theta_\# X, \theta_\# Y)\big)^{1/p},
+        \qquad \sigma_{X,Y}(\theta) \propto f\big(W_p^p(\theta_\# X, \theta_\# Y)\big)
+
+    Args:
+        n_projections (int, optional): L uniform proposals (default :data:`~geomgen.pointclouds.losses.DEFAULT_N_PROJECTIONS`, 100).
+        p (float, optional): order (default 2).
+        energy (str, optional): ``"exp"`` or ``"poly"`` (default ``"exp"``).
+        power (float, optional): k of ``"poly"`` (default 1).
+        detach_weights (bool, optional): no gradient through the importance weights (default False).
+
+    Shapes:
+        - x: ``[B, N, d]``, y: ``[B, M, d]`` -> ``[B]``.
+    """
+
+    def __init__(
+        self,
+        n_projections: int = DEFAULT_N_PROJECTIONS,
+        p: float = 2.0,
+        energy: Energy = "exp",
+        power: float = 1.0,
+        detach_weights: bool = False,
+    ):
+        super().__init__()
+        self.n_projections, self.p, self.energy, self.power, self.detach_weights = n_projections, p, energy, power, detach_weights
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return energy_based_sliced_wasserstein(
+            x, y, n_projections=self.n_projections, p=self.p, energy=self.energy, power=self.power,
+            detach_weights=self.detach_weights,
+        )  # fmt: skip
+
+
+class QuasiSlicedWassersteinLoss(nn.Module):
+    r"""Quasi-sliced Wasserstein loss (QSW, or randomized QSW), see
+    :func:`geomgen.pointclouds.losses.quasi_sliced_wasserstein`.
+
+    .. math::
+        \mathrm{QSW}_p(X, Y) = \Big(\frac{1}{L}\sum_{l=1}^{L} W_p^p(\theta_{l\#} X, \theta_{l\#} Y)\Big)^{1/p},
+        \qquad \{\theta_l\} \text{ a low-discrepancy point set on } S^{d-1}
+
+    Args:
+        n_projections (int, optional): L (default :data:`~geomgen.pointclouds.losses.DEFAULT_N_PROJECTIONS`, 100).
+        p (float, optional): order (default 2).
+        construction (str, optional): ``"fibonacci"``, ``"sobol_equal_area"``, ``"sobol_gaussian"``
+            or ``"spiral"`` (default ``"fibonacci"``).
+        randomize (str, optional): None (fixed directions), ``"rotation"`` (a random rotation of
+            the point set at every call) or ``"scramble"`` (Sobol constructions) (default None).
+
+    Shapes:
+        - x: ``[B, N, d]``, y: ``[B, M, d]`` -> ``[B]``.
+    """
+
+    def __init__(
+        self,
+        n_projections: int = DEFAULT_N_PROJECTIONS,
+        p: float = 2.0,
+        construction: Construction = "fibonacci",
+        randomize: Randomization | None = None,
+    ):
+        super().__init__()
+        self.n_projections, self.p, self.construction, self.randomize = n_projections, p, construction, randomize
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return quasi_sliced_wasserstein(
+            x, y, n_projections=self.n_projections, p=self.p, construction=self.construction, randomize=self.randomize
+        )
+
+
+class RandomPathSlicedWassersteinLoss(nn.Module):
+    r"""Random-path projection sliced Wasserstein loss (RPSW, or IWRPSW), see
+    :func:`geomgen.pointclouds.losses.random_path_sliced_wasserstein` and
+    :func:`geomgen.pointclouds.losses.importance_weighted_random_path_sliced_wasserstein`.
+
+    .. math::
+        \mathrm{RPSW}_p(X, Y) = \big(\mathbb{E}_{\theta} W_p^p(\theta_\# X, \theta_\# Y)\big)^{1/p},
+        \qquad \theta \sim \mathrm{vMF}\Big(\frac{x - y}{\|x - y\|}, \kappa\Big),\ x \sim X,\ y \sim Y
+
+    Args:
+        n_projections (int, optional): L (default :data:`~geomgen.pointclouds.losses.DEFAULT_N_PROJECTIONS`, 100).
+        concentration (float, optional): :math:`\kappa` of the perturbation, None for none (default 10).
+        p (float, optional): order (default 2).
+        importance_weighted (bool, optional): IWRPSW, the directions weighted by the energy of
+            their projected distance (default False).
+        energy (str, optional): ``"exp"`` or ``"poly"``, for IWRPSW (default ``"exp"``).
+        power (float, optional): k of ``"poly"`` (default 1).
+
+    Shapes:
+        - x: ``[B, N, d]``, y: ``[B, M, d]`` -> ``[B]``.
+    """
+
+    def __init__(
+        self,
+        n_projections: int = DEFAULT_N_PROJECTIONS,
+        concentration: float | None = 10.0,
+        p: float = 2.0,
+        importance_weighted: bool = False,
+        energy: Energy = "exp",
+        power: float = 1.0,
+    ):
+        super().__init__()
+        self.n_projections, self.concentration, self.p = n_projections, concentration, p
+        self.importance_weighted, self.energy, self.power = importance_weighted, energy, power
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        kw = dict(n_projections=self.n_projections, concentration=self.concentration, p=self.p)
+        if self.importance_weighted:
+            return importance_weighted_random_path_sliced_wasserstein(x, y, energy=self.energy, power=self.power, **kw)
+        return random_path_sliced_wasserstein(x, y, **kw)
 
 
 class MaxSlicedWassersteinLoss(nn.Module):
@@ -295,6 +416,9 @@ class EarthMoversLoss(nn.Module):
 
 __all__ = [
     "SlicedWassersteinLoss",
+    "EnergyBasedSlicedWassersteinLoss",
+    "QuasiSlicedWassersteinLoss",
+    "RandomPathSlicedWassersteinLoss",
     "MaxSlicedWassersteinLoss",
     "DistributionalSlicedWassersteinLoss",
     "AmortizedSlicedWassersteinLoss",
