@@ -66,8 +66,8 @@ def chunk_name(index: int, width: int) -> str:
 
 
 def is_folder_output(output: str, dask: str | None) -> bool:
-    """Whether ``-o`` asks for an output folder: ``--dask``, an existing folder, or a name ending in ``/``."""
-    return bool(dask) or output.endswith(("/", os.sep)) or (output != "-" and Path(output).is_dir())
+    """Whether ``-o`` asks for an output folder: a name ending in ``/``, or any name with ``--dask``."""
+    return bool(dask) or output.endswith(("/", os.sep))
 
 
 def folder_problem(output: str) -> str | None:

@@ -361,6 +361,8 @@ def _check_options(args) -> None:
         return
     why = check_output_path(args.output, OUTPUT_SUFFIXES)
     if why:
+        if Path(args.output).is_dir() or not Path(args.output).suffix:
+            why += f" (or {args.output.rstrip('/')}/, ending in /, for a folder of chunk files)"
         raise UsageError(why)
     if args.resume and args.output == "-":
         raise UsageError("--resume needs an output file, not standard output (-)")
