@@ -49,6 +49,9 @@ CHUNK_RECORDS = 10_000
 MIN_CHUNKS = 64
 #: seconds to wait for a Dask scheduler before ``--dask`` gives up
 DASK_CONNECT_TIMEOUT = 20.0
+#: chunks submitted and not yet written, at most (more are submitted as chunks come back): bounds
+#: the memory of this process and of a Dask scheduler for any input size
+MAX_PENDING = 512
 
 
 class FolderError(Exception):
@@ -367,10 +370,11 @@ def _jobs(args, inputs, fp: str, manifest: dict, todo: list[int]):
 
 
 def run_folder(args, inputs, fp: str, executor: Executor | None = None, progress: bool = True,
-               say: Callable[[str], None] | None = None) -> FolderResult:
+               say: Callable[[str], None] | None = None, max_pending: int | None = None) -> FolderResult:
     """Generate ``inputs`` into the folder ``args.output`` (see the module), on ``executor`` (``None``:
     in this process, acting on held Ctrl-C / SIGTERM between molecules). ``args`` carries the
-    options of ``geomgen conformers``; ``fp`` is their fingerprint.
+    options of ``geomgen conformers``; ``fp`` is their fingerprint. At most ``max_pending`` chunks
+    (default :data:`MAX_PENDING`) are submitted at a time.
 
     A chunk that raises on a worker stops the run (the chunks already written are kept, and
     ``--resume`` continues): the error is in :attr:`FolderResult.error`.
@@ -424,7 +428,7 @@ def run_folder(args, inputs, fp: str, executor: Executor | None = None, progress
                     signals.check()
                     finished(run_chunk(job, check=signals.check))
             else:
-                _drive(executor, jobs, finished, res)
+                _drive(executor, jobs, finished, res, max_pending or MAX_PENDING)
         except KeyboardInterrupt as exc:
             res.interrupted = exc
         finally:
@@ -434,13 +438,24 @@ def run_folder(args, inputs, fp: str, executor: Executor | None = None, progress
         folder.unlock()
 
 
-def _drive(executor: Executor, jobs, finished, res: FolderResult) -> None:
-    """Submit every job, write each chunk as it comes back; held signals are acted on while waiting.
-    On an error or an interruption the chunks not yet finished are cancelled."""
+def _drive(executor: Executor, jobs, finished, res: FolderResult, max_pending: int) -> None:
+    """Submit the jobs (at most ``max_pending`` at a time, in order), write each chunk as it comes
+    back; held signals are acted on while waiting. On an error or an interruption the chunks not
+    yet finished are cancelled."""
     from geomgen import signals
 
-    pending = {executor.submit(run_chunk, job): job.index for job in jobs}
+    jobs = iter(jobs)
+    pending: dict = {}
+
+    def submit() -> None:
+        while len(pending) < max_pending:
+            job = next(jobs, None)
+            if job is None:
+                return
+            pending[executor.submit(run_chunk, job)] = job.index
+
     try:
+        submit()
         while pending:
             signals.check()
             done, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
@@ -452,6 +467,7 @@ def _drive(executor: Executor, jobs, finished, res: FolderResult) -> None:
                     res.error = f"chunk {index}: {type(exc).__name__}: {exc}"
                     return
                 finished(out)
+            submit()
     finally:
         for f in pending:
             f.cancel()
@@ -525,7 +541,7 @@ def dask_executor(address: str, timeout: float | None = None):
 
 
 def generate_folder(source, output, *, executor: Executor | None = None, resume: bool = False, progress: bool = True,
-                    **options) -> FolderResult:
+                    max_pending: int | None = None, **options) -> FolderResult:
     """Generate conformers for ``source`` (a SMILES, or a .smi / .csv / .sdf file, as on the command
     line) into the folder ``output``, chunk by chunk, on ``executor`` (any ``concurrent.futures``
     executor: a process pool, a Dask client's ``get_executor()``; ``None`` runs in this process).
@@ -533,7 +549,8 @@ def generate_folder(source, output, *, executor: Executor | None = None, resume:
     ``options`` are those of ``geomgen conformers`` by their long names: ``num_conformers``,
     ``seed``, ``relax``, ``boltzmann``, ``boltzmann_sweeps``, ``boltzmann_chains``, ``seed_iters``,
     ``ring_seeds``, ``model``, ``chunk``, ``enumerate_stereo``; left out, they take the command's
-    defaults. The chunk files concatenated are what ``geomgen conformers SOURCE -o OUT.sdf`` with
+    defaults. At most ``max_pending`` chunks (default :data:`MAX_PENDING`) are submitted at a
+    time. The chunk files concatenated are what ``geomgen conformers SOURCE -o OUT.sdf`` with
     the same options writes (see :func:`merge_chunks`).
 
     Raises:
@@ -561,4 +578,4 @@ def generate_folder(source, output, *, executor: Executor | None = None, resume:
         g._load_model(args, todo=len(inputs), here=executor is None)
     except g.UsageError as exc:
         raise FolderError(str(exc)) from None
-    return run_folder(args, inputs, fp, executor=executor, progress=progress)
+    return run_folder(args, inputs, fp, executor=executor, progress=progress, max_pending=max_pending)

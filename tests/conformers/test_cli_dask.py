@@ -49,7 +49,7 @@ def test_local_folder_runs_equal_the_single_file_run(single, tmp_path, capsys):
     assert (tmp_path / "cli" / "chunk-00001.failures.csv").read_text().count("\n") == 1  # header only
     # the Python API on any executor, and a local process pool from the command line
     with ThreadPoolExecutor(2) as ex:
-        res = generate_folder(smi, tmp_path / "threads", executor=ex, num_conformers=2, chunk=2, progress=False)
+        res = generate_folder(smi, tmp_path / "threads", executor=ex, num_conformers=2, chunk=2, progress=False, max_pending=1)
     assert (res.chunks, res.written, res.molecules, res.records, res.failed) == (3, 3, 4, 8, 1)
     _same_as_single(tmp_path / "threads", out, tmp_path)
     with ProcessPoolExecutor(2) as ex:

@@ -15,6 +15,11 @@ RDKit and torch start threads) and acted on between molecules: RDKit's ETKDG cat
 and returns no conformers ("Interrupted, cancelling conformer generation"), which would otherwise
 turn Ctrl-C into a false failure and carry on.
 
+With an output folder (``-o OUT/``, or ``--dask ADDRESS``) the input is cut into chunks, each
+written atomically as ``OUT/chunk-NNNNN.sdf`` and ``.failures.csv`` by this process when it comes
+back from a local process pool or a ``dask.distributed`` cluster (:mod:`geomgen.conformers.chunked`);
+``--resume`` skips the finished chunks.
+
 Exit status: 0 when conformers were written, 1 when every molecule failed (or the work failed),
 2 for a usage error (bad option, input or output path; nothing is done), 130 when interrupted by Ctrl-C
 (143 by SIGTERM).
@@ -34,8 +39,24 @@ PROG = "geomgen conformers"
 OUTPUT_SUFFIXES = (".sdf",)
 
 
+#: the --help epilog: an output folder, and a run on a Dask cluster
+CLUSTER_RECIPE = """\
+output folder (-o OUT/): chunk i of the input becomes OUT/chunk-0000i.sdf and .failures.csv, each
+written atomically; --resume skips finished chunks; cat OUT/chunk-*.sdf is the single-file output.
+
+on a dask.distributed cluster (pip install "geomgen[dask]" on the client and on every worker):
+  dask scheduler                                             # prints its address
+  dask worker tcp://HOST:8786 --nworkers 8 --nthreads 1      # on each worker machine
+  geomgen conformers big.smi -n 10 -o out/ --dask tcp://HOST:8786 [--resume]
+workers need the same geomgen version and the model file at the same path (checked by hash; the
+shipped one by default); only this process writes out/, so workers need no shared disk."""
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from geomgen.conformers.generator import DEFAULT_BOLTZMANN_CHAINS, DEFAULT_BOLTZMANN_SWEEPS, DEFAULT_RING_SEEDS, DEFAULT_SEED_ITERS
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = CLUSTER_RECIPE
 
     p.add_argument("input", help="a SMILES string or a .smi / .csv / .sdf file")
     p.add_argument("-n", "--num-conformers", type=int, default=10, help="conformers per molecule (default 10)")
