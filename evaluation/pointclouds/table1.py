@@ -1,6 +1,7 @@
 """Table 1 on the procedural shape set: point-cloud autoencoders trained with SW, Max-SW,
 v-DSW and amortized v-DSW (linear, generalized linear, non-linear, self-attention full /
-efficient / Linformer), all on the same data and budget, in one run.
+efficient / Linformer), and beyond the paper EBSW, QSW, RQSW, RPSW and IWRPSW, all on the
+same data and budget, in one run.
 
 For every method: train with Lightning for ``--epochs`` epochs from the same initial weights and
 data order; on the test split measure Chamfer, SW (L = 1000, fixed directions) and EMD (exact);
@@ -41,10 +42,13 @@ def build_methods(args) -> dict[str, dict]:
     from geomgen.pointclouds.losses import (
         AmortizedSlicedWassersteinLoss,
         DistributionalSlicedWassersteinLoss,
+        EnergyBasedSlicedWassersteinLoss,
         GeneralizedLinearAmortizer,
         LinearAmortizer,
         MaxSlicedWassersteinLoss,
         NonLinearAmortizer,
+        QuasiSlicedWassersteinLoss,
+        RandomPathSlicedWassersteinLoss,
         SelfAttentionAmortizer,
         SlicedWassersteinLoss,
     )
@@ -73,6 +77,12 @@ def build_methods(args) -> dict[str, dict]:
         "self-attention (Linformer) amortized v-DSW": dict(
             make=amortized(lambda: SelfAttentionAmortizer(hidden=h, kind="linformer")), train=True
         ),
+        # beyond the paper (issue 29 item 4): other slicing distributions at SW's cost
+        "EBSW": dict(make=lambda: EnergyBasedSlicedWassersteinLoss(L), train=True),
+        "QSW": dict(make=lambda: QuasiSlicedWassersteinLoss(L, construction="fibonacci"), train=True),
+        "RQSW": dict(make=lambda: QuasiSlicedWassersteinLoss(L, construction="fibonacci", randomize="rotation"), train=True),
+        "RPSW": dict(make=lambda: RandomPathSlicedWassersteinLoss(L, concentration=kappa), train=True),
+        "IWRPSW": dict(make=lambda: RandomPathSlicedWassersteinLoss(L, concentration=kappa, importance_weighted=True), train=True),
     }
 
 
