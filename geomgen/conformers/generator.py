@@ -37,6 +37,16 @@ DEFAULT_STATE_SEEDS = 0
 STATE_SEED_WINDOW = 6.0
 #: distance-geometry embedder of the seed in plain generation (relax and boltzmann use ETKDGv3)
 DEFAULT_SEED_EMBEDDER = "etkdg"
+#: how seeds are made (see :class:`ConformerGenerator`, ``seed_method``): ``"etkdg"`` (one
+#: distance-geometry embedding per molecule) or ``"assembly"`` (ring systems from the ring
+#: library, the rest from standard internal coordinates, ETKDGv3 as the fallback)
+SEED_METHODS = ("etkdg", "assembly")
+DEFAULT_SEED_METHOD = "etkdg"
+#: MMFF94 iterations on an assembled seed in plain generation (relax and boltzmann: 2000)
+DEFAULT_ASSEMBLY_ITERS = 0
+#: assembled seeds per molecule in distinct combinations of its rings' library conformations,
+#: drawn by their Boltzmann weights (1: the most probable combination only)
+DEFAULT_RING_CONFORMATIONS = 4
 #: wall-time limit per molecule, seconds (see :class:`ConformerGenerator`): ETKDGv3 alone took
 #: over 60 s to embed a 30-residue peptide and 215 s for a 271-atom alkane chain on a busy machine;
 #: 10 minutes stops a runaway molecule without failing large ones
@@ -69,6 +79,16 @@ class GenerationReport:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+
+
+def seed_paths(reports) -> dict[str, int]:
+    """How many of ``reports``' molecules got an assembled seed and how many an ETKDGv3 one
+    (``extra["seed"]``; failed molecules are not counted)."""
+    out: dict[str, int] = {}
+    for r in reports:
+        if r.ok and "seed" in r.extra:
+            out[r.extra["seed"]] = out.get(r.extra["seed"], 0) + 1
+    return out
 
 
 def molecule_seed(seed: int, smiles: str) -> int:
@@ -285,11 +305,21 @@ class ConformerGenerator:
     def __init__(self, net, max_tries: int = 10, seed_iters: int = DEFAULT_SEED_ITERS,
                  seed_embedder: str = DEFAULT_SEED_EMBEDDER, boltzmann_sweeps: int = DEFAULT_BOLTZMANN_SWEEPS,
                  boltzmann_chains: int = DEFAULT_BOLTZMANN_CHAINS, ring_seeds: int = DEFAULT_RING_SEEDS,
-                 max_seconds: float = DEFAULT_MAX_SECONDS, state_seeds: int = DEFAULT_STATE_SEEDS):
+                 max_seconds: float = DEFAULT_MAX_SECONDS, state_seeds: int = DEFAULT_STATE_SEEDS,
+                 seed_method: str = DEFAULT_SEED_METHOD, assembly_iters: int = DEFAULT_ASSEMBLY_ITERS,
+                 ring_conformations: int = DEFAULT_RING_CONFORMATIONS, ring_library=None):
         from geomgen.conformers.embedding import SEED_EMBEDDERS
 
         if seed_embedder not in SEED_EMBEDDERS:
             raise ValueError(f"seed_embedder must be one of {SEED_EMBEDDERS}, got {seed_embedder!r}")
+        if seed_method not in SEED_METHODS:
+            raise ValueError(f"seed_method must be one of {SEED_METHODS}, got {seed_method!r}")
+        if ring_conformations < 1:
+            raise ValueError(f"ring_conformations must be at least 1, got {ring_conformations}")
+        self.seed_method = seed_method
+        self.assembly_iters = int(assembly_iters)
+        self.ring_conformations = int(ring_conformations)
+        self.ring_library = ring_library
         self.net = net.eval()
         self.max_tries = max_tries
         self.seed_iters = int(seed_iters)
@@ -350,7 +380,7 @@ class ConformerGenerator:
                 integer (checked before any work)."""
         from geomgen.conformers.embedding import MACROCYCLE_SIZE, embed_seed, largest_ring, non_aromatic_rings, ring_seeds
         from geomgen.conformers.molecule import canonical_isomeric_smiles, parse_molecule
-        from geomgen.conformers.stereo import fixed_stereo, stereo_matches
+        from geomgen.conformers.stereo import stereo_matches
         from geomgen.conformers.torsions import rotatable_torsions
 
         n = _check_n(n)
@@ -373,6 +403,25 @@ class ConformerGenerator:
                     raise MoleculeError(f"{name!r}: unreadable record")
                 mol = parse_molecule(item, name=name)
                 key = molecule_seed(seed, canonical_isomeric_smiles(mol))
+                rigid = not len(rotatable_torsions(mol))  # then each conformer is a seed
+                path = {}
+                if self.seed_method == "assembly":
+                    s = self._assembled(mol, key, n if rigid else self.ring_conformations, iters, path)
+                    budget.check("assembling its seed geometry")
+                    if s is not None:
+                        rep = self._seed_report(name, s[0], mol, path)
+                        if len(s) > 1:
+                            rep.extra["ring_seeds"] = len(s)
+                        s = s if len(s) > 1 else s[0]
+                        if self.state_seeds > 1 and not isinstance(s, list):
+                            s = self._state_seeds(s, rep)
+                            budget.check("minimising its discrete states")
+                        seeds.append(s)
+                        keys.append(key)
+                        budgets.append(budget)
+                        rep.seconds = time.perf_counter() - t0
+                        reports.append(rep)
+                        continue
                 for attempt in range(3):
                     try:
                         s = embed_seed(mol, seed=(key + 7919 * attempt) % 2**31, n_candidates=1, name=name, max_iters=iters,
@@ -383,13 +432,7 @@ class ConformerGenerator:
                         break
                 else:
                     raise MoleculeError(f"{name!r}: the seed geometry cannot reproduce the input's stereochemistry")
-                rep = GenerationReport(name=name, ok=True)
-                fixed = fixed_stereo(s, reference=mol)
-                if fixed:
-                    rep.warnings.append(f"{name!r}: {fixed.describe()} left unspecified in the input; "
-                                        f"generated one stereoisomer, {fixed.smiles}")
-                    rep.extra["stereoisomer"] = fixed.smiles
-                rigid = not len(rotatable_torsions(mol))  # then each conformer is a seed
+                rep = self._seed_report(name, s, mol, path)
                 if largest_ring(mol) >= MACROCYCLE_SIZE:  # ring conformations are not torsions: several seeds
                     wanted = n if rigid else min(n, MACROCYCLE_SEEDS)
                     s = ring_seeds(mol, s, seed=key % 2**31, n_candidates=max(2 * wanted, 4), max_seeds=wanted,
@@ -442,6 +485,66 @@ class ConformerGenerator:
         return self._from_seeds(seed_mols, reports, keys, n, relax, boltzmann)
 
     # -- internals ----------------------------------------------------------------------------
+    def _library(self):
+        from geomgen.conformers.ringlib import default_library
+
+        if self.ring_library is None:
+            self.ring_library = default_library()
+        return self.ring_library
+
+    def _assembled(self, mol, key: int, max_seeds: int, iters: int, path: dict):
+        """Assembled seeds of ``mol`` (:mod:`geomgen.conformers.assembly`), or ``None`` when the
+        ETKDGv3 fallback must make it (``path`` gets the reason): one per distinct combination
+        of its ring systems' library conformations among ``n`` draws by weight (at most
+        ``max_seeds``, each with its count as ``seed_weight``)."""
+        from rdkit import Chem
+
+        from geomgen.conformers.assembly import AssemblyError, assemble, ring_combinations
+        from geomgen.conformers.mmff import MMFF
+        from geomgen.conformers.ringlib import ring_systems
+        from geomgen.conformers.stereo import stereo_matches
+
+        try:
+            systems = ring_systems(mol)
+            if any(x.macrocycle for x in systems):
+                raise AssemblyError("macrocycle")
+            lib = self._library()
+            confs = [lib.get(x.key) for x in systems]
+            combos = ring_combinations(confs, max(max_seeds, 1) * 8, np.random.default_rng(key), max_seeds)
+            out = []
+            for choice, count in combos:
+                x = assemble(mol, systems, [c.coords[k] for c, k in zip(confs, choice)])
+                if iters > 0 and not x.HasProp("assembly_overlap"):
+                    MMFF.optimize_conformers(x, max_iters=iters)
+                    if not stereo_matches(x, reference=mol):
+                        raise AssemblyError("MMFF94 on the assembled seed changed its stereochemistry")
+                Chem.AssignStereochemistryFrom3D(x, confId=0)
+                if len(combos) > 1:
+                    x.SetDoubleProp("seed_weight", float(count))
+                out.append(x)
+        except (AssemblyError, ValueError, RuntimeError) as exc:  # RDKit raises RuntimeError on odd fragments
+            path["seed"], path["seed_fallback"] = "etkdg", str(exc)
+            return None
+        path["seed"] = "assembled"
+        if any(x.flexible for x in systems):
+            path["ring_conformations"] = [len(c.energies) for c, x in zip(confs, systems) if x.flexible]
+        return out
+
+    @staticmethod
+    def _seed_report(name: str, seed_mol, mol, path: dict) -> GenerationReport:
+        """A molecule's report with its seed path and the stereo its seed fixed."""
+        from geomgen.conformers.stereo import fixed_stereo
+
+        rep = GenerationReport(name=name, ok=True)
+        rep.extra["seed"] = path.get("seed", "etkdg")
+        rep.extra.update({k: v for k, v in path.items() if k != "seed"})
+        fixed = fixed_stereo(seed_mol, reference=mol)
+        if fixed:
+            rep.warnings.append(f"{name!r}: {fixed.describe()} left unspecified in the input; "
+                                f"generated one stereoisomer, {fixed.smiles}")
+            rep.extra["stereoisomer"] = fixed.smiles
+        return rep
+
     def _state_seeds(self, seed_mol, rep):
         """The seed, or seeds in its low-energy combinations of discrete states (see
         :class:`ConformerGenerator`, ``state_seeds``), recorded in ``rep.extra``."""
