@@ -5,6 +5,8 @@ reconstruct clouds, export a trained model.
     geomgen pointcloud fit --config sw --trainer.max_epochs 5 --ckpt_path last   # resume
     geomgen pointcloud test --config sw --ckpt_path runs/pointcloud/sw/checkpoints/last.ckpt
     geomgen pointcloud reconstruct cloud.ply -o recon.ply [--model CKPT]
+    geomgen pointcloud reconstruct --example torus -o recon.ply   # a cloud shipped in the package
+    geomgen pointcloud examples                      # list the shipped example clouds
     geomgen pointcloud export runs/pointcloud/sw/checkpoints/last.ckpt -o model.pt
 
 ``train`` is a deprecated alias of ``fit``. Checkpoints go to ``<trainer.default_root_dir>/checkpoints``
@@ -56,10 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("cli_args", nargs=argparse.REMAINDER)
         p.set_defaults(lightning_stage=stage)
     r = sub.add_parser("reconstruct", help="reconstruct a point cloud (.npy/.ply/.xyz/.off) with an autoencoder")
-    r.add_argument("input", help="input cloud: .npy ([N, 3] or [B, N, 3]), .ply, .xyz, .txt or .off (meshes are sampled)")
+    source = r.add_mutually_exclusive_group(required=True)
+    source.add_argument("input", nargs="?", help="input cloud: .npy ([N, 3] or [B, N, 3]), .ply, .xyz, .txt or .off (meshes are sampled)")
+    source.add_argument("--example", metavar="NAME", help="a cloud shipped in the package instead of a file (see 'geomgen pointcloud examples')")
     r.add_argument("-o", "--output", required=True, help="output file (.npy, .ply, .xyz or .txt)")
     r.add_argument("--model", default=None, help=f"exported .pt or Lightning .ckpt (default: shipped {DEFAULT_MODEL})")
     r.add_argument("--seed", type=int, default=0, help="seed for resampling the input to the model's point count")
+    sub.add_parser("examples", help="list the example clouds shipped in the package (for reconstruct --example)")
     e = sub.add_parser("export", help="export the autoencoder of a Lightning checkpoint to a small .pt file")
     e.add_argument("checkpoint")
     e.add_argument("-o", "--output", required=True)
@@ -79,8 +84,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"geomgen pointcloud {args.lightning_stage}: error: {err}", file=sys.stderr)
             return 2
     prog = f"geomgen pointcloud {command}"
+    if command == "examples":
+        from geomgen.pointclouds.examples import EXAMPLES, examples_dir
+
+        for name, (cls, what) in EXAMPLES.items():
+            print(f"{name:10s} {what} (class {cls})")
+        print(f"files: {examples_dir()}/<name>.npy; reconstruct one: geomgen pointcloud reconstruct --example torus -o out.ply")
+        return 0
     if command == "reconstruct":
         try:
+            if args.example is not None:
+                from geomgen.pointclouds.examples import example_path
+
+                args.input = str(example_path(args.example))
             return reconstruct(args.input, args.output, args.model, seed=args.seed)
         except (ValueError, FileNotFoundError) as err:  # bad input, output path or model: each message names the file
             print(f"{prog}: {err}", file=sys.stderr)

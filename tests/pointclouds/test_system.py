@@ -65,7 +65,7 @@ def test_fast_dev_run(dm, name):
         ae_ids = {id(p) for g in opts[0].param_groups for p in g["params"]}
         assert not ae_ids & {id(p) for p in system.amortizer.parameters()}
     metrics = trainer.test(system, dm, verbose=False)[0]
-    assert {"test/chamfer", "test/sw"} <= set(metrics)
+    assert {"test/chamfer", "test/sw", "test/emd"} <= set(metrics)
 
 
 def test_resume_from_checkpoint(dm, tmp_path):
@@ -87,7 +87,7 @@ def test_resume_from_checkpoint(dm, tmp_path):
     saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
     assert saved["autoencoder_config"]["n_points"] == N and saved["loss_name"] == "AmortizedSlicedWassersteinLoss"
     # the hyper-parameters are the constructor's own arguments (LightningCLI parses them back from --ckpt_path FILE)
-    assert set(saved["hyper_parameters"]) == {"lr", "amortizer_lr", "amortizer_betas", "weight_decay"}
+    assert set(saved["hyper_parameters"]) == {"lr", "amortizer_lr", "amortizer_betas", "weight_decay", "figure_every_n_epochs"}
     assert len(saved["optimizer_states"]) == 2
 
 
