@@ -1,7 +1,8 @@
 """Conformer generators against the MMFF94 Boltzmann references, side by side in one run.
 
     python evaluation/conformers/evaluate.py --splits val test drugs -n 50 [--max-molecules M]
-        [--methods etkdg etkdg+mmff geomgen geomgen+relax geomgen+boltzmann geomgen+states]
+        [--methods etkdg etkdg+mmff geomgen geomgen+relax geomgen+boltzmann geomgen+states geomgen+assembly
+                   geomgen+assembly+mmff30]
 
 For every molecule of each split, every method generates ``n`` conformers of the reference's
 own molecule (same atom order; stereo from the reference's isomeric SMILES) and is scored:
@@ -80,16 +81,18 @@ def make_methods(model_path=None, seed_iters=None, candidates=()):
         return methods
     gens = {}
 
-    def run(refs, n, seed, path=model_path, state_seeds=None, **kw):
+    def run(refs, n, seed, path=model_path, state_seeds=None, gen_opts=(), **kw):
         from rdkit import Chem
 
         opts = {} if seed_iters is None else {"seed_iters": seed_iters}
         if state_seeds is not None:
             opts["state_seeds"] = state_seeds
-        if (path, state_seeds) not in gens:
-            gens[path, state_seeds] = ConformerGenerator.from_checkpoint(path, **opts)
+        opts.update(gen_opts)
+        key = (path, state_seeds, tuple(gen_opts))
+        if key not in gens:
+            gens[key] = ConformerGenerator.from_checkpoint(path, **opts)
         # from the molecule alone: the generator embeds its own seed (timed), same atom order
-        mols, _ = gens[path, state_seeds].generate_many([(r.id, Chem.Mol(r.mol)) for r in refs], n, seed=seed, **kw)
+        mols, _ = gens[key].generate_many([(r.id, Chem.Mol(r.mol)) for r in refs], n, seed=seed, **kw)
         return mols
 
     methods["geomgen"] = lambda refs, n, seed: run(refs, n, seed)
@@ -97,6 +100,10 @@ def make_methods(model_path=None, seed_iters=None, candidates=()):
     methods["geomgen+boltzmann"] = lambda refs, n, seed: run(refs, n, seed, boltzmann=True)
     # seeds in each amide E/Z state weighted by their Boltzmann weights (off by default)
     methods["geomgen+states"] = lambda refs, n, seed: run(refs, n, seed, state_seeds=8)
+    # seeds assembled from the ring library (issue 27), with and without MMFF94 iterations on them
+    methods["geomgen+assembly"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("seed_method", "assembly"),))
+    methods["geomgen+assembly+mmff30"] = lambda refs, n, seed: run(
+        refs, n, seed, gen_opts=(("seed_method", "assembly"), ("assembly_iters", 30)))
     for name, path in candidates:
         methods[f"geomgen[{name}]"] = lambda refs, n, seed, path=path: run(refs, n, seed, path=path)
     return methods

@@ -10,14 +10,26 @@ the SMILES file and writes an SD file, run as its own process:
 
 * ``ETKDGv3``: RDKit ``EmbedMultipleConfs(n)`` per molecule, ``numThreads=J``;
 * ``ETKDGv3+MMFF``: the same, then ``MMFFOptimizeMoleculeConfs(numThreads=J)``;
-* ``geomgen``: ``geomgen conformers LIB -n N -o OUT.sdf --jobs J`` (the shipped model).
+* ``geomgen``: ``geomgen conformers LIB -n N -o OUT.sdf --jobs J`` (the shipped model);
+* ``api:etkdg``, ``api:assembly:empty``, ``api:assembly:warm``, ``api:assembly:bare``: the Python
+  API (``ConformerGenerator.generate_many`` in ``J`` worker processes, chunks of
+  :data:`API_CHUNK` molecules, SD text as the CLI writes it) with ETKDGv3 seeds or with seeds
+  assembled from the ring library (issue 27). ``empty``: an empty ring-library disk cache, the
+  shipped library on (a fresh install); ``warm``: the cache the ``empty`` run filled;
+  ``bare``: an empty cache and no shipped library (every ring system built on first use). The
+  CLI has no option for the seed method yet, so these run through the API; ``api:etkdg`` is the
+  same harness with today's seeds, so the CLI row and it differ only by the harness.
 
 Reported per method: wall time (model loading and start-up included), conformers per second,
 speed-up over ETKDGv3 of the same run, peak memory of the whole process tree (the sum of the
 processes' proportional set sizes, sampled every 0.1 s, so shared pages count once) and molecules
-that failed. ``--memory-sizes`` adds geomgen runs at ``-n 10`` over other library sizes to show
-that peak memory does not grow with the number of molecules. Writes library_throughput.md and
-library_throughput.json beside this script.
+that failed; for the API methods also the seeds' path (assembled / ETKDGv3 fallback), the ring
+library's hit rate (lookups not built in the run) and the size of the disk cache.
+``--memory-sizes`` adds geomgen runs at ``-n 10`` over other library sizes to show
+that peak memory does not grow with the number of molecules. ``--stages`` times each stage on one
+core for the ETKDGv3 seed path and for the assembled seed path (warm cache). Writes
+library_throughput.md and library_throughput.json beside this script.
+
 """
 
 from __future__ import annotations
@@ -67,6 +79,79 @@ def etkdg_worker(smi: str, out: str, n: int, jobs: int, mmff: bool) -> None:
     print(json.dumps({"failed": failed}))
 
 
+# -- geomgen through the Python API, run in its own process ---------------------------------------
+#: molecules per task of the API worker pool
+API_CHUNK = 20
+_API_GEN = None
+
+
+def _api_init(seed_method: str, cache: str, shipped: bool) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    from geomgen.conformers import ConformerGenerator
+    from geomgen.conformers.ringlib import RingLibrary
+
+    global _API_GEN
+    lib = RingLibrary(folder=cache or False, shipped=shipped)
+    _API_GEN = ConformerGenerator.from_checkpoint(seed_method=seed_method, ring_library=lib)
+
+
+def _api_chunk(args) -> tuple:
+    from geomgen.conformers.io import sdf_records
+
+    items, n = args
+    before = dict(_API_GEN.ring_library.stats) if _API_GEN.ring_library else {}
+    texts, failed, paths = [], 0, {}
+    for name, smi in items:
+        mols, reps = _API_GEN.generate_many([(name, smi)], n, seed=0)
+        if mols[0] is None:
+            failed += 1
+            continue
+        seed = reps[0].extra.get("seed", "etkdg")
+        paths[seed] = paths.get(seed, 0) + 1
+        mols[0].SetProp("_Name", name)
+        texts.append("".join(sdf_records(mols[0])))
+    after = dict(_API_GEN.ring_library.stats) if _API_GEN.ring_library else {}
+    return "".join(texts), failed, paths, {k: after.get(k, 0) - before.get(k, 0) for k in after}
+
+
+def api_worker(smi: str, out: str, n: int, jobs: int, seed_method: str, cache: str, shipped: bool) -> None:
+    """``n`` conformers per molecule of ``smi`` through ``ConformerGenerator`` in ``jobs`` processes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    lines = [line.split()[:2] for line in Path(smi).read_text().splitlines() if line.strip()]
+    items = [(name, smiles) for smiles, name in lines]
+    chunks = [(items[k: k + API_CHUNK], n) for k in range(0, len(items), API_CHUNK)]
+    failed, paths, stats = 0, {}, {}
+    with ProcessPoolExecutor(jobs, initializer=_api_init, initargs=(seed_method, cache, shipped)) as pool, \
+            open(out, "w") as f:
+        for text, nf, p, st in pool.map(_api_chunk, chunks):
+            f.write(text)
+            failed += nf
+            for k, v in p.items():
+                paths[k] = paths.get(k, 0) + v
+            for k, v in st.items():
+                stats[k] = stats.get(k, 0) + v
+    print(json.dumps({"failed": failed, "paths": paths, "library": stats}))
+
+
+def run_api(smi: Path, out: Path, n: int, jobs: int, seed_method: str, cache: Path | None, shipped: bool) -> dict:
+    cmd = [sys.executable, __file__, "--api-worker", str(smi), str(out), str(n), str(jobs), seed_method,
+           str(cache or ""), str(int(shipped))]
+    res = measure(cmd)
+    info = json.loads(res["stdout"].strip().splitlines()[-1]) if res["rc"] == 0 else {}
+    res["failed"] = info.get("failed")
+    res["paths"] = info.get("paths")
+    lib = info.get("library") or {}
+    total = sum(lib.values())
+    res["hit_rate"] = (total - lib.get("built", 0)) / total if total else None
+    res["lookups"] = lib
+    res["cache_mb"] = sum(p.stat().st_size for p in cache.rglob("*.npz")) / 2**20 if cache and cache.exists() else None
+    res["conformers"] = out.read_text().count("$$$$") if out.exists() else 0
+    return res
+
+
 # -- where geomgen's time goes --------------------------------------------------------------------
 def stage_times(smiles: list[str], n: int = 10, seed_iters: int | None = None) -> dict[str, float]:
     """Mean milliseconds per molecule of each stage of ``geomgen conformers`` on one core."""
@@ -101,6 +186,66 @@ def stage_times(smiles: list[str], n: int = 10, seed_iters: int | None = None) -
         fixed_stereo(seed, reference=mol)
         t = tick("stereo checks of the seed", t)
         mols = gen.generate_from_seeds([seed], n=n)
+        t = tick(f"torsions, network, sampling, clash checks ({n} conformers)", t)
+        list(sdf_records(mols[0]))
+        tick(f"SD text ({n} records)", t)
+    return {k: 1000 * v / len(smiles) for k, v in totals.items()}
+
+
+def assembly_stage_times(smiles: list[str], n: int = 10, library=None) -> dict[str, float]:
+    """Mean milliseconds per molecule of each stage of the assembled-seed path on one core (the
+    generator's own steps, timed one by one; ``library`` warm unless given otherwise)."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    from rdkit import Chem
+
+    from geomgen.conformers import ConformerGenerator
+    from geomgen.conformers.assembly import AssemblyError, assemble, ring_combinations
+    from geomgen.conformers.generator import DEFAULT_RING_CONFORMATIONS, GenerationReport, molecule_seed
+    from geomgen.conformers.io import sdf_records
+    from geomgen.conformers.molecule import canonical_isomeric_smiles, parse_molecule
+    from geomgen.conformers.ringlib import RingLibrary, ring_systems
+    from geomgen.conformers.stereo import fixed_stereo
+
+    lib = library if library is not None else RingLibrary(folder=False)
+    gen = ConformerGenerator.from_checkpoint(seed_method="assembly", ring_library=lib)
+    totals: dict[str, float] = {}
+
+    def tick(stage, t0):
+        totals[stage] = totals.get(stage, 0.0) + time.perf_counter() - t0
+        return time.perf_counter()
+
+    for smi in smiles:
+        t = time.perf_counter()
+        mol = parse_molecule(smi, name="m")
+        key = molecule_seed(0, canonical_isomeric_smiles(mol))
+        t = tick("parse SMILES", t)
+        systems = ring_systems(mol)
+        t = tick("ring systems (keys)", t)
+        confs = [lib.get(x.key) for x in systems]
+        t = tick("ring library lookups", t)
+        try:
+            if any(x.macrocycle for x in systems):
+                raise AssemblyError("macrocycle")
+            combos = ring_combinations(confs, DEFAULT_RING_CONFORMATIONS * 8, np.random.default_rng(key), DEFAULT_RING_CONFORMATIONS)
+            seeds = []
+            for choice, count in combos:
+                x = assemble(mol, systems, [c.coords[k] for c, k in zip(confs, choice)])
+                Chem.AssignStereochemistryFrom3D(x, confId=0)
+                if len(combos) > 1:
+                    x.SetDoubleProp("seed_weight", float(count))
+                seeds.append(x)
+        except AssemblyError:
+            from geomgen.conformers.embedding import embed_seed
+
+            seeds = [embed_seed(mol, seed=1, n_candidates=1, max_iters=100)]
+        t = tick("assembly (internal coordinates, stereo and overlap checks)", t)
+        fixed_stereo(seeds[0], reference=mol)
+        t = tick("stereo checks of the seed", t)
+        mols = gen._from_seeds([seeds if len(seeds) > 1 else seeds[0]], [GenerationReport(name="m", ok=True)], [key], n,
+                               False, False, refine_seeds=True)
         t = tick(f"torsions, network, sampling, clash checks ({n} conformers)", t)
         list(sdf_records(mols[0]))
         tick(f"SD text ({n} records)", t)
@@ -188,6 +333,10 @@ def main(argv=None) -> int:
         smi, out, n, jobs, mmff = sys.argv[2:7]
         etkdg_worker(smi, out, int(n), int(jobs), bool(int(mmff)))
         return 0
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--api-worker":
+        smi, out, n, jobs, method, cache, shipped = sys.argv[2:9]
+        api_worker(smi, out, int(n), int(jobs), method, cache, bool(int(shipped)))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--molecules", type=int, default=1000)
     ap.add_argument("-n", type=int, nargs="+", default=[10, 50])
@@ -197,7 +346,9 @@ def main(argv=None) -> int:
     ap.add_argument("--memory-sizes", type=int, nargs="*", default=[], help="library sizes for the memory check (geomgen, -n 10)")
     ap.add_argument("--memory-only", action="store_true", help="only the memory check")
     ap.add_argument("--methods", nargs="+", default=["ETKDGv3", "ETKDGv3+MMFF", "geomgen"],
-                    help='ETKDGv3, ETKDGv3+MMFF, geomgen, or geomgen with options, e.g. "geomgen --seed-iters 2000"')
+                    help='ETKDGv3, ETKDGv3+MMFF, geomgen, or geomgen with options, e.g. "geomgen --seed-iters 2000"; '
+                         'api:etkdg, api:assembly:empty, api:assembly:warm, api:assembly:bare (module docstring)')
+    ap.add_argument("--stage-methods", nargs="+", default=["etkdg", "assembly"], help="seed paths of the stage breakdown")
     ap.add_argument("--fresh", action="store_true", help="drop the rows of earlier runs from the results files")
     ap.add_argument("--stages", type=int, default=200, help="molecules for the per-stage breakdown on one core (0: none)")
     ap.add_argument("--out", default=str(HERE / "library_throughput"))
@@ -212,12 +363,24 @@ def main(argv=None) -> int:
         for n in [] if args.memory_only else args.n:
             for method in args.methods:
                 out = Path(tmp) / f"{method.split()[0]}-{n}.sdf"
-                if method.startswith("geomgen"):  # geomgen, or e.g. "geomgen --seed-iters 2000"
+                if method.startswith("api:"):
+                    _, seed_method, *state = method.split(":")
+                    cache = None
+                    if seed_method == "assembly":
+                        cache = Path(tmp) / ("cache-bare" if state == ["bare"] else "cache")
+                        if state in (["empty"], ["bare"]):
+                            shutil.rmtree(cache, ignore_errors=True)
+                            cache.mkdir()
+                        elif not cache.exists():  # warm without an empty run before it: fill the cache first
+                            run_api(smi, out, n, args.jobs, seed_method, cache, True)
+                    res = run_api(smi, out, n, args.jobs, seed_method, cache, state != ["bare"])
+                elif method.startswith("geomgen"):  # geomgen, or e.g. "geomgen --seed-iters 2000"
                     res = run_geomgen(exe, smi, out, n, args.jobs, tuple(method.split()[1:]))
                 else:
                     res = run_etkdg(smi, out, n, args.jobs, mmff=method.endswith("MMFF"))
                 row = {"method": method, "n": n, "molecules": args.molecules, "jobs": args.jobs, "run": run_id,
-                       **{k: res[k] for k in ("rc", "seconds", "peak_mb", "failed", "conformers")}}
+                       **{k: res[k] for k in ("rc", "seconds", "peak_mb", "failed", "conformers")},
+                       **{k: res[k] for k in ("paths", "hit_rate", "lookups", "cache_mb") if k in res}}
                 row["conformers_per_second"] = row["conformers"] / row["seconds"]
                 rows.append(row)
                 print(json.dumps(row), flush=True)
@@ -236,8 +399,16 @@ def main(argv=None) -> int:
     stages = {}
     if args.stages and not args.memory_only:
         smiles = [line.split()[0] for line in lines[: args.stages]]
-        stage_times(smiles[:3], 10)  # warm-up: imports, model loading
-        stages = {"molecules": len(smiles), "n": 10, "ms": stage_times(smiles, 10), "etkdg_ms": etkdg_ms(smiles, 10)}
+        stages = {"molecules": len(smiles), "n": 10, "etkdg_ms": etkdg_ms(smiles, 10)}
+        if "etkdg" in args.stage_methods:
+            stage_times(smiles[:3], 10)  # warm-up: imports, model loading
+            stages["ms"] = stage_times(smiles, 10)
+        if "assembly" in args.stage_methods:
+            from geomgen.conformers.ringlib import RingLibrary
+
+            lib = RingLibrary(folder=False)
+            assembly_stage_times(smiles, 10, lib)  # warm-up, and fills the library in memory: the warm path
+            stages["assembly_ms"] = assembly_stage_times(smiles, 10, lib)
         print(json.dumps(stages), flush=True)
     text = render(rows, mem_rows, args, stages)
     print(text)
@@ -270,17 +441,32 @@ def render(rows: list[dict], mem_rows: list[dict], args, stages: dict | None = N
             ratio = f"{r['conformers_per_second'] / b:.2f}x" if b else "-"
             out.append(f"| {r.get('run') or '-'} | {r['molecules']} | {r['n']} | {r['jobs']} | {r['method']} | {r['seconds']:.1f} | "
                        f"{r['conformers_per_second']:.0f} | {ratio} | {r['peak_mb']:.0f} | {r['failed']} |")
+        api = [r for r in rows if r["method"].startswith("api:assembly")]
+        if api:
+            out += ["", "Assembled seeds (API rows): seed paths, ring-library lookups and their hit rate (lookups not "
+                    "built in the run), disk cache after the run:", "",
+                    "| run | n | method | assembled | ETKDGv3 fallback | lookups (memory / shipped / disk / built) | hit rate | cache (MB) |",
+                    "|---|---|---|---|---|---|---|---|"]
+            for r in sorted(api, key=lambda r: (r["n"], r.get("run") or "")):
+                lk = r.get("lookups") or {}
+                paths = r.get("paths") or {}
+                hit = f"{r['hit_rate']:.3f}" if r.get("hit_rate") is not None else "-"
+                cache = f"{r['cache_mb']:.2f}" if r.get("cache_mb") is not None else "-"
+                out.append(f"| {r.get('run') or '-'} | {r['n']} | {r['method']} | {paths.get('assembled', 0)} | {paths.get('etkdg', 0)} | "
+                           f"{lk.get('memory', 0)} / {lk.get('shipped', 0)} / {lk.get('disk', 0)} / {lk.get('built', 0)} | {hit} | {cache} |")
     if mem_rows:
         out += ["", "Peak memory against library size (`geomgen conformers`, n = 10):", "",
                 "| molecules | cores | wall (s) | peak memory (MB) | failed |", "|---|---|---|---|---|"]
         for r in mem_rows:
             out.append(f"| {r['molecules']} | {r['jobs']} | {r['seconds']:.0f} | {r['peak_mb']:.0f} | {r['failed']} |")
-    if stages:
-        total = sum(stages["ms"].values())
-        out += ["", f"Where geomgen's time goes, one core, first {stages['molecules']} molecules, n = {stages['n']} "
+    for field, what in (("ms", "ETKDGv3 seeds"), ("assembly_ms", "assembled seeds, warm ring library")):
+        if not stages or field not in stages:
+            continue
+        total = sum(stages[field].values())
+        out += ["", f"Where geomgen's time goes ({what}), one core, first {stages['molecules']} molecules, n = {stages['n']} "
                 f"(ms per molecule; RDKit ETKDGv3 embedding the same {stages['n']} conformers: {stages['etkdg_ms']:.1f} ms):", "",
                 "| stage | ms per molecule | share | in ETKDGv3(n) units |", "|---|---|---|---|"]
-        for k, v in stages["ms"].items():
+        for k, v in stages[field].items():
             out.append(f"| {k} | {v:.1f} | {v / total:.0%} | {v / stages['etkdg_ms']:.3f} |")
         out.append(f"| total | {total:.1f} | 100% | {total / stages['etkdg_ms']:.3f} (at most {stages['etkdg_ms'] / total:.1f}x ETKDGv3) |")
     return "\n".join(out) + "\n"

@@ -101,7 +101,8 @@ class _Builder:
         self.placed = np.zeros(self.n, dtype=bool)
         self.nbrs = [[n.GetIdx() for n in a.GetNeighbors()] for a in mol.GetAtoms()]
         self.z = np.array([a.GetAtomicNum() for a in mol.GetAtoms()])
-        self.props = AllChem.MMFFGetMoleculeProperties(mol)
+        self.typed = Chem.Mol(mol)  # MMFF typing rewrites aromaticity flags: type a copy
+        self.props = AllChem.MMFFGetMoleculeProperties(self.typed)
         if self.props is None:
             raise AssemblyError("MMFF94 cannot type the molecule")
         self.systems, self.coords = systems, coords
@@ -135,11 +136,11 @@ class _Builder:
 
     # -- geometry tables ------------------------------------------------------------------------
     def length(self, i: int, j: int) -> float:
-        p = self.props.GetMMFFBondStretchParams(self.mol, i, j)
+        p = self.props.GetMMFFBondStretchParams(self.typed, i, j)
         return float(p[2]) if p else 1.5
 
     def angle(self, i: int, j: int, k: int, default: float) -> float:
-        p = self.props.GetMMFFAngleBendParams(self.mol, i, j, k)
+        p = self.props.GetMMFFAngleBendParams(self.typed, i, j, k)
         return float(np.deg2rad(p[2])) if p else default
 
     # -- ring systems ---------------------------------------------------------------------------

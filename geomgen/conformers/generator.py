@@ -364,6 +364,26 @@ class ConformerGenerator:
 
     def generate_many(self, items, n: int = 10, seed: int = 0, relax: bool = False, boltzmann: bool = False, block: int = 0):
         """Generate for ``items`` = [(name, smiles_or_mol), ...]; returns (mols, reports), with
+        ``None`` in place of molecules that failed (their report says why); see
+        :meth:`_generate_many`. With assembled seeds, a molecule whose sampling fails on them (not
+        for its time limit) is generated again from an ETKDGv3 seed (``extra["seed_fallback"]``
+        says why)."""
+        items = items if isinstance(items, (str, bytes)) else list(items)
+        out, reports = self._generate_many(items, n, seed, relax, boltzmann, block, self.seed_method)
+        if self.seed_method != "assembly":
+            return out, reports
+        retry = [i for i, r in enumerate(reports) if not r.ok and r.extra.get("seed") == "assembled"
+                 and "time limit" not in r.reason]
+        if retry:
+            more, again = self._generate_many([items[i] for i in retry], n, seed, relax, boltzmann, block, "etkdg")
+            for i, m, r in zip(retry, more, again):
+                r.extra["seed_fallback"] = f"sampling on the assembled seed failed: {reports[i].reason}"
+                r.seconds += reports[i].seconds
+                out[i], reports[i] = m, r
+        return out, reports
+
+    def _generate_many(self, items, n, seed, relax, boltzmann, block, seed_method):
+        """Generate for ``items`` = [(name, smiles_or_mol), ...]; returns (mols, reports), with
         ``None`` in place of molecules that failed (their report says why).
 
         Each molecule's random numbers come from :func:`molecule_seed` of ``seed`` and its
@@ -405,7 +425,7 @@ class ConformerGenerator:
                 key = molecule_seed(seed, canonical_isomeric_smiles(mol))
                 rigid = not len(rotatable_torsions(mol))  # then each conformer is a seed
                 path = {}
-                if self.seed_method == "assembly":
+                if seed_method == "assembly":
                     s = self._assembled(mol, key, n if rigid else self.ring_conformations, iters, path)
                     budget.check("assembling its seed geometry")
                     if s is not None:

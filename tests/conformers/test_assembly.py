@@ -99,3 +99,15 @@ def test_amide_state_is_a_choice_not_hard_wired(lib):
     usual = site_states(sites, assemble(mol, systems, coords).GetConformer().GetPositions()[None])[0]
     flipped = site_states(sites, assemble(mol, systems, coords, flip={0}).GetConformer().GetPositions()[None])[0]
     assert usual[0] != flipped[0]
+
+
+def test_input_molecule_is_left_unchanged(lib):
+    """MMFF94 typing rewrites aromaticity flags: the assembler types a copy."""
+    from rdkit import Chem
+
+    mol = parse_molecule("Cc1cc(=O)n(C(C)C(=O)Nc2c(C#N)cnn2C)c2ccccc12")
+    flags = [a.GetIsAromatic() for a in mol.GetAtoms()]
+    systems = ring_systems(mol)
+    seed = assemble(mol, systems, [lib.get(s.key).coords[0] for s in systems])
+    assert [a.GetIsAromatic() for a in mol.GetAtoms()] == flags == [a.GetIsAromatic() for a in seed.GetAtoms()]
+    assert Chem.MolToSmiles(Chem.RemoveHs(seed)) == Chem.MolToSmiles(Chem.RemoveHs(mol))
