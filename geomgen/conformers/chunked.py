@@ -387,6 +387,8 @@ def run_folder(args, inputs, fp: str, executor: Executor | None = None, progress
     from geomgen import signals
 
     folder = _Folder(args.output)
+    if not folder.path.exists():
+        (say or (lambda m: print(m, file=sys.stderr)))(f"geomgen conformers: creating folder {args.output!r} for the chunks")
     try:
         folder.lock()
     except OSError as exc:

@@ -61,8 +61,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="a SMILES string or a .smi / .csv / .sdf file")
     p.add_argument("-n", "--num-conformers", type=int, default=10, help="conformers per molecule (default 10)")
     p.add_argument("-o", "--output", required=True,
-                   help="output .sdf (one record per conformer); - for standard output; a folder (OUT/, an existing folder, "
-                        "or with --dask) for a chunked run: OUT/chunk-NNNNN.sdf and .failures.csv per chunk of the input, "
+                   help="output .sdf (one record per conformer); - for standard output; a folder (a name ending in /, "
+                        "or any name with --dask) for a chunked run: OUT/chunk-NNNNN.sdf and .failures.csv per chunk of the input, "
                         "each written atomically, which concatenated are the single-file output byte for byte")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--relax", action="store_true", help="MMFF94-minimise every conformer")
@@ -377,8 +377,6 @@ def _check_options(args) -> None:
         why = folder_problem(args.output)
         if why:
             raise UsageError(why)
-        if not Path(args.output).exists():
-            print(f"{PROG}: creating folder {args.output!r} for the chunks", file=sys.stderr)
         return
     why = check_output_path(args.output, OUTPUT_SUFFIXES)
     if why:
