@@ -54,9 +54,10 @@ def _random_path_projections(
         j = _randint(m, (b, n_projections), generator, x.device)
         diff = torch.gather(x, 1, i.unsqueeze(-1).expand(-1, -1, d)) - torch.gather(y, 1, j.unsqueeze(-1).expand(-1, -1, d))
         norm = diff.norm(dim=-1, keepdim=True)
-        # a pair of coincident points gives no direction: draw a uniform one instead
-        fallback = random_projections(b * n_projections, d, generator=generator, like=x).view(b, n_projections, d)
-        theta = torch.where(norm > 0, diff / norm.clamp_min(torch.finfo(x.dtype).tiny), fallback)
+        theta = diff / norm.clamp_min(torch.finfo(x.dtype).tiny)
+        coincident = norm.squeeze(-1) == 0
+        if bool(coincident.any()):  # a pair of coincident points gives no direction: draw uniform ones instead
+            theta[coincident] = random_projections(int(coincident.sum()), d, generator=generator, like=x)
         if concentration is not None:
             theta = VonMisesFisher(theta, concentration).rsample(generator=generator).to(x.dtype)
     return theta.detach()

@@ -40,6 +40,9 @@ def test_directions_are_normalised_differences_of_points():
     # with a perturbation they leave the paths, but stay near them for a large concentration
     gap = gaps(random_path_projections(x, y, 50, concentration=1e4, generator=_gen(0)))
     assert gap.min() > 0 and gap.max() < 0.1
+    # identical clouds: the pairs i == j coincide and get uniform directions, still unit vectors
+    same = random_path_projections(x, x.clone(), 200, generator=_gen(0))
+    assert torch.allclose(same.norm(dim=-1), torch.ones(2, 200, dtype=torch.float64), atol=1e-12)
 
 
 @pytest.mark.parametrize("p", [1, 2])
