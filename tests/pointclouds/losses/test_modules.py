@@ -7,11 +7,18 @@ from geomgen.pointclouds.losses import (
     DEFAULT_N_PROJECTIONS,
     AmortizedSlicedWassersteinLoss,
     DistributionalSlicedWassersteinLoss,
+    EnergyBasedSlicedWassersteinLoss,
     MaxSlicedWassersteinLoss,
+    QuasiSlicedWassersteinLoss,
+    RandomPathSlicedWassersteinLoss,
     SelfAttentionAmortizer,
     SlicedWassersteinLoss,
     distributional_sliced_wasserstein,
+    energy_based_sliced_wasserstein,
+    importance_weighted_random_path_sliced_wasserstein,
     projected_wasserstein,
+    quasi_sliced_wasserstein,
+    random_path_sliced_wasserstein,
     sliced_wasserstein,
 )
 
@@ -25,7 +32,10 @@ def test_one_default_number_of_projections():
     defaults = {
         f.__qualname__: inspect.signature(f).parameters["n_projections"].default
         for f in (sliced_wasserstein, distributional_sliced_wasserstein, SlicedWassersteinLoss.__init__,
-                  DistributionalSlicedWassersteinLoss.__init__, AmortizedSlicedWassersteinLoss.__init__)
+                  DistributionalSlicedWassersteinLoss.__init__, AmortizedSlicedWassersteinLoss.__init__,
+                  energy_based_sliced_wasserstein, quasi_sliced_wasserstein, random_path_sliced_wasserstein,
+                  importance_weighted_random_path_sliced_wasserstein, EnergyBasedSlicedWassersteinLoss.__init__,
+                  QuasiSlicedWassersteinLoss.__init__, RandomPathSlicedWassersteinLoss.__init__)
     }  # fmt: skip
     assert set(defaults.values()) == {DEFAULT_N_PROJECTIONS} == {100}, defaults
 
