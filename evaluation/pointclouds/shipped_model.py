@@ -2,8 +2,9 @@
 on the test split of the procedural shapes it was trained on.
 
 Reports mean Chamfer distance, SW_2 (L = 1000 fixed directions) and exact EMD between the
-normalised test clouds and their reconstructions; writes ``shipped_model.json`` next to this
-script (atomically) and prints it.
+normalised test clouds and their reconstructions, overall and per class (``per_class``: the
+held-out table of the model card); writes ``shipped_model.json`` next to this script (atomically;
+``--out`` for another file, e.g. to score a candidate model without touching it) and prints it.
 
     OMP_NUM_THREADS=1 python evaluation/pointclouds/shipped_model.py [--model FILE]
 """
@@ -36,17 +37,24 @@ def main() -> None:
     n = model.config()["n_points"]
     test = ProceduralShapes(None, "test", n, args.shapes_per_class, args.seed, transform=NormalizeUnitBall())
     x = torch.stack([test[i][0] for i in range(len(test))])
+    labels = torch.stack([test[i][1] for i in range(len(test))])
     t0 = time.time()
     with torch.no_grad():
         recon = torch.cat([model(x[i : i + 64]) for i in range(0, len(x), 64)])
         theta = random_projections(1000, 3, generator=torch.Generator().manual_seed(12345), like=x)
-        scores = {
-            "chamfer": float(chamfer_distance(x, recon).mean()),
-            "sw": float(sliced_wasserstein(x, recon, projections=theta).mean()),
-            "emd": float(earth_movers_distance(x, recon).mean()),
+        per = {
+            "chamfer": chamfer_distance(x, recon),
+            "sw": sliced_wasserstein(x, recon, projections=theta),
+            "emd": earth_movers_distance(x, recon),
         }
+    scores = {k: float(v.mean()) for k, v in per.items()}
+    per_class = {
+        name: {k: float(v[labels == c].mean()) for k, v in per.items()} | {"shapes": int((labels == c).sum())}
+        for c, name in enumerate(test.classes)
+        if (labels == c).any()
+    }
     out = {"model": str(args.model or "models/pointcloud_ae_shapes.pt"), "meta": meta, "test_shapes": len(x),
-           "n_points": n, "scores": scores, "eval_s": time.time() - t0}  # fmt: skip
+           "n_points": n, "scores": scores, "per_class": per_class, "eval_s": time.time() - t0}  # fmt: skip
     atomic_write_text(args.out, json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))
 

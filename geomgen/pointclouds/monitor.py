@@ -56,7 +56,7 @@ def save_reconstruction_figure(inputs, recons, path: str | Path, title: str = ""
         lim = max(abs(inputs[j]).max(), abs(recons[j]).max())
         for row, (pts, label) in enumerate(((inputs[j], "input"), (recons[j], "reconstruction"))):
             ax = fig.add_subplot(2, k, row * k + j + 1, projection="3d")
-            ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], s=0.6, c=pts[:, 2], cmap="viridis", linewidths=0)
+            ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], s=2.0, c=pts[:, 2], cmap="viridis", linewidths=0)
             ax.set(xlim=(-lim, lim), ylim=(-lim, lim), zlim=(-lim, lim), xticks=[], yticks=[], zticks=[])
             ax.set_box_aspect((1, 1, 1))
             if row == 0:
