@@ -202,7 +202,7 @@ def assembly_stage_times(smiles: list[str], n: int = 10, library=None) -> dict[s
     from rdkit import Chem
 
     from geomgen.conformers import ConformerGenerator
-    from geomgen.conformers.assembly import AssemblyError, assemble, ring_combinations
+    from geomgen.conformers.assembly import Assembler, AssemblyError, ring_combinations
     from geomgen.conformers.generator import DEFAULT_RING_CONFORMATIONS, GenerationReport, molecule_seed
     from geomgen.conformers.io import sdf_records
     from geomgen.conformers.molecule import canonical_isomeric_smiles, parse_molecule
@@ -227,12 +227,11 @@ def assembly_stage_times(smiles: list[str], n: int = 10, library=None) -> dict[s
         confs = [lib.get(x.key) for x in systems]
         t = tick("ring library lookups", t)
         try:
-            if any(x.macrocycle for x in systems):
-                raise AssemblyError("macrocycle")
+            builder = Assembler(mol, systems)
             combos = ring_combinations(confs, DEFAULT_RING_CONFORMATIONS * 8, np.random.default_rng(key), DEFAULT_RING_CONFORMATIONS)
             seeds = []
             for choice, count in combos:
-                x = assemble(mol, systems, [c.coords[k] for c, k in zip(confs, choice)])
+                x = builder.seed([c.coords[k] for c, k in zip(confs, choice)])
                 Chem.AssignStereochemistryFrom3D(x, confId=0)
                 if len(combos) > 1:
                     x.SetDoubleProp("seed_weight", float(count))

@@ -14,8 +14,9 @@ input says; ring systems met on the walk are turned about their attaching bond t
 that best avoids what is placed. Partial double bonds (amides, esters, acids) are placed in their
 usual state (heavy groups anti, :func:`~geomgen.conformers.discrete_states.partial_double_bonds`),
 unless ``flip`` names sites to place in the other state: the choice of discrete states stays
-with the caller (the generator's ``state_seeds``). The result is checked with
-:func:`~geomgen.conformers.stereo.stereo_matches` and for overlapping atoms; whatever assembly
+with the caller (the generator's ``state_seeds``). The result is checked against every stereo
+element the input specifies (signed volumes, double-bond dihedrals) and for overlapping atoms that
+no rotatable torsion moves apart; whatever assembly
 cannot do (macrocycles, atoms with more than four neighbours, a fragment RDKit cannot sanitise, a
 stereo or overlap failure) raises :class:`AssemblyError`, and the caller falls back to ETKDGv3.
 """
@@ -88,28 +89,45 @@ def _axis_rotation(axis: np.ndarray, theta: float) -> np.ndarray:
     return np.eye(3) + np.sin(theta) * k + (1 - np.cos(theta)) * k @ k
 
 
-class _Builder:
-    def __init__(self, mol, systems, coords, flip=()):
+class Assembler:
+    """Seeds of one molecule from its ring systems' conformations (see the module docstring):
+    what depends on the molecule alone is prepared once, :meth:`seed` builds one seed per
+    choice of ring conformations.
+
+    Args:
+        mol: the parsed molecule (:func:`~geomgen.conformers.molecule.parse_molecule`).
+        systems: its ring systems (:func:`~geomgen.conformers.ringlib.ring_systems`).
+        flip: indices of partial double-bond sites
+            (:func:`~geomgen.conformers.discrete_states.partial_double_bonds`) to place in their
+            less usual state.
+
+    Raises:
+        AssemblyError: a macrocycle, or MMFF94 cannot type the molecule.
+    """
+
+    def __init__(self, mol, systems, flip=()):
         from rdkit import Chem
         from rdkit.Chem import AllChem
 
         from geomgen.conformers.discrete_states import partial_double_bonds
 
+        if any(s.macrocycle for s in systems):
+            raise AssemblyError("macrocycle")
         self.mol = mol
         self.n = mol.GetNumAtoms()
-        self.pos = np.zeros((self.n, 3))
-        self.placed = np.zeros(self.n, dtype=bool)
-        self.nbrs = [[n.GetIdx() for n in a.GetNeighbors()] for a in mol.GetAtoms()]
-        self.z = np.array([a.GetAtomicNum() for a in mol.GetAtoms()])
+        atoms = [mol.GetAtomWithIdx(i) for i in range(self.n)]
+        self.nbrs = [[n.GetIdx() for n in a.GetNeighbors()] for a in atoms]
+        self.z = np.array([a.GetAtomicNum() for a in atoms])
+        self.hyb = [a.GetHybridization() for a in atoms]
+        self.SP3, self.SP2, self.SP = Chem.HybridizationType.SP3, Chem.HybridizationType.SP2, Chem.HybridizationType.SP
         self.typed = Chem.Mol(mol)  # MMFF typing rewrites aromaticity flags: type a copy
         self.props = AllChem.MMFFGetMoleculeProperties(self.typed)
         if self.props is None:
             raise AssemblyError("MMFF94 cannot type the molecule")
-        self.systems, self.coords = systems, coords
+        self.systems = systems
         self.system_of = {i: k for k, s in enumerate(systems) for i in s.ring_atoms}
-        self.done = set()
-        self.chiral = {a.GetIdx(): a.GetChiralTag() for a in mol.GetAtoms()
-                       if a.GetChiralTag() in (Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW)}
+        tetrahedral = (Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW)
+        self.chiral = {a.GetIdx(): a.GetChiralTag() for a in atoms if a.GetChiralTag() in tetrahedral}
         self.ccw = Chem.ChiralType.CHI_TETRAHEDRAL_CCW
         self.double = {}  # (i, j) -> (stereo atom on i, stereo atom on j, cis)
         for b in mol.GetBonds():
@@ -131,13 +149,17 @@ class _Builder:
             if x:
                 self.partial[(k, j)] = ("k", x[0], site_k in flip)
                 self.partial[(j, k)] = ("j", x[0], site_k in flip)
-        self.hyb = [a.GetHybridization() for a in mol.GetAtoms()]
-        self.SP3, self.SP2, self.SP = Chem.HybridizationType.SP3, Chem.HybridizationType.SP2, Chem.HybridizationType.SP
+        self._lengths: dict = {}
+        self._far = None
+        self._moving = None
 
     # -- geometry tables ------------------------------------------------------------------------
     def length(self, i: int, j: int) -> float:
-        p = self.props.GetMMFFBondStretchParams(self.typed, i, j)
-        return float(p[2]) if p else 1.5
+        key = (i, j) if i < j else (j, i)
+        if key not in self._lengths:
+            p = self.props.GetMMFFBondStretchParams(self.typed, i, j)
+            self._lengths[key] = float(p[2]) if p else 1.5
+        return self._lengths[key]
 
     def angle(self, i: int, j: int, k: int, default: float) -> float:
         p = self.props.GetMMFFAngleBendParams(self.typed, i, j, k)
@@ -319,7 +341,12 @@ class _Builder:
         vol = np.linalg.det(np.stack([x[1] - x[0], x[2] - x[0], x[3] - x[0]]))
         return (vol < 0) == (self.chiral[c] == self.ccw)
 
-    def build(self) -> np.ndarray:
+    def build(self, coords) -> np.ndarray:
+        """Positions ``[N, 3]`` with ring system k in conformation ``coords[k]`` (key order)."""
+        self.coords = coords
+        self.pos = np.zeros((self.n, 3))
+        self.placed = np.zeros(self.n, dtype=bool)
+        self.done = set()
         queue = deque()
         if self.systems:
             queue.extend(self.place_system(0))
@@ -338,8 +365,69 @@ class _Builder:
         return self.pos
 
 
+    def seed(self, coords):
+        """A copy of the molecule with one assembled conformer (ring system k in ``coords[k]``),
+        checked (:meth:`check`); the property ``assembly_overlap`` marks one whose overlapping
+        atoms a rotatable torsion moves apart.
+
+        Raises:
+            AssemblyError: see the module docstring.
+        """
+        from rdkit import Chem
+
+        from geomgen.conformers.mmff import set_positions
+
+        pos = self.build(coords)
+        overlap = self.check(pos)
+        out = Chem.Mol(self.mol)
+        out.RemoveAllConformers()
+        conf = Chem.Conformer(self.n)
+        set_positions(conf, pos)
+        out.AddConformer(conf, assignId=True)
+        if overlap:
+            out.SetBoolProp("assembly_overlap", True)
+        return out
+
+    def check(self, pos: np.ndarray) -> bool:
+        """Raise :class:`AssemblyError` when ``pos`` lost a stereo element the input specifies
+        (signed volume of each tetrahedral centre against its tag, dihedral of each stereo double
+        bond) or has atoms three or more bonds apart closer than :data:`MIN_CONTACT` that no
+        rotatable torsion moves apart; return whether it has such atoms that one does."""
+        from rdkit import Chem
+
+        self.pos, self.placed = pos, np.ones(self.n, dtype=bool)
+        for c in self.chiral:
+            if len(self.nbrs[c]) in (3, 4) and not self._chiral_ok(c, {}):
+                raise AssemblyError(f"the assembled geometry inverts stereocentre {c}")
+        for bond in self.double:
+            if not self._double_ok(bond, {}):
+                raise AssemblyError(f"the assembled geometry changes the stereo of double bond {bond}")
+        if self._far is None:
+            d = Chem.GetDistanceMatrix(self.mol)
+            i, j = np.triu_indices(self.n, 1)
+            far = d[i, j] >= 3
+            self._far = (i[far], j[far])
+        i, j = self._far
+        close = np.linalg.norm(pos[i] - pos[j], axis=-1) < MIN_CONTACT
+        if not close.any():
+            return False
+        if self._moving is None:
+            from geomgen.conformers.torsions import rotatable_torsions
+
+            self._moving = rotatable_torsions(self.mol).moving
+        # pairs that a rotatable torsion moves apart are resampled anyway; the others stay as placed
+        i, j = i[close], j[close]
+        rigid = np.ones(len(i), dtype=bool)
+        for row in self._moving:
+            rigid &= row[i] == row[j]
+        if rigid.any():
+            raise AssemblyError(f"atoms {int(i[rigid][0])} and {int(j[rigid][0])} overlap")
+        return True
+
+
 def assemble(mol, systems, coords, flip=()):
-    """One seed of ``mol`` (with hydrogens): a copy with one assembled conformer.
+    """One seed of ``mol`` (with hydrogens): a copy with one assembled conformer
+    (``Assembler(mol, systems, flip).seed(coords)``).
 
     Args:
         mol: the parsed molecule (:func:`~geomgen.conformers.molecule.parse_molecule`).
@@ -350,50 +438,7 @@ def assemble(mol, systems, coords, flip=()):
     Raises:
         AssemblyError: see the module docstring.
     """
-    from rdkit import Chem
-
-    from geomgen.conformers.mmff import set_positions
-
-    if any(s.macrocycle for s in systems):
-        raise AssemblyError("macrocycle")
-    pos = _Builder(mol, systems, coords, flip).build()
-    out = Chem.Mol(mol)
-    out.RemoveAllConformers()
-    conf = Chem.Conformer(mol.GetNumAtoms())
-    set_positions(conf, pos)
-    out.AddConformer(conf, assignId=True)
-    if check_seed(out, mol):
-        out.SetBoolProp("assembly_overlap", True)
-    return out
-
-
-def check_seed(seed, mol) -> bool:
-    """Raise :class:`AssemblyError` when ``seed`` lost the input's stereo or has overlapping atoms
-    that no rotatable torsion moves apart; return whether it has overlapping atoms that one does."""
-    from rdkit import Chem
-
-    from geomgen.conformers.stereo import stereo_matches
-
-    if not stereo_matches(seed, reference=mol):
-        raise AssemblyError("the assembled geometry does not have the input's stereochemistry")
-    pos = seed.GetConformer().GetPositions()
-    d = Chem.GetDistanceMatrix(mol)
-    i, j = np.triu_indices(len(pos), 1)
-    far = d[i, j] >= 3
-    i, j = i[far], j[far]
-    close = np.linalg.norm(pos[i] - pos[j], axis=-1) < MIN_CONTACT
-    if close.any():
-        from geomgen.conformers.torsions import rotatable_torsions
-
-        # pairs that a rotatable torsion moves apart are resampled anyway; the others stay as placed
-        i, j = i[close], j[close]
-        rigid = np.ones(len(i), dtype=bool)
-        for row in rotatable_torsions(mol).moving:
-            rigid &= row[i] == row[j]
-        if rigid.any():
-            raise AssemblyError(f"atoms {int(i[rigid][0])} and {int(j[rigid][0])} overlap")
-        return True
-    return False
+    return Assembler(mol, systems, flip).seed(coords)
 
 
 def ring_combinations(confs: list, n: int, rng: np.random.Generator, max_seeds: int) -> list[tuple[tuple, int]]:

@@ -426,7 +426,8 @@ class ConformerGenerator:
                 rigid = not len(rotatable_torsions(mol))  # then each conformer is a seed
                 path = {}
                 if seed_method == "assembly":
-                    s = self._assembled(mol, key, n if rigid else self.ring_conformations, iters, path)
+                    s = self._assembled(mol, key, n if rigid else self.ring_conformations,
+                                        2000 if (relax or boltzmann) else self.assembly_iters, path)
                     budget.check("assembling its seed geometry")
                     if s is not None:
                         rep = self._seed_report(name, s[0], mol, path)
@@ -519,7 +520,7 @@ class ConformerGenerator:
         ``max_seeds``, each with its count as ``seed_weight``)."""
         from rdkit import Chem
 
-        from geomgen.conformers.assembly import AssemblyError, assemble, ring_combinations
+        from geomgen.conformers.assembly import Assembler, AssemblyError, ring_combinations
         from geomgen.conformers.mmff import MMFF
         from geomgen.conformers.ringlib import ring_systems
         from geomgen.conformers.stereo import stereo_matches
@@ -531,9 +532,10 @@ class ConformerGenerator:
             lib = self._library()
             confs = [lib.get(x.key) for x in systems]
             combos = ring_combinations(confs, max(max_seeds, 1) * 8, np.random.default_rng(key), max_seeds)
+            builder = Assembler(mol, systems)
             out = []
             for choice, count in combos:
-                x = assemble(mol, systems, [c.coords[k] for c, k in zip(confs, choice)])
+                x = builder.seed([c.coords[k] for c, k in zip(confs, choice)])
                 if iters > 0 and not x.HasProp("assembly_overlap"):
                     MMFF.optimize_conformers(x, max_iters=iters)
                     if not stereo_matches(x, reference=mol):

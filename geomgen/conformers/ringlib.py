@@ -162,6 +162,12 @@ def _fragment_key(heavy, ring: set[int], shell: set[int]) -> tuple[str, tuple]:
     Chem.AssignStereochemistry(frag, cleanIt=True, force=True)
     key = Chem.MolToSmiles(frag, isomericSmiles=True)
     order = [int(i) for i in frag.GetProp("_smilesAtomOutputOrder").strip("[]").split(",") if i.strip()]
+    if any(a.GetChiralTag() != Chem.ChiralType.CHI_UNSPECIFIED for a in frag.GetAtoms()):
+        # a symmetric fragment's canonical SMILES can carry the mirror labels of both centres of
+        # a meso-like pair (trans-decalin): map the key's atoms by a chirality-preserving match
+        match = frag.GetSubstructMatch(Chem.MolFromSmiles(key), useChirality=True)
+        if len(match) == len(order):
+            order = list(match)
     return key, tuple(frag.GetAtomWithIdx(i).GetIntProp("_orig") for i in order)
 
 
