@@ -2,7 +2,8 @@
 same model, loss, data and optimizer, and the share of a step spent in the loss.
 
 Three ways of running the same training steps, in one process, interleaved in ``--rounds``
-rounds of ``--steps`` steps each (the first two steps of every block are warm-up):
+rounds of ``--steps`` steps each, the order rotated from round to round so that load changes on a
+shared CPU hit every way alike (the first two steps of every block are warm-up):
 
 * ``lightning (as configured)``: ``Trainer.fit`` with the config's trainer settings (progress bar,
   the default CSV logger, ``log_every_n_steps``), validation and checkpointing off;
@@ -119,7 +120,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default="sw", help="shipped config name or YAML path (default: sw, the default model)")
     p.add_argument("--steps", type=int, default=8, help="timed steps per block")
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "geomgen_eval_cache")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "lightning_overhead.md")
@@ -130,13 +131,15 @@ def main(argv=None) -> int:
     times: dict[str, list[float]] = {n: [] for n in names}
     parts: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as root:
-        for _ in range(a.rounds):
-            tot, pr = plain_steps(cfg, a.cache, a.steps)
-            times["plain loop"] += tot
-            for k, v in pr.items():
-                parts.setdefault(k, []).extend(v)
-            times["lightning (bare)"] += lightning_steps(cfg, a.cache, a.steps, False, Path(root))
-            times["lightning (as configured)"] += lightning_steps(cfg, a.cache, a.steps, True, Path(root))
+        for r in range(a.rounds):
+            for name in names[r % 3 :] + names[: r % 3]:
+                if name == "plain loop":
+                    tot, pr = plain_steps(cfg, a.cache, a.steps)
+                    times[name] += tot
+                    for k, v in pr.items():
+                        parts.setdefault(k, []).extend(v)
+                else:
+                    times[name] += lightning_steps(cfg, a.cache, a.steps, name.endswith("configured)"), Path(root))
     med = {n: statistics.median(v) for n, v in times.items()}
     part_med = {k: statistics.median(v) for k, v in parts.items()}
     n_params = sum(q.numel() for q in make_parts(cfg, a.cache)[0].autoencoder.parameters())
@@ -148,7 +151,7 @@ def main(argv=None) -> int:
         f"Produced by `OMP_NUM_THREADS={a.threads} nice {cmd.strip()}`: config `{a.config}` "
         f"({n_params / 1e6:.2f} M parameters, batch {d['batch_size']} x {d['n_points']} points, loss "
         f"`{cfg['model']['loss']['class_path'].rsplit('.', 1)[1]}`), {a.threads} thread(s), median over {a.rounds} "
-        f"interleaved rounds of {a.steps} steps on the shared 2-core CPU (other jobs running): quote the ratios, not the seconds.",
+        f"interleaved rounds (order rotated) of {a.steps} steps on the shared 2-core CPU (other jobs running): quote the ratios, not the seconds.",
         "",
         "| run | median s / step | steps / s | ratio to plain loop (time) |",
         "|---|---|---|---|",
