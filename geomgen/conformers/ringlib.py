@@ -233,7 +233,10 @@ def build_conformations(key: str, seed: int = 0, max_conformations: int = MAX_CO
         if all(_rmsd(x, y) >= min_rmsd for y in kept_x):
             kept_e.append(e)
             kept_x.append(x)
-    return RingConformations(key=key, coords=np.stack(kept_x), energies=np.array(kept_e))
+    # rounded as the shipped library stores them, so that a conformation built here, read back
+    # from the disk cache or shipped is the same to the last bit (outputs do not depend on
+    # which process built a ring system)
+    return RingConformations(key=key, coords=np.round(np.stack(kept_x), 3), energies=np.round(np.array(kept_e), 4))
 
 
 def cache_dir() -> Path | None:
@@ -334,7 +337,7 @@ class RingLibrary:
         def write(tmp: str) -> None:
             with open(tmp, "wb") as f:
                 np.savez(f, version=np.array(LIBRARY_VERSION), key=np.array(conf.key),
-                         coords=conf.coords.astype(np.float32), energies=conf.energies)
+                         coords=conf.coords.astype(np.float64), energies=conf.energies.astype(np.float64))
 
         try:
             atomic_write(path, write)
@@ -367,7 +370,7 @@ def _load_shipped() -> dict:
             _SHIPPED_CACHE = {}
             return _SHIPPED_CACHE
         keys, n_atoms, n_confs = list(z["keys"]), z["n_atoms"], z["n_confs"]
-        coords, energies = z["coords"].astype(np.float64) / 1000.0, z["energies"].astype(np.float64)
+        coords, energies = z["coords"].astype(np.float64) / 1000.0, np.round(z["energies"].astype(np.float64), 4)
     atom_start = np.concatenate([[0], np.cumsum(n_atoms * n_confs)])
     conf_start = np.concatenate([[0], np.cumsum(n_confs)])
 
