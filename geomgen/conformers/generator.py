@@ -283,6 +283,27 @@ class ConformerGenerator:
             :func:`~geomgen.conformers.discrete_states.partial_double_bonds`;
             ``nitrogen_configurations``, of
             :func:`~geomgen.conformers.discrete_states.configurational_nitrogens`).
+        seed_method (str): ``"etkdg"`` (default, :data:`DEFAULT_SEED_METHOD`: one ETKDGv3
+            embedding per molecule) or ``"assembly"``: seeds assembled from the ring-system
+            library (:mod:`geomgen.conformers.ringlib`: conformations shared across molecules,
+            shipped for the training and evaluation splits, cached on disk) and standard
+            internal coordinates (:mod:`geomgen.conformers.assembly`), in up to
+            ``ring_conformations`` distinct combinations of the ring systems' conformations drawn
+            by their Boltzmann weights, each a seed with its share of the conformers (SD property
+            ``ring_seed``). Macrocycles, what assembly cannot build, and molecules whose sampling
+            fails on the assembled seeds get an ETKDGv3 seed; ``extra["seed"]`` says which path
+            a molecule took (``"assembled"`` or ``"etkdg"``, with ``extra["seed_fallback"]`` the
+            reason) and :func:`seed_paths` counts them. Not the default: on 40 converged
+            references per split at n = 50 it raised COV-R@0.75 on val and drugs and lost 0.016
+            on test, and its speed-up over ETKDGv3 seeds was not measured on a quiet machine
+            (evaluation/conformers/assembly_quality.md, library_throughput.md).
+        assembly_iters (int): MMFF94 iterations on assembled seeds in plain generation (default
+            :data:`DEFAULT_ASSEMBLY_ITERS`: their bond lengths and angles come from MMFF94's
+            reference values already; evaluation/conformers/assembly_seed_quality.md).
+        ring_conformations (int): at most this many assembled seeds per molecule (default
+            :data:`DEFAULT_RING_CONFORMATIONS`; a molecule without rotatable torsions gets up to n).
+        ring_library: a :class:`~geomgen.conformers.ringlib.RingLibrary` (default: the process's
+            :func:`~geomgen.conformers.ringlib.default_library`).
         max_seconds (float): wall-time limit per molecule (default :data:`DEFAULT_MAX_SECONDS`;
             ``inf`` for none). A molecule that needs longer fails with a reason naming the limit;
             it never changes the conformers of a molecule that finishes in time.
