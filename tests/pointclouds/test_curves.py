@@ -46,3 +46,26 @@ def test_read_metrics_merges_logger_versions(tmp_path):
     np.testing.assert_allclose(m["val/train_wall_s"], [1.5, 3.1, 4.5])
     with pytest.raises(FileNotFoundError, match="no metrics.csv"):
         read_metrics(tmp_path / "nothing")
+
+
+def test_learning_curve_script_writes_figure_and_table(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "evaluation" / "pointclouds" / "learning_curves.py"
+    spec = importlib.util.spec_from_file_location("learning_curves", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    header = ["epoch", "step", "val/batches", "val/chamfer", "val/sw", "val/emd", "val/train_wall_s"]
+    for name, rate in (("a", 1.0), ("b", 0.0)):
+        d = tmp_path / name / "lightning_logs" / "version_0"
+        d.mkdir(parents=True)
+        rows = [[e, 10 * e + 9, 10 * (e + 1), 0.1 / (1 + rate * e), 0.2, 0.3, 2.0 * (e + 1)] for e in range(20)]
+        with open(d / "metrics.csv", "w", newline="") as f:
+            csv.writer(f).writerows([header, *rows])
+    out = tmp_path / "curves"
+    assert module.main(["--run", f"falling={tmp_path / 'a'}", "--run", f"flat={tmp_path / 'b'}", "--out", str(out)]) == 0
+    assert out.with_suffix(".png").stat().st_size > 0
+    table = out.with_suffix(".md").read_text()
+    assert "| falling | 200 | 40 | 0.0050 | 0.0050 |" in table and "| no | - |" in table
+    assert "| flat | 200 | 40 | 0.1000 | 0.1000 |" in table and "| yes | 110 |" in table
