@@ -246,7 +246,8 @@ def assembly_stage_times(smiles: list[str], n: int = 10, library=None) -> dict[s
         mols = gen._from_seeds([seeds if len(seeds) > 1 else seeds[0]], [GenerationReport(name="m", ok=True)], [key], n,
                                False, False, refine_seeds=True)
         t = tick(f"torsions, network, sampling, clash checks ({n} conformers)", t)
-        list(sdf_records(mols[0]))
+        if mols[0] is not None:  # failed on the assembled seeds (the generator retries with ETKDGv3)
+            list(sdf_records(mols[0]))
         tick(f"SD text ({n} records)", t)
     return {k: 1000 * v / len(smiles) for k, v in totals.items()}
 
@@ -442,7 +443,13 @@ def render(rows: list[dict], mem_rows: list[dict], args, stages: dict | None = N
                        f"{r['conformers_per_second']:.0f} | {ratio} | {r['peak_mb']:.0f} | {r['failed']} |")
         api = [r for r in rows if r["method"].startswith("api:assembly")]
         if api:
-            out += ["", "Assembled seeds (API rows): seed paths, ring-library lookups and their hit rate (lookups not "
+            out += ["", "`api:*` rows run `ConformerGenerator.generate_many` in worker processes (the CLI has no seed-method "
+                    "option yet): `api:etkdg` with today's ETKDGv3 seeds, `api:assembly:*` with seeds assembled from the ring "
+                    "library (`seed_method=\"assembly\"`); `empty`: empty disk cache, shipped library on (a fresh install); "
+                    "`warm`: the cache the `empty` run filled; `bare`: empty cache, no shipped library (every ring system "
+                    "built on first use).",
+                    "", "Assembled seeds (API rows): seed paths (the ETKDGv3 fallback includes molecules whose sampling failed on "
+                    "the assembled seeds and were generated again), ring-library lookups and their hit rate (lookups not "
                     "built in the run), disk cache after the run:", "",
                     "| run | n | method | assembled | ETKDGv3 fallback | lookups (memory / shipped / disk / built) | hit rate | cache (MB) |",
                     "|---|---|---|---|---|---|---|---|"]
