@@ -295,9 +295,10 @@ class ConformerGenerator:
             a molecule took (``"assembled"`` or ``"etkdg"``, with ``extra["seed_fallback"]`` the
             reason) and :func:`seed_paths` counts them. Not the default: on 40 converged
             references per split at n = 50 it raised COV-R@0.75 on val and drugs and lost 0.016
-            on test (evaluation/conformers/assembly_quality.md), and end to end it was no faster
-            than ETKDGv3 seeds: the seed is cheaper, but its several ring seeds cost more in
-            sampling (evaluation/conformers/library_throughput.md).
+            on test (evaluation/conformers/assembly_quality.md), and end to end it is only
+            1.3x faster than ETKDGv3 seeds at n = 10 (1,000 molecules) and slower at n = 50 (200
+            molecules): the seed is cheaper, but its several ring seeds cost more in sampling
+            (evaluation/conformers/library_throughput.md).
         assembly_iters (int): MMFF94 iterations on assembled seeds in plain generation (default
             :data:`DEFAULT_ASSEMBLY_ITERS`: their bond lengths and angles come from MMFF94's
             reference values already; evaluation/conformers/assembly_seed_quality.md).
