@@ -550,7 +550,7 @@ def generate_folder(source, output, *, executor: Executor | None = None, resume:
 
     ``options`` are those of ``geomgen conformers`` by their long names: ``num_conformers``,
     ``seed``, ``relax``, ``boltzmann``, ``boltzmann_sweeps``, ``boltzmann_chains``, ``seed_iters``,
-    ``ring_seeds``, ``model``, ``chunk``, ``enumerate_stereo``; left out, they take the command's
+    ``ring_seeds``, ``seed_method``, ``model``, ``chunk``, ``enumerate_stereo``; left out, they take the command's
     defaults. At most ``max_pending`` chunks (default :data:`MAX_PENDING`) are submitted at a
     time. The chunk files concatenated are what ``geomgen conformers SOURCE -o OUT.sdf`` with
     the same options writes (see :func:`merge_chunks`).

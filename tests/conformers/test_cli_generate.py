@@ -673,3 +673,18 @@ def test_closed_standard_output_is_a_usage_error(tmp_path):
                          cwd=tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip().splitlines()[-1] == "geomgen conformers: -o -: standard output is closed; give an output file"
+
+
+def test_seed_method_assembly_from_the_command_line(tmp_path, tiny_checkpoint, monkeypatch):
+    """Issue 27: assembled seeds are reachable from the CLI, spread conformers over ring
+    conformations by weight, and are part of the options a --resume must match."""
+    monkeypatch.setenv("GEOMGEN_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "a.sdf"
+    assert main(["conformers", "CCC1CCCCC1", "-n", "12", "-o", str(out), "--model", str(tiny_checkpoint), "--seed-method", "assembly",
+                 "--jobs", "1"]) == 0
+    recs = _records(out)
+    assert len(recs) == 12 and all("--seed-method=assembly" in r.GetProp("geomgen_options") for r in recs)
+    assert len({r.GetIntProp("ring_seed") for r in recs}) >= 2  # equatorial and axial ethyl, without --ring-seeds
+    plain = tmp_path / "p.sdf"
+    assert main(["conformers", "CCC1CCCCC1", "-n", "12", "-o", str(plain), "--model", str(tiny_checkpoint), "--jobs", "1"]) == 0
+    assert all("--seed-method=etkdg" in r.GetProp("geomgen_options") for r in _records(plain))

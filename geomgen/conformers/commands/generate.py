@@ -83,6 +83,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"non-aromatic ring below macrocycle size, sharing the conformers by Boltzmann weight (default "
                         f"{DEFAULT_RING_SEEDS}: one seed; 4 matched ETKDGv3+MMFF's coverage on drugs at a fifth of "
                         "geomgen's speed)")
+    p.add_argument("--seed-method", choices=("etkdg", "assembly"), default=None,
+                   help="how each molecule's seed geometries are made: etkdg (default; one ETKDGv3 embedding, MMFF94-minimised "
+                        "briefly) or assembly (ring systems from the ring-conformation library, several ring conformations "
+                        "per molecule by weight, the rest from standard bond lengths and angles; ETKDGv3 where assembly "
+                        "cannot place a molecule). Ring conformations are cached per user (GEOMGEN_CACHE_DIR)")
     p.add_argument("--model", default=None, help="VonMisesNet checkpoint (default: the shipped models/vonmisesnet.ckpt)")
     p.add_argument("--jobs", type=int, default=None,
                    help="parallel worker processes for files (default: every core this process may use, like RDKit's "
@@ -154,9 +159,11 @@ def _options(args) -> dict:
     from geomgen.conformers import generator as g
 
     given = {"seed_iters": args.seed_iters, "boltzmann_sweeps": args.boltzmann_sweeps,
-             "boltzmann_chains": args.boltzmann_chains, "ring_seeds": args.ring_seeds}
+             "boltzmann_chains": args.boltzmann_chains, "ring_seeds": args.ring_seeds,
+             "seed_method": getattr(args, "seed_method", None)}
     defaults = {"seed_iters": g.DEFAULT_SEED_ITERS, "boltzmann_sweeps": g.DEFAULT_BOLTZMANN_SWEEPS,
-                "boltzmann_chains": g.DEFAULT_BOLTZMANN_CHAINS, "ring_seeds": g.DEFAULT_RING_SEEDS}
+                "boltzmann_chains": g.DEFAULT_BOLTZMANN_CHAINS, "ring_seeds": g.DEFAULT_RING_SEEDS,
+                "seed_method": g.DEFAULT_SEED_METHOD}
     return {k: defaults[k] if v is None else v for k, v in given.items()}
 
 
@@ -181,6 +188,7 @@ def fingerprint(args) -> str:
     opts = _options(args)
     words = {"-n": args.num_conformers, "--seed": args.seed, "--relax": int(args.relax), "--boltzmann": int(args.boltzmann),
              "--seed-iters": opts["seed_iters"], "--ring-seeds": opts["ring_seeds"],
+             "--seed-method": opts["seed_method"],
              "--boltzmann-sweeps": opts["boltzmann_sweeps"], "--boltzmann-chains": opts["boltzmann_chains"],
              "--enumerate-stereo": int(args.enumerate_stereo), "--model": _model_digest(args.model), "geomgen": __version__}
     return " ".join(f"{k}={v}" for k, v in words.items())
