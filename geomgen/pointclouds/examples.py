@@ -57,7 +57,7 @@ def load_example(name: str) -> np.ndarray:
 
 
 def _mesh(name: str):
-    from geomgen.pointclouds.shapes import _disk, _grid_mesh, _merge
+    from geomgen.pointclouds.shapes import _disk, _grid_mesh, _merge, helix_tube_mesh
 
     if name == "torus":
         big, small = 1.0, 0.35
@@ -78,17 +78,7 @@ def _mesh(name: str):
         side = _grid_mesh(lambda t, s: np.stack([r * np.cos(t), r * np.sin(t), h * s], -1), (0, 2 * math.pi), (-1, 1))
         return _merge(side, _disk(r, -h), _disk(r, h))
     if name == "helix":
-        radius, pitch, tube = 0.8, 0.15, 0.13
-
-        def fn(t, v):
-            centre = np.stack([radius * np.cos(t), radius * np.sin(t), pitch * t], -1)
-            tangent = np.stack([-radius * np.sin(t), radius * np.cos(t), np.full_like(t, pitch)], -1)
-            tangent /= np.linalg.norm(tangent, axis=-1, keepdims=True)
-            normal = np.stack([-np.cos(t), -np.sin(t), np.zeros_like(t)], -1)
-            binormal = np.cross(tangent, normal)
-            return centre + tube * (np.cos(v)[..., None] * normal + np.sin(v)[..., None] * binormal)
-
-        return _grid_mesh(fn, (0, 2 * math.pi * 2.5), (0, 2 * math.pi), res=96)
+        return helix_tube_mesh(radius=0.8, turns=2.5, pitch=0.15, tube=0.13)
     raise ValueError(f"unknown example {name!r}; choose from {', '.join(EXAMPLES)}")  # pragma: no cover
 
 

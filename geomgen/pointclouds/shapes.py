@@ -95,6 +95,11 @@ def _torus(rng):
 def _helix_tube(rng):
     radius, turns = rng.uniform(0.5, 1.0), rng.uniform(1.5, 3.5)
     pitch, tube = rng.uniform(0.08, 0.25), rng.uniform(0.08, 0.18)
+    return helix_tube_mesh(radius, turns, pitch, tube)
+
+
+def helix_tube_mesh(radius: float, turns: float, pitch: float, tube: float):
+    """Triangle mesh of a tube of radius ``tube`` around a helix (``radius``, ``turns``, rise ``pitch`` per radian)."""
 
     def fn(t, v):
         centre = np.stack([radius * np.cos(t), radius * np.sin(t), pitch * t], -1)
