@@ -51,25 +51,39 @@ class ClashGuard:
     Args:
         mol: molecule with hydrogens; its first conformer, if any, is the seed geometry.
         scale (float): multiplies every floor (default 1).
+        moving: the moving-atom masks ``[T, N]`` of ``mol``'s rotatable torsions when the caller
+            has them (``rotatable_torsions(mol).moving``); found here otherwise.
+        like (ClashGuard): a guard built with the same ``scale`` on a molecule with the same
+            graph (atoms, bonds and stereo tags, e.g. another seed of the same molecule): its
+            pairs, floors and rigid pairs are reused, and only the seed distances of the rigid
+            pairs are read from ``mol`` (the result is the same as without it).
 
     Shapes:
         - pos of :meth:`ok`: ``[C, N, 3]``; returns ``[C]`` bool.
     """
 
-    def __init__(self, mol, scale: float = 1.0):
-        from rdkit import Chem
+    def __init__(self, mol, scale: float = 1.0, moving: np.ndarray | None = None, like: ClashGuard | None = None):
+        if like is not None:
+            if like.scale != scale or like.n_atoms != mol.GetNumAtoms():
+                raise ValueError("ClashGuard: like was built with another scale or on another molecule")
+            self.i, self.j, self.rigid, self.floor = like.i, like.j, like.rigid, like.floor
+        else:
+            from rdkit import Chem
 
-        from geomgen.conformers.torsions import rotatable_torsions
+            from geomgen.conformers.torsions import rotatable_torsions
 
-        d = Chem.GetDistanceMatrix(mol)
-        iu = np.triu_indices(mol.GetNumAtoms(), 1)
-        far = d[iu] >= 4
-        self.i, self.j = iu[0][far], iu[1][far]
-        self.limit = scale * contact_floors(mol, self.i, self.j)
-        moving = rotatable_torsions(mol).moving
-        self.rigid = np.ones(len(self.i), dtype=bool)
-        for row in moving:  # a torsion moves a pair when it moves exactly one of the two atoms
-            self.rigid &= row[self.i] == row[self.j]
+            d = Chem.GetDistanceMatrix(mol)
+            iu = np.triu_indices(mol.GetNumAtoms(), 1)
+            far = d[iu] >= 4
+            self.i, self.j = iu[0][far], iu[1][far]
+            self.floor = scale * contact_floors(mol, self.i, self.j)
+            if moving is None:
+                moving = rotatable_torsions(mol).moving
+            self.rigid = np.ones(len(self.i), dtype=bool)
+            for row in moving:  # a torsion moves a pair when it moves exactly one of the two atoms
+                self.rigid &= row[self.i] == row[self.j]
+        self.scale, self.n_atoms = scale, mol.GetNumAtoms()
+        self.limit = self.floor.copy()
         if mol.GetNumConformers() and self.rigid.any():
             seed = mol.GetConformer().GetPositions()
             r = self.rigid

@@ -207,6 +207,56 @@ def _state_props(mol, pos: np.ndarray) -> dict[str, list[str]]:
     return out
 
 
+def _graph_key(mol) -> tuple:
+    """What the graph-only parts of a seed's clash and stereo checks depend on besides the atoms
+    and bonds its molecule shares with the other seeds: its stereo tags (a seed's
+    ``AssignStereochemistryFrom3D`` may set elements its input left open), as written in a
+    non-canonical isomeric SMILES (atom order kept) and as raw tags, and the canonical ranks
+    with ties that :func:`~geomgen.conformers.torsions.rotatable_torsions` reads."""
+    from rdkit import Chem
+
+    return (Chem.MolToSmiles(mol, canonical=False), tuple(Chem.CanonicalRankAtoms(mol, breakTies=False)),
+            tuple(a.GetChiralTag() for a in mol.GetAtoms()))
+
+
+class _SeedGuards:
+    """The clash and stereo checks of one molecule's seeds: what depends only on its graph (atom
+    pairs and contact floors, pairs no torsion moves, stereo elements) is built once per graph
+    (:func:`_graph_key`) and shared; each seed adds what its coordinates decide (rigid pairs'
+    floors, reference signs). The checks are those of ``ClashGuard(seed)`` and
+    ``StereoGuard(seed)``, bit for bit.
+
+    Args:
+        mol: the molecule ``ts`` was found on (the first seed).
+        ts: its rotatable torsions (:func:`~geomgen.conformers.torsions.rotatable_torsions`), or
+            ``None``: then the clash checks find them.
+    """
+
+    def __init__(self, mol, ts=None):
+        self._keys = {}  # id(seed) -> (seed, key); the seed is held so that its id stays its own
+        self.key, self.moving = (self._key(mol), ts.moving) if ts is not None else (None, None)
+        self._clash, self._stereo = {}, {}
+
+    def _key(self, seed) -> tuple:
+        got = self._keys.get(id(seed))
+        if got is None:
+            got = self._keys[id(seed)] = (seed, _graph_key(seed))
+        return got[1]
+
+    def clash(self, seed) -> ClashGuard:
+        key = self._key(seed)
+        like = self._clash.get(key)
+        guard = ClashGuard(seed, moving=self.moving if key == self.key else None, like=like)
+        self._clash.setdefault(key, guard)
+        return guard
+
+    def stereo(self, seed) -> StereoGuard:
+        key = self._key(seed)
+        guard = StereoGuard(seed, like=self._stereo.get(key))
+        self._stereo.setdefault(key, guard)
+        return guard
+
+
 def _minimised(seed_mol):
     """A copy of a one-conformer seed, MMFF94-minimised (2000 iterations)."""
     from rdkit import Chem
@@ -604,15 +654,18 @@ class ConformerGenerator:
                                     for x in out]
         return out if len(out) > 1 else out[0]
 
-    def _sample(self, seed_mol, ts, mix, want: int, g, rep, budget=None, stop_early: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def _sample(self, seed_mol, ts, mix, want: int, g, rep, budget=None, stop_early: bool = False,
+                guards: _SeedGuards | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``want`` conformers ``[K, N, 3]`` (and their torsions ``[K, T]``) sampled on one seed
         that pass the clash and stereo checks, in at most ``max_tries`` rounds of independent draws
         (each at most :data:`MAX_DRAW_COORDS` coordinates); with ``stop_early``, none after a first
-        round with an acceptance below :data:`MIN_ACCEPTANCE` over at least 100 draws."""
+        round with an acceptance below :data:`MIN_ACCEPTANCE` over at least 100 draws. ``guards``:
+        the molecule's :class:`_SeedGuards` (built here when not given)."""
         from geomgen.conformers.torsions import set_torsions
 
         seed_pos = seed_mol.GetConformer().GetPositions()
-        stereo, clash = StereoGuard(seed_mol), ClashGuard(seed_mol)
+        guards = guards or _SeedGuards(seed_mol)
+        stereo, clash = guards.stereo(seed_mol), guards.clash(seed_mol)
         pos_ok, ang_ok = [], []
         drawn = passed = 0
         cap = max(8, MAX_DRAW_COORDS // (3 * len(seed_pos)))
@@ -639,7 +692,7 @@ class ConformerGenerator:
                 budget.check("sampling its torsions")
         return np.concatenate(pos_ok)[:want], np.concatenate(ang_ok)[:want]
 
-    def _gibbs(self, seed_mol, ts, mix, want: int, g, rep, budget=None) -> tuple[np.ndarray, np.ndarray]:
+    def _gibbs(self, seed_mol, ts, mix, want: int, g, rep, budget=None, guards: _SeedGuards | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``want`` conformers ``[K, N, 3]`` (and their torsions ``[K, T]``) on one seed from the
         constrained Gibbs sampler (see :class:`ConformerGenerator`): ``want`` chains started at the
         seed, :func:`gibbs_sweeps` sweeps each; fewer when a chain ends in a conformer that fails
@@ -647,7 +700,8 @@ class ConformerGenerator:
         from geomgen.conformers.torsions import dihedral_angles, rotate_torsion
 
         seed_pos = seed_mol.GetConformer().GetPositions()
-        stereo, clash = StereoGuard(seed_mol), ClashGuard(seed_mol)
+        guards = guards or _SeedGuards(seed_mol)
+        stereo, clash = guards.stereo(seed_mol), guards.clash(seed_mol)
         moved = [clash.moved_pairs(m) for m in ts.moving]
         ang = np.repeat(dihedral_angles(seed_pos, ts.atoms)[None], want, 0)
         pos = np.repeat(seed_pos[None], want, 0)
@@ -720,13 +774,14 @@ class ConformerGenerator:
         # flipped amide (relative dihedrals about its neighbours' bonds) hardly change
         by_state = mol.HasProp("discrete_states") and len(seed_set) > 1
         g = torch.Generator().manual_seed(key)
-        stereo = StereoGuard(mol)
+        guards = _SeedGuards(mol, ts)  # built once per molecule, shared by its seeds
+        stereo = guards.stereo(mol)
         # Boltzmann mode samples only the chains' starts
         want = min(max(self.boltzmann_chains, len(seed_set)), n) if boltzmann else n
         # samples spread evenly over the seeds (several only for macrocycles)
         shares = _shares(want, [s.GetDoubleProp("seed_weight") if s.HasProp("seed_weight") else 1.0 for s in seed_set])
         used = [(s, share) for s, share in zip(seed_set, shares) if share]
-        drawn = [self._sample(s, ts, mix, share, g, rep, budget, True) for s, share in used]
+        drawn = [self._sample(s, ts, mix, share, g, rep, budget, True, guards) for s, share in used]
         draws = rep.extra.get("draws", 0)
         acceptance = 1 - rep.clash_rejected / draws if draws else 1.0
         if refine_seeds and sum(len(p) for p, _ in drawn) < want and acceptance >= MIN_ACCEPTANCE:
@@ -736,7 +791,7 @@ class ConformerGenerator:
             mol = seed_set[0]
             rep.extra["seed_minimised"] = True
             used = [(s, share) for s, share in zip(seed_set, shares) if share]
-            drawn = [self._sample(s, ts, mix, share, g, rep, budget, True) for s, share in used]
+            drawn = [self._sample(s, ts, mix, share, g, rep, budget, True, guards) for s, share in used]
         missing = want - sum(len(p) for p, _ in drawn)
         rep.extra["sampler"] = "independent"
         if missing > 0 and mix is not None:
@@ -744,7 +799,7 @@ class ConformerGenerator:
             # the constrained Gibbs sampler of the same law
             for j, (s, share) in enumerate(used):
                 if len(drawn[j][0]) < share:
-                    more = self._gibbs(s, ts, mix, share - len(drawn[j][0]), g, rep, budget)
+                    more = self._gibbs(s, ts, mix, share - len(drawn[j][0]), g, rep, budget, guards)
                     drawn[j] = (np.concatenate([drawn[j][0], more[0]]), np.concatenate([drawn[j][1], more[1]]))
             draws = rep.extra.get("draws", 0)
             gibbs = missing - (want - sum(len(p) for p, _ in drawn))

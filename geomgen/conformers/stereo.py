@@ -154,6 +154,29 @@ def stereoisomers(smiles_or_mol, max_isomers: int = 32) -> tuple[list, bool]:
     return isomers, truncated
 
 
+def stereo_elements(mol) -> tuple[np.ndarray, np.ndarray]:
+    """The elements :class:`StereoGuard` checks, from the graph and stereo tags of ``mol``:
+    tetrahedral centres with three neighbours ``[C, 4]`` (centre, then three neighbours) and
+    non-ring double bonds with a substituent on each end ``[D, 4]`` (dihedral quadruples)."""
+    from rdkit import Chem
+
+    centres = []
+    for a in mol.GetAtoms():
+        if a.GetChiralTag() in (Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW):
+            nb = [n.GetIdx() for n in a.GetNeighbors()][:3]
+            if len(nb) == 3:
+                centres.append([a.GetIdx()] + nb)
+    dbonds = []
+    for b in mol.GetBonds():
+        if b.GetBondType() == Chem.BondType.DOUBLE and not b.IsInRing():
+            i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
+            ni = [n.GetIdx() for n in mol.GetAtomWithIdx(i).GetNeighbors() if n.GetIdx() != j]
+            nj = [n.GetIdx() for n in mol.GetAtomWithIdx(j).GetNeighbors() if n.GetIdx() != i]
+            if ni and nj:
+                dbonds.append([ni[0], i, j, nj[0]])
+    return np.asarray(centres, dtype=np.int64).reshape(-1, 4), np.asarray(dbonds, dtype=np.int64).reshape(-1, 4)
+
+
 class StereoGuard:
     """Vectorised stereo check of many conformers against the seed (verified against the input).
 
@@ -161,25 +184,14 @@ class StereoGuard:
     Double bonds with stereo: sign of the cosine of the substituents' dihedral.
     """
 
-    def __init__(self, mol):
-        from rdkit import Chem
-
-        self.centres = []
-        for a in mol.GetAtoms():
-            if a.GetChiralTag() in (Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW):
-                nb = [n.GetIdx() for n in a.GetNeighbors()][:3]
-                if len(nb) == 3:
-                    self.centres.append([a.GetIdx()] + nb)
-        self.dbonds = []
-        for b in mol.GetBonds():
-            if b.GetBondType() == Chem.BondType.DOUBLE and not b.IsInRing():
-                i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
-                ni = [n.GetIdx() for n in mol.GetAtomWithIdx(i).GetNeighbors() if n.GetIdx() != j]
-                nj = [n.GetIdx() for n in mol.GetAtomWithIdx(j).GetNeighbors() if n.GetIdx() != i]
-                if ni and nj:
-                    self.dbonds.append([ni[0], i, j, nj[0]])
-        self.centres = np.asarray(self.centres, dtype=np.int64).reshape(-1, 4)
-        self.dbonds = np.asarray(self.dbonds, dtype=np.int64).reshape(-1, 4)
+    def __init__(self, mol, like: StereoGuard | None = None):
+        """``like``: a guard on a molecule with the same graph (atoms, bonds and stereo tags, e.g.
+        another seed of the same molecule), whose stereo elements are reused; only the
+        reference signs are read from ``mol``'s conformer (the result is the same as without it)."""
+        if like is not None:
+            self.centres, self.dbonds = like.centres, like.dbonds
+        else:
+            self.centres, self.dbonds = stereo_elements(mol)
         seed = mol.GetConformer().GetPositions()
         self.ref = self.signature(seed[None])[0]
 
