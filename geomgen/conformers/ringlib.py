@@ -171,12 +171,6 @@ def _fragment_key(heavy, ring: set[int], shell: set[int]) -> tuple[str, tuple]:
     return key, tuple(frag.GetAtomWithIdx(i).GetIntProp("_orig") for i in order)
 
 
-def _rmsd(a: np.ndarray, b: np.ndarray) -> float:
-    from geomgen.conformers.embedding import _ring_rmsd
-
-    return _ring_rmsd(a, b)
-
-
 def build_conformations(key: str, seed: int = 0, max_conformations: int = MAX_CONFORMATIONS,
                         energy_window: float = ENERGY_WINDOW, min_rmsd: float = MIN_RMSD) -> RingConformations:
     """Conformations of the ring system ``key`` (see the module docstring). Deterministic for a
@@ -188,7 +182,7 @@ def build_conformations(key: str, seed: int = 0, max_conformations: int = MAX_CO
     from rdkit import Chem
     from rdkit.Chem import AllChem
 
-    from geomgen.conformers.embedding import rdkit_seed
+    from geomgen.conformers.embedding import _ring_rmsd, rdkit_seed
     from geomgen.conformers.mmff import MMFF
     from geomgen.conformers.stereo import stereo_matches
 
@@ -197,8 +191,8 @@ def build_conformations(key: str, seed: int = 0, max_conformations: int = MAX_CO
         raise ValueError(f"ring-system key {key!r} does not parse")
     n_heavy = frag.GetNumAtoms()
     ring = [a for a in frag.GetAtoms() if a.IsInRing()]
-    planar = all(a.GetIsAromatic() or a.GetHybridization() in (Chem.HybridizationType.SP2, Chem.HybridizationType.SP) for a in ring)
     n_flex = sum(not (a.GetIsAromatic() or a.GetHybridization() in (Chem.HybridizationType.SP2, Chem.HybridizationType.SP)) for a in ring)
+    planar = n_flex == 0
     n_embed = 1 if planar else min(16, 3 + 2 * n_flex)
     m = Chem.AddHs(frag)
     params = AllChem.ETKDGv3()
@@ -230,7 +224,7 @@ def build_conformations(key: str, seed: int = 0, max_conformations: int = MAX_CO
     for e, _, smi, x in cands:
         if smi != isomer or e > cands[0][0] + energy_window or len(kept_x) == (1 if planar else max_conformations):
             continue
-        if all(_rmsd(x, y) >= min_rmsd for y in kept_x):
+        if all(_ring_rmsd(x, y) >= min_rmsd for y in kept_x):
             kept_e.append(e)
             kept_x.append(x)
     # rounded as the shipped library stores them, so that a conformation built here, read back
