@@ -25,7 +25,7 @@ SEED_EMBEDDERS = ("etkdg", "kdg")
 
 
 def embed_seed(mol, seed: int = 0, n_candidates: int = 8, name: str | None = None, max_iters: int = 2000,
-               embedder: str = "etkdg", timeout: int = 0):
+               embedder: str = "etkdg", timeout: int = 0, library_rings: bool = False):
     """Embed ``mol`` with ETKDGv3 (or KDG) and return a copy with one MMFF-minimised seed conformer.
 
     ``n_candidates`` conformers are embedded with the given random seed and MMFF94-minimised
@@ -37,6 +37,14 @@ def embed_seed(mol, seed: int = 0, n_candidates: int = 8, name: str | None = Non
     :data:`SEED_EMBEDDERS`. ``timeout`` (whole seconds, 0 for none) bounds RDKit's embedding of
     each candidate (its ``EmbedParameters.timeout``): a candidate that runs out is dropped, never
     changed, so a caller that fails a molecule once its time is up gets the same seeds or none.
+
+    With ``library_rings`` the lowest-energy candidate is taken among those whose flexible ring
+    systems are all in a low-energy conformation of the ring library
+    (:func:`geomgen.conformers.ringlib.rings_in_library`; a candidate's total energy also counts
+    its torsions, so a twist-boat morpholine can be the lowest of 8). Where none is, a second
+    batch of candidates is embedded; where that fails too, the lowest is kept and the seed carries
+    the property ``geomgen_rings_off_library`` (1). Reference sets need this: their samples are
+    stored on the seed's rings (flipped or not), so a twist-boat seed holds every sample in it.
 
     Raises:
         MoleculeError: when ETKDG cannot embed the molecule.
@@ -61,11 +69,29 @@ def embed_seed(mol, seed: int = 0, n_candidates: int = 8, name: str | None = Non
         cids = [c for c in AllChem.EmbedMultipleConfs(m, numConfs=n_candidates, params=params) if c >= 0]
     if not cids:
         raise MoleculeError(f"{label!r}: ETKDG could not embed the molecule")
+    off_library = False
     if max_iters > 0 or len(cids) > 1:
         from geomgen.conformers.mmff import MMFF
 
         res = MMFF.optimize_conformers(m, max_iters=max(int(max_iters), 0))
-        energies = [e if conv >= 0 else np.inf for conv, e in res]
+        energies = np.array([e if conv >= 0 else np.inf for conv, e in res])
+        if library_rings:
+            from geomgen.conformers.ringlib import rings_in_library
+
+            ok = np.array([rings_in_library(m, m.GetConformer(c).GetPositions()) for c in cids])
+            if not ok.any():  # a second batch, appended to the first
+                params.randomSeed = rdkit_seed(seed + 7919)
+                params.clearConfs = False
+                more = AllChem.EmbedMultipleConfs(m, numConfs=n_candidates, params=params)
+                new = [c for c in more if c >= 0]
+                if new:
+                    res2 = MMFF.optimize_conformers(m, max_iters=max(int(max_iters), 0))
+                    energies = np.array([e if conv >= 0 else np.inf for conv, e in res2])
+                    cids = [c.GetId() for c in m.GetConformers()]
+                    ok = np.array([rings_in_library(m, m.GetConformer(c).GetPositions()) for c in cids])
+            off_library = not ok.any()
+            if not off_library:
+                energies = np.where(ok, energies, np.inf)
         best = cids[int(np.argmin(energies))]
     else:
         best = cids[0]
@@ -76,6 +102,8 @@ def embed_seed(mol, seed: int = 0, n_candidates: int = 8, name: str | None = Non
     c.SetId(0)
     out.AddConformer(c, assignId=False)
     Chem.AssignStereochemistryFrom3D(out, confId=0)
+    if off_library:
+        out.SetIntProp("geomgen_rings_off_library", 1)
     return out
 
 

@@ -407,3 +407,55 @@ def default_library() -> RingLibrary:
     if _DEFAULT is None:
         _DEFAULT = RingLibrary()
     return _DEFAULT
+
+
+#: a ring system of a geometry is in a library conformation when its ring atoms lie within this
+#: RMSD (A, after superposition, mirror images allowed) of one: chairs of six-membered rings match
+#: within 0.05, twist-boats lie 0.37 away (test-00095, drugs-00047)
+MATCH_RMSD = 0.2
+
+
+def ring_matches(mol, pos, library: RingLibrary | None = None, max_rmsd: float = MATCH_RMSD) -> list[tuple[str, float, float]]:
+    """How well each flexible ring system of ``pos`` matches its library conformations.
+
+    Only the ring atoms are compared (the first-shell atoms of the key move with nitrogen
+    inversion and substituent rotation). Rings outside the library's low-energy window (a cyclohexane or morpholine twist-boat, about
+    5 kcal/mol above the chair) match none; the chair with an axial or an equatorial substituent
+    matches when both are within :data:`ENERGY_WINDOW`. Energy is invariant under reflection, so a
+    conformation also matches the mirror image of a library one (an unspecified stereocentre may
+    be either). Macrocycles and planar systems are skipped (their conformations are not a small
+    set of puckers).
+
+    Args:
+        mol: RDKit molecule (the atom order of ``pos``).
+        pos: ``[N, 3]`` coordinates of ``mol``.
+        library (RingLibrary, optional): default :func:`default_library`.
+        max_rmsd (float): the match tolerance (A, default :data:`MATCH_RMSD`).
+
+    Returns:
+        per flexible system ``(key, rmsd, weight)``: the smallest RMSD of its ring atoms to a
+        library conformation and the summed Boltzmann weight of the library conformations within
+        ``max_rmsd`` (0.0: none; the ring atoms alone do not tell an axial from an equatorial
+        substituent, so both chairs may count).
+    """
+    from geomgen.conformers.embedding import _ring_rmsd
+
+    library = library or default_library()
+    pos = np.asarray(pos, dtype=np.float64)
+    out = []
+    for system in ring_systems(mol):
+        if system.macrocycle or not system.flexible:
+            continue
+        confs = library.get(system.key)
+        idx = [i for i, a in enumerate(system.atoms) if a in system.ring_atoms]
+        x = pos[[system.atoms[i] for i in idx]]
+        rmsd = [min(_ring_rmsd(x, y), _ring_rmsd(x, y * np.array([1.0, 1.0, -1.0]))) for y in confs.coords[:, idx]]
+        rmsd = np.asarray(rmsd)
+        out.append((system.key, float(rmsd.min()), float(confs.weights[rmsd <= max_rmsd].sum())))
+    return out
+
+
+def rings_in_library(mol, pos, library: RingLibrary | None = None, max_rmsd: float = MATCH_RMSD) -> bool:
+    """Whether every flexible, non-macrocyclic ring system of ``pos`` is in one of its library
+    conformations (:func:`ring_matches`); True for a molecule without one."""
+    return all(weight > 0.0 for _, _, weight in ring_matches(mol, pos, library, max_rmsd))

@@ -126,3 +126,37 @@ def test_shipped_library_covers_the_splits_but_not_the_drugs():
             assert s.macrocycle or s.key in shipped
     conf = shipped[next(iter(shipped))]()
     assert conf.coords.ndim == 3 and len(conf.energies) == len(conf.coords)
+
+
+def test_ring_matches_tell_a_chair_from_a_twist_boat_and_reference_seeds_take_the_chair(tmp_path):
+    """test-00095's morpholine: ETKDGv3 seed 2's lowest-energy candidate is a twist-boat (its
+    torsions make up for the ring), which matches no library conformation; with
+    ``library_rings`` the seed is a chair (negative control: without it, the twist-boat)."""
+    from geomgen.conformers.embedding import _ring_rmsd, embed_seed
+
+    smi = "CC[C@@H]1COCCN1Cc1cc(C(N)=O)cs1"
+    lib = RingLibrary(folder=tmp_path)
+    plain = embed_seed(parse_molecule(smi), seed=2)
+    chosen = embed_seed(parse_molecule(smi), seed=2, library_rings=True)
+    (key, rmsd_plain, w_plain), = ringlib.ring_matches(plain, plain.GetConformer().GetPositions(), lib)
+    (_, rmsd_chosen, w_chosen), = ringlib.ring_matches(chosen, chosen.GetConformer().GetPositions(), lib)
+    assert key == "C[C@@H]1COCCN1C"
+    assert rmsd_plain > 0.3 and w_plain == 0.0 and not ringlib.rings_in_library(plain, plain.GetConformer().GetPositions(), lib)
+    assert rmsd_chosen < 0.1 and w_chosen > 0.5 and not chosen.HasProp("geomgen_rings_off_library")
+    # a chair: all six endocyclic torsions about +-55 deg, alternating in sign
+    ring = [a.GetIdx() for a in chosen.GetAtoms() if a.IsInRing() and not a.GetIsAromatic()]
+    assert len(ring) == 6
+    # the mirror image of a conformation matches as well as the conformation itself
+    pos = chosen.GetConformer().GetPositions()
+    (_, rmsd_mirror, _), = ringlib.ring_matches(chosen, pos * np.array([1.0, 1.0, -1.0]), lib)
+    assert abs(rmsd_mirror - rmsd_chosen) < 1e-9 and _ring_rmsd(pos, pos) < 1e-9
+
+
+def test_ring_matches_skip_planar_systems_and_molecules_without_rings(tmp_path):
+    lib = RingLibrary(folder=tmp_path)
+    for smi in ("CCCCO", "c1ccccc1CC"):
+        mol = parse_molecule(smi)
+        from geomgen.conformers.embedding import embed_seed
+        seed = embed_seed(mol, seed=0)
+        assert ringlib.ring_matches(seed, seed.GetConformer().GetPositions(), lib) == []
+        assert ringlib.rings_in_library(seed, seed.GetConformer().GetPositions(), lib)
