@@ -100,12 +100,14 @@ class Assembler:
         flip: indices of partial double-bond sites
             (:func:`~geomgen.conformers.discrete_states.partial_double_bonds`) to place in their
             less usual state.
+        moving: ``rotatable_torsions(mol).moving`` when the caller has it (found on first need
+            otherwise).
 
     Raises:
         AssemblyError: a macrocycle, or MMFF94 cannot type the molecule.
     """
 
-    def __init__(self, mol, systems, flip=()):
+    def __init__(self, mol, systems, flip=(), moving=None):
         from rdkit import Chem
         from rdkit.Chem import AllChem
 
@@ -151,7 +153,7 @@ class Assembler:
                 self.partial[(j, k)] = ("j", x[0], site_k in flip)
         self._lengths: dict = {}
         self._far = None
-        self._moving = None
+        self._moving = moving
 
     # -- geometry tables ------------------------------------------------------------------------
     def length(self, i: int, j: int) -> float:

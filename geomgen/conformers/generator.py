@@ -486,7 +486,7 @@ class ConformerGenerator:
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:
                 raise TypeError(f"items[{k}] must be a (name, smiles_or_mol) pair, got {pair!r:.80}")
             _check_molecule_arg(pair[1], f"items[{k}] ({pair[0]!r})")
-        seeds, reports, keys, budgets = [], [], [], []
+        seeds, reports, keys, budgets, torsion_sets = [], [], [], [], []
         iters = 2000 if (relax or boltzmann) else self.seed_iters
         for name, item in items:
             t0 = time.perf_counter()
@@ -496,11 +496,12 @@ class ConformerGenerator:
                     raise MoleculeError(f"{name!r}: unreadable record")
                 mol = parse_molecule(item, name=name)
                 key = molecule_seed(seed, canonical_isomeric_smiles(mol))
-                rigid = not len(rotatable_torsions(mol))  # then each conformer is a seed
+                ts = rotatable_torsions(mol)  # once per molecule: its seeds share the atom order
+                rigid = not len(ts)  # then each conformer is a seed
                 path = {}
                 if seed_method == "assembly":
                     s = self._assembled(mol, key, n if rigid else self.ring_conformations,
-                                        2000 if (relax or boltzmann) else self.assembly_iters, path)
+                                        2000 if (relax or boltzmann) else self.assembly_iters, path, ts)
                     budget.check("assembling its seed geometry")
                     if s is not None:
                         rep = self._seed_report(name, s[0], mol, path)
@@ -513,6 +514,7 @@ class ConformerGenerator:
                         seeds.append(s)
                         keys.append(key)
                         budgets.append(budget)
+                        torsion_sets.append(ts)
                         rep.seconds = time.perf_counter() - t0
                         reports.append(rep)
                         continue
@@ -552,6 +554,7 @@ class ConformerGenerator:
                 seeds.append(s)
                 keys.append(key)
                 budgets.append(budget)
+                torsion_sets.append(ts)
                 rep.seconds = time.perf_counter() - t0
                 reports.append(rep)
             except MoleculeError as exc:
@@ -563,7 +566,7 @@ class ConformerGenerator:
         if block:
             keys = [block_seed(k, block) for k in keys]
         mols = self._from_seeds([seeds[i] for i in ok], [reports[i] for i in ok], keys, n, relax, boltzmann,
-                                refine_seeds=iters < 2000, budgets=budgets)
+                                refine_seeds=iters < 2000, budgets=budgets, torsion_sets=torsion_sets)
         out = [None] * len(seeds)
         for i, m in zip(ok, mols):
             out[i] = m
@@ -586,7 +589,7 @@ class ConformerGenerator:
             self.ring_library = default_library()
         return self.ring_library
 
-    def _assembled(self, mol, key: int, max_seeds: int, iters: int, path: dict):
+    def _assembled(self, mol, key: int, max_seeds: int, iters: int, path: dict, ts=None):
         """Assembled seeds of ``mol`` (:mod:`geomgen.conformers.assembly`), or ``None`` when the
         ETKDGv3 fallback must make it (``path`` gets the reason): one per distinct combination
         of its ring systems' library conformations among ``n`` draws by weight (at most
@@ -605,7 +608,7 @@ class ConformerGenerator:
             lib = self._library()
             confs = [lib.get(x.key) for x in systems]
             combos = ring_combinations(confs, max(max_seeds, 1) * 8, np.random.default_rng(key), max_seeds)
-            builder = Assembler(mol, systems)
+            builder = Assembler(mol, systems, moving=None if ts is None else ts.moving)
             out = []
             for choice, count in combos:
                 x = builder.seed([c.coords[k] for c, k in zip(confs, choice)])
@@ -722,8 +725,10 @@ class ConformerGenerator:
         rep.extra["gibbs_acceptance"] = round(min(rep.extra.get("gibbs_acceptance", 1.0), rate), 4)
         return pos[good], ang[good]
 
-    def predict(self, mol):
-        """The rotatable torsions of ``mol`` and their predicted mixture (``None`` without torsions).
+    def predict(self, mol, torsions=None):
+        """The rotatable torsions of ``mol`` and their predicted mixture (``None`` without torsions);
+        ``torsions``: its :func:`~geomgen.conformers.torsions.rotatable_torsions` when the caller
+        has them already.
 
         One molecule per forward pass: batching several would make the last bits of a
         molecule's parameters depend on its batch mates, and so its conformers on the input file.
@@ -734,14 +739,14 @@ class ConformerGenerator:
         from geomgen.conformers.torsions import rotatable_torsions
         from geomgen.distributions.von_mises import VonMisesMixture
 
-        torsions = rotatable_torsions(mol)
+        torsions = rotatable_torsions(mol) if torsions is None else torsions
         if not len(torsions):
             return torsions, None
         with torch.no_grad():
             loc, conc, logits = self.net(featurize(mol, torsions.atoms, torsion_features=self.net.torsion_features))
         return torsions, VonMisesMixture(loc.double(), conc.double(), logits.double())
 
-    def _from_seeds(self, seeds, reports, keys, n, relax, boltzmann, refine_seeds=False, budgets=None):
+    def _from_seeds(self, seeds, reports, keys, n, relax, boltzmann, refine_seeds=False, budgets=None, torsion_sets=None):
         n = _check_n(n)
         out = []
         for j, (seed_set, rep, key) in enumerate(zip(seeds, reports, keys)):
@@ -750,7 +755,8 @@ class ConformerGenerator:
             if budget is not None:
                 budget.start()
             try:
-                result = self._one(seed_set, rep, key, n, relax, boltzmann, refine_seeds, budget)
+                result = self._one(seed_set, rep, key, n, relax, boltzmann, refine_seeds, budget,
+                                   torsion_sets[j] if torsion_sets else None)
             except MoleculeError as exc:
                 rep.ok, rep.reason, result = False, str(exc), None
             finally:
@@ -760,7 +766,7 @@ class ConformerGenerator:
             out.append(result)
         return out
 
-    def _one(self, seed_set, rep, key, n, relax, boltzmann, refine_seeds, budget):
+    def _one(self, seed_set, rep, key, n, relax, boltzmann, refine_seeds, budget, ts=None):
         """The conformers of one molecule on its seeds (see :meth:`_from_seeds`)."""
         import torch
         from rdkit import Chem
@@ -769,7 +775,7 @@ class ConformerGenerator:
 
         seed_set = seed_set if isinstance(seed_set, list) else [seed_set]
         mol = seed_set[0]
-        ts, mix = self.predict(mol)
+        ts, mix = self.predict(mol, ts)
         # seeds in other amide states share the prediction: the torsion features next to a
         # flipped amide (relative dihedrals about its neighbours' bonds) hardly change
         by_state = mol.HasProp("discrete_states") and len(seed_set) > 1
