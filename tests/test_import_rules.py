@@ -1,4 +1,4 @@
-"""The layout's import rules (DESIGN.md), checked two ways.
+"""The layout's import rules (docs/architecture.rst), checked two ways.
 
 * Statically, on every ``import`` statement of every module (function-local imports included):
   the shared layer (``geomgen.distributions``, ``geomgen.metrics``, and the helpers at the
