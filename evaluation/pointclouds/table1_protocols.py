@@ -37,7 +37,6 @@ import argparse
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 import re
 import shlex
@@ -46,7 +45,6 @@ import sys
 import tempfile
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +52,7 @@ import torch
 import yaml
 
 from geomgen.atomic import atomic_write, atomic_write_text
+from geomgen.grid import load_cells, mean_se, run_grid
 
 HERE = Path(__file__).resolve().parent
 PROTOCOL_DIR = HERE.parents[1] / "geomgen" / "pointclouds" / "configs" / "table1"
@@ -242,28 +241,7 @@ def run_cell_safely(cell: dict) -> dict:
         return {"status": "error", "key": cell["key"], "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
 
 
-def _init_worker(threads: int) -> None:
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    torch.set_num_threads(threads)
-
-
-def load_rows(cells_dir: Path) -> dict[str, dict]:
-    """Finished cells: key -> row (temporary files of interrupted writes are ignored)."""
-    rows = {}
-    for p in sorted(cells_dir.glob("*.json")):
-        if not p.name.startswith("."):
-            rows[p.stem] = json.loads(p.read_text())
-    return rows
-
-
 # --- report ---------------------------------------------------------------------------------------------------
-
-
-def mean_se(values: list[float]) -> tuple[float, float]:
-    """Mean and standard error (sample standard deviation / sqrt(n)); se is NaN for one value."""
-    mean = statistics.fmean(values)
-    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
-    return mean, se
 
 
 def fmt(mean: float, se: float, scale: float = 100.0, digits: int = 3) -> str:
@@ -414,36 +392,30 @@ def main(argv=None) -> int:
     cells = make_cells(args)
     for c in cells:  # fail on a bad protocol entry now, not hours later
         instantiate(c["loss"], c["key"])
-    rows = {k: r for k, r in load_rows(cells_dir).items() if r.get("status") == "ok"}
-    todo = [] if args.report_only else [c for c in cells if c["key"] not in rows]
+    finished = {k for k, r in load_cells(cells_dir).items() if r.get("status") == "ok"}
+    todo = [] if args.report_only else [c for c in cells if c["key"] not in finished]
     print(f"{len(cells)} cells: {len(cells) - len(todo)} finished or skipped, {len(todo)} to run", flush=True)
     if todo:
         datamodule(todo[0])  # build the shapes cache once, before any worker reads it
-    t0, failed = time.time(), []
+    t0 = time.time()
 
-    def finish(cell: dict, row: dict) -> None:
+    def done(key: str, row: dict) -> None:
         if row["status"] != "ok":
-            failed.append(row)
-            print(f"[failed] {cell['key']}: {row['error']}\n{row['traceback']}", file=sys.stderr, flush=True)
+            print(f"[failed] {key}: {row['error']}\n{row.get('traceback', '')}", file=sys.stderr, flush=True)
             return
-        atomic_write_text(cells_dir / f"{cell['key']}.json", json.dumps(row, allow_nan=True))
-        rows[cell["key"]] = row
         print(
-            f"[done] {cell['protocol']} / {cell['method']} / seed {cell['seed']}: CD {100 * row['chamfer']:.3f} "
+            f"[done] {row['protocol']} / {row['method']} / seed {row['seed']}: CD {100 * row['chamfer']:.3f} "
             f"SW {100 * row['sw']:.3f} EMD {100 * row['emd']:.3f} x100, {row['step_ms_median']:.0f} ms/step, "
             f"{row['train_s']:.0f} s ({time.time() - t0:.0f} s so far)",
             flush=True,
         )
 
-    if args.jobs > 1 and len(todo) > 1:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx, initializer=_init_worker, initargs=(args.threads,)) as ex:
-            futures = {ex.submit(run_cell_safely, c): c for c in todo}
-            for fut in as_completed(futures):
-                finish(futures[fut], fut.result())
-    else:
-        for c in todo:
-            finish(c, run_cell_safely(c))
+    # the shared resumable grid (geomgen.grid): failed cells are recorded and run again next time
+    run = run_grid([(c["key"], c) for c in todo], run_cell_safely, cells_dir, workers=args.jobs, threads=args.threads,
+                   progress=False, on_row=done)
+    keys = {c["key"] for c in cells}
+    rows = {k: r for k, r in load_cells(cells_dir).items() if k in keys and r.get("status") == "ok"}
+    failed = [r for k, r in run.rows.items() if r.get("status") != "ok" and k in {c["key"] for c in todo}]
     print(report(args, cells, rows, failed, time.time() - t0, command))
     return 1 if failed else 0
 

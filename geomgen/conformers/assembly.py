@@ -1,5 +1,5 @@
 """Seed geometries assembled from ring-system conformations and standard internal coordinates
-(issue 27), instead of a distance-geometry embedding per molecule.
+instead of a distance-geometry embedding per molecule.
 
 :func:`assemble` places a molecule's ring systems from the coordinates of a
 :class:`~geomgen.conformers.ringlib.RingLibrary` (each with its ring atoms and its first shell of

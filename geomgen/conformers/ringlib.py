@@ -1,4 +1,4 @@
-"""Ring systems and their conformations: a library shared across molecules (issue 27).
+"""Ring systems and their conformations: a library shared across molecules.
 
 A molecule's rings are merged into ring systems (rings that share an atom: fused, bridged and
 spiro rings form one system). Each system is keyed by the canonical isomeric SMILES of a capped

@@ -10,7 +10,7 @@ r"""Tables and plots of a finished study.
   :math:`\max(n^{-1/2}, n^{-(\alpha+1)/(2\alpha+d)})`.
 * ``floors.csv`` and a section of ``summary.md`` -- the evaluation floors next to the smallest
   estimator error per (distribution, n) (:func:`floor_table`).
-* With the evaluation of issue 30 (``w1_repeats``, ``energy_points``): slopes and plots of W1 - floor
+* With the W1-floor evaluation (``w1_repeats``, ``energy_points``): slopes and plots of W1 - floor
   and of the energy distance too (``slopes_by_metric.csv``, ``w1_debiased_vs_n.png``, ``energy_vs_n.png``).
 * ``w1_vs_n.png`` (log-log, slope in the legend) and ``w1_vs_noise.png``; where laws differ
   only in their ambient dimension (:func:`families`), ``w1_vs_D.png`` and a table of W1
@@ -31,7 +31,7 @@ __all__ = ["RUN_COLUMNS", "METRICS", "write_report", "summarize", "fit_slopes", 
 
 RUN_COLUMNS = ["distribution", "d", "D", "n", "noise", "estimator", "estimator_type", "seed", "w1", "oracle_w1",
                "loglik", "sigma", "seconds", "cpu_seconds", "fit_seconds", "steps", "w1_points", "status", "error",
-               # added by issue 30 (blank in the rows of older studies)
+               # added with the W1-floor evaluation (blank in the rows of older studies)
                "noise_used", "w1_se", "oracle_w1_se", "w1_debiased", "w1_debiased_se", "w1_repeats", "energy", "energy_se",
                "oracle_energy", "oracle_energy_se", "energy_points", "eval_seconds"]
 

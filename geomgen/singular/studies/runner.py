@@ -20,13 +20,11 @@ leaves only whole files), then ``runs.csv``, ``summary.csv``, ``summary.md``, ``
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
-import time
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from geomgen import grid
 from geomgen.atomic import atomic_write_text
 from geomgen.singular.studies.cell import run_cell
 from geomgen.singular.studies.config import StudyConfig, load_study
@@ -61,22 +59,7 @@ def _write_json(path: Path, obj) -> None:
 
 def load_cells(outdir: str | Path) -> dict[str, dict]:
     """Finished cells in ``outdir/cells``: key -> result row (unreadable and temporary files are ignored)."""
-    out = {}
-    for p in sorted(Path(outdir, "cells").glob("*.json")):
-        if p.name.startswith("."):  # a write interrupted by a kill
-            continue
-        try:
-            out[p.stem] = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue
-    return out
-
-
-def _init_worker(threads: int) -> None:
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
+    return grid.load_cells(Path(outdir, "cells"))
 
 
 def run_study(config: str | Path | dict | StudyConfig, outdir: str | Path, executor: Executor | None = None,
@@ -109,65 +92,17 @@ def run_study(config: str | Path | dict | StudyConfig, outdir: str | Path, execu
                                         "distributions": cfg.distributions, "estimators": cfg.estimators,
                                         "grids": cfg.grids, "evaluation": asdict(cfg.evaluation)})
     cells = cfg.cells()
-    done = {k: v for k, v in load_cells(outdir).items() if v.get("status") == "ok"}
-    todo = [c for c in cells if c.key not in done]
-    skipped = len(cells) - len(todo)
     workers = int(workers or cfg.workers)
-    t0 = time.perf_counter()
-    failed = 0
 
-    from tqdm.auto import tqdm
+    def failed_row(cell: dict, exc: BaseException) -> dict:  # the worker itself died: retried on rerun
+        return {k: cell[k] for k in ("distribution", "n", "noise", "estimator", "seed")} | {
+            "status": "error", "error": f"{type(exc).__name__}: {exc}"[:300]}
 
-    bar = tqdm(total=len(cells), initial=skipped, desc=f"study {cfg.name}", unit="cell", disable=not progress,
-               dynamic_ncols=True)
-
-    def finish(cell, row):
-        nonlocal failed
-        row["key"] = cell.key
-        _write_json(outdir / "cells" / f"{cell.key}.json", row)
-        if row.get("status") != "ok":
-            failed += 1
-            bar.write(f"cell {cell.key} failed: {row.get('error')}")
-        bar.update(1)
-
-    own = None
-    try:
-        if executor is None and workers > 1 and len(todo) > 1:
-            own = ProcessPoolExecutor(max_workers=min(workers, len(todo)),
-                                      mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_init_worker, initargs=(cfg.threads,))
-            executor = own
-        if executor is None:
-            for cell in todo:
-                try:
-                    row = run_cell(cell.to_dict())
-                except KeyboardInterrupt as e:  # say which cell was running
-                    raise KeyboardInterrupt(f"cell {cell.key}" + (f", {e}" if str(e) else "")) from None
-                finish(cell, row)
-        else:
-            futures = {executor.submit(run_cell, cell.to_dict()): cell for cell in todo}
-            try:
-                for fut in as_completed(futures):
-                    cell = futures[fut]
-                    try:
-                        row = fut.result()
-                    except Exception as e:  # the worker itself died: record it, retry on rerun
-                        row = {"distribution": cell.distribution, "n": cell.n, "noise": cell.noise,
-                               "estimator": cell.estimator, "seed": cell.seed, "status": "error",
-                               "error": f"{type(e).__name__}: {e}"[:300]}
-                    finish(cell, row)
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-    finally:
-        bar.close()
-        if own is not None:
-            own.shutdown(wait=True, cancel_futures=True)
-    wall = time.perf_counter() - t0
-    finished = load_cells(outdir)
-    rows = [finished[c.key] for c in cells if c.key in finished]
-    result = StudyResult(outdir, rows, len(todo), skipped, failed, wall)
+    run = grid.run_grid([(c.key, c.to_dict()) for c in cells], run_cell, outdir / "cells", executor=executor,
+                        workers=workers, threads=cfg.threads, progress=progress, desc=f"study {cfg.name}",
+                        on_error=failed_row)
+    rows = [run.rows[c.key] for c in cells if c.key in run.rows]
+    result = StudyResult(outdir, rows, run.ran, run.skipped, run.failed, run.wall_seconds)
     if report:
         from geomgen.singular.studies.report import write_report
 
