@@ -1,7 +1,7 @@
 """VonMisesNet retraining choices, measured on converged references, side by side with the shipped model.
 
     python evaluation/conformers/retrain_ablation.py [--variants all rebuilt deep ...] [--seeds 0 1]
-        [--epochs 30] [-o evaluation/conformers/retrain_ablation.md]
+        [--epochs 30] [-o evaluation/conformers/retrain_ablation_full.md]
 
 Each variant is a training-data subset (``all`` references of the training split, only those
 ``rebuilt`` by the current reference sampler, or only the ``converged`` ones), network
