@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomgen.atomic import atomic_write_text
+from geomgen.tables import publish
 
 HERE = Path(__file__).resolve().parent
 
@@ -125,8 +125,7 @@ def main(argv=None):
     for r in rows:
         lines.append(f"| {r['method']} | {r['failed']} | {r['w1']:.3f} | {r['w1'] / plain['w1']:.2f} | {r['cov']:.3f} | {r['amr']:.3f} | "
                      f"{r['conf_s'] / peer['conf_s']:.2f}x |")
-    atomic_write_text(args.output, "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(args.output, lines)
 
     import matplotlib
 

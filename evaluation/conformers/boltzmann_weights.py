@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomgen.atomic import atomic_write_text
+from geomgen.tables import publish
 
 HERE = Path(__file__).resolve().parent
 
@@ -92,9 +92,7 @@ def main(argv=None):
                  f"**{np.mean([r['w1_rigid'] for r in rows]):.3f}** | **{np.mean([r['w1_relaxed'] for r in rows]):.3f}** | "
                  f"{np.median([r['ess_rigid'] for r in rows]):.1f} | {np.median([r['ess_relaxed'] for r in rows]):.1f} | "
                  f"{np.mean([r['relax_s'] for r in rows]):.1f} |")
-    text = "\n".join(lines) + "\n"
-    atomic_write_text(args.output, text)
-    print(text)
+    publish(args.output, lines)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ import numpy as np
 
 from geomgen.atomic import atomic_write_text
 from geomgen.conformers.discrete_states import amide_states, partial_double_bonds
+from geomgen.tables import publish
 
 HERE = Path(__file__).resolve().parent
 THRESHOLDS = (0.5, 0.75, 1.25)
@@ -323,9 +324,8 @@ def main(argv=None):
               + (f" --methods {' '.join(args.methods)}" if args.methods else "")
               + "".join(f" --candidate {c}" for c in args.candidate))
     text = to_markdown(rows, header)
-    print(text)
     out = Path(args.output)
-    atomic_write_text(out, text)
+    publish(out, text)
     atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=1))
 
 

@@ -64,11 +64,9 @@ def _per_molecule(args) -> int:
     for n, r in results:
         lines.append(f"| {n} | {r['rc']} | {r['seconds']:.0f} | {r['mb_on_disk']:.0f} | {r['max_rss_mb']:.0f} | "
                      f"{r['max_rss_mb'] / base:.2f}x |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    from geomgen.atomic import atomic_write_text
+    from geomgen.tables import publish
 
-    atomic_write_text(args.out or HERE / "memory_scaling_conformers.md", text)
+    publish(args.out or HERE / "memory_scaling_conformers.md", lines)
     return 0
 
 
@@ -103,11 +101,9 @@ def main(argv=None) -> int:
              "| molecules | exit | wall (s) | peak RSS (MB) | ratio to smallest |", "|---|---|---|---|---|"]
     for k, r in results:
         lines.append(f"| {k} | {r['rc']} | {r['seconds']:.0f} | {r['max_rss_mb']:.0f} | {r['max_rss_mb'] / base:.2f}x |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    from geomgen.atomic import atomic_write_text
+    from geomgen.tables import publish
 
-    atomic_write_text(args.out, text)
+    publish(args.out, lines)
     return 0
 
 

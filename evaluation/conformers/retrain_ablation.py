@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from geomgen.atomic import atomic_write, atomic_write_text
+from geomgen.tables import publish
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -294,9 +295,8 @@ def main(argv=None):
               f"--seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}" + (" --ensemble" if args.ensemble else "")
               + (f" --old-train {args.old_train}" if args.old_train else ""))
     text = to_markdown(rows, shipped, header, f"compared: {args.model}" if args.model else "shipped models/vonmisesnet.ckpt")
-    print(text)
     out = Path(args.output)
-    atomic_write_text(out, text)
+    publish(out, text)
     atomic_write_text(out.with_suffix(".json"), json.dumps({"shipped": shipped, "rows": rows, "converged": counts,
                                                             "snapshot": snapshot}, indent=1))
 

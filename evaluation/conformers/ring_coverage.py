@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomgen.atomic import atomic_write_text
+from geomgen.tables import publish
 
 HERE = Path(__file__).resolve().parent
 GROUPS = ("no non-aromatic ring", "flippable ring", "other non-aromatic ring")
@@ -99,8 +99,7 @@ def main(argv=None):
             cells = [f"{np.mean([x[m + 1][0] for x in sel]):.3f} / {np.mean([x[m + 1][1] for x in sel]):.3f}" for m in range(len(names))]
             lines.append(f"| {split} | {group} | {len(sel)} | " + " | ".join(cells) + f" | {speed if group == 'all' else ''} |")
         print("\n".join(lines[-4:]), flush=True)
-    atomic_write_text(args.output, "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(args.output, lines)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomgen.atomic import atomic_write_text
+from geomgen.tables import publish
 
 HERE = Path(__file__).resolve().parent
 
@@ -131,9 +131,7 @@ def main(argv=None):
         lines += ["", f"Of {len(both)} molecules with both chairs, the ensembles started from the two chairs differ by "
                   f"more than 0.1 rad (worst torsion) without flips in {sum(r['plain_w1_between_chairs'] > 0.1 for r in both)}; with flips, in "
                   f"{sum(r['flips_w1_between_chairs'] > 0.1 for r in both)}."]
-    text = "\n".join(lines) + "\n"
-    atomic_write_text(args.output, text)
-    print(text)
+    publish(args.output, lines)
 
 
 if __name__ == "__main__":

@@ -192,11 +192,10 @@ def main(argv=None) -> int:
             de = [r["energy_mean"] - first[r["id"]]["energy_mean"] for r in rs]
             w1 = [float(np.max(torsion_w1(r["angles"], first[r["id"]]["angles"], r["symmetry"]))) for r in rs]
             lines.append(f"| {name} | {np.median(de):+.2f} | {np.median(w1):.3f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    from geomgen.atomic import atomic_open, atomic_write_text
+    from geomgen.atomic import atomic_open
+    from geomgen.tables import publish
 
-    atomic_write_text(args.out + ".md", text)
+    publish(args.out + ".md", lines)
     with atomic_open(args.out + ".csv", "w", newline="") as f:
         fields = [k for k in rows[0] if k not in ("angles", "symmetry")]
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")

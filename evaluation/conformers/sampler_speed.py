@@ -88,10 +88,9 @@ def main(argv=None):
         f"Geometric mean ratio {np.exp(np.log(ratios).mean()):.2f} (now / then; below 1 is faster).",
         "",
     ]
-    from geomgen.atomic import atomic_write_text
+    from geomgen.tables import publish
 
-    atomic_write_text(args.out, "\n".join(lines))
-    print("\n".join(lines))
+    publish(args.out, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -74,11 +74,9 @@ def main(argv=None) -> int:
         lines.append(f"| {r['embedder']} | {r['iters']} | {r['seed']} | {r['failed']} | {r['refined']} | {r['W1']:.3f} | {r['W1'] - b['W1']:+.3f} | "
                      f"{r['COV-R@0.75']:.3f} | {r['COV-R@0.75'] - b['COV-R@0.75']:+.3f} | {r['COV-R@0.5']:.3f} | "
                      f"{r['AMR-R']:.3f} | {r['dE']:.1f} | {r['seconds']:.0f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    from geomgen.atomic import atomic_write_text
+    from geomgen.tables import publish
 
-    atomic_write_text(args.out, text)
+    publish(args.out, lines)
     return 0
 
 

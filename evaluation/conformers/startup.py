@@ -66,11 +66,9 @@ def main(argv=None) -> int:
         lines.append(f"| `{name}` | {med:.2f} | {med / base:.2f}x |")
     ratio = statistics.median(times["geomgen conformers CCO -n 1 -o out.sdf"]) / base
     lines += ["", f"Ratio of the command to `import torch`: **{ratio:.2f}x** (target: at most 1.5x).", ""]
-    text = "\n".join(lines)
-    print(text)
-    from geomgen.atomic import atomic_write_text
+    from geomgen.tables import publish
 
-    atomic_write_text(args.out, text)
+    publish(args.out, "\n".join(lines))
     return 0
 
 

@@ -18,7 +18,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -65,17 +64,9 @@ def loglog_slope(ns, ts) -> float:
     return float(np.polyfit(np.log(np.asarray(ns, dtype=float)), np.log(np.asarray(ts, dtype=float)), 1)[0])
 
 
-def best_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main(argv=None) -> int:
     from geomgen.conformers.io import write_sdf_atomic
+    from geomgen.tables import best_time, publish
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000, 10000, 30000, 100000], help="numbers of conformers")
@@ -126,8 +117,7 @@ def main(argv=None) -> int:
         "so that a record does not depend on its position in the file).",
         "",
     ]
-    Path(args.out).write_text("\n".join(lines))
-    print("\n".join(lines))
+    publish(args.out, "\n".join(lines))
     return 0
 
 

@@ -8,26 +8,17 @@ are the point: the machines are shared and noisy.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
 
 from geomgen.metrics import chamfer_distance
+from geomgen.tables import best_time
 
 
 def dense_chamfer(x, y):
     d = torch.cdist(x, y) ** 2
     return d.min(2).values.mean(1) + d.min(1).values.mean(1)
-
-
-def best_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main(argv=None):
@@ -53,11 +44,9 @@ def main(argv=None):
         "| implementation | seconds | speed-up vs dense |",
         "|---|---|---|",
     ] + [f"| {n} | {t:.4f} | {base / t:.1f}x |" for n, t in rows]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    from geomgen.atomic import atomic_write_text
+    from geomgen.tables import publish
 
-    atomic_write_text(args.output, text)
+    publish(args.output, lines)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from geomgen.atomic import atomic_write, atomic_write_text
+from geomgen.atomic import atomic_write
 from geomgen.pointclouds.curves import plateau_reached, plateau_step, read_metrics
+from geomgen.tables import publish
 
 METRICS = (("val/chamfer", "validation Chamfer"), ("val/sw", "validation SW$_2$"), ("val/emd", "validation EMD (512-point subsets)"))
 
@@ -88,8 +89,7 @@ def main(argv=None) -> int:
     command = "python evaluation/pointclouds/learning_curves.py " + " ".join(argv if argv is not None else sys.argv[1:])
     plot(curves, a.out.with_suffix(".png"))
     text = table(curves, command)
-    atomic_write_text(a.out.with_suffix(".md"), text)
-    print(text)
+    publish(a.out.with_suffix(".md"), text)
     return 0
 
 

@@ -32,11 +32,11 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import Callback
 
-from geomgen.atomic import atomic_write_text
 from geomgen.lightning_cli import quiet_lightning
 from geomgen.pointclouds.cli import resolve_config
 from geomgen.pointclouds.datamodule import PointCloudDataModule
 from geomgen.pointclouds.system import PointCloudAutoencoderSystem
+from geomgen.tables import publish
 
 
 def _build(spec):
@@ -164,9 +164,7 @@ def main(argv=None) -> int:
     for k, v in part_med.items():
         lines.append(f"| {k} | {v:.4f} | {v / total:.1%} |")
     lines.append(f"| sum | {total:.4f} | 100% |")
-    text = "\n".join(lines) + "\n"
-    atomic_write_text(a.out, text)
-    print(text)
+    publish(a.out, lines)
     return 0
 
 

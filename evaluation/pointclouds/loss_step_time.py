@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from geomgen.atomic import atomic_write_text
+from geomgen.tables import publish
 
 HERE = Path(__file__).resolve().parent
 
@@ -203,9 +203,7 @@ def main(argv=None) -> int:
     lines += ["", "Hot-path fix, after / before (median of paired per-repetition ratios):", ""]
     for new in pairs:
         lines.append(f"- {new}: " + ", ".join(f"{paired[(t, new)]:.2f} at {t} thread{'s' if t > 1 else ''}" for t in a.threads))
-    text = "\n".join(lines) + "\n"
-    atomic_write_text(a.out, text)
-    print(text)
+    publish(a.out, lines)
     return 0
 
 

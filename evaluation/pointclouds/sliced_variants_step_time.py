@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from geomgen.atomic import atomic_write_text
+from geomgen.tables import publish
 
 HERE = Path(__file__).resolve().parent
 
@@ -147,8 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     text = "\n".join(lines)
-    atomic_write_text(args.out, text)
-    print(text)
+    publish(args.out, text)
     return 0
 
 

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geomgen.atomic import atomic_write_text
 from geomgen.metrics import chamfer_distance
 from geomgen.pointclouds.checkpoint import load_autoencoder
 from geomgen.pointclouds.examples import load_example
 from geomgen.pointclouds.io import normalize_unit_ball, resample_points
 from geomgen.pointclouds.torus_check import torus_frame, torus_hole_check
+from geomgen.tables import publish
 
 
 def check(model, torus: np.ndarray, seeds: int = 5) -> dict:
@@ -65,8 +65,7 @@ def main(argv=None) -> int:
            "command": "python evaluation/pointclouds/torus_check.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            **check(model, load_example("torus"), a.seeds)}  # fmt: skip
     text = json.dumps(out, indent=2)
-    atomic_write_text(a.out, text + "\n")
-    print(text)
+    publish(a.out, text + "\n")
     return 0
 
 

@@ -77,6 +77,7 @@ def main(argv=None) -> int:
 
     from geomgen.singular.studies import load_cells, load_study, run_study
     from geomgen.singular.studies.report import write_report
+    from geomgen.tables import publish
 
     cfg = load_study(args.config)
     out = Path(args.outdir)
@@ -86,8 +87,7 @@ def main(argv=None) -> int:
         report = write_report(rows, cfg, out)
         old = (out / "targets.md").read_text().split("## Targets")[0] if (out / "targets.md").exists() else ""
         text = old + "\n".join(check_targets(report, cfg)) + "\n"
-        (out / "targets.md").write_text(text)
-        print(text)
+        publish(out / "targets.md", text)
         return 0
     if out.exists() and not args.resume:
         shutil.rmtree(out)
@@ -111,8 +111,7 @@ def main(argv=None) -> int:
              f"- budget 15 min on 2 cores: wall time {'met' if wall <= 900 else 'MISSED'}; CPU-time estimate "
              f"{'met' if cpu / 2 <= 900 else 'MISSED'}", ""]
     lines += check_targets(report, cfg)
-    (out / "targets.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(out / "targets.md", lines)
     return 0 if res.failed == 0 else 1
 
 

@@ -124,6 +124,7 @@ def main(argv=None) -> int:
     from geomgen.singular.cli import resolve_study
     from geomgen.singular.studies import load_cells, load_study, run_study
     from geomgen.singular.studies.report import write_report
+    from geomgen.tables import publish
 
     cfg = load_study(resolve_study(args.study))
     out = Path(args.outdir or HERE / cfg.name)
@@ -152,8 +153,7 @@ def main(argv=None) -> int:
              f"{cpu / 3600:.2f} core-hours. Rerun the command to resume the rest.", ""]
     lines += ambient_lines(report, cfg) + [""] + resolution_lines(rows, report["summary"], cfg.grids[0]["noise"][0]) + [""]
     lines += slope_lines(report, cfg)
-    (out / "targets.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(out / "targets.md", lines)
     return 0
 
 

@@ -148,6 +148,7 @@ def main(argv=None) -> int:
     from geomgen.singular.cli import resolve_study
     from geomgen.singular.studies import load_cells, load_study, run_study
     from geomgen.singular.studies.report import write_report
+    from geomgen.tables import publish
 
     cfg = load_study(resolve_study(args.study))
     out = Path(args.outdir or HERE / cfg.name)
@@ -165,8 +166,7 @@ def main(argv=None) -> int:
              f"- command: `python evaluation/singular/run_rates.py --study {args.study}"
              + (f" --outdir {args.outdir}" if args.outdir else "") + "`", ""]
     lines += floor_lines(report) + [""] + slope_lines(report, cfg) + largest_n_lines(rows, cfg) + [""] + noise_lines(rows)
-    (out / "targets.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(out / "targets.md", lines)
     return 0
 
 

@@ -98,15 +98,15 @@ def main(argv=None) -> int:
     from geomgen.singular.cli import resolve_study
     from geomgen.singular.studies import load_study, run_study
     from geomgen.singular.studies.report import write_report
+    from geomgen.tables import publish
 
     cfg = load_study(resolve_study("slopes"))
     res = run_study(cfg, args.outdir, workers=args.workers)
     out = Path(args.outdir)
     report = write_report(res.rows, cfg, out)
     lines = findings(report, cfg, res.rows)
-    (out / "findings.md").write_text("\n".join(lines) + "\n")
+    publish(out / "findings.md", lines)
     plot_curves(res.rows, cfg, out / "training_curves.png")
-    print("\n".join(lines))
     return 0 if res.failed == 0 else 1
 
 
