@@ -171,6 +171,17 @@ def _conformer(pos: np.ndarray):
     return conf
 
 
+def _with_conformers(mol, pos: np.ndarray):
+    """A copy of ``mol`` whose conformers are ``pos`` [C, N, 3], in order."""
+    from rdkit import Chem
+
+    result = Chem.Mol(mol)
+    result.RemoveAllConformers()
+    for p in pos:
+        result.AddConformer(_conformer(p), assignId=True)
+    return result
+
+
 def _shares(total: int, weights) -> list[int]:
     """``total`` split in proportion to ``weights`` (largest remainder; ties to the first)."""
     w = np.asarray(weights, dtype=np.float64)
@@ -767,9 +778,11 @@ class ConformerGenerator:
         return out
 
     def _one(self, seed_set, rep, key, n, relax, boltzmann, refine_seeds, budget, ts=None):
-        """The conformers of one molecule on its seeds (see :meth:`_from_seeds`)."""
+        """The conformers of one molecule on its seeds (see :meth:`_from_seeds`): draw them
+        (:meth:`_draw`), pool the seeds' draws (:meth:`_pooled`), run the Boltzmann chains from
+        them (:meth:`_boltzmann_step`), relax them (:meth:`_relax_step`) and annotate the output
+        molecule (:meth:`_annotated`)."""
         import torch
-        from rdkit import Chem
 
         from geomgen.conformers.mmff import MMFF
 
@@ -786,6 +799,24 @@ class ConformerGenerator:
         want = min(max(self.boltzmann_chains, len(seed_set)), n) if boltzmann else n
         # samples spread evenly over the seeds (several only for macrocycles)
         shares = _shares(want, [s.GetDoubleProp("seed_weight") if s.HasProp("seed_weight") else 1.0 for s in seed_set])
+        seed_set, drawn = self._draw(seed_set, shares, want, ts, mix, g, rep, budget, guards, refine_seeds)
+        mol = seed_set[0]
+        pos, ang, seed_of = self._pooled(drawn, shares, want, by_state, rep)
+        energies = None
+        if boltzmann:
+            pos, ang, seed_of, energies = self._boltzmann_step(mol, pos, ang, seed_of, n, key, ts, mix, stereo, rep)
+        result = _with_conformers(mol, pos)
+        if relax:
+            energies = self._relax_step(result, mol, pos, stereo, rep)
+        if energies is None and (relax or boltzmann):
+            energies = MMFF(mol).energies(pos)
+        return self._annotated(result, mol, seed_set, rep, n, energies, ang, mix, seed_of, by_state)
+
+    def _draw(self, seed_set, shares, want, ts, mix, g, rep, budget, guards, refine_seeds):
+        """Independent torsion draws on the seeds (``shares[i]`` on ``seed_set[i]``), on fully
+        minimised seeds again when too few pass (``refine_seeds``), the rest from the
+        constrained Gibbs sampler (:meth:`_gibbs_fallback`). Returns the seeds (minimised or not)
+        and, per seed used (share > 0), its (positions, torsion angles)."""
         used = [(s, share) for s, share in zip(seed_set, shares) if share]
         drawn = [self._sample(s, ts, mix, share, g, rep, budget, True, guards) for s, share in used]
         draws = rep.extra.get("draws", 0)
@@ -794,78 +825,91 @@ class ConformerGenerator:
             # a seed minimised briefly (or not at all) can leave too little room between
             # crowded groups: minimise it fully and sample again before giving up
             seed_set = [_minimised(s) for s in seed_set]
-            mol = seed_set[0]
             rep.extra["seed_minimised"] = True
             used = [(s, share) for s, share in zip(seed_set, shares) if share]
             drawn = [self._sample(s, ts, mix, share, g, rep, budget, True, guards) for s, share in used]
         missing = want - sum(len(p) for p, _ in drawn)
         rep.extra["sampler"] = "independent"
         if missing > 0 and mix is not None:
-            # many torsions: independent draws nearly always clash somewhere; the rest come from
-            # the constrained Gibbs sampler of the same law
-            for j, (s, share) in enumerate(used):
-                if len(drawn[j][0]) < share:
-                    more = self._gibbs(s, ts, mix, share - len(drawn[j][0]), g, rep, budget, guards)
-                    drawn[j] = (np.concatenate([drawn[j][0], more[0]]), np.concatenate([drawn[j][1], more[1]]))
-            draws = rep.extra.get("draws", 0)
-            gibbs = missing - (want - sum(len(p) for p, _ in drawn))
-            rep.extra["sampler"] = "gibbs"
-            rep.warnings.append(f"{rep.name!r}: {rep.clash_rejected} of {draws} independent torsion draws clashed; "
-                                f"{gibbs} of {want} conformers come from the constrained Gibbs sampler of the same "
-                                f"torsion distribution ({gibbs_sweeps(len(ts))} sweeps from the seed, acceptance "
-                                f"{rep.extra['gibbs_acceptance']:.2f})")
+            self._gibbs_fallback(used, drawn, missing, want, ts, mix, g, rep, budget, guards)
+        return seed_set, drawn
+
+    def _gibbs_fallback(self, used, drawn, missing, want, ts, mix, g, rep, budget, guards) -> None:
+        """Complete ``drawn`` (in place) from the constrained Gibbs sampler of the same law: with
+        many torsions, independent draws nearly always clash somewhere. Reported in ``rep``."""
+        for j, (s, share) in enumerate(used):
+            if len(drawn[j][0]) < share:
+                more = self._gibbs(s, ts, mix, share - len(drawn[j][0]), g, rep, budget, guards)
+                drawn[j] = (np.concatenate([drawn[j][0], more[0]]), np.concatenate([drawn[j][1], more[1]]))
+        draws = rep.extra.get("draws", 0)
+        gibbs = missing - (want - sum(len(p) for p, _ in drawn))
+        rep.extra["sampler"] = "gibbs"
+        rep.warnings.append(f"{rep.name!r}: {rep.clash_rejected} of {draws} independent torsion draws clashed; "
+                            f"{gibbs} of {want} conformers come from the constrained Gibbs sampler of the same "
+                            f"torsion distribution ({gibbs_sweeps(len(ts))} sweeps from the seed, acceptance "
+                            f"{rep.extra['gibbs_acceptance']:.2f})")
+
+    def _pooled(self, drawn, shares, want, by_state, rep):
+        """The seeds' draws in one array: (positions, torsion angles, each conformer's seed: its
+        index among those used for ring seeds, in the seed set for state seeds). Raises
+        :class:`MoleculeError` when fewer than ``want`` passed."""
         pos = np.concatenate([p for p, _ in drawn])
         ang = np.concatenate([a for _, a in drawn])
-        # each conformer's seed: among those used (ring seeds), in seed_set (state seeds)
         index = [i for i, share in enumerate(shares) if share] if by_state else list(range(len(drawn)))
         seed_of = np.concatenate([np.full(len(p), index[j]) for j, (p, _) in enumerate(drawn)])
         if len(pos) < want:
             also = " and the constrained Gibbs sampler" if rep.extra["sampler"] == "gibbs" else ""
             raise MoleculeError(f"{rep.name!r}: only {len(pos)} of {want} sampled conformers passed the clash and "
                                 f"stereo checks after {self.max_tries} tries{also}")
-        mmff = None
-        energies = None
+        return pos, ang, seed_of
+
+    def _boltzmann_step(self, mol, pos, ang, seed_of, n, key, ts, mix, stereo, rep):
+        """Boltzmann mode: MMFF chains from the drawn conformers, ``n`` states in all. Returns
+        (positions, torsion angles, seeds, energies) of the states; reported in ``rep``."""
+        from geomgen.conformers.mmff import MMFF
+        from geomgen.conformers.reference.sampler import refine
+        from geomgen.conformers.torsions import dihedral_angles
+
+        res = refine(mol, pos, sweeps=self.boltzmann_sweeps, samples_per_chain=-(-n // len(pos)), seed=key % (2**32))
+        start, pos, energies = pos[res.chain[:n]], res.positions[:n], res.energies[:n]
+        seed_of = seed_of[res.chain[:n]]
+        # a state in another stereoisomer (e.g. after a nitrogen inversion) is replaced by
+        # its chain's start: reported, never silently kept
+        kept = ~stereo.ok(pos)
+        if kept.any():
+            pos[kept] = start[kept]
+            energies[kept] = MMFF(mol).energies(start[kept])
+        if mix is not None:
+            ang = dihedral_angles(pos, ts.atoms)
+        d = res.diagnostics
+        rep.ess = d.get("ess_min")
+        rep.extra.update({"boltzmann_chains": d["chains"], "boltzmann_sweeps": self.boltzmann_sweeps,
+                          "boltzmann_kept_start": int(kept.sum()), "boltzmann_rhat": d.get("rhat_max"),
+                          "boltzmann_torsion_acceptance": round(d["torsion_acceptance"], 4)})
+        return pos, ang, seed_of, energies
+
+    @staticmethod
+    def _relax_step(result, mol, pos, stereo, rep) -> np.ndarray:
+        """Relax ``result``'s conformers with MMFF (in place); returns their energies. A conformer
+        whose relaxation inverted a stereocentre keeps its unrelaxed geometry ``pos[c]``."""
+        from geomgen.conformers.mmff import MMFF, set_positions
+
+        res = MMFF.optimize_conformers(result, max_iters=200)
+        energies = np.array([e for _, e in res])
+        relaxed = np.stack([c.GetPositions() for c in result.GetConformers()])
+        bad = ~stereo.ok(relaxed)
+        if bad.any():  # relaxation inverted a centre (e.g. a stereogenic nitrogen): keep the unrelaxed geometry
+            for c in np.flatnonzero(bad):
+                set_positions(result.GetConformer(int(c)), pos[c])
+            energies[bad] = MMFF(mol).energies(pos[bad])
+            rep.extra["relax_reverted"] = int(bad.sum())
+        return energies
+
+    @staticmethod
+    def _annotated(result, mol, seed_set, rep, n, energies, ang, mix, seed_of, by_state):
+        """``result`` with its conformers' properties (energy, torsions, seed, discrete states),
+        the state seeds' conformer counts and a warning when fewer than ``n`` conformers differ."""
         props = [{} for _ in range(n)]
-        if boltzmann:
-            from geomgen.conformers.reference.sampler import refine
-            from geomgen.conformers.torsions import dihedral_angles
-
-            res = refine(mol, pos, sweeps=self.boltzmann_sweeps, samples_per_chain=-(-n // len(pos)), seed=key % (2**32))
-            start, pos, energies = pos[res.chain[:n]], res.positions[:n], res.energies[:n]
-            seed_of = seed_of[res.chain[:n]]
-            # a state in another stereoisomer (e.g. after a nitrogen inversion) is replaced by
-            # its chain's start: reported, never silently kept
-            kept = ~stereo.ok(pos)
-            if kept.any():
-                pos[kept] = start[kept]
-                energies[kept] = MMFF(mol).energies(start[kept])
-            if mix is not None:
-                ang = dihedral_angles(pos, ts.atoms)
-            d = res.diagnostics
-            rep.ess = d.get("ess_min")
-            rep.extra.update({"boltzmann_chains": d["chains"], "boltzmann_sweeps": self.boltzmann_sweeps,
-                              "boltzmann_kept_start": int(kept.sum()), "boltzmann_rhat": d.get("rhat_max"),
-                              "boltzmann_torsion_acceptance": round(d["torsion_acceptance"], 4)})
-        result = Chem.Mol(mol)
-        result.RemoveAllConformers()
-        for p in pos:
-            result.AddConformer(_conformer(p), assignId=True)
-        if relax:
-            from geomgen.conformers.mmff import set_positions
-
-            res = MMFF.optimize_conformers(result, max_iters=200)
-            energies = np.array([e for _, e in res])
-            relaxed = np.stack([c.GetPositions() for c in result.GetConformers()])
-            bad = ~stereo.ok(relaxed)
-            if bad.any():  # relaxation inverted a centre (e.g. a stereogenic nitrogen): keep the unrelaxed geometry
-                for c in np.flatnonzero(bad):
-                    set_positions(result.GetConformer(int(c)), pos[c])
-                mmff = mmff or MMFF(mol)
-                energies[bad] = mmff.energies(pos[bad])
-                rep.extra["relax_reverted"] = int(bad.sum())
-        if energies is None and (relax or boltzmann):
-            mmff = mmff or MMFF(mol)
-            energies = mmff.energies(pos)
         for c in range(n):
             if energies is not None:
                 props[c]["MMFF94_energy_kcal_mol"] = float(energies[c])

@@ -388,97 +388,131 @@ def _markdown(summary, slopes, cmp, config, rows, sens=(), floors=(), extra_slop
     return "\n".join(lines) + "\n"
 
 
-def _plots(summary, slopes, config, outdir: Path, metric: str = "w1") -> None:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _panels(plt, dists: list[str]):
+    """A figure with one panel per distribution, up to three a row."""
+    cols = min(3, len(dists))
+    rows_ = math.ceil(len(dists) / cols)
+    return plt.subplots(rows_, cols, figsize=(4.2 * cols, 3.4 * rows_), squeeze=False)
+
+
+def _save_panels(plt, fig, axes, n_used: int, path: Path) -> None:
+    """Blank the unused panels, save the figure to ``path`` and close it."""
+    for ax in list(axes.flat)[n_used:]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _panel_vs_n(ax, dist: str, summary, slope_of: dict, config, types: dict, noises, metric: str) -> None:
+    """One distribution's panel of ``{metric}_vs_n.png``: the metric against n per estimator (the
+    perturbed ones at their primary noise), the oracle floor and the theory's rate."""
+    d = None
+    for est, kind in types.items():
+        s = primary_noise(summary, est, dist, noises) if kind == "perturbed_mle" else 0.0
+        rs = sorted((r for r in summary if r["distribution"] == dist and r["estimator"] == est and r["noise"] == s),
+                    key=lambda r: r["n"])
+        if not rs:
+            continue
+        d = rs[0]["d"]
+        sl = slope_of.get((dist, est, s))
+        label = est + (f" (s={_noise_text(s)})" if kind == "perturbed_mle" else "") + (f", slope {sl['slope']:.2f}" if sl else "")
+        rs = [r for r in rs if math.isfinite(r.get(f"{metric}_mean", math.nan)) and r[f"{metric}_mean"] > 0]
+        ns = [r["n"] for r in rs]
+        ax.errorbar(ns, [r[f"{metric}_mean"] for r in rs], yerr=[0 if not math.isfinite(r[f"{metric}_se"]) else
+                                                                 r[f"{metric}_se"] for r in rs],
+                    marker="o", capsize=2, label=label)
+    floor_of = {"w1": lambda r: r["oracle_w1_mean"], "energy": lambda r: 2 * r["oracle_energy_se_mean"]}.get(metric)
+    oracle = sorted({(r["n"], floor_of(r)) for r in summary if r["distribution"] == dist}) if floor_of else []
+    if oracle:
+        ax.plot([o[0] for o in oracle], [o[1] for o in oracle], "k:", lw=1, label="oracle floor")
+    ns_all = sorted({r["n"] for r in summary if r["distribution"] == dist})
+    if d is not None and len(ns_all) > 1 and metric != "energy":  # the theory's rate is a W1 rate
+        e = theory_exponent(int(d), config.evaluation.alpha)
+        ref = [r[f"{metric}_mean"] for r in summary if r["distribution"] == dist and r["n"] == ns_all[0]
+               and math.isfinite(r.get(f"{metric}_mean", math.nan)) and r[f"{metric}_mean"] > 0]
+        y0 = max(ref) if ref else 1.0
+        ax.plot(ns_all, [y0 * (n / ns_all[0]) ** e for n in ns_all], "k--", lw=1, label=f"theory slope {e:.2f}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_title(f"{dist} (d={d})")
+    ax.set_xlabel("n")
+    ax.set_ylabel(f"{METRICS[metric]} to the truth")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6)
+
+
+def _plot_vs_n(summary, slopes, config, types: dict, noises, dists: list[str], path: Path, metric: str = "w1") -> None:
+    """``{metric}_vs_n.png`` at ``path``: one log-log panel per distribution (:func:`_panel_vs_n`)."""
+    plt = _pyplot()
+    slope_of = {(s["distribution"], s["estimator"], s["noise"]): s for s in slopes}
+    fig, axes = _panels(plt, dists)
+    for ax, dist in zip(axes.flat, dists):
+        _panel_vs_n(ax, dist, summary, slope_of, config, types, noises, metric)
+    _save_panels(plt, fig, axes, len(dists), path)
+
+
+def _panel_vs_noise(ax, dist: str, summary, config, types: dict, colour: dict) -> None:
+    """One distribution's panel of ``w1_vs_noise.png``: W1 against the instance noise at
+    ``compare_n`` per perturbed estimator, the other estimators and the oracle floor as lines."""
+    pert = [e for e, k in types.items() if k == "perturbed_mle"]
+    n_cmp = int(config.evaluation.compare_n)
+    ns = sorted({r["n"] for r in summary if r["distribution"] == dist and r["estimator"] in pert})
+    n_plot = n_cmp if n_cmp in ns else (ns[-1] if ns else None)
+    for est in pert:
+        rs = sorted((r for r in summary if r["distribution"] == dist and r["estimator"] == est and r["n"] == n_plot
+                     and not isinstance(r["noise"], str)), key=lambda r: r["noise"])
+        if rs:
+            ax.errorbar([r["noise"] for r in rs], [r["w1_mean"] for r in rs],
+                        yerr=[0 if not math.isfinite(r["w1_se"]) else r["w1_se"] for r in rs], marker="o",
+                        capsize=2, color=colour[est], label=est)
+    for est, kind in types.items():
+        if kind == "perturbed_mle":
+            continue
+        rs = [r for r in summary if r["distribution"] == dist and r["estimator"] == est and r["n"] == n_plot]
+        if rs:
+            ax.axhline(rs[0]["w1_mean"], ls="--", lw=1, color=colour[est], label=f"{est} (s=0)")
+    floor = [r["oracle_w1_mean"] for r in summary if r["distribution"] == dist and r["n"] == n_plot]
+    if floor:
+        ax.axhline(floor[0], ls=":", lw=1, color="k", label="oracle floor")
+    ax.set_title(f"{dist}, n={n_plot}")
+    ax.set_xlabel("instance noise s")
+    ax.set_ylabel("W1 to the truth")
+    ax.set_yscale("log")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6)
+
+
+def _plot_vs_noise(summary, config, types: dict, dists: list[str], path: Path) -> None:
+    """``w1_vs_noise.png`` at ``path``: one panel per distribution (:func:`_panel_vs_noise`)."""
+    plt = _pyplot()
+    colour = {e: f"C{i % 10}" for i, e in enumerate(types)}  # the same colours as in w1_vs_n.png
+    fig, axes = _panels(plt, dists)
+    for ax, dist in zip(axes.flat, dists):
+        _panel_vs_noise(ax, dist, summary, config, types, colour)
+    _save_panels(plt, fig, axes, len(dists), path)
+
+
+def _plots(summary, slopes, config, outdir: Path, metric: str = "w1") -> None:
+    """``{metric}_vs_n.png`` (:func:`_plot_vs_n`) and, for W1, ``w1_vs_noise.png`` (:func:`_plot_vs_noise`)."""
+    _pyplot()
     types = {k: v["type"] for k, v in config.estimators.items()}
     noises = config.grids[0]["noise"]
     dists = list(dict.fromkeys(r["distribution"] for r in summary))
     if not dists:
         return
-    slope_of = {(s["distribution"], s["estimator"], s["noise"]): s for s in slopes}
-    cols = min(3, len(dists))
-    rows_ = math.ceil(len(dists) / cols)
-    fig, axes = plt.subplots(rows_, cols, figsize=(4.2 * cols, 3.4 * rows_), squeeze=False)
-    for ax, dist in zip(axes.flat, dists):
-        d = None
-        for est, kind in types.items():
-            s = primary_noise(summary, est, dist, noises) if kind == "perturbed_mle" else 0.0
-            rs = sorted((r for r in summary if r["distribution"] == dist and r["estimator"] == est and r["noise"] == s),
-                        key=lambda r: r["n"])
-            if not rs:
-                continue
-            d = rs[0]["d"]
-            sl = slope_of.get((dist, est, s))
-            label = est + (f" (s={_noise_text(s)})" if kind == "perturbed_mle" else "") + (f", slope {sl['slope']:.2f}" if sl else "")
-            rs = [r for r in rs if math.isfinite(r.get(f"{metric}_mean", math.nan)) and r[f"{metric}_mean"] > 0]
-            ns = [r["n"] for r in rs]
-            ax.errorbar(ns, [r[f"{metric}_mean"] for r in rs], yerr=[0 if not math.isfinite(r[f"{metric}_se"]) else
-                                                                     r[f"{metric}_se"] for r in rs],
-                        marker="o", capsize=2, label=label)
-        floor_of = {"w1": lambda r: r["oracle_w1_mean"], "energy": lambda r: 2 * r["oracle_energy_se_mean"]}.get(metric)
-        oracle = sorted({(r["n"], floor_of(r)) for r in summary if r["distribution"] == dist}) if floor_of else []
-        if oracle:
-            ax.plot([o[0] for o in oracle], [o[1] for o in oracle], "k:", lw=1, label="oracle floor")
-        ns_all = sorted({r["n"] for r in summary if r["distribution"] == dist})
-        if d is not None and len(ns_all) > 1 and metric != "energy":  # the theory's rate is a W1 rate
-            e = theory_exponent(int(d), config.evaluation.alpha)
-            ref = [r[f"{metric}_mean"] for r in summary if r["distribution"] == dist and r["n"] == ns_all[0]
-                   and math.isfinite(r.get(f"{metric}_mean", math.nan)) and r[f"{metric}_mean"] > 0]
-            y0 = max(ref) if ref else 1.0
-            ax.plot(ns_all, [y0 * (n / ns_all[0]) ** e for n in ns_all], "k--", lw=1, label=f"theory slope {e:.2f}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(f"{dist} (d={d})")
-        ax.set_xlabel("n")
-        ax.set_ylabel(f"{METRICS[metric]} to the truth")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=6)
-    for ax in list(axes.flat)[len(dists):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(outdir / f"{metric}_vs_n.png", dpi=120)
-    plt.close(fig)
-    if metric != "w1":
-        return
-
-    pert = [e for e, k in types.items() if k == "perturbed_mle"]
-    colour = {e: f"C{i % 10}" for i, e in enumerate(types)}  # the same colours as in w1_vs_n.png
-    fig, axes = plt.subplots(rows_, cols, figsize=(4.2 * cols, 3.4 * rows_), squeeze=False)
-    n_cmp = int(config.evaluation.compare_n)
-    for ax, dist in zip(axes.flat, dists):
-        ns = sorted({r["n"] for r in summary if r["distribution"] == dist and r["estimator"] in pert})
-        n_plot = n_cmp if n_cmp in ns else (ns[-1] if ns else None)
-        for est in pert:
-            rs = sorted((r for r in summary if r["distribution"] == dist and r["estimator"] == est and r["n"] == n_plot
-                         and not isinstance(r["noise"], str)), key=lambda r: r["noise"])
-            if rs:
-                ax.errorbar([r["noise"] for r in rs], [r["w1_mean"] for r in rs],
-                            yerr=[0 if not math.isfinite(r["w1_se"]) else r["w1_se"] for r in rs], marker="o",
-                            capsize=2, color=colour[est], label=est)
-        for est, kind in types.items():
-            if kind == "perturbed_mle":
-                continue
-            rs = [r for r in summary if r["distribution"] == dist and r["estimator"] == est and r["n"] == n_plot]
-            if rs:
-                ax.axhline(rs[0]["w1_mean"], ls="--", lw=1, color=colour[est], label=f"{est} (s=0)")
-        floor = [r["oracle_w1_mean"] for r in summary if r["distribution"] == dist and r["n"] == n_plot]
-        if floor:
-            ax.axhline(floor[0], ls=":", lw=1, color="k", label="oracle floor")
-        ax.set_title(f"{dist}, n={n_plot}")
-        ax.set_xlabel("instance noise s")
-        ax.set_ylabel("W1 to the truth")
-        ax.set_yscale("log")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=6)
-    for ax in list(axes.flat)[len(dists):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(outdir / "w1_vs_noise.png", dpi=120)
-    plt.close(fig)
+    _plot_vs_n(summary, slopes, config, types, noises, dists, outdir / f"{metric}_vs_n.png", metric)
+    if metric == "w1":
+        _plot_vs_noise(summary, config, types, dists, outdir / "w1_vs_noise.png")
 
 
 def _plot_ambient(sens: list[dict], config, outdir: Path) -> None:
