@@ -111,39 +111,54 @@ def slope_lines(report: dict, cfg) -> list[str]:
     return lines
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--study", default="highdim", help="shipped study name or YAML path (default highdim)")
+def study_parser(description: str, study: str, dask: bool = True) -> argparse.ArgumentParser:
+    """Options of a study script (also used by ``run_rates.py``): ``--study``, ``--outdir``,
+    ``--workers``, ``--dask`` (with ``dask``) and ``--report-only``."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--study", default=study, help=f"shipped study name or YAML path (default {study})")
     ap.add_argument("--outdir", default=None, help="output folder (default evaluation/singular/<study name>)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--dask", default=None, help="dask.distributed scheduler address")
+    if dask:
+        ap.add_argument("--dask", default=None, help="dask.distributed scheduler address")
     ap.add_argument("--report-only", action="store_true")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def study_rows(args) -> tuple:
+    """``(cfg, out, rows)`` of the study in ``args`` (from :func:`study_parser`): with
+    ``--report-only`` the finished cells' rows, otherwise those of a run that resumes the rest
+    (on a Dask scheduler with ``--dask``); the study's own report is left to the caller."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     from geomgen.singular.cli import resolve_study
     from geomgen.singular.studies import load_cells, load_study, run_study
-    from geomgen.singular.studies.report import write_report
-    from geomgen.tables import publish
 
     cfg = load_study(resolve_study(args.study))
     out = Path(args.outdir or HERE / cfg.name)
     if args.report_only:
         done = load_cells(out)
-        rows = [done[c.key] for c in cfg.cells() if c.key in done]
-    else:
-        client = None
-        if args.dask:
-            from distributed import Client
+        return cfg, out, [done[c.key] for c in cfg.cells() if c.key in done]
+    client = None
+    if getattr(args, "dask", None):
+        from distributed import Client
 
-            client = Client(args.dask)
-        try:
-            res = run_study(cfg, out, executor=client.get_executor() if client else None, workers=args.workers,
-                            report=False)
-        finally:
-            if client is not None:
-                client.close()
-        rows = res.rows
+        client = Client(args.dask)
+    try:
+        res = run_study(cfg, out, executor=client.get_executor() if client else None, workers=args.workers,
+                        report=False)
+    finally:
+        if client is not None:
+            client.close()
+    return cfg, out, res.rows
+
+
+def main(argv=None) -> int:
+    args = study_parser(__doc__.splitlines()[0], "highdim").parse_args(argv)
+    cfg, out, rows = study_rows(args)
+
+    from geomgen.singular.studies.report import write_report
+    from geomgen.tables import publish
+
     report = write_report(rows, cfg, out)
     ok = [r for r in rows if r.get("status") == "ok"]
     seeds = sorted({int(r["seed"]) for r in ok})

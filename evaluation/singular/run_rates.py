@@ -22,9 +22,7 @@ energy distance. Besides the study's own tables and plots, writes ``targets.md``
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -137,26 +135,15 @@ def noise_lines(rows: list[dict]) -> list[str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--study", default="rates", help="shipped study name or YAML path (default rates)")
-    ap.add_argument("--outdir", default=None, help="output folder (default evaluation/singular/<study name>)")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--report-only", action="store_true")
-    args = ap.parse_args(argv)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.path.insert(0, str(HERE))
+    from run_highdim import study_parser, study_rows
 
-    from geomgen.singular.cli import resolve_study
-    from geomgen.singular.studies import load_cells, load_study, run_study
+    args = study_parser(__doc__.splitlines()[0], "rates", dask=False).parse_args(argv)
+    cfg, out, rows = study_rows(args)
+
     from geomgen.singular.studies.report import write_report
     from geomgen.tables import publish
 
-    cfg = load_study(resolve_study(args.study))
-    out = Path(args.outdir or HERE / cfg.name)
-    if args.report_only:
-        done = load_cells(out)
-        rows = [done[c.key] for c in cfg.cells() if c.key in done]
-    else:
-        rows = run_study(cfg, out, workers=args.workers, report=False).rows
     report = write_report(rows, cfg, out)
     ok = [r for r in rows if r.get("status") == "ok"]
     cpu = sum(_f(r.get("cpu_seconds")) for r in ok)
