@@ -178,17 +178,17 @@ class MaxSlicedWassersteinLoss(nn.Module):
 
     Args:
         n_iters (int, optional): T (default 50).
-        lr (float, optional): ascent step size (default 1.0 for ``"projected"``, 1e-4 for ``"adam"``).
+        lr (float, optional): ascent step size (default 0.2 for ``"normalized"``, 1.0 for ``"projected"``, 1e-4 for ``"adam"``).
         p (float, optional): order (default 2).
-        optimizer (str, optional): ``"projected"`` gradient ascent or ``"adam"`` as the official
-            code (default ``"projected"``).
+        optimizer (str, optional): ``"normalized"`` gradient ascent (default: scale-free),
+            ``"projected"`` or ``"adam"`` as the official code.
 
     Shapes:
         - x: ``[B, N, d]``, y: ``[B, M, d]`` -> ``[B]``; ``forward(x, y, return_direction=True)``
           -> ``([B], [B, d])``, the value and the optimised direction.
     """
 
-    def __init__(self, n_iters: int = 50, lr: float | None = None, p: float = 2.0, optimizer: AscentOptimizer = "projected"):
+    def __init__(self, n_iters: int = 50, lr: float | None = None, p: float = 2.0, optimizer: AscentOptimizer = "normalized"):
         super().__init__()
         self.n_iters, self.lr, self.p, self.optimizer = n_iters, lr, p, optimizer
 
@@ -210,10 +210,10 @@ class DistributionalSlicedWassersteinLoss(nn.Module):
         n_projections (int, optional): L (default :data:`~geomgen.pointclouds.losses.DEFAULT_N_PROJECTIONS`, 100).
         concentration (float, optional): :math:`\kappa` (default 10).
         n_iters (int, optional): T (default 50).
-        lr (float, optional): ascent step size (default 1.0 for ``"projected"``, 1e-4 for ``"adam"``).
+        lr (float, optional): ascent step size (default 0.2 for ``"normalized"``, 1.0 for ``"projected"``, 1e-4 for ``"adam"``).
         p (float, optional): order (default 2).
-        optimizer (str, optional): ``"projected"`` gradient ascent or ``"adam"`` as the official
-            code (default ``"projected"``).
+        optimizer (str, optional): ``"normalized"`` gradient ascent (default: scale-free),
+            ``"projected"`` or ``"adam"`` as the official code.
 
     Shapes:
         - x: ``[B, N, d]``, y: ``[B, M, d]`` -> ``[B]``; ``forward(x, y, return_direction=True)``
@@ -227,7 +227,7 @@ class DistributionalSlicedWassersteinLoss(nn.Module):
         n_iters: int = 50,
         lr: float | None = None,
         p: float = 2.0,
-        optimizer: AscentOptimizer = "projected",
+        optimizer: AscentOptimizer = "normalized",
     ):
         super().__init__()
         self.n_projections, self.concentration = n_projections, concentration
