@@ -49,24 +49,13 @@ THRESHOLDS = (0.5, 0.75, 1.25)
 
 
 def etkdg(ref, n, seed, relax=False):
-    from rdkit import Chem
-    from rdkit.Chem import AllChem
+    """The baseline on a reference's molecule: ETKDGv3, with ``relax`` 200 MMFF94 iterations.
 
-    from geomgen.conformers.embedding import rdkit_seed
+    The minimisation keeps the molecule's aromaticity flags (RDKit's MMFF typing on the molecule
+    itself would rewrite them, and a fused thiadiazole would stop matching the reference graph)."""
+    from geomgen.conformers.embedding import etkdg_conformers
 
-    mol = Chem.Mol(ref.mol)
-    mol.RemoveAllConformers()
-    params = AllChem.ETKDGv3()
-    params.randomSeed = rdkit_seed(seed)
-    params.numThreads = 1
-    AllChem.EmbedMultipleConfs(mol, numConfs=n, params=params)
-    if relax and mol.GetNumConformers():
-        from geomgen.conformers.mmff import MMFF
-
-        # RDKit's MMFF typing on ``mol`` itself would rewrite its aromaticity flags (a fused
-        # thiadiazole stops matching the reference graph): the wrapper types a copy
-        MMFF.optimize_conformers(mol, max_iters=200)
-    return mol
+    return etkdg_conformers(ref.mol, n, seed, mmff_iters=200 if relax else 0)
 
 
 def make_methods(model_path=None, seed_iters=None, candidates=()):

@@ -52,7 +52,8 @@ LIBRARY = HERE / "library.smi"
 def etkdg_worker(smi: str, out: str, n: int, jobs: int, mmff: bool) -> None:
     """Embed ``n`` ETKDGv3 conformers per molecule of ``smi`` (optionally MMFF94-minimised) into ``out``."""
     from rdkit import Chem, RDLogger
-    from rdkit.Chem import AllChem
+
+    from geomgen.conformers.embedding import etkdg_conformers
 
     RDLogger.DisableLog("rdApp.*")
     failed = 0
@@ -63,16 +64,11 @@ def etkdg_worker(smi: str, out: str, n: int, jobs: int, mmff: bool) -> None:
             if mol is None:
                 failed += 1
                 continue
-            mol = Chem.AddHs(mol)
-            params = AllChem.ETKDGv3()
-            params.randomSeed = 0x5EED
-            params.numThreads = jobs
-            cids = list(AllChem.EmbedMultipleConfs(mol, numConfs=n, params=params))
+            mol = etkdg_conformers(Chem.AddHs(mol), n, seed=0, mmff_iters=2000 if mmff else 0, threads=jobs)
+            cids = [c.GetId() for c in mol.GetConformers()]
             if not cids:
                 failed += 1
                 continue
-            if mmff:
-                AllChem.MMFFOptimizeMoleculeConfs(mol, numThreads=jobs, maxIters=2000)
             mol.SetProp("_Name", name)
             for cid in cids:
                 w.write(mol, confId=cid)
@@ -255,15 +251,12 @@ def assembly_stage_times(smiles: list[str], n: int = 10, library=None) -> dict[s
 def etkdg_ms(smiles: list[str], n: int) -> float:
     """Mean milliseconds per molecule of RDKit ETKDGv3 embedding ``n`` conformers on one core."""
     from rdkit import Chem
-    from rdkit.Chem import AllChem
+
+    from geomgen.conformers.embedding import etkdg_conformers
 
     t0 = time.perf_counter()
     for smi in smiles:
-        mol = Chem.AddHs(Chem.MolFromSmiles(smi))
-        params = AllChem.ETKDGv3()
-        params.randomSeed = 0x5EED
-        params.numThreads = 1
-        AllChem.EmbedMultipleConfs(mol, numConfs=n, params=params)
+        etkdg_conformers(Chem.AddHs(Chem.MolFromSmiles(smi)), n)
     return 1000 * (time.perf_counter() - t0) / len(smiles)
 
 

@@ -21,6 +21,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "parse_molecule": ".molecule",
         "canonical_isomeric_smiles": ".molecule",
         "embed_seed": ".embedding",
+        "etkdg_conformers": ".embedding",
         "rdkit_seed": ".embedding",
         "stereo_matches": ".stereo",
         "StereoGuard": ".stereo",

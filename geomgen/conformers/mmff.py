@@ -69,11 +69,12 @@ class MMFF:
         return np.array([self.energy(p) for p in np.asarray(pos, dtype=np.float64)])
 
     @staticmethod
-    def optimize_conformers(mol, max_iters: int = 2000) -> list[tuple[int, float]]:
+    def optimize_conformers(mol, max_iters: int = 2000, threads: int = 1) -> list[tuple[int, float]]:
         """MMFF94-minimise every conformer of ``mol`` in place (coordinates only).
 
         Unlike RDKit's ``MMFFOptimizeMoleculeConfs`` on ``mol`` itself, the molecule's
-        aromaticity flags are left as they are (the typing runs on a copy).
+        aromaticity flags are left as they are (the typing runs on a copy). ``threads``: RDKit
+        threads (one conformer each).
 
         Returns:
             RDKit's ``[(not_converged, energy), ...]`` per conformer (``not_converged`` is -1
@@ -83,7 +84,7 @@ class MMFF:
         from rdkit.Chem import AllChem
 
         work = Chem.Mol(mol)
-        res = AllChem.MMFFOptimizeMoleculeConfs(work, numThreads=1, maxIters=int(max_iters))
+        res = AllChem.MMFFOptimizeMoleculeConfs(work, numThreads=int(threads), maxIters=int(max_iters))
         for conf, done in zip(mol.GetConformers(), work.GetConformers()):
             set_positions(conf, done.GetPositions())
         return list(res)
