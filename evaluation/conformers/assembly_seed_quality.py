@@ -49,13 +49,24 @@ def deviation(mol, seed) -> tuple[float, float]:
     return float(np.sqrt(np.mean((b0 - b1) ** 2))), float(np.sqrt(np.mean((a0 - a1) ** 2)))
 
 
-def main(argv=None) -> int:
+def minimised(mol, geometry, iters: int, seconds: float, name: str, ms: dict, dev: dict) -> None:
+    """Minimise a copy of ``geometry`` for ``iters`` MMFF94 iterations; append its time (plus the
+    ``seconds`` that made ``geometry``) to ``ms[name]`` and its deviation to ``dev[name]``."""
     from rdkit import Chem
 
+    from geomgen.conformers.mmff import MMFF
+
+    relaxed = Chem.Mol(geometry)
+    t = time.perf_counter()
+    MMFF.optimize_conformers(relaxed, max_iters=iters)
+    ms[name].append(seconds + time.perf_counter() - t)
+    dev[name].append(deviation(mol, relaxed))
+
+
+def main(argv=None) -> int:
     from geomgen.atomic import atomic_write_text
     from geomgen.conformers.assembly import AssemblyError, assemble
     from geomgen.conformers.embedding import embed_seed
-    from geomgen.conformers.mmff import MMFF
     from geomgen.conformers.molecule import parse_molecule
     from geomgen.conformers.ringlib import RingLibrary, ring_systems
 
@@ -90,21 +101,13 @@ def main(argv=None) -> int:
             if a is not None:
                 ms["assembled"].append(t_a)
                 dev["assembled"].append(deviation(mol, a))
-                a30 = Chem.Mol(a)
-                t = time.perf_counter()
-                MMFF.optimize_conformers(a30, max_iters=30)
-                ms["assembled + 30 MMFF94 iterations"].append(t_a + time.perf_counter() - t)
-                dev["assembled + 30 MMFF94 iterations"].append(deviation(mol, a30))
+                minimised(mol, a, 30, t_a, "assembled + 30 MMFF94 iterations", ms, dev)
             t = time.perf_counter()
             e = embed_seed(mol, seed=0, n_candidates=1, max_iters=0)
             t_e = time.perf_counter() - t
             ms["ETKDGv3"].append(t_e)
             dev["ETKDGv3"].append(deviation(mol, e))
-            e100 = Chem.Mol(e)
-            t = time.perf_counter()
-            MMFF.optimize_conformers(e100, max_iters=100)
-            ms["ETKDGv3 + 100 MMFF94 iterations"].append(t_e + time.perf_counter() - t)
-            dev["ETKDGv3 + 100 MMFF94 iterations"].append(deviation(mol, e100))
+            minimised(mol, e, 100, t_e, "ETKDGv3 + 100 MMFF94 iterations", ms, dev)
         for k, v in dev.items():
             x = np.array(v)
             rows.append({"split": split, "seed": k, "molecules": len(v), "fallback": fallback if k.startswith("assembled") else 0,

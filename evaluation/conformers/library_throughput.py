@@ -149,6 +149,18 @@ def run_api(smi: Path, out: Path, n: int, jobs: int, seed_method: str, cache: Pa
 
 
 # -- where geomgen's time goes --------------------------------------------------------------------
+def _stage_clock():
+    """``(totals, tick)``: ``tick(stage, t0)`` adds the seconds since ``t0`` to ``totals[stage]``
+    and returns the time now, the start of the next stage."""
+    totals: dict[str, float] = {}
+
+    def tick(stage, t0):
+        totals[stage] = totals.get(stage, 0.0) + time.perf_counter() - t0
+        return time.perf_counter()
+
+    return totals, tick
+
+
 def stage_times(smiles: list[str], n: int = 10, seed_iters: int | None = None) -> dict[str, float]:
     """Mean milliseconds per molecule of each stage of ``geomgen conformers`` on one core."""
     import torch
@@ -163,11 +175,7 @@ def stage_times(smiles: list[str], n: int = 10, seed_iters: int | None = None) -
 
     gen = ConformerGenerator.from_checkpoint()
     iters = gen.seed_iters if seed_iters is None else seed_iters
-    totals: dict[str, float] = {}
-
-    def tick(stage, t0):
-        totals[stage] = totals.get(stage, 0.0) + time.perf_counter() - t0
-        return time.perf_counter()
+    totals, tick = _stage_clock()
 
     for smi in smiles:
         t = time.perf_counter()
@@ -207,11 +215,7 @@ def assembly_stage_times(smiles: list[str], n: int = 10, library=None) -> dict[s
 
     lib = library if library is not None else RingLibrary(folder=False)
     gen = ConformerGenerator.from_checkpoint(seed_method="assembly", ring_library=lib)
-    totals: dict[str, float] = {}
-
-    def tick(stage, t0):
-        totals[stage] = totals.get(stage, 0.0) + time.perf_counter() - t0
-        return time.perf_counter()
+    totals, tick = _stage_clock()
 
     for smi in smiles:
         t = time.perf_counter()
