@@ -52,6 +52,18 @@ def test_ply_mesh_roundtrip(tmp_path, binary):
     assert np.allclose(v, TETRA_V) and np.array_equal(f, TETRA_F)
 
 
+def test_ascii_ply_face_properties_beside_the_index_list(tmp_path):
+    """A face colour after the index list (as plyfile and Blender write) is not read as an index."""
+    head = ["ply", "format ascii 1.0", "element vertex 4", "property float x", "property float y", "property float z",
+            "element face 2", "property uchar flags", "property list uchar int vertex_indices", "property uchar red",
+            "end_header"]  # fmt: skip
+    body = ["0 0 0", "1 0 0", "1 1 0", "0 1 0", "9 3 0 1 2 2", "9 4 0 1 2 3 1"]
+    (tmp_path / "c.ply").write_text("\n".join(head + body) + "\n")
+    v, f = read_mesh(tmp_path / "c.ply")
+    assert v.shape == (4, 3)
+    assert np.array_equal(f, [[0, 1, 2], [0, 1, 2], [0, 2, 3]])
+
+
 def test_off_with_quads_and_inline_counts(tmp_path):
     # ModelNet writes the counts on the header line; quads are split into triangles
     text = "OFF4 1 0\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n4 0 1 2 3\n"
