@@ -148,7 +148,7 @@ def _verification_lines() -> list[str]:
     """The independent rerun of a sample of converged molecules (evaluation/conformers/verify_references.py)."""
     path = HERE.parents[1] / "evaluation" / "conformers" / "verify_references.json"
     if not path.exists():
-        return ["", "Verification: not run yet (`python evaluation/conformers/verify_references.py`)."]
+        return ["", "Verification: not run yet (`python -m evaluation.conformers.verify_references`)."]
     data = json.loads(path.read_text())
     mols = data.get("molecules", [])
     agree = sum(bool(m.get("agrees")) for m in mols)

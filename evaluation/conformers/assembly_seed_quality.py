@@ -1,6 +1,6 @@
 """Bond lengths and angles of seed geometries against their own MMFF94 minimum (issue 27).
 
-    python evaluation/conformers/assembly_seed_quality.py [--splits val test] [--molecules 100]
+    python -m evaluation.conformers.assembly_seed_quality [--splits val test] [--molecules 100]
 
 For the first ``--molecules`` molecules of each split (data/conformers/smiles_<split>.csv), each
 seed is MMFF94-minimised (2000 iterations) and its bond lengths (A) and bond angles (degrees)
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
                          "angle": x[:, 1].mean(), "angle95": np.percentile(x[:, 1], 95), "ms": 1000 * np.mean(ms[k])})
             print(rows[-1], flush=True)
     out = ["# Seed geometries against their own MMFF94 minimum", "",
-           f"`python evaluation/conformers/assembly_seed_quality.py --splits {' '.join(args.splits)} --molecules {args.molecules}`; "
+           f"`python -m evaluation.conformers.assembly_seed_quality --splits {' '.join(args.splits)} --molecules {args.molecules}`; "
            "RMSD per molecule over its bonds / angles, then the mean and 95th percentile over molecules; time per seed on one "
            "core of a shared machine (ring library warm), comparable within the table only.", "",
            "| split | seed | molecules | ETKDGv3 fallback | bond RMSD (A) | 95th pct | angle RMSD (deg) | 95th pct | ms per seed |",

@@ -1,6 +1,6 @@
 """How should ``--boltzmann`` spend its sampler sweeps: how many chains, how many sweeps?
 
-    python evaluation/conformers/boltzmann_refine.py [--split val] [--molecules 30] [-n 50]
+    python -m evaluation.conformers.boltzmann_refine [--split val] [--molecules 30] [-n 50]
         [--configs 50x20 10x20 2x20 2x10 2x40 ...]
 
 ``--boltzmann`` runs M chains of the exact MMFF94 Boltzmann sampler
@@ -17,24 +17,20 @@ symmetry), COV-R@0.75, AMR-R and conformers per second. Writes ``boltzmann_refin
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from evaluation.conformers._args import sample_parser
 from geomgen.tables import publish
 
 HERE = Path(__file__).resolve().parent
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--split", default="val")
-    ap.add_argument("--molecules", type=int, default=30)
-    ap.add_argument("-n", type=int, default=50, help="conformers per molecule (default 50)")
+    ap = sample_parser(__doc__.splitlines()[0], molecules=30, n=50, n_help="conformers per molecule (default 50)")
     ap.add_argument("--configs", nargs="+", default=["50x20", "10x20", "2x20", "2x10", "2x40"],
                     help="chains x sweeps per conformer (default: 50x20 10x20 2x20 2x10 2x40)")
     ap.add_argument("--seed", type=int, default=0)
@@ -46,11 +42,9 @@ def main(argv=None):
     import torch
     from rdkit import Chem
 
+    from evaluation.conformers.evaluate import etkdg, score
     from geomgen.conformers import ConformerGenerator
     from geomgen.conformers.reference.store import load_reference_set
-
-    sys.path.insert(0, str(HERE))
-    from evaluate import etkdg, score
 
     torch.set_num_threads(1)
     every = load_reference_set(args.split)
@@ -113,7 +107,7 @@ def main(argv=None):
     lines = [
         "# `--boltzmann`: chains and sampler sweeps per conformer",
         "",
-        f"`python evaluation/conformers/boltzmann_refine.py --split {args.split} --molecules {args.molecules} -n {args.n} "
+        f"`python -m evaluation.conformers.boltzmann_refine --split {args.split} --molecules {args.molecules} -n {args.n} "
         f"--configs {' '.join(args.configs)}`: the first {len(refs)} converged references of the split "
         f"({sum(r.converged for r in every)} of {len(every)} converged), {args.n} conformers each, seed {args.seed}, one run on one "
         "core. W1: mean torsion W1 against the reference (rad, angles modulo graph symmetry); speed relative to "

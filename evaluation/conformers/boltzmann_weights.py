@@ -1,6 +1,6 @@
 """Which energies should the Boltzmann importance weights of ``--boltzmann`` use?
 
-    python evaluation/conformers/boltzmann_weights.py [--split val] [--molecules 15] [--proposals 200]
+    python -m evaluation.conformers.boltzmann_weights [--split val] [--molecules 15] [--proposals 200]
 
 For each of the first ``--molecules`` converged references of the split, geomgen draws
 ``--proposals`` conformers (plain mode, seed 0) and they are weighted three ways:
@@ -77,7 +77,7 @@ def main(argv=None):
     lines = [
         "# Boltzmann weights for `--boltzmann`: which energies?",
         "",
-        f"`python evaluation/conformers/boltzmann_weights.py --split {args.split} --molecules {args.molecules} "
+        f"`python -m evaluation.conformers.boltzmann_weights --split {args.split} --molecules {args.molecules} "
         f"--proposals {args.proposals}`: the first {len(rows)} converged references of the split, {args.proposals} "
         "plain geomgen proposals each (seed 0), weighted three ways; W1 of 4000 draws from the weighted set against the "
         "reference (rad, torsions modulo graph symmetry); ESS = effective sample size of the weights.",

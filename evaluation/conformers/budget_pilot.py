@@ -1,6 +1,6 @@
 """Converged share of the reference sampler against the CPU budget per molecule (a pilot).
 
-    python evaluation/conformers/budget_pilot.py --split drugs --sample 12 --budget 360 --seed 1 \
+    python -m evaluation.conformers.budget_pilot --split drugs --sample 12 --budget 360 --seed 1 \
         --work runs/budget_pilot -o evaluation/conformers/budget_pilot.md
 
 Draws ``--sample`` molecules of a split at random (``--seed``), samples each with the split's
@@ -66,7 +66,7 @@ def main(argv=None):
     budgets = sorted({b for b in (30.0, 60.0, 90.0, 180.0, args.budget / 2, args.budget) if b <= args.budget})
     cv = curve(records, budgets)
     lines = [f"# Reference sampler: converged share against CPU seconds per molecule ({args.split})", "",
-             f"`python evaluation/conformers/budget_pilot.py --split {args.split} --sample {args.sample} "
+             f"`python -m evaluation.conformers.budget_pilot --split {args.split} --sample {args.sample} "
              f"--budget {args.budget:g} --seed {args.seed}`", "",
              f"{len(records)} molecules drawn at random (seed {args.seed}), sampler seed {args.seed}, the split's settings "
              f"(sampler version 3: over-dispersed starts, discrete states monitored) with a cap of {args.budget:g} CPU s.", "",

@@ -1,6 +1,6 @@
 """Conformer generators against the MMFF94 Boltzmann references, side by side in one run.
 
-    python evaluation/conformers/evaluate.py --splits val test drugs -n 50 [--max-molecules M]
+    python -m evaluation.conformers.evaluate --splits val test drugs -n 50 [--max-molecules M]
         [--methods etkdg etkdg+mmff geomgen geomgen+relax geomgen+boltzmann geomgen+states geomgen+assembly
                    geomgen+assembly+mmff100]
 
@@ -307,7 +307,7 @@ def main(argv=None):
         rows += evaluate(split, methods, args.n, args.seed, args.max_molecules, args.all_molecules)
     header = (f"Conformer generation vs MMFF94 Boltzmann references (300 K); n = {args.n} conformers per molecule, "
               f"seed {args.seed}, {os.cpu_count()} cores, wall time {time.time() - t0:.0f} s.\n"
-              f"Command: python evaluation/conformers/evaluate.py --splits {' '.join(args.splits)} -n {args.n}"
+              f"Command: python -m evaluation.conformers.evaluate --splits {' '.join(args.splits)} -n {args.n}"
               + (f" --max-molecules {args.max_molecules}" if args.max_molecules else "")
               + (" --all-molecules" if args.all_molecules else "")
               + (f" --methods {' '.join(args.methods)}" if args.methods else "")

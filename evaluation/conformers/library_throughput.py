@@ -1,7 +1,7 @@
 """Conformers for a screening library: geomgen against RDKit ETKDGv3 at the same number of cores.
 
-    python evaluation/conformers/library_throughput.py [--molecules 1000] [-n 10 50] [--jobs J]
-    python evaluation/conformers/library_throughput.py --memory-only --memory-sizes 1000 10000
+    python -m evaluation.conformers.library_throughput [--molecules 1000] [-n 10 50] [--jobs J]
+    python -m evaluation.conformers.library_throughput --memory-only --memory-sizes 1000 10000
 
 The library is the first ``--molecules`` lines of evaluation/conformers/library.smi (10,000
 molecules of the MOSES scaffold test set, drawn by make_library.py). For each ``-n``, in one run
@@ -425,7 +425,7 @@ def main(argv=None) -> int:
 
 def render(rows: list[dict], mem_rows: list[dict], args, stages: dict | None = None) -> str:
     out = ["# Conformers for a screening library: geomgen vs RDKit ETKDGv3", "",
-           "`python evaluation/conformers/library_throughput.py` on the first molecules of "
+           "`python -m evaluation.conformers.library_throughput` on the first molecules of "
            "evaluation/conformers/library.smi (MOSES scaffold test set); every method on the same cores, "
            "in one run; wall time includes start-up and model loading; memory is the peak summed PSS of the process tree.", ""]
     if rows:

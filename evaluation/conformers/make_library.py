@@ -1,7 +1,7 @@
 """Draw the screening library of the throughput benchmark from the MOSES scaffold test set.
 
     pip download --no-deps molsets==0.3.1 -d /tmp/wheels
-    python evaluation/conformers/make_library.py --wheels /tmp/wheels
+    python -m evaluation.conformers.make_library --wheels /tmp/wheels
 
 Reads moses/dataset/data/test_scaffolds.csv.gz from the molsets 0.3.1 wheel (MIT; read as a
 file, never imported) and writes evaluation/conformers/library.smi: 10,000 molecules drawn

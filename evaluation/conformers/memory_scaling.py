@@ -1,7 +1,7 @@
 """Peak memory of `geomgen conformers` against the number of molecules, or of conformers of one molecule (streamed output).
 
-    python evaluation/conformers/memory_scaling.py [--sizes 200 2000] [-n 1]
-    python evaluation/conformers/memory_scaling.py --conformers 10000 100000 [--smiles CCCCO]
+    python -m evaluation.conformers.memory_scaling [--sizes 200 2000] [-n 1]
+    python -m evaluation.conformers.memory_scaling --conformers 10000 100000 [--smiles CCCCO]
 
 With ``--conformers``, runs ``geomgen conformers SMILES -n N`` for each N instead (one molecule,
 made block by block) and writes memory_scaling_conformers.md.
@@ -58,7 +58,7 @@ def _per_molecule(args) -> int:
             out.unlink(missing_ok=True)
     base = results[0][1]["max_rss_mb"]
     lines = ["# Peak memory of `geomgen conformers` against the number of conformers of one molecule", "",
-             f"`python evaluation/conformers/memory_scaling.py --conformers {' '.join(map(str, args.conformers))} --smiles "
+             f"`python -m evaluation.conformers.memory_scaling --conformers {' '.join(map(str, args.conformers))} --smiles "
              f"'{args.smiles}'`: one process each, `--jobs 1`; conformers are made and written in blocks.", "",
              "| conformers (-n) | exit | wall (s) | output (MB) | peak RSS (MB) | ratio to smallest |", "|---|---|---|---|---|---|"]
     for n, r in results:
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
             print(k, res, flush=True)
     base = results[0][1]["max_rss_mb"]
     lines = ["# Peak memory of `geomgen conformers` against the number of molecules", "",
-             f"`python evaluation/conformers/memory_scaling.py --sizes {' '.join(map(str, args.sizes))} -n {args.n}`: "
+             f"`python -m evaluation.conformers.memory_scaling --sizes {' '.join(map(str, args.sizes))} -n {args.n}`: "
              "first k molecules of data/conformers/smiles_train.csv, one process each, `--jobs 1`.", "",
              "| molecules | exit | wall (s) | peak RSS (MB) | ratio to smallest |", "|---|---|---|---|---|"]
     for k, r in results:

@@ -1,6 +1,6 @@
 """Torsion marginals of a few validation molecules: MMFF94 reference vs geomgen (plain and --boltzmann) vs ETKDGv3+MMFF.
 
-    python evaluation/conformers/plot_marginals.py [--split val --molecules 4 -n 200]
+    python -m evaluation.conformers.plot_marginals [--split val --molecules 4 -n 200]
 
 Writes evaluation/conformers/marginals.png (one row per molecule, one panel per torsion, histograms
 on [-pi, pi) with the circular W1 of each method to the reference in the legend).
@@ -8,21 +8,18 @@ on [-pi, pi) with the circular W1 of each method to the reference in the legend)
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
+from evaluation.conformers._args import sample_parser
 from geomgen.atomic import atomic_write
 
 HERE = Path(__file__).resolve().parent
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--split", default="val")
-    ap.add_argument("--molecules", type=int, default=4)
-    ap.add_argument("-n", type=int, default=200, help="conformers per method (default 200)")
+    ap = sample_parser(__doc__.splitlines()[0], molecules=4, n=200, n_help="conformers per method (default 200)")
     ap.add_argument("-o", "--output", default=str(HERE / "marginals.png"))
     args = ap.parse_args(argv)
 
@@ -31,9 +28,9 @@ def main(argv=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import torch
-    from evaluate import etkdg  # noqa: E402  (same folder)
     from rdkit import Chem
 
+    from evaluation.conformers.evaluate import etkdg
     from geomgen.conformers import ConformerGenerator, dihedral_angles
     from geomgen.conformers.reference.convergence import torsion_w1
     from geomgen.conformers.reference.store import load_reference_set

@@ -1,6 +1,6 @@
 """VonMisesNet retraining choices, measured on converged references, side by side with the shipped model.
 
-    python evaluation/conformers/retrain_ablation.py [--variants all rebuilt deep ...] [--seeds 0 1]
+    python -m evaluation.conformers.retrain_ablation [--variants all rebuilt deep ...] [--seeds 0 1]
         [--epochs 30] [-o evaluation/conformers/retrain_ablation_full.md]
 
 Each variant is a training-data subset (``all`` references of the training split, only those
@@ -291,7 +291,7 @@ def main(argv=None):
     header = (f"VonMisesNet retraining variants: mean torsion W1 of the network's marginals (modulo graph symmetry) on "
               f"converged references ({', '.join(f'{s} {n}' for s, n in counts.items())} molecules with torsions); "
               f"{args.epochs} epochs, epoch selected on converged val; {snapshot}; wall time {time.time() - t0:.0f} s.\n"
-              f"Command: python evaluation/conformers/retrain_ablation.py --variants {' '.join(args.variants)} "
+              f"Command: python -m evaluation.conformers.retrain_ablation --variants {' '.join(args.variants)} "
               f"--seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}" + (" --ensemble" if args.ensemble else "")
               + (f" --old-train {args.old_train}" if args.old_train else ""))
     text = to_markdown(rows, shipped, header, f"compared: {args.model}" if args.model else "shipped models/vonmisesnet.ckpt")

@@ -1,6 +1,6 @@
 """Where does geomgen lose coverage to ETKDGv3+MMFF, and do ring seeds win it back? By ring category.
 
-    python evaluation/conformers/ring_coverage.py [--splits val test drugs] [--molecules 30] [-n 50]
+    python -m evaluation.conformers.ring_coverage [--splits val test drugs] [--molecules 30] [-n 50]
 
 Plain geomgen with one seed (the default) keeps that seed's ring conformations; with ring seeds
 (``ConformerGenerator(ring_seeds=...)``, ``--ring-seeds``) it spreads its conformers over a few distinct ring
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -50,11 +49,9 @@ def main(argv=None):
     import torch
     from rdkit import Chem
 
+    from evaluation.conformers.evaluate import etkdg, score
     from geomgen.conformers import ConformerGenerator
     from geomgen.conformers.reference.store import load_reference_set
-
-    sys.path.insert(0, str(HERE))
-    from evaluate import etkdg, score
 
     torch.set_num_threads(1)
     one = ConformerGenerator.from_checkpoint(ring_seeds=0)
@@ -68,7 +65,7 @@ def main(argv=None):
     lines = [
         "# Coverage by ring category: plain geomgen, with one seed and with ring seeds, against ETKDGv3+MMFF",
         "",
-        f"`python evaluation/conformers/ring_coverage.py --splits {' '.join(args.splits)} --molecules {args.molecules} -n {args.n} "
+        f"`python -m evaluation.conformers.ring_coverage --splits {' '.join(args.splits)} --molecules {args.molecules} -n {args.n} "
         f"--ring-seeds {args.ring_seeds}`: "
         f"the first {args.molecules} converged references of each split, {args.n} conformers per method, seed 0, one core. "
         "Flippable ring: an isolated saturated 5-7 ring, sampled by the references' ring flips (when built with them); other "

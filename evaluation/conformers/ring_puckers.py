@@ -1,6 +1,6 @@
 """Do the reference chains sample both chairs of a saturated six-membered ring?
 
-    python evaluation/conformers/ring_puckers.py [--splits val test] [--seconds 40] [--jobs 2]
+    python -m evaluation.conformers.ring_puckers [--splits val test] [--seconds 40] [--jobs 2]
 
 For every converged reference with a ring of six sp3 atoms, the molecule is embedded with
 ETKDGv3 + MMFF94 (seeds 0-39) until both chairs of that ring are found (the signs of the six
@@ -102,7 +102,7 @@ def main(argv=None):
     lines = [
         "# Reference chains and the chairs of saturated six-membered rings",
         "",
-        f"`python evaluation/conformers/ring_puckers.py --splits {' '.join(args.splits)} --seconds {args.seconds:g}`: "
+        f"`python -m evaluation.conformers.ring_puckers --splits {' '.join(args.splits)} --seconds {args.seconds:g}`: "
         "every converged reference with a ring of six sp3 atoms; the reference sampler run from each chair of that ring "
         f"(found among ETKDGv3 + MMFF94 seeds 0-39), {args.seconds:g} CPU s each.",
         "",

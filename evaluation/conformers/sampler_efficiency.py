@@ -1,6 +1,6 @@
 """Reference sampler efficiency: the previous sampler against the new one at equal wall time.
 
-    python evaluation/conformers/sampler_efficiency.py [--molecules 20] [--seconds 30] [--jobs 2]
+    python -m evaluation.conformers.sampler_efficiency [--molecules 20] [--seconds 30] [--jobs 2]
 
 The same validation molecules (the first ``--molecules`` of data/conformers/smiles_val.csv),
 the same seed geometry and the same cap of ``--seconds`` wall time per molecule for every
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
     lines = [
         f"# Reference sampler efficiency at equal {'CPU' if args.cpu else 'wall'} time",
         "",
-        f"`python evaluation/conformers/sampler_efficiency.py --molecules {args.molecules} --seconds {args.seconds:g} --jobs {args.jobs}"
+        f"`python -m evaluation.conformers.sampler_efficiency --molecules {args.molecules} --seconds {args.seconds:g} --jobs {args.jobs}"
         + (" --unconverged" if args.unconverged else "") + (" --cpu" if args.cpu else "")
         + (f" --samplers {' '.join(args.samplers)} --out {os.path.relpath(args.out, ROOT)}" if tuple(args.samplers) != DEFAULT_SAMPLERS else "")
         + "`: "

@@ -1,6 +1,6 @@
 """Reference sampler: CPU time per sweep of this checkout against an earlier commit.
 
-    python evaluation/conformers/sampler_speed.py --against a651371 [--molecules 8] [--sweeps 1000]
+    python -m evaluation.conformers.sampler_speed --against a651371 [--molecules 8] [--sweeps 1000]
 
 The build's sampler settings (``SPLIT_CONFIGS["val"]`` of ``geomgen.conformers.reference.build``)
 with a fixed number of sweeps (no convergence stop), on the first ``--molecules`` validation
@@ -77,7 +77,7 @@ def main(argv=None):
     lines = [
         "# Reference sampler: CPU time of this checkout against an earlier commit",
         "",
-        f"`python evaluation/conformers/sampler_speed.py --against {args.against} --molecules {args.molecules} --sweeps {args.sweeps}`: "
+        f"`python -m evaluation.conformers.sampler_speed --against {args.against} --molecules {args.molecules} --sweeps {args.sweeps}`: "
         f"the build's sampler settings, {args.sweeps} sweeps per chain (4 chains, no convergence stop), one fresh single-threaded "
         "process per run, the two versions interleaved per molecule.",
         "",

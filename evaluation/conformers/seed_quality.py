@@ -1,6 +1,6 @@
 """Quality guard of the seed minimisation: torsion W1 and COV-R against the references, per --seed-iters.
 
-    python evaluation/conformers/seed_quality.py [--split val] [--iters 2000 50 0] [--seeds 0 1] [-n 50]
+    python -m evaluation.conformers.seed_quality [--split val] [--iters 2000 50 0] [--seeds 0 1] [-n 50]
                                                  [--embedders etkdg kdg]
 
 Scores ``geomgen`` (evaluate.py's scoring: circular torsion W1 modulo symmetry, COV-R / AMR-R
@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from evaluation.conformers.evaluate import THRESHOLDS, score
 
-from evaluate import THRESHOLDS, score  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def main(argv=None) -> int:
@@ -62,7 +61,7 @@ def main(argv=None) -> int:
             print(row, flush=True)
     base = {r["seed"]: r for r in rows if r["iters"] == max(args.iters) and r["embedder"] == args.embedders[0]}
     lines = [f"# Seed minimisation against quality ({args.split}, all {len(refs)} references, n = {args.n})", "",
-             f"`python evaluation/conformers/seed_quality.py --split {args.split} --iters {' '.join(map(str, args.iters))} "
+             f"`python -m evaluation.conformers.seed_quality --split {args.split} --iters {' '.join(map(str, args.iters))} "
              f"--seeds {' '.join(map(str, args.seeds))} -n {args.n} --embedders {' '.join(args.embedders)}`; one run, "
              f"references loaded once. Differences are against {args.embedders[0]} with {max(args.iters)} iterations "
              "and the same random seed.", "",

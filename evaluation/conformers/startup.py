@@ -1,6 +1,6 @@
 """Start-up cost of the conformer command, as a ratio to importing torch alone.
 
-    python evaluation/conformers/startup.py [--runs 7] [--out evaluation/conformers/startup.md]
+    python -m evaluation.conformers.startup [--runs 7] [--out evaluation/conformers/startup.md]
 
 Times, interleaved run by run so machine noise hits all alike: ``python -c "import torch"``,
 ``geomgen conformers CCO -n 1 -o out.sdf`` (the shipped model), and, for the record, what the
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     lines = [
         "# Start-up of `geomgen conformers`",
         "",
-        f"`python evaluation/conformers/startup.py --runs {args.runs}`: median wall time of {args.runs} interleaved runs "
+        f"`python -m evaluation.conformers.startup --runs {args.runs}`: median wall time of {args.runs} interleaved runs "
         f"each, on {os.cpu_count()} cores; ratios to `import torch`.",
         "",
         "| command | median (s) | ratio to `import torch` |",

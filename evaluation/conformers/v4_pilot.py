@@ -1,6 +1,6 @@
 """Pilot of sampler version 4 on named molecules: build their references, then verify them.
 
-    python evaluation/conformers/v4_pilot.py --ids drugs-00047 test-00095 val-00006 ... \\
+    python -m evaluation.conformers.v4_pilot --ids drugs-00047 test-00095 val-00006 ... \\
         --jobs 2 --work runs/v4_pilot -o evaluation/conformers/v4_pilot.md
 
 Each molecule (``<split>-<n>`` ids of ``data/conformers/smiles_<split>.csv``) is built with its
@@ -23,6 +23,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from evaluation.conformers import verify_references  # noqa: E402
 from geomgen.conformers.reference.build import SPLIT_CONFIGS, build_reference_set  # noqa: E402
 from geomgen.conformers.reference.store import assemble, read_smiles_csv  # noqa: E402
 
@@ -61,9 +62,6 @@ def main(argv=None):
         summary = assemble(csv_path, work, out, previous=None)
         print(f"{split}: {summary['molecules']} molecules, {summary['converged']} converged", flush=True)
         refs.append(out)
-    sys.path.insert(0, str(HERE))
-    import verify_references
-
     verify_references.main(["--reference", *map(str, refs), "--sample", str(len(args.ids)), "--seed", "1",
                             "--jobs", str(args.jobs), "--work", str(args.work / "verify"), "-o", str(args.out)])
 

@@ -1,6 +1,6 @@
 """How far apart two exact samplers' ensembles are expected to be from sampling noise alone.
 
-    python evaluation/conformers/verify_noise.py   # reads verify_references.json, writes verify_noise.md
+    python -m evaluation.conformers.verify_noise   # reads verify_references.json, writes verify_noise.md
 
 For every torsion of the molecules in ``verify_references.json``: the circular W1 (modulo the
 torsion's symmetry) between two independent draws of ESS samples from the stored ensemble, ESS = 100
@@ -51,7 +51,7 @@ def main():
                      max(w / n100 for w, _, n100, _ in r), de))
     a = np.array(rows)
     lines = ["# Between-run W1 against the sampling noise at the rule's ESS", "",
-             "`python evaluation/conformers/verify_noise.py` (torsions of the 30 molecules of `verify_references.md`)", "",
+             "`python -m evaluation.conformers.verify_noise` (torsions of the 30 molecules of `verify_references.md`)", "",
              "| quantity (radians, median over torsions) | value |", "|---|---:|",
              f"| W1 stored vs rerun | {np.median(a[:, 0]):.3f} |",
              f"| rerun inter-half W1 | {np.median(a[:, 1]):.3f} |",

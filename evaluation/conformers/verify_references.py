@@ -1,6 +1,6 @@
 """Does a rerun of the sampler confirm the references' "converged" label?
 
-    python evaluation/conformers/verify_references.py --splits val test drugs --sample 30 --seed 1 --jobs 2 \\
+    python -m evaluation.conformers.verify_references --splits val test drugs --sample 30 --seed 1 --jobs 2 \\
         -o evaluation/conformers/verify_references.md
 
 From the molecules of ``data/conformers/reference_<split>.npz`` (or ``--reference`` files) that
@@ -221,7 +221,7 @@ def main(argv=None, executor: Executor | None = None) -> dict:
     finally:
         close()
     molecules = [molecule_record(split, ref, recs[split, ref.id]) for split, ref in picked]
-    settings = {"command": " ".join(["python", "evaluation/conformers/verify_references.py", *map(str, argv if argv is not None else sys.argv[1:])]),
+    settings = {"command": " ".join(["python", "-m", "evaluation.conformers.verify_references", *map(str, argv if argv is not None else sys.argv[1:])]),
                 "references": {n: str(p) for n, p in zip(names, paths)}, "sample": args.sample, "per_split": args.per_split,
                 "seed": args.seed, "budget_factor": args.budget_factor, "any_version": args.any_version, "all_labels": args.all_labels,
                 "sampler_version": SAMPLER_VERSION, "w1_floor": V.W1_FLOOR, "w1_factor": V.W1_FACTOR,

@@ -1,6 +1,6 @@
 """Time to write SD records as a function of the number of conformers (issue 13, item 4).
 
-    python evaluation/conformers/write_scaling.py [--sizes 1000 2000 4000 10000 30000 100000] [--repeats 3]
+    python -m evaluation.conformers.write_scaling [--sizes 1000 2000 4000 10000 30000 100000] [--repeats 3]
                                                   [--old-up-to 4000] [--out evaluation/conformers/write_scaling.md]
 
 Ethanol with n conformers (each a copy of one ETKDG conformer, with the per-conformer properties
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     lines = [
         "# SD writing time against the number of conformers",
         "",
-        f"`python evaluation/conformers/write_scaling.py --sizes {' '.join(map(str, args.sizes))} --repeats {args.repeats} "
+        f"`python -m evaluation.conformers.write_scaling --sizes {' '.join(map(str, args.sizes))} --repeats {args.repeats} "
         f"--old-up-to {args.old_up_to}`: ethanol (9 atoms with hydrogens) with n conformers and the SD properties of "
         f"`geomgen conformers`, written by `write_sdf_atomic`; best of {args.repeats} runs, on {os.cpu_count()} cores "
         "(shared with other jobs, so expect some noise).",

@@ -1,6 +1,6 @@
 """Chamfer distance: geomgen's KD-tree implementation vs a dense torch.cdist one.
 
-Run:  python evaluation/metrics/chamfer_speed.py [--batch 32 --points 2048 --repeats 5]
+Run:  python -m evaluation.metrics.chamfer_speed [--batch 32 --points 2048 --repeats 5]
 Prints a table and writes evaluation/metrics/chamfer_speed.md. Ratios, not absolute times,
 are the point: the machines are shared and noisy.
 """

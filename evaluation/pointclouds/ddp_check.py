@@ -5,9 +5,10 @@ parameters must be identical on both ranks (DDP all-reduced every gradient, incl
 amortizer's ascent gradient, from the single backward pass per minibatch) and no
 unused-parameter error may occur. Prints the largest parameter difference across ranks.
 
-    OMP_NUM_THREADS=1 python evaluation/pointclouds/ddp_check.py
+    OMP_NUM_THREADS=1 python -m evaluation.pointclouds.ddp_check
 """
 
+import argparse
 import tempfile
 
 import lightning as L
@@ -28,7 +29,8 @@ class RankAgreement(L.Callback):
             print(f"ranks: {gathered.shape[0]}; max parameter difference across ranks: {diff:.3g}", flush=True)
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     torch.set_num_threads(1)
     L.seed_everything(0)
     dm = PointCloudDataModule("shapes", path=tempfile.mkdtemp(), n_points=64, shapes_per_class=10, batch_size=4)

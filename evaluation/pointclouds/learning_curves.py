@@ -9,7 +9,7 @@ that every run logs, with ``val/batches`` and ``val/train_wall_s``), writes
 ``<out>.png`` (2 x 3 panels) and ``<out>.md`` (last and best values, and the step at which the
 plateau rule first held), atomically, and prints the table.
 
-    python evaluation/pointclouds/learning_curves.py --run SW=runs/pointcloud/sw --run vDSW=runs/pointcloud/vdsw \\
+    python -m evaluation.pointclouds.learning_curves --run SW=runs/pointcloud/sw --run vDSW=runs/pointcloud/vdsw \\
         --out evaluation/pointclouds/learning_curves
 """
 
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
         if not folder:
             label, folder = Path(spec).name, spec
         curves[label] = read_metrics(folder)
-    command = "python evaluation/pointclouds/learning_curves.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m evaluation.pointclouds.learning_curves " + " ".join(argv if argv is not None else sys.argv[1:])
     plot(curves, a.out.with_suffix(".png"))
     text = table(curves, command)
     publish(a.out.with_suffix(".md"), text)

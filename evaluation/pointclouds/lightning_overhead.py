@@ -16,7 +16,7 @@ data, autoencoder forward, loss forward + backward (on the detached reconstructi
 backward and optimizer step, which gives the loss's share. Writes ``lightning_overhead.md``
 next to this script (atomically; ``--out`` for another file) and prints it.
 
-    OMP_NUM_THREADS=1 nice python evaluation/pointclouds/lightning_overhead.py [--config sw] [--threads 1]
+    OMP_NUM_THREADS=1 nice python -m evaluation.pointclouds.lightning_overhead [--config sw] [--threads 1]
 """
 
 import argparse
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     med = {n: statistics.median(v) for n, v in times.items()}
     part_med = {k: statistics.median(v) for k, v in parts.items()}
     n_params = sum(q.numel() for q in make_parts(cfg, a.cache)[0].autoencoder.parameters())
-    cmd = "python evaluation/pointclouds/lightning_overhead.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    cmd = "python -m evaluation.pointclouds.lightning_overhead " + " ".join(argv if argv is not None else sys.argv[1:])
     d = cfg["data"]
     lines = [
         "# Training speed: Lightning against a plain PyTorch loop",

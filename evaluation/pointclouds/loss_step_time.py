@@ -16,7 +16,7 @@ ratios, which pairs measurements taken seconds apart).
 
 Writes ``loss_step_time.md`` next to this script (atomically) and prints it::
 
-    python evaluation/pointclouds/loss_step_time.py            # --reps 5 by default
+    python -m evaluation.pointclouds.loss_step_time            # --reps 5 by default
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
         for t in a.threads
         for new, old in pairs.items()
     }
-    command = "python evaluation/pointclouds/loss_step_time.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = "python -m evaluation.pointclouds.loss_step_time " + shlex.join(argv if argv is not None else sys.argv[1:])
     lines = [
         "# Step time of each loss, as a ratio to SW",
         "",

@@ -6,7 +6,7 @@ normalised test clouds and their reconstructions, overall and per class (``per_c
 held-out table of the model card); writes ``shipped_model.json`` next to this script (atomically;
 ``--out`` for another file, e.g. to score a candidate model without touching it) and prints it.
 
-    OMP_NUM_THREADS=1 python evaluation/pointclouds/shipped_model.py [--model FILE]
+    OMP_NUM_THREADS=1 python -m evaluation.pointclouds.shipped_model [--model FILE]
 """
 
 import argparse

@@ -12,7 +12,7 @@ ratios (which pairs measurements taken seconds apart).
 
 Writes ``sliced_variants_step_time.md`` next to this script (atomically) and prints it::
 
-    python evaluation/pointclouds/sliced_variants_step_time.py            # --reps 6 --steps 5 --threads 1
+    python -m evaluation.pointclouds.sliced_variants_step_time            # --reps 6 --steps 5 --threads 1
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio = {n: statistics.median(r[n] / r["SW"] for r in kept) for n in names}
     spread = {n: (min(r[n] / r["SW"] for r in kept), max(r[n] / r["SW"] for r in kept)) for n in names}
 
-    cmd = "python evaluation/pointclouds/sliced_variants_step_time.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    cmd = "python -m evaluation.pointclouds.sliced_variants_step_time " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     lines = [
         "# Step time of the slicing variants beyond the paper, against SW",
         "",

@@ -26,9 +26,9 @@ Cost (measured at 1 thread on a 2-core CPU shared with another job): a training 
 evaluating a cell about 45 s, so the 54 cells at the default 60 steps take about 3 h, of which
 v-DSW is half.
 
-    OMP_NUM_THREADS=1 python evaluation/pointclouds/table1_protocols.py              # all 54 cells
-    python evaluation/pointclouds/table1_protocols.py --protocols faithful --methods SW v-DSW --seeds 0
-    python evaluation/pointclouds/table1_protocols.py --report-only                   # tables from finished cells
+    OMP_NUM_THREADS=1 python -m evaluation.pointclouds.table1_protocols              # all 54 cells
+    python -m evaluation.pointclouds.table1_protocols --protocols faithful --methods SW v-DSW --seeds 0
+    python -m evaluation.pointclouds.table1_protocols --report-only                   # tables from finished cells
 """
 
 from __future__ import annotations
@@ -386,7 +386,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=HERE / "table1_protocols")
     p.add_argument("--report-only", action="store_true", help="write the report from finished cells, train nothing")
     args = p.parse_args(argv)
-    command = "python evaluation/pointclouds/table1_protocols.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = "python -m evaluation.pointclouds.table1_protocols " + shlex.join(argv if argv is not None else sys.argv[1:])
     cells_dir = args.out / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
     cells = make_cells(args)

@@ -9,7 +9,7 @@ half the hole radius of the axis; passes at <= 1 %). Also reports the reconstruc
 along the axis against the input's, and the Chamfer distance. Writes ``torus_check.json`` next
 to this script (atomically; ``--out`` for another file) and prints it.
 
-    OMP_NUM_THREADS=1 python evaluation/pointclouds/torus_check.py [--model FILE]
+    OMP_NUM_THREADS=1 python -m evaluation.pointclouds.torus_check [--model FILE]
 """
 
 import argparse
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     model, _ = load_autoencoder(a.model)
     out = {"model": str(a.model or "models/pointcloud_ae_shapes.pt"),
-           "command": "python evaluation/pointclouds/torus_check.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "command": "python -m evaluation.pointclouds.torus_check " + " ".join(argv if argv is not None else sys.argv[1:]),
            **check(model, load_example("torus"), a.seeds)}  # fmt: skip
     text = json.dumps(out, indent=2)
     publish(a.out, text + "\n")

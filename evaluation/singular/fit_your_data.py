@@ -1,7 +1,7 @@
 """Fit the instance-noise estimator to your own point set in R^D and sample from the fit.
 
-    python evaluation/singular/fit_your_data.py evaluation/singular/example_circle.csv
-    python evaluation/singular/fit_your_data.py points.npy --intrinsic-dim 2 --samples 5000 --out fit
+    python -m evaluation.singular.fit_your_data evaluation/singular/example_circle.csv
+    python -m evaluation.singular.fit_your_data points.npy --intrinsic-dim 2 --samples 5000 --out fit
 
 Reads a point set ``[n, D]`` (a CSV file, one point a row, an optional header row; or a ``.npy``
 array), fits ``perturbed_mle`` (:func:`geomgen.singular.fit_estimator`) with the instance-noise

@@ -1,8 +1,8 @@
 """Run the shipped default singular-distribution study and check the paper's claims.
 
-    python evaluation/singular/run_default.py            # fresh run into evaluation/singular/default/
-    python evaluation/singular/run_default.py --resume   # keep finished cells
-    python evaluation/singular/run_default.py --report-only   # redo tables/plots/targets, keep the run record
+    python -m evaluation.singular.run_default            # fresh run into evaluation/singular/default/
+    python -m evaluation.singular.run_default --resume   # keep finished cells
+    python -m evaluation.singular.run_default --report-only   # redo tables/plots/targets, keep the run record
 
 Equivalent to ``geomgen simulate default -o evaluation/singular/default --workers 2`` plus
 the target check. Writes, next to the study's ``runs.csv``, ``summary.csv``, ``summary.md``,
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     load = os.getloadavg()
     cpu = sum(float(r.get("cpu_seconds") or 0.0) for r in res.rows)
     lines = [f"# Default study `{cfg.name}`: run record and targets", "",
-             f"- command: `python evaluation/singular/run_default.py{' --resume' if args.resume else ''}` "
+             f"- command: `python -m evaluation.singular.run_default{' --resume' if args.resume else ''}` "
              f"(workers = {args.workers}, one torch thread each)",
              f"- started {start:%Y-%m-%d %H:%M} UTC; wall time **{wall / 60:.1f} min** ({wall:.0f} s) for "
              f"{res.ran} cells run, {res.skipped} resumed, {res.failed} failed",

@@ -1,9 +1,9 @@
 """Run the `highdim` singular-distribution study and check issue 11's claims from its numbers.
 
-    python evaluation/singular/run_highdim.py                 # runs or resumes into evaluation/singular/highdim/
-    python evaluation/singular/run_highdim.py --report-only   # tables, plots and targets from the finished cells
-    python evaluation/singular/run_highdim.py --dask tcp://scheduler:8786
-    python evaluation/singular/run_highdim.py --study highdim_v2 --outdir evaluation/singular/highdim_v2   # issue 30
+    python -m evaluation.singular.run_highdim                 # runs or resumes into evaluation/singular/highdim/
+    python -m evaluation.singular.run_highdim --report-only   # tables, plots and targets from the finished cells
+    python -m evaluation.singular.run_highdim --dask tcp://scheduler:8786
+    python -m evaluation.singular.run_highdim --study highdim_v2 --outdir evaluation/singular/highdim_v2   # issue 30
 
 The study (``geomgen/singular/configs/highdim.yaml``): vMF laws on S^d, d = 1, 2, 4, embedded
 in R^D, D = d + 1, 10, 30; n = 250, 1000, 4000; six estimators; three seeds. Besides the

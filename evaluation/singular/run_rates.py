@@ -1,8 +1,8 @@
 """Run the `rates` singular-distribution study (issue 30) and check its targets from the numbers.
 
-    python evaluation/singular/run_rates.py                  # runs or resumes into evaluation/singular/rates/
-    python evaluation/singular/run_rates.py --report-only    # tables, plots and targets from the finished cells
-    python evaluation/singular/run_rates.py --study highdim_v2 --outdir evaluation/singular/highdim_v2 --report-only
+    python -m evaluation.singular.run_rates                  # runs or resumes into evaluation/singular/rates/
+    python -m evaluation.singular.run_rates --report-only    # tables, plots and targets from the finished cells
+    python -m evaluation.singular.run_rates --study highdim_v2 --outdir evaluation/singular/highdim_v2 --report-only
 
 The study (``geomgen/singular/configs/rates.yaml``): vMF laws on S^d, d = 1, 2, 4, in R^(d+1);
 n = 250, 1000, 4000; perturbed_mle at s = 0.1, at the schedule s(n) and with s by cross-validation,
@@ -135,8 +135,7 @@ def noise_lines(rows: list[dict]) -> list[str]:
 
 
 def main(argv=None) -> int:
-    sys.path.insert(0, str(HERE))
-    from run_highdim import study_parser, study_rows
+    from evaluation.singular.run_highdim import study_parser, study_rows
 
     args = study_parser(__doc__.splitlines()[0], "rates", dask=False).parse_args(argv)
     cfg, out, rows = study_rows(args)
@@ -150,7 +149,7 @@ def main(argv=None) -> int:
     lines = [f"# Study `{cfg.name}`: targets of issue 30", "",
              f"- {len(ok)} of {len(cfg.cells())} cells finished (seeds {sorted({int(r['seed']) for r in ok})}); CPU time "
              f"of the finished cells {cpu / 3600:.2f} core-hours. Rerun the command to resume the rest.",
-             f"- command: `python evaluation/singular/run_rates.py --study {args.study}"
+             f"- command: `python -m evaluation.singular.run_rates --study {args.study}"
              + (f" --outdir {args.outdir}" if args.outdir else "") + "`", ""]
     lines += floor_lines(report) + [""] + slope_lines(report, cfg) + largest_n_lines(rows, cfg) + [""] + noise_lines(rows)
     publish(out / "targets.md", lines)

@@ -1,7 +1,7 @@
 """Why are the fitted W1-against-n slopes of the default study flat? One hard cell, one change at a time.
 
-    python evaluation/singular/run_slopes.py             # runs (or resumes) the `slopes` study
-    python evaluation/singular/run_slopes.py --workers 1
+    python -m evaluation.singular.run_slopes             # runs (or resumes) the `slopes` study
+    python -m evaluation.singular.run_slopes --workers 1
 
 Runs the shipped study ``geomgen/singular/configs/slopes.yaml`` (the vMF law on S^2, d = 2, at
 n = 250, 1000, 4000, three seeds; the default study's perturbed estimator and three variants)
@@ -34,7 +34,7 @@ def findings(report: dict, cfg, rows: list[dict]) -> list[str]:
     ns = sorted({r["n"] for r in summary})
     ests = list(cfg.estimators)
     lines = [f"# Flat slopes: study `{cfg.name}`", "", cfg.description.strip(), "",
-             "Command: `python evaluation/singular/run_slopes.py`. W1 as in every study: exact, 2000 samples of the "
+             "Command: `python -m evaluation.singular.run_slopes`. W1 as in every study: exact, 2000 samples of the "
              "estimate against 2000 fresh truth samples; the floor is two truth samples against each other.", "",
              "| variant | " + " | ".join(f"W1 at n = {n}" for n in ns) + " | sigma (s = 0.1) | slope | 95 % CI | CPU s / fit |",
              "|---|" + "---|" * len(ns) + "---|---|---|---|"]

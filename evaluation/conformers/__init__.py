@@ -1,0 +1,1 @@
+"""Conformer benchmarks: ``python -m evaluation.conformers.<script>`` from the repository root."""

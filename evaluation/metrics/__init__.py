@@ -1,0 +1,1 @@
+"""Metric benchmarks: ``python -m evaluation.metrics.<script>`` from the repository root."""

@@ -1,0 +1,1 @@
+"""Point-cloud benchmarks: ``python -m evaluation.pointclouds.<script>`` from the repository root."""

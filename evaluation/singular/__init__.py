@@ -1,0 +1,1 @@
+"""Singular-measure studies: ``python -m evaluation.singular.<script>`` from the repository root."""
