@@ -33,6 +33,7 @@ import sys
 from typing import NamedTuple
 
 from geomgen import signals
+from geomgen.conformers.commands._common import EXIT_USAGE, interrupted_status, usage_error
 
 PROG = "geomgen conformers"
 #: output file types
@@ -575,11 +576,10 @@ def run(args) -> int:
         with signals.held():  # already held by geomgen.cli, before numpy, RDKit and torch started threads
             return _run(args)
     except UsageError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
+        return usage_error(PROG, str(exc))
     except KeyboardInterrupt as exc:  # before any output was opened
         print(f"{PROG}: {args.input}: interrupted; nothing written", file=sys.stderr)
-        return 143 if isinstance(exc, signals.Terminated) else 130
+        return interrupted_status(exc)
     except OSError as exc:  # e.g. the disk filled up
         print(f"{PROG}: {exc.filename or args.input}: {exc.strerror or exc}", file=sys.stderr)
         return 1
@@ -659,7 +659,7 @@ def _run(args) -> int:
     _check_options(args)
     inputs = _prepare_inputs(args)
     if inputs is None:
-        return 2
+        return EXIT_USAGE
     fp = _job_fingerprint(args)
     if args.folder:
         return _run_folder(args, inputs, fp)
@@ -699,7 +699,7 @@ def _run(args) -> int:
             held += [f"{failures_path(args.output)} the {tally.failed} failed"] if tally.failed else []
             where = f"; {', '.join(held)} (rerun with --resume to continue)"
         print(f"{PROG}: {args.input}: interrupted with {left} of {tally.total} molecule(s) left{where}", file=sys.stderr)
-        return 143 if isinstance(interrupted, signals.Terminated) else 130
+        return interrupted_status(interrupted)
     if tally.molecules:
         records = tally.records + start.molecules * args.num_conformers
         print(f"wrote {records} conformers of {tally.molecules} molecule(s) to {args.output}", file=sys.stderr)
@@ -745,7 +745,7 @@ def _run_folder(args, inputs, fp: str) -> int:
     if res.interrupted is not None:
         print(f"{PROG}: {args.input}: interrupted with {res.chunks - res.skipped - res.written} of {res.chunks} chunk(s) "
               f"left; the finished chunks are in {where} (rerun with --resume to continue)", file=sys.stderr)
-        return 143 if isinstance(res.interrupted, signals.Terminated) else 130
+        return interrupted_status(res.interrupted)
     if res.error:
         print(f"{PROG}: {res.error}; the finished chunks are kept (rerun with --resume to continue)", file=sys.stderr)
         return 1

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 
+from geomgen.conformers.commands._common import EXIT_USAGE, quiet_stdout, stdout_closed, usage_error
+
 PROG = "geomgen reference"
 #: output file types
 OUTPUT_SUFFIXES = (".sdf",)
@@ -104,24 +106,8 @@ def option_problem(args) -> str | None:
     if not 0 <= args.seed <= MAX_SEED:
         return f"--seed must be between 0 and {MAX_SEED}, got {args.seed}"
     if args.output == "-":
-        return "-o -: standard output is closed" if _stdout_closed() else None
+        return "-o -: standard output is closed" if stdout_closed() else None
     return output_problem(args.output, OUTPUT_SUFFIXES, probe=True)
-
-
-def _stdout_closed() -> bool:
-    import io
-    import os
-    import sys
-
-    if sys.stdout is None or sys.stdout.closed:
-        return True
-    try:
-        os.fstat(sys.stdout.fileno())
-    except io.UnsupportedOperation:  # an in-memory stream (a test's capture)
-        return False
-    except (OSError, ValueError):
-        return True
-    return False
 
 
 def _write_outputs(args, results, table) -> tuple[int, str | None]:
@@ -137,18 +123,6 @@ def _write_outputs(args, results, table) -> tuple[int, str | None]:
     return n, diag_path
 
 
-def _quiet_stdout() -> None:
-    """Point standard output at /dev/null, so that the interpreter's last flush of what a failed
-    write left in its buffer adds no second message."""
-    import os
-    import sys
-
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
 def run(args) -> int:
     import sys
     from concurrent.futures import ProcessPoolExecutor
@@ -160,11 +134,10 @@ def run(args) -> int:
     prog = PROG
     why = option_problem(args)
     if why:
-        print(f"{prog}: {why}", file=sys.stderr)
-        return 2
+        return usage_error(prog, why)
     items = read_inputs(args.input, prog)
     if items is None:
-        return 2
+        return EXIT_USAGE
     rounds = max(1, min(200, args.max_sweeps))
     cfg = {opt.name: getattr(args, opt.name) for opt in sampler_options()}
     cfg.update(round_sweeps=rounds, min_sweeps=min(200, args.max_sweeps))
@@ -189,7 +162,7 @@ def run(args) -> int:
             raise
         except OSError as exc:  # e.g. a full disk, or -o - into /dev/full
             if args.output == "-":
-                _quiet_stdout()
+                quiet_stdout()
             where = "standard output" if args.output == "-" else repr(exc.filename or args.output)
             print(f"{prog}: {args.input}: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
             return 1
