@@ -8,6 +8,13 @@ have no finished row yet and writes each row, as it arrives, to ``<cells_dir>/<k
 rerun resumes where the last one stopped. A row whose ``status`` is not ``"ok"`` is written too
 (with its error) and run again next time. :func:`mean_se` is the aggregation the reports use.
 
+A finished study need not keep one file per cell: :func:`pack_cells` gathers them into one
+``<cells_dir>.jsonl`` beside the folder (one row per line, sorted by key) and removes the loose
+files; :func:`load_cells` and :func:`run_grid` read the packed rows and the loose ones (a loose
+file wins), so a packed study still resumes and reports. Committed studies are packed::
+
+    python -c "from geomgen.grid import pack_cells; pack_cells('evaluation/singular/highdim/cells')"
+
 Used by the singular-distribution studies (``geomgen.singular.studies.runner``) and the point-cloud
 Table 1 protocols (``evaluation/pointclouds/table1_protocols.py``)::
 
@@ -34,7 +41,7 @@ from typing import Any
 
 from geomgen.atomic import atomic_write_text
 
-__all__ = ["GridRun", "load_cells", "mean_se", "run_grid", "write_cell"]
+__all__ = ["GridRun", "load_cells", "mean_se", "pack_cells", "packed_path", "run_grid", "write_cell"]
 
 
 @dataclass
@@ -49,10 +56,26 @@ class GridRun:
     rows: dict[str, dict] = field(default_factory=dict)
 
 
+def packed_path(cells_dir: str | Path) -> Path:
+    """The packed rows of ``cells_dir``: ``<cells_dir>.jsonl`` beside the folder."""
+    cells_dir = Path(cells_dir)
+    return cells_dir.with_name(cells_dir.name + ".jsonl")
+
+
 def load_cells(cells_dir: str | Path) -> dict[str, dict]:
-    """The rows in ``cells_dir``: key -> row; temporary files of an interrupted write (names
-    starting with ``.``) and unreadable files are ignored."""
+    """The rows of a grid: key -> row, from its packed file (:func:`packed_path`) and the loose
+    files in ``cells_dir`` (a loose file wins over a packed row of the same key); temporary files
+    of an interrupted write (names starting with ``.``) and unreadable files or lines are ignored."""
     out = {}
+    packed = packed_path(cells_dir)
+    if packed.exists():
+        for line in packed.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and "key" in row:
+                out[str(row["key"])] = row
     for p in sorted(Path(cells_dir).glob("*.json")):
         if p.name.startswith("."):
             continue
@@ -60,6 +83,22 @@ def load_cells(cells_dir: str | Path) -> dict[str, dict]:
             out[p.stem] = json.loads(p.read_text())
         except (OSError, ValueError):
             continue
+    return out
+
+
+def pack_cells(cells_dir: str | Path) -> Path:
+    """Gather every row of ``cells_dir`` (packed and loose, :func:`load_cells`) into
+    :func:`packed_path` (written atomically, one JSON row per line, sorted by key), then remove the
+    loose files. Returns the packed file."""
+    cells_dir = Path(cells_dir)
+    rows = load_cells(cells_dir)
+    for key, row in rows.items():
+        row.setdefault("key", key)
+    out = packed_path(cells_dir)
+    atomic_write_text(out, "".join(json.dumps(rows[k], sort_keys=True, allow_nan=True) + "\n" for k in sorted(rows)))
+    for p in cells_dir.glob("*.json"):
+        if not p.name.startswith(".") and p.stem in rows:
+            p.unlink()
     return out
 
 

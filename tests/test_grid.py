@@ -84,3 +84,21 @@ def test_mean_and_standard_error_match_scipy():
     assert m1 == 2.0 and math.isnan(se1)
     with pytest.raises(ValueError):
         mean_se([])
+
+
+def test_packed_cells_load_resume_and_yield_to_loose_files(tmp_path):
+    from geomgen.grid import pack_cells, packed_path
+
+    cells_dir = tmp_path / "cells"
+    run_grid(cells([1, 2, -3]), square, cells_dir, progress=False)
+    before = load_cells(cells_dir)
+    out = pack_cells(cells_dir)
+    assert out == packed_path(cells_dir) == tmp_path / "cells.jsonl"
+    assert list(cells_dir.glob("*.json")) == [] and load_cells(cells_dir) == before
+    assert len(out.read_text().splitlines()) == 3
+    CALLS.clear()
+    again = run_grid(cells([1, 2, -3, 4]), square, cells_dir, progress=False)
+    assert CALLS == [-3, 4] and again.skipped == 2  # the failed cell runs again, the finished ones do not
+    assert again.rows["c-3"]["status"] == "error" and (cells_dir / "c-3.json").exists()  # a loose file wins
+    pack_cells(cells_dir)
+    assert set(load_cells(cells_dir)) == {"c+1", "c+2", "c-3", "c+4"} and list(cells_dir.glob("*.json")) == []
