@@ -13,7 +13,8 @@ Python use::
 
 Layout of ``outdir``: ``cells/<cell key>.json`` (one finished cell each, written to a
 temporary file and renamed by :func:`geomgen.atomic.atomic_write_text`, so a killed run
-leaves only whole files), then ``runs.csv``, ``summary.csv``, ``summary.md``, ``slopes.csv``,
+leaves only whole files; :func:`geomgen.grid.pack_cells` gathers a finished study's cells into
+one ``cells.jsonl``, which is read the same way), then ``runs.csv``, ``summary.csv``, ``summary.md``, ``slopes.csv``,
 ``w1_vs_n.png``, ``w1_vs_noise.png`` and a copy of the resolved config (``study.json``).
 """
 
