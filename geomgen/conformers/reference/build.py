@@ -23,28 +23,16 @@ from geomgen.atomic import atomic_write_text
 from geomgen.conformers.reference.sampler import REFINE_MOVES
 from geomgen.conformers.reference.store import QUANT, _atomic_savez, read_smiles_csv
 
-#: version recorded in every molecule's diagnostics (1: the rigid-move sampler; 2: replica ladder +
-#: NCMC sampler with the symmetry-aware convergence rule, revision 2 with MALA gradients always of the
-#: current geometry, evaluation/conformers/sampler_efficiency_gradient.md);
-#: 3: over-dispersed starts (each chain its own embedding, discrete states spread over the
-#: chains), nitrogen-inversion and amide-flip moves, discrete states monitored by the convergence
-#: rule, rank-normalised R-hat and bulk ESS (revision 1);
-#: 4: seeds whose flexible rings are in a low-energy library conformation
-#: (``embed_seed(library_rings=True)``: version-3 seeds held 57 of 416 ring-bearing evaluation
-#: molecules in twist-boats and the like, and the stored samples with them), evaluation splits to
-#: ESS >= 400 (at ESS 100 two i.i.d. samples of one ensemble differ by 0.151 rad of W1, above the
-#: 0.1-rad agreement threshold of the verification; evaluation/conformers/verify_noise.md)
+#: version (and revision) recorded in every molecule's diagnostics; what each version changed is
+#: in CHANGELOG.md (reference data). Version 4: seeds whose flexible rings are in a low-energy
+#: library conformation (``embed_seed(library_rings=True)``), evaluation splits to ESS >= 400.
 SAMPLER_VERSION = 4
 SAMPLER_REVISION = 0
 
 #: Sampler settings per split. Every split runs 4 chains until the convergence rule holds or the
 #: cap on CPU seconds per molecule is hit (CPU, not wall, time: the same work on a busy machine);
-#: evaluation molecules get a larger cap than training ones. Ring flips (one per sweep, chains
-#: starting in random puckers) were added on 2026-11-29; records built before carry no
-#: ``ring_flips_per_sweep`` in their ``config`` and are conditional on the seed's ring puckers.
-#: Mirror moves and one torsion-pair move per sweep were added later that day (2.36x the ESS per
-#: CPU second of the slowest torsion on 8 hard validation molecules,
-#: evaluation/conformers/sampler_efficiency_mirror.md); the ``config`` of each record says which.
+#: evaluation molecules get a larger cap and a larger ESS target than training ones. The
+#: ``config`` of each record says which settings built it.
 _COMMON = dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, min_sweeps=200, max_sweeps=100_000, **REFINE_MOVES,
                nitrogen_inversions_per_sweep=1.0, amide_flips_per_sweep=2.0)
 #: evaluation splits: ESS >= 400 for the slowest torsion and state, and 800 stored samples (the

@@ -83,11 +83,8 @@ CORE_OPTIONS: tuple[Option, ...] = (
     Option("lambda_min", 0.0, "torsion-term scale of the top rung of a Hamiltonian ladder, in [0, 1) (default 0)."),
     Option("ladder_terms", "torsion", _h("""what a Hamiltonian ladder scales: ``torsion`` (default) or
            ``torsion+electrostatic`` (also the intramolecular electrostatics,
-           :class:`~geomgen.conformers.reference.barrier.ElectrostaticTerm`). On six validation molecules the earlier
-           build left unconverged, at 90 CPU s each, a 4-rung ladder scaling both reached 0.54x the default sampler's
-           ESS per second of the slowest torsion (torsions only: 0.47x); it helped on two (ESS 186 vs 76, 59 vs 10)
-           and its swap rates fell to 0.02-0.06 on another (evaluation/conformers/sampler_efficiency_hbond.md): an
-           option, not the default."""), choices=("torsion", "torsion+electrostatic")),
+           :class:`~geomgen.conformers.reference.barrier.ElectrostaticTerm`, which hold hydrogen-bonded states in
+           vacuum); an option, not the default (evaluation/conformers/sampler_efficiency_hbond.md)."""), choices=("torsion", "torsion+electrostatic")),
     Option("t_max", 600.0, "temperature of the top rung of a temperature ladder, K (default 600).", low=0.0, closed=False),
     Option("adapt_ladder", True, "equalise neighbour swap rates during warm-up (default True)."),
     Option("warmup_sweeps", 200, "sweeps discarded per chain while step sizes and ladder adapt (default 200).", low=0),
