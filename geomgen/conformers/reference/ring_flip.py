@@ -125,3 +125,50 @@ def ring_pucker_signs(pos: np.ndarray, ring: np.ndarray) -> tuple[int, ...]:
     from geomgen.conformers.torsions import dihedral_angles
 
     return tuple(int(s) for s in np.sign(dihedral_angles(np.asarray(pos, dtype=np.float64), ring_torsion_quads(ring))))
+
+
+#: a substituent bond is axial when the cosine of its angle to the ring's plane normal is above
+#: this (chairs: about 0.95 axial, 0.3 equatorial; envelopes: about 0.8 and 0.4)
+AXIAL_COSINE = 0.6
+
+
+def pucker_reporter(mol, ring: np.ndarray) -> tuple[int, int] | None:
+    """The ``(ring atom, substituent)`` bond whose axial/equatorial position labels the pucker of
+    ``ring``, or None when no bond labels it as a quantity.
+
+    A ring flip swaps every substituent between axial and equatorial, so one well-chosen bond
+    tells the two puckers apart: the exocyclic heavy substituent of highest canonical rank
+    (``breakTies=False``) whose rank is unique among the ring's substituents (else the flip may
+    only swap two equivalent groups, a relabelling), on a ring atom that is not a nitrogen (an
+    N-substituent's position follows nitrogen inversion as well) and carries no second heavy
+    substituent (a gem pair is one axial and one equatorial in both puckers).
+    """
+    from rdkit import Chem
+
+    ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=False))
+    in_ring = {int(a) for a in ring}
+    subs = [(int(a), n.GetIdx()) for a in ring for n in mol.GetAtomWithIdx(int(a)).GetNeighbors()
+            if n.GetIdx() not in in_ring and n.GetAtomicNum() > 1]
+    counts: dict[int, int] = {}
+    for _, s in subs:
+        counts[ranks[s]] = counts.get(ranks[s], 0) + 1
+    heavy_on = {}
+    for a, _ in subs:
+        heavy_on[a] = heavy_on.get(a, 0) + 1
+    for a, s in sorted(subs, key=lambda p: -ranks[p[1]]):
+        if counts[ranks[s]] == 1 and mol.GetAtomWithIdx(a).GetAtomicNum() != 7 and heavy_on[a] == 1:
+            return a, s
+    return None
+
+
+def axial(positions: np.ndarray, ring: np.ndarray, bond: tuple[int, int]) -> np.ndarray:
+    """Whether the bond ``(ring atom, substituent)`` is axial in each of ``positions [S, N, 3]``
+    (``[N, 3]`` also taken): ``[S]`` bool, :data:`AXIAL_COSINE` on the angle to the normal of the
+    ring atoms' least-squares plane."""
+    pos = np.asarray(positions, dtype=np.float64)
+    pos = pos[None] if pos.ndim == 2 else pos
+    r = pos[:, ring]
+    normal = np.linalg.svd(r - r.mean(1, keepdims=True))[2][:, -1]  # [S, 3]
+    b = pos[:, bond[1]] - pos[:, bond[0]]
+    cos = np.abs((b * normal).sum(-1)) / np.linalg.norm(b, axis=-1)
+    return cos > AXIAL_COSINE

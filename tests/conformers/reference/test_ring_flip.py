@@ -76,14 +76,38 @@ def test_chains_from_either_chair_agree_with_flips_and_not_without():
     from_ax, _ = _axial_fraction(1.0, ax, mol, quad)
     assert diag["n_flippable_rings"] == 1 and 0.005 < diag["ring_flip_acceptance"] < 0.5
     assert 0.0 < from_eq < 0.3 and abs(from_eq - from_ax) < 0.06
+    # the pucker is a monitored state: its indicator (methyl axial) is the dihedral's verdict
+    assert diag["state_names"] == ["ring-0"] and abs(diag["state_population"][0] - from_eq) < 0.02
     assert _axial_fraction(0.0, eq, mol, quad)[0] == 0.0
     assert _axial_fraction(0.0, ax, mol, quad)[0] == 1.0
+
+
+@pytest.mark.parametrize("smiles, monitored", [
+    ("CC1CCCCC1", [True]),  # the methyl labels the pucker
+    ("C1CCCCC1", [False]),  # a flip is a relabelling
+    ("C[C@H]1CC[C@H](C)CC1", [False]),  # two equivalent methyls: the flip swaps them
+    ("CN1CCCCC1", [False]),  # the only substituent is on the nitrogen (it inverts too)
+    ("CC1(C)CCCCC1", [False]),  # a gem pair: one axial, one equatorial in both chairs
+    ("CCOC(=O)C1CCN(S(C)(=O)=O)CC1", [True]),  # the 4-piperidine ester of val-00006
+    ("CC[C@@H]1COCCN1C", [True]),  # the 2-ethylmorpholine of test-00095
+])
+def test_the_pucker_is_monitored_where_a_substituent_labels_it(smiles, monitored):
+    from geomgen.conformers.reference.ring_flip import axial, pucker_reporter
+
+    mol = embed_seed(parse_molecule(smiles), seed=0)
+    rings = flippable_rings(mol)
+    assert [pucker_reporter(mol, ring) is not None for ring, _ in rings] == monitored
+    x = mol.GetConformer().GetPositions()
+    for ring, branches in rings:
+        bond = pucker_reporter(mol, ring)
+        if bond is not None:  # the flip moves the reporting substituent between axial and equatorial
+            assert axial(x, ring, bond)[0] != axial(flip_ring(x, ring, branches), ring, bond)[0]
 
 
 def test_overdispersed_starts_cover_both_chairs_with_or_without_flip_moves():
     """Starts flip each ring with probability 1/2 whatever the move's rate: chains that cannot flip
     then disagree, and the convergence rule says so."""
-    from geomgen.conformers.reference.sampler import SamplerConfig, System, _overdispersed_start
+    from geomgen.conformers.reference.sampler import SamplerConfig, System, _overdispersed_start, _state_targets
     from geomgen.conformers.torsions import rotatable_torsions
 
     mol = embed_seed(parse_molecule("CC1CCCCC1"), seed=0)
@@ -93,7 +117,8 @@ def test_overdispersed_starts_cover_both_chairs_with_or_without_flip_moves():
 
     def axial(flips, own):
         system = System(mol, ts, SamplerConfig(ring_flips_per_sweep=flips))
-        return [abs(dihedral_angles(_overdispersed_start(system, seed, ts, np.random.default_rng(c), own_embedding=own),
+        targets = _state_targets(system, 8, np.random.default_rng(8))  # the pucker is monitored: half the chains each
+        return [abs(dihedral_angles(_overdispersed_start(system, seed, ts, np.random.default_rng(c), targets[c], own_embedding=own),
                                     quad)[0]) < np.radians(120) for c in range(8)]
 
     for flips in (0.0, 1.0):

@@ -1,16 +1,23 @@
 r"""Ring-flip moves: the chair-to-chair involution of
 :mod:`~geomgen.conformers.reference.ring_flip` on a random isolated saturated ring, unit Jacobian,
-accepted with :math:`\min(1, \pi_r(F x)/\pi_r(x))`. Each chain's over-dispersed start flips each
-such ring with probability 1/2, with the moves or without them. A pucker is not monitored as a
-state indicator (graph symmetry relabels ring atoms, so a pucker sign is not a quantity); its
-mixing shows in the substituents' torsions.
+accepted with :math:`\min(1, \pi_r(F x)/\pi_r(x))`.
+
+A ring's pucker is a monitored discrete state when one substituent labels it as a quantity
+(:func:`~geomgen.conformers.reference.ring_flip.pucker_reporter`: the indicator is whether that
+substituent is axial): the convergence rule then checks its R-hat, ESS and inter-half population,
+and the over-dispersed starts put half the chains in each pucker. It has to be monitored: the
+substituents' torsions alone did not show slow chair-chair mixing (a 4-piperidine ester and a
+2-ethylmorpholine passed the torsion rule in two runs that disagreed, flip acceptance 0.3-1 %;
+evaluation/conformers/v4_pilot.md). A ring without such a substituent (cyclohexane; a ring whose
+only substituent sits on its nitrogen; two equivalent substituents) is not monitored, and each
+chain's start flips it with probability 1/2.
 """
 
 from __future__ import annotations
 
 from geomgen.conformers.reference.moves.base import Move
 from geomgen.conformers.reference.options import Option
-from geomgen.conformers.reference.ring_flip import flip_ring, flippable_rings
+from geomgen.conformers.reference.ring_flip import axial, flip_ring, flippable_rings, pucker_reporter
 
 
 class RingFlipMove(Move):
@@ -47,6 +54,26 @@ class RingFlipMove(Move):
     def step(self, rung, adapt: bool = False) -> None:
         ring, branches = self.rings[int(rung.rng.integers(len(self.rings)))]
         self.metropolis(rung, flip_ring(rung.pos, ring, branches))
+
+    @property
+    def monitored(self) -> list[int]:
+        """The rings whose pucker one substituent labels (:func:`pucker_reporter`)."""
+        return [k for k, r in enumerate(self._reporters) if r is not None]
+
+    @property
+    def _reporters(self) -> list:
+        if not hasattr(self, "_reporter_cache"):
+            self._reporter_cache = [pucker_reporter(self.system.mol, ring) for ring, _ in self.sites]
+        return self._reporter_cache
+
+    def states(self, positions):
+        """``[S, K]`` bool: whether each monitored ring's reporting substituent is axial (:func:`axial`)."""
+        import numpy as np
+
+        pos = np.asarray(positions, dtype=np.float64)
+        pos = pos[None] if pos.ndim == 2 else pos
+        cols = [axial(pos, self.sites[k][0], self._reporters[k]) for k in self.monitored]
+        return np.stack(cols, axis=1) if cols else np.zeros((len(pos), 0), dtype=bool)
 
     def extra_diagnostics(self) -> dict:
         return {"n_flippable_rings": len(self.rings)}
