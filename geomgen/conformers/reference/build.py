@@ -65,6 +65,51 @@ def ring_flip_bits(mol, positions: np.ndarray) -> np.ndarray:
     return bits
 
 
+def sample_representation(mol, positions: np.ndarray, mirrored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How the store writes each sample on the seed (``ring_flipped`` bits and the ``mirrored``
+    flag that :meth:`~geomgen.conformers.reference.store.ReferenceMolecule.conformers` reads).
+
+    ``mirrored`` is the sample's parity of mirror moves. A ring whose pucker a substituent labels
+    (:func:`~geomgen.conformers.reference.ring_flip.pucker_reporter`) gets its bit from that
+    substituent: set when it is axial where the seed's is equatorial or the other way round.
+    For a molecule that is its own mirror image
+    (:func:`~geomgen.conformers.reference.moves.symmetry.mirror_symmetric`) the flag is then
+    chosen so that the rebuilt ring's labelled endocyclic torsions have the sample's signs: the
+    symmetry move relabels a symmetric ring's atoms, which reverses those signs with no flip and
+    no mirror move, and the mirror image of the seed is the one rebuild that has them (the
+    rebuilt torsions are the sample's either way). Every other ring gets the sign rule of
+    :func:`ring_flip_bits` on the sample corrected by the (possibly re-chosen) flag.
+
+    Returns:
+        ``(bits [S] uint8, mirrored [S] uint8)``.
+    """
+    from geomgen.conformers.reference.moves.symmetry import mirror_symmetric
+    from geomgen.conformers.reference.ring_flip import axial, flippable_rings, pucker_reporter, ring_torsion_quads
+    from geomgen.conformers.torsions import dihedral_angles
+
+    pos = np.asarray(positions, dtype=np.float64)
+    m = np.asarray(mirrored, dtype=bool).copy()
+    rings = flippable_rings(mol)[:8]
+    seed = mol.GetConformer().GetPositions()
+    same = []  # per ring: whether the sample's labelled ring torsions point as the seed's
+    for ring, _ in rings:
+        quads = ring_torsion_quads(ring)
+        same.append(dihedral_angles(pos, quads) @ dihedral_angles(seed, quads) > 0)
+    reporters = [pucker_reporter(mol, ring) for ring, _ in rings]
+    flipped = [None if r is None else axial(pos, ring, r) != axial(seed, ring, r)[0] for (ring, _), r in zip(rings, reporters)]
+    if mirror_symmetric(mol) and any(f is not None for f in flipped):
+        # the flag each labelled ring asks for: rebuilt signs (-1)^(bit + flag) must be the sample's
+        wants = [(f.astype(int) + (~sm).astype(int)) % 2 for f, sm in zip(flipped, same) if f is not None]
+        agree = np.all([w == wants[0] for w in wants], axis=0)
+        m = np.where(agree, wants[0].astype(bool), m)
+    bits = np.zeros(len(pos), np.uint8)
+    for r, (f, sm) in enumerate(zip(flipped, same)):
+        by_sign = np.where(m, sm, ~sm)  # the sign rule on the flag-corrected sample
+        bit = by_sign if f is None else f
+        bits |= (bit.astype(np.uint8) << r).astype(np.uint8)
+    return bits, m.astype(np.uint8)
+
+
 def should_resample(diagnostics: dict, smiles: str, unconverged: bool = False, rings: bool = False, config: dict | None = None) -> bool:
     """Whether a built molecule is sampled again when a build is asked to retry.
 
@@ -113,6 +158,10 @@ def sample_molecule(mol_id: str, smiles: str, config: dict, seed: int = 0) -> di
         mol = embed_seed(parse_molecule(smiles, name=mol_id), seed=seed, name=mol_id, library_rings=True)
         res = sample_reference(mol, SamplerConfig(seed=seed, **config))
         q = np.round(np.mod(res.angles + math.pi, 2 * math.pi) / (2 * math.pi) * QUANT).astype(np.int64) % QUANT
+        if config.get("ring_flips_per_sweep", 0) > 0:
+            ring_bits, mirror_bits = sample_representation(mol, res.positions, res.mirrored)
+        else:
+            ring_bits, mirror_bits = np.zeros(len(q), np.uint8), res.mirrored.astype(np.uint8)
         diag = {k: (float(v) if isinstance(v, np.floating) else v) for k, v in res.diagnostics.items()}
         diag.update(total_seconds=time.perf_counter() - t0, sampler_version=SAMPLER_VERSION, sampler_revision=SAMPLER_REVISION, config=dict(config), seed=seed,
                     seed_rings_off_library=mol.HasProp("geomgen_rings_off_library"))
@@ -125,10 +174,9 @@ def sample_molecule(mol_id: str, smiles: str, config: dict, seed: int = 0) -> di
             "angles": q.astype(np.uint16).reshape(len(res.angles), len(res.torsions)),
             "energies": res.energies.astype(np.float32),
             "diagnostics": np.array(json.dumps(diag)),
-            # ring puckers of the mirror-image-corrected samples, which conformers() rebuilds on the seed
-            "ring_flipped": (ring_flip_bits(mol, np.where(res.mirrored[:, None, None], -res.positions, res.positions))
-                             if config.get("ring_flips_per_sweep", 0) > 0 else np.zeros(len(q), np.uint8)),
-            "mirrored": res.mirrored.astype(np.uint8),
+            # ring puckers and mirror flags as conformers() rebuilds them on the seed
+            "ring_flipped": ring_bits,
+            "mirrored": mirror_bits,
         }
         return {"id": mol_id, "ok": True, "arrays": arrays, "diagnostics": diag}
     except Exception as exc:  # recorded per molecule, the build goes on
