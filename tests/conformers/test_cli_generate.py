@@ -315,7 +315,8 @@ def test_ctrl_c_in_a_real_process_then_resume(tmp_path):
     smi.write_text("".join(f"CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O m{i}\n" for i in range(60)))
     out = tmp_path / "out.sdf"
     cmd = [sys.executable, "-m", "geomgen", "conformers", str(smi), "-n", "100", "-o", str(out), "--chunk", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_default_signals)
     try:
         deadline = time.time() + 60
         while time.time() < deadline:  # wait for two finished molecules in the temporary file
@@ -426,12 +427,24 @@ def test_resume_refuses_other_options_or_a_changed_input_naming_what_differs(tmp
     assert main([*args, "--resume"]) == 0  # the same options and input resume
 
 
+def _default_signals():
+    """In the child before exec: SIGINT and SIGTERM at their defaults and unblocked, as a shell
+    gives a foreground command, whatever the test runner inherited (a runner started in the
+    background by a script has SIGINT ignored, and an ignored signal is discarded on arrival)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 def _run_cli(tmp_path, *args):
     import subprocess
     import sys
 
     return subprocess.Popen([sys.executable, "-m", "geomgen", "conformers", *map(str, args)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=tmp_path)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=tmp_path,
+                            preexec_fn=_default_signals)
 
 
 def _wait_for_records(proc, path, count: int, timeout: float = 90):

@@ -11,6 +11,14 @@ import yaml
 
 from geomgen.cli import main
 
+
+def _default_signals():
+    """In the child before exec: SIGINT and SIGTERM at their defaults and unblocked, as a shell
+    gives a foreground command, whatever the test runner inherited."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
 TINY = Path(__file__).resolve().parents[2] / "geomgen" / "singular" / "configs" / "tiny.yaml"
 
 
@@ -58,7 +66,8 @@ def test_killed_run_resumes(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "geomgen", "simulate", str(study), "-o", str(out), "--no-progress"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=_default_signals)
     try:
         deadline = time.time() + 60
         while time.time() < deadline and len(cell_files(out)) < 3:
@@ -195,7 +204,8 @@ def test_ctrl_c_during_a_fit_is_exit_130_with_one_line(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "geomgen", "simulate", str(study), "-o", str(out), "--no-progress"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_default_signals)
     try:
         deadline = time.time() + 25
         while time.time() < deadline and not cell_files(out) and proc.poll() is None:
