@@ -102,11 +102,10 @@ def sample_representation(mol, positions: np.ndarray, mirrored: np.ndarray) -> t
         wants = [(f.astype(int) + (~sm).astype(int)) % 2 for f, sm in zip(flipped, same) if f is not None]
         agree = np.all([w == wants[0] for w in wants], axis=0)
         m = np.where(agree, wants[0].astype(bool), m)
-    bits = np.zeros(len(pos), np.uint8)
-    for r, (f, sm) in enumerate(zip(flipped, same)):
-        by_sign = np.where(m, sm, ~sm)  # the sign rule on the flag-corrected sample
-        bit = by_sign if f is None else f
-        bits |= (bit.astype(np.uint8) << r).astype(np.uint8)
+    bits = ring_flip_bits(mol, np.where(m[:, None, None], -pos, pos))  # the sign rule on the flag-corrected sample
+    for r, f in enumerate(flipped):
+        if f is not None:  # a labelled ring: its physical pucker
+            bits = (bits & ~np.uint8(1 << r)) | (f.astype(np.uint8) << r).astype(np.uint8)
     return bits, m.astype(np.uint8)
 
 
