@@ -58,6 +58,19 @@ the restrained law, exact by the same path argument) gave 0.050 / 0.024 / 0.016 
 steps and cost 3x the CPU: short relaxations add work variance faster than they remove strain, so
 neither was adopted. Better-mixed amide states need a longer protocol or a ladder that scales the
 amide torsion terms.
+
+*Tried and not kept: coupled neighbours.* Turning each rotatable torsion that shares an atom with
+the flipped bond by :math:`\pm(\pi + \epsilon)` in the same path (random order and signs, so the
+move stays exact). On the 2-acylaminothiazole ``COCC(=O)Nc1nc(-c2ccc(SC)cc2)cs1``, whose Z seed
+is 1.4 kcal/mol above the E minimum, a rigid flip of the amide alone from the minimised seed lands
+1,474 kcal/mol higher (the acyl group on the thiazole), with both neighbours turned 10.4 (van der
+Waals 6.7, electrostatics 5.2; minimised, 1.0 below the start); yet acceptance stayed at 0-0.0007
+with 10 to 60 increments and 1 to 5 relaxation steps, the residual strain relaxing through soft
+modes that a few MALA steps do not move; on CCN(C)C(C)=O it fell from 0.055 to 0.045 (half the
+flips coupled) and on acetanilide from 0.0017 to 0.0006 (2 x 400 sweeps, 2026-12-04). Secondary
+anilides and similar amides whose states differ by the placement of a neighbouring ring are mixed
+by no move here; over-dispersed starts let the convergence rule see it (their chains disagree),
+so such molecules are labelled not converged rather than wrong.
 """
 
 from __future__ import annotations

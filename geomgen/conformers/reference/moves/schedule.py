@@ -16,13 +16,14 @@ from geomgen.conformers.reference.moves.ncmc import NCMCMove
 from geomgen.conformers.reference.moves.nitrogen_inversion import NitrogenInversionMove
 from geomgen.conformers.reference.moves.rigid_torsion import RigidTorsionMove
 from geomgen.conformers.reference.moves.ring_flip import RingFlipMove
+from geomgen.conformers.reference.moves.ring_nitrogen_inversion import RingNitrogenInversionMove
 from geomgen.conformers.reference.moves.symmetry import SymmetryMove
 from geomgen.conformers.reference.moves.torsion_pair import TorsionPairMove
 
 #: every move, in sweep order: symmetry (and mirror), rigid torsion passes, ring flips, nitrogen
-#: inversions, amide flips, torsion pairs, NCMC, MALA
-SCHEDULE = (SymmetryMove, RigidTorsionMove, RingFlipMove, NitrogenInversionMove, AmideFlipMove, TorsionPairMove, NCMCMove,
-            MALAMove)
+#: inversions (acyclic, then in rings), amide flips, torsion pairs, NCMC, MALA
+SCHEDULE = (SymmetryMove, RigidTorsionMove, RingFlipMove, NitrogenInversionMove, RingNitrogenInversionMove, AmideFlipMove,
+            TorsionPairMove, NCMCMove, MALAMove)
 
 
 def move_options() -> tuple:
