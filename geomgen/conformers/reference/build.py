@@ -27,9 +27,10 @@ from geomgen.conformers.reference.store import QUANT, _atomic_savez, read_smiles
 #: in CHANGELOG.md (reference data). Version 4: seeds whose flexible rings are in a low-energy
 #: library conformation (``embed_seed(library_rings=True)``), evaluation splits to ESS >= 400;
 #: revision 1: ring puckers that a substituent labels are monitored states; revision 2: ring
-#: nitrogens invert (their substituent between axial and equatorial).
+#: nitrogens invert (their substituent between axial and equatorial); revision 3: amide flips that
+#: warm-up hardly ever accepts are made less often after it (``amide_flip_adapt``).
 SAMPLER_VERSION = 4
-SAMPLER_REVISION = 2
+SAMPLER_REVISION = 3
 
 #: Sampler settings per split. Every split runs 4 chains until the convergence rule holds or the
 #: cap on CPU seconds per molecule is hit (CPU, not wall, time: the same work on a busy machine);

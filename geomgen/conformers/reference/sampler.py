@@ -119,6 +119,11 @@ class System:
         for move in self.moves.values():
             move.reset()
 
+    def end_warmup(self) -> None:
+        """Every move's :meth:`~geomgen.conformers.reference.moves.base.Move.end_warmup`."""
+        for move in self.moves.values():
+            move.end_warmup()
+
     def move_diagnostics(self) -> dict:
         """Every move's diagnostics (acceptance rates and counts), applicable or not."""
         out = {}
@@ -246,6 +251,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
             lad.sweep(adapt=True)
             if cfg.adapt_ladder and s % 10 == 9 and s < 0.8 * cfg.warmup_sweeps:
                 lad.adapt_ladder()
+    system.end_warmup()
     n_atoms, n_t = mol.GetNumAtoms(), len(ts)
     # per chain, one block per round: angles [round_sweeps, T], energies, positions (float32)
     draws = [[] for _ in ladders]
@@ -394,6 +400,7 @@ def refine(mol, starts, sweeps: int = 20, samples_per_chain: int = 1, config: Sa
     pilot = Rung(system, mol.GetConformer().GetPositions(), 1.0, system.kt0, np.random.default_rng([seed, 1]))
     for _ in range(pilot_sweeps if sweeps else 0):
         pilot.sweep(adapt=True)
+    system.end_warmup()
     system.reset_stats()
     rng = np.random.default_rng([seed, 0])
     m, r = len(starts), samples_per_chain

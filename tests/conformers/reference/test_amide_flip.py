@@ -131,3 +131,17 @@ def test_tertiary_amide_population_matches_bar():
     flips per sweep, 2 x 2,000 sweeps) 0.448, acceptance about 0.05. Here 2 x 1,600 sweeps."""
     p_cis, p_bar = _check_population(TERTIARY, sweeps=1600, rate=4.0, tol=0.03)
     assert 0.3 < p_bar < 0.7
+
+
+def test_rate_is_scaled_once_after_warmup_by_the_warmup_acceptance():
+    """Flips that warm-up hardly ever accepts are made less often afterwards (at least a tenth of
+    the rate), with the factor fixed before the first kept sweep and reported; 0 turns it off."""
+    mol = embed_seed(parse_molecule(TERTIARY), seed=0)
+    budget = dict(seed=0, n_chains=2, warmup_sweeps=60, round_sweeps=20, min_sweeps=20, max_sweeps=20, n_samples=40,
+                  amide_flips_per_sweep=2.0)
+    strict = sample_reference(mol, SamplerConfig(amide_flip_adapt=1.0, **budget)).diagnostics
+    a = strict["amide_flip_warmup_acceptance"]
+    assert a is not None and 0 < a < 0.5
+    assert strict["amide_flip_rate_factor"] == pytest.approx(max(0.1, a))
+    off = sample_reference(mol, SamplerConfig(amide_flip_adapt=0.0, **budget)).diagnostics
+    assert off["amide_flip_rate_factor"] == 1.0 and off["amide_flip_warmup_acceptance"] == pytest.approx(a)

@@ -59,6 +59,15 @@ steps and cost 3x the CPU: short relaxations add work variance faster than they 
 neither was adopted. Better-mixed amide states need a longer protocol or a ladder that scales the
 amide torsion terms.
 
+*Rate.* An NCMC flip costs about as much as the rest of a sweep (10 increments and 10 MALA
+steps); on an N-acylsulfonamide at 2 flips per sweep they took 70 % of the sampler's time. Where
+they are hardly ever accepted that time is lost to every other move, so after the warm-up
+(:meth:`AmideFlipMove.end_warmup`, once every chain has warmed up and before the first kept
+sweep) the rate is multiplied by :math:`\min(1, \max(0.1, a / a_0))`, :math:`a` the warm-up
+acceptance over all chains and :math:`a_0` = ``amide_flip_adapt``. It is fixed from then on, so the
+kept sweeps run one fixed kernel and the move stays exact; a site whose flips are rare still gets
+a tenth of the tries.
+
 *Tried and not kept: coupled neighbours.* Turning each rotatable torsion that shares an atom with
 the flipped bond by :math:`\pm(\pi + \epsilon)` in the same path (random order and signs, so the
 move stays exact). On the 2-acylaminothiazole ``COCC(=O)Nc1nc(-c2ccc(SC)cc2)cs1``, whose Z seed
@@ -108,12 +117,29 @@ class AmideFlipMove(Move):
         Option("amide_flip_relax", 1, "MALA steps between the increments of an amide flip (default 1).", low=0),
         Option("amide_flip_jitter", 0.2, "scale (rad) of the Gaussian jitter around the amide flip's +-pi "
                                          "(default 0.2).", low=0.0),
+        Option("amide_flip_adapt", 0.005, "warm-up acceptance below which amide flips are made less often: after "
+                                          "warm-up their rate is multiplied by min(1, acceptance / this), at least "
+                                          "0.1 (default 0.005; 0 keeps the rate).", low=0.0),
     )
 
     def __init__(self, system):
         super().__init__(system)
         #: the sites, found whatever the rate (the state hooks use them for over-dispersed starts)
         self.sites = partial_double_bonds(system.mol)
+        #: the rate's multiplier, fixed by :meth:`end_warmup`; the warm-up acceptance it came from
+        self.rate_factor, self.warmup_acceptance = 1.0, None
+
+    @property
+    def rate(self) -> float:
+        return float(self.cfg.amide_flips_per_sweep) * self.rate_factor
+
+    def end_warmup(self) -> None:
+        """Fix the rate from the warm-up acceptance (module docstring, *Rate*); needs 20 tries."""
+        if self.warmup_acceptance is not None or self.tried < 20:
+            return
+        self.warmup_acceptance = self.acceptance
+        if self.cfg.amide_flip_adapt > 0:
+            self.rate_factor = min(1.0, max(0.1, self.warmup_acceptance / self.cfg.amide_flip_adapt))
 
     @property
     def applicable(self) -> bool:
@@ -148,4 +174,5 @@ class AmideFlipMove(Move):
         return site_states(self.sites, positions)
 
     def extra_diagnostics(self) -> dict:
-        return {"n_amide_bonds": len(self.sites)}
+        return {"n_amide_bonds": len(self.sites), "amide_flip_rate_factor": self.rate_factor,
+                "amide_flip_warmup_acceptance": self.warmup_acceptance}

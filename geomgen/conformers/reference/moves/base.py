@@ -76,6 +76,11 @@ class Move:
         """Propose a new state of ``rung`` and accept or reject it."""
         raise NotImplementedError
 
+    def end_warmup(self) -> None:
+        """Called once when every chain has finished its warm-up and before the first kept
+        sweep: a move may fix here what it learned in warm-up (e.g. its rate). Nothing may change
+        after it, so the kernel of the kept sweeps is fixed and leaves each rung's law invariant."""
+
     # -- discrete states ----------------------------------------------------------------------
     #: the kind of discrete site this move changes ("nitrogen", "amide", "ring"), or None
     state_name: ClassVar[str | None] = None
