@@ -96,6 +96,10 @@ CORE_OPTIONS: tuple[Option, ...] = (
            ("--max-seconds",), low=0.0, closed=False, inf_ok=True),
     Option("max_cpu_seconds", math.inf, _h("""cap on the CPU time of this process (single-threaded), so a budget means
            the same work on a busy machine as on an idle one (default inf)."""), low=0.0, closed=False, inf_ok=True),
+    Option("give_up_after", 0.25, _h("""share of ``max_cpu_seconds`` after which a molecule whose chains have each stayed in one
+           state of a monitored discrete site, not the same state in every chain, is stopped as not converged: with no
+           transition in that time, the rest of the budget cannot bring the site's ESS to the target (default 0.25;
+           0 never stops early)."""), low=0.0),
     Option("rhat_target", 1.05, "convergence: split R-hat of every torsion below (default 1.05).", ("--rhat",),
            low=1.0, closed=False),
     Option("ess_target", 100.0, "convergence: effective sample size of every torsion at least (default 100).", ("--ess",),

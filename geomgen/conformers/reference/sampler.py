@@ -213,6 +213,18 @@ def _overdispersed_start(system: System, seed_pos: np.ndarray, ts: TorsionSet, r
     return mmff.minimize(best, max_iters=200)[0]
 
 
+def _stuck_states(states: list[list[np.ndarray]], labels: list[str]) -> list[str]:
+    """Names of the monitored discrete sites on which every chain has stayed in one state, not the
+    same one in all chains (``states``: per chain, its blocks ``[sweeps, K]`` of 0/1 states)."""
+    if not labels:
+        return []
+    per_chain = [np.concatenate(x) for x in states]  # [sweeps, K] each
+    const = np.stack([(c == c[:1]).all(0) for c in per_chain])  # [chains, K]
+    first = np.stack([c[0] for c in per_chain])  # [chains, K]
+    split = first.any(0) & ~first.all(0)
+    return [labels[k] for k in np.flatnonzero(const.all(0) & split)]
+
+
 def sample_reference(mol, config: SamplerConfig | None = None, torsions: TorsionSet | None = None, starts=None) -> ReferenceResult:
     """Sample the MMFF94 Boltzmann distribution of ``mol`` (flexible geometry) by MCMC.
 
@@ -260,6 +272,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     mirrored = [[] for _ in ladders]
     states = [[] for _ in ladders]
     sweeps = 0
+    gave_up: list[str] = []
     while True:
         for c, lad in enumerate(ladders):
             block, e_block, m_block = [], [], []
@@ -279,7 +292,13 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         conv = torsion_convergence(arr, sym, cfg.targets)
         st = state_convergence(np.stack([np.concatenate(x) for x in states]), cfg.targets, labels)
         done = conv["converged"] and st["states_converged"] and sweeps >= cfg.min_sweeps
-        out_of_time = time.perf_counter() - t0 >= cfg.max_seconds or time.process_time() - c0 >= cfg.max_cpu_seconds
+        cpu = time.process_time() - c0
+        out_of_time = time.perf_counter() - t0 >= cfg.max_seconds or cpu >= cfg.max_cpu_seconds
+        if not done and cfg.give_up_after > 0 and cpu >= cfg.give_up_after * cfg.max_cpu_seconds:
+            stuck = _stuck_states(states, labels)
+            if stuck:
+                gave_up = stuck
+                break
         if done or sweeps >= cfg.max_sweeps or out_of_time:
             break
     all_angles = arr.reshape(cfg.n_chains * sweeps, n_t)
@@ -311,7 +330,8 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         "interchain_w1_max": conv["w1_max"],
         "torsions_converged": conv["converged"],
         **st,
-        "converged": conv["converged"] and st["states_converged"],
+        "converged": conv["converged"] and st["states_converged"] and not gave_up,
+        "gave_up_on": gave_up,
         "targets": asdict(cfg.targets),
         "seconds": time.perf_counter() - t0,
         "cpu_seconds": time.process_time() - c0,

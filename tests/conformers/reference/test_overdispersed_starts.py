@@ -42,3 +42,16 @@ def test_a_state_no_move_changes_is_labelled_unconverged_and_mixes_with_its_move
     assert d["state_rhat_max"] < 1.1 and d["state_ess_min"] > 50
     assert abs(d["state_population"][0] - 0.5) < 0.1
     assert mixed.states.shape == (200, 1)
+
+
+def test_a_molecule_whose_chains_never_leave_their_states_is_given_up_early():
+    """With a CPU cap, a site on which every chain has stayed in its own start state (half in
+    each) once ``give_up_after`` of the cap is spent stops the molecule as not converged, naming
+    the site; without a cap, or with ``give_up_after=0``, it runs on."""
+    mol = embed_seed(parse_molecule(AMINE), seed=0)
+    capped = dict(SHORT, round_sweeps=20, min_sweeps=20, max_sweeps=100_000, max_cpu_seconds=40.0)
+    d = sample_reference(mol, SamplerConfig(**{**capped, "give_up_after": 0.01})).diagnostics
+    assert d["gave_up_on"] == ["nitrogen-3"] and not d["converged"]
+    assert d["cpu_seconds"] < 20 and d["sweeps_per_chain"] < 100_000
+    d = sample_reference(mol, SamplerConfig(**SHORT)).diagnostics
+    assert d["gave_up_on"] == [] and d["sweeps_per_chain"] == SHORT["max_sweeps"]
