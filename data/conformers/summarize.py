@@ -107,40 +107,46 @@ def main():
 
 
 def _discrete_state_lines() -> list[str]:
-    """Version-3 references: the discrete states monitored (amide E/Z, nitrogen configurations)
-    and how many passed the rule."""
-    out = ["", "Version-3 references (over-dispersed starts, nitrogen inversions and amide flips, discrete states in the rule; "
-           "`population` is the pooled share of samples in state 1 of each monitored site, see "
-           "`geomgen.conformers.reference.moves`):", "",
-           "| split | v3 molecules | converged | with amide sites | amide sites (mean population of state 1) "
-           "| with nitrogen sites | nitrogen sites (mean population) | sites passing the state rule | median CPU s / mol |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    """References of sampler version 3 and later: the discrete states monitored (amide E/Z,
+    nitrogen configurations, ring puckers, ring-nitrogen configurations), how many passed the rule,
+    and how many molecules were stopped early on a site no chain left."""
+    kinds = ("amide", "nitrogen", "ring", "ring-nitrogen")
+    out = ["", "References of sampler version 3 and later (over-dispersed starts, discrete states in the rule; per kind of "
+           "site: molecules with such sites, sites, and in brackets the mean pooled share of samples in state 1; see "
+           "`geomgen.conformers.reference.moves`; *stopped early*: chains that never left their different states of a "
+           "site by a quarter of the CPU cap, revision 3 on):", "",
+           "| split | version.revision | molecules | converged | stopped early | "
+           + " | ".join(kinds) + " | sites passing the state rule | median CPU s / mol |",
+           "|---|---|---|---|---|" + "---|" * len(kinds) + "---|---|"]
     for split in SPLITS:
         path = HERE / f"reference_{split}.npz"
         if not path.exists():
             continue
-        v3 = [r for r in load_reference_set(split) if r.diagnostics.get("sampler_version") == 3]
-        if not v3:
-            continue
-        sites = {"amide": [], "nitrogen": []}
-        mols = {"amide": 0, "nitrogen": 0}
-        passed = total = 0
-        for r in v3:
-            d = r.diagnostics
-            kinds = set()
-            for name, pop, ok in zip(d.get("state_names", []), d.get("state_population", []), d.get("state_converged", [])):
-                kind = name.split("-")[0]
-                sites.setdefault(kind, []).append(pop)
-                kinds.add(kind)
-                passed += bool(ok)
-                total += 1
-            for kind in kinds:
-                mols[kind] = mols.get(kind, 0) + 1
-        cpu = [r.diagnostics.get("cpu_seconds", float("nan")) for r in v3]
-        out.append(f"| {split} | {len(v3)} | {sum(r.converged for r in v3)} | {mols['amide']} | {len(sites['amide'])} "
-                   f"({np.mean(sites['amide']) if sites['amide'] else float('nan'):.2f}) | {mols['nitrogen']} | "
-                   f"{len(sites['nitrogen'])} ({np.mean(sites['nitrogen']) if sites['nitrogen'] else float('nan'):.2f}) | "
-                   f"{passed} of {total} | {_median(cpu):.0f} |")
+        groups: dict[tuple[int, int], list] = {}
+        for r in load_reference_set(split):
+            version = r.diagnostics.get("sampler_version", 1)
+            if version >= 3:
+                groups.setdefault((version, r.diagnostics.get("sampler_revision", 0)), []).append(r)
+        for (version, revision), refs in sorted(groups.items()):
+            sites = {k: [] for k in kinds}
+            mols = dict.fromkeys(kinds, 0)
+            passed = total = 0
+            for r in refs:
+                d = r.diagnostics
+                seen = set()
+                for name, pop, ok in zip(d.get("state_names", []), d.get("state_population", []), d.get("state_converged", [])):
+                    kind = name.rsplit("-", 1)[0]
+                    sites.setdefault(kind, []).append(pop)
+                    seen.add(kind)
+                    passed += bool(ok)
+                    total += 1
+                for kind in seen:
+                    mols[kind] = mols.get(kind, 0) + 1
+            cpu = [r.diagnostics.get("cpu_seconds", float("nan")) for r in refs]
+            cells = [f"{mols[k]}: {len(sites[k])} ({np.mean(sites[k]):.2f})" if sites[k] else "0" for k in kinds]
+            out.append(f"| {split} | {version}.{revision} | {len(refs)} | {sum(r.converged for r in refs)} | "
+                       f"{sum(bool(r.diagnostics.get('gave_up_on')) for r in refs)} | " + " | ".join(cells)
+                       + f" | {passed} of {total} | {_median(cpu):.0f} |")
     return out if len(out) > 5 else []
 
 
