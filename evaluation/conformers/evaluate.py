@@ -2,7 +2,7 @@
 
     python -m evaluation.conformers.evaluate --splits val test drugs -n 50 [--max-molecules M]
         [--methods etkdg etkdg+mmff geomgen geomgen+relax geomgen+boltzmann geomgen+states geomgen+assembly
-                   geomgen+assembly+mmff100]
+                   geomgen+assembly+mmff20 geomgen+assembly+mmff50 geomgen+assembly+mmff100]
 
 For every molecule of each split, every method generates ``n`` conformers of the reference's
 own molecule (same atom order; stereo from the reference's isomeric SMILES) and is scored:
@@ -92,8 +92,9 @@ def make_methods(model_path=None, seed_iters=None, candidates=()):
     methods["geomgen+states"] = lambda refs, n, seed: run(refs, n, seed, state_seeds=8)
     # seeds assembled from the ring library (issue 27), with and without MMFF94 iterations on them
     methods["geomgen+assembly"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("seed_method", "assembly"),))
-    methods["geomgen+assembly+mmff100"] = lambda refs, n, seed: run(
-        refs, n, seed, gen_opts=(("seed_method", "assembly"), ("assembly_iters", 100)))
+    for iters in (20, 50, 100):
+        methods[f"geomgen+assembly+mmff{iters}"] = lambda refs, n, seed, iters=iters: run(
+            refs, n, seed, gen_opts=(("seed_method", "assembly"), ("assembly_iters", iters)))
     for name, path in candidates:
         methods[f"geomgen[{name}]"] = lambda refs, n, seed, path=path: run(refs, n, seed, path=path)
     return methods
