@@ -4,6 +4,22 @@ import numpy as np
 import pytest
 import torch
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _ring_cache(tmp_path_factory):
+    """Every test (and the CLI processes it starts) caches ring conformations in a folder of its
+    session, not in the user's cache (the default seeds are assembled from the ring library)."""
+    import os
+
+    old = os.environ.get("GEOMGEN_CACHE_DIR")
+    os.environ["GEOMGEN_CACHE_DIR"] = str(tmp_path_factory.mktemp("ring-cache"))
+    yield
+    if old is None:
+        os.environ.pop("GEOMGEN_CACHE_DIR", None)
+    else:
+        os.environ["GEOMGEN_CACHE_DIR"] = old
+
+
 # Tolerance table for numerical tests run in both precisions (e3nn habit).
 TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
 

@@ -16,9 +16,10 @@ the SMILES file and writes an SD file, run as its own process:
   :data:`API_CHUNK` molecules, SD text as the CLI writes it) with ETKDGv3 seeds or with seeds
   assembled from the ring library (issue 27). ``empty``: an empty ring-library disk cache, the
   shipped library on (a fresh install); ``warm``: the cache the ``empty`` run filled;
-  ``bare``: an empty cache and no shipped library (every ring system built on first use). The
-  CLI has no option for the seed method yet, so these run through the API; ``api:etkdg`` is the
-  same harness with today's seeds, so the CLI row and it differ only by the harness.
+  ``bare``: an empty cache and no shipped library (every ring system built on first use). These
+  set the cache per row, which the CLI cannot; ``api:etkdg`` is the same harness with ETKDGv3
+  seeds, and a CLI row (``geomgen``, the default seeds) differs from its API row only by the
+  harness.
 
 Reported per method: wall time (model loading and start-up included), conformers per second,
 speed-up over ETKDGv3 of the same run, peak memory of the whole process tree (the sum of the
@@ -440,8 +441,8 @@ def render(rows: list[dict], mem_rows: list[dict], args, stages: dict | None = N
                        f"{r['conformers_per_second']:.0f} | {ratio} | {r['peak_mb']:.0f} | {r['failed']} |")
         api = [r for r in rows if r["method"].startswith("api:assembly")]
         if api:
-            out += ["", "`api:*` rows run `ConformerGenerator.generate_many` in worker processes (the CLI has no seed-method "
-                    "option yet): `api:etkdg` with today's ETKDGv3 seeds, `api:assembly:*` with seeds assembled from the ring "
+            out += ["", "`api:*` rows run `ConformerGenerator.generate_many` in worker processes (each with its own ring "
+                    "cache): `api:etkdg` with ETKDGv3 seeds, `api:assembly:*` with seeds assembled from the ring "
                     "library (`seed_method=\"assembly\"`); `empty`: empty disk cache, shipped library on (a fresh install); "
                     "`warm`: the cache the `empty` run filled; `bare`: empty cache, no shipped library (every ring system "
                     "built on first use).",

@@ -41,9 +41,15 @@ DEFAULT_SEED_EMBEDDER = "etkdg"
 #: distance-geometry embedding per molecule) or ``"assembly"`` (ring systems from the ring
 #: library, the rest from standard internal coordinates, ETKDGv3 as the fallback)
 SEED_METHODS = ("etkdg", "assembly")
-DEFAULT_SEED_METHOD = "etkdg"
+#: assembled seeds with 100 MMFF94 iterations are the default: against ETKDGv3 seeds, on every
+#: converged reference of val / test / drugs (seed 1), COV-R@0.75 0.838 / 0.743 / 0.825 vs
+#: 0.806 / 0.736 / 0.760 and AMR-R 0.460 / 0.542 / 0.439 vs 0.478 / 0.548 / 0.507, torsion W1
+#: 0.310 / 0.307 / 0.447 vs 0.301 / 0.306 / 0.447 (evaluation/conformers/assembly_iters_seed1.md;
+#: the seed-0 run on 40 molecules per split agrees, assembly_quality.md), at the same speed at 10
+#: conformers per molecule and 1.2x at 50 (library_throughput.md, 2026-12-03 11:25)
+DEFAULT_SEED_METHOD = "assembly"
 #: MMFF94 iterations on an assembled seed in plain generation (relax and boltzmann: 2000)
-DEFAULT_ASSEMBLY_ITERS = 0
+DEFAULT_ASSEMBLY_ITERS = 100
 #: assembled seeds per molecule in distinct combinations of its rings' library conformations,
 #: drawn by their Boltzmann weights (1: the most probable combination only)
 DEFAULT_RING_CONFORMATIONS = 4

@@ -46,8 +46,9 @@ def test_ring_seeds_spread_conformers_over_ring_conformations(tmp_path, tiny_che
     out = tmp_path / "r.sdf"
     assert main(["conformers", "CC1CCCCC1", "-n", "12", "-o", str(out), "--model", str(tiny_checkpoint), "--ring-seeds", "4"]) == 0
     assert len({r.GetIntProp("ring_seed") for r in _records(out)}) >= 2
-    assert main(["conformers", "CCC1CCCCC1", "-n", "12", "-o", str(out), "--model", str(tiny_checkpoint)]) == 0
-    assert not any(r.HasProp("ring_seed") for r in _records(out))  # default: one seed (methylcyclohexane, with no torsion, gets ring seeds: issue 25 D6)
+    assert main(["conformers", "CCC1CCCCC1", "-n", "12", "-o", str(out), "--model", str(tiny_checkpoint), "--seed-method", "etkdg"]) == 0
+    # ETKDGv3 seeds without --ring-seeds: one seed (methylcyclohexane, with no torsion, gets ring seeds: issue 25 D6)
+    assert not any(r.HasProp("ring_seed") for r in _records(out))
 
 
 def test_boltzmann_reports_chains_ess_and_rhat(tmp_path, tiny_checkpoint, capsys):
@@ -689,8 +690,9 @@ def test_closed_standard_output_is_a_usage_error(tmp_path):
 
 
 def test_seed_method_assembly_from_the_command_line(tmp_path, tiny_checkpoint, monkeypatch):
-    """Issue 27: assembled seeds are reachable from the CLI, spread conformers over ring
-    conformations by weight, and are part of the options a --resume must match."""
+    """Issue 27: assembled seeds (the default) spread conformers over ring conformations by
+    weight; the seed method is part of the options a --resume must match, and ETKDGv3 seeds stay
+    reachable."""
     monkeypatch.setenv("GEOMGEN_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "a.sdf"
     assert main(["conformers", "CCC1CCCCC1", "-n", "12", "-o", str(out), "--model", str(tiny_checkpoint), "--seed-method", "assembly",
@@ -700,4 +702,8 @@ def test_seed_method_assembly_from_the_command_line(tmp_path, tiny_checkpoint, m
     assert len({r.GetIntProp("ring_seed") for r in recs}) >= 2  # equatorial and axial ethyl, without --ring-seeds
     plain = tmp_path / "p.sdf"
     assert main(["conformers", "CCC1CCCCC1", "-n", "12", "-o", str(plain), "--model", str(tiny_checkpoint), "--jobs", "1"]) == 0
-    assert all("--seed-method=etkdg" in r.GetProp("geomgen_options") for r in _records(plain))
+    assert all("--seed-method=assembly" in r.GetProp("geomgen_options") for r in _records(plain))  # the default
+    etkdg = tmp_path / "e.sdf"
+    assert main(["conformers", "CCC1CCCCC1", "-n", "12", "-o", str(etkdg), "--model", str(tiny_checkpoint), "--jobs", "1",
+                 "--seed-method", "etkdg"]) == 0
+    assert all("--seed-method=etkdg" in r.GetProp("geomgen_options") for r in _records(etkdg))

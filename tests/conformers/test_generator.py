@@ -186,7 +186,8 @@ def test_small_non_aromatic_rings_get_seeds_in_proportion_to_their_boltzmann_wei
     (out,), (rep,) = gen.generate_many([("ring", mol)], n=40, seed=0)
     # default: one seed for a ring with a rotatable torsion outside it (methylcyclohexane has none:
     # its conformers are its ring seeds, issue 25 D6)
-    (plain,), (plain_rep,) = ConformerGenerator.from_checkpoint(tiny_checkpoint).generate_many([("ring", "CCC1CCCCC1")], n=40, seed=0)
+    etkdg = ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_method="etkdg")  # one ETKDGv3 seed without ring seeds
+    (plain,), (plain_rep,) = etkdg.generate_many([("ring", "CCC1CCCCC1")], n=40, seed=0)
     assert "ring_seeds" not in plain_rep.extra and not plain.GetConformer(0).HasProp("ring_seed")
     assert rep.extra["ring_seeds"] >= 2
     counts = np.bincount([c.GetIntProp("ring_seed") for c in out.GetConformers()])
@@ -209,7 +210,7 @@ def test_seed_iterations_and_full_minimisation_when_samples_keep_clashing(gen, m
 
     monkeypatch.setattr(ConformerGenerator, "_sample", sample)
     # one seed (ibuprofen's acid O-H has an anti state of weight 0.008: state_seeds would add one)
-    quick = ConformerGenerator(gen.net, seed_iters=0, state_seeds=0)
+    quick = ConformerGenerator(gen.net, seed_iters=0, state_seeds=0, seed_method="etkdg")
     mols, reports = quick.generate_many([("x", DRUG)], n=4, seed=2)
     assert mols[0].GetNumConformers() == 4 and reports[0].extra["seed_minimised"]
     mmff = MMFF(seeds[0])
@@ -221,19 +222,22 @@ def test_seed_iterations_and_full_minimisation_when_samples_keep_clashing(gen, m
     energies = []
     for iters, kw in ((0, {}), (50, {}), (2000, {}), (0, {"relax": True})):
         seeds.clear()
-        ConformerGenerator(gen.net, seed_iters=iters, state_seeds=0).generate_many([("x", DRUG)], n=2, seed=2, **kw)
+        ConformerGenerator(gen.net, seed_iters=iters, state_seeds=0, seed_method="etkdg").generate_many([("x", DRUG)], n=2, seed=2,
+                                                                                                      **kw)
         energies.append(mmff.energy(seeds[0].GetConformer().GetPositions()))
     assert energies[0] > energies[1] > energies[2] and energies[3] == pytest.approx(energies[2], abs=1e-6)
     # a KDG seed is another embedding of the same molecule; relax keeps ETKDGv3's
     first = {}
     for embedder in ("etkdg", "kdg"):
         seeds.clear()
-        out = ConformerGenerator(gen.net, seed_iters=100, seed_embedder=embedder, state_seeds=0).generate_many([("x", DRUG)], n=2, seed=2)
+        out = ConformerGenerator(gen.net, seed_iters=100, seed_embedder=embedder, state_seeds=0,
+                                 seed_method="etkdg").generate_many([("x", DRUG)], n=2, seed=2)
         assert out[0][0].GetNumConformers() == 2
         first[embedder] = seeds[0].GetConformer().GetPositions()
     assert not np.allclose(first["etkdg"], first["kdg"], atol=0.1)
     seeds.clear()
-    ConformerGenerator(gen.net, seed_embedder="kdg", state_seeds=0).generate_many([("x", DRUG)], n=2, seed=2, relax=True)
+    ConformerGenerator(gen.net, seed_embedder="kdg", state_seeds=0, seed_method="etkdg").generate_many([("x", DRUG)], n=2, seed=2,
+                                                                                                       relax=True)
     assert mmff.energy(seeds[0].GetConformer().GetPositions()) == pytest.approx(energies[3], abs=1e-6)
     with pytest.raises(ValueError, match="seed_embedder"):
         ConformerGenerator(gen.net, seed_embedder="dg")

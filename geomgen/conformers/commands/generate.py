@@ -85,10 +85,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"{DEFAULT_RING_SEEDS}: one seed; 4 matched ETKDGv3+MMFF's coverage on drugs at a fifth of "
                         "geomgen's speed)")
     p.add_argument("--seed-method", choices=("etkdg", "assembly"), default=None,
-                   help="how each molecule's seed geometries are made: etkdg (default; one ETKDGv3 embedding, MMFF94-minimised "
-                        "briefly) or assembly (ring systems from the ring-conformation library, several ring conformations "
-                        "per molecule by weight, the rest from standard bond lengths and angles; ETKDGv3 where assembly "
-                        "cannot place a molecule). Ring conformations are cached per user (GEOMGEN_CACHE_DIR)")
+                   help="how each molecule's seed geometries are made: assembly (default: ring systems from the "
+                        "ring-conformation library, several ring conformations per molecule by weight, the rest from "
+                        "standard bond lengths and angles, MMFF94-minimised briefly; ETKDGv3 where assembly cannot place a "
+                        "molecule) or etkdg (one ETKDGv3 embedding, MMFF94-minimised briefly). Ring conformations are "
+                        "cached per user (GEOMGEN_CACHE_DIR)")
     p.add_argument("--model", default=None, help="VonMisesNet checkpoint (default: the shipped models/vonmisesnet.ckpt)")
     p.add_argument("--jobs", type=int, default=None,
                    help="parallel worker processes for files (default: every core this process may use, like RDKit's "
