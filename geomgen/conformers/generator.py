@@ -350,8 +350,8 @@ class ConformerGenerator:
             :func:`~geomgen.conformers.discrete_states.partial_double_bonds`;
             ``nitrogen_configurations``, of
             :func:`~geomgen.conformers.discrete_states.configurational_nitrogens`).
-        seed_method (str): ``"etkdg"`` (default, :data:`DEFAULT_SEED_METHOD`: one ETKDGv3
-            embedding per molecule) or ``"assembly"``: seeds assembled from the ring-system
+        seed_method (str): ``"assembly"`` (default, :data:`DEFAULT_SEED_METHOD`) or ``"etkdg"``
+            (one ETKDGv3 embedding per molecule). Assembly builds seeds from the ring-system
             library (:mod:`geomgen.conformers.ringlib`: conformations shared across molecules,
             shipped for the training and evaluation splits, cached on disk) and standard
             internal coordinates (:mod:`geomgen.conformers.assembly`), in up to
@@ -360,15 +360,11 @@ class ConformerGenerator:
             ``ring_seed``). Macrocycles, what assembly cannot build, and molecules whose sampling
             fails on the assembled seeds get an ETKDGv3 seed; ``extra["seed"]`` says which path
             a molecule took (``"assembled"`` or ``"etkdg"``, with ``extra["seed_fallback"]`` the
-            reason) and :func:`seed_paths` counts them. Not the default: on 40 converged
-            references per split at n = 50 it raised COV-R@0.75 on val and drugs and lost 0.016
-            on test (evaluation/conformers/assembly_quality.md), and end to end it is only
-            1.3x faster than ETKDGv3 seeds at n = 10 (1,000 molecules) and slower at n = 50 (200
-            molecules): the seed is cheaper, but its several ring seeds cost more in sampling
-            (evaluation/conformers/library_throughput.md).
+            reason) and :func:`seed_paths` counts them. Why it is the default: the comment at
+            :data:`DEFAULT_SEED_METHOD`.
         assembly_iters (int): MMFF94 iterations on assembled seeds in plain generation (default
-            :data:`DEFAULT_ASSEMBLY_ITERS`: their bond lengths and angles come from MMFF94's
-            reference values already; evaluation/conformers/assembly_seed_quality.md).
+            :data:`DEFAULT_ASSEMBLY_ITERS`; without them coverage and AMR-R were worse on val and
+            test, evaluation/conformers/assembly_quality_seed1.md).
         ring_conformations (int): at most this many assembled seeds per molecule (default
             :data:`DEFAULT_RING_CONFORMATIONS`; a molecule without rotatable torsions gets up to n).
         ring_library: a :class:`~geomgen.conformers.ringlib.RingLibrary` (default: the process's
