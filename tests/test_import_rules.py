@@ -188,7 +188,8 @@ BOLTZMANN_ALLOWED = {"geomgen.conformers.reference", *(f"geomgen.conformers.refe
                                                        ("sampler", "barrier", "convergence", "diagnostics", "ring_flip",
                                                         "options", "config", "ladder", "moves"))}
 BOLTZMANN_ALLOWED |= {f"geomgen.conformers.reference.moves.{m}" for m in
-                      ("base", "schedule", "symmetry", "rigid_torsion", "ring_flip", "nitrogen_inversion", "amide_flip", "torsion_pair",
+                      ("base", "schedule", "symmetry", "rigid_torsion", "ring_flip", "nitrogen_inversion", "ring_nitrogen_inversion",
+                       "amide_flip", "torsion_pair",
                        "ncmc", "mala")}
 
 

@@ -153,7 +153,8 @@ def test_paired_ambient_draws_share_the_manifold_points(tmp_path):
         cfg = tiny_study(distributions=dists, estimators={"empirical": {}}, n=[50], seeds=[0], extra_grids=[],
                          evaluation={"num_points": 60, "test_points": 10, "compare_n": 50, "paired_ambient": paired})
         rows = {r["distribution"]: r for r in run_study(cfg, tmp_path / str(paired), progress=False).rows}
-        same = math.isclose(rows["c_D2"]["w1"], rows["c_D7"]["w1"], rel_tol=1e-9)
+        # equal up to the exact solver's tolerance (distances in R^2 and R^7 agree to rounding only)
+        same = math.isclose(rows["c_D2"]["w1"], rows["c_D7"]["w1"], rel_tol=1e-6)
         assert same == paired and (rows["c_D2"]["oracle_w1"] == pytest.approx(rows["c_D7"]["oracle_w1"])) == paired
     assert sample_key("c_D2", dists["c_D2"], {"paired_ambient": True}) == sample_key("c_D7", dists["c_D7"], {"paired_ambient": True})
     # switching the option off leaves the cell keys of earlier runs as they were
