@@ -57,6 +57,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from geomgen.conformers.discrete_states import _frame  # the acyclic inversion's frame: along n - x, towards m
 from geomgen.conformers.reference.moves.base import Move
 
 
@@ -100,15 +101,6 @@ def ring_nitrogens(mol) -> list[RingNitrogen]:
         branch = np.array(sorted(b for b in _side(mol, x, n) if b != x), dtype=np.int64)
         out.append(RingNitrogen(n, order, ring, x, branch))
     return out
-
-
-def _frame(n: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Right-handed frame [3, 3] (columns) at ``x``: along n - x, then towards m."""
-    e1 = (n - x) / np.linalg.norm(n - x)
-    w = m - x
-    e2 = w - (w @ e1) * e1
-    e2 /= np.linalg.norm(e2)
-    return np.stack([e1, e2, np.cross(e1, e2)], axis=1)
 
 
 def invert_ring_nitrogen(pos: np.ndarray, site: RingNitrogen) -> np.ndarray:
