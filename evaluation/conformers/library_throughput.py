@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from geomgen.conformers.ringlib import CACHE_ENV
 
 HERE = Path(__file__).resolve().parent
 LIBRARY = HERE / "library.smi"
@@ -389,8 +392,12 @@ def main(argv=None) -> int:
             sub = Path(tmp) / f"lib{size}.smi"
             sub.write_text("\n".join(lines[:size]) + "\n")
             out = Path(tmp) / f"mem-{size}.sdf"
+            cache = Path(tmp) / f"ring-cache-{size}"  # an empty ring cache: a fresh install's first run
+            os.environ[CACHE_ENV] = str(cache)
             res = run_geomgen(exe, sub, out, 10, args.jobs)
+            os.environ.pop(CACHE_ENV)
             mem_rows.append({"molecules": size, "n": 10, "jobs": args.jobs,
+                             "cache_mb": sum(p.stat().st_size for p in cache.rglob("*") if p.is_file()) / 2**20,
                              **{k: res[k] for k in ("rc", "seconds", "peak_mb", "failed", "conformers")}})
             print(json.dumps(mem_rows[-1]), flush=True)
             out.unlink(missing_ok=True)
@@ -460,9 +467,10 @@ def render(rows: list[dict], mem_rows: list[dict], args, stages: dict | None = N
                            f"{lk.get('memory', 0)} / {lk.get('shipped', 0)} / {lk.get('disk', 0)} / {lk.get('built', 0)} | {hit} | {cache} |")
     if mem_rows:
         out += ["", "Peak memory against library size (`geomgen conformers`, n = 10):", "",
-                "| molecules | cores | wall (s) | peak memory (MB) | failed |", "|---|---|---|---|---|"]
+                "| molecules | cores | wall (s) | peak memory (MB) | ring cache after (MB) | failed |", "|---|---|---|---|---|---|"]
         for r in mem_rows:
-            out.append(f"| {r['molecules']} | {r['jobs']} | {r['seconds']:.0f} | {r['peak_mb']:.0f} | {r['failed']} |")
+            cache = f"{r['cache_mb']:.1f}" if r.get("cache_mb") is not None else "-"
+            out.append(f"| {r['molecules']} | {r['jobs']} | {r['seconds']:.0f} | {r['peak_mb']:.0f} | {cache} | {r['failed']} |")
     for field, what in (("ms", "ETKDGv3 seeds"), ("assembly_ms", "assembled seeds, warm ring library")):
         if not stages or field not in stages:
             continue
