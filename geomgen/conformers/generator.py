@@ -50,6 +50,12 @@ SEED_METHODS = ("etkdg", "assembly")
 DEFAULT_SEED_METHOD = "assembly"
 #: MMFF94 iterations on an assembled seed in plain generation (relax and boltzmann: 2000)
 DEFAULT_ASSEMBLY_ITERS = 100
+#: a molecule whose network draws are rejected by the clash check more often than this on its
+#: assembled seeds is generated again from an ETKDGv3 seed: the assembled seed's bond angles suit
+#: the orientation it was built in, and where the network prefers another one (amides on
+#: N-heteroaryls) nearly every draw clashes and what survives is biased
+#: (evaluation/conformers/seed_method_outliers.md)
+ASSEMBLY_CLASH_FALLBACK = 0.5
 #: assembled seeds per molecule in distinct combinations of its rings' library conformations,
 #: drawn by their Boltzmann weights (1: the most probable combination only)
 DEFAULT_RING_CONFORMATIONS = 4
@@ -452,18 +458,31 @@ class ConformerGenerator:
         """Generate for ``items`` = [(name, smiles_or_mol), ...]; returns (mols, reports), with
         ``None`` in place of molecules that failed (their report says why); see
         :meth:`_generate_many`. With assembled seeds, a molecule whose sampling fails on them (not
-        for its time limit) is generated again from an ETKDGv3 seed (``extra["seed_fallback"]``
-        says why)."""
+        for its time limit), or whose draws the clash check rejects more often than
+        :data:`ASSEMBLY_CLASH_FALLBACK`, is generated again from an ETKDGv3 seed
+        (``extra["seed_fallback"]`` says why)."""
         items = items if isinstance(items, (str, bytes)) else list(items)
         out, reports = self._generate_many(items, n, seed, relax, boltzmann, block, self.seed_method)
         if self.seed_method != "assembly":
             return out, reports
-        retry = [i for i, r in enumerate(reports) if not r.ok and r.extra.get("seed") == "assembled"
-                 and "time limit" not in r.reason]
+        def why(r) -> str | None:
+            if r.extra.get("seed") != "assembled":
+                return None
+            if not r.ok:
+                return None if "time limit" in r.reason else f"sampling on the assembled seed failed: {r.reason}"
+            draws = r.extra.get("draws", 0)
+            if draws and r.clash_rejected / draws > ASSEMBLY_CLASH_FALLBACK:
+                return f"the clash check rejected {r.clash_rejected} of {draws} draws on the assembled seed"
+            return None
+
+        retry = {i: w for i, r in enumerate(reports) if (w := why(r)) is not None}
         if retry:
-            more, again = self._generate_many([items[i] for i in retry], n, seed, relax, boltzmann, block, "etkdg")
-            for i, m, r in zip(retry, more, again):
-                r.extra["seed_fallback"] = f"sampling on the assembled seed failed: {reports[i].reason}"
+            idx = list(retry)
+            more, again = self._generate_many([items[i] for i in idx], n, seed, relax, boltzmann, block, "etkdg")
+            for i, m, r in zip(idx, more, again):
+                if m is None and out[i] is not None:  # the ETKDGv3 seed did worse: keep the assembled result
+                    continue
+                r.extra["seed_fallback"] = retry[i]
                 r.seconds += reports[i].seconds
                 out[i], reports[i] = m, r
         return out, reports

@@ -8,6 +8,15 @@ from geomgen.conformers.generator import ConformerGenerator, seed_paths
 from geomgen.conformers.ringlib import RingLibrary
 
 
+@pytest.fixture(autouse=True)
+def _no_clash_fallback(monkeypatch):
+    """The tiny test network's draws are untrained and clash often on any seed: these tests are
+    about the assembled path, so the clash-share fallback is off unless a test turns it on."""
+    import geomgen.conformers.generator as g
+
+    monkeypatch.setattr(g, "ASSEMBLY_CLASH_FALLBACK", 1.0)
+
+
 @pytest.fixture(scope="module")
 def gen(tiny_checkpoint, tmp_path_factory):
     lib = RingLibrary(folder=tmp_path_factory.mktemp("ringlib"), shipped=False)
@@ -42,3 +51,18 @@ def test_ring_conformations_become_seeds_by_weight(gen):
 def test_unknown_seed_method_is_refused(tiny_checkpoint):
     with pytest.raises(ValueError, match="seed_method"):
         ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_method="corina")
+
+
+def test_a_molecule_whose_draws_keep_clashing_on_the_assembled_seed_gets_an_etkdg_seed(gen, monkeypatch):
+    """Above ASSEMBLY_CLASH_FALLBACK (the share of draws the clash check rejects), the molecule
+    is generated again from an ETKDGv3 seed and the report says why; at 1 nothing falls back."""
+    import geomgen.conformers.generator as g
+
+    item = [("x", "CC(=O)N[C@@H](Cc1ccccc1)C(=O)N1CC[C@H](O)C1")]
+    monkeypatch.setattr(g, "ASSEMBLY_CLASH_FALLBACK", 1.0)
+    _, (kept,) = gen.generate_many(item, n=6, seed=2)
+    assert kept.ok and kept.extra["seed"] == "assembled" and "seed_fallback" not in kept.extra
+    monkeypatch.setattr(g, "ASSEMBLY_CLASH_FALLBACK", -1.0)  # every molecule with a draw falls back
+    (mol,), (rep,) = gen.generate_many(item, n=6, seed=2)
+    assert rep.ok and mol.GetNumConformers() == 6 and rep.extra["seed"] == "etkdg"
+    assert rep.extra["seed_fallback"].startswith("the clash check rejected ") and "draws on the assembled seed" in rep.extra["seed_fallback"]
