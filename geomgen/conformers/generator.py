@@ -41,12 +41,13 @@ DEFAULT_SEED_EMBEDDER = "etkdg"
 #: distance-geometry embedding per molecule) or ``"assembly"`` (ring systems from the ring
 #: library, the rest from standard internal coordinates, ETKDGv3 as the fallback)
 SEED_METHODS = ("etkdg", "assembly")
-#: assembled seeds with 100 MMFF94 iterations are the default: against ETKDGv3 seeds, on every
-#: converged reference of val / test / drugs (seed 1), COV-R@0.75 0.838 / 0.743 / 0.825 vs
-#: 0.806 / 0.736 / 0.760 and AMR-R 0.460 / 0.542 / 0.439 vs 0.478 / 0.548 / 0.507, torsion W1
-#: 0.310 / 0.307 / 0.447 vs 0.301 / 0.306 / 0.447 (evaluation/conformers/assembly_iters_seed1.md;
-#: the seed-0 run on 40 molecules per split agrees, assembly_quality.md), at the same speed at 10
-#: conformers per molecule and 1.2x at 50 (library_throughput.md, 2026-12-03 11:25)
+#: assembled seeds with 100 MMFF94 iterations (and the ETKDGv3 fallback of
+#: :data:`ASSEMBLY_CLASH_FALLBACK`) are the default: against ETKDGv3 seeds, on every converged
+#: reference of val / test / drugs (seed 1), COV-R@0.75 0.842 / 0.747 / 0.822 vs 0.806 / 0.736 /
+#: 0.760, AMR-R 0.449 / 0.533 / 0.437 vs 0.478 / 0.548 / 0.507, torsion W1 0.298 / 0.298 / 0.449
+#: vs 0.301 / 0.306 / 0.447 (evaluation/conformers/default_seed_fallback_seed1.md against
+#: assembly_iters_seed1.md), at the same speed at 10 conformers per molecule (2.20x vs 2.26x
+#: ETKDGv3, library_throughput.md, 2026-12-03 12:22)
 DEFAULT_SEED_METHOD = "assembly"
 #: MMFF94 iterations on an assembled seed in plain generation (relax and boltzmann: 2000)
 DEFAULT_ASSEMBLY_ITERS = 100
@@ -54,8 +55,10 @@ DEFAULT_ASSEMBLY_ITERS = 100
 #: assembled seeds is generated again from an ETKDGv3 seed: the assembled seed's bond angles suit
 #: the orientation it was built in, and where the network prefers another one (amides on
 #: N-heteroaryls) nearly every draw clashes and what survives is biased
-#: (evaluation/conformers/seed_method_outliers.md)
-ASSEMBLY_CLASH_FALLBACK = 0.5
+#: (evaluation/conformers/seed_method_outliers.md: 84-100 % of draws rejected on the worst ones).
+#: At 0.5, 49 of 200 library molecules fell back and the default was slower than ETKDGv3 seeds
+#: (2.11x vs 2.40x ETKDGv3 at n = 10); at 0.8, 23 of 200, at the same speed
+ASSEMBLY_CLASH_FALLBACK = 0.8
 #: assembled seeds per molecule in distinct combinations of its rings' library conformations,
 #: drawn by their Boltzmann weights (1: the most probable combination only)
 DEFAULT_RING_CONFORMATIONS = 4
