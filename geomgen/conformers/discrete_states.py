@@ -141,6 +141,24 @@ def flip_amide(pos: np.ndarray, site: AmideSite, delta: float = math.pi) -> np.n
     return rotate_side(pos, j, k, site.moving, delta)
 
 
+def pyramidal_amine(atom) -> bool:
+    """Whether the RDKit ``atom`` is a pyramidal amine nitrogen that can invert: neutral, three
+    neighbours, sp3, not aromatic, no chirality tag the user set, no conjugated bond, and no
+    aromatic, sp2/sp or multiply bonded neighbour (amides, anilines, enamines, sulfonamides are
+    planar or conjugated: their slow states are torsions). Ring membership is the caller's rule
+    (the acyclic and the ring-nitrogen inversion moves take the two kinds)."""
+    from rdkit import Chem
+
+    hyb = Chem.rdchem.HybridizationType
+    if (atom.GetAtomicNum() != 7 or atom.GetDegree() != 3 or atom.GetFormalCharge() != 0 or atom.GetIsAromatic()
+            or atom.GetHybridization() != hyb.SP3 or atom.GetChiralTag() != Chem.rdchem.ChiralType.CHI_UNSPECIFIED):
+        return False
+    if any(b.GetIsConjugated() for b in atom.GetBonds()):
+        return False
+    return not any(a.GetIsAromatic() or a.GetHybridization() in (hyb.SP, hyb.SP2)
+                   or any(b.GetBondType() != Chem.BondType.SINGLE for b in a.GetBonds()) for a in atom.GetNeighbors())
+
+
 def invertible_nitrogens(mol) -> list[tuple[int, np.ndarray, list[np.ndarray]]]:
     """The pyramidal sp3 nitrogens of ``mol`` that can invert (see the module docstring).
 
@@ -152,22 +170,13 @@ def invertible_nitrogens(mol) -> list[tuple[int, np.ndarray, list[np.ndarray]]]:
 
     from geomgen.conformers.torsions import _side
 
-    hyb = Chem.rdchem.HybridizationType
     ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=False))
     out = []
     for atom in mol.GetAtoms():
-        if (atom.GetAtomicNum() != 7 or atom.GetDegree() != 3 or atom.GetFormalCharge() != 0 or atom.GetIsAromatic()
-                or atom.IsInRing() or atom.GetHybridization() != hyb.SP3
-                or atom.GetChiralTag() != Chem.rdchem.ChiralType.CHI_UNSPECIFIED):
+        if atom.IsInRing() or not pyramidal_amine(atom):
             continue
-        if any(b.GetIsConjugated() for b in atom.GetBonds()):
-            continue
-        nbrs = list(atom.GetNeighbors())
-        if any(a.GetIsAromatic() or a.GetHybridization() in (hyb.SP, hyb.SP2)
-               or any(b.GetBondType() != Chem.BondType.SINGLE for b in a.GetBonds()) for a in nbrs):
-            continue  # amide-, aniline-, enamine-, sulfonamide-like: conjugated or planar
         n = atom.GetIdx()
-        order = sorted((ranks[a.GetIdx()], a.GetIdx()) for a in nbrs)
+        order = sorted((ranks[a.GetIdx()], a.GetIdx()) for a in atom.GetNeighbors())
         idx = np.array([i for _, i in order])
         branches = [np.array([x for x in _side(mol, int(a), n) if x != a], dtype=int) for a in idx]
         out.append((n, idx, branches))

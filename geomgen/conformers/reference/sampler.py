@@ -213,16 +213,15 @@ def _overdispersed_start(system: System, seed_pos: np.ndarray, ts: TorsionSet, r
     return mmff.minimize(best, max_iters=200)[0]
 
 
-def _stuck_states(states: list[list[np.ndarray]], labels: list[str]) -> list[str]:
+def _stuck_states(states: np.ndarray, labels: list[str]) -> list[str]:
     """Names of the monitored discrete sites on which every chain has stayed in one state, not the
-    same one in all chains (``states``: per chain, its blocks ``[sweeps, K]`` of 0/1 states)."""
+    same one in all chains (``states``: ``[chains, sweeps, K]`` 0/1 states)."""
     if not labels:
         return []
-    per_chain = [np.concatenate(x) for x in states]  # [sweeps, K] each
-    const = np.stack([(c == c[:1]).all(0) for c in per_chain])  # [chains, K]
-    first = np.stack([c[0] for c in per_chain])  # [chains, K]
+    const = (states == states[:, :1]).all(1).all(0)  # [K]: no chain ever left its first state
+    first = states[:, 0]  # [chains, K]
     split = first.any(0) & ~first.all(0)
-    return [labels[k] for k in np.flatnonzero(const.all(0) & split)]
+    return [labels[k] for k in np.flatnonzero(const & split)]
 
 
 def sample_reference(mol, config: SamplerConfig | None = None, torsions: TorsionSet | None = None, starts=None) -> ReferenceResult:
@@ -290,12 +289,13 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         sweeps += cfg.round_sweeps
         arr = np.stack([np.concatenate(d) for d in draws])
         conv = torsion_convergence(arr, sym, cfg.targets)
-        st = state_convergence(np.stack([np.concatenate(x) for x in states]), cfg.targets, labels)
+        state_draws = np.stack([np.concatenate(x) for x in states])  # [chains, sweeps, K]
+        st = state_convergence(state_draws, cfg.targets, labels)
         done = conv["converged"] and st["states_converged"] and sweeps >= cfg.min_sweeps
         cpu = time.process_time() - c0
         out_of_time = time.perf_counter() - t0 >= cfg.max_seconds or cpu >= cfg.max_cpu_seconds
         if not done and cfg.give_up_after > 0 and cpu >= cfg.give_up_after * cfg.max_cpu_seconds:
-            stuck = _stuck_states(states, labels)
+            stuck = _stuck_states(state_draws, labels)
             if stuck:
                 gave_up = stuck
                 break

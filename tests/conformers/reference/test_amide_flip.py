@@ -78,6 +78,17 @@ def _bar(w_forward, w_reverse):
     return brentq(balance, -100, 100)
 
 
+def bar_start_share(mmff, positions, flip, temperature=300.0) -> float:
+    """Share of the state of chain 0's start, by BAR over ``flip`` (a volume-preserving
+    involution between two states) from ``positions`` ``[2 * S, N, 3]``: S samples of chain 0
+    (in one state), then S of chain 1 (in the other); for x in a state, w = u(flip x) - u(x)."""
+    kt = KB_KCAL_PER_MOL_K * temperature
+    per_state = np.asarray(positions, dtype=np.float64).reshape(2, len(positions) // 2, -1, 3)
+    work = [np.array([mmff.energy(flip(p)) - mmff.energy(p) for p in ps]) / kt for ps in per_state]
+    df = _bar(work[0], work[1])  # F(state of start 1) - F(state of start 0)
+    return 1 / (1 + math.exp(-df))
+
+
 def _budget(sweeps):
     return dict(seed=0, n_chains=2, warmup_sweeps=100, round_sweeps=sweeps, min_sweeps=sweeps, max_sweeps=sweeps,
                 n_samples=2 * sweeps)
@@ -104,11 +115,7 @@ def _check_population(smiles, sweeps, rate, tol):
     still = sample_reference(mol, SamplerConfig(**_budget(sweeps)), starts=starts)
     states = amide_states(mol, still.positions)[:, 0].reshape(2, -1)
     assert (states[0] == cis[0]).all() and (states[1] == cis[1]).all()  # negative control
-    kt = KB_KCAL_PER_MOL_K * 300.0
-    per_state = still.positions.astype(np.float64).reshape(2, sweeps, -1, 3)
-    work = [np.array([mmff.energy(flip_amide(p, site)) - mmff.energy(p) for p in ps]) / kt for ps in per_state]
-    df = _bar(work[0], work[1])  # F(state of start 1) - F(state of start 0)
-    p_start0 = 1 / (1 + math.exp(-df))
+    p_start0 = bar_start_share(mmff, still.positions, lambda p: flip_amide(p, site))
     p_cis_bar = p_start0 if cis[0] else 1 - p_start0
     moved = sample_reference(mol, SamplerConfig(amide_flips_per_sweep=rate, **_budget(sweeps)), starts=starts)
     p_cis = amide_states(mol, moved.positions)[:, 0].mean()

@@ -1,8 +1,6 @@
 """Ring-nitrogen inversion: an exact involution moving an sp3 ring nitrogen's substituent between
 axial and equatorial, with a known-answer population test and its negative control."""
 
-import math
-
 import numpy as np
 import pytest
 
@@ -11,8 +9,7 @@ from geomgen.conformers.reference.moves.ring_nitrogen_inversion import invert_ri
 from geomgen.conformers.reference.ring_flip import axial
 from geomgen.conformers.reference.sampler import SamplerConfig, System, sample_reference
 from geomgen.conformers.torsions import rotatable_torsions
-from geomgen.metrics import KB_KCAL_PER_MOL_K
-from tests.conformers.reference.test_amide_flip import _bar
+from tests.conformers.reference.test_amide_flip import bar_start_share
 from tests.conformers.reference.test_nitrogen_inversion import _cos_angles
 
 PIPERIDINE = "C1CCNCC1"  # N-H axial or equatorial: about 1 kcal/mol apart in MMFF94
@@ -84,11 +81,7 @@ def test_piperidine_axial_nh_population_matches_bar_and_needs_the_move():
     still = sample_reference(mol, SamplerConfig(**_budget(sweeps)), starts=starts)
     per_chain = axial(still.positions, ring, (site.n, h)).reshape(2, -1)
     assert (per_chain[0] == ax[0]).all() and (per_chain[1] == ax[1]).all()  # negative control
-    kt = KB_KCAL_PER_MOL_K * 300.0
-    per_state = still.positions.astype(np.float64).reshape(2, sweeps, -1, 3)
-    work = [np.array([mmff.energy(invert_ring_nitrogen(p, site)) - mmff.energy(p) for p in ps]) / kt for ps in per_state]
-    df = _bar(work[0], work[1])  # F(state of start 1) - F(state of start 0)
-    p_start0 = 1 / (1 + math.exp(-df))
+    p_start0 = bar_start_share(mmff, still.positions, lambda p: invert_ring_nitrogen(p, site))
     p_axial_bar = p_start0 if ax[0] else 1 - p_start0
     moved = sample_reference(mol, SamplerConfig(nitrogen_inversions_per_sweep=1.0, **_budget(sweeps)), starts=starts)
     p_axial = axial(moved.positions, ring, (site.n, h)).mean()

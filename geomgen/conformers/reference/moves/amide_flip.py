@@ -76,7 +76,8 @@ is 1.4 kcal/mol above the E minimum, a rigid flip of the amide alone from the mi
 Waals 6.7, electrostatics 5.2; minimised, 1.0 below the start); yet acceptance stayed at 0-0.0007
 with 10 to 60 increments and 1 to 5 relaxation steps, the residual strain relaxing through soft
 modes that a few MALA steps do not move; on CCN(C)C(C)=O it fell from 0.055 to 0.045 (half the
-flips coupled) and on acetanilide from 0.0017 to 0.0006 (2 x 400 sweeps, 2026-12-04). Secondary
+flips coupled) and on acetanilide from 0.0017 to 0.0006 (2 x 400 sweeps, 2026-12-03; ad hoc
+measurements, the code was not kept). Secondary
 anilides and similar amides whose states differ by the placement of a neighbouring ring are mixed
 by no move here; over-dispersed starts let the convergence rule see it (their chains disagree),
 so such molecules are labelled not converged rather than wrong.

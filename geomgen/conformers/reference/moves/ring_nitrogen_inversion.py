@@ -10,11 +10,11 @@ distort the ring). Without this move a chain keeps its start's pairing of the N-
 position with the other substituents' (for ``CC[C@@H]1COCCN1C...``, ethyl and N-CH2 both
 equatorial or both axial).
 
-**Sites** (:func:`ring_nitrogens`): neutral nitrogens with three neighbours, sp3, not aromatic,
-with exactly two ring bonds and one bond outside every ring (the exocyclic substituent :math:`x`;
-a nitrogen at a ring fusion has none and is left out), no conjugated bond, no sp2/sp or aromatic
-neighbour (N-aryl, N-acyl and sulfonamide nitrogens are planar or conjugated), and no chirality
-tag the user set.
+**Sites** (:func:`ring_nitrogens`): the pyramidal amine nitrogens
+(:func:`~geomgen.conformers.discrete_states.pyramidal_amine`, the acyclic move's rule: N-aryl,
+N-acyl and sulfonamide nitrogens are planar or conjugated, a chirality tag the user set is kept)
+that are in a ring, with exactly two ring bonds and one bond outside every ring (the exocyclic
+substituent :math:`x`; a nitrogen at a ring fusion has none and is left out).
 
 **The map.** The nitrogen :math:`n` and its ring neighbours :math:`a_1, a_2` stay; the
 substituent is reflected through their plane (unit normal :math:`\nu`),
@@ -57,7 +57,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from geomgen.conformers.discrete_states import _frame  # the acyclic inversion's frame: along n - x, towards m
+from geomgen.conformers.discrete_states import (  # the acyclic inversion's frame (along n - x, towards m), rules, indicator
+    _frame,
+    configurational_nitrogens,
+    nitrogen_states,
+    pyramidal_amine,
+)
 from geomgen.conformers.reference.moves.base import Move
 
 
@@ -78,26 +83,19 @@ def ring_nitrogens(mol) -> list[RingNitrogen]:
 
     from geomgen.conformers.torsions import _side
 
-    hyb = Chem.rdchem.HybridizationType
     ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=False))
     out = []
     for atom in mol.GetAtoms():
-        if (atom.GetAtomicNum() != 7 or atom.GetDegree() != 3 or atom.GetFormalCharge() != 0 or atom.GetIsAromatic()
-                or not atom.IsInRing() or atom.GetHybridization() != hyb.SP3
-                or atom.GetChiralTag() != Chem.rdchem.ChiralType.CHI_UNSPECIFIED):
+        if not atom.IsInRing() or not pyramidal_amine(atom):
             continue
-        bonds = list(atom.GetBonds())
-        outside = [b for b in bonds if not b.IsInRing()]
-        if len(outside) != 1 or any(b.GetIsConjugated() for b in bonds):
-            continue
-        nbrs = list(atom.GetNeighbors())
-        if any(a.GetIsAromatic() or a.GetHybridization() in (hyb.SP, hyb.SP2)
-               or any(b.GetBondType() != Chem.BondType.SINGLE for b in a.GetBonds()) for a in nbrs):
-            continue
+        outside = [b for b in atom.GetBonds() if not b.IsInRing()]
+        if len(outside) != 1:
+            continue  # at a ring fusion: no substituent to move
         n = atom.GetIdx()
         x = outside[0].GetOtherAtomIdx(n)
-        ring = np.array(sorted(a.GetIdx() for a in nbrs if a.GetIdx() != x))
-        order = np.array([i for _, i in sorted((ranks[a.GetIdx()], a.GetIdx()) for a in nbrs)])
+        nbrs = [a.GetIdx() for a in atom.GetNeighbors()]
+        ring = np.array(sorted(a for a in nbrs if a != x))
+        order = np.array([i for _, i in sorted((ranks[a], a) for a in nbrs)])
         branch = np.array(sorted(b for b in _side(mol, x, n) if b != x), dtype=np.int64)
         out.append(RingNitrogen(n, order, ring, x, branch))
     return out
@@ -120,17 +118,6 @@ def invert_ring_nitrogen(pos: np.ndarray, site: RingNitrogen) -> np.ndarray:
     return new
 
 
-def ring_nitrogen_states(sites: list[RingNitrogen], positions: np.ndarray) -> np.ndarray:
-    """Whether :math:`\\det[a_1 - n, a_2 - n, a_3 - n] > 0` (neighbours by canonical rank) for each
-    site. Shapes: positions ``[S, N, 3]`` (or ``[N, 3]``) -> ``[S, K]`` bool."""
-    pos = np.asarray(positions, dtype=np.float64)
-    pos = pos[None] if pos.ndim == 2 else pos
-    out = np.zeros((len(pos), len(sites)), dtype=bool)
-    for k, site in enumerate(sites):
-        out[:, k] = np.linalg.det(pos[:, site.neighbours] - pos[:, site.n, None]) > 0
-    return out
-
-
 class RingNitrogenInversionMove(Move):
     """A Poisson number (mean ``nitrogen_inversions_per_sweep``) of inversions per sweep, each of a
     random site of :func:`ring_nitrogens`. A site is monitored when its three neighbours differ by
@@ -144,11 +131,10 @@ class RingNitrogenInversionMove(Move):
 
     def __init__(self, system):
         super().__init__(system)
-        from rdkit import Chem
-
         self.sites = ring_nitrogens(system.mol)
-        ranks = list(Chem.CanonicalRankAtoms(system.mol, breakTies=False))
-        self._monitored = [k for k, s in enumerate(self.sites) if len({ranks[int(a)] for a in s.neighbours}) == 3]
+        #: (n, neighbours, branch) per site: the shape the acyclic nitrogens' helpers take
+        self._as_nitrogens = [(s.n, s.neighbours, s.branch) for s in self.sites]
+        self._monitored = configurational_nitrogens(system.mol, self._as_nitrogens)
 
     @property
     def applicable(self) -> bool:
@@ -169,7 +155,9 @@ class RingNitrogenInversionMove(Move):
         return [f"ring-nitrogen-{self.sites[k].n}" for k in self._monitored]
 
     def states(self, positions):
-        return ring_nitrogen_states([self.sites[k] for k in self._monitored], positions)
+        """Whether :math:`\\det[a_1 - n, a_2 - n, a_3 - n] > 0` (neighbours by canonical rank) at
+        each monitored site (:func:`~geomgen.conformers.discrete_states.nitrogen_states`)."""
+        return nitrogen_states([self._as_nitrogens[k] for k in self._monitored], positions)
 
     def step(self, rung, adapt: bool = False) -> None:
         self.metropolis(rung, self.flip_site(rung.pos, int(rung.rng.integers(len(self.sites)))))
