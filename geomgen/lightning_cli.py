@@ -163,12 +163,28 @@ def _description(hparams, extras: dict) -> dict[str, object]:
     return out
 
 
+def _added_with_defaults(model) -> dict[str, object]:
+    """The model's constructor arguments with plain defaults, as the keys they have in
+    :func:`check_resume`'s comparison (``hyper_parameters.x`` and ``model.x``): a checkpoint
+    written before an argument existed was trained with its default, so its absence there is
+    no difference when the default is configured."""
+    import inspect
+
+    out: dict[str, object] = {}
+    for name, par in inspect.signature(type(model).__init__).parameters.items():
+        if par.default is inspect.Parameter.empty or par.default is not None and not isinstance(par.default, (bool, int, float, str, tuple)):
+            continue
+        out[f"hyper_parameters.{name}"] = out[f"model.{name}"] = _plain(par.default)
+    return out
+
+
 def check_resume(path: str | os.PathLike, settings: dict[str, object], model) -> None:
     """Refuse to resume ``fit`` from ``path`` when the run that wrote it was configured otherwise.
 
     Compared: the LightningCLI ``model`` settings (:func:`model_settings`; recorded in checkpoints
     written through :class:`CheckpointHooks`), the model's hyper-parameters, and the entries its
-    ``on_save_checkpoint`` adds (the network's config, the loss's name...).
+    ``on_save_checkpoint`` adds (the network's config, the loss's name...). An argument absent from
+    the checkpoint and configured at its default is not a difference (the checkpoint predates it).
 
     Raises:
         UnusableCheckpoint: naming the file and every differing key (the first values too).
@@ -185,7 +201,10 @@ def check_resume(path: str | os.PathLike, settings: dict[str, object], model) ->
         configured.update(settings)
         saved.update(ckpt[SETTINGS_KEY])
     missing = object()
-    differ = sorted(k for k in configured.keys() | saved.keys() if configured.get(k, missing) != saved.get(k, missing))
+    added = _added_with_defaults(model)
+    differ = sorted(k for k in configured.keys() | saved.keys()
+                    if configured.get(k, missing) != saved.get(k, missing)
+                    and not (k not in saved and k in added and configured[k] == added[k]))
     if not differ:
         return
 

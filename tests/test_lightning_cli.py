@@ -80,3 +80,23 @@ def test_training_prints_no_lightning_tips_or_library_deprecations(tmp_path):
     assert "Tip:" not in text and "litlogger" not in text and "litmodels" not in text
     assert "tensorboardX" not in text and "is deprecated" not in text
     assert "smaller than the logging interval" in text
+
+
+def test_a_checkpoint_from_before_an_argument_existed_resumes_at_its_default(tmp_path, monkeypatch, capsys):
+    """An argument added to the system later (``lr_decay``) is absent from older checkpoints: they
+    were trained with its default, so resuming at the default works, and another value is refused."""
+    monkeypatch.chdir(tmp_path)
+    common = [*TINY, "--trainer.default_root_dir", str(tmp_path / "run"), "--data.path", str(tmp_path / "cache")]
+    assert main(["pointcloud", "fit", "--config", "sw", *common]) == 0
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    for key in ("lr_decay", "lr_min", "init_from"):
+        del ckpt["hyper_parameters"][key]
+        del ckpt[SETTINGS_KEY][f"model.{key}"]
+    torch.save(ckpt, last)
+    capsys.readouterr()
+    assert main(["pointcloud", "fit", "--config", "sw", *common, "--model.lr_decay", "cosine", "--ckpt_path", "last"]) == 2
+    err = _err_lines(capsys)
+    assert len(err) == 1 and "hyper_parameters.lr_decay: absent in the checkpoint, 'cosine' now" in err[0]
+    assert main(["pointcloud", "fit", "--config", "sw", *common, "--trainer.max_epochs", "2", "--ckpt_path", "last"]) == 0
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 1

@@ -92,6 +92,8 @@ def make_methods(model_path=None, seed_iters=None, candidates=()):
     methods["geomgen+states"] = lambda refs, n, seed: run(refs, n, seed, state_seeds=8)
     # seeds assembled from the ring library (issue 27), with and without MMFF94 iterations on them
     methods["geomgen+assembly"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("seed_method", "assembly"),))
+    # the previous default: one ETKDGv3 seed per molecule
+    methods["geomgen+etkdg-seeds"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("seed_method", "etkdg"),))
     for iters in (20, 50, 100):
         methods[f"geomgen+assembly+mmff{iters}"] = lambda refs, n, seed, iters=iters: run(
             refs, n, seed, gen_opts=(("seed_method", "assembly"), ("assembly_iters", iters)))

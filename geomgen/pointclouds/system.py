@@ -9,6 +9,9 @@ from torch import Tensor, nn
 from geomgen.pointclouds.autoencoder import PointCloudAutoencoder
 from geomgen.pointclouds.losses import DEFAULT_N_PROJECTIONS, SlicedWassersteinLoss, sliced_wasserstein
 
+#: values of ``lr_decay``
+LR_DECAYS = (None, "cosine")
+
 
 class PointCloudAutoencoderSystem(L.LightningModule):
     r"""Training system for a point-cloud autoencoder.
@@ -50,6 +53,15 @@ class PointCloudAutoencoderSystem(L.LightningModule):
         weight_decay (float, optional): autoencoder weight decay (default 0).
         figure_every_n_epochs (int, optional): reconstruction figure every this many epochs and at
             the last one; 0: none (default 5).
+        lr_decay (str, optional): ``"cosine"``: the autoencoder's learning rate follows a cosine
+            from ``lr`` to ``lr_min`` over the trainer's ``max_epochs`` (stepped once per training
+            epoch; the state is in the checkpoint, so a resumed run continues the same schedule);
+            ``None`` (default): constant.
+        lr_min (float, optional): the learning rate at the end of the cosine (default 1e-5).
+        init_from (str, optional): a checkpoint of this class whose network weights (and the
+            loss's, e.g. an amortizer's, where the shapes match) start this run: a new run, with its
+            own optimizer and schedule, from trained weights (e.g. a learning-rate decay phase after
+            a constant-rate run; ``--ckpt_path`` instead resumes a run as it was configured).
 
     Shapes:
         - batch: ``(points [B, N, 3], labels [B])`` or ``points [B, N, 3]``.
@@ -64,12 +76,51 @@ class PointCloudAutoencoderSystem(L.LightningModule):
         amortizer_betas: tuple[float, float] = (0.9, 0.999),
         weight_decay: float = 0.0,
         figure_every_n_epochs: int = 5,
+        lr_decay: str | None = None,
+        lr_min: float = 1e-5,
+        init_from: str | None = None,
     ):
         super().__init__()
+        if lr_decay not in LR_DECAYS:
+            raise ValueError(f"lr_decay must be one of {LR_DECAYS}, got {lr_decay!r}")
+        if not 0 <= lr_min <= lr:
+            raise ValueError(f"lr_min must be in [0, lr = {lr}], got {lr_min}")
         self.automatic_optimization = False
         self.autoencoder = autoencoder
         self.loss = loss if loss is not None else SlicedWassersteinLoss()
         self.save_hyperparameters(ignore=["autoencoder", "loss"])
+
+    def setup(self, stage: str) -> None:
+        # ``init_from`` is read when fitting starts, never when a checkpoint of this run is loaded
+        # for testing or export; a resumed run's own checkpoint is restored after this and wins
+        if stage == "fit" and self.hparams.get("init_from"):
+            self._load_weights(self.hparams.init_from)
+
+    def _load_weights(self, path: str) -> None:
+        """Start from the weights of the checkpoint ``path`` (see ``init_from``): the network's
+        must match exactly; the loss's are taken where every tensor matches, else left fresh (a
+        warning says so)."""
+        import warnings
+        from pathlib import Path
+
+        from geomgen.lightning_cli import UnusableCheckpoint
+
+        try:
+            state = torch.load(Path(path), map_location="cpu", weights_only=False)["state_dict"]
+        except (OSError, KeyError, RuntimeError, EOFError) as exc:
+            raise UnusableCheckpoint(f"init_from={path!r}: not a readable training checkpoint ({exc})") from exc
+        net = {k[len("autoencoder."):]: v for k, v in state.items() if k.startswith("autoencoder.")}
+        try:
+            self.autoencoder.load_state_dict(net)
+        except RuntimeError as exc:
+            raise UnusableCheckpoint(f"init_from={path!r}: its network differs from this run's "
+                                     f"({str(exc).splitlines()[0]})") from exc
+        loss = {k[len("loss."):]: v for k, v in state.items() if k.startswith("loss.")}
+        own = self.loss.state_dict()
+        if loss and set(loss) == set(own) and all(loss[k].shape == own[k].shape for k in own):
+            self.loss.load_state_dict(loss)
+        elif own:
+            warnings.warn(f"init_from={path!r}: the loss's parameters differ from this run's; they start fresh", stacklevel=2)
 
     #: points per cloud in the validation EMD (a fixed random subset; the test EMD uses all points)
     VAL_EMD_POINTS = 512
@@ -152,15 +203,25 @@ class PointCloudAutoencoderSystem(L.LightningModule):
     def predict_step(self, batch, batch_idx: int) -> Tensor:
         return self.autoencoder(self._points(batch))
 
+    def on_train_epoch_end(self) -> None:
+        schedulers = self.lr_schedulers()
+        if schedulers is not None:  # manual optimisation: the schedule is stepped here, once per epoch
+            for sched in schedulers if isinstance(schedulers, list) else [schedulers]:
+                sched.step()
+
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.autoencoder.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        if self.amortizer is None:
-            return opt
-        lr, betas = self.hparams.amortizer_lr, tuple(self.hparams.amortizer_betas)
-        make = getattr(self.loss, "make_amortizer_optimizer", None)
-        if make is not None:
-            return [opt, make(lr=lr, betas=betas)]
-        return [opt, torch.optim.Adam(self.amortizer.parameters(), lr=lr, betas=betas, maximize=True)]
+        optimizers = [opt]
+        if self.amortizer is not None:
+            lr, betas = self.hparams.amortizer_lr, tuple(self.hparams.amortizer_betas)
+            make = getattr(self.loss, "make_amortizer_optimizer", None)
+            optimizers.append(make(lr=lr, betas=betas) if make is not None
+                              else torch.optim.Adam(self.amortizer.parameters(), lr=lr, betas=betas, maximize=True))
+        if self.hparams.get("lr_decay") == "cosine":
+            epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=self.hparams.lr_min)
+            return optimizers, [sched]
+        return optimizers if len(optimizers) > 1 else opt
 
 
 __all__ = ["PointCloudAutoencoderSystem"]
