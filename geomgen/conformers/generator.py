@@ -66,6 +66,9 @@ DEFAULT_RING_CONFORMATIONS = 4
 #: over 60 s to embed a 30-residue peptide and 215 s for a 271-atom alkane chain on a busy machine;
 #: 10 minutes stops a runaway molecule without failing large ones
 DEFAULT_MAX_SECONDS = 600.0
+#: draw each torsion's mixture components systematically across a round's draws (see
+#: ``stratify`` of :class:`ConformerGenerator`)
+DEFAULT_STRATIFY = False
 #: at most this many seeds of a macrocycle with rotatable torsions outside its ring (one with none
 #: gets up to n: each of its conformers is a seed), from twice as many ETKDGv3 candidates
 MACROCYCLE_SEEDS = 8
@@ -378,6 +381,12 @@ class ConformerGenerator:
             :data:`DEFAULT_RING_CONFORMATIONS`; a molecule without rotatable torsions gets up to n).
         ring_library: a :class:`~geomgen.conformers.ringlib.RingLibrary` (default: the process's
             :func:`~geomgen.conformers.ringlib.default_library`).
+        stratify (bool): the mixture components of each torsion across a round of independent
+            draws come from systematic sampling in a random order
+            (:meth:`~geomgen.distributions.von_mises.VonMisesMixture.sample` with ``stratified``):
+            every conformer's torsions still follow the predicted law, but a component of weight
+            w gets floor or ceil of its share of the round's draws instead of a binomial count
+            (default :data:`DEFAULT_STRATIFY`).
         max_seconds (float): wall-time limit per molecule (default :data:`DEFAULT_MAX_SECONDS`;
             ``inf`` for none). A molecule that needs longer fails with a reason naming the limit;
             it never changes the conformers of a molecule that finishes in time.
@@ -402,7 +411,8 @@ class ConformerGenerator:
                  boltzmann_chains: int = DEFAULT_BOLTZMANN_CHAINS, ring_seeds: int = DEFAULT_RING_SEEDS,
                  max_seconds: float = DEFAULT_MAX_SECONDS, state_seeds: int = DEFAULT_STATE_SEEDS,
                  seed_method: str = DEFAULT_SEED_METHOD, assembly_iters: int = DEFAULT_ASSEMBLY_ITERS,
-                 ring_conformations: int = DEFAULT_RING_CONFORMATIONS, ring_library=None):
+                 ring_conformations: int = DEFAULT_RING_CONFORMATIONS, ring_library=None,
+                 stratify: bool = DEFAULT_STRATIFY):
         from geomgen.conformers.embedding import SEED_EMBEDDERS
 
         if seed_embedder not in SEED_EMBEDDERS:
@@ -412,6 +422,7 @@ class ConformerGenerator:
         if ring_conformations < 1:
             raise ValueError(f"ring_conformations must be at least 1, got {ring_conformations}")
         self.seed_method = seed_method
+        self.stratify = bool(stratify)
         self.assembly_iters = int(assembly_iters)
         self.ring_conformations = int(ring_conformations)
         self.ring_library = ring_library
@@ -715,7 +726,7 @@ class ConformerGenerator:
                 ang = np.zeros((k, 0))
                 pos = np.repeat(seed_pos[None], k, 0)
             else:
-                ang = mix.sample((k,), generator=g).numpy()
+                ang = mix.sample((k,), generator=g, stratified=self.stratify).numpy()
                 pos = set_torsions(seed_pos, ts, ang)
             good = clash.ok(pos) & stereo.ok(pos)
             rep.clash_rejected += int((~good).sum())

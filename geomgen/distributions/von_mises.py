@@ -123,20 +123,50 @@ class VonMisesMixture:
     def prob(self, theta: Tensor) -> Tensor:
         return self.log_prob(theta).exp()
 
-    def sample(self, sample_shape: torch.Size | tuple = (), generator: torch.Generator | None = None) -> Tensor:
-        """Draw angles in :math:`[-\\pi, \\pi)`; a fixed ``generator`` reproduces them."""
+    def sample(self, sample_shape: torch.Size | tuple = (), generator: torch.Generator | None = None,
+               stratified: bool = False) -> Tensor:
+        """Draw angles in :math:`[-\\pi, \\pi)`; a fixed ``generator`` reproduces them.
+
+        With ``stratified`` (a one-dimensional ``sample_shape``), the components of the
+        ``sample_shape[0]`` draws of each mixture come from systematic sampling: one uniform
+        offset :math:`U` per mixture, the points :math:`(i + U)/S` (:math:`i = 0 \\dots S-1`) mapped
+        through the weights' inverse CDF, then put in a random order (independently per
+        mixture). Each draw's law is exactly the mixture's (its point is uniform on [0, 1) once
+        the order is random) and draws of different mixtures stay independent; only the draws of
+        one mixture are negatively dependent: component :math:`k` gets :math:`\\lfloor S w_k \\rfloor` or
+        :math:`\\lceil S w_k \\rceil` of them instead of a multinomial count (Kitagawa 1996;
+        Douc & Cappé 2005), so a small sample misses fewer modes.
+        """
         sample_shape = torch.Size(sample_shape)
+        if stratified and len(sample_shape) != 1:
+            raise ValueError(f"stratified sampling needs a one-dimensional sample_shape, got {tuple(sample_shape)}")
         with torch.no_grad():
             shape = sample_shape + self.batch_shape
             probs = torch.softmax(self.logits.detach().to(torch.float64), dim=-1)
-            flat = probs.reshape(-1, self.num_components).repeat(max(1, sample_shape.numel()), 1)
-            comp = torch.multinomial(flat, 1, generator=generator).reshape(shape)
+            if stratified:
+                comp = self._systematic_components(probs.reshape(-1, self.num_components), sample_shape[0], generator).reshape(shape)
+            else:
+                flat = probs.reshape(-1, self.num_components).repeat(max(1, sample_shape.numel()), 1)
+                comp = torch.multinomial(flat, 1, generator=generator).reshape(shape)
             loc = torch.gather(self.loc.detach().expand(shape + (self.num_components,)), -1, comp.unsqueeze(-1)).squeeze(-1)
             kappa = torch.gather(
                 self.concentration.detach().expand(shape + (self.num_components,)), -1, comp.unsqueeze(-1)
             ).squeeze(-1)
             theta = _sample_von_mises(kappa, generator) + loc
             return torch.remainder(theta + math.pi, 2 * math.pi) - math.pi
+
+    @staticmethod
+    def _systematic_components(probs: Tensor, n: int, generator: torch.Generator | None) -> Tensor:
+        """Components ``[n, M]`` of ``n`` draws of each of ``M`` categorical laws ``probs [M, K]``
+        by systematic sampling in a random order (see :meth:`sample`)."""
+        m, k = probs.shape
+        cdf = probs.cumsum(-1)
+        cdf = (cdf / cdf[:, -1:]).contiguous()
+        offset = torch.rand(m, 1, generator=generator, dtype=torch.float64)
+        points = (torch.arange(n, dtype=torch.float64).unsqueeze(0) + offset) / n  # [M, n], increasing
+        comp = torch.searchsorted(cdf, points, right=True).clamp_max(k - 1)
+        order = torch.argsort(torch.rand(m, n, generator=generator), dim=-1)
+        return comp.gather(-1, order).T
 
     def mean_direction(self) -> Tensor:
         """Circular mean direction of each mixture, ``[*batch]``."""

@@ -75,6 +75,43 @@ def test_mixture_sample_weights():
     assert abs(frac - 0.75) < 0.01
 
 
+def test_stratified_components_each_draw_follows_the_mixture_and_counts_are_systematic():
+    """Systematic sampling in a random order: every draw (slot) has the mixture's law, the
+    draws of one mixture give each component floor or ceil of S w_k, mixtures stay independent."""
+    w = torch.tensor([[0.55, 0.3, 0.15], [0.05, 0.05, 0.9]], dtype=torch.float64)
+    g = torch.Generator().manual_seed(3)
+    reps, s = 20000, 7
+    comps = torch.stack([VonMisesMixture._systematic_components(w, s, g) for _ in range(reps)])  # [R, S, M]
+    for m in range(2):
+        counts = torch.nn.functional.one_hot(comps[:, :, m], 3).sum(1).double()  # [R, K]
+        assert ((counts >= torch.floor(s * w[m])) & (counts <= torch.ceil(s * w[m]))).all()
+        for slot in (0, s - 1):  # each slot's component: chi-square against the weights
+            obs = torch.bincount(comps[:, slot, m], minlength=3).double().numpy()
+            assert stats.chisquare(obs, reps * w[m].numpy()).pvalue > 1e-3
+    # the two mixtures' components in one slot are independent: chi-square on the 3 x 3 table
+    table = torch.zeros(3, 3)
+    for a, b in comps[:, 0].tolist():
+        table[a, b] += 1
+    assert stats.chi2_contingency(table.numpy()).pvalue > 1e-3
+
+
+def test_stratified_sample_ks_against_scipy_mixture():
+    """Angles of stratified draws, pooled over calls of S = 5, against the mixture's CDF (scipy)."""
+    loc, kap, w = [-2.0, 1.0], [4.0, 30.0], [0.3, 0.7]
+    mix = VonMisesMixture(torch.tensor([loc]), torch.tensor([kap]), torch.log(torch.tensor([w])))
+    g = torch.Generator().manual_seed(5)
+    x = torch.cat([mix.sample((5,), generator=g, stratified=True)[:, 0] for _ in range(4000)]).double().numpy()
+    def cdf(t):
+        return sum(wk * (stats.vonmises.cdf(t, k, loc=mu) - stats.vonmises.cdf(-math.pi, k, loc=mu)) for wk, k, mu in zip(w, kap, loc))
+    assert stats.kstest(x, cdf).pvalue > 1e-3
+    # fewer missed modes than independent draws: with S = 5 both modes appear every time
+    sharp = VonMisesMixture(torch.tensor([loc]), torch.tensor([[300.0, 300.0]]), torch.log(torch.tensor([w])))
+    both = [((v := sharp.sample((5,), generator=g, stratified=True)[:, 0]) > -0.5).any() & (v < -0.5).any() for _ in range(200)]
+    assert all(both)
+    with pytest.raises(ValueError, match="one-dimensional"):
+        mix.sample((2, 3), stratified=True)
+
+
 def test_generator_reproduces_samples():
     mix = VonMisesMixture(torch.randn(4, 3), torch.rand(4, 3) * 10, torch.randn(4, 3))
     a = mix.sample((100,), generator=torch.Generator().manual_seed(7))
