@@ -707,3 +707,20 @@ def test_seed_method_assembly_from_the_command_line(tmp_path, tiny_checkpoint, m
     assert main(["conformers", "CCC1CCCCC1", "-n", "12", "-o", str(etkdg), "--model", str(tiny_checkpoint), "--jobs", "1",
                  "--seed-method", "etkdg"]) == 0
     assert all("--seed-method=etkdg" in r.GetProp("geomgen_options") for r in _records(etkdg))
+
+
+def test_draws_flag_is_recorded_and_changes_the_draws(tmp_path, tiny_checkpoint, monkeypatch):
+    """Stratified component draws are the default; --draws independent gives the plain draws.
+    Both are in the options a --resume must match."""
+    monkeypatch.setenv("GEOMGEN_CACHE_DIR", str(tmp_path / "cache"))
+    runs = {}
+    for draws in (None, "stratified", "independent"):
+        out = tmp_path / f"{draws}.sdf"
+        extra = [] if draws is None else ["--draws", draws]
+        assert main(["conformers", "CCCCOc1ccccc1", "-n", "8", "-o", str(out), "--model", str(tiny_checkpoint), "--jobs", "1",
+                     *extra]) == 0
+        runs[draws] = _records(out)
+    assert all("--draws=stratified" in r.GetProp("geomgen_options") for r in runs[None] + runs["stratified"])
+    assert all("--draws=independent" in r.GetProp("geomgen_options") for r in runs["independent"])
+    torsions = {k: [r.GetProp("torsions_rad") for r in v] for k, v in runs.items()}
+    assert torsions[None] == torsions["stratified"] != torsions["independent"]

@@ -90,6 +90,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "standard bond lengths and angles, MMFF94-minimised briefly; ETKDGv3 where assembly cannot place a "
                         "molecule) or etkdg (one ETKDGv3 embedding, MMFF94-minimised briefly). Ring conformations are "
                         "cached per user (GEOMGEN_CACHE_DIR)")
+    p.add_argument("--draws", choices=("stratified", "independent"), default=None,
+                   help="how the mixture components of each torsion are chosen across a molecule's draws: stratified "
+                        "(default: systematic sampling in a random order; every conformer still follows the predicted "
+                        "law, and a component of weight w gets floor or ceil of its share instead of a binomial count) "
+                        "or independent")
     p.add_argument("--model", default=None, help="VonMisesNet checkpoint (default: the shipped models/vonmisesnet.ckpt)")
     p.add_argument("--jobs", type=int, default=None,
                    help="parallel worker processes for files (default: every core this process may use, like RDKit's "
@@ -162,10 +167,11 @@ def _options(args) -> dict:
 
     given = {"seed_iters": args.seed_iters, "boltzmann_sweeps": args.boltzmann_sweeps,
              "boltzmann_chains": args.boltzmann_chains, "ring_seeds": args.ring_seeds,
-             "seed_method": getattr(args, "seed_method", None)}
+             "seed_method": getattr(args, "seed_method", None),
+             "stratify": None if getattr(args, "draws", None) is None else args.draws == "stratified"}
     defaults = {"seed_iters": g.DEFAULT_SEED_ITERS, "boltzmann_sweeps": g.DEFAULT_BOLTZMANN_SWEEPS,
                 "boltzmann_chains": g.DEFAULT_BOLTZMANN_CHAINS, "ring_seeds": g.DEFAULT_RING_SEEDS,
-                "seed_method": g.DEFAULT_SEED_METHOD}
+                "seed_method": g.DEFAULT_SEED_METHOD, "stratify": g.DEFAULT_STRATIFY}
     return {k: defaults[k] if v is None else v for k, v in given.items()}
 
 
@@ -190,7 +196,7 @@ def fingerprint(args) -> str:
     opts = _options(args)
     words = {"-n": args.num_conformers, "--seed": args.seed, "--relax": int(args.relax), "--boltzmann": int(args.boltzmann),
              "--seed-iters": opts["seed_iters"], "--ring-seeds": opts["ring_seeds"],
-             "--seed-method": opts["seed_method"],
+             "--seed-method": opts["seed_method"], "--draws": "stratified" if opts["stratify"] else "independent",
              "--boltzmann-sweeps": opts["boltzmann_sweeps"], "--boltzmann-chains": opts["boltzmann_chains"],
              "--enumerate-stereo": int(args.enumerate_stereo), "--model": _model_digest(args.model), "geomgen": __version__}
     return " ".join(f"{k}={v}" for k, v in words.items())

@@ -66,7 +66,13 @@ they are hardly ever accepted that time is lost to every other move, so after th
 sweep) the rate is multiplied by :math:`\min(1, \max(0.1, a / a_0))`, :math:`a` the warm-up
 acceptance over all chains and :math:`a_0` = ``amide_flip_adapt``. It is fixed from then on, so the
 kept sweeps run one fixed kernel and the move stays exact; a site whose flips are rare still gets
-a tenth of the tries.
+a tenth of the tries. Tried and not kept: the acceptance of the later half of the warm-up only (or
+of its last 200 tries), meant to leave out the easy flips out of strained over-dispersed starts.
+On a triacetylated nucleoside (three ester sites; 0.0004 of its kept-sweep flips accepted) the
+later half still accepted more than 0.005, so the rate stayed; on a 2-acylaminothiazole the
+factor came out 0.51 instead of 0.25 and on an N-acylsulfonamide 0.5 as before: a handful of
+acceptances decide it either way (`python -m evaluation.conformers.amide_flip_rate`, run with that
+rule on 2026-12-03; the table in the repository is of the kept rule).
 
 *Tried and not kept: coupled neighbours.* Turning each rotatable torsion that shares an atom with
 the flipped bond by :math:`\pm(\pi + \epsilon)` in the same path (random order and signs, so the
