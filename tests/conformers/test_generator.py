@@ -443,4 +443,3 @@ def test_secondary_amide_keeps_the_rare_cis_state_rare(tiny_checkpoint):
     _, reps = gen.generate_many([("nma", "CNC(C)=O")], n=20, seed=0)
     weights = {s["states"]: s["weight"] for s in reps[0].extra["state_seeds"]}
     assert weights["1"] < 0.05 < weights["0"]
-
