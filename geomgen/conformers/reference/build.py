@@ -30,9 +30,11 @@ from geomgen.conformers.reference.store import QUANT, _atomic_savez, read_smiles
 #: nitrogens invert (their substituent between axial and equatorial); revision 3: amide flips that
 #: warm-up hardly ever accepts are made less often after it (``amide_flip_adapt``), and a molecule
 #: whose chains have not left their (different) states of a discrete site after a quarter of its
-#: CPU budget is stopped as not converged (``give_up_after``).
+#: CPU budget is stopped as not converged (``give_up_after``); revision 4: that rate is set per
+#: site from the acceptance of flips out of its favoured state (the warm-up's flips out of strained
+#: starts no longer keep it high).
 SAMPLER_VERSION = 4
-SAMPLER_REVISION = 3
+SAMPLER_REVISION = 4
 
 #: Sampler settings per split. Every split runs 4 chains until the convergence rule holds or the
 #: cap on CPU seconds per molecule is hit (CPU, not wall, time: the same work on a busy machine);

@@ -149,6 +149,57 @@ def test_rate_is_scaled_once_after_warmup_by_the_warmup_acceptance():
     strict = sample_reference(mol, SamplerConfig(amide_flip_adapt=1.0, **budget)).diagnostics
     a = strict["amide_flip_warmup_acceptance"]
     assert a is not None and 0 < a < 0.5
-    assert strict["amide_flip_rate_factor"] == pytest.approx(max(0.1, a))
+    (f,) = strict["amide_flip_site_factors"]
+    assert 0.1 <= f < 1 and strict["amide_flip_rate_factor"] == pytest.approx(f)
     off = sample_reference(mol, SamplerConfig(amide_flip_adapt=0.0, **budget)).diagnostics
     assert off["amide_flip_rate_factor"] == 1.0 and off["amide_flip_warmup_acceptance"] == pytest.approx(a)
+    assert off["amide_flip_site_factors"] == [1.0]
+
+
+def test_site_factors_come_from_the_way_out_of_the_favoured_state():
+    """Known answers of AmideFlipMove.factors: 2 x the lower directional acceptance over a0,
+    clipped to [0.1, 1]; directions tried fewer than 20 times do not count."""
+    from geomgen.conformers.reference.moves.amide_flip import AmideFlipMove
+
+    tries = np.array([[1000, 100], [1000, 5], [400, 400], [10, 3]])
+    accepts = np.array([[1, 90], [0, 5], [8, 12], [10, 3]])
+    f = AmideFlipMove.factors(tries, accepts, adapt=0.005)
+    # site 0: min(0.001, 0.9) -> 0.002 / 0.005 = 0.4; site 1: 0 -> floor 0.1 (its 5 tries back do not
+    # count); site 2: 2 x 0.02 > 0.005 -> 1; site 3: no direction tried 20 times -> 1
+    np.testing.assert_allclose(f, [0.4, 0.1, 1.0, 1.0])
+
+
+def test_flips_out_of_strained_starts_do_not_keep_the_rate(monkeypatch):
+    """Warm-up flips out of the strained state (cis, from an over-dispersed start) are accepted,
+    those out of the favoured state are not: the pooled acceptance (1/3) would keep the full rate,
+    the way out of the favoured state (0 of 200) sets the floor 0.1; afterwards flips pick sites by
+    their factors."""
+    from geomgen.conformers.reference.moves import amide_flip
+    from geomgen.conformers.reference.sampler import System
+    from geomgen.conformers.torsions import rotatable_torsions
+
+    mol = embed_seed(parse_molecule(TERTIARY), seed=0)
+    move = System(mol, rotatable_torsions(mol), SamplerConfig(amide_flips_per_sweep=1.0)).moves["amide_flip"]
+    pos = mol.GetConformer().GetPositions()
+    cis = flip_amide(pos, move.sites[0]) if not amide_states(mol, pos[None])[0, 0] else pos
+    trans = flip_amide(cis, move.sites[0])
+
+    class Rung:
+        rng = np.random.default_rng(0)
+
+    rung = Rung()
+    starts = iter([cis] * 100 + [trans] * 200)
+    outcomes = iter([True] * 100 + [False] * 200)
+
+    def fake_ncmc(r, *args, **kw):
+        return next(outcomes)
+
+    monkeypatch.setattr(amide_flip, "ncmc_rotation", fake_ncmc)
+    for _ in range(300):
+        rung.pos = next(starts)
+        move.step(rung)
+    assert move.acceptance == pytest.approx(1 / 3)
+    move.end_warmup()
+    assert move.site_factors.tolist() == [0.1] and move.rate == pytest.approx(0.1)
+    move.end_warmup()  # fixed once
+    assert move.rate_factor == pytest.approx(0.1)

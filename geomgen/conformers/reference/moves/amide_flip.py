@@ -60,19 +60,25 @@ neither was adopted. Better-mixed amide states need a longer protocol or a ladde
 amide torsion terms.
 
 *Rate.* An NCMC flip costs about as much as the rest of a sweep (10 increments and 10 MALA
-steps); on an N-acylsulfonamide at 2 flips per sweep they took 70 % of the sampler's time. Where
-they are hardly ever accepted that time is lost to every other move, so after the warm-up
-(:meth:`AmideFlipMove.end_warmup`, once every chain has warmed up and before the first kept
-sweep) the rate is multiplied by :math:`\min(1, \max(0.1, a / a_0))`, :math:`a` the warm-up
-acceptance over all chains and :math:`a_0` = ``amide_flip_adapt``. It is fixed from then on, so the
-kept sweeps run one fixed kernel and the move stays exact; a site whose flips are rare still gets
-a tenth of the tries. Tried and not kept: the acceptance of the later half of the warm-up only (or
-of its last 200 tries), meant to leave out the easy flips out of strained over-dispersed starts.
-On a triacetylated nucleoside (three ester sites; 0.0004 of its kept-sweep flips accepted) the
-later half still accepted more than 0.005, so the rate stayed; on a 2-acylaminothiazole the
-factor came out 0.51 instead of 0.25 and on an N-acylsulfonamide 0.5 as before: a handful of
-acceptances decide it either way (`python -m evaluation.conformers.amide_flip_rate`, run with that
-rule on 2026-12-03; the table in the repository is of the kept rule).
+steps); on an N-acylsulfonamide at 2 flips per sweep they took 70 % of the sampler's time, on a
+triacetylated nucleoside (three esters) 62 %. Where they are hardly ever accepted that time is
+lost to every other move, so after the warm-up (:meth:`AmideFlipMove.end_warmup`, once every
+chain has warmed up and before the first kept sweep) each site :math:`k` gets a factor
+:math:`f_k = \min(1, \max(0.1, a_k / a_0))`, :math:`a_0` = ``amide_flip_adapt``: flips pick site
+:math:`k` with probability :math:`f_k / \sum_j f_j` and the rate is multiplied by the mean
+factor. :math:`a_k` estimates the site's equilibrium acceptance from the warm-up's tries of all
+chains, counted by the state the flip started from: at equilibrium the accepted flips balance,
+:math:`p_0 a_{0 \to 1} = p_1 a_{1 \to 0}`, so the acceptance is
+:math:`p_0 a_{0 \to 1} + p_1 a_{1 \to 0} \le 2 \min(a_{0 \to 1}, a_{1 \to 0})`, and
+:math:`a_k` is that bound (over the directions tried at least 20 times; a site with no such
+direction keeps factor 1). Pooled over directions the warm-up overstated it: over-dispersed starts
+put sites in strained states that the first flips leave easily (the nucleoside: 0.0078 in
+warm-up, 0.0004 afterwards, so the pooled rule kept the full rate); the way out of the favoured
+state is the bottleneck and the start does not bias its count. The factors are fixed from then
+on, so the kept sweeps run one fixed kernel (a mixture, with fixed weights, of flips that are
+each exact) and the move stays exact; a site whose flips are rare still gets a tenth of the tries.
+Tried and not kept: the pooled acceptance of the later half of the warm-up only (or of its last
+200 tries): on the nucleoside it still exceeded 0.005; a handful of acceptances decided it.
 
 *Tried and not kept: coupled neighbours.* Turning each rotatable torsion that shares an atom with
 the flipped bond by :math:`\pm(\pi + \epsilon)` in the same path (random order and signs, so the
@@ -124,29 +130,45 @@ class AmideFlipMove(Move):
         Option("amide_flip_relax", 1, "MALA steps between the increments of an amide flip (default 1).", low=0),
         Option("amide_flip_jitter", 0.2, "scale (rad) of the Gaussian jitter around the amide flip's +-pi "
                                          "(default 0.2).", low=0.0),
-        Option("amide_flip_adapt", 0.005, "warm-up acceptance below which amide flips are made less often: after "
-                                          "warm-up their rate is multiplied by min(1, acceptance / this), at least "
-                                          "0.1 (default 0.005; 0 keeps the rate).", low=0.0),
+        Option("amide_flip_adapt", 0.005, "warm-up acceptance below which a site's amide flips are made less often: "
+                                          "after warm-up each site's share of the flips is multiplied by min(1, a / "
+                                          "this), at least 0.1, a = twice its lower acceptance of the two directions "
+                                          "(default 0.005; 0 keeps the rate).", low=0.0),
     )
 
     def __init__(self, system):
         super().__init__(system)
         #: the sites, found whatever the rate (the state hooks use them for over-dispersed starts)
         self.sites = partial_double_bonds(system.mol)
-        #: the rate's multiplier, fixed by :meth:`end_warmup`; the warm-up acceptance it came from
+        #: the rate's multiplier (the mean of the sites' factors), fixed by :meth:`end_warmup`; the
+        #: warm-up acceptance (pooled) and each site's factor
         self.rate_factor, self.warmup_acceptance = 1.0, None
+        self.site_factors = np.ones(len(self.sites))
+        #: warm-up tries and acceptances per site and start state (0: trans, 1: cis)
+        self._tries = np.zeros((len(self.sites), 2), dtype=np.int64)
+        self._accepts = np.zeros((len(self.sites), 2), dtype=np.int64)
 
     @property
     def rate(self) -> float:
         return float(self.cfg.amide_flips_per_sweep) * self.rate_factor
 
     def end_warmup(self) -> None:
-        """Fix the rate from the warm-up acceptance (module docstring, *Rate*); needs 20 tries."""
+        """Fix the sites' factors and the rate from the warm-up's tries (module docstring, *Rate*)."""
         if self.warmup_acceptance is not None or self.tried < 20:
             return
         self.warmup_acceptance = self.acceptance
         if self.cfg.amide_flip_adapt > 0:
-            self.rate_factor = min(1.0, max(0.1, self.warmup_acceptance / self.cfg.amide_flip_adapt))
+            self.site_factors = self.factors(self._tries, self._accepts, self.cfg.amide_flip_adapt)
+            self.rate_factor = float(self.site_factors.mean())
+
+    @staticmethod
+    def factors(tries: np.ndarray, accepts: np.ndarray, adapt: float, min_tries: int = 20) -> np.ndarray:
+        """Each site's rate factor from its tries and acceptances ``[K, 2]`` by start state:
+        min(1, max(0.1, a / adapt)), a = 2 x the lowest acceptance of a direction tried at least
+        ``min_tries`` times (1 where none was)."""
+        rate = np.where(tries >= min_tries, accepts / np.maximum(tries, 1), np.inf)
+        a = 2 * rate.min(axis=1)
+        return np.where(np.isfinite(a), np.clip(a / adapt, 0.1, 1.0), 1.0)
 
     @property
     def applicable(self) -> bool:
@@ -154,12 +176,20 @@ class AmideFlipMove(Move):
 
     def step(self, rung, adapt: bool = False) -> None:
         cfg, rng = self.cfg, rung.rng
-        site = self.sites[int(rng.integers(len(self.sites)))]
+        if self.warmup_acceptance is None:
+            i = int(rng.integers(len(self.sites)))
+            start = int(site_states([self.sites[i]], rung.pos)[0, 0])
+        else:
+            i = int(rng.choice(len(self.sites), p=self.site_factors / self.site_factors.sum()))
+        site = self.sites[i]
         delta = (math.pi + rng.normal(0.0, cfg.amide_flip_jitter)) * (1.0 if rng.random() < 0.5 else -1.0)
         j, k = site.bond
+        ok = ncmc_rotation(rung, j, k, site.moving, delta, cfg.amide_flip_steps, cfg.amide_flip_relax, cfg.mala_accept_target)
         self.tried += 1
-        self.accepted += ncmc_rotation(rung, j, k, site.moving, delta, cfg.amide_flip_steps, cfg.amide_flip_relax,
-                                       cfg.mala_accept_target)
+        self.accepted += ok
+        if self.warmup_acceptance is None:
+            self._tries[i, start] += 1
+            self._accepts[i, start] += ok
 
     # -- discrete states (the Move hooks) ---------------------------------------------------------
     @property
@@ -182,4 +212,5 @@ class AmideFlipMove(Move):
 
     def extra_diagnostics(self) -> dict:
         return {"n_amide_bonds": len(self.sites), "amide_flip_rate_factor": self.rate_factor,
-                "amide_flip_warmup_acceptance": self.warmup_acceptance}
+                "amide_flip_warmup_acceptance": self.warmup_acceptance,
+                "amide_flip_site_factors": [round(float(f), 4) for f in self.site_factors]}
