@@ -92,8 +92,10 @@ def make_methods(model_path=None, seed_iters=None, candidates=()):
     methods["geomgen+states"] = lambda refs, n, seed: run(refs, n, seed, state_seeds=8)
     # seeds assembled from the ring library (issue 27), with and without MMFF94 iterations on them
     methods["geomgen+assembly"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("seed_method", "assembly"),))
-    # mixture components drawn systematically across each round's draws
+    # mixture components drawn systematically across each round's draws (the default since
+    # 2026-12-03) or independently (before)
     methods["geomgen+stratified"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("stratify", True),))
+    methods["geomgen+independent"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("stratify", False),))
     # the previous default: one ETKDGv3 seed per molecule
     methods["geomgen+etkdg-seeds"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("seed_method", "etkdg"),))
     for iters in (20, 50, 100):
