@@ -96,9 +96,11 @@ def make_methods(model_path=None, seed_iters=None, candidates=()):
     # 2026-12-03) or independently (before)
     methods["geomgen+stratified"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("stratify", True),))
     methods["geomgen+independent"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("stratify", False),))
+    # achiral molecules: half of each seed's conformers on its mirror image
+    methods["geomgen+mirror"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("mirror_images", True),))
     # the previous default: one ETKDGv3 seed per molecule
     methods["geomgen+etkdg-seeds"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("seed_method", "etkdg"),))
-    for iters in (20, 50, 100):
+    for iters in (20, 50, 100, 300, 1000):
         methods[f"geomgen+assembly+mmff{iters}"] = lambda refs, n, seed, iters=iters: run(
             refs, n, seed, gen_opts=(("seed_method", "assembly"), ("assembly_iters", iters)))
     for name, path in candidates:

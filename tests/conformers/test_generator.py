@@ -443,3 +443,42 @@ def test_secondary_amide_keeps_the_rare_cis_state_rare(tiny_checkpoint):
     _, reps = gen.generate_many([("nma", "CNC(C)=O")], n=20, seed=0)
     weights = {s["states"]: s["weight"] for s in reps[0].extra["state_seeds"]}
     assert weights["1"] < 0.05 < weights["0"]
+
+
+@pytest.mark.parametrize("smiles, achiral", [
+    ("CCC1CCCCC1", True),  # no stereocentre
+    ("C[C@H]1CCCC[C@H]1C", True),  # cis-1,2-dimethylcyclohexane: meso
+    ("C[C@H]1CCCC[C@@H]1C", False),  # trans: C2, chiral (RDKit: the SMILES of its mirror image differs)
+    ("C[C@H](N)c1ccccc1", False),
+    ("C/C=C/C(C)(C)C", True),  # E/Z kept by a mirror
+])
+def test_achiral_known_answers(smiles, achiral):
+    from geomgen.conformers import embed_seed
+    from geomgen.conformers.generator import _achiral
+
+    assert _achiral(embed_seed(parse_molecule(smiles), seed=0)) is achiral
+
+
+def test_mirror_images_draw_half_on_the_mirrored_seed_with_the_same_torsions(tiny_checkpoint):
+    """mirror_images: half the conformers of a molecule that is its own mirror image sit on the
+    seed's mirror image; a mirrored conformer with torsions a is the mirror image of the seed with
+    torsions -a (same interatomic distances), its recorded torsions are its own dihedrals, and a
+    chiral molecule gets none."""
+    from geomgen.conformers.torsions import set_torsions
+
+    gen = ConformerGenerator.from_checkpoint(tiny_checkpoint, mirror_images=True, seed_method="etkdg")
+    (mol,), (rep,) = gen.generate_many([("phenetole-amide", "CCOc1ccccc1C(=O)NC")], n=12, seed=0)
+    flags = [int(c.GetProp("mirror_image")) for c in mol.GetConformers()]
+    assert rep.extra["mirror_images"] and sorted(flags) == [0] * 6 + [1] * 6
+    ts = rotatable_torsions(mol)
+    pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
+    ang = dihedral_angles(pos, ts.atoms)
+    recorded = np.array([[float(x) for x in c.GetProp("torsions_rad").split()] for c in mol.GetConformers()])
+    np.testing.assert_allclose(np.cos(recorded - ang), 1.0, atol=1e-6)
+    plain = pos[flags.index(0)]
+    dist = lambda p: np.linalg.norm(p[:, None] - p[None], axis=-1)  # noqa: E731
+    for c in np.flatnonzero(np.array(flags) == 1):
+        np.testing.assert_allclose(dist(pos[c]), dist(set_torsions(plain, ts, -ang[c][None])[0]), atol=1e-6)
+    (chiral,), (crep,) = gen.generate_many([("pea", "C[C@H](N)c1ccccc1OCC")], n=6, seed=0)
+    assert "mirror_images" not in crep.extra and not any(c.HasProp("mirror_image") for c in chiral.GetConformers())
+    assert stereo_matches(chiral, reference=parse_molecule("C[C@H](N)c1ccccc1OCC"))
