@@ -30,16 +30,27 @@ FORMAT_VERSION = 4
 FIELDS = ("id", "smiles", "molblock", "torsion_atoms", "angles", "energies", "diagnostics", "symmetry", "ring_flipped", "mirrored")
 
 
+def recorded_targets(diagnostics: dict) -> ConvergenceTargets:
+    """The thresholds a molecule was built to (``rhat_target``, ``ess_target``, ``w1_target``,
+    ``state_gap_target`` of the ``config`` its diagnostics record; the defaults for what is not
+    recorded): the evaluation splits of sampler version 4 ask for ESS >= 400, not the default 100."""
+    cfg = diagnostics.get("config") or {}
+    base = ConvergenceTargets()
+    return ConvergenceTargets(rhat=float(cfg.get("rhat_target", base.rhat)), ess=float(cfg.get("ess_target", base.ess)),
+                              w1=float(cfg.get("w1_target", base.w1)), state_gap=float(cfg.get("state_gap_target", base.state_gap)))
+
+
 def is_converged(diagnostics: dict, targets: ConvergenceTargets | None = None) -> bool:
     """Whether a molecule's stored diagnostics pass the convergence rule
-    (:mod:`~geomgen.conformers.reference.convergence`) with ``targets`` (default thresholds).
+    (:mod:`~geomgen.conformers.reference.convergence`) with ``targets`` (default: the thresholds
+    the molecule was built to, :func:`recorded_targets`, so the label is the build's own).
 
     Per-torsion figures (sampler format 2) are judged torsion by torsion; older diagnostics
     only carry worst cases over raw angles and pairs of chains, which are judged the same way
     (a conservative reading: raw angles overstate the disagreement of symmetric torsions).
     Diagnostics of sampler version 3 also carry the monitored discrete states (``state_rhat``,
     ``state_ess``, ``state_gap`` per site), which must pass too."""
-    targets = targets or ConvergenceTargets()
+    targets = targets or recorded_targets(diagnostics)
     if diagnostics.get("state_rhat"):  # discrete states (sampler version 3): judged like the torsions
         r, e, g = (np.asarray(diagnostics[k], dtype=np.float64) for k in ("state_rhat", "state_ess", "state_gap"))
         if not ((r < targets.rhat) & (e >= targets.ess) & (g <= targets.state_gap)).all():

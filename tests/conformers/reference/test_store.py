@@ -191,3 +191,19 @@ def test_should_resample_selects_unconverged_and_ring_references_without_flips()
     assert should_resample(dict(per_torsion, **no_flips), cyclohexyl, rings=True)
     assert not should_resample(dict(per_torsion, **flips), cyclohexyl, rings=True)  # already sampled with flips
     assert not should_resample(dict(per_torsion, **no_flips), phenyl, rings=True)  # an aromatic ring does not flip
+
+
+def test_the_label_is_judged_by_the_targets_the_molecule_was_built_to():
+    """A molecule built to ESS >= 400 (the evaluation splits of sampler version 4) that stopped at
+    its CPU cap with ESS 236 is not converged, although it would pass the default ESS 100; explicit
+    targets still decide when given, and diagnostics without a recorded config use the defaults."""
+    from geomgen.conformers.reference.convergence import ConvergenceTargets
+    from geomgen.conformers.reference.store import is_converged, recorded_targets
+
+    diag = {"n_torsions": 2, "rhat": [1.016, 1.005], "ess": [236.0, 702.0], "w1": [0.031, 0.017],
+            "config": {"ess_target": 400.0, "rhat_target": 1.05, "w1_target": 0.1}}
+    assert recorded_targets(diag).ess == 400.0 and recorded_targets(diag).state_gap == ConvergenceTargets().state_gap
+    assert not is_converged(diag)
+    assert is_converged(diag, ConvergenceTargets())
+    assert is_converged({k: v for k, v in diag.items() if k != "config"})
+    assert is_converged({**diag, "ess": [400.0, 702.0]})
