@@ -45,9 +45,9 @@ _SPECIAL_CKPT_PATHS = ("last", "best", "hpc")
 SETTINGS_KEY = "geomgen_model_settings"
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict:
+def read_checkpoint(path: str | os.PathLike, what: str = "--ckpt_path") -> dict:
     """A Lightning checkpoint, read with ``torch.load(weights_only=True, mmap=True)`` (tensors are
-    not read into memory).
+    not read into memory). ``what``: the setting that named the file, for the messages.
 
     Raises:
         UnusableCheckpoint: no such file, not a readable torch file (truncated, another format), or
@@ -57,14 +57,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
 
     path = Path(path)
     if not path.is_file():
-        raise UnusableCheckpoint(f"--ckpt_path {str(path)!r}: {'is a folder' if path.is_dir() else 'no such file'}")
+        raise UnusableCheckpoint(f"{what} {str(path)!r}: {'is a folder' if path.is_dir() else 'no such file'}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:
         first = (str(exc).splitlines() or [""])[0] or type(exc).__name__
-        raise UnusableCheckpoint(f"--ckpt_path {str(path)!r}: not a readable checkpoint (truncated or another format: {first})") from exc
+        raise UnusableCheckpoint(f"{what} {str(path)!r}: not a readable checkpoint (truncated or another format: {first})") from exc
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
-        raise UnusableCheckpoint(f"--ckpt_path {str(path)!r}: not a Lightning checkpoint (no 'state_dict')")
+        raise UnusableCheckpoint(f"{what} {str(path)!r}: not a Lightning checkpoint (no 'state_dict')")
     return ckpt
 
 
@@ -172,7 +172,8 @@ def _added_with_defaults(model) -> dict[str, object]:
 
     out: dict[str, object] = {}
     for name, par in inspect.signature(type(model).__init__).parameters.items():
-        if par.default is inspect.Parameter.empty or par.default is not None and not isinstance(par.default, (bool, int, float, str, tuple)):
+        plain = par.default is None or isinstance(par.default, (bool, int, float, str, tuple))
+        if par.default is inspect.Parameter.empty or not plain:
             continue
         out[f"hyper_parameters.{name}"] = out[f"model.{name}"] = _plain(par.default)
     return out

@@ -101,14 +101,10 @@ class PointCloudAutoencoderSystem(L.LightningModule):
         must match exactly; the loss's are taken where every tensor matches, else left fresh (a
         warning says so)."""
         import warnings
-        from pathlib import Path
 
-        from geomgen.lightning_cli import UnusableCheckpoint
+        from geomgen.lightning_cli import UnusableCheckpoint, read_checkpoint
 
-        try:
-            state = torch.load(Path(path), map_location="cpu", weights_only=False)["state_dict"]
-        except (OSError, KeyError, RuntimeError, EOFError) as exc:
-            raise UnusableCheckpoint(f"init_from={path!r}: not a readable training checkpoint ({exc})") from exc
+        state = read_checkpoint(path, what="init_from")["state_dict"]
         net = {k[len("autoencoder."):]: v for k, v in state.items() if k.startswith("autoencoder.")}
         try:
             self.autoencoder.load_state_dict(net)

@@ -160,6 +160,7 @@ class AmideFlipMove(Move):
         if self.cfg.amide_flip_adapt > 0:
             self.site_factors = self.factors(self._tries, self._accepts, self.cfg.amide_flip_adapt)
             self.rate_factor = float(self.site_factors.mean())
+        self._site_p = self.site_factors / self.site_factors.sum()
 
     @staticmethod
     def factors(tries: np.ndarray, accepts: np.ndarray, adapt: float, min_tries: int = 20) -> np.ndarray:
@@ -180,7 +181,7 @@ class AmideFlipMove(Move):
             i = int(rng.integers(len(self.sites)))
             start = int(site_states([self.sites[i]], rung.pos)[0, 0])
         else:
-            i = int(rng.choice(len(self.sites), p=self.site_factors / self.site_factors.sum()))
+            i = int(rng.choice(len(self.sites), p=self._site_p))
         site = self.sites[i]
         delta = (math.pi + rng.normal(0.0, cfg.amide_flip_jitter)) * (1.0 if rng.random() < 0.5 else -1.0)
         j, k = site.bond
