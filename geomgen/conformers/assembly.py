@@ -143,6 +143,7 @@ class Assembler:
         # partial double bonds j(=X)-k: (atom placed, its parent) -> (side, X, flipped). The usual
         # state has k's heaviest substituent anti to j's single-bonded substituent (syn to X)
         self.partial = {}
+        self._site_of: dict = {}
         flip = set(flip)
         for site_k, site in enumerate(partial_double_bonds(mol)):
             _, j, k, _ = site.atoms
@@ -151,9 +152,17 @@ class Assembler:
             if x:
                 self.partial[(k, j)] = ("k", x[0], site_k in flip)
                 self.partial[(j, k)] = ("j", x[0], site_k in flip)
+                self._site_of[(k, j)] = self._site_of[(j, k)] = site_k
         self._lengths: dict = {}
         self._far = None
         self._moving = moving
+
+    def set_flip(self, flip=()) -> None:
+        """Place the partial double-bond sites ``flip`` in their less usual state from now on
+        (the others in their usual one)."""
+        flip = set(flip)
+        for pair, (side, x, _) in list(self.partial.items()):
+            self.partial[pair] = (side, x, self._site_of[pair] in flip)
 
     # -- geometry tables ------------------------------------------------------------------------
     def length(self, i: int, j: int) -> float:
@@ -195,6 +204,15 @@ class Assembler:
 
         is_double = bond.GetBondType() == Chem.BondType.DOUBLE
         cands = [0.0, np.pi] if is_double else [np.pi, np.pi / 3, -np.pi / 3, 2 * np.pi / 3, -2 * np.pi / 3, 0.0]
+        part = self.partial.get((entry, p))
+        if part is not None and part[0] == "k":
+            # a ring nitrogen (or oxygen) of a partial double bond j-k: planar, in the state asked
+            # for, as place_neighbours sets an acyclic one (k's first ring neighbour anti to j's
+            # single-bonded substituent in the usual state)
+            single = [r for r in refs if r != part[1]]
+            if single:
+                refs, ring_nb = single, self._sorted(ring_nb)
+                cands = [0.0] if part[2] else [np.pi]
         best, best_score = None, -np.inf
         for phi in cands:
             if refs and ring_nb:
@@ -446,11 +464,12 @@ def assemble(mol, systems, coords, flip=()):
 def ring_combinations(confs: list, n: int, rng: np.random.Generator, max_seeds: int) -> list[tuple[tuple, int]]:
     """``n`` draws of one conformation per ring system, each by its Boltzmann weight, as distinct
     combinations with their counts (most drawn first, at most ``max_seeds``; the draws of the
-    combinations left out go to the most drawn one)."""
+    combinations left out go to the most drawn one). ``confs``: anything with ``weights`` (the
+    generator adds the two states of each partial double bond with their probabilities)."""
     if not confs:
         return [((), n)]
-    draws = np.stack([rng.choice(len(c.energies), size=n, p=c.weights) if len(c.energies) > 1 else np.zeros(n, dtype=int)
-                      for c in confs], 1)
+    weights = [np.asarray(c.weights) for c in confs]
+    draws = np.stack([rng.choice(len(w), size=n, p=w) if len(w) > 1 else np.zeros(n, dtype=int) for w in weights], 1)
     combos, counts = np.unique(draws, axis=0, return_counts=True)
     order = np.lexsort((np.arange(len(counts)), -counts))
     combos, counts = combos[order], counts[order]

@@ -72,6 +72,15 @@ DEFAULT_MAX_SECONDS = 600.0
 #: (seeds 1 and 2: evaluation/conformers/mirror_seed1.md, mirror_seed2.md against
 #: stratified_seed1.md, stratified_seed2.md), within the seed spread.
 DEFAULT_MIRROR_IMAGES = False
+#: how assembled seeds place partial double bonds (amide, carbamate, urea, ester E/Z; see
+#: ``amide_states`` of :class:`ConformerGenerator`): ``"library"`` draws each site's state by its
+#: probability from the fragment library (:mod:`geomgen.conformers.statelib`), ``"usual"`` places
+#: every site with its heavy groups anti (the assembler's rule before the library)
+AMIDE_STATE_MODES = ("library", "usual")
+DEFAULT_AMIDE_STATES = "library"
+#: a site whose less probable state has at least this probability is drawn per seed; below it,
+#: every seed has the more probable state (one conformer in a hundred)
+MIN_STATE_PROBABILITY = 0.01
 #: draw each torsion's mixture components systematically across a round's draws (see
 #: ``stratify`` of :class:`ConformerGenerator`). Measured on every converged reference at n = 50
 #: (evaluation/conformers/stratified_seed1.md, stratified_seed2.md against default_seed2.md):
@@ -430,6 +439,18 @@ class ConformerGenerator:
             hands, as in the Boltzmann ensemble. Not in Boltzmann mode nor with state seeds. SD
             property ``mirror_image`` (0/1); ``extra["mirror_images"]``. Default
             :data:`DEFAULT_MIRROR_IMAGES`.
+        amide_states (str): how assembled seeds place the partial double bonds (default
+            :data:`DEFAULT_AMIDE_STATES`). ``"library"``: each site's probability of its two states
+            comes from the fragment library (:mod:`geomgen.conformers.statelib`: MMFF94 minima of
+            both states of the site's capped neighbourhood, shared across molecules, shipped for
+            the training and evaluation splits and cached on disk), and the states are drawn with
+            the ring conformations, so the seeds (at most ``ring_conformations``) cover the
+            probable combinations and share the conformers by their draws; a site whose other
+            state has a probability below :data:`MIN_STATE_PROBABILITY` takes the more probable
+            state on every seed. ``extra["amide_state_p"]`` gives each site's probability of state
+            1 (site index: ``extra["amide_flips"]`` lists sites always placed against the
+            assembler's usual rule). ``"usual"``: every site with its heavy groups anti. ETKDGv3
+            seeds keep their embedded states (``state_seeds`` sets them there).
         max_seconds (float): wall-time limit per molecule (default :data:`DEFAULT_MAX_SECONDS`;
             ``inf`` for none). A molecule that needs longer fails with a reason naming the limit;
             it never changes the conformers of a molecule that finishes in time.
@@ -455,7 +476,8 @@ class ConformerGenerator:
                  max_seconds: float = DEFAULT_MAX_SECONDS, state_seeds: int = DEFAULT_STATE_SEEDS,
                  seed_method: str = DEFAULT_SEED_METHOD, assembly_iters: int = DEFAULT_ASSEMBLY_ITERS,
                  ring_conformations: int = DEFAULT_RING_CONFORMATIONS, ring_library=None,
-                 stratify: bool = DEFAULT_STRATIFY, mirror_images: bool = DEFAULT_MIRROR_IMAGES):
+                 stratify: bool = DEFAULT_STRATIFY, mirror_images: bool = DEFAULT_MIRROR_IMAGES,
+                 amide_states: str = DEFAULT_AMIDE_STATES, state_library=None):
         from geomgen.conformers.embedding import SEED_EMBEDDERS
 
         if seed_embedder not in SEED_EMBEDDERS:
@@ -464,6 +486,10 @@ class ConformerGenerator:
             raise ValueError(f"seed_method must be one of {SEED_METHODS}, got {seed_method!r}")
         if ring_conformations < 1:
             raise ValueError(f"ring_conformations must be at least 1, got {ring_conformations}")
+        if amide_states not in AMIDE_STATE_MODES:
+            raise ValueError(f"amide_states must be one of {AMIDE_STATE_MODES}, got {amide_states!r}")
+        self.amide_states = amide_states
+        self.state_library = state_library
         self.seed_method = seed_method
         self.stratify = bool(stratify)
         self.mirror_images = bool(mirror_images)
@@ -598,7 +624,7 @@ class ConformerGenerator:
                         if len(s) > 1:
                             rep.extra["ring_seeds"] = len(s)
                         s = s if len(s) > 1 else s[0]
-                        if self.state_seeds > 1 and not isinstance(s, list):
+                        if self.state_seeds > 1 and not isinstance(s, list) and self.amide_states != "library":
                             s = self._state_seeds(s, rep)
                             budget.check("minimising its discrete states")
                         seeds.append(s)
@@ -697,10 +723,15 @@ class ConformerGenerator:
                 raise AssemblyError("macrocycle")
             lib = self._library()
             confs = [lib.get(x.key) for x in systems]
-            combos = ring_combinations(confs, max(max_seeds, 1) * 8, np.random.default_rng(key), max_seeds)
             builder = Assembler(mol, systems, moving=None if ts is None else ts.moving)
+            states = self._amide_state_choices(mol, builder, confs, path)
+            combos = ring_combinations(confs + [w for _, w, _ in states], max(max_seeds, 1) * 8, np.random.default_rng(key),
+                                       max_seeds)
             out = []
             for choice, count in combos:
+                if states or "amide_flips" in path:
+                    builder.set_flip([site for (site, _, usual), state in zip(states, choice[len(confs):]) if state != usual]
+                                     + path.get("amide_flips", []))
                 x = builder.seed([c.coords[k] for c, k in zip(confs, choice)])
                 if iters > 0 and not x.HasProp("assembly_overlap"):
                     MMFF.optimize_conformers(x, max_iters=iters)
@@ -717,6 +748,41 @@ class ConformerGenerator:
         if any(x.flexible for x in systems):
             path["ring_conformations"] = [len(c.energies) for c, x in zip(confs, systems) if x.flexible]
         return out
+
+    def _amide_state_choices(self, mol, builder, confs, path: dict) -> list:
+        """With ``amide_states="library"``: the partial double bonds whose state is drawn per seed,
+        as ``(site, weights, usual)`` (``weights`` an object with the two states' probabilities,
+        ``usual`` the state the assembler places it in); sites whose other state has a probability
+        below :data:`MIN_STATE_PROBABILITY` are not drawn, and those the assembler places in the
+        improbable one go to ``path["amide_flips"]``. ``path["amide_state_p"]`` records each
+        site's probability of state 1."""
+        from types import SimpleNamespace
+
+        from geomgen.conformers.discrete_states import partial_double_bonds, site_states
+
+        if self.amide_states != "library":
+            return []
+        p = self._state_lib().site_probabilities(mol)
+        if not p:
+            return []
+        usual = site_states(partial_double_bonds(mol), builder.build([c.coords[0] for c in confs]))[0]
+        path["amide_state_p"] = {str(k): round(v, 4) for k, v in sorted(p.items())}
+        drawn, flips = [], []
+        for site, p1 in sorted(p.items()):
+            if min(p1, 1 - p1) >= MIN_STATE_PROBABILITY:
+                drawn.append((site, SimpleNamespace(weights=np.array([1 - p1, p1])), int(usual[site])))
+            elif int(usual[site]) != int(p1 > 0.5):
+                flips.append(site)
+        if flips:
+            path["amide_flips"] = flips
+        return drawn
+
+    def _state_lib(self):
+        from geomgen.conformers.statelib import default_library
+
+        if self.state_library is None:
+            self.state_library = default_library()
+        return self.state_library
 
     @staticmethod
     def _seed_report(name: str, seed_mol, mol, path: dict) -> GenerationReport:

@@ -21,7 +21,6 @@ warning.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -244,8 +243,9 @@ def cache_dir() -> Path | None:
 
 
 def _cache_file(folder: Path, key: str) -> Path:
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return folder / digest[:2] / f"{digest[2:40]}.npz"
+    from geomgen.conformers.keycache import KeyCache
+
+    return KeyCache(folder, LIBRARY_VERSION, "ring library", CACHE_ENV).path(key)
 
 
 class RingLibrary:
@@ -262,11 +262,13 @@ class RingLibrary:
     """
 
     def __init__(self, folder=None, shipped: bool = True, seed: int = 0):
+        from geomgen.conformers.keycache import KeyCache
+
         self.folder = cache_dir() if folder is None else (Path(folder) if folder is not False else None)
         self.seed = int(seed)
         self._memory: dict[str, RingConformations] = {}
         self._shipped = _load_shipped() if shipped else {}
-        self._warned_unwritable = False
+        self._disk = KeyCache(self.folder, LIBRARY_VERSION, "ring library", CACHE_ENV)
         self.stats = {"memory": 0, "shipped": 0, "disk": 0, "built": 0}
 
     def hit_rate(self) -> float | None:
@@ -301,45 +303,16 @@ class RingLibrary:
         return out
 
     def _read(self, key: str) -> RingConformations | None:
-        if self.folder is None:
+        def consistent(z) -> bool:
+            return {"coords", "energies"} <= set(z) and z["coords"].ndim == 3 and len(z["coords"]) == len(z["energies"]) > 0
+
+        z = self._disk.read(key, check=consistent)
+        if z is None:
             return None
-        path = _cache_file(self.folder, key)
-        if not path.exists():
-            return None
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                version, stored = int(z["version"]), str(z["key"])
-                coords, energies = np.array(z["coords"], dtype=np.float64), np.array(z["energies"], dtype=np.float64)
-        except Exception as exc:  # noqa: BLE001 -- any unreadable file is rebuilt
-            warnings.warn(f"ring library cache file {path} is unreadable ({type(exc).__name__}: {exc}); rebuilding it",
-                          RuntimeWarning, stacklevel=3)
-            return None
-        if version != LIBRARY_VERSION or stored != key or coords.ndim != 3 or len(coords) != len(energies) or not len(coords):
-            why = (f"version {version}, not {LIBRARY_VERSION}" if version != LIBRARY_VERSION else
-                   "another key" if stored != key else "inconsistent arrays")
-            warnings.warn(f"ring library cache file {path} is stale ({why}); rebuilding it", RuntimeWarning, stacklevel=3)
-            return None
-        return RingConformations(key=key, coords=coords, energies=energies)
+        return RingConformations(key=key, coords=z["coords"].astype(np.float64), energies=z["energies"].astype(np.float64))
 
     def _write(self, conf: RingConformations) -> None:
-        if self.folder is None:
-            return
-        from geomgen.atomic import atomic_write
-
-        path = _cache_file(self.folder, conf.key)
-
-        def write(tmp: str) -> None:
-            with open(tmp, "wb") as f:
-                np.savez(f, version=np.array(LIBRARY_VERSION), key=np.array(conf.key),
-                         coords=conf.coords.astype(np.float64), energies=conf.energies.astype(np.float64))
-
-        try:
-            atomic_write(path, write)
-        except OSError as exc:
-            if not self._warned_unwritable:
-                warnings.warn(f"ring library cache folder {self.folder} is not writable ({exc}); "
-                              f"keeping ring conformations in memory only (set {CACHE_ENV})", RuntimeWarning, stacklevel=3)
-                self._warned_unwritable = True
+        self._disk.write(conf.key, {"coords": conf.coords.astype(np.float64), "energies": conf.energies.astype(np.float64)})
 
 
 _SHIPPED_CACHE: dict | None = None

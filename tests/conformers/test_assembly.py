@@ -101,6 +101,27 @@ def test_amide_state_is_a_choice_not_hard_wired(lib):
     assert usual[0] != flipped[0]
 
 
+@pytest.mark.parametrize("smiles", ["O=C(c1ccccc1)N1CCC[C@H]1C", "Cn1cc([C@H]2CCCN2C(=O)c2cncs2)cn1", "CC(=O)NCc1ccccc1"])
+def test_flip_is_kept_when_the_amide_nitrogen_is_in_a_ring(smiles, lib):
+    """A ring nitrogen reached from its carbonyl used to be turned to whatever clashed least; the
+    site's state now follows the choice, and set_flip changes it on the same assembler."""
+    from geomgen.conformers.assembly import Assembler
+    from geomgen.conformers.discrete_states import partial_double_bonds, site_states
+
+    mol = parse_molecule(smiles)
+    systems = ring_systems(mol)
+    coords = [lib.get(s.key).coords[0] for s in systems]
+    sites = partial_double_bonds(mol)
+    builder = Assembler(mol, systems)
+    usual = site_states(sites, builder.seed(coords).GetConformer().GetPositions())[0]
+    builder.set_flip({0})
+    flipped = site_states(sites, builder.seed(coords).GetConformer().GetPositions())[0]
+    builder.set_flip(())
+    again = site_states(sites, builder.seed(coords).GetConformer().GetPositions())[0]
+    assert usual[0] != flipped[0] and usual[0] == again[0]
+    assert usual[0] == site_states(sites, Assembler(mol, systems, flip={0}).seed(coords).GetConformer().GetPositions())[0][0] ^ 1
+
+
 def test_input_molecule_is_left_unchanged(lib):
     """MMFF94 typing rewrites aromaticity flags: the assembler types a copy."""
     from rdkit import Chem

@@ -416,7 +416,7 @@ def test_amide_states_are_sampled_in_proportion_to_their_state_weights(tiny_chec
     from geomgen.conformers.discrete_states import amide_states
 
     smiles, n = "CCN(C)C(C)=O", 40
-    gen = ConformerGenerator.from_checkpoint(tiny_checkpoint, state_seeds=8)
+    gen = ConformerGenerator.from_checkpoint(tiny_checkpoint, state_seeds=8, amide_states="usual")
     mols, reps = gen.generate_many([("amide", smiles)], n=n, seed=0)
     mol, extra = mols[0], reps[0].extra
     seeds = extra["state_seeds"]
@@ -432,17 +432,19 @@ def test_amide_states_are_sampled_in_proportion_to_their_state_weights(tiny_chec
     assert {c.GetProp("state_seed") for c in mol.GetConformers()} == {"0", "1"}
     again = gen.generate(smiles, n=n, seed=0)
     np.testing.assert_allclose(np.stack([c.GetPositions() for c in again.GetConformers()]), pos)
-    one = ConformerGenerator.from_checkpoint(tiny_checkpoint).generate(smiles, n=n, seed=0)  # off by default
-    assert len({c.GetProp("amide_states") for c in one.GetConformers()}) == 1
+    one = ConformerGenerator.from_checkpoint(tiny_checkpoint, amide_states="usual").generate(smiles, n=n, seed=0)
+    assert len({c.GetProp("amide_states") for c in one.GetConformers()}) == 1  # off by default: the seed's state
 
 
 def test_secondary_amide_keeps_the_rare_cis_state_rare(tiny_checkpoint):
     """N-methylacetamide: cis is about 1 % at 300 K (reference sampler 0.008); the state seeds'
-    weight of cis stays below 0.05."""
-    gen = ConformerGenerator.from_checkpoint(tiny_checkpoint, state_seeds=8)
+    weight of cis stays below 0.05, and so does the library's."""
+    gen = ConformerGenerator.from_checkpoint(tiny_checkpoint, state_seeds=8, amide_states="usual")
     _, reps = gen.generate_many([("nma", "CNC(C)=O")], n=20, seed=0)
     weights = {s["states"]: s["weight"] for s in reps[0].extra["state_seeds"]}
     assert weights["1"] < 0.05 < weights["0"]
+    _, reps = ConformerGenerator.from_checkpoint(tiny_checkpoint).generate_many([("nma", "CNC(C)=O")], n=20, seed=0)
+    assert reps[0].extra["amide_state_p"]["0"] < 0.05  # the fragment library's probability (default)
 
 
 @pytest.mark.parametrize("smiles, achiral", [

@@ -19,8 +19,43 @@ def _no_clash_fallback(monkeypatch):
 
 @pytest.fixture(scope="module")
 def gen(tiny_checkpoint, tmp_path_factory):
+    from geomgen.conformers.statelib import StateLibrary
+
     lib = RingLibrary(folder=tmp_path_factory.mktemp("ringlib"), shipped=False)
-    return ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_method="assembly", ring_library=lib)
+    states = StateLibrary(folder=tmp_path_factory.mktemp("statelib"), shipped=False)
+    return ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_method="assembly", ring_library=lib, state_library=states)
+
+
+def test_amide_states_are_drawn_by_their_library_probabilities(gen, tiny_checkpoint):
+    """N-ethyl-N-methylacetamide has both states about equally likely (library p = 0.49; the
+    reference sampler's amide flips: 0.47): the conformers cover both in about that share, and with
+    amide_states="usual" every conformer keeps the assembler's state."""
+    from geomgen.conformers.discrete_states import amide_states
+
+    smi = "CCN(C)C(C)=O"
+    mols, reports = gen.generate_many([("nenma", smi)], n=64, seed=3)
+    p = reports[0].extra["amide_state_p"]["0"]
+    assert p == pytest.approx(0.49, abs=0.05)
+    pos = np.stack([c.GetPositions() for c in mols[0].GetConformers()])
+    assert amide_states(mols[0], pos)[:, 0].mean() == pytest.approx(p, abs=0.15)
+    usual = ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_method="assembly", ring_library=gen.ring_library,
+                                               amide_states="usual")
+    mol = usual.generate(smi, n=16, seed=3)
+    states = amide_states(mol, np.stack([c.GetPositions() for c in mol.GetConformers()]))[:, 0]
+    assert states.all() or not states.any()
+    with pytest.raises(ValueError, match="amide_states"):
+        ConformerGenerator.from_checkpoint(tiny_checkpoint, amide_states="both")
+
+
+def test_a_site_whose_other_state_is_improbable_takes_the_probable_one_on_every_seed(gen):
+    """N-benzylacetamide: the library puts its cis state below MIN_STATE_PROBABILITY, so the site
+    is not drawn and every conformer is trans."""
+    from geomgen.conformers.discrete_states import amide_states
+
+    mols, reports = gen.generate_many([("nba", "CC(=O)NCc1ccccc1")], n=32, seed=0)  # p(cis) = 0.004
+    assert reports[0].extra["amide_state_p"]["0"] < 0.01
+    pos = np.stack([c.GetPositions() for c in mols[0].GetConformers()])
+    assert not amide_states(mols[0], pos)[:, 0].any()
 
 
 def test_assembled_seeds_keep_stereo_and_are_reproducible(gen):

@@ -90,6 +90,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "standard bond lengths and angles, MMFF94-minimised briefly; ETKDGv3 where assembly cannot place a "
                         "molecule) or etkdg (one ETKDGv3 embedding, MMFF94-minimised briefly). Ring conformations are "
                         "cached per user (GEOMGEN_CACHE_DIR)")
+    p.add_argument("--amide-states", choices=("library", "usual"), default=None,
+                   help="how assembled seeds place amide (carbamate, urea, ester) E/Z states: library (default: each "
+                        "site's state drawn by its probability from the fragment library of MMFF94 state energies, "
+                        "shipped for the training and evaluation molecules and cached per user like the ring "
+                        "conformations) or usual (heavy groups anti on every site)")
     p.add_argument("--draws", choices=("stratified", "independent"), default=None,
                    help="how the mixture components of each torsion are chosen across a molecule's draws: stratified "
                         "(default: systematic sampling in a random order; every conformer still follows the predicted "
@@ -168,10 +173,11 @@ def _options(args) -> dict:
     given = {"seed_iters": args.seed_iters, "boltzmann_sweeps": args.boltzmann_sweeps,
              "boltzmann_chains": args.boltzmann_chains, "ring_seeds": args.ring_seeds,
              "seed_method": getattr(args, "seed_method", None),
-             "stratify": None if getattr(args, "draws", None) is None else args.draws == "stratified"}
+             "stratify": None if getattr(args, "draws", None) is None else args.draws == "stratified",
+             "amide_states": getattr(args, "amide_states", None)}
     defaults = {"seed_iters": g.DEFAULT_SEED_ITERS, "boltzmann_sweeps": g.DEFAULT_BOLTZMANN_SWEEPS,
                 "boltzmann_chains": g.DEFAULT_BOLTZMANN_CHAINS, "ring_seeds": g.DEFAULT_RING_SEEDS,
-                "seed_method": g.DEFAULT_SEED_METHOD, "stratify": g.DEFAULT_STRATIFY}
+                "seed_method": g.DEFAULT_SEED_METHOD, "stratify": g.DEFAULT_STRATIFY, "amide_states": g.DEFAULT_AMIDE_STATES}
     return {k: defaults[k] if v is None else v for k, v in given.items()}
 
 
@@ -197,6 +203,7 @@ def fingerprint(args) -> str:
     words = {"-n": args.num_conformers, "--seed": args.seed, "--relax": int(args.relax), "--boltzmann": int(args.boltzmann),
              "--seed-iters": opts["seed_iters"], "--ring-seeds": opts["ring_seeds"],
              "--seed-method": opts["seed_method"], "--draws": "stratified" if opts["stratify"] else "independent",
+             "--amide-states": opts["amide_states"],
              "--boltzmann-sweeps": opts["boltzmann_sweeps"], "--boltzmann-chains": opts["boltzmann_chains"],
              "--enumerate-stereo": int(args.enumerate_stereo), "--model": _model_digest(args.model), "geomgen": __version__}
     return " ".join(f"{k}={v}" for k, v in words.items())
