@@ -19,7 +19,9 @@ the SMILES file and writes an SD file, run as its own process:
   ``bare``: an empty cache and no shipped library (every ring system built on first use). These
   set the cache per row, which the CLI cannot; ``api:etkdg`` is the same harness with ETKDGv3
   seeds, and a CLI row (``geomgen``, the default seeds) differs from its API row only by the
-  harness.
+  harness. A ``:usual-amides`` suffix (e.g. ``api:assembly:warm:usual-amides``) places every amide
+  in the assembler's usual state instead of drawing the states from the amide state library
+  (:mod:`geomgen.conformers.statelib`, cached in the same folder as the ring library).
 
 Reported per method: wall time (model loading and start-up included), conformers per second,
 speed-up over ETKDGv3 of the same run, peak memory of the whole process tree (the sum of the
@@ -85,16 +87,19 @@ API_CHUNK = 20
 _API_GEN = None
 
 
-def _api_init(seed_method: str, cache: str, shipped: bool) -> None:
+def _api_init(seed_method: str, cache: str, shipped: bool, amide_states: str) -> None:
     import torch
 
     torch.set_num_threads(1)
     from geomgen.conformers import ConformerGenerator
     from geomgen.conformers.ringlib import RingLibrary
+    from geomgen.conformers.statelib import CACHE_SUBFOLDER, StateLibrary
 
     global _API_GEN
     lib = RingLibrary(folder=cache or False, shipped=shipped)
-    _API_GEN = ConformerGenerator.from_checkpoint(seed_method=seed_method, ring_library=lib)
+    states = StateLibrary(folder=Path(cache) / CACHE_SUBFOLDER if cache else False, shipped=shipped)
+    _API_GEN = ConformerGenerator.from_checkpoint(seed_method=seed_method, ring_library=lib, state_library=states,
+                                                  amide_states=amide_states)
 
 
 def _api_chunk(args) -> tuple:
@@ -102,6 +107,7 @@ def _api_chunk(args) -> tuple:
 
     items, n = args
     before = dict(_API_GEN.ring_library.stats) if _API_GEN.ring_library else {}
+    states_before = dict(_API_GEN.state_library.stats)
     texts, failed, paths = [], 0, {}
     for name, smi in items:
         mols, reps = _API_GEN.generate_many([(name, smi)], n, seed=0)
@@ -113,32 +119,38 @@ def _api_chunk(args) -> tuple:
         mols[0].SetProp("_Name", name)
         texts.append("".join(sdf_records(mols[0])))
     after = dict(_API_GEN.ring_library.stats) if _API_GEN.ring_library else {}
-    return "".join(texts), failed, paths, {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    states_after = dict(_API_GEN.state_library.stats)
+    return ("".join(texts), failed, paths, {k: after.get(k, 0) - before.get(k, 0) for k in after},
+            {k: states_after[k] - states_before.get(k, 0) for k in states_after})
 
 
-def api_worker(smi: str, out: str, n: int, jobs: int, seed_method: str, cache: str, shipped: bool) -> None:
+def api_worker(smi: str, out: str, n: int, jobs: int, seed_method: str, cache: str, shipped: bool,
+               amide_states: str = "library") -> None:
     """``n`` conformers per molecule of ``smi`` through ``ConformerGenerator`` in ``jobs`` processes."""
     from concurrent.futures import ProcessPoolExecutor
 
     lines = [line.split()[:2] for line in Path(smi).read_text().splitlines() if line.strip()]
     items = [(name, smiles) for smiles, name in lines]
     chunks = [(items[k: k + API_CHUNK], n) for k in range(0, len(items), API_CHUNK)]
-    failed, paths, stats = 0, {}, {}
-    with ProcessPoolExecutor(jobs, initializer=_api_init, initargs=(seed_method, cache, shipped)) as pool, \
+    failed, paths, stats, state_stats = 0, {}, {}, {}
+    with ProcessPoolExecutor(jobs, initializer=_api_init, initargs=(seed_method, cache, shipped, amide_states)) as pool, \
             open(out, "w") as f:
-        for text, nf, p, st in pool.map(_api_chunk, chunks):
+        for text, nf, p, st, sst in pool.map(_api_chunk, chunks):
             f.write(text)
             failed += nf
             for k, v in p.items():
                 paths[k] = paths.get(k, 0) + v
             for k, v in st.items():
                 stats[k] = stats.get(k, 0) + v
-    print(json.dumps({"failed": failed, "paths": paths, "library": stats}))
+            for k, v in sst.items():
+                state_stats[k] = state_stats.get(k, 0) + v
+    print(json.dumps({"failed": failed, "paths": paths, "library": stats, "state_library": state_stats}))
 
 
-def run_api(smi: Path, out: Path, n: int, jobs: int, seed_method: str, cache: Path | None, shipped: bool) -> dict:
+def run_api(smi: Path, out: Path, n: int, jobs: int, seed_method: str, cache: Path | None, shipped: bool,
+            amide_states: str = "library") -> dict:
     cmd = [sys.executable, __file__, "--api-worker", str(smi), str(out), str(n), str(jobs), seed_method,
-           str(cache or ""), str(int(shipped))]
+           str(cache or ""), str(int(shipped)), amide_states]
     res = measure(cmd)
     info = json.loads(res["stdout"].strip().splitlines()[-1]) if res["rc"] == 0 else {}
     res["failed"] = info.get("failed")
@@ -147,6 +159,7 @@ def run_api(smi: Path, out: Path, n: int, jobs: int, seed_method: str, cache: Pa
     total = sum(lib.values())
     res["hit_rate"] = (total - lib.get("built", 0)) / total if total else None
     res["lookups"] = lib
+    res["state_lookups"] = info.get("state_library") or {}
     res["cache_mb"] = sum(p.stat().st_size for p in cache.rglob("*.npz")) / 2**20 if cache and cache.exists() else None
     res["conformers"] = out.read_text().count("$$$$") if out.exists() else 0
     return res
@@ -335,8 +348,8 @@ def main(argv=None) -> int:
         etkdg_worker(smi, out, int(n), int(jobs), bool(int(mmff)))
         return 0
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--api-worker":
-        smi, out, n, jobs, method, cache, shipped = sys.argv[2:9]
-        api_worker(smi, out, int(n), int(jobs), method, cache, bool(int(shipped)))
+        smi, out, n, jobs, method, cache, shipped, amides = sys.argv[2:10]
+        api_worker(smi, out, int(n), int(jobs), method, cache, bool(int(shipped)), amides)
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--molecules", type=int, default=1000)
@@ -366,6 +379,8 @@ def main(argv=None) -> int:
                 out = Path(tmp) / f"{method.split()[0]}-{n}.sdf"
                 if method.startswith("api:"):
                     _, seed_method, *state = method.split(":")
+                    amides = "usual" if "usual-amides" in state else "library"
+                    state = [x for x in state if x != "usual-amides"]
                     cache = None
                     if seed_method == "assembly":
                         cache = Path(tmp) / ("cache-bare" if state == ["bare"] else "cache")
@@ -373,15 +388,15 @@ def main(argv=None) -> int:
                             shutil.rmtree(cache, ignore_errors=True)
                             cache.mkdir()
                         elif not cache.exists():  # warm without an empty run before it: fill the cache first
-                            run_api(smi, out, n, args.jobs, seed_method, cache, True)
-                    res = run_api(smi, out, n, args.jobs, seed_method, cache, state != ["bare"])
+                            run_api(smi, out, n, args.jobs, seed_method, cache, True, amides)
+                    res = run_api(smi, out, n, args.jobs, seed_method, cache, state != ["bare"], amides)
                 elif method.startswith("geomgen"):  # geomgen, or e.g. "geomgen --seed-iters 2000"
                     res = run_geomgen(exe, smi, out, n, args.jobs, tuple(method.split()[1:]))
                 else:
                     res = run_etkdg(smi, out, n, args.jobs, mmff=method.endswith("MMFF"))
                 row = {"method": method, "n": n, "molecules": args.molecules, "jobs": args.jobs, "run": run_id,
                        **{k: res[k] for k in ("rc", "seconds", "peak_mb", "failed", "conformers")},
-                       **{k: res[k] for k in ("paths", "hit_rate", "lookups", "cache_mb") if k in res}}
+                       **{k: res[k] for k in ("paths", "hit_rate", "lookups", "state_lookups", "cache_mb") if k in res}}
                 row["conformers_per_second"] = row["conformers"] / row["seconds"]
                 rows.append(row)
                 print(json.dumps(row), flush=True)
@@ -455,16 +470,20 @@ def render(rows: list[dict], mem_rows: list[dict], args, stages: dict | None = N
                     "built on first use).",
                     "", "Assembled seeds (API rows): seed paths (the ETKDGv3 fallback includes molecules whose sampling failed on "
                     "the assembled seeds and were generated again), ring-library lookups and their hit rate (lookups not "
-                    "built in the run), disk cache after the run:", "",
-                    "| run | n | method | assembled | ETKDGv3 fallback | lookups (memory / shipped / disk / built) | hit rate | cache (MB) |",
-                    "|---|---|---|---|---|---|---|---|"]
+                    "built in the run), amide-state fragment lookups (rows since 2026-12-03 16:50), disk cache after the run:", "",
+                    "| run | n | method | assembled | ETKDGv3 fallback | lookups (memory / shipped / disk / built) | hit rate | "
+                    "amide-state lookups (memory / shipped / disk / built / failed) | cache (MB) |",
+                    "|---|---|---|---|---|---|---|---|---|"]
             for r in sorted(api, key=lambda r: (r["n"], r.get("run") or "")):
                 lk = r.get("lookups") or {}
                 paths = r.get("paths") or {}
                 hit = f"{r['hit_rate']:.3f}" if r.get("hit_rate") is not None else "-"
                 cache = f"{r['cache_mb']:.2f}" if r.get("cache_mb") is not None else "-"
+                sl = r.get("state_lookups")
+                states = " / ".join(str(sl.get(k, 0)) for k in ("memory", "shipped", "disk", "built", "failed")) if sl else "-"
                 out.append(f"| {r.get('run') or '-'} | {r['n']} | {r['method']} | {paths.get('assembled', 0)} | {paths.get('etkdg', 0)} | "
-                           f"{lk.get('memory', 0)} / {lk.get('shipped', 0)} / {lk.get('disk', 0)} / {lk.get('built', 0)} | {hit} | {cache} |")
+                           f"{lk.get('memory', 0)} / {lk.get('shipped', 0)} / {lk.get('disk', 0)} / {lk.get('built', 0)} | {hit} | "
+                           f"{states} | {cache} |")
     if mem_rows:
         out += ["", "Peak memory against library size (`geomgen conformers`, n = 10):", "",
                 "| molecules | cores | wall (s) | peak memory (MB) | ring cache after (MB) | failed |", "|---|---|---|---|---|---|"]

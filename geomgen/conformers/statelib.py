@@ -10,13 +10,15 @@ generator can draw each site's state by its probability at no cost per molecule.
 :func:`~geomgen.conformers.discrete_states.partial_double_bonds` with reference atoms
 :math:`(i, j, k, l)`: the heavy atoms within two bonds of :math:`j` or :math:`k`, plus every ring
 system (rings sharing atoms merged, as in :mod:`~geomgen.conformers.ringlib`) with an atom among
-them, and the partners of every double or triple bond of these atoms, so that an aryl, a
-pyridone or a ring nitrogen enters whole and keeps its aromaticity, and a sulfonyl its oxygens; the atoms cut from the rest
-of the molecule are capped with hydrogens (one per bond order lost) and lose the stereo tags they
-no longer define. The key is the canonical isomeric SMILES of the fragment with
-atom map numbers 1-4 on :math:`i, j, k, l`, so a site's key also fixes which dihedral its state
-refers to. Sites whose reference atom is a hydrogen (carboxylic acids) have no fragment: their
-other state carries no weight at 300 K and they stay as the assembler places them.
+them, plus the partners of every double or triple bond of these atoms (an aryl, a pyridone or a
+ring nitrogen enters whole and aromatic, a sulfonyl keeps its oxygens). Every bond to the rest of
+the molecule is capped with a methyl, so the fragment has no hydrogen-bond donor the molecule
+lacks and a cut atom keeps its branching; cut atoms lose the stereo tags they no longer define.
+The key is the canonical isomeric SMILES of the fragment with atom map numbers 1-4 on
+:math:`i, j, k, l`, so a site's key also fixes which dihedral its state refers to. Sites whose
+reference atom is a hydrogen (carboxylic acids) have no fragment: their other state carries no
+weight at 300 K and they stay as the assembler places them. What lies beyond the caps (an
+intramolecular hydrogen bond to a distant group, a long-range contact) is not seen.
 
 **State energies** (:func:`build_state_energies`). ``n_embed`` ETKDGv3 embeddings of the capped
 fragment (seeded, deterministic), each minimised with MMFF94 as embedded and with the site
@@ -121,13 +123,13 @@ def site_fragments(mol) -> list[SiteFragment]:
         # aromatic; a sulfonyl keeps its oxygens)
         near |= {b.GetOtherAtomIdx(a) for a in near for b in mol.GetAtomWithIdx(a).GetBonds()
                  if b.GetBondType() in (Chem.BondType.DOUBLE, Chem.BondType.TRIPLE)}
-        key = _fragment_key(mol, near, (i, j, k, l), ring_of)
+        key = _fragment_key(mol, near, (i, j, k, l))
         if key is not None:
             out.append(SiteFragment(site=s_idx, key=key))
     return out
 
 
-def _fragment_key(mol, keep: set[int], mapped: tuple[int, int, int, int], ring_of: dict) -> str | None:
+def _fragment_key(mol, keep: set[int], mapped: tuple[int, int, int, int]) -> str | None:
     """Canonical SMILES of the fragment ``keep`` of ``mol`` with map numbers on ``mapped``."""
     from rdkit import Chem
 
@@ -142,17 +144,20 @@ def _fragment_key(mol, keep: set[int], mapped: tuple[int, int, int, int], ring_o
     keep = set(keep) | {n.GetIdx() for a in keep for n in mol.GetAtomWithIdx(int(a)).GetNeighbors() if n.GetAtomicNum() == 1}
     for idx in sorted((a.GetIdx() for a in mol.GetAtoms() if a.GetIdx() not in keep), reverse=True):
         rw.RemoveAtom(idx)
+    caps = []
     for a in rw.GetAtoms():
         orig = mol.GetAtomWithIdx(a.GetIntProp("_orig"))
         lost = [b for b in orig.GetBonds() if b.GetOtherAtomIdx(orig.GetIdx()) not in keep]
         if not lost:
             continue
-        # a hydrogen for each bond order lost (an aromatic n that lost its substituent is [nH])
-        a.SetNumExplicitHs(a.GetNumExplicitHs() + int(round(sum(b.GetBondTypeAsDouble() for b in lost))))
-        a.SetNoImplicit(True)
-        if orig.GetIdx() not in ring_of:
-            a.SetIsAromatic(False)
+        # a methyl for each bond lost (single bonds only: the partners of multiple bonds are kept),
+        # so no hydrogen-bond donor appears that the molecule does not have and a cut atom keeps
+        # its branching
+        caps += [a.GetIdx()] * len(lost)
         a.SetChiralTag(Chem.ChiralType.CHI_UNSPECIFIED)
+    for idx in caps:
+        c = rw.AddAtom(Chem.Atom(6))
+        rw.AddBond(idx, c, Chem.BondType.SINGLE)
     for b in rw.GetBonds():
         if b.GetIsAromatic() and not (b.GetBeginAtom().GetIsAromatic() and b.GetEndAtom().GetIsAromatic()):
             b.SetIsAromatic(False)

@@ -22,9 +22,9 @@ def test_fragment_keys_mark_the_reference_dihedral_and_keep_what_sets_the_state(
     (key,) = _keys("CC(=O)NCCCCCO")
     frag = Chem.MolFromSmiles(key)
     assert sorted(a.GetAtomMapNum() for a in frag.GetAtoms() if a.GetAtomMapNum()) == [1, 2, 3, 4]
-    assert frag.GetNumAtoms() == 6  # C-C(=O)-N-C-C: two bonds from the C-N bond, the rest cut
+    assert frag.GetNumAtoms() == 7  # C-C(=O)-N-C-C within two bonds of the C-N bond, a methyl for the rest
     assert _keys("CC(=O)NCCCCCN") == [key]  # what lies beyond two bonds does not change the key
-    assert _keys("CC(=O)NC(C)(C)C") != [key]  # branching within two bonds does
+    assert _keys("CC(=O)NCC(C)(C)C") != [key]  # a cut atom keeps its branching (methyl caps)
     # a ring met within two bonds enters whole, aromatic, with its N-H and its exocyclic C=O
     (pyrazole,) = _keys("CC(=O)Nc1cn[nH]c1")
     assert "[nH]" in pyrazole and "c" in pyrazole
@@ -33,6 +33,11 @@ def test_fragment_keys_mark_the_reference_dihedral_and_keep_what_sets_the_state(
     # a ring nitrogen of the amide: the ring with its stereocentre
     (ring,) = _keys("O=C(c1ccccc1)N1CCC[C@H]1C")
     assert "@" in ring
+    # a cut heteroatom keeps a methyl, not a new hydrogen-bond donor (test-00213's methoxy)
+    from rdkit.Chem import Lipinski
+
+    (methoxy,) = _keys("COCC(=O)Nc1nccs1")
+    assert Lipinski.NumHDonors(Chem.MolFromSmiles(methoxy)) == 1
     assert _keys("CC(=O)O") == []  # an acid's reference atom is its hydrogen: no fragment
     assert _keys("CN(C)C(C)=O") == []  # N,N-dimethyl: no E/Z state
 
