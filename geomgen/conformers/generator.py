@@ -75,9 +75,15 @@ DEFAULT_MIRROR_IMAGES = False
 #: how assembled seeds place partial double bonds (amide, carbamate, urea, ester E/Z; see
 #: ``amide_states`` of :class:`ConformerGenerator`): ``"library"`` draws each site's state by its
 #: probability from the fragment library (:mod:`geomgen.conformers.statelib`), ``"usual"`` places
-#: every site with its heavy groups anti (the assembler's rule before the library)
+#: every site with its heavy groups anti. ``"usual"`` stays the default: on every converged
+#: reference at n = 50 the library raised COV-R@0.75 on val and test (0.848 / 0.763 vs 0.834 /
+#: 0.746 seed 1, 0.860 / 0.774 vs 0.843 / 0.752 seed 2) and lowered it on drugs (0.804 vs 0.813,
+#: 0.803 vs 0.810; evaluation/conformers/amide_library_seed1.md, seed2.md), against references
+#: that mostly keep their seed's amide states; and its first use is slow: 136 of the 175 fragments
+#: of 200 library molecules had to be built, and with an empty cache generation ran at 0.69x
+#: ETKDGv3's speed against 1.69x warm (library_throughput.md, 2026-12-03 17:53)
 AMIDE_STATE_MODES = ("library", "usual")
-DEFAULT_AMIDE_STATES = "library"
+DEFAULT_AMIDE_STATES = "usual"
 #: a site whose less probable state has at least this probability is drawn per seed; below it,
 #: every seed has the more probable state (one conformer in a hundred)
 MIN_STATE_PROBABILITY = 0.01
@@ -440,7 +446,7 @@ class ConformerGenerator:
             property ``mirror_image`` (0/1); ``extra["mirror_images"]``. Default
             :data:`DEFAULT_MIRROR_IMAGES`.
         amide_states (str): how assembled seeds place the partial double bonds (default
-            :data:`DEFAULT_AMIDE_STATES`). ``"library"``: each site's probability of its two states
+            :data:`DEFAULT_AMIDE_STATES`, ``"usual"``; why: the comment there). ``"library"``: each site's probability of its two states
             comes from the fragment library (:mod:`geomgen.conformers.statelib`: MMFF94 minima of
             both states of the site's capped neighbourhood, shared across molecules, shipped for
             the training and evaluation splits and cached on disk), and the states are drawn with

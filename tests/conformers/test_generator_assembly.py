@@ -23,7 +23,8 @@ def gen(tiny_checkpoint, tmp_path_factory):
 
     lib = RingLibrary(folder=tmp_path_factory.mktemp("ringlib"), shipped=False)
     states = StateLibrary(folder=tmp_path_factory.mktemp("statelib"), shipped=False)
-    return ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_method="assembly", ring_library=lib, state_library=states)
+    return ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_method="assembly", ring_library=lib, state_library=states,
+                                              amide_states="library")
 
 
 def test_amide_states_are_drawn_by_their_library_probabilities(gen, tiny_checkpoint):
@@ -38,8 +39,8 @@ def test_amide_states_are_drawn_by_their_library_probabilities(gen, tiny_checkpo
     assert p == pytest.approx(0.49, abs=0.05)
     pos = np.stack([c.GetPositions() for c in mols[0].GetConformers()])
     assert amide_states(mols[0], pos)[:, 0].mean() == pytest.approx(p, abs=0.15)
-    usual = ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_method="assembly", ring_library=gen.ring_library,
-                                               amide_states="usual")
+    usual = ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_method="assembly", ring_library=gen.ring_library)
+    assert usual.amide_states == "usual"  # the default
     mol = usual.generate(smi, n=16, seed=3)
     states = amide_states(mol, np.stack([c.GetPositions() for c in mol.GetConformers()]))[:, 0]
     assert states.all() or not states.any()

@@ -91,10 +91,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "molecule) or etkdg (one ETKDGv3 embedding, MMFF94-minimised briefly). Ring conformations are "
                         "cached per user (GEOMGEN_CACHE_DIR)")
     p.add_argument("--amide-states", choices=("library", "usual"), default=None,
-                   help="how assembled seeds place amide (carbamate, urea, ester) E/Z states: library (default: each "
-                        "site's state drawn by its probability from the fragment library of MMFF94 state energies, "
-                        "shipped for the training and evaluation molecules and cached per user like the ring "
-                        "conformations) or usual (heavy groups anti on every site)")
+                   help="how assembled seeds place amide (carbamate, urea, ester) E/Z states: usual (default: heavy "
+                        "groups anti on every site) or library (each site's state drawn by its probability from the "
+                        "fragment library of MMFF94 state energies, shipped for the training and evaluation molecules "
+                        "and built on first use and cached per user for others: slow on a new library's first run)")
     p.add_argument("--draws", choices=("stratified", "independent"), default=None,
                    help="how the mixture components of each torsion are chosen across a molecule's draws: stratified "
                         "(default: systematic sampling in a random order; every conformer still follows the predicted "
