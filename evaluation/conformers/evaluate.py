@@ -99,8 +99,8 @@ def make_methods(model_path=None, seed_iters=None, candidates=()):
     # achiral molecules: half of each seed's conformers on its mirror image
     methods["geomgen+mirror"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("mirror_images", True),))
     # assembled seeds with every amide E/Z site in the assembler's usual state (the default), or
-    # each site's state drawn from the amide state library (the default from 2026-12-03 16:30 to
-    # 18:05: the "geomgen" rows of amide_library_seed1.md / seed2.md and amide_states_seed1.md)
+    # each site's state drawn from the amide state library (the default from 2026-12-03 16:25 to
+    # 17:58: the "geomgen" rows of amide_library_seed1.md / seed2.md and amide_states_seed1.md)
     methods["geomgen+usual-amides"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("amide_states", "usual"),))
     methods["geomgen+library-amides"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("amide_states", "library"),))
     # the previous default: one ETKDGv3 seed per molecule
