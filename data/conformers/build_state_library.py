@@ -14,7 +14,6 @@ version; ``--jobs`` builds on a process pool (any order gives the same file).
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -38,6 +37,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from geomgen.conformers.molecule import MoleculeError, parse_molecule
+    from geomgen.conformers.reference.store import read_smiles_csv
     from geomgen.conformers.statelib import save_library, site_fragments
 
     RDLogger.DisableLog("rdApp.*")
@@ -46,16 +46,11 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     args = ap.parse_args(argv)
     keys: dict[str, None] = {}
-    for split in SPLITS:
-        with open(HERE / f"smiles_{split}.csv", newline="") as f:
-            for row in csv.DictReader(f):
-                try:
-                    mol = parse_molecule(row["smiles"], name=row["id"])
-                except MoleculeError as exc:
-                    print(f"skipped {row['id']}: {exc}", file=sys.stderr)
-                    continue
-                for frag in site_fragments(mol):
-                    keys.setdefault(frag.key)
+    for mol_id, smiles in (pair for split in SPLITS for pair in read_smiles_csv(HERE / f"smiles_{split}.csv")):
+        try:
+            keys.update(dict.fromkeys(f.key for f in site_fragments(parse_molecule(smiles, name=mol_id))))
+        except MoleculeError as exc:
+            print(f"skipped {mol_id}: {exc}", file=sys.stderr)
     t0 = time.perf_counter()
     built, failed = [], []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:

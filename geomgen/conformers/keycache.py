@@ -81,3 +81,22 @@ class KeyCache:
                 warnings.warn(f"{self.what} cache folder {self.folder} is not writable ({exc}); "
                               f"keeping results in memory only (set {self.env})", RuntimeWarning, stacklevel=3)
                 self._warned_unwritable = True
+
+
+def read_shipped(relative: str, version: int, what: str) -> dict | None:
+    """The arrays of a library file shipped with the package (``relative`` to the asset roots of
+    :func:`geomgen.assets.asset_path`), without its ``version``; ``None`` when the file is absent,
+    or written by another version (with a :class:`RuntimeWarning` naming ``what``)."""
+    from geomgen.assets import asset_path
+
+    try:
+        path = asset_path(relative)
+    except FileNotFoundError:
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {name: np.array(z[name]) for name in z.files}
+    stored = int(arrays.pop("version"))
+    if stored != version:
+        warnings.warn(f"shipped {what} {path} is of version {stored}, not {version}: ignored", RuntimeWarning, stacklevel=3)
+        return None
+    return arrays

@@ -22,7 +22,6 @@ warning.
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -323,21 +322,14 @@ def _load_shipped() -> dict:
     global _SHIPPED_CACHE
     if _SHIPPED_CACHE is not None:
         return _SHIPPED_CACHE
-    from geomgen.assets import asset_path
+    from geomgen.conformers.keycache import read_shipped
 
-    try:
-        path = asset_path(SHIPPED_LIBRARY)
-    except FileNotFoundError:
+    z = read_shipped(SHIPPED_LIBRARY, LIBRARY_VERSION, "ring library")
+    if z is None:
         _SHIPPED_CACHE = {}
         return _SHIPPED_CACHE
-    with np.load(path, allow_pickle=False) as z:
-        if int(z["version"]) != LIBRARY_VERSION:
-            warnings.warn(f"shipped ring library {path} is of version {int(z['version'])}, not {LIBRARY_VERSION}: ignored",
-                          RuntimeWarning, stacklevel=2)
-            _SHIPPED_CACHE = {}
-            return _SHIPPED_CACHE
-        keys, n_atoms, n_confs = list(z["keys"]), z["n_atoms"], z["n_confs"]
-        coords, energies = z["coords"].astype(np.float64) / 1000.0, np.round(z["energies"].astype(np.float64), 4)
+    keys, n_atoms, n_confs = list(z["keys"]), z["n_atoms"], z["n_confs"]
+    coords, energies = z["coords"].astype(np.float64) / 1000.0, np.round(z["energies"].astype(np.float64), 4)
     atom_start = np.concatenate([[0], np.cumsum(n_atoms * n_confs)])
     conf_start = np.concatenate([[0], np.cumsum(n_confs)])
 

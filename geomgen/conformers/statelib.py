@@ -191,7 +191,7 @@ def build_state_energies(key: str, seed: int = 0, n_embed: int = N_EMBED, max_it
     from rdkit.Chem import AllChem
 
     from geomgen.conformers.embedding import rdkit_seed
-    from geomgen.conformers.mmff import MMFF
+    from geomgen.conformers.mmff import MMFF, set_positions
     from geomgen.conformers.stereo import stereo_matches
     from geomgen.conformers.torsions import dihedral_angles, rotate_side
 
@@ -233,8 +233,7 @@ def build_state_energies(key: str, seed: int = 0, n_embed: int = N_EMBED, max_it
     probe.RemoveAllConformers()
     for x in starts:
         conf = Chem.Conformer(m.GetNumAtoms())
-        for a, p in enumerate(x):
-            conf.SetAtomPosition(a, p.tolist())
+        set_positions(conf, x)
         probe.AddConformer(conf, assignId=True)
     res = MMFF.optimize_conformers(probe, max_iters=max_iters)
     best = [math.inf, math.inf]
@@ -327,22 +326,13 @@ def _load_shipped() -> dict:
     global _SHIPPED_CACHE
     if _SHIPPED_CACHE is not None:
         return _SHIPPED_CACHE
-    import warnings
+    from geomgen.conformers.keycache import read_shipped
 
-    from geomgen.assets import asset_path
-
-    try:
-        path = asset_path(SHIPPED_LIBRARY)
-    except FileNotFoundError:
+    z = read_shipped(SHIPPED_LIBRARY, LIBRARY_VERSION, "amide state library")
+    if z is None:
         _SHIPPED_CACHE = {}
         return _SHIPPED_CACHE
-    with np.load(path, allow_pickle=False) as z:
-        if int(z["version"]) != LIBRARY_VERSION:
-            warnings.warn(f"shipped amide state library {path} is of version {int(z['version'])}, not {LIBRARY_VERSION}: "
-                          "ignored", RuntimeWarning, stacklevel=2)
-            _SHIPPED_CACHE = {}
-            return _SHIPPED_CACHE
-        keys, energies = [str(k) for k in z["keys"]], z["energies"].astype(np.float64)
+    keys, energies = [str(k) for k in z["keys"]], z["energies"].astype(np.float64)
     _SHIPPED_CACHE = {k: StateEnergies(key=k, energies=(float(e[0]), float(e[1]))) for k, e in zip(keys, energies)}
     return _SHIPPED_CACHE
 

@@ -108,3 +108,7 @@ def test_saved_library_is_read_back_as_shipped(tmp_path, monkeypatch):
     assert lib.get(key).energies == entries[0].energies and lib.stats["shipped"] == 1
     assert lib.get(entries[1].key).p_cis == 0.0
     monkeypatch.setattr(statelib, "_SHIPPED_CACHE", None)
+    monkeypatch.setattr(statelib, "LIBRARY_VERSION", statelib.LIBRARY_VERSION + 1)
+    with pytest.warns(RuntimeWarning, match="shipped amide state library .* is of version"):
+        assert StateLibrary(folder=False).get(key) is not None  # ignored: built instead
+    monkeypatch.setattr(statelib, "_SHIPPED_CACHE", None)
