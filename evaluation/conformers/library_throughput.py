@@ -19,9 +19,10 @@ the SMILES file and writes an SD file, run as its own process:
   ``bare``: an empty cache and no shipped library (every ring system built on first use). These
   set the cache per row, which the CLI cannot; ``api:etkdg`` is the same harness with ETKDGv3
   seeds, and a CLI row (``geomgen``, the default seeds) differs from its API row only by the
-  harness. A ``:usual-amides`` suffix (e.g. ``api:assembly:warm:usual-amides``) places every amide
-  in the assembler's usual state instead of drawing the states from the amide state library
-  (:mod:`geomgen.conformers.statelib`, cached in the same folder as the ring library).
+  harness. A ``:library-amides`` suffix (e.g. ``api:assembly:warm:library-amides``) draws the amide
+  states from the amide state library (:mod:`geomgen.conformers.statelib`, cached in the same
+  folder as the ring library, ``amide_states="library"``); without it, or with ``:usual-amides``,
+  every amide is in the assembler's usual state (the default).
 
 Reported per method: wall time (model loading and start-up included), conformers per second,
 speed-up over ETKDGv3 of the same run, peak memory of the whole process tree (the sum of the
@@ -125,7 +126,7 @@ def _api_chunk(args) -> tuple:
 
 
 def api_worker(smi: str, out: str, n: int, jobs: int, seed_method: str, cache: str, shipped: bool,
-               amide_states: str = "library") -> None:
+               amide_states: str = "usual") -> None:
     """``n`` conformers per molecule of ``smi`` through ``ConformerGenerator`` in ``jobs`` processes."""
     from concurrent.futures import ProcessPoolExecutor
 
@@ -148,7 +149,7 @@ def api_worker(smi: str, out: str, n: int, jobs: int, seed_method: str, cache: s
 
 
 def run_api(smi: Path, out: Path, n: int, jobs: int, seed_method: str, cache: Path | None, shipped: bool,
-            amide_states: str = "library") -> dict:
+            amide_states: str = "usual") -> dict:
     cmd = [sys.executable, __file__, "--api-worker", str(smi), str(out), str(n), str(jobs), seed_method,
            str(cache or ""), str(int(shipped)), amide_states]
     res = measure(cmd)
@@ -379,8 +380,8 @@ def main(argv=None) -> int:
                 out = Path(tmp) / f"{method.split()[0]}-{n}.sdf"
                 if method.startswith("api:"):
                     _, seed_method, *state = method.split(":")
-                    amides = "usual" if "usual-amides" in state else "library"
-                    state = [x for x in state if x != "usual-amides"]
+                    amides = "library" if "library-amides" in state else "usual"
+                    state = [x for x in state if x not in ("usual-amides", "library-amides")]
                     cache = None
                     if seed_method == "assembly":
                         cache = Path(tmp) / ("cache-bare" if state == ["bare"] else "cache")
