@@ -21,6 +21,7 @@ warning.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -314,20 +315,14 @@ class RingLibrary:
         self._disk.write(conf.key, {"coords": conf.coords.astype(np.float64), "energies": conf.energies.astype(np.float64)})
 
 
-_SHIPPED_CACHE: dict | None = None
-
-
+@functools.cache
 def _load_shipped() -> dict:
     """``key -> loader`` of the shipped library (empty when absent or of another version)."""
-    global _SHIPPED_CACHE
-    if _SHIPPED_CACHE is not None:
-        return _SHIPPED_CACHE
     from geomgen.conformers.keycache import read_shipped
 
     z = read_shipped(SHIPPED_LIBRARY, LIBRARY_VERSION, "ring library")
     if z is None:
-        _SHIPPED_CACHE = {}
-        return _SHIPPED_CACHE
+        return {}
     keys, n_atoms, n_confs = list(z["keys"]), z["n_atoms"], z["n_confs"]
     coords, energies = z["coords"].astype(np.float64) / 1000.0, np.round(z["energies"].astype(np.float64), 4)
     atom_start = np.concatenate([[0], np.cumsum(n_atoms * n_confs)])
@@ -339,8 +334,7 @@ def _load_shipped() -> dict:
             return RingConformations(key=key, coords=x, energies=energies[conf_start[k]: conf_start[k + 1]])
         return load
 
-    _SHIPPED_CACHE = {str(key): loader(k, str(key)) for k, key in enumerate(keys)}
-    return _SHIPPED_CACHE
+    return {str(key): loader(k, str(key)) for k, key in enumerate(keys)}
 
 
 def save_library(path, conformations: list[RingConformations]) -> None:

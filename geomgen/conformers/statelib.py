@@ -40,6 +40,7 @@ library), and builds what is missing.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -318,23 +319,16 @@ class StateLibrary:
         return out
 
 
-_SHIPPED_CACHE: dict | None = None
-
-
+@functools.cache
 def _load_shipped() -> dict:
     """``key -> StateEnergies`` of the shipped library (empty when absent or of another version)."""
-    global _SHIPPED_CACHE
-    if _SHIPPED_CACHE is not None:
-        return _SHIPPED_CACHE
     from geomgen.conformers.keycache import read_shipped
 
     z = read_shipped(SHIPPED_LIBRARY, LIBRARY_VERSION, "amide state library")
     if z is None:
-        _SHIPPED_CACHE = {}
-        return _SHIPPED_CACHE
+        return {}
     keys, energies = [str(k) for k in z["keys"]], z["energies"].astype(np.float64)
-    _SHIPPED_CACHE = {k: StateEnergies(key=k, energies=(float(e[0]), float(e[1]))) for k, e in zip(keys, energies)}
-    return _SHIPPED_CACHE
+    return {k: StateEnergies(key=k, energies=(float(e[0]), float(e[1]))) for k, e in zip(keys, energies)}
 
 
 def save_library(path, entries: list[StateEnergies]) -> None:

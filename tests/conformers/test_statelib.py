@@ -102,13 +102,13 @@ def test_saved_library_is_read_back_as_shipped(tmp_path, monkeypatch):
     (key,) = _keys(NENMA)
     entries = [build_state_energies(key), StateEnergies("C[N:3]([CH3:4])[CH:2]=[O:1]", (1.0, math.inf))]
     statelib.save_library(tmp_path / "lib.npz", entries)
-    monkeypatch.setattr(statelib, "_SHIPPED_CACHE", None)
+    statelib._load_shipped.cache_clear()
     monkeypatch.setattr("geomgen.assets.asset_path", lambda rel: tmp_path / "lib.npz")
     lib = StateLibrary(folder=False)
     assert lib.get(key).energies == entries[0].energies and lib.stats["shipped"] == 1
     assert lib.get(entries[1].key).p_cis == 0.0
-    monkeypatch.setattr(statelib, "_SHIPPED_CACHE", None)
+    statelib._load_shipped.cache_clear()
     monkeypatch.setattr(statelib, "LIBRARY_VERSION", statelib.LIBRARY_VERSION + 1)
     with pytest.warns(RuntimeWarning, match="shipped amide state library .* is of version"):
         assert StateLibrary(folder=False).get(key) is not None  # ignored: built instead
-    monkeypatch.setattr(statelib, "_SHIPPED_CACHE", None)
+    statelib._load_shipped.cache_clear()
