@@ -18,6 +18,14 @@ trustworthy when at least 90 % of at least 30 molecules agree.
 Writes a markdown table (``-o``) and the same stem ``.json`` (a ``molecules`` list with a boolean
 ``agrees`` per molecule, and a ``summary``). Reruns are cached in ``--work`` (default
 runs/verify/<split>/<id>.npz), so a killed run continues where it stopped.
+
+Where stored and rerun disagree, two causes look alike: a stored ensemble from an older or
+faulty sampler, or a convergence rule too loose for any run to reproduce. ``--against-seed K``
+tells them apart: every molecule is also rerun with seed ``stored seed + 1000 + K`` (cached in
+``<work>/<split>-seed<K>/``) and the two reruns are compared by the same rule (``reruns_agree``),
+so the current sampler and rule are judged against themselves. ``--ids-from PREVIOUS.json``
+reruns the molecules of an earlier verification instead of drawing (whatever their sampler
+version), so two runs of the check can be set side by side.
 """
 
 from __future__ import annotations
@@ -86,27 +94,55 @@ def molecule_record(split: str, ref, rec: dict) -> dict:
             "rerun_sweeps": d.get("sweeps_per_chain"), **cmp}
 
 
+def picked_from(path: Path, refs_by_split: dict[str, dict]) -> list[tuple[str, object]]:
+    """The ``(split, reference)`` of the molecules of an earlier verification's JSON, in its
+    order; names a molecule that the reference files no longer hold."""
+    previous = json.loads(Path(path).read_text())
+    out = []
+    for m in previous.get("molecules", []):
+        ref = refs_by_split.get(m["split"], {}).get(m["id"])
+        if ref is None:
+            raise SystemExit(f"--ids-from {path}: {m['split']} {m['id']} is not in the reference files")
+        out.append((m["split"], ref))
+    if not out:
+        raise SystemExit(f"--ids-from {path}: it lists no molecules")
+    return out
+
+
 def run(tasks, work: Path, executor: Executor, progress: bool = True) -> dict:
-    """Rerun every ``(split, ref, seed, config)`` not cached in ``work``; return the records by
-    ``(split, id)``."""
+    """Rerun every ``(split, ref, seed, config[, folder])`` not cached in ``work / folder``
+    (default folder: the split); return the records by ``(folder, id)``."""
     from tqdm import tqdm
 
     done, futs = {}, {}
-    for split, ref, seed, cfg in tasks:
-        rec = V.cached_rerun(work / split, ref.id, seed, cfg)
+    for split, ref, seed, cfg, *folder in tasks:
+        where = folder[0] if folder else split
+        rec = V.cached_rerun(work / where, ref.id, seed, cfg)
         if rec is not None:
-            done[split, ref.id] = rec
+            done[where, ref.id] = rec
         else:
-            futs[executor.submit(V.rerun, ref.id, ref.mol, cfg, seed)] = (split, ref.id)
+            futs[executor.submit(V.rerun, ref.id, ref.mol, cfg, seed)] = (where, ref.id)
     bar = tqdm(total=len(tasks), initial=len(done), disable=not progress, desc="reruns")
     for fut in as_completed(futs):
-        split, mol_id = futs[fut]
+        where, mol_id = futs[fut]
         rec = fut.result()
-        V.write_rerun(work / split, rec)
-        done[split, mol_id] = rec
+        V.write_rerun(work / where, rec)
+        done[where, mol_id] = rec
         bar.update()
     bar.close()
     return done
+
+
+def pair_record(first: dict, second: dict) -> dict:
+    """Two reruns of one molecule compared by the same rule (the second's inter-half W1 sets the
+    thresholds): ``reruns_agree`` (None when either failed), the worst torsion and state."""
+    if not (first["ok"] and second["ok"]):
+        return {"second_seed": second["seed"], "reruns_agree": None, "pair_worst_w1": None, "pair_worst_threshold": None,
+                "pair_worst_state_difference": None, "second_converged": None}
+    cmp = V.compare(V.ensemble_from_result(first), V.ensemble_from_result(second))
+    return {"second_seed": second["seed"], "reruns_agree": bool(cmp["agrees"]), "pair_worst_w1": cmp["worst_w1"],
+            "pair_worst_threshold": cmp["worst_threshold"], "pair_worst_state_difference": cmp["worst_state_difference"],
+            "second_converged": bool(is_converged(second["diagnostics"])), "pair_torsions": cmp["torsions"]}
 
 
 def _fmt(x, spec=".3f") -> str:
@@ -129,7 +165,9 @@ def markdown(result: dict) -> str:
     ]
     if a["budget_factor"] < 1:
         lines += [f"**Budget factor {a['budget_factor']:g} < 1: a smoke test, not a check of the label.**", ""]
-    if a["any_version"] or a["all_labels"]:
+    if a.get("ids_from"):
+        lines += [f"**Molecules of an earlier verification (`{a['ids_from']}`), whatever their sampler version; not a fresh draw.**", ""]
+    elif a["any_version"] or a["all_labels"]:
         lines += [f"**Drawn from {'every label' if a['all_labels'] else 'converged molecules'} of "
                   f"{'any sampler version' if a['any_version'] else f'sampler version {SAMPLER_VERSION}'}: not the check the rule defines.**", ""]
     lines += [f"| split | molecules | labelled converged | of them sampler v{SAMPLER_VERSION} | drawn | agree | share | rerun converged |",
@@ -140,9 +178,20 @@ def markdown(result: dict) -> str:
     o = s["overall"]
     lines += [f"| all | | | | {o['molecules']} | {o['agree']} | {_fmt(o['share'], '.0%')} | {o['rerun_converged']} |", "",
               f"**Overall: {o['agree']} of {o['molecules']} agree ({_fmt(o['share'], '.0%')}): the label is "
-              f"{'trustworthy' if o['trustworthy'] else 'not shown trustworthy'} (needs >= {V.MIN_SHARE:.0%} of >= {V.MIN_MOLECULES}).**", "",
-              "| split | id | SMILES | torsions | worst W1 / threshold | worst state diff. | rerun converged | agrees |",
-              "|---|---|---|---:|---|---:|---|---|"]
+              f"{'trustworthy' if o['trustworthy'] else 'not shown trustworthy'} (needs >= {V.MIN_SHARE:.0%} of >= {V.MIN_MOLECULES}).**", ""]
+    pairs = a.get("against_seed") is not None
+    if pairs:
+        p = s["pairs"]
+        lines += [f"**Rerun against rerun** (second seed = stored seed + {V.SEED_OFFSET} + {a['against_seed']}, same rule): "
+                  f"{p['agree']} of {p['molecules']} agree ({_fmt(p['share'], '.0%')}); of the molecules whose stored ensemble "
+                  f"disagrees with the first rerun, the two reruns agree in {p['agree_where_stored_disagrees']} of "
+                  f"{p['stored_disagrees']}.", ""]
+    head = "| split | id | SMILES | torsions | worst W1 / threshold | worst state diff. | rerun converged | agrees |"
+    rule = "|---|---|---|---:|---|---:|---|---|"
+    if pairs:
+        head += " reruns: worst W1 / threshold | reruns agree |"
+        rule += "---|---|"
+    lines += [head, rule]
     for m in result["molecules"]:
         if m.get("error"):
             worst, state, why = "-", "-", f"rerun failed: {m['error']}"
@@ -154,7 +203,12 @@ def markdown(result: dict) -> str:
             state = f"missing: {', '.join(missing)}" if missing else _fmt(m["worst_state_difference"])
             why = "yes" if m["agrees"] else "**no**"
         conv = "-" if m["rerun_converged"] is None else ("yes" if m["rerun_converged"] else "no")
-        lines.append(f"| {m['split']} | {m['id']} | `{m['smiles']}` | {m['n_torsions']} | {worst} | {state} | {conv} | {why} |")
+        row = f"| {m['split']} | {m['id']} | `{m['smiles']}` | {m['n_torsions']} | {worst} | {state} | {conv} | {why} |"
+        if pairs:
+            pw = "-" if m.get("pair_worst_w1") is None else f"{m['pair_worst_w1']:.3f} / {m['pair_worst_threshold']:.3f}"
+            ra = m.get("reruns_agree")
+            row += f" {pw} | {'-' if ra is None else ('yes' if ra else '**no**')} |"
+        lines.append(row)
     return "\n".join(lines) + "\n"
 
 
@@ -171,7 +225,14 @@ def summary(molecules: list[dict], counts: dict) -> dict:
         ms = [m for m in molecules if m["split"] == split]
         b = block(ms)
         splits[split] = {**c, "drawn": b.pop("molecules"), **b}
-    return {"splits": splits, "overall": block(molecules)}
+    out = {"splits": splits, "overall": block(molecules)}
+    if any("reruns_agree" in m for m in molecules):
+        pairs = V.summarize([bool(m.get("reruns_agree")) for m in molecules])
+        worse = [m for m in molecules if not m["agrees"]]
+        pairs["stored_disagrees"] = len(worse)
+        pairs["agree_where_stored_disagrees"] = sum(bool(m.get("reruns_agree")) for m in worse)
+        out["pairs"] = pairs
+    return out
 
 
 def make_executor(jobs: int, dask: str | None):
@@ -200,6 +261,10 @@ def main(argv=None, executor: Executor | None = None) -> dict:
     ap.add_argument("-o", "--out", type=Path, default=HERE / "verify_references.md", help="markdown output; the .json goes beside it")
     ap.add_argument("--any-version", action="store_true", help="draw from every sampler version (smoke tests)")
     ap.add_argument("--all-labels", action="store_true", help="draw unconverged molecules too (smoke tests)")
+    ap.add_argument("--ids-from", type=Path, default=None, metavar="JSON",
+                    help="rerun the molecules of an earlier verification's JSON instead of drawing (any sampler version)")
+    ap.add_argument("--against-seed", type=int, default=None, metavar="K",
+                    help="also rerun every molecule with seed stored + 1000 + K and compare the two reruns (rule vs itself)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     if args.sample < 1 or args.jobs < 1:
@@ -209,21 +274,32 @@ def main(argv=None, executor: Executor | None = None) -> dict:
     if len(set(names)) != len(names):
         ap.error(f"two reference files with the same split name: {[str(p) for p in paths]}")
 
-    pools, counts = {}, {}
+    if args.against_seed is not None and (args.against_seed < 0 or args.against_seed == args.seed):
+        ap.error(f"--against-seed must be at least 0 and differ from --seed, got {args.against_seed}")
+    pools, counts, every = {}, {}, {}
     for name, path in zip(names, paths):
-        pools[name], counts[name] = candidates(load_reference_set(str(path)), args.any_version, args.all_labels)
-    picked = draw(pools, args.sample, args.seed, args.per_split)
+        refs = load_reference_set(str(path))
+        every[name] = {r.id: r for r in refs}
+        pools[name], counts[name] = candidates(refs, args.any_version, args.all_labels)
+    picked = picked_from(args.ids_from, every) if args.ids_from else draw(pools, args.sample, args.seed, args.per_split)
     tasks = [(split, ref, V.rerun_seed(int(ref.diagnostics.get("seed", 0)), args.seed),
               V.rerun_config(ref.diagnostics["config"], args.budget_factor)) for split, ref in picked]
+    if args.against_seed is not None:
+        tasks += [(split, ref, V.rerun_seed(int(ref.diagnostics.get("seed", 0)), args.against_seed), cfg, f"{split}-seed{args.against_seed}")
+                  for split, ref, _, cfg in tasks]
     ex, close = make_executor(args.jobs, args.dask) if executor is None else (executor, lambda: None)
     try:
         recs = run(tasks, args.work, ex, progress=not args.no_progress)
     finally:
         close()
     molecules = [molecule_record(split, ref, recs[split, ref.id]) for split, ref in picked]
+    if args.against_seed is not None:
+        for m, (split, ref) in zip(molecules, picked):
+            m.update(pair_record(recs[split, ref.id], recs[f"{split}-seed{args.against_seed}", ref.id]))
     settings = {"command": " ".join(["python", "-m", "evaluation.conformers.verify_references", *map(str, argv if argv is not None else sys.argv[1:])]),
                 "references": {n: str(p) for n, p in zip(names, paths)}, "sample": args.sample, "per_split": args.per_split,
                 "seed": args.seed, "budget_factor": args.budget_factor, "any_version": args.any_version, "all_labels": args.all_labels,
+                "ids_from": None if args.ids_from is None else str(args.ids_from), "against_seed": args.against_seed,
                 "sampler_version": SAMPLER_VERSION, "w1_floor": V.W1_FLOOR, "w1_factor": V.W1_FACTOR,
                 "state_tolerance": V.STATE_TOLERANCE, "min_share": V.MIN_SHARE, "min_molecules": V.MIN_MOLECULES}
     result = {"settings": settings, "summary": summary(molecules, counts), "molecules": molecules}

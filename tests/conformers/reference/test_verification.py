@@ -137,3 +137,42 @@ def test_script_end_to_end_and_resume(tmp_path, monkeypatch):
     with ThreadPoolExecutor(1) as ex:
         some = script.main([a for a in argv if a != "--all-labels"], executor=ex)
     assert [m["id"] for m in some["molecules"]] == converged and some["summary"]["splits"]["tiny"]["eligible"] == len(converged)
+
+
+def test_script_reruns_an_earlier_verification_against_a_second_seed(tmp_path):
+    """``--ids-from`` takes the molecules of an earlier JSON (not a fresh draw); ``--against-seed``
+    reruns each with a second seed and compares the two reruns by the same rule."""
+    csv_path = tmp_path / "smiles_tiny.csv"
+    csv_path.write_text("id,smiles,source\nm0,CCCC,test\nm1,CNC(C)=O,test\n")
+    work = tmp_path / "build"
+    for mol_id, smi in (("m0", "CCCC"), ("m1", "CNC(C)=O")):
+        write_result(work, sample_molecule(mol_id, smi, TINY, seed=7))
+    ref = tmp_path / "reference_tiny.npz"
+    assemble(csv_path, work, ref)
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps({"molecules": [{"split": "tiny", "id": "m1"}]}))
+    script = _script()
+    out = tmp_path / "pairs.md"
+    argv = ["--reference", str(ref), "--ids-from", str(earlier), "--seed", "1", "--against-seed", "2",
+            "--work", str(tmp_path / "verify"), "-o", str(out), "--no-progress"]
+    with ThreadPoolExecutor(1) as ex:
+        result = script.main(argv, executor=ex)
+    (m,) = result["molecules"]
+    assert m["id"] == "m1" and m["rerun_seed"] == 7 + 1001 and m["second_seed"] == 7 + 1002
+    assert isinstance(m["reruns_agree"], bool) and m["pair_worst_state_difference"] is not None
+    # the pair comparison is the rule applied to the two cached reruns
+    first = V.cached_rerun(tmp_path / "verify" / "tiny", "m1", 7 + 1001, TINY)
+    second = V.cached_rerun(tmp_path / "verify" / "tiny-seed2", "m1", 7 + 1002, TINY)
+    assert first is not None and second is not None
+    assert m["reruns_agree"] == V.compare(V.ensemble_from_result(first), V.ensemble_from_result(second))["agrees"]
+    pairs = result["summary"]["pairs"]
+    assert pairs["molecules"] == 1 and pairs["agree"] == int(m["reruns_agree"])
+    assert pairs["stored_disagrees"] == int(not m["agrees"])
+    text = out.read_text()
+    assert "Rerun against rerun" in text and "earlier verification" in text and "| reruns agree |" in text
+    # an id the reference files do not hold is named; the second seed must differ from the first
+    earlier.write_text(json.dumps({"molecules": [{"split": "tiny", "id": "nope"}]}))
+    with pytest.raises(SystemExit, match="nope"):
+        script.main(argv)
+    with pytest.raises(SystemExit):
+        script.main([a if a != "2" else "1" for a in argv])
