@@ -3,6 +3,7 @@ MLP decoder, and the autoencoder that joins them (plain ``nn.Module``\\ s, no Li
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -152,6 +153,65 @@ class MLPDecoder(nn.Module):
         return self.mlp(z).view(z.shape[0], self.n_points, 3)
 
 
+def _grid(n_points: int) -> Tensor:
+    """``[n_points, 2]`` points of a near-square grid on ``[-1, 1]^2`` (rows of ``ceil(sqrt(N))``,
+    the last row cut short)."""
+    cols = math.ceil(math.sqrt(n_points))
+    rows = math.ceil(n_points / cols)
+    u = torch.linspace(-1.0, 1.0, cols) if cols > 1 else torch.zeros(1)
+    v = torch.linspace(-1.0, 1.0, rows) if rows > 1 else torch.zeros(1)
+    g = torch.stack(torch.meshgrid(v, u, indexing="ij"), dim=-1).reshape(-1, 2)
+    return g[:n_points].flip(-1).contiguous()
+
+
+def _pointwise_mlp(c_in: int, hidden: Sequence[int], c_out: int) -> nn.Sequential:
+    layers, c = [], c_in
+    for h in hidden:
+        layers += [nn.Linear(c, h), nn.ReLU()]
+        c = h
+    layers.append(nn.Linear(c, c_out))
+    return nn.Sequential(*layers)
+
+
+class FoldingDecoder(nn.Module):
+    r"""FoldingNet decoder (Yang, Feng, Shen & Tian, CVPR 2018): a fixed 2-D grid folded twice
+    into 3-D by point-wise MLPs conditioned on the latent code.
+
+    .. math::
+        y_i = f_1([z, u_i]),\qquad \hat x_i = f_2([z, y_i]),\qquad i = 1, \dots, N,
+
+    with :math:`u_i` the points of a near-square grid on :math:`[-1, 1]^2` (:func:`_grid`) and
+    :math:`f_1, f_2` MLPs shared by all points. Each output point is a continuous function of its
+    grid point, so the reconstruction is (close to) a 2-D sheet folded into the shape: thin parts
+    and holes stay open where an MLP decoder, whose outputs are unrelated coordinates, averages
+    them into a blob. It has far fewer parameters than an :class:`MLPDecoder` of the same width
+    (no layer scales with N).
+
+    Args:
+        latent_dim (int, optional): (default 256).
+        n_points (int, optional): N (default 2048).
+        hidden (sequence of int, optional): widths of each folding MLP (default (256, 256)).
+
+    Shapes:
+        - z: ``[B, latent_dim]`` -> ``[B, n_points, 3]``.
+    """
+
+    def __init__(self, latent_dim: int = 256, n_points: int = 2048, hidden: Sequence[int] = (256, 256)):
+        super().__init__()
+        if n_points < 1:
+            raise ValueError(f"FoldingDecoder: n_points must be at least 1, got {n_points}")
+        self.n_points = n_points
+        self.register_buffer("grid", _grid(n_points), persistent=False)
+        self.fold1 = _pointwise_mlp(latent_dim + 2, hidden, 3)
+        self.fold2 = _pointwise_mlp(latent_dim + 3, hidden, 3)
+
+    def forward(self, z: Tensor) -> Tensor:
+        b = z.shape[0]
+        code = z.unsqueeze(1).expand(b, self.n_points, z.shape[-1])
+        y = self.fold1(torch.cat([code, self.grid.to(z.dtype).expand(b, -1, -1)], dim=-1))
+        return self.fold2(torch.cat([code, y], dim=-1))
+
+
 class PointCloudAutoencoder(nn.Module):
     r"""Autoencoder ``decoder(encoder(x))`` for point clouds.
 
@@ -166,7 +226,10 @@ class PointCloudAutoencoder(nn.Module):
         latent_dim (int, optional): (default 256).
         n_points (int, optional): points of the reconstruction (default 2048).
         encoder_hidden (sequence of int, optional): PointNet widths (default (64, 128, 256, 512)).
-        decoder_hidden (sequence of int, optional): decoder widths (default (256, 512, 1024)).
+        decoder_hidden (sequence of int, optional): decoder widths (default (256, 512, 1024)); for
+            the folding decoder, the widths of each of its two MLPs.
+        decoder (str, optional): ``"mlp"`` (:class:`MLPDecoder`) or ``"folding"``
+            (:class:`FoldingDecoder`) (default ``"mlp"``).
         e3nn_k (int, optional): neighbours for the e3nn encoder (default 16).
         e3nn_mul (int, optional): multiplicity for the e3nn encoder (default 16).
 
@@ -183,19 +246,27 @@ class PointCloudAutoencoder(nn.Module):
         decoder_hidden: Sequence[int] = (256, 512, 1024),
         e3nn_k: int = 16,
         e3nn_mul: int = 16,
+        decoder: str = "mlp",
     ):
         super().__init__()
         self._config = dict(
             encoder=encoder, latent_dim=latent_dim, n_points=n_points, encoder_hidden=list(encoder_hidden),
             decoder_hidden=list(decoder_hidden), e3nn_k=e3nn_k, e3nn_mul=e3nn_mul,
         )  # fmt: skip
+        if decoder != "mlp":  # configs of networks built before the folding decoder stay as they were
+            self._config["decoder"] = decoder
         if encoder == "pointnet":
             self.encoder = PointNetEncoder(latent_dim, encoder_hidden)
         elif encoder == "e3nn":
             self.encoder = E3nnEncoder(latent_dim, k=e3nn_k, mul=e3nn_mul)
         else:
             raise ValueError(f"PointCloudAutoencoder: encoder must be 'pointnet' or 'e3nn', got {encoder!r}")
-        self.decoder = MLPDecoder(latent_dim, n_points, decoder_hidden)
+        if decoder == "mlp":
+            self.decoder = MLPDecoder(latent_dim, n_points, decoder_hidden)
+        elif decoder == "folding":
+            self.decoder = FoldingDecoder(latent_dim, n_points, decoder_hidden)
+        else:
+            raise ValueError(f"PointCloudAutoencoder: decoder must be 'mlp' or 'folding', got {decoder!r}")
 
     def config(self) -> dict:
         """Constructor arguments (plain types), enough to rebuild the network."""
@@ -208,4 +279,4 @@ class PointCloudAutoencoder(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-__all__ = ["PointNetEncoder", "E3nnEncoder", "MLPDecoder", "PointCloudAutoencoder"]
+__all__ = ["PointNetEncoder", "E3nnEncoder", "MLPDecoder", "FoldingDecoder", "PointCloudAutoencoder"]

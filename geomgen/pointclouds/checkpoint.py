@@ -50,6 +50,7 @@ def _description(blob) -> dict | None:
 #: largest width, point count or neighbour count a checkpoint's config may give
 _MAX_SIZE = 1 << 16
 _ENCODERS = ("pointnet", "e3nn")
+_DECODERS = ("mlp", "folding")
 
 
 def _check_config(config, path) -> None:
@@ -72,6 +73,8 @@ def _check_config(config, path) -> None:
     for key, value in config.items():
         if key == "encoder":
             ok = value in _ENCODERS
+        elif key == "decoder":
+            ok = value in _DECODERS
         elif key.endswith("_hidden"):
             ok = isinstance(value, (list, tuple)) and len(value) <= 16 and all(size(v) for v in value)
         else:

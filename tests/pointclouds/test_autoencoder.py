@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from geomgen.pointclouds.autoencoder import E3nnEncoder, MLPDecoder, PointCloudAutoencoder, PointNetEncoder
+from geomgen.pointclouds.autoencoder import E3nnEncoder, FoldingDecoder, MLPDecoder, PointCloudAutoencoder, PointNetEncoder, _grid
 from tests.pointclouds.losses.properties import random_rotation, single_thread  # noqa: F401
 
 
@@ -37,3 +37,48 @@ def test_autoencoder_shapes_and_config_roundtrip():
     assert MLPDecoder(8, 5, (4,))(torch.zeros(2, 8)).shape == (2, 5, 3)
     with pytest.raises(ValueError, match="encoder must be"):
         PointCloudAutoencoder(encoder="dgcnn")
+
+
+@pytest.mark.parametrize("n", [1, 5, 16, 1024, 1000])
+def test_folding_grid_is_n_distinct_points_of_the_square(n):
+    g = _grid(n)
+    assert g.shape == (n, 2) and g.abs().max() <= 1.0
+    assert len({tuple(p) for p in g.tolist()}) == n
+    if n == 16:  # a full 4 x 4 grid: every corner of the square is a grid point
+        assert {(-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0), (1.0, 1.0)} <= {tuple(p) for p in g.tolist()}
+
+
+def test_folding_decoder_folds_the_grid_point_by_point():
+    torch.manual_seed(0)
+    dec = FoldingDecoder(latent_dim=8, n_points=30, hidden=(16,))
+    z = torch.randn(3, 8)
+    out = dec(z)
+    assert out.shape == (3, 30, 3)
+    assert torch.allclose(dec(z[1:2]), out[1:2], atol=1e-6)  # each code decoded on its own
+    # no layer scales with N: the same weights decode any number of points, and the first fold of
+    # a grid point is the same function of (code, grid point) whatever N is
+    big = FoldingDecoder(latent_dim=8, n_points=1000, hidden=(16,))
+    big.load_state_dict(dec.state_dict())
+    assert sum(p.numel() for p in big.parameters()) == sum(p.numel() for p in dec.parameters())
+    u = torch.tensor([[0.25, -0.5]])
+    y = dec.fold1(torch.cat([z[:1], u], dim=-1))
+    assert torch.allclose(dec.fold2(torch.cat([z[:1], y], dim=-1)), big.fold2(torch.cat([z[:1], big.fold1(torch.cat([z[:1], u], -1))], -1)))
+    # a continuous map of the grid: neighbouring grid points land closer than random pairs (ReLU MLPs are Lipschitz)
+    grid_step = (dec.grid[1] - dec.grid[0]).norm()
+    near = (out[:, 1:6] - out[:, :5]).norm(dim=-1).mean()
+    far = (out[:, torch.randperm(30)] - out).norm(dim=-1).mean()
+    assert grid_step > 0 and near < far
+
+
+def test_autoencoder_with_folding_decoder_roundtrips_and_rejects_unknown_decoders():
+    ae = PointCloudAutoencoder(latent_dim=8, n_points=20, encoder_hidden=(8,), decoder_hidden=(16,), decoder="folding")
+    assert isinstance(ae.decoder, FoldingDecoder) and ae(torch.randn(2, 40, 3)).shape == (2, 20, 3)
+    assert ae.config()["decoder"] == "folding"
+    clone = PointCloudAutoencoder(**ae.config())
+    clone.load_state_dict(ae.state_dict())
+    x = torch.randn(2, 40, 3)
+    assert torch.equal(clone(x), ae(x))
+    # configs written before the folding decoder (no "decoder" key) still mean the MLP decoder
+    assert "decoder" not in PointCloudAutoencoder(latent_dim=8, n_points=20).config()
+    with pytest.raises(ValueError, match="decoder must be 'mlp' or 'folding', got 'atlas'"):
+        PointCloudAutoencoder(decoder="atlas")

@@ -26,6 +26,8 @@ def _exported(path, **changes):
         ({"config": {**SMALL, "n_points": 60000}}, "weights do not match the autoencoder config"),
         ({"config": {**SMALL, "n_points": 10**9}}, "n_points=1000000000 is not a valid PointCloudAutoencoder n_points"),
         ({"config": {**SMALL, "encoder": "resnet"}}, "encoder='resnet' is not a valid PointCloudAutoencoder encoder"),
+        ({"config": {**SMALL, "decoder": "atlas"}}, "decoder='atlas' is not a valid PointCloudAutoencoder decoder"),
+        ({"config": {**SMALL, "decoder": "folding"}}, "weights do not match the autoencoder config"),
         ({"config": {**SMALL, "decoder_hidden": [16, 16]}}, "2 missing (decoder.mlp.4.bias, ...)"),
     ],
 )  # fmt: skip
@@ -52,3 +54,12 @@ def test_bad_model_files_are_one_line_value_errors(tmp_path, monkeypatch, change
 def test_good_model_file_loads(tmp_path):
     model, _ = load_autoencoder(_exported(tmp_path / "ok.pt"))
     assert model.config() == PointCloudAutoencoder(**SMALL).config() and not model.training
+
+
+def test_folding_model_file_loads(tmp_path):
+    folding = PointCloudAutoencoder(**SMALL, decoder="folding")
+    path = tmp_path / "folding.pt"
+    torch.save({"format": EXPORT_FORMAT, "version": 1, "config": folding.config(), "state_dict": folding.state_dict(), "meta": {}}, path)
+    model, _ = load_autoencoder(path)
+    x = torch.randn(2, 40, 3)
+    assert model.config()["decoder"] == "folding" and torch.equal(model(x), folding.eval()(x))
