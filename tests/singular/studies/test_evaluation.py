@@ -65,7 +65,14 @@ def test_noise_rules_in_a_study_and_the_report(tmp_path):
 
 def test_floor_table_ratio():
     summary = [{"distribution": "a", "d": 1, "D": 2, "n": 10, "estimator": e, "w1_mean": w, "oracle_w1_mean": 0.05,
-                "energy_mean": en, "oracle_energy_se_mean": 0.001} for e, w, en in (("x", 0.2, 0.01), ("y", 0.1, 0.02))]
+                "energy_mean": en, "oracle_energy_se_mean": 0.001, "w1_debiased_mean": db, "w1_debiased_se_mean": dse}
+               for e, w, en, db, dse in (("x", 0.2, 0.01, 0.15, 0.004), ("y", 0.1, 0.02, 0.05, 0.006))]
     (row,) = floor_table(summary)
     assert row["w1_min_estimator"] == "y" and row["w1_ratio"] == pytest.approx(0.5)
     assert row["energy_min_estimator"] == "x" and row["energy_ratio"] == pytest.approx(0.2)
+    # W1 - floor: twice the mean standard error over the smallest mean
+    assert row["w1_debiased_min_estimator"] == "y" and row["w1_debiased_floor"] == pytest.approx(0.01)
+    assert row["w1_debiased_ratio"] == pytest.approx(0.2)
+    # an estimate at or below 0 (within the noise of the truth) has no ratio
+    summary[1]["w1_debiased_mean"] = -0.001
+    assert math.isnan(floor_table(summary)[0]["w1_debiased_ratio"])
