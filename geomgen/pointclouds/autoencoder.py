@@ -164,13 +164,31 @@ def _grid(n_points: int) -> Tensor:
     return g[:n_points].flip(-1).contiguous()
 
 
-def _pointwise_mlp(c_in: int, hidden: Sequence[int], c_out: int) -> nn.Sequential:
-    layers, c = [], c_in
-    for h in hidden:
-        layers += [nn.Linear(c, h), nn.ReLU()]
-        c = h
-    layers.append(nn.Linear(c, c_out))
-    return nn.Sequential(*layers)
+class _Fold(nn.Module):
+    """One folding MLP: ``[B, N, k]`` points and a ``[B, latent]`` code -> ``[B, N, 3]``.
+
+    Its first layer is a sum ``W_z z + W_u u + b``, the same map as a linear layer on the
+    concatenation ``[z, u]`` but with each part initialised for its own fan-in: concatenated, a
+    2-D grid point is 2 of ``latent + 2`` inputs and barely moves the first layer at
+    initialisation, so every grid point starts at the same place and training folds the grid into
+    a curve. The code's part is computed once per cloud, not once per point.
+    """
+
+    def __init__(self, latent_dim: int, k: int, hidden: Sequence[int]):
+        super().__init__()
+        if not hidden:
+            raise ValueError("FoldingDecoder: hidden must name at least one width")
+        self.code = nn.Linear(latent_dim, hidden[0])
+        self.point = nn.Linear(k, hidden[0], bias=False)
+        layers, c = [nn.ReLU()], hidden[0]
+        for h in hidden[1:]:
+            layers += [nn.Linear(c, h), nn.ReLU()]
+            c = h
+        layers.append(nn.Linear(c, 3))
+        self.rest = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor, u: Tensor) -> Tensor:
+        return self.rest(self.code(z).unsqueeze(1) + self.point(u))
 
 
 class FoldingDecoder(nn.Module):
@@ -181,7 +199,8 @@ class FoldingDecoder(nn.Module):
         y_i = f_1([z, u_i]),\qquad \hat x_i = f_2([z, y_i]),\qquad i = 1, \dots, N,
 
     with :math:`u_i` the points of a near-square grid on :math:`[-1, 1]^2` (:func:`_grid`) and
-    :math:`f_1, f_2` MLPs shared by all points. Each output point is a continuous function of its
+    :math:`f_1, f_2` MLPs shared by all points (:class:`_Fold`: the code and the point enter the
+    first layer through separately initialised weights). Each output point is a continuous function of its
     grid point, so the reconstruction is (close to) a 2-D sheet folded into the shape: thin parts
     and holes stay open where an MLP decoder, whose outputs are unrelated coordinates, averages
     them into a blob. It has far fewer parameters than an :class:`MLPDecoder` of the same width
@@ -202,14 +221,12 @@ class FoldingDecoder(nn.Module):
             raise ValueError(f"FoldingDecoder: n_points must be at least 1, got {n_points}")
         self.n_points = n_points
         self.register_buffer("grid", _grid(n_points), persistent=False)
-        self.fold1 = _pointwise_mlp(latent_dim + 2, hidden, 3)
-        self.fold2 = _pointwise_mlp(latent_dim + 3, hidden, 3)
+        self.fold1 = _Fold(latent_dim, 2, hidden)
+        self.fold2 = _Fold(latent_dim, 3, hidden)
 
     def forward(self, z: Tensor) -> Tensor:
-        b = z.shape[0]
-        code = z.unsqueeze(1).expand(b, self.n_points, z.shape[-1])
-        y = self.fold1(torch.cat([code, self.grid.to(z.dtype).expand(b, -1, -1)], dim=-1))
-        return self.fold2(torch.cat([code, y], dim=-1))
+        y = self.fold1(z, self.grid.to(z.dtype).expand(z.shape[0], -1, -1))
+        return self.fold2(z, y)
 
 
 class PointCloudAutoencoder(nn.Module):

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from geomgen.pointclouds.autoencoder import E3nnEncoder, FoldingDecoder, MLPDecoder, PointCloudAutoencoder, PointNetEncoder, _grid
 from tests.pointclouds.losses.properties import random_rotation, single_thread  # noqa: F401
@@ -60,9 +61,20 @@ def test_folding_decoder_folds_the_grid_point_by_point():
     big = FoldingDecoder(latent_dim=8, n_points=1000, hidden=(16,))
     big.load_state_dict(dec.state_dict())
     assert sum(p.numel() for p in big.parameters()) == sum(p.numel() for p in dec.parameters())
-    u = torch.tensor([[0.25, -0.5]])
-    y = dec.fold1(torch.cat([z[:1], u], dim=-1))
-    assert torch.allclose(dec.fold2(torch.cat([z[:1], y], dim=-1)), big.fold2(torch.cat([z[:1], big.fold1(torch.cat([z[:1], u], -1))], -1)))
+    u = torch.tensor([[[0.25, -0.5]]])
+    assert torch.allclose(dec.fold2(z[:1], dec.fold1(z[:1], u)), big.fold2(z[:1], big.fold1(z[:1], u)))
+    # the first layer is the linear map of the concatenation [z, u]
+    lin = nn.Linear(10, 16)
+    with torch.no_grad():
+        lin.weight.copy_(torch.cat([dec.fold1.code.weight, dec.fold1.point.weight], dim=1))
+        lin.bias.copy_(dec.fold1.code.bias)
+    assert torch.allclose(dec.fold1.rest(dec.fold1.code(z[:1]).unsqueeze(1) + dec.fold1.point(u)),
+                          dec.fold1.rest(lin(torch.cat([z[:1], u[0]], dim=-1)).unsqueeze(1)), atol=1e-6)
+    # at initialisation the grid spreads the points as much as the code does (not a collapsed sheet)
+    fresh = FoldingDecoder(latent_dim=128, n_points=256, hidden=(64, 64))
+    pts = fresh(torch.randn(1, 128).abs())[0]
+    sv = torch.linalg.svdvals(pts - pts.mean(0))
+    assert sv[1] > 0.05 * sv[0]
     # a continuous map of the grid: neighbouring grid points land closer than random pairs (ReLU MLPs are Lipschitz)
     grid_step = (dec.grid[1] - dec.grid[0]).norm()
     near = (out[:, 1:6] - out[:, :5]).norm(dim=-1).mean()
