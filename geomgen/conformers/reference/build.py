@@ -32,9 +32,11 @@ from geomgen.conformers.reference.store import QUANT, _atomic_savez, read_smiles
 #: whose chains have not left their (different) states of a discrete site after a quarter of its
 #: CPU budget is stopped as not converged (``give_up_after``); revision 4: that rate is set per
 #: site from the acceptance of flips out of its favoured state (the warm-up's flips out of strained
-#: starts no longer keep it high).
+#: starts no longer keep it high); revision 5: a molecule whose ESS or inter-half W1, extrapolated to
+#: the CPU cap, misses its target by more than ``projection_margin`` (2) is stopped as not converged
+#: after a quarter of its budget (the same samplers and rule: only the hopeless part of a budget is saved).
 SAMPLER_VERSION = 4
-SAMPLER_REVISION = 4
+SAMPLER_REVISION = 5
 
 #: Sampler settings per split. Every split runs 4 chains until the convergence rule holds or the
 #: cap on CPU seconds per molecule is hit (CPU, not wall, time: the same work on a busy machine);

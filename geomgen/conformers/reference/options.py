@@ -100,6 +100,11 @@ CORE_OPTIONS: tuple[Option, ...] = (
            state of a monitored discrete site, not the same state in every chain, is stopped as not converged: with no
            transition in that time, the rest of the budget cannot bring the site's ESS to the target (default 0.25;
            0 never stops early)."""), low=0.0),
+    Option("projection_margin", 2.0, _h("""after ``give_up_after`` of ``max_cpu_seconds``, a molecule is also stopped as not
+           converged when, extrapolated to the cap at its rate so far (effective sample size in proportion to CPU time,
+           the inter-half W1 of a well-mixed torsion as its inverse square root), some torsion's or discrete state's ESS
+           would stay below ``ess_target`` / margin, or a torsion's inter-half W1 above margin x ``w1_target``: the
+           rest of the budget is then short by more than the margin (default 2; 0 never projects)."""), low=0.0),
     Option("rhat_target", 1.05, "convergence: split R-hat of every torsion below (default 1.05).", ("--rhat",),
            low=1.0, closed=False),
     Option("ess_target", 100.0, "convergence: effective sample size of every torsion at least (default 100).", ("--ess",),

@@ -224,6 +224,27 @@ def _stuck_states(states: np.ndarray, labels: list[str]) -> list[str]:
     return [labels[k] for k in np.flatnonzero(const & split)]
 
 
+def _projected_shortfall(conv: dict, st: dict, share: float, targets, margin: float) -> list[str]:
+    """Why the rest of a CPU budget cannot bring the convergence figures to their targets, judged
+    at ``share`` (0-1] of it: a torsion or state whose ESS, grown in proportion to CPU time, stays
+    below ``targets.ess / margin`` at the cap, or a torsion whose inter-half W1, shrinking as the
+    inverse square root of the ESS, stays above ``margin * targets.w1``. Empty: no shortfall (or
+    ``margin`` 0, or nothing measured yet)."""
+    if margin <= 0 or not 0 < share <= 1:
+        return []
+    out = []
+    for q, (ess, w1) in enumerate(zip(conv.get("ess", []), conv.get("w1", []))):
+        if ess / share < targets.ess / margin:
+            out.append(f"projected: torsion {q} ESS {ess:.0f} -> {ess / share:.0f} at the cap (target {targets.ess:g})")
+        elif w1 * math.sqrt(share) > margin * targets.w1:
+            out.append(f"projected: torsion {q} inter-half W1 {w1:.3f} -> {w1 * math.sqrt(share):.3f} at the cap "
+                       f"(target {targets.w1:g})")
+    for name, ess in zip(st.get("state_names", []), st.get("state_ess", [])):
+        if ess / share < targets.ess / margin:
+            out.append(f"projected: {name} ESS {ess:.0f} -> {ess / share:.0f} at the cap (target {targets.ess:g})")
+    return out
+
+
 def sample_reference(mol, config: SamplerConfig | None = None, torsions: TorsionSet | None = None, starts=None) -> ReferenceResult:
     """Sample the MMFF94 Boltzmann distribution of ``mol`` (flexible geometry) by MCMC.
 
@@ -296,6 +317,8 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         out_of_time = time.perf_counter() - t0 >= cfg.max_seconds or cpu >= cfg.max_cpu_seconds
         if not done and cfg.give_up_after > 0 and cpu >= cfg.give_up_after * cfg.max_cpu_seconds:
             stuck = _stuck_states(state_draws, labels)
+            if not stuck and math.isfinite(cfg.max_cpu_seconds) and not out_of_time:
+                stuck = _projected_shortfall(conv, st, cpu / cfg.max_cpu_seconds, cfg.targets, cfg.projection_margin)
             if stuck:
                 gave_up = stuck
                 break

@@ -55,3 +55,38 @@ def test_a_molecule_whose_chains_never_leave_their_states_is_given_up_early():
     assert d["cpu_seconds"] < 20 and d["sweeps_per_chain"] < 100_000
     d = sample_reference(mol, SamplerConfig(**SHORT)).diagnostics
     assert d["gave_up_on"] == [] and d["sweeps_per_chain"] == SHORT["max_sweeps"]
+
+
+def test_projected_shortfall_known_answers():
+    """ESS grows in proportion to CPU time and a mixed torsion's inter-half W1 shrinks as its
+    inverse square root: at a quarter of the budget, ESS 40 projects to 160 and W1 0.3 to 0.15."""
+    from geomgen.conformers.reference.convergence import ConvergenceTargets
+    from geomgen.conformers.reference.sampler import _projected_shortfall
+
+    t = ConvergenceTargets(ess=400.0, w1=0.1)
+    conv = {"ess": [40.0, 120.0], "w1": [0.05, 0.3]}
+    st = {"state_names": ["amide-0"], "state_ess": [60.0]}
+    out = _projected_shortfall(conv, st, 0.25, t, margin=2.0)
+    assert out == ["projected: torsion 0 ESS 40 -> 160 at the cap (target 400)"]
+    # W1 0.3 at a quarter projects to 0.15 <= 2 x 0.1: not a shortfall; 0.5 projects to 0.25 > 0.2: one
+    assert not any("torsion 1" in r for r in out)
+    assert any("torsion 1 inter-half W1" in r for r in _projected_shortfall({"ess": [400.0, 400.0], "w1": [0.05, 0.5]}, {}, 0.25, t, 2.0))
+    # a state's ESS is projected the same way: 40 -> 160 < 200 is a shortfall, 60 -> 240 is not
+    assert _projected_shortfall({"ess": [], "w1": []}, {"state_names": ["amide-0"], "state_ess": [40.0]}, 0.25, t, 2.0) == [
+        "projected: amide-0 ESS 40 -> 160 at the cap (target 400)"]
+    assert _projected_shortfall(conv, st, 0.25, t, margin=0.0) == []  # 0: never projects
+    assert _projected_shortfall({"ess": [400.0], "w1": [0.05]}, {}, 1.0, t, 2.0) == []
+
+
+def test_a_molecule_that_cannot_reach_its_targets_in_its_budget_is_stopped_early():
+    """With a CPU cap, a molecule whose convergence figures, extrapolated to the cap, fall short by
+    more than ``projection_margin`` is stopped once ``give_up_after`` of the cap is spent, the reason
+    named; with ``projection_margin=0`` it runs on."""
+    mol = embed_seed(parse_molecule("CCCC"), seed=0)
+    capped = dict(SHORT, round_sweeps=20, min_sweeps=20, max_sweeps=2_000, max_cpu_seconds=40.0, give_up_after=0.01,
+                  ess_target=1e7)
+    d = sample_reference(mol, SamplerConfig(**capped)).diagnostics
+    assert not d["converged"] and d["gave_up_on"] and d["gave_up_on"][0].startswith("projected: torsion 0 ESS")
+    assert d["sweeps_per_chain"] < 2_000 and d["cpu_seconds"] < 20
+    d = sample_reference(mol, SamplerConfig(**{**capped, "projection_margin": 0.0, "max_sweeps": 100})).diagnostics
+    assert d["gave_up_on"] == [] and d["sweeps_per_chain"] == 100
