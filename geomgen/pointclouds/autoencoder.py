@@ -204,7 +204,9 @@ class FoldingDecoder(nn.Module):
     grid point, so the reconstruction is (close to) a 2-D sheet folded into the shape: thin parts
     and holes stay open where an MLP decoder, whose outputs are unrelated coordinates, averages
     them into a blob. It has far fewer parameters than an :class:`MLPDecoder` of the same width
-    (no layer scales with N).
+    (no layer scales with N). Measured on the procedural shapes with amortized v-DSW (config
+    ``shipped_shapes_folding``), it leaves the mean-shape stage far more slowly than the MLP decoder
+    (validation Chamfer 0.158 after 17 epochs against 0.040 after 5): an option, not the default.
 
     Args:
         latent_dim (int, optional): (default 256).
