@@ -170,9 +170,36 @@ def test_script_reruns_an_earlier_verification_against_a_second_seed(tmp_path):
     assert pairs["stored_disagrees"] == int(not m["agrees"])
     text = out.read_text()
     assert "Rerun against rerun" in text and "earlier verification" in text and "| reruns agree |" in text
+    assert isinstance(m["reruns_agree_within_noise"], bool) and isinstance(m["agrees_within_noise"], bool)
+    assert result["summary"]["within_noise"]["molecules"] == 1 and "Within sampling noise" in text
     # an id the reference files do not hold is named; the second seed must differ from the first
     earlier.write_text(json.dumps({"molecules": [{"split": "tiny", "id": "nope"}]}))
     with pytest.raises(SystemExit, match="nope"):
         script.main(argv)
     with pytest.raises(SystemExit):
         script.main([a if a != "2" else "1" for a in argv])
+
+
+def test_noise_w1_known_answers():
+    """The W1 that noise alone reaches: far above 0.1 rad for two modes half a circle apart at ESS
+    400, shrinking as 1/sqrt(ESS), small for one narrow mode; two ensembles of one law agree within it."""
+    rng = np.random.default_rng(0)
+
+    def two_modes(n):
+        return rng.choice([-1.75, 1.75], size=n) + 0.3 * rng.standard_normal(n)
+
+    a, b = two_modes(800), two_modes(800)
+    at400, at1600 = V.noise_w1(a, b, 400, 400), V.noise_w1(a, b, 1600, 1600)
+    assert 0.15 < at400 < 0.25 and at1600 == pytest.approx(at400 / 2, rel=0.25)
+    one = 0.3 * rng.standard_normal(800)
+    assert V.noise_w1(one, one, 400, 400) < 0.07
+    assert V.noise_w1(a, b, 400, 400) == at400  # seeded
+    # compare(noise=True): the same law at ESS 400 is within noise; a shifted mode is not
+    diag = {"w1": [0.05], "ess": [400.0]}
+    same = V.compare(V.Ensemble(ATOMS[:1], a[:, None], np.array([1]), diag), V.Ensemble(ATOMS[:1], b[:, None], np.array([1]), diag), noise=True)
+    assert same["agrees_within_noise"] and same["torsions"][0]["noise_w1"] > 0.1
+    moved = V.compare(V.Ensemble(ATOMS[:1], a[:, None], np.array([1]), diag),
+                      V.Ensemble(ATOMS[:1], (b + 0.6)[:, None], np.array([1]), diag), noise=True)
+    assert not moved["agrees_within_noise"] and not moved["agrees"]
+    assert "agrees_within_noise" not in V.compare(V.Ensemble(ATOMS[:1], a[:, None], np.array([1]), diag),
+                                                  V.Ensemble(ATOMS[:1], b[:, None], np.array([1]), diag))
