@@ -261,6 +261,19 @@ def _fmt(v, se=None, digits=4):
     return s
 
 
+def _se_floor(rs: list[dict], metric: str, se_column: str) -> dict:
+    """``<metric>_floor`` (twice the mean of ``se_column``), ``<metric>_min`` and its estimator, and
+    ``<metric>_ratio`` (floor / smallest mean; NaN unless that is above 0) for a metric that is 0
+    in expectation for a perfect estimate."""
+    vals = [r for r in rs if math.isfinite(r.get(f"{metric}_mean", math.nan))]
+    ses = [r[se_column] for r in rs if math.isfinite(r.get(se_column, math.nan))]
+    floor = 2 * float(np.mean(ses)) if ses else float("nan")
+    best = min(vals, key=lambda r: r[f"{metric}_mean"]) if vals else None
+    low = best[f"{metric}_mean"] if best else float("nan")
+    return {f"{metric}_floor": floor, f"{metric}_min": low, f"{metric}_min_estimator": best["estimator"] if best else "",
+            f"{metric}_ratio": floor / low if best and ses and low > 0 else float("nan")}
+
+
 def floor_table(summary: list[dict]) -> list[dict]:
     """Per (distribution, n): the evaluation floors next to the smallest estimator error.
 
@@ -285,21 +298,8 @@ def floor_table(summary: list[dict]) -> list[dict]:
         row["w1_min"] = min(w) if w else float("nan")
         row["w1_min_estimator"] = min(rs, key=lambda r: r["w1_mean"] if math.isfinite(r["w1_mean"]) else math.inf)["estimator"]
         row["w1_ratio"] = row["w1_floor"] / row["w1_min"] if w and f and row["w1_min"] > 0 else float("nan")
-        e = [r for r in rs if math.isfinite(r.get("energy_mean", math.nan))]
-        ef = [r["oracle_energy_se_mean"] for r in rs if math.isfinite(r.get("oracle_energy_se_mean", math.nan))]
-        row["energy_floor"] = 2 * float(np.mean(ef)) if ef else float("nan")
-        best = min(e, key=lambda r: r["energy_mean"]) if e else None
-        row["energy_min"] = best["energy_mean"] if best else float("nan")
-        row["energy_min_estimator"] = best["estimator"] if best else ""
-        row["energy_ratio"] = row["energy_floor"] / row["energy_min"] if best and ef and row["energy_min"] > 0 else float("nan")
-        db = [r for r in rs if math.isfinite(r.get("w1_debiased_mean", math.nan))]
-        dse = [r["w1_debiased_se_mean"] for r in rs if math.isfinite(r.get("w1_debiased_se_mean", math.nan))]
-        row["w1_debiased_floor"] = 2 * float(np.mean(dse)) if dse else float("nan")
-        best = min(db, key=lambda r: r["w1_debiased_mean"]) if db else None
-        row["w1_debiased_min"] = best["w1_debiased_mean"] if best else float("nan")
-        row["w1_debiased_min_estimator"] = best["estimator"] if best else ""
-        row["w1_debiased_ratio"] = (row["w1_debiased_floor"] / row["w1_debiased_min"]
-                                    if best and dse and row["w1_debiased_min"] > 0 else float("nan"))
+        row.update(_se_floor(rs, "energy", "oracle_energy_se_mean"))  # floor: the truth-vs-truth estimate's noise
+        row.update(_se_floor(rs, "w1_debiased", "w1_debiased_se_mean"))  # floor: the estimate's own noise
         out.append(row)
     return out
 

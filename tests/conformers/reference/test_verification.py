@@ -95,7 +95,8 @@ def _script():
     return mod
 
 
-def test_script_end_to_end_and_resume(tmp_path, monkeypatch):
+def _tiny_reference(tmp_path):
+    """A two-molecule reference file (butane, N-methylacetamide) sampled with the TINY settings."""
     csv_path = tmp_path / "smiles_tiny.csv"
     csv_path.write_text("id,smiles,source\nm0,CCCC,test\nm1,CNC(C)=O,test\n")
     work = tmp_path / "build"
@@ -103,6 +104,11 @@ def test_script_end_to_end_and_resume(tmp_path, monkeypatch):
         write_result(work, sample_molecule(mol_id, smi, TINY, seed=7))
     ref = tmp_path / "reference_tiny.npz"
     assert assemble(csv_path, work, ref)["molecules"] == 2
+    return ref
+
+
+def test_script_end_to_end_and_resume(tmp_path, monkeypatch):
+    ref = _tiny_reference(tmp_path)
     script = _script()
     out = tmp_path / "verify.md"
     argv = ["--reference", str(ref), "--sample", "5", "--seed", "1", "--work", str(tmp_path / "verify"), "-o", str(out),
@@ -142,13 +148,7 @@ def test_script_end_to_end_and_resume(tmp_path, monkeypatch):
 def test_script_reruns_an_earlier_verification_against_a_second_seed(tmp_path):
     """``--ids-from`` takes the molecules of an earlier JSON (not a fresh draw); ``--against-seed``
     reruns each with a second seed and compares the two reruns by the same rule."""
-    csv_path = tmp_path / "smiles_tiny.csv"
-    csv_path.write_text("id,smiles,source\nm0,CCCC,test\nm1,CNC(C)=O,test\n")
-    work = tmp_path / "build"
-    for mol_id, smi in (("m0", "CCCC"), ("m1", "CNC(C)=O")):
-        write_result(work, sample_molecule(mol_id, smi, TINY, seed=7))
-    ref = tmp_path / "reference_tiny.npz"
-    assemble(csv_path, work, ref)
+    ref = _tiny_reference(tmp_path)
     earlier = tmp_path / "earlier.json"
     earlier.write_text(json.dumps({"molecules": [{"split": "tiny", "id": "m1"}]}))
     script = _script()
