@@ -151,16 +151,28 @@ def _discrete_state_lines() -> list[str]:
 
 
 def _verification_lines() -> list[str]:
-    """The independent rerun of a sample of converged molecules (evaluation/conformers/verify_references.py)."""
-    path = HERE.parents[1] / "evaluation" / "conformers" / "verify_references.json"
-    if not path.exists():
+    """The independent reruns of converged molecules (evaluation/conformers/verify_references*.json,
+    written by verify_references.py): per report, agreement with the stored ensembles, within
+    sampling noise, and between two reruns where the report has them."""
+    folder = HERE.parents[1] / "evaluation" / "conformers"
+    paths = sorted(folder.glob("verify_references*.json"))
+    if not paths:
         return ["", "Verification: not run yet (`python -m evaluation.conformers.verify_references`)."]
-    data = json.loads(path.read_text())
-    mols = data.get("molecules", [])
-    agree = sum(bool(m.get("agrees")) for m in mols)
-    return ["", f"Verification (`evaluation/conformers/verify_references.md`): {agree} of {len(mols)} converged molecules rerun "
-            "from fresh over-dispersed starts with another seed agree with their stored ensemble "
-            f"({agree / max(len(mols), 1):.0%}; the label is trustworthy at >= 90 % of >= 30)."]
+    lines = ["", "Verification (the label is trustworthy when >= 90 % of >= 30 converged molecules rerun from fresh "
+             "over-dispersed starts with another seed agree with their stored ensemble):", ""]
+    for path in paths:
+        data = json.loads(path.read_text())
+        mols, summ = data.get("molecules", []), data.get("summary", {})
+        agree = sum(bool(m.get("agrees")) for m in mols)
+        text = f"- `{path.with_suffix('.md').name}`: {agree} of {len(mols)} agree ({agree / max(len(mols), 1):.0%})"
+        if "within_noise" in summ:
+            text += f"; within sampling noise {summ['within_noise']['agree']} of {summ['within_noise']['molecules']}"
+        if "pairs" in summ:
+            text += f"; two reruns agree in {summ['pairs']['agree']} of {summ['pairs']['molecules']}"
+        settings = data.get("settings", {})
+        drawn = "molecules of an earlier verification" if settings.get("ids_from") else f"sampler version {settings.get('sampler_version', '?')}"
+        lines.append(text + f" ({drawn}).")
+    return lines
 
 
 if __name__ == "__main__":
