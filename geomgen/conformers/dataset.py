@@ -116,7 +116,10 @@ class ReferenceTorsionDataset(InMemoryDataset):
         if not items:
             which = " ".join(["converged"] * self.converged_only + ["rebuilt"] * self.rebuilt_only + ["molecule"])
             raise ValueError(f"{self.source}: no {which} with rotatable torsions to train or evaluate on")
-        self.save(items, self.processed_paths[0])
+        # one stored tensor holds every molecule's [T, S] samples, so S must be shared: sampler
+        # versions store 400 or 800 samples per molecule, thinned evenly to the smallest count
+        thin = ThinTorsions(min(d.torsion_angles.shape[1] for d in items))
+        self.save([thin(d) for d in items], self.processed_paths[0])
 
 
 class SubsampleTorsions:
@@ -129,6 +132,26 @@ class SubsampleTorsions:
         s = data.torsion_angles.shape[1]
         if s > self.n:
             idx = torch.randint(0, s, (self.n,))
+            data = data.clone()
+            data.torsion_angles = data.torsion_angles[:, idx]
+        return data
+
+
+class ThinTorsions:
+    """Transform: keep at most ``n`` evenly spaced reference samples per torsion (deterministic).
+
+    A dataset stores (and a batch concatenates) the molecules' ``torsion_angles`` along the torsion
+    axis, so every molecule must carry the same number of samples; reference sets mix sampler
+    versions that store 400 and 800 samples per molecule (:meth:`ReferenceTorsionDataset.process`
+    thins them to the smallest). Evenly spaced draws of a chain's thinned samples keep its law."""
+
+    def __init__(self, n: int = 400):
+        self.n = n
+
+    def __call__(self, data):
+        s = data.torsion_angles.shape[1]
+        if s > self.n:
+            idx = torch.linspace(0, s - 1, self.n).round().long()
             data = data.clone()
             data.torsion_angles = data.torsion_angles[:, idx]
         return data
