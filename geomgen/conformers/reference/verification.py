@@ -69,7 +69,7 @@ def noise_w1(a, b, ess_a: float, ess_b: float, symmetry: int = 1, quantile: floa
     rng = np.random.default_rng(seed)
     u = pool[rng.integers(0, len(pool), size=(na, draws))]
     v = pool[rng.integers(0, len(pool), size=(nb, draws))]
-    w = np.asarray([torsion_w1(u[:, k : k + 1], v[:, k : k + 1], [symmetry])[0] for k in range(draws)])
+    w = torsion_w1(u, v, np.full(draws, symmetry))  # each draw a column: one call for all
     return float(np.quantile(w, quantile))
 
 
