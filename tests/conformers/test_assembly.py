@@ -132,3 +132,51 @@ def test_input_molecule_is_left_unchanged(lib):
     seed = assemble(mol, systems, [lib.get(s.key).coords[0] for s in systems])
     assert [a.GetIsAromatic() for a in mol.GetAtoms()] == flags == [a.GetIsAromatic() for a in seed.GetAtoms()]
     assert Chem.MolToSmiles(Chem.RemoveHs(seed)) == Chem.MolToSmiles(Chem.RemoveHs(mol))
+
+
+@pytest.mark.parametrize("smiles", ["Cc1c(Cl)cccc1NC(=O)CN1Cc2ccccc2C1=O", "COc1ccccc1NC(=O)NCC(O)c1ccc(F)cc1"])
+def test_overlapping_seed_is_separated_by_turning_torsions(smiles, lib):
+    """Ortho-substituted anilides came out of the walk with the methyl H or the methoxy O inside
+    the carbonyl O (0.5-0.9 A), so they skipped MMFF94 and most torsion draws on them clashed:
+    turning rotatable torsions by 60-degree steps removes the overlap and changes nothing else."""
+    from rdkit.Chem import rdMolTransforms
+
+    from geomgen.conformers.assembly import MIN_CONTACT, Assembler
+
+    mol = parse_molecule(smiles)
+    systems = ring_systems(mol)
+    confs = [lib.get(s.key) for s in systems]
+    builder = Assembler(mol, systems)
+    pos = builder.build([c.coords[0] for c in confs]).copy()
+    assert builder.check(pos)  # the walk's geometry overlaps (the case this guards)
+    after = builder.separate(pos)
+    assert not builder.check(after)
+    far = Chem.GetDistanceMatrix(mol) >= 3
+    d = np.linalg.norm(after[:, None] - after[None], axis=-1)
+    assert d[far].min() >= MIN_CONTACT
+    for x, y in zip(_bonds_and_angles(mol, pos), _bonds_and_angles(mol, after)):
+        np.testing.assert_allclose(x, y, atol=1e-8)
+    seed = builder.seed([c.coords[0] for c in confs])  # seed() separates
+    assert not seed.HasProp("assembly_overlap") and stereo_matches(seed, reference=mol)
+    amide = Chem.MolFromSmarts("O=C-[NX3]-[#1,#6]")
+    for m in mol.GetSubstructMatches(amide):  # the partial double bonds keep their state
+        before = rdMolTransforms.GetDihedralDeg(_conf(mol, pos), *m)
+        assert abs(((rdMolTransforms.GetDihedralDeg(seed.GetConformer(), *m) - before) + 180) % 360 - 180) < 1e-6
+
+
+def test_separate_leaves_a_seed_without_overlap_alone(lib):
+    from geomgen.conformers.assembly import Assembler
+
+    mol = parse_molecule("CC(=O)Nc1ccc(cc1)[C@H]1CCCC[C@@H]1OC")
+    systems = ring_systems(mol)
+    builder = Assembler(mol, systems)
+    pos = builder.build([lib.get(s.key).coords[0] for s in systems]).copy()
+    assert not builder.check(pos)
+    np.testing.assert_array_equal(builder.separate(pos), pos)
+
+
+def _conf(mol, pos):
+    conf = Chem.Conformer(mol.GetNumAtoms())
+    for k, p in enumerate(pos):
+        conf.SetAtomPosition(k, p.tolist())
+    return conf
