@@ -33,8 +33,6 @@ from geomgen.conformers.molecule import MoleculeError
 _TETRA = np.deg2rad(109.4712)
 #: a pair of atoms three or more bonds apart closer than this (A) makes an assembled seed unusable
 MIN_CONTACT = 1.2
-#: :meth:`Assembler.separate` penalises pairs three or more bonds apart closer than this (A)
-SEPARATE_CONTACT = 2.0
 
 
 class AssemblyError(MoleculeError):
@@ -102,14 +100,14 @@ class Assembler:
         flip: indices of partial double-bond sites
             (:func:`~geomgen.conformers.discrete_states.partial_double_bonds`) to place in their
             less usual state.
-        torsions: ``rotatable_torsions(mol)`` when the caller has it (found on first need
+        moving: ``rotatable_torsions(mol).moving`` when the caller has it (found on first need
             otherwise).
 
     Raises:
         AssemblyError: a macrocycle, or MMFF94 cannot type the molecule.
     """
 
-    def __init__(self, mol, systems, flip=(), torsions=None):
+    def __init__(self, mol, systems, flip=(), moving=None):
         from rdkit import Chem
         from rdkit.Chem import AllChem
 
@@ -157,7 +155,7 @@ class Assembler:
                 self._site_of[(k, j)] = self._site_of[(j, k)] = site_k
         self._lengths: dict = {}
         self._far = None
-        self._torsions = torsions
+        self._moving = moving
 
     def set_flip(self, flip=()) -> None:
         """Place the partial double-bond sites ``flip`` in their less usual state from now on
@@ -401,9 +399,6 @@ class Assembler:
 
         pos = self.build(coords)
         overlap = self.check(pos)
-        if overlap:
-            pos = self.separate(pos)
-            overlap = self.check(pos)
         out = Chem.Mol(self.mol)
         out.RemoveAllConformers()
         conf = Chem.Conformer(self.n)
@@ -412,50 +407,6 @@ class Assembler:
         if overlap:
             out.SetBoolProp("assembly_overlap", True)
         return out
-
-    def torsions(self):
-        """The molecule's rotatable torsions (:func:`~geomgen.conformers.torsions.rotatable_torsions`)."""
-        if self._torsions is None:
-            from geomgen.conformers.torsions import rotatable_torsions
-
-            self._torsions = rotatable_torsions(self.mol)
-        return self._torsions
-
-    def separate(self, pos: np.ndarray, max_turns: int = 8) -> np.ndarray:
-        """``pos`` with rotatable torsions turned, in steps of 60 degrees, until no two atoms three
-        or more bonds apart are closer than :data:`MIN_CONTACT`, or no turn helps (at most
-        ``max_turns`` turns): greedy, each turn the one that most lowers the overlap penalty
-        (the sum over such pairs of ``max(0, SEPARATE_CONTACT - d)^2``). Bond lengths, angles,
-        rings, stereo and the partial double bonds' states are unchanged (a turn rotates one side
-        of a rotatable bond rigidly); an overlapping seed skips the MMFF94 step and crowds the
-        torsion draws, so the generator separates it first."""
-        from geomgen.conformers.torsions import rotate_torsion
-
-        ts = self.torsions()
-        i, j = self._far
-        deltas = np.deg2rad(np.arange(60, 360, 60))
-
-        def penalty(p):
-            d = np.linalg.norm(p[..., i, :] - p[..., j, :], axis=-1)
-            return (np.clip(SEPARATE_CONTACT - d, 0, None) ** 2).sum(-1)
-
-        pos = np.array(pos, dtype=np.float64)
-        best = penalty(pos)
-        for _ in range(max_turns):
-            close = np.linalg.norm(pos[i] - pos[j], axis=-1) < MIN_CONTACT
-            if not close.any():
-                break
-            ci, cj = i[close], j[close]
-            moves = [t for t in range(len(ts)) if (ts.moving[t][ci] != ts.moving[t][cj]).any()]
-            if not moves:
-                break
-            stack = np.broadcast_to(pos, (len(deltas), *pos.shape))
-            tried = [(penalty(rotate_torsion(stack, ts, t, deltas)), t) for t in moves]
-            score, t, k = min((float(sc.min()), t, int(sc.argmin())) for sc, t in tried)
-            if score >= best:
-                break
-            pos, best = rotate_torsion(pos, ts, t, deltas[k]), score
-        return pos
 
     def check(self, pos: np.ndarray) -> bool:
         """Raise :class:`AssemblyError` when ``pos`` lost a stereo element the input specifies
@@ -480,10 +431,14 @@ class Assembler:
         close = np.linalg.norm(pos[i] - pos[j], axis=-1) < MIN_CONTACT
         if not close.any():
             return False
+        if self._moving is None:
+            from geomgen.conformers.torsions import rotatable_torsions
+
+            self._moving = rotatable_torsions(self.mol).moving
         # pairs that a rotatable torsion moves apart are resampled anyway; the others stay as placed
         i, j = i[close], j[close]
         rigid = np.ones(len(i), dtype=bool)
-        for row in self.torsions().moving:
+        for row in self._moving:
             rigid &= row[i] == row[j]
         if rigid.any():
             raise AssemblyError(f"atoms {int(i[rigid][0])} and {int(j[rigid][0])} overlap")

@@ -729,7 +729,7 @@ class ConformerGenerator:
                 raise AssemblyError("macrocycle")
             lib = self._library()
             confs = [lib.get(x.key) for x in systems]
-            builder = Assembler(mol, systems, torsions=ts)
+            builder = Assembler(mol, systems, moving=None if ts is None else ts.moving)
             states = self._amide_state_choices(mol, builder, confs, path)
             combos = ring_combinations(confs + [w for _, w, _ in states], max(max_seeds, 1) * 8, np.random.default_rng(key),
                                        max_seeds)
