@@ -739,9 +739,7 @@ class ConformerGenerator:
                     builder.set_flip([site for (site, _, usual), state in zip(states, choice[len(confs):]) if state != usual]
                                      + path.get("amide_flips", []))
                 x = builder.seed([c.coords[k] for c, k in zip(confs, choice)])
-                if x.HasProp("assembly_overlap"):
-                    raise AssemblyError("overlapping atoms in the assembled seed")
-                if iters > 0:
+                if iters > 0 and not x.HasProp("assembly_overlap"):
                     MMFF.optimize_conformers(x, max_iters=iters)
                     if not stereo_matches(x, reference=mol):
                         raise AssemblyError("MMFF94 on the assembled seed changed its stereochemistry")
