@@ -14,8 +14,10 @@ A benchmark that re-implements a pipeline step by step to time it drifts from th
 
 Time is *exclusive*: a stage's function called from inside another stage's function counts for
 the inner stage only (``embed_seed`` calling ``optimize_conformers`` charges the minimisation
-to MMFF94), and the block's time outside every stage is ``"other"``. The wrappers are removed
-when the block ends, also on error. Single-threaded code only (one stack of open stages).
+to MMFF94), and the block's time outside every stage is ``"other"``. A generator function's
+time is the time spent producing its items, whoever iterates it (``send`` and ``throw`` are not
+passed on). The wrappers are removed when the block ends, also on error. Single-threaded code
+only (one stack of open stages).
 """
 
 from __future__ import annotations
@@ -60,19 +62,42 @@ class StageClock:
                     raise ValueError(f"{getattr(owner, '__name__', owner)}.{attr} is listed under {seen[key]!r} and {name!r}")
                 seen[key] = name
 
+    def _open(self) -> None:
+        self._stack.append([time.perf_counter(), 0.0])
+
+    def _close(self, name: str) -> None:
+        start, inner = self._stack.pop()
+        spent = time.perf_counter() - start
+        self.totals[name] = self.totals.get(name, 0.0) + spent - inner
+        if self._stack:
+            self._stack[-1][1] += spent
+
     def _wrap(self, func, name: str):
+        if inspect.isgeneratorfunction(func):  # the time is spent while it is iterated, not when called
+            @functools.wraps(func)
+            def timed_generator(*args, **kwargs):
+                self.calls[name] = self.calls.get(name, 0) + 1
+                items = func(*args, **kwargs)
+                while True:
+                    self._open()
+                    try:
+                        item = next(items)
+                    except StopIteration as stop:
+                        return stop.value
+                    finally:
+                        self._close(name)
+                    yield item
+
+            return timed_generator
+
         @functools.wraps(func)
         def timed(*args, **kwargs):
-            self._stack.append([time.perf_counter(), 0.0])
+            self.calls[name] = self.calls.get(name, 0) + 1
+            self._open()
             try:
                 return func(*args, **kwargs)
             finally:
-                start, inner = self._stack.pop()
-                spent = time.perf_counter() - start
-                self.totals[name] = self.totals.get(name, 0.0) + spent - inner
-                self.calls[name] = self.calls.get(name, 0) + 1
-                if self._stack:
-                    self._stack[-1][1] += spent
+                self._close(name)
 
         return timed
 

@@ -116,3 +116,21 @@ def test_errors_name_the_problem(pkg):
         StageClock({"x": [(mod, "missing")]})
     with pytest.raises(ValueError, match="listed under 'a' and 'b'"):
         StageClock({"a": [(mod, "inner")], "b": [(mod, "inner")]})
+
+
+def test_a_generator_stage_counts_the_time_of_its_items(clock, pkg):
+    mod, _ = pkg
+
+    def records(k):
+        for _ in range(k):
+            clock.now += 0.5
+            yield "record"
+        clock.now += 0.25
+
+    mod.records = records
+    with StageClock({"records": [(mod, "records")]}) as sc:
+        items = mod.records(3)
+        clock.now += 1.0  # between the call and the iteration: not the generator's
+        assert list(items) == ["record"] * 3
+    assert sc.totals == pytest.approx({"records": 1.75, "other": 1.0})
+    assert sc.calls == {"records": 1}
