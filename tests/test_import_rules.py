@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "geomgen"
 CAPABILITIES = ("conformers", "pointclouds", "singular")
-SHARED = ("distributions", "metrics", "_lazy", "assets", "atomic", "grid", "signals", "state_dicts", "tables")
+SHARED = ("distributions", "metrics", "_lazy", "assets", "atomic", "grid", "profiling", "signals", "state_dicts", "tables")
 
 #: modules the conformer generation path must not load
 GENERATION_FORBIDDEN = (
