@@ -116,6 +116,8 @@ def test_errors_name_the_problem(pkg):
         StageClock({"x": [(mod, "missing")]})
     with pytest.raises(ValueError, match="listed under 'a' and 'b'"):
         StageClock({"a": [(mod, "inner")], "b": [(mod, "inner")]})
+    with pytest.raises(ValueError, match="listed under 'a' and 'a'"):
+        StageClock({"a": [(mod, "inner"), (mod, "inner")]})
 
 
 def test_a_generator_stage_counts_the_time_of_its_items(clock, pkg):
