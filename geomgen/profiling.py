@@ -1,5 +1,5 @@
 """Where a real run's time goes: exclusive wall time of named stages, measured by wrapping the
-functions that make up each stage while a block of ordinary code runs.
+functions that make up each stage while a block of ordinary code runs::
 
     from geomgen.conformers.mmff import MMFF
     from geomgen.conformers import embedding
