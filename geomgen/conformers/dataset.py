@@ -128,16 +128,18 @@ class SubsampleTorsions:
     def __init__(self, n: int = 64):
         self.n = n
 
+    def _indices(self, s: int) -> torch.Tensor:
+        return torch.randint(0, s, (self.n,))
+
     def __call__(self, data):
         s = data.torsion_angles.shape[1]
         if s > self.n:
-            idx = torch.randint(0, s, (self.n,))
             data = data.clone()
-            data.torsion_angles = data.torsion_angles[:, idx]
+            data.torsion_angles = data.torsion_angles[:, self._indices(s)]
         return data
 
 
-class ThinTorsions:
+class ThinTorsions(SubsampleTorsions):
     """Transform: keep at most ``n`` evenly spaced reference samples per torsion (deterministic).
 
     A dataset stores (and a batch concatenates) the molecules' ``torsion_angles`` along the torsion
@@ -146,15 +148,10 @@ class ThinTorsions:
     thins them to the smallest). Evenly spaced draws of a chain's thinned samples keep its law."""
 
     def __init__(self, n: int = 400):
-        self.n = n
+        super().__init__(n)
 
-    def __call__(self, data):
-        s = data.torsion_angles.shape[1]
-        if s > self.n:
-            idx = torch.linspace(0, s - 1, self.n).round().long()
-            data = data.clone()
-            data.torsion_angles = data.torsion_angles[:, idx]
-        return data
+    def _indices(self, s: int) -> torch.Tensor:
+        return torch.linspace(0, s - 1, self.n).round().long()
 
 
 class SymmetrizeTorsions:
