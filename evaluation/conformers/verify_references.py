@@ -12,8 +12,16 @@ least the original CPU budget (``--budget-factor``, default 1), the seed ``store
 over-dispersed, so start, seed geometry and random stream are all independent of the stored
 run. Each stored ensemble is compared with its rerun by
 ``geomgen.conformers.reference.verification.compare``: every torsion's W1 within max(0.1 rad,
-2 x the rerun's inter-half W1), every discrete state's population within 0.05. The label is
-trustworthy when at least 90 % of at least 30 molecules agree.
+2 x the rerun's inter-half W1), every discrete state's population within 0.05; molecules whose
+mirror image is the same stereoisomer are compared mirror-averaged (``verification.mirror_average``,
+the exact Rao-Blackwellisation of the sampler's mirror coin). The label is trustworthy when at
+least 90 % of at least 30 molecules agree.
+
+What that bar can ask of a sampler depends on the effective sizes: next to each molecule, the
+probability that two *exact* samplers at the two runs' effective sizes agree by the same rule
+(``verification.exact_agreement``), and in the summary their sum (the count an exact sampler would
+reach), its 90 % range and the probability that an exact sampler scores at most the observed count;
+``--ess-factors`` asks the same at larger effective sizes (default 1 and 4).
 
 Writes a markdown table (``-o``) and the same stem ``.json`` (a ``molecules`` list with a boolean
 ``agrees`` per molecule, and a ``summary``). Reruns are cached in ``--work`` (default
@@ -81,17 +89,21 @@ def draw(pools: dict[str, list], sample: int, seed: int, per_split: bool = False
     return [pooled[i] for i in sorted(pick)]
 
 
-def molecule_record(split: str, ref, rec: dict) -> dict:
-    """One molecule's JSON record: the comparison, the rerun's seed, label and cost."""
+def molecule_record(split: str, ref, rec: dict, ess_factors=(1.0,)) -> dict:
+    """One molecule's JSON record: the comparison, the rerun's seed, label and cost, and the
+    probability that two exact samplers at the two runs' effective sizes (times each of
+    ``ess_factors``) agree (``exact_agreement``, keyed by the factor)."""
     base = {"split": split, "id": ref.id, "smiles": ref.smiles, "n_torsions": int(len(ref.torsion_atoms)),
             "stored_seed": ref.diagnostics.get("seed"), "rerun_seed": rec["seed"],
             "stored_cpu_seconds": ref.diagnostics.get("cpu_seconds"), "rerun_config": rec["config"]}
     if not rec["ok"]:
         return {**base, "error": rec["error"], "rerun_converged": None, "agrees": False}
-    cmp = V.compare(ref, V.ensemble_from_result(rec), noise=True)
+    rerun = V.ensemble_from_result(rec)
+    cmp = V.compare(ref, rerun, noise=True)
+    exact = {f"{f:g}": V.exact_agreement(ref, rerun, ess_factor=f)["probability"] for f in ess_factors}
     d = rec["diagnostics"]
     return {**base, "error": None, "rerun_converged": bool(is_converged(d)), "rerun_cpu_seconds": d.get("cpu_seconds"),
-            "rerun_sweeps": d.get("sweeps_per_chain"), **cmp}
+            "rerun_sweeps": d.get("sweeps_per_chain"), **cmp, "exact_agreement": exact}
 
 
 def picked_from(path: Path, refs_by_split: dict[str, dict]) -> list[tuple[str, object]]:
@@ -160,7 +172,8 @@ def markdown(result: dict) -> str:
         f"Each molecule was sampled again from fresh over-dispersed starts and its own seed geometry (seed = stored seed + "
         f"{V.SEED_OFFSET} + {a['seed']}), with the stored sampler settings and {a['budget_factor']:g} x the stored CPU budget. "
         f"A torsion agrees when W1(stored, rerun) <= max({V.W1_FLOOR}, {V.W1_FACTOR:g} x the rerun's inter-half W1) "
-        f"(radians, modulo symmetry); a discrete state when its populations differ by at most {V.STATE_TOLERANCE}. "
+        f"(radians, modulo symmetry; mirror-averaged where both runs sampled mirror images, `verification.mirror_average`); "
+        f"a discrete state when its populations differ by at most {V.STATE_TOLERANCE}. "
         f"The label is trustworthy when at least {V.MIN_SHARE:.0%} of at least {V.MIN_MOLECULES} molecules agree.",
         "",
     ]
@@ -186,6 +199,19 @@ def markdown(result: dict) -> str:
                   f"the {V.NOISE_QUANTILE:.0%} quantile of W1 between two independent samples of the two ensembles' effective "
                   "sizes (`verification.noise_w1`): what the rule's 0.1 rad demands beyond the precision that ESS buys. "
                   "A diagnostic, not the rule.", ""]
+    ex = s.get("exact")
+    if ex:
+        one = ex.get("1")
+        if one:
+            lines += [f"**What an exact sampler would score** (`verification.exact_agreement`: two exact runs at these effective "
+                      f"sizes, bootstrapped from the pooled ensembles, judged by the same rule): {one['expected']:.1f} of "
+                      f"{one['molecules']} expected to agree ({one['expected'] / one['molecules']:.0%}; 90 % range "
+                      f"{one['low']}-{one['high']}); the probability that an exact sampler scores at most the observed "
+                      f"{o['agree']} is {one['p_at_most_observed']:.3f}.", ""]
+        for f, e in ex.items():
+            if f != "1":
+                lines += [f"At {f} x these effective sizes (and {f} x the stored samples) an exact sampler would score "
+                          f"{e['expected']:.1f} of {e['molecules']} ({e['expected'] / e['molecules']:.0%}; 90 % range {e['low']}-{e['high']}).", ""]
     pairs = a.get("against_seed") is not None
     if pairs:
         p = s["pairs"]
@@ -194,8 +220,10 @@ def markdown(result: dict) -> str:
                   f"disagrees with the first rerun, the two reruns agree in {p['agree_where_stored_disagrees']} of "
                   f"{p['stored_disagrees']}; within sampling noise the two reruns agree in {p['agree_within_noise']} of "
                   f"{p['molecules']}.", ""]
-    head = "| split | id | SMILES | torsions | worst W1 / threshold | worst state diff. | rerun converged | agrees | within noise |"
-    rule = "|---|---|---|---:|---|---:|---|---|---|"
+    factors = list(ex) if ex else []
+    head = ("| split | id | SMILES | torsions | worst W1 / threshold | worst state diff. | rerun converged | agrees | within noise |"
+            + "".join(f" P(exact agrees), {f} x ESS |" for f in factors))
+    rule = "|---|---|---|---:|---|---:|---|---|---|" + "---:|" * len(factors)
     if pairs:
         head += " reruns: worst W1 / threshold | reruns agree |"
         rule += "---|---|"
@@ -213,7 +241,8 @@ def markdown(result: dict) -> str:
         conv = "-" if m["rerun_converged"] is None else ("yes" if m["rerun_converged"] else "no")
         nz = m.get("agrees_within_noise")
         row = (f"| {m['split']} | {m['id']} | `{m['smiles']}` | {m['n_torsions']} | {worst} | {state} | {conv} | {why} | "
-               f"{'-' if nz is None else ('yes' if nz else 'no')} |")
+               f"{'-' if nz is None else ('yes' if nz else 'no')} |"
+               + "".join(f" {_fmt((m.get('exact_agreement') or {}).get(f), '.2f')} |" for f in factors))
         if pairs:
             pw = "-" if m.get("pair_worst_w1") is None else f"{m['pair_worst_w1']:.3f} / {m['pair_worst_threshold']:.3f}"
             ra = m.get("reruns_agree")
@@ -237,6 +266,7 @@ def summary(molecules: list[dict], counts: dict) -> dict:
         splits[split] = {**c, "drawn": b.pop("molecules"), **b}
     out = {"splits": splits, "overall": block(molecules)}
     out["within_noise"] = V.summarize([bool(m.get("agrees_within_noise")) for m in molecules])
+    out["exact"] = exact_summary(molecules)
     if any("reruns_agree" in m for m in molecules):
         pairs = V.summarize([bool(m.get("reruns_agree")) for m in molecules])
         worse = [m for m in molecules if not m["agrees"]]
@@ -244,6 +274,22 @@ def summary(molecules: list[dict], counts: dict) -> dict:
         pairs["agree_where_stored_disagrees"] = sum(bool(m.get("reruns_agree")) for m in worse)
         pairs["agree_within_noise"] = sum(bool(m.get("reruns_agree_within_noise")) for m in molecules)
         out["pairs"] = pairs
+    return out
+
+
+def exact_summary(molecules: list[dict]) -> dict:
+    """Per ESS factor: the agreement count an exact sampler would reach on these molecules (a
+    failed or mismatched rerun counts as a certain disagreement, as it does in the rule), its
+    90 % range and, at factor 1, the probability of scoring at most the observed count."""
+    factors = {f for m in molecules for f in (m.get("exact_agreement") or {})}
+    out = {}
+    for f in sorted(factors, key=float):
+        ps = [(m.get("exact_agreement") or {}).get(f) or 0.0 for m in molecules]
+        lo, hi = V.count_interval(ps)
+        law = V.count_distribution(ps)
+        observed = sum(bool(m["agrees"]) for m in molecules)
+        out[f] = {"molecules": len(ps), "expected": float(sum(ps)), "low": lo, "high": hi,
+                  "p_at_most_observed": float(law[: observed + 1].sum())}
     return out
 
 
@@ -277,6 +323,8 @@ def main(argv=None, executor: Executor | None = None) -> dict:
                     help="rerun the molecules of an earlier verification's JSON instead of drawing (any sampler version)")
     ap.add_argument("--against-seed", type=int, default=None, metavar="K",
                     help="also rerun every molecule with seed stored + 1000 + K and compare the two reruns (rule vs itself)")
+    ap.add_argument("--ess-factors", type=float, nargs="+", default=[1.0, 4.0], metavar="F",
+                    help="also report what an exact sampler at F x the runs' effective sizes would score (default 1 4)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     if args.sample < 1 or args.jobs < 1:
@@ -304,7 +352,7 @@ def main(argv=None, executor: Executor | None = None) -> dict:
         recs = run(tasks, args.work, ex, progress=not args.no_progress)
     finally:
         close()
-    molecules = [molecule_record(split, ref, recs[split, ref.id]) for split, ref in picked]
+    molecules = [molecule_record(split, ref, recs[split, ref.id], args.ess_factors) for split, ref in picked]
     if args.against_seed is not None:
         for m, (split, ref) in zip(molecules, picked):
             m.update(pair_record(recs[split, ref.id], recs[f"{split}-seed{args.against_seed}", ref.id]))
@@ -313,7 +361,8 @@ def main(argv=None, executor: Executor | None = None) -> dict:
                 "seed": args.seed, "budget_factor": args.budget_factor, "any_version": args.any_version, "all_labels": args.all_labels,
                 "ids_from": None if args.ids_from is None else str(args.ids_from), "against_seed": args.against_seed,
                 "sampler_version": SAMPLER_VERSION, "w1_floor": V.W1_FLOOR, "w1_factor": V.W1_FACTOR,
-                "state_tolerance": V.STATE_TOLERANCE, "min_share": V.MIN_SHARE, "min_molecules": V.MIN_MOLECULES}
+                "state_tolerance": V.STATE_TOLERANCE, "min_share": V.MIN_SHARE, "min_molecules": V.MIN_MOLECULES,
+                "ess_factors": args.ess_factors, "mirror_averaging": True}
     result = {"settings": settings, "summary": summary(molecules, counts), "molecules": molecules}
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(result, indent=1))
     atomic_write_text(args.out, markdown(result))

@@ -20,6 +20,23 @@ say), identical ``[T, 4]`` quadruples (same atom order) and symmetry orders, els
 A convergence label is **trustworthy** when at least 90 % of a random sample of at least 30
 molecules labelled converged agree with their reruns (:func:`summarize`). The rerun is what
 ``evaluation/conformers/verify_references.py`` runs (:func:`rerun_seed`, :func:`rerun_config`).
+
+*Mirror averaging.* For a molecule whose mirror image is the same stereoisomer the MMFF94 law is
+invariant under :math:`x \mapsto -x`, which negates every dihedral; the sampler's mirror move
+(:mod:`~geomgen.conformers.reference.moves.symmetry`) applies it with probability 1/2 per sweep,
+so each recorded sample carries a fair coin. Averaging over that coin (the samples together with
+their mirror images, :func:`mirror_average`) is the Rao-Blackwellised estimate of the same law:
+exact for any exact sampler, and without the binomial noise of the coin in the split between
+mirror-image modes (at 800 samples that noise alone moves a +-90 degree torsion's W1 by about
+0.1 rad). :func:`compare` averages both ensembles when both were sampled with mirror moves.
+
+*What an exact sampler would score.* The rule's 0.1 rad floor is fixed, but the sampling noise of
+two ensembles is not: two equal modes pi apart at an effective sample size of 400 differ in W1 by
+more than 0.1 rad in about half of all pairs of exact runs. :func:`exact_agreement` estimates, for
+one molecule, the probability that two *exact* samplers at the two ensembles' effective sizes
+agree by the rule (bootstrap from the pooled ensembles, the threshold's inter-half W1 simulated
+too). Summed over the molecules of a verification, it is the agreement an exact sampler would
+reach: the bar a sampler can be held to at those effective sizes.
 """
 
 from __future__ import annotations
@@ -42,10 +59,26 @@ SEED_OFFSET = 1000
 #: noise check: quantile of the W1 between two independent samples of the ensembles' effective sizes
 NOISE_QUANTILE = 0.95
 NOISE_DRAWS = 200
+#: exact_agreement: bootstrap rounds, and the largest simulated half of a rerun (rows)
+AGREEMENT_DRAWS = 400
+HALF_CAP = 4000
+
+
+def mirror_average(angles) -> np.ndarray:
+    """The samples and their mirror images: ``[S, T]`` (or ``[S]``) angles -> ``[2S, T]`` (``[2S]``),
+    every dihedral negated in the second half (see the module docstring, *Mirror averaging*)."""
+    a = np.asarray(angles, dtype=np.float64)
+    return np.concatenate([a, -a])
+
+
+def mirror_sampled(ensemble) -> bool:
+    """Whether an ensemble was sampled with mirror moves (its diagnostics' ``mirror_moves``: set
+    by the sampler only for a molecule whose mirror image is the same stereoisomer)."""
+    return bool((getattr(ensemble, "diagnostics", None) or {}).get("mirror_moves"))
 
 
 def noise_w1(a, b, ess_a: float, ess_b: float, symmetry: int = 1, quantile: float = NOISE_QUANTILE,
-             draws: int = NOISE_DRAWS, seed: int = 0) -> float:
+             draws: int = NOISE_DRAWS, seed: int = 0, mirror: bool = False) -> float:
     r"""How large W1 gets between two ensembles of one torsion law from sampling noise alone.
 
     Under the hypothesis that the two ensembles sample the same law, their pooled samples stand
@@ -55,13 +88,16 @@ def noise_w1(a, b, ess_a: float, ess_b: float, symmetry: int = 1, quantile: floa
     autocorrelated; the effective sample sizes stand in for their independent draws. Two equal
     modes 3.5 rad apart (width 0.3 rad) give about 0.20 at ESS 400 each and 0.09 at 1,600 (a
     population shift of a few percent moves that mass half way round the circle); one mode of
-    width 0.3 gives about 0.05 at 400.
+    width 0.3 gives about 0.05 at 400. With ``mirror`` the pool and every draw are mirror-averaged
+    (:func:`mirror_average`), as :func:`compare` then compares them.
 
     Shapes: a ``[n]``, b ``[m]`` angles (radians).
     """
     from geomgen.conformers.reference.convergence import torsion_w1
 
     pool = np.concatenate([np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()])
+    if mirror:
+        pool = mirror_average(pool)
     if len(pool) < 2:
         return math.inf
     na = int(np.clip(round(ess_a), 2, len(pool))) if math.isfinite(ess_a) else len(pool)
@@ -69,6 +105,8 @@ def noise_w1(a, b, ess_a: float, ess_b: float, symmetry: int = 1, quantile: floa
     rng = np.random.default_rng(seed)
     u = pool[rng.integers(0, len(pool), size=(na, draws))]
     v = pool[rng.integers(0, len(pool), size=(nb, draws))]
+    if mirror:
+        u, v = mirror_average(u), mirror_average(v)
     w = torsion_w1(u, v, np.full(draws, symmetry))  # each draw a column: one call for all
     return float(np.quantile(w, quantile))
 
@@ -135,7 +173,7 @@ def _states(diagnostics: dict) -> dict[str, float]:
 
 
 def compare(stored, rerun, w1_floor: float = W1_FLOOR, w1_factor: float = W1_FACTOR,
-            state_tolerance: float = STATE_TOLERANCE, noise: bool = False) -> dict:
+            state_tolerance: float = STATE_TOLERANCE, noise: bool = False, mirror: bool | None = None) -> dict:
     r"""Compare a stored reference ensemble with a rerun of the sampler (see the module docstring).
 
     Args:
@@ -151,6 +189,8 @@ def compare(stored, rerun, w1_floor: float = W1_FLOOR, w1_factor: float = W1_FAC
             ``within_noise`` per torsion (W1 at most the larger of the threshold and that noise
             level) and ``agrees_within_noise`` for the molecule (states as for ``agrees``). A
             diagnostic next to the rule, not a replacement of it.
+        mirror (bool, optional): compare the mirror-averaged ensembles (:func:`mirror_average`);
+            default: when both were sampled with mirror moves (:func:`mirror_sampled`).
 
     Shapes:
         ``torsion_atoms: [T, 4]``, ``angles: [S, T]`` and ``[S', T]``, ``symmetry: [T]``.
@@ -161,15 +201,20 @@ def compare(stored, rerun, w1_floor: float = W1_FLOOR, w1_factor: float = W1_FAC
         ``states`` (per state name: ``stored``, ``rerun`` populations, ``difference``, ``agrees``;
         a population is None where the state is not monitored), ``worst_w1`` and
         ``worst_threshold`` (the torsion with the largest W1 / threshold), ``worst_state_difference``
-        (None when a state is missing on one side or there are none), and ``agrees``.
+        (None when a state is missing on one side or there are none), ``mirror_averaged`` and
+        ``agrees``.
     """
     from geomgen.conformers.reference.convergence import torsion_w1
 
+    mirror = mirror_sampled(stored) and mirror_sampled(rerun) if mirror is None else bool(mirror)
     out = {"mismatch": _mismatch(stored, rerun), "torsions": [], "states": [], "worst_w1": None,
-           "worst_threshold": None, "worst_state_difference": None}
+           "worst_threshold": None, "worst_state_difference": None, "mirror_averaged": mirror}
     if out["mismatch"] is None:
         sym = np.asarray(stored.symmetry, dtype=np.int64)
-        w1 = torsion_w1(stored.angles, rerun.angles, sym) if len(sym) else np.zeros(0)
+        a, b = np.asarray(stored.angles, dtype=np.float64), np.asarray(rerun.angles, dtype=np.float64)
+        if mirror:
+            a, b = mirror_average(a), mirror_average(b)
+        w1 = torsion_w1(a, b, sym) if len(sym) else np.zeros(0)
         half = np.asarray(rerun.diagnostics.get("w1") or [], dtype=np.float64)
         if half.shape != w1.shape:  # no per-torsion figures: the floor alone
             half = np.zeros_like(w1)
@@ -179,7 +224,8 @@ def compare(stored, rerun, w1_floor: float = W1_FLOOR, w1_factor: float = W1_FAC
             rec = {"atoms": atoms.tolist(), "symmetry": int(sym[q]), "w1": float(w1[q]),
                    "rerun_half_w1": float(half[q]), "threshold": float(thr[q]), "agrees": bool(w1[q] <= thr[q])}
             if noise:
-                nz = noise_w1(np.asarray(stored.angles)[:, q], np.asarray(rerun.angles)[:, q], ess_s[q], ess_r[q], int(sym[q]))
+                nz = noise_w1(np.asarray(stored.angles)[:, q], np.asarray(rerun.angles)[:, q], ess_s[q], ess_r[q], int(sym[q]),
+                              mirror=mirror)
                 rec.update(noise_w1=nz, within_noise=bool(w1[q] <= max(thr[q], nz)))
             out["torsions"].append(rec)
         if len(w1):
@@ -191,7 +237,7 @@ def compare(stored, rerun, w1_floor: float = W1_FLOOR, w1_factor: float = W1_FAC
         a, b = s_pop.get(name), r_pop.get(name)
         d = None if a is None or b is None else abs(a - b)
         out["states"].append({"name": name, "stored": a, "rerun": b, "difference": d,
-                              "agrees": d is not None and d <= state_tolerance})
+                              "agrees": d is not None and d <= state_tolerance + 1e-12})
         diffs.append(math.inf if d is None else d)
     if diffs and math.isfinite(max(diffs)):
         out["worst_state_difference"] = float(max(diffs))
@@ -209,6 +255,116 @@ def _ess(ensemble, t: int) -> np.ndarray:
     if ess.shape != (t,):
         return np.full(t, float(len(np.asarray(ensemble.angles))))
     return np.minimum(ess, len(np.asarray(ensemble.angles)))
+
+
+def exact_agreement(stored, rerun, ess_factor: float = 1.0, w1_floor: float = W1_FLOOR, w1_factor: float = W1_FACTOR,
+                    state_tolerance: float = STATE_TOLERANCE, mirror: bool | None = None,
+                    draws: int = AGREEMENT_DRAWS, seed: int = 0) -> dict:
+    r"""The probability that two *exact* samplers at the two ensembles' effective sizes agree by
+    :func:`compare`'s rule (module docstring, *What an exact sampler would score*).
+
+    Under the hypothesis that both ensembles sample one law, their pooled samples (mirror-averaged
+    when :func:`compare` would average them) stand for it, and each of ``draws`` rounds simulates
+    what the rule sees:
+
+    * the two compared ensembles: :math:`f n_s` and :math:`f n_r` rows drawn from the pool, where
+      :math:`n` is an ensemble's effective size for the torsion, at most its sample count (what
+      :func:`compare`'s W1 can resolve) and :math:`f` = ``ess_factor``; mirror-averaged like them;
+    * the rerun's inter-half W1 that sets the threshold: two draws of :math:`f\,\mathrm{ESS}/2`
+      rows (its whole-chain effective size, at most :data:`HALF_CAP`), mirror-averaged too: the
+      sampler's rule is not, but its chains flip the mirror coin every sweep, tens of thousands of
+      times, so the sign of a mirror-image mode is far better mixed in them than the ESS (the
+      slower of cos and sin) says;
+    * each discrete state: binomial populations at the two ensembles' state ESS (times :math:`f`)
+      around their mean population.
+
+    Rows are drawn jointly for all torsions, so correlated torsions fail together as they would.
+    ``ess_factor`` > 1 answers "what if both runs had f times the effective size (and stored f
+    times the samples)".
+
+    Returns:
+        dict with ``probability`` (every torsion and state agrees in the same round; None for a
+        mismatch), ``torsions`` and ``states`` (each's share of agreeing rounds).
+    """
+    from geomgen.conformers.reference.convergence import torsion_w1
+
+    if not ess_factor > 0:
+        raise ValueError(f"exact_agreement: ess_factor must be positive, got {ess_factor}")
+    if _mismatch(stored, rerun) is not None:
+        return {"probability": None, "torsions": [], "states": {}}
+    mirror = mirror_sampled(stored) and mirror_sampled(rerun) if mirror is None else bool(mirror)
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(stored.angles, dtype=np.float64), np.asarray(rerun.angles, dtype=np.float64)
+    t = a.shape[1]
+    sym = np.asarray(stored.symmetry, dtype=np.int64)
+    pool = np.concatenate([a, b])
+    if mirror:
+        pool = mirror_average(pool)
+    ok = np.ones(draws, dtype=bool)
+    per_torsion = []
+    if t:
+        n_s = np.maximum(2, np.round(ess_factor * _ess(stored, t))).astype(int)
+        n_r = np.maximum(2, np.round(ess_factor * _ess(rerun, t))).astype(int)
+        full = np.asarray((rerun.diagnostics or {}).get("ess") or [len(b)] * t, dtype=np.float64)
+        full = np.where(np.isfinite(full), full, len(b))
+        n_h = np.clip(np.round(ess_factor * full / 2), 1, HALF_CAP).astype(int)
+        rows = [rng.integers(0, len(pool), size=(int(n.max()), draws)) for n in (n_s, n_r, n_h, n_h)]
+        for q in range(t):
+            u, v = pool[rows[0][: n_s[q]], q], pool[rows[1][: n_r[q]], q]
+            orders = np.full(draws, sym[q])
+            h1, h2 = pool[rows[2][: n_h[q]], q], pool[rows[3][: n_h[q]], q]
+            if mirror:
+                u, v, h1, h2 = (mirror_average(x) for x in (u, v, h1, h2))
+            w = torsion_w1(u, v, orders)
+            half = torsion_w1(h1, h2, orders)
+            passed = w <= np.maximum(w1_floor, w1_factor * half)
+            per_torsion.append(float(passed.mean()))
+            ok &= passed
+    states = {}
+    s_pop, r_pop = _states(stored.diagnostics), _states(rerun.diagnostics)
+    s_ess, r_ess = _state_ess(stored.diagnostics), _state_ess(rerun.diagnostics)
+    for name in list(s_pop) + [n for n in r_pop if n not in s_pop]:
+        if name not in s_pop or name not in r_pop:
+            passed = np.zeros(draws, dtype=bool)
+        else:
+            p = 0.5 * (s_pop[name] + r_pop[name])
+            es, er = s_ess.get(name, math.inf), r_ess.get(name, math.inf)
+            if not (0 < p < 1) or not (math.isfinite(es) and math.isfinite(er)):
+                passed = np.ones(draws, dtype=bool)
+            else:
+                ns, nr = max(1, round(ess_factor * es)), max(1, round(ess_factor * er))
+                diff = np.abs(rng.binomial(ns, p, draws) / ns - rng.binomial(nr, p, draws) / nr)
+                passed = diff <= state_tolerance + 1e-12  # a share of whole counts: no rounding across the boundary
+        states[name] = float(passed.mean())
+        ok &= passed
+    return {"probability": float(ok.mean()), "torsions": per_torsion, "states": states}
+
+
+def _state_ess(diagnostics: dict) -> dict[str, float]:
+    names = diagnostics.get("state_names") or []
+    ess = diagnostics.get("state_ess") or []
+    return {str(n): float(e) for n, e in zip(names, ess)}
+
+
+def count_distribution(probabilities) -> np.ndarray:
+    """The law of the number of successes of independent trials with the given success
+    probabilities (Poisson-binomial), ``[n + 1]``: entry k is P(k successes)."""
+    law = np.ones(1)
+    for p in probabilities:
+        p = float(p)
+        if not 0 <= p <= 1:
+            raise ValueError(f"count_distribution: probabilities must lie in [0, 1], got {p}")
+        law = np.concatenate([law * (1 - p), [0.0]]) + np.concatenate([[0.0], law * p])
+    return law
+
+
+def count_interval(probabilities, level: float = 0.9) -> tuple[int, int]:
+    """Central ``level`` interval of the Poisson-binomial count (:func:`count_distribution`):
+    the smallest k with P(count <= k) >= (1 - level) / 2 and the smallest with >= (1 + level) / 2."""
+    cdf = np.cumsum(count_distribution(probabilities))
+    lo = int(np.searchsorted(cdf, (1 - level) / 2 - 1e-12))
+    hi = int(np.searchsorted(cdf, (1 + level) / 2 - 1e-12))
+    return lo, min(hi, len(cdf) - 1)
 
 
 def rerun_seed(stored_seed: int, seed: int = 1) -> int:

@@ -1,5 +1,6 @@
 import importlib.util
 import json
+import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -203,3 +204,106 @@ def test_noise_w1_known_answers():
     assert not moved["agrees_within_noise"] and not moved["agrees"]
     assert "agrees_within_noise" not in V.compare(V.Ensemble(ATOMS[:1], a[:, None], np.array([1]), diag),
                                                   V.Ensemble(ATOMS[:1], b[:, None], np.array([1]), diag))
+
+
+def test_mirror_average_negates_every_dihedral():
+    a = np.array([[0.5, -1.0], [2.0, 3.0]])
+    m = V.mirror_average(a)
+    assert m.shape == (4, 2) and np.array_equal(m[:2], a) and np.array_equal(m[2:], -a)
+    assert V.mirror_average(np.array([1.0])).tolist() == [1.0, -1.0]
+
+
+def test_compare_mirror_averages_only_mirror_sampled_ensembles():
+    # a mirror-symmetric law: two equal modes at +-1.5 rad; the runs' coins fell 60/40 and 40/60
+    rng = np.random.default_rng(0)
+
+    def run(p_plus, n=800):
+        sign = np.where(np.arange(n) < p_plus * n, 1.0, -1.0)
+        return (sign * rng.vonmises(1.5, 20.0, n))[:, None]
+
+    atoms, sym = ATOMS[:1], (1,)
+    s, r = (ensemble(run(p), half_w1=(0.01,), atoms=atoms, symmetry=sym) for p in (0.6, 0.4))
+    plain = V.compare(s, r)
+    assert not plain["mirror_averaged"] and not plain["agrees"]
+    assert plain["worst_w1"] == pytest.approx(0.2 * 3.0, abs=0.1)  # 20 % of the mass moved about 3 rad
+    for e in (s, r):
+        e.diagnostics["mirror_moves"] = True
+    averaged = V.compare(s, r)
+    assert averaged["mirror_averaged"] and averaged["agrees"] and averaged["worst_w1"] < 0.05
+    # explicit override, and one side without mirror moves: no averaging
+    assert not V.compare(s, r, mirror=False)["agrees"]
+    r.diagnostics["mirror_moves"] = False
+    assert not V.compare(s, r)["mirror_averaged"]
+
+
+def _antipodal(n, p, seed, ess_full):
+    """One torsion with all its mass on 0 and pi (share p on pi): W1 between two such ensembles
+    is pi x the difference of their shares."""
+    rng = np.random.default_rng(seed)
+    angles = np.where(rng.random(n) < p, np.pi - 1e-9, 0.0)[:, None]
+    e = ensemble(angles, half_w1=(0.0,), atoms=ATOMS[:1], symmetry=(1,))
+    e.diagnostics["ess"] = [ess_full]
+    return e
+
+
+def test_exact_agreement_known_answer_two_antipodal_modes():
+    from scipy import integrate, stats
+
+    def want(n, ess_full):
+        # pass iff pi |d| <= max(0.1, 2 pi |d_h|), d ~ N(0, 1/4 (1/n + 1/n)), d_h ~ N(0, 1/4 (2/h + 2/h)), h = ESS/2
+        sd, sd_h = math.sqrt(0.25 * 2 / n), math.sqrt(0.25 * 2 / (ess_full / 2))
+
+        def inner(x):
+            t = max(0.1 / np.pi, 2 * abs(x))
+            return (2 * stats.norm.cdf(t / sd) - 1) * stats.norm.pdf(x, scale=sd_h)
+
+        return integrate.quad(inner, -8 * sd_h, 8 * sd_h, limit=200)[0]
+
+    n, ess_full = 400, 400.0
+    s, r = _antipodal(n, 0.5, 0, ess_full), _antipodal(n, 0.5, 1, ess_full)
+    got = V.exact_agreement(s, r, draws=4000, seed=3)
+    assert 0.75 < want(n, ess_full) < 0.95
+    assert got["probability"] == pytest.approx(want(n, ess_full), abs=0.03)
+    assert got["torsions"] == [got["probability"]]
+    # four times the effective size (and samples)
+    four = V.exact_agreement(s, r, ess_factor=4, draws=4000, seed=4)["probability"]
+    assert four == pytest.approx(want(4 * n, 4 * ess_full), abs=0.02) and four > got["probability"]
+    # one mode: certain
+    one = _antipodal(n, 0.0, 2, ess_full)
+    assert V.exact_agreement(one, one)["probability"] == 1.0
+
+
+def test_exact_agreement_states_and_mismatch():
+    a = draws(800, 0)
+    s = ensemble(a, states={"amide-0": 0.5, "amide-1": 0.0})
+    r = ensemble(draws(800, 1), states={"amide-0": 0.5, "amide-1": 0.0})
+    for e in (s, r):
+        e.diagnostics.update(ess=[5000.0, 5000.0], state_ess=[100.0, float("inf")])
+    got = V.exact_agreement(s, r, draws=4000, seed=1)
+    # |p1 - p2| <= 0.05 with p_i ~ Bin(100, 0.5) / 100: P(|k1 - k2| <= 5), k1 - k2 symmetric
+    from scipy import stats
+
+    k = np.arange(101)
+    pmf = stats.binom.pmf(k, 100, 0.5)
+    want = sum(pmf[i] * pmf[j] for i in k for j in k if abs(i - j) <= 5)
+    assert got["states"]["amide-0"] == pytest.approx(want, abs=0.03)
+    assert got["states"]["amide-1"] == 1.0  # never left its state
+    r.diagnostics.update(state_names=["amide-0"], state_population=[0.5], state_ess=[100.0])
+    assert V.exact_agreement(s, r)["states"]["amide-1"] == 0.0  # monitored on one side only
+    assert V.exact_agreement(s, ensemble(a, atoms=ATOMS[:, ::-1]))["probability"] is None
+    with pytest.raises(ValueError, match="ess_factor"):
+        V.exact_agreement(s, r, ess_factor=0)
+
+
+def test_count_distribution_and_interval():
+    law = V.count_distribution([0.5, 0.5])
+    assert law.tolist() == pytest.approx([0.25, 0.5, 0.25])
+    from scipy import stats
+
+    ps = [0.9] * 30
+    assert V.count_distribution(ps) == pytest.approx(stats.binom.pmf(np.arange(31), 30, 0.9))
+    lo, hi = V.count_interval(ps, 0.9)
+    assert (lo, hi) == (int(stats.binom.ppf(0.05, 30, 0.9)), int(stats.binom.ppf(0.95, 30, 0.9)))
+    assert V.count_interval([1.0] * 5) == (5, 5)
+    with pytest.raises(ValueError):
+        V.count_distribution([1.2])
