@@ -15,7 +15,9 @@ nitrogen's configuration, matched by name) agrees when its populations (the shar
 state 1, diagnostics ``state_population``) differ by at most 0.05; a state monitored in one
 ensemble only is a disagreement. A molecule agrees when all its torsions and states do. The
 two ensembles must describe the same torsions: the same canonical isomeric SMILES (where both
-say), identical ``[T, 4]`` quadruples (same atom order) and symmetry orders, else the molecule is reported as a mismatch and does not agree.
+say), the same ``[T, 4]`` quadruples in the same order (a quadruple may be read backwards: it is
+the same dihedral) and symmetry orders, else the molecule is reported as a mismatch and does not
+agree.
 
 A convergence label is **trustworthy** when at least 90 % of a random sample of at least 30
 molecules labelled converged agree with their reruns (:func:`summarize`). The rerun is what
@@ -148,13 +150,20 @@ def ensemble_from_result(rec: dict) -> Ensemble:
                     symmetry=np.asarray(a["symmetry"], dtype=np.int64), diagnostics=diag, smiles=str(a["smiles"]))
 
 
+def _oriented(quads: np.ndarray) -> np.ndarray:
+    """Each quadruple read in the direction whose second atom has the lower index: a, b, c, d and
+    d, c, b, a are one dihedral with one value (reversing the order keeps its sign)."""
+    flip = quads[:, 1] > quads[:, 2]
+    return np.where(flip[:, None], quads[:, ::-1], quads)
+
+
 def _mismatch(stored, rerun) -> str | None:
     s_smi, r_smi = getattr(stored, "smiles", None), getattr(rerun, "smiles", None)
     if s_smi is not None and r_smi is not None and s_smi != r_smi:
         return f"SMILES differ: stored {s_smi}, rerun {r_smi}"
     sa = np.asarray(stored.torsion_atoms, dtype=np.int64).reshape(-1, 4)
     ra = np.asarray(rerun.torsion_atoms, dtype=np.int64).reshape(-1, 4)
-    if sa.shape != ra.shape or not np.array_equal(sa, ra):
+    if sa.shape != ra.shape or not np.array_equal(_oriented(sa), _oriented(ra)):
         return f"torsion quadruples differ: stored {sa.tolist()}, rerun {ra.tolist()}"
     ss, rs = np.asarray(stored.symmetry, dtype=np.int64), np.asarray(rerun.symmetry, dtype=np.int64)
     if ss.shape != rs.shape or not np.array_equal(ss, rs):

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[3]
 TINY = dict(n_chains=2, n_samples=40, warmup_sweeps=10, round_sweeps=40, min_sweeps=40, max_sweeps=40,
             nitrogen_inversions_per_sweep=1.0, amide_flips_per_sweep=2.0, max_cpu_seconds=20.0)
 ATOMS = np.array([[0, 1, 2, 3], [1, 2, 3, 4]])
+OTHER_ATOMS = np.array([[0, 1, 2, 5], [1, 2, 3, 4]])  # another dihedral about the first bond
 
 
 def ensemble(angles, half_w1=(0.02, 0.02), states=None, atoms=ATOMS, symmetry=(1, 3)):
@@ -67,10 +68,13 @@ def test_compare_state_population_off_by_02_disagrees():
 
 def test_compare_reports_mismatched_torsions():
     a = draws(200, 0)
-    out = V.compare(ensemble(a), ensemble(a, atoms=ATOMS[:, ::-1]))
+    out = V.compare(ensemble(a), ensemble(a, atoms=OTHER_ATOMS))
     assert not out["agrees"] and "quadruples differ" in out["mismatch"] and out["torsions"] == []
     out = V.compare(ensemble(a), ensemble(a[:, :1], atoms=ATOMS[:1], symmetry=(1,), half_w1=(0.0,)))
     assert not out["agrees"] and "quadruples differ" in out["mismatch"]
+    # a quadruple read backwards is the same dihedral (same value, same sign): not a mismatch
+    out = V.compare(ensemble(a), ensemble(a, atoms=[[3, 2, 1, 0], [1, 2, 3, 4]]))
+    assert out["mismatch"] is None and out["agrees"]
     out = V.compare(ensemble(a), ensemble(a, symmetry=(1, 1)))
     assert not out["agrees"] and "symmetry" in out["mismatch"]
     s, r = ensemble(a), ensemble(a)
@@ -290,7 +294,7 @@ def test_exact_agreement_states_and_mismatch():
     assert got["states"]["amide-1"] == 1.0  # never left its state
     r.diagnostics.update(state_names=["amide-0"], state_population=[0.5], state_ess=[100.0])
     assert V.exact_agreement(s, r)["states"]["amide-1"] == 0.0  # monitored on one side only
-    assert V.exact_agreement(s, ensemble(a, atoms=ATOMS[:, ::-1]))["probability"] is None
+    assert V.exact_agreement(s, ensemble(a, atoms=OTHER_ATOMS))["probability"] is None
     with pytest.raises(ValueError, match="ess_factor"):
         V.exact_agreement(s, r, ess_factor=0)
 
