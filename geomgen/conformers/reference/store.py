@@ -33,7 +33,8 @@ FIELDS = ("id", "smiles", "molblock", "torsion_atoms", "angles", "energies", "di
 def recorded_targets(diagnostics: dict) -> ConvergenceTargets:
     """The thresholds a molecule was built to (``rhat_target``, ``ess_target``, ``w1_target``,
     ``state_gap_target`` of the ``config`` its diagnostics record; the defaults for what is not
-    recorded): the evaluation splits of sampler version 4 ask for ESS >= 400, not the default 100."""
+    recorded): the evaluation splits of sampler version 4 ask for ESS >= 400 (revision 6: 800), not the
+    default 100."""
     cfg = diagnostics.get("config") or {}
     base = ConvergenceTargets()
     return ConvergenceTargets(rhat=float(cfg.get("rhat_target", base.rhat)), ess=float(cfg.get("ess_target", base.ess)),
