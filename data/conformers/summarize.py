@@ -153,7 +153,8 @@ def _discrete_state_lines() -> list[str]:
 def _verification_lines() -> list[str]:
     """The independent reruns of converged molecules (evaluation/conformers/verify_references*.json,
     written by verify_references.py): per report, agreement with the stored ensembles, within
-    sampling noise, and between two reruns where the report has them."""
+    sampling noise, between two reruns, and what two exact samplers would score, where the report
+    has them."""
     folder = HERE.parents[1] / "evaluation" / "conformers"
     paths = sorted(folder.glob("verify_references*.json"))
     if not paths:
@@ -169,10 +170,40 @@ def _verification_lines() -> list[str]:
             text += f"; within sampling noise {summ['within_noise']['agree']} of {summ['within_noise']['molecules']}"
         if "pairs" in summ:
             text += f"; two reruns agree in {summ['pairs']['agree']} of {summ['pairs']['molecules']}"
+        exact = (summ.get("exact") or {}).get("1")
+        if exact:
+            text += (f"; two exact samplers at these effective sizes would agree in {exact['expected']:.1f} "
+                     f"(90 % range {exact['low']}-{exact['high']})")
         settings = data.get("settings", {})
         drawn = "molecules of an earlier verification" if settings.get("ids_from") else f"sampler version {settings.get('sampler_version', '?')}"
         lines.append(text + f" ({drawn}).")
+    lines += _verified_counts(paths)
     return lines
+
+
+def _verified_counts(paths) -> list[str]:
+    """Per split: converged molecules whose *stored* ensemble agreed with an independent rerun in
+    some verification report. A record counts only for the ensemble it judged (same seed and CPU
+    seconds in the stored diagnostics), so a molecule rebuilt since is not counted as verified."""
+    current = {}
+    for split in SPLITS:
+        if (HERE / f"reference_{split}.npz").exists():
+            current[split] = {r.id: r for r in load_reference_set(split) if r.converged}
+    agreed, judged = {}, {}
+    for path in paths:
+        for m in json.loads(path.read_text()).get("molecules", []):
+            ref = current.get(m.get("split"), {}).get(m.get("id"))
+            if ref is None or m.get("stored_seed") != ref.diagnostics.get("seed") or \
+                    m.get("stored_cpu_seconds") != ref.diagnostics.get("cpu_seconds"):
+                continue
+            judged.setdefault(m["split"], set()).add(m["id"])
+            if m.get("agrees"):
+                agreed.setdefault(m["split"], set()).add(m["id"])
+    rows = ["", "Verified-converged references (converged, and the stored ensemble agreed with an independent rerun in a "
+            "report above; target: >= 100 per evaluation split):", "", "| split | converged | of them rerun | verified |", "|---|---|---|---|"]
+    for split, refs in current.items():
+        rows.append(f"| {split} | {len(refs)} | {len(judged.get(split, ()))} | {len(agreed.get(split, ()))} |")
+    return rows
 
 
 if __name__ == "__main__":
