@@ -10,6 +10,7 @@ only worst-case figures over raw angles and are judged on those (conservatively)
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -18,11 +19,17 @@ import numpy as np
 
 from geomgen.atomic import atomic_write_text
 from geomgen.conformers.reference.ring_flip import flippable_rings
-from geomgen.conformers.reference.store import load_reference_set
+from geomgen.conformers.reference.store import load_reference_set as _load_reference_set
 from geomgen.conformers.torsions import torsion_bond_label
 
 HERE = Path(__file__).resolve().parent
 SPLITS = ("val", "test", "drugs", "train")
+
+
+@functools.cache
+def load_reference_set(split: str) -> list:
+    """A split's references, read once per run (three sections of STATS.md read them)."""
+    return _load_reference_set(split)
 
 
 def _median(xs) -> float:

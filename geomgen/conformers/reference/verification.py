@@ -176,10 +176,25 @@ def _mismatch(stored, rerun) -> str | None:
     return None
 
 
-def _states(diagnostics: dict) -> dict[str, float]:
+def _states(diagnostics: dict, key: str = "state_population") -> dict[str, float]:
+    """A per-state diagnostic (``state_population``, ``state_ess``) by state name."""
     names = diagnostics.get("state_names") or []
-    pops = diagnostics.get("state_population") or []
-    return {str(n): float(p) for n, p in zip(names, pops)}
+    return {str(n): float(v) for n, v in zip(names, diagnostics.get(key) or [])}
+
+
+def _use_mirror(stored, rerun, mirror: bool | None) -> bool:
+    """``mirror`` if given, else whether both runs sampled mirror moves (:func:`mirror_sampled`)."""
+    return mirror_sampled(stored) and mirror_sampled(rerun) if mirror is None else bool(mirror)
+
+
+def _threshold(half_w1, w1_floor: float, w1_factor: float):
+    """A torsion's agreement threshold from the rerun's inter-half W1 (module docstring)."""
+    return np.maximum(w1_floor, w1_factor * np.asarray(half_w1))
+
+
+def _state_agrees(difference, state_tolerance: float):
+    """Population differences within the tolerance (a share of whole counts: no rounding across it)."""
+    return np.asarray(difference) <= state_tolerance + 1e-12
 
 
 def compare(stored, rerun, w1_floor: float = W1_FLOOR, w1_factor: float = W1_FACTOR,
@@ -216,7 +231,7 @@ def compare(stored, rerun, w1_floor: float = W1_FLOOR, w1_factor: float = W1_FAC
     """
     from geomgen.conformers.reference.convergence import torsion_w1
 
-    mirror = mirror_sampled(stored) and mirror_sampled(rerun) if mirror is None else bool(mirror)
+    mirror = _use_mirror(stored, rerun, mirror)
     out = {"mismatch": _mismatch(stored, rerun), "torsions": [], "states": [], "worst_w1": None,
            "worst_threshold": None, "worst_state_difference": None, "mirror_averaged": mirror}
     if out["mismatch"] is None:
@@ -228,7 +243,7 @@ def compare(stored, rerun, w1_floor: float = W1_FLOOR, w1_factor: float = W1_FAC
         half = np.asarray(rerun.diagnostics.get("w1") or [], dtype=np.float64)
         if half.shape != w1.shape:  # no per-torsion figures: the floor alone
             half = np.zeros_like(w1)
-        thr = np.maximum(w1_floor, w1_factor * half)
+        thr = _threshold(half, w1_floor, w1_factor)
         ess_s, ess_r = _ess(stored, len(w1)), _ess(rerun, len(w1))
         for q, atoms in enumerate(np.asarray(stored.torsion_atoms, dtype=np.int64).reshape(-1, 4)):
             rec = {"atoms": atoms.tolist(), "symmetry": int(sym[q]), "w1": float(w1[q]),
@@ -247,7 +262,7 @@ def compare(stored, rerun, w1_floor: float = W1_FLOOR, w1_factor: float = W1_FAC
         a, b = s_pop.get(name), r_pop.get(name)
         d = None if a is None or b is None else abs(a - b)
         out["states"].append({"name": name, "stored": a, "rerun": b, "difference": d,
-                              "agrees": d is not None and d <= state_tolerance + 1e-12})
+                              "agrees": d is not None and bool(_state_agrees(d, state_tolerance))})
         diffs.append(math.inf if d is None else d)
     if diffs and math.isfinite(max(diffs)):
         out["worst_state_difference"] = float(max(diffs))
@@ -302,7 +317,7 @@ def exact_agreement(stored, rerun, ess_factor: float = 1.0, w1_floor: float = W1
         raise ValueError(f"exact_agreement: ess_factor must be positive, got {ess_factor}")
     if _mismatch(stored, rerun) is not None:
         return {"probability": None, "torsions": [], "states": {}}
-    mirror = mirror_sampled(stored) and mirror_sampled(rerun) if mirror is None else bool(mirror)
+    mirror = _use_mirror(stored, rerun, mirror)
     rng = np.random.default_rng(seed)
     a, b = np.asarray(stored.angles, dtype=np.float64), np.asarray(rerun.angles, dtype=np.float64)
     t = a.shape[1]
@@ -327,12 +342,12 @@ def exact_agreement(stored, rerun, ess_factor: float = 1.0, w1_floor: float = W1
                 u, v, h1, h2 = (mirror_average(x) for x in (u, v, h1, h2))
             w = torsion_w1(u, v, orders)
             half = torsion_w1(h1, h2, orders)
-            passed = w <= np.maximum(w1_floor, w1_factor * half)
+            passed = w <= _threshold(half, w1_floor, w1_factor)
             per_torsion.append(float(passed.mean()))
             ok &= passed
     states = {}
     s_pop, r_pop = _states(stored.diagnostics), _states(rerun.diagnostics)
-    s_ess, r_ess = _state_ess(stored.diagnostics), _state_ess(rerun.diagnostics)
+    s_ess, r_ess = _states(stored.diagnostics, "state_ess"), _states(rerun.diagnostics, "state_ess")
     for name in list(s_pop) + [n for n in r_pop if n not in s_pop]:
         if name not in s_pop or name not in r_pop:
             passed = np.zeros(draws, dtype=bool)
@@ -344,16 +359,10 @@ def exact_agreement(stored, rerun, ess_factor: float = 1.0, w1_floor: float = W1
             else:
                 ns, nr = max(1, round(ess_factor * es)), max(1, round(ess_factor * er))
                 diff = np.abs(rng.binomial(ns, p, draws) / ns - rng.binomial(nr, p, draws) / nr)
-                passed = diff <= state_tolerance + 1e-12  # a share of whole counts: no rounding across the boundary
+                passed = _state_agrees(diff, state_tolerance)
         states[name] = float(passed.mean())
         ok &= passed
     return {"probability": float(ok.mean()), "torsions": per_torsion, "states": states}
-
-
-def _state_ess(diagnostics: dict) -> dict[str, float]:
-    names = diagnostics.get("state_names") or []
-    ess = diagnostics.get("state_ess") or []
-    return {str(n): float(e) for n, e in zip(names, ess)}
 
 
 def count_distribution(probabilities) -> np.ndarray:
