@@ -63,10 +63,12 @@ def split_name(path: Path) -> str:
     return path.stem.removeprefix("reference_")
 
 
-def candidates(refs, any_version: bool = False, all_labels: bool = False) -> tuple[list, dict]:
-    """The molecules to draw from (labelled converged, current sampler version) and the counts."""
+def candidates(refs, any_version: bool = False, all_labels: bool = False, min_revision: int = 0) -> tuple[list, dict]:
+    """The molecules to draw from (labelled converged, current sampler version, revision at least
+    ``min_revision``) and the counts."""
     conv = [r for r in refs if all_labels or is_converged(r.diagnostics)]
     cur = [r for r in conv if any_version or r.diagnostics.get("sampler_version") == SAMPLER_VERSION]
+    cur = [r for r in cur if r.diagnostics.get("sampler_revision", 0) >= min_revision]
     counts = {"molecules": len(refs), "converged": sum(is_converged(r.diagnostics) for r in refs),
               f"converged_sampler_v{SAMPLER_VERSION}": sum(is_converged(r.diagnostics) and r.diagnostics.get("sampler_version") == SAMPLER_VERSION
                                                           for r in refs),
@@ -319,6 +321,8 @@ def main(argv=None, executor: Executor | None = None) -> dict:
     ap.add_argument("-o", "--out", type=Path, default=HERE / "verify_references.md", help="markdown output; the .json goes beside it")
     ap.add_argument("--any-version", action="store_true", help="draw from every sampler version (smoke tests)")
     ap.add_argument("--all-labels", action="store_true", help="draw unconverged molecules too (smoke tests)")
+    ap.add_argument("--min-revision", type=int, default=0, metavar="R",
+                    help="draw only references of sampler revision R or later (default 0: every revision of the current version)")
     ap.add_argument("--ids-from", type=Path, default=None, metavar="JSON",
                     help="rerun the molecules of an earlier verification's JSON instead of drawing (any sampler version)")
     ap.add_argument("--against-seed", type=int, default=None, metavar="K",
@@ -340,7 +344,7 @@ def main(argv=None, executor: Executor | None = None) -> dict:
     for name, path in zip(names, paths):
         refs = load_reference_set(str(path))
         every[name] = {r.id: r for r in refs}
-        pools[name], counts[name] = candidates(refs, args.any_version, args.all_labels)
+        pools[name], counts[name] = candidates(refs, args.any_version, args.all_labels, args.min_revision)
     picked = picked_from(args.ids_from, every) if args.ids_from else draw(pools, args.sample, args.seed, args.per_split)
     tasks = [(split, ref, V.rerun_seed(int(ref.diagnostics.get("seed", 0)), args.seed),
               V.rerun_config(ref.diagnostics["config"], args.budget_factor)) for split, ref in picked]
@@ -359,6 +363,7 @@ def main(argv=None, executor: Executor | None = None) -> dict:
     settings = {"command": " ".join(["python", "-m", "evaluation.conformers.verify_references", *map(str, argv if argv is not None else sys.argv[1:])]),
                 "references": {n: str(p) for n, p in zip(names, paths)}, "sample": args.sample, "per_split": args.per_split,
                 "seed": args.seed, "budget_factor": args.budget_factor, "any_version": args.any_version, "all_labels": args.all_labels,
+                "min_revision": args.min_revision,
                 "ids_from": None if args.ids_from is None else str(args.ids_from), "against_seed": args.against_seed,
                 "sampler_version": SAMPLER_VERSION, "w1_floor": V.W1_FLOOR, "w1_factor": V.W1_FACTOR,
                 "state_tolerance": V.STATE_TOLERANCE, "min_share": V.MIN_SHARE, "min_molecules": V.MIN_MOLECULES,

@@ -33,12 +33,15 @@ def _post_init(self) -> None:
             raise ValueError(f"SamplerConfig: {opt.name} {why}")
     if self.t_max <= self.temperature and self.ladder == "temperature" and self.n_replicas > 1:
         raise ValueError(f"SamplerConfig: t_max ({self.t_max}) must exceed temperature ({self.temperature})")
+    if self.agreement_target > 1.0:
+        raise ValueError(f"SamplerConfig: agreement_target is a probability, at most 1, got {self.agreement_target}")
     if self.min_sweeps > self.max_sweeps:
         raise ValueError(f"SamplerConfig: min_sweeps ({self.min_sweeps}) exceeds max_sweeps ({self.max_sweeps})")
 
 
 def _targets(self) -> ConvergenceTargets:
-    return ConvergenceTargets(rhat=self.rhat_target, ess=self.ess_target, w1=self.w1_target, state_gap=self.state_gap_target)
+    return ConvergenceTargets(rhat=self.rhat_target, ess=self.ess_target, w1=self.w1_target, state_gap=self.state_gap_target,
+                              agreement=self.agreement_target)
 
 
 def _doc() -> str:

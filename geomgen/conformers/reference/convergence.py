@@ -51,12 +51,17 @@ class ConvergenceTargets:
         w1 (float): inter-half circular W1 must be at most this, in radians (default 0.1).
         state_gap (float): a discrete state's populations in the two halves of the chains may
             differ by at most this (default 0.1).
+        agreement (float): checked by the sampler once the rule holds, not by
+            :func:`torsion_convergence`: the probability that an exact sampler's rerun at the
+            run's effective sizes agrees with it by the verification rule must reach this
+            (:func:`~geomgen.conformers.reference.verification.self_agreement`; default 0: not checked).
     """
 
     rhat: float = 1.05
     ess: float = 100.0
     w1: float = 0.1
     state_gap: float = 0.1
+    agreement: float = 0.0
 
 
 def _pyramidal_nitrogen(atom) -> bool:

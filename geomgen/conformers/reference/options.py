@@ -114,6 +114,11 @@ CORE_OPTIONS: tuple[Option, ...] = (
     Option("state_gap_target", 0.1, _h("""convergence: the populations of every monitored discrete state (amide E/Z, nitrogen
            configuration) in the two halves of the chains differ by at most (default 0.1)."""), ("--state-gap",),
            low=0.0, closed=False),
+    Option("agreement_target", 0.0, _h("""convergence, once the rule holds: the probability that a rerun by an *exact* sampler at this
+           run's effective sizes would agree with it by the verification rule
+           (:func:`~geomgen.conformers.reference.verification.self_agreement`) at least this; the run goes on until
+           it does, so the ESS a molecule gets is what its torsions need (default 0: not checked)."""), ("--agreement",),
+           low=0.0),
     Option("own_embeddings", True, _h("""start each chain from its own ETKDGv3 embedding (with the seed's stereo) rather than
            from the seed, its discrete states spread over the chains (default True)."""), low=None),
     Option("seed", 0, "random seed (default 0)."),

@@ -245,6 +245,24 @@ def _projected_shortfall(conv: dict, st: dict, share: float, targets, margin: fl
     return out
 
 
+def _thin(n: int, n_samples: int) -> np.ndarray:
+    """The indices of the samples kept of ``n`` pooled draws: ``n_samples`` evenly spaced."""
+    return np.linspace(0, n - 1, min(n_samples, n)).round().astype(int)
+
+
+def _self_agreement(chains: np.ndarray, sym: np.ndarray, conv: dict, st: dict, system: System, cfg) -> float:
+    """:func:`~geomgen.conformers.reference.verification.self_agreement` of the ensemble the run
+    would store if it stopped now (the thinned pooled draws, with their effective sizes, state
+    figures and mirror setting)."""
+    from geomgen.conformers.reference.verification import Ensemble, self_agreement
+
+    flat = chains.reshape(-1, chains.shape[-1])
+    diag = {"ess": conv["ess"], "w1": conv["w1"], **st, **system.move_diagnostics()}
+    ens = Ensemble(torsion_atoms=np.asarray(system.torsions.atoms).reshape(-1, 4), angles=flat[_thin(len(flat), cfg.n_samples)],
+                   symmetry=sym, diagnostics=diag)
+    return self_agreement(ens, seed=cfg.seed)
+
+
 def sample_reference(mol, config: SamplerConfig | None = None, torsions: TorsionSet | None = None, starts=None) -> ReferenceResult:
     """Sample the MMFF94 Boltzmann distribution of ``mol`` (flexible geometry) by MCMC.
 
@@ -292,6 +310,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     mirrored = [[] for _ in ladders]
     states = [[] for _ in ladders]
     sweeps = 0
+    agreement = None
     gave_up: list[str] = []
     while True:
         for c, lad in enumerate(ladders):
@@ -313,6 +332,9 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         state_draws = np.stack([np.concatenate(x) for x in states])  # [chains, sweeps, K]
         st = state_convergence(state_draws, cfg.targets, labels)
         done = conv["converged"] and st["states_converged"] and sweeps >= cfg.min_sweeps
+        if done and cfg.targets.agreement > 0:
+            agreement = _self_agreement(arr, sym, conv, st, system, cfg)
+            done = agreement >= cfg.targets.agreement
         cpu = time.process_time() - c0
         out_of_time = time.perf_counter() - t0 >= cfg.max_seconds or cpu >= cfg.max_cpu_seconds
         if not done and cfg.give_up_after > 0 and cpu >= cfg.give_up_after * cfg.max_cpu_seconds:
@@ -327,7 +349,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     all_angles = arr.reshape(cfg.n_chains * sweeps, n_t)
     all_e = np.concatenate([np.concatenate(e) for e in energies])
     all_pos = np.concatenate([np.concatenate(p) for p in positions]).reshape(-1, n_atoms, 3)
-    keep = np.linspace(0, len(all_e) - 1, min(cfg.n_samples, len(all_e))).round().astype(int)
+    keep = _thin(len(all_e), cfg.n_samples)
     tried = np.sum([lad.swap_tried for lad in ladders], 0)
     accepted = np.sum([lad.swap_accepted for lad in ladders], 0)
     lams, kts = zip(*[lad.laws() for lad in ladders])
@@ -353,7 +375,9 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         "interchain_w1_max": conv["w1_max"],
         "torsions_converged": conv["converged"],
         **st,
-        "converged": conv["converged"] and st["states_converged"] and not gave_up,
+        "self_agreement": agreement,
+        "converged": bool(conv["converged"] and st["states_converged"] and not gave_up
+                          and (cfg.targets.agreement <= 0 or (agreement or 0.0) >= cfg.targets.agreement)),
         "gave_up_on": gave_up,
         "targets": asdict(cfg.targets),
         "seconds": time.perf_counter() - t0,

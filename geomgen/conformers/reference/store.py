@@ -34,11 +34,12 @@ def recorded_targets(diagnostics: dict) -> ConvergenceTargets:
     """The thresholds a molecule was built to (``rhat_target``, ``ess_target``, ``w1_target``,
     ``state_gap_target`` of the ``config`` its diagnostics record; the defaults for what is not
     recorded): the evaluation splits of sampler version 4 ask for ESS >= 400 (revision 6: 800), not the
-    default 100."""
+    default 100; revision 7 adds ``agreement_target``."""
     cfg = diagnostics.get("config") or {}
     base = ConvergenceTargets()
     return ConvergenceTargets(rhat=float(cfg.get("rhat_target", base.rhat)), ess=float(cfg.get("ess_target", base.ess)),
-                              w1=float(cfg.get("w1_target", base.w1)), state_gap=float(cfg.get("state_gap_target", base.state_gap)))
+                              w1=float(cfg.get("w1_target", base.w1)), state_gap=float(cfg.get("state_gap_target", base.state_gap)),
+                              agreement=float(cfg.get("agreement_target", base.agreement)))
 
 
 def is_converged(diagnostics: dict, targets: ConvergenceTargets | None = None) -> bool:
@@ -50,8 +51,11 @@ def is_converged(diagnostics: dict, targets: ConvergenceTargets | None = None) -
     only carry worst cases over raw angles and pairs of chains, which are judged the same way
     (a conservative reading: raw angles overstate the disagreement of symmetric torsions).
     Diagnostics of sampler version 3 also carry the monitored discrete states (``state_rhat``,
-    ``state_ess``, ``state_gap`` per site), which must pass too."""
+    ``state_ess``, ``state_gap`` per site), which must pass too; with an ``agreement`` target
+    (revision 7) so must the recorded ``self_agreement``."""
     targets = targets or recorded_targets(diagnostics)
+    if targets.agreement > 0 and not (diagnostics.get("self_agreement") or 0.0) >= targets.agreement:
+        return False
     if diagnostics.get("state_rhat"):  # discrete states (sampler version 3): judged like the torsions
         r, e, g = (np.asarray(diagnostics[k], dtype=np.float64) for k in ("state_rhat", "state_ess", "state_gap"))
         if not ((r < targets.rhat) & (e >= targets.ess) & (g <= targets.state_gap)).all():

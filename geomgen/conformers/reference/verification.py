@@ -365,6 +365,18 @@ def exact_agreement(stored, rerun, ess_factor: float = 1.0, w1_floor: float = W1
     return {"probability": float(ok.mean()), "torsions": per_torsion, "states": states}
 
 
+def self_agreement(ensemble, draws: int = AGREEMENT_DRAWS, seed: int = 0) -> float:
+    """The probability that a rerun by an *exact* sampler at ``ensemble``'s effective sizes agrees
+    with an exact run like it by :func:`compare`'s rule: :func:`exact_agreement` of the ensemble
+    with itself (its samples stand for the law; both runs get its effective sizes).
+
+    The sampler's precision target (``agreement_target``): a run whose own figure is below, say,
+    0.95 is too short for a verification to confirm it reliably even if it were exact, whatever
+    its R-hat and ESS; a run above it has the effective sizes that its torsions need (a narrow
+    single mode needs far fewer than two modes half a turn apart)."""
+    return float(exact_agreement(ensemble, ensemble, draws=draws, seed=seed)["probability"])
+
+
 def count_distribution(probabilities) -> np.ndarray:
     """The law of the number of successes of independent trials with the given success
     probabilities (Poisson-binomial), ``[n + 1]``: entry k is P(k successes)."""

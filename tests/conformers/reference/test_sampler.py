@@ -156,6 +156,29 @@ def test_config_is_validated():
         SamplerConfig(ladder_terms="vdw")
     with pytest.raises(ValueError, match="min_sweeps"):
         SamplerConfig(min_sweeps=10, max_sweeps=5)
+    with pytest.raises(ValueError, match="agreement_target"):
+        SamplerConfig(agreement_target=1.5)
+
+
+def test_agreement_target_runs_on_until_an_exact_rerun_would_agree():
+    """Butane's two gauche and one anti wells pass R-hat/ESS/W1 early; with an agreement target the
+    run goes on until its own ensemble's figure reaches it, and records the figure; without one it
+    records none."""
+    mol = embed_seed(parse_molecule("CCCC"), seed=0)
+    budget = dict(n_chains=2, n_samples=800, warmup_sweeps=50, round_sweeps=100, min_sweeps=100, max_sweeps=6000,
+                  ess_target=50.0, seed=2)
+    plain = sample_reference(mol, SamplerConfig(**budget))
+    strict = sample_reference(mol, SamplerConfig(**budget, agreement_target=0.97))
+    assert plain.diagnostics["converged"] and plain.diagnostics["self_agreement"] is None
+    d = strict.diagnostics
+    assert d["converged"] and d["self_agreement"] >= 0.97
+    assert d["sweeps_per_chain"] > plain.diagnostics["sweeps_per_chain"]
+    from geomgen.conformers.reference.verification import Ensemble, self_agreement
+
+    # the recorded figure is that of the stored ensemble
+    ens = Ensemble(torsion_atoms=np.asarray(strict.torsions.atoms), angles=strict.angles, symmetry=strict.symmetry,
+                   diagnostics=d)
+    assert self_agreement(ens, seed=2) == pytest.approx(d["self_agreement"], abs=1e-12)
 
 
 def _wells(mol, phis):

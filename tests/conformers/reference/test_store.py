@@ -207,3 +207,8 @@ def test_the_label_is_judged_by_the_targets_the_molecule_was_built_to():
     assert is_converged(diag, ConvergenceTargets())
     assert is_converged({k: v for k, v in diag.items() if k != "config"})
     assert is_converged({**diag, "ess": [400.0, 702.0]})
+    # revision 7: an agreement target is part of the label; the run's recorded figure must reach it
+    diag7 = {**diag, "ess": [400.0, 702.0], "config": {**diag["config"], "agreement_target": 0.95}}
+    assert recorded_targets(diag7).agreement == 0.95
+    assert not is_converged({**diag7, "self_agreement": 0.9}) and not is_converged(diag7)
+    assert is_converged({**diag7, "self_agreement": 0.96})

@@ -148,6 +148,14 @@ def test_script_end_to_end_and_resume(tmp_path, monkeypatch):
     with ThreadPoolExecutor(1) as ex:
         some = script.main([a for a in argv if a != "--all-labels"], executor=ex)
     assert [m["id"] for m in some["molecules"]] == converged and some["summary"]["splits"]["tiny"]["eligible"] == len(converged)
+    # --min-revision: only references of that sampler revision or later are drawn
+    from geomgen.conformers.reference.build import SAMPLER_REVISION
+
+    with ThreadPoolExecutor(1) as ex:
+        late = script.main(argv + ["--min-revision", str(SAMPLER_REVISION + 1)], executor=ex)
+        now = script.main(argv + ["--min-revision", str(SAMPLER_REVISION)], executor=ex)
+    assert late["molecules"] == [] and late["summary"]["splits"]["tiny"]["eligible"] == 0
+    assert [m["id"] for m in now["molecules"]] == ["m0", "m1"]
 
 
 def test_script_reruns_an_earlier_verification_against_a_second_seed(tmp_path):
@@ -275,6 +283,24 @@ def test_exact_agreement_known_answer_two_antipodal_modes():
     # one mode: certain
     one = _antipodal(n, 0.0, 2, ess_full)
     assert V.exact_agreement(one, one)["probability"] == 1.0
+
+
+def test_self_agreement_is_exact_agreement_with_itself():
+    """Two antipodal modes of equal weight at ESS 400: the self-figure has the same closed form as
+    two runs (the pool is the ensemble alone), rises with the effective size, and is 1 for one mode."""
+    from scipy import integrate, stats
+
+    def want(n):
+        sd, sd_h = math.sqrt(0.25 * 2 / n), math.sqrt(0.25 * 2 / (n / 2))  # halves of n / 2 each
+        return integrate.quad(lambda x: (2 * stats.norm.cdf(max(0.1 / np.pi, 2 * abs(x)) / sd) - 1) * stats.norm.pdf(x, scale=sd_h),
+                              -8 * sd_h, 8 * sd_h, limit=200)[0]
+
+    e = _antipodal(400, 0.5, 0, 400.0)
+    assert V.self_agreement(e, draws=4000, seed=1) == pytest.approx(want(400), abs=0.03)
+    big = _antipodal(1600, 0.5, 0, 1600.0)
+    assert V.self_agreement(big, draws=4000, seed=1) == pytest.approx(want(1600), abs=0.03)
+    assert want(1600) > want(400) + 0.05
+    assert V.self_agreement(_antipodal(400, 0.0, 0, 400.0)) == 1.0
 
 
 def test_exact_agreement_states_and_mismatch():
