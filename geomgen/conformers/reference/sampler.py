@@ -309,7 +309,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     positions = [[] for _ in ladders]
     mirrored = [[] for _ in ladders]
     states = [[] for _ in ladders]
-    sweeps = 0
+    sweeps, checks, next_check = 0, 0, 0.0
     agreement = None
     gave_up: list[str] = []
     while True:
@@ -327,6 +327,13 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
             mirrored[c].append(np.asarray(m_block, dtype=bool))
             states[c].append(system.states(block))
         sweeps += cfg.round_sweeps
+        cpu = time.process_time() - c0
+        out_of_time = time.perf_counter() - t0 >= cfg.max_seconds or cpu >= cfg.max_cpu_seconds
+        at_cap = out_of_time or sweeps >= cfg.max_sweeps
+        if not (at_cap or sweeps >= next_check):
+            continue
+        next_check = max(sweeps + cfg.round_sweeps, sweeps * (1.0 + cfg.check_growth))
+        checks += 1
         arr = np.stack([np.concatenate(d) for d in draws])
         conv = torsion_convergence(arr, sym, cfg.targets)
         state_draws = np.stack([np.concatenate(x) for x in states])  # [chains, sweeps, K]
@@ -335,8 +342,6 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         if done and cfg.targets.agreement > 0:
             agreement = _self_agreement(arr, sym, conv, st, system, cfg)
             done = agreement >= cfg.targets.agreement
-        cpu = time.process_time() - c0
-        out_of_time = time.perf_counter() - t0 >= cfg.max_seconds or cpu >= cfg.max_cpu_seconds
         if not done and cfg.give_up_after > 0 and cpu >= cfg.give_up_after * cfg.max_cpu_seconds:
             stuck = _stuck_states(state_draws, labels)
             if not stuck and math.isfinite(cfg.max_cpu_seconds) and not out_of_time:
@@ -344,7 +349,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
             if stuck:
                 gave_up = stuck
                 break
-        if done or sweeps >= cfg.max_sweeps or out_of_time:
+        if done or at_cap:
             break
     all_angles = arr.reshape(cfg.n_chains * sweeps, n_t)
     all_e = np.concatenate([np.concatenate(e) for e in energies])
@@ -363,6 +368,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         "ladder_temperature": (np.mean(kts, 0) / KB_KCAL_PER_MOL_K).round(1).tolist(),
         "swap_acceptance": (accepted / np.maximum(tried, 1)).round(4).tolist(),
         "sweeps_per_chain": sweeps,
+        "convergence_checks": checks,
         **system.move_diagnostics(),
         "mala_step": float(np.mean([math.exp(ld.rungs[0].log_tau) for ld in ladders])),
         "symmetry": sym.tolist(),
