@@ -30,7 +30,7 @@ def _mean_se(v: np.ndarray) -> tuple[float, float]:
     return float(v.mean()), (float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan"))
 
 
-def debiased_wasserstein(estimate, truth, truth_b) -> FlooredWasserstein:
+def debiased_wasserstein(estimate, truth, truth_b=None, floors=None) -> FlooredWasserstein:
     r"""Exact W1 of an estimate's samples to truth samples, the truth-vs-truth floor at the same
     sample sizes, and their difference, averaged over repeats.
 
@@ -57,6 +57,9 @@ def debiased_wasserstein(estimate, truth, truth_b) -> FlooredWasserstein:
         estimate: samples ``[m, D]`` of the estimate, or a sequence of R such arrays (repeats).
         truth: truth samples ``[m, D]`` (or R of them), independent of ``truth_b``.
         truth_b: a second truth sample ``[m, D]`` (or R of them).
+        floors: instead of ``truth_b``, the floors themselves, one per repeat (``W1(truth_b[r],
+            truth[r])`` from an earlier call with the same truth samples): a study whose estimators
+            meet the same truth samples solves each floor once (half the cost of every later call).
 
     Returns:
         FlooredWasserstein: ``(w1, w1_se, floor, floor_se, debiased, debiased_se, repeats)``,
@@ -68,14 +71,21 @@ def debiased_wasserstein(estimate, truth, truth_b) -> FlooredWasserstein:
     Shapes:
         each sample: ``[m, D]``.
     """
-    reps = [(estimate, truth, truth_b)] if _single(estimate) else list(zip(estimate, truth, truth_b))
-    if not _single(estimate) and not (len(estimate) == len(truth) == len(truth_b)):
-        raise ValueError(f"debiased_wasserstein: unequal repeats: {len(estimate)}, {len(truth)}, {len(truth_b)}")
-    if not reps:
+    single = _single(estimate)
+    est, tru = ([estimate], [truth]) if single else (list(estimate), list(truth))
+    if floors is None:
+        if truth_b is None:
+            raise ValueError("debiased_wasserstein: give truth_b (a second truth sample) or floors (its W1 to truth, per repeat)")
+        tb = [truth_b] if single else list(truth_b)
+    else:
+        tb = np.atleast_1d(np.asarray(floors, dtype=np.float64))
+    if not (len(est) == len(tru) == len(tb)):
+        raise ValueError(f"debiased_wasserstein: unequal repeats: {len(est)}, {len(tru)}, {len(tb)}")
+    if not est:
         raise ValueError("debiased_wasserstein: no repeats")
-    w = np.array([wasserstein(q, p) for q, p, _ in reps])
-    f = np.array([wasserstein(pb, p) for _, p, pb in reps])
-    return FlooredWasserstein(*_mean_se(w), *_mean_se(f), *_mean_se(w - f), len(reps))
+    w = np.array([wasserstein(q, p) for q, p in zip(est, tru)])
+    f = tb if floors is not None else np.array([wasserstein(pb, p) for p, pb in zip(tru, tb)])
+    return FlooredWasserstein(*_mean_se(w), *_mean_se(f), *_mean_se(w - f), len(est))
 
 
 def _single(x) -> bool:

@@ -38,3 +38,16 @@ def test_unequal_repeats():
     x = [np.zeros((3, 2))] * 2
     with pytest.raises(ValueError, match="unequal repeats"):
         debiased_wasserstein(x, x[:1], x)
+
+
+def test_precomputed_floors_equal_the_solved_ones(rng):
+    qs, ps, pbs = ([rng.normal(size=(30, 2)) for _ in range(3)] for _ in range(3))
+    solved = debiased_wasserstein(qs, ps, pbs)
+    given = debiased_wasserstein(qs, ps, floors=[wasserstein(pb, p) for p, pb in zip(ps, pbs)])
+    assert given == solved
+    one = debiased_wasserstein(qs[0], ps[0], floors=wasserstein(pbs[0], ps[0]))
+    np.testing.assert_equal(tuple(one), tuple(debiased_wasserstein(qs[0], ps[0], pbs[0])))  # NaN standard errors
+    with pytest.raises(ValueError, match="truth_b"):
+        debiased_wasserstein(qs, ps)
+    with pytest.raises(ValueError, match="unequal repeats"):
+        debiased_wasserstein(qs, ps, floors=[0.1])
