@@ -123,8 +123,9 @@ def _discrete_state_lines() -> list[str]:
            "`geomgen.conformers.reference.moves`; *stopped early*: chains that never left their different states of a "
            "site by a quarter of the CPU cap, revision 3 on):", "",
            "| split | version.revision | molecules | converged | stopped early | "
-           + " | ".join(kinds) + " | sites passing the state rule | median CPU s / mol |",
-           "|---|---|---|---|---|" + "---|" * len(kinds) + "---|---|"]
+           + " | ".join(kinds) + " | sites passing the state rule | median CPU s / mol | converged: median min ESS | "
+           "converged: median self-agreement |",
+           "|---|---|---|---|---|" + "---|" * len(kinds) + "---|---|---|---|"]
     for split in SPLITS:
         path = HERE / f"reference_{split}.npz"
         if not path.exists():
@@ -150,10 +151,14 @@ def _discrete_state_lines() -> list[str]:
                 for kind in seen:
                     mols[kind] = mols.get(kind, 0) + 1
             cpu = [r.diagnostics.get("cpu_seconds", float("nan")) for r in refs]
+            conv = [r.diagnostics for r in refs if r.converged]
+            ess = _median([min([d.get("ess_min", np.inf)] + list(d.get("state_ess", []))) for d in conv]) if conv else float("nan")
+            agree = [d["self_agreement"] for d in conv if d.get("self_agreement") is not None]
             cells = [f"{mols[k]}: {len(sites[k])} ({np.mean(sites[k]):.2f})" if sites[k] else "0" for k in kinds]
             out.append(f"| {split} | {version}.{revision} | {len(refs)} | {sum(r.converged for r in refs)} | "
                        f"{sum(bool(r.diagnostics.get('gave_up_on')) for r in refs)} | " + " | ".join(cells)
-                       + f" | {passed} of {total} | {_median(cpu):.0f} |")
+                       + f" | {passed} of {total} | {_median(cpu):.0f} | {ess:.0f} | "
+                       + (f"{_median(agree):.3f} |" if agree else "- |"))
     return out if len(out) > 5 else []
 
 
