@@ -20,6 +20,7 @@ import numpy as np
 from geomgen.atomic import atomic_write_text
 from geomgen.conformers.reference.ring_flip import flippable_rings
 from geomgen.conformers.reference.store import load_reference_set as _load_reference_set
+from geomgen.conformers.reference.verification import verified_ids
 from geomgen.conformers.torsions import torsion_bond_label
 
 HERE = Path(__file__).resolve().parent
@@ -201,16 +202,7 @@ def _verified_counts(paths) -> list[str]:
     for split in SPLITS:
         if (HERE / f"reference_{split}.npz").exists():
             current[split] = {r.id: r for r in load_reference_set(split) if r.converged}
-    agreed, judged = {}, {}
-    for path in paths:
-        for m in json.loads(path.read_text()).get("molecules", []):
-            ref = current.get(m.get("split"), {}).get(m.get("id"))
-            if ref is None or m.get("stored_seed") != ref.diagnostics.get("seed") or \
-                    m.get("stored_cpu_seconds") != ref.diagnostics.get("cpu_seconds"):
-                continue
-            judged.setdefault(m["split"], set()).add(m["id"])
-            if m.get("agrees"):
-                agreed.setdefault(m["split"], set()).add(m["id"])
+    judged, agreed = verified_ids([json.loads(p.read_text()) for p in paths], current)
     rows = ["", "Verified-converged references (converged, and the stored ensemble agreed with an independent rerun in a "
             "report above; target: >= 100 per evaluation split):", "", "| split | converged | of them rerun | verified |", "|---|---|---|---|"]
     for split, refs in current.items():

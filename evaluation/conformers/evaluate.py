@@ -12,7 +12,8 @@ own molecule (same atom order; stereo from the reference's isomeric SMILES) and 
   has period pi), averaged over torsions then molecules (rad);
 
 Only references that pass the convergence rule (``geomgen.conformers.reference.convergence``)
-are scored unless ``--all-molecules`` is given; the counts are printed and recorded.
+are scored unless ``--all-molecules`` is given (``--verified-only``: only those whose stored
+ensemble an independent rerun confirmed); the counts are printed and recorded.
 * COV-R / AMR-R / COV-P / AMR-P -- symmetric heavy-atom RMSD against ``n`` reference
   conformers rebuilt from evenly spaced samples (thresholds 0.5, 0.75, 1.25 A);
 * dE -- mean MMFF94 energy of the generated conformers minus the mean reference energy
@@ -160,12 +161,28 @@ def amide_summary(refs, scores) -> dict:
             "within 0.1": float(np.mean([d.max() <= 0.1 for d in diffs])) if diffs else float("nan")}
 
 
-def evaluate(split, methods, n, seed, max_molecules=None, all_molecules=False):
+def verified_references(split: str, refs) -> list:
+    """The converged references of ``split`` whose stored ensemble agreed with an independent rerun
+    in a verification report beside this script (``verify_references*.json``;
+    :func:`~geomgen.conformers.reference.verification.verified_ids`)."""
+    from geomgen.conformers.reference.verification import verified_ids
+
+    reports = [json.loads(p.read_text()) for p in sorted(HERE.glob("verify_references*.json"))]
+    _, agreed = verified_ids(reports, {split: {r.id: r for r in refs if r.converged}})
+    return [r for r in refs if r.id in agreed.get(split, set())]
+
+
+def evaluate(split, methods, n, seed, max_molecules=None, all_molecules=False, verified_only=False):
     from geomgen.conformers.reference.store import load_reference_set
 
     every = load_reference_set(split)
-    refs = (every if all_molecules else [r for r in every if r.converged])[:max_molecules]
-    print(f"{split}: {sum(r.converged for r in every)} of {len(every)} references converged; scoring {len(refs)}", flush=True)
+    if verified_only:
+        refs = verified_references(split, every)[:max_molecules]
+        which = "verified"
+    else:
+        refs = (every if all_molecules else [r for r in every if r.converged])[:max_molecules]
+        which = "all" if all_molecules else "converged"
+    print(f"{split}: {sum(r.converged for r in every)} of {len(every)} references converged; scoring {len(refs)} ({which})", flush=True)
     if not refs:
         return []
     rows = []
@@ -181,7 +198,7 @@ def evaluate(split, methods, n, seed, max_molecules=None, all_molecules=False):
             "split": split,
             "method": name,
             "molecules": len(refs),
-            "references": "all" if all_molecules else "converged",
+            "references": which,
             "failed": len(refs) - len(ok),
             "W1 torsions": float(np.mean([s["w1"] for s in ok])),
             "dE": float(np.mean([s["de"] for s in ok])),
@@ -296,6 +313,8 @@ def main(argv=None):
     ap.add_argument("--max-molecules", type=int, default=None)
     ap.add_argument("--all-molecules", action="store_true",
                     help="score against every reference, converged or not (default: converged references only)")
+    ap.add_argument("--verified-only", action="store_true",
+                    help="score only converged references that an independent rerun confirmed (verify_references*.json here)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default=None, help="VonMisesNet checkpoint (default: shipped)")
     ap.add_argument("--candidate", action="append", default=[], metavar="NAME=CHECKPOINT",
@@ -304,6 +323,8 @@ def main(argv=None):
                     help="MMFF94 iterations on geomgen's seed geometry (default: the generator's own default)")
     ap.add_argument("-o", "--output", default=str(HERE / "results.md"))
     args = ap.parse_args(argv)
+    if args.all_molecules and args.verified_only:
+        ap.error("--all-molecules and --verified-only exclude each other")
     import torch
 
     torch.set_num_threads(1)
@@ -322,12 +343,13 @@ def main(argv=None):
     t0 = time.time()
     rows = []
     for split in args.splits:
-        rows += evaluate(split, methods, args.n, args.seed, args.max_molecules, args.all_molecules)
+        rows += evaluate(split, methods, args.n, args.seed, args.max_molecules, args.all_molecules, args.verified_only)
     header = (f"Conformer generation vs MMFF94 Boltzmann references (300 K); n = {args.n} conformers per molecule, "
               f"seed {args.seed}, {os.cpu_count()} cores, wall time {time.time() - t0:.0f} s.\n"
               f"Command: python -m evaluation.conformers.evaluate --splits {' '.join(args.splits)} -n {args.n}"
               + (f" --max-molecules {args.max_molecules}" if args.max_molecules else "")
               + (" --all-molecules" if args.all_molecules else "")
+              + (" --verified-only" if args.verified_only else "")
               + (f" --methods {' '.join(args.methods)}" if args.methods else "")
               + "".join(f" --candidate {c}" for c in args.candidate))
     text = to_markdown(rows, header)

@@ -418,6 +418,35 @@ def rerun_config(stored_config: dict, budget_factor: float = 1.0) -> dict:
     return cfg
 
 
+def verified_ids(reports, references: dict) -> tuple[dict[str, set], dict[str, set]]:
+    """The molecules independent reruns judged, and those whose stored ensemble agreed, per split.
+
+    A report's record counts only for the ensemble it judged: the reference of that split and id
+    in ``references`` must carry the record's stored seed and CPU seconds, so a molecule rebuilt
+    since its verification is neither judged nor verified.
+
+    Args:
+        reports: parsed verification reports (``verify_references.py``'s JSON: a ``molecules``
+            list of records with ``split``, ``id``, ``stored_seed``, ``stored_cpu_seconds``, ``agrees``).
+        references (dict): split -> {id: reference} (anything with ``diagnostics``).
+
+    Returns:
+        ``(judged, agreed)``: split -> set of ids.
+    """
+    judged: dict[str, set] = {}
+    agreed: dict[str, set] = {}
+    for report in reports:
+        for m in report.get("molecules", []):
+            ref = references.get(m.get("split"), {}).get(m.get("id"))
+            if ref is None or m.get("stored_seed") != ref.diagnostics.get("seed") or \
+                    m.get("stored_cpu_seconds") != ref.diagnostics.get("cpu_seconds"):
+                continue
+            judged.setdefault(m["split"], set()).add(m["id"])
+            if m.get("agrees"):
+                agreed.setdefault(m["split"], set()).add(m["id"])
+    return judged, agreed
+
+
 def summarize(agrees, min_share: float = MIN_SHARE, min_molecules: int = MIN_MOLECULES) -> dict:
     """Agreement of a sample of molecules: ``molecules``, ``agree``, ``share`` (None for none)
     and ``trustworthy`` (at least ``min_share`` of at least ``min_molecules`` agree)."""

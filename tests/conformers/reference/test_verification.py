@@ -337,3 +337,30 @@ def test_count_distribution_and_interval():
     assert V.count_interval([1.0] * 5) == (5, 5)
     with pytest.raises(ValueError):
         V.count_distribution([1.2])
+
+
+def test_verified_ids_count_a_record_only_for_the_ensemble_it_judged(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    def ref(i, seed, cpu, converged=True):
+        return SimpleNamespace(id=i, converged=converged, diagnostics={"seed": seed, "cpu_seconds": cpu})
+
+    refs = {"test": {"a": ref("a", 1, 10.0), "b": ref("b", 2, 20.0), "c": ref("c", 3, 30.0)}}
+    report = {"molecules": [
+        {"split": "test", "id": "a", "stored_seed": 1, "stored_cpu_seconds": 10.0, "agrees": True},
+        {"split": "test", "id": "b", "stored_seed": 2, "stored_cpu_seconds": 20.0, "agrees": False},
+        {"split": "test", "id": "c", "stored_seed": 3, "stored_cpu_seconds": 29.0, "agrees": True},  # rebuilt since
+        {"split": "val", "id": "a", "stored_seed": 1, "stored_cpu_seconds": 10.0, "agrees": True},  # another split
+    ]}
+    judged, agreed = V.verified_ids([report], refs)
+    assert judged == {"test": {"a", "b"}} and agreed == {"test": {"a"}}
+    # evaluate.py --verified-only scores exactly those
+    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "evaluation" / "conformers" / "evaluate.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    (tmp_path / "verify_references_x.json").write_text(json.dumps(report))
+    monkeypatch.setattr(mod, "HERE", tmp_path)
+    every = list(refs["test"].values()) + [ref("d", 4, 40.0, converged=False)]
+    assert [r.id for r in mod.verified_references("test", every)] == ["a"]
+    with pytest.raises(SystemExit):
+        mod.main(["--all-molecules", "--verified-only"])
