@@ -339,6 +339,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         state_draws = np.stack([np.concatenate(x) for x in states])  # [chains, sweeps, K]
         st = state_convergence(state_draws, cfg.targets, labels)
         done = conv["converged"] and st["states_converged"] and sweeps >= cfg.min_sweeps
+        agreement = None  # the figure of this check's ensemble, computed once the rule holds
         if done and cfg.targets.agreement > 0:
             agreement = _self_agreement(arr, sym, conv, st, system, cfg)
             done = agreement >= cfg.targets.agreement
