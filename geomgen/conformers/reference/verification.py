@@ -40,6 +40,13 @@ one molecule, the probability that two *exact* samplers at the two ensembles' ef
 agree by the rule (bootstrap from the pooled ensembles, the threshold's inter-half W1 simulated
 too). Summed over the molecules of a verification, it is the agreement an exact sampler would
 reach: the bar a sampler can be held to at those effective sizes.
+
+*The sampler's precision target.* :func:`self_agreement` is the same figure for one run against an
+exact rerun like it: :func:`exact_agreement` of the ensemble with itself. The reference sampler
+(``agreement_target``, sampler revision 7) runs on past its R-hat/ESS/W1 rule until that figure
+reaches the target, so a molecule labelled converged is one that a verification should confirm
+with at least that probability if the sampler were exact; what the verification then measures
+is whether it is.
 """
 
 from __future__ import annotations
