@@ -76,6 +76,11 @@ CORE_OPTIONS: tuple[Option, ...] = (
     Option("n_chains", 4, "independent chains (replica ladders), at least 2 (default 4).", ("--chains",), low=2),
     Option("n_samples", 400, "pooled samples returned (default 400; the command line's 300).", ("-n", "--num-samples"),
            cli_default=300, low=1),
+    Option("max_samples", 0, _h("""with more than ``n_samples``, the pooled samples returned grow with the run's effective
+           sample size, up to this: the smallest torsion ESS, rounded, clipped to [``n_samples``, ``max_samples``]. The
+           stored samples are what a verification compares, and they resolve no more than their count, so an ensemble
+           with an ESS of thousands stored as 1,600 samples may never reach an ``agreement_target`` (default 0: always
+           ``n_samples``)."""), low=0),
     Option("ladder", "hamiltonian", _h("""``hamiltonian`` (scale the rotatable bonds' torsion terms) or ``temperature``
            (default ``hamiltonian``)."""), choices=("hamiltonian", "temperature")),
     Option("n_replicas", 1, _h("""rungs per ladder; 1 means no replica exchange (default 1: at equal wall time a ladder

@@ -74,7 +74,8 @@ class ReferenceResult:
 
     Attributes:
         torsions: the :class:`TorsionSet` sampled.
-        angles: ``[n_samples, T]`` pooled torsion samples (radians).
+        angles: ``[n_samples, T]`` pooled torsion samples (radians); with ``max_samples``, up to
+            that many (the option's help says how many); the per-sample arrays below likewise.
         energies: ``[n_samples]`` MMFF94 energies (kcal/mol).
         positions: ``[n_samples, N, 3]`` the sampled geometries (float32).
         chains: ``[M, S, T]`` all post-warm-up draws, per chain.
@@ -250,6 +251,15 @@ def _thin(n: int, n_samples: int) -> np.ndarray:
     return np.linspace(0, n - 1, min(n_samples, n)).round().astype(int)
 
 
+def _n_keep(conv: dict, cfg) -> int:
+    """How many pooled samples a run stores: ``n_samples``, or with ``max_samples`` above it the
+    smallest torsion ESS clipped to [``n_samples``, ``max_samples``] (option ``max_samples``)."""
+    if cfg.max_samples <= cfg.n_samples or not conv.get("ess"):
+        return cfg.n_samples
+    ess = float(np.min(conv["ess"]))
+    return int(np.clip(round(ess), cfg.n_samples, cfg.max_samples)) if math.isfinite(ess) else cfg.max_samples
+
+
 def _self_agreement(chains: np.ndarray, sym: np.ndarray, conv: dict, st: dict, system: System, cfg) -> float:
     """:func:`~geomgen.conformers.reference.verification.self_agreement` of the ensemble the run
     would store if it stopped now (the thinned pooled draws, with their effective sizes, state
@@ -258,7 +268,7 @@ def _self_agreement(chains: np.ndarray, sym: np.ndarray, conv: dict, st: dict, s
 
     flat = chains.reshape(-1, chains.shape[-1])
     diag = {"ess": conv["ess"], "w1": conv["w1"], **st, **system.move_diagnostics()}
-    ens = Ensemble(torsion_atoms=np.asarray(system.torsions.atoms).reshape(-1, 4), angles=flat[_thin(len(flat), cfg.n_samples)],
+    ens = Ensemble(torsion_atoms=np.asarray(system.torsions.atoms).reshape(-1, 4), angles=flat[_thin(len(flat), _n_keep(conv, cfg))],
                    symmetry=sym, diagnostics=diag)
     return self_agreement(ens, seed=cfg.seed)
 
@@ -355,7 +365,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     all_angles = arr.reshape(cfg.n_chains * sweeps, n_t)
     all_e = np.concatenate([np.concatenate(e) for e in energies])
     all_pos = np.concatenate([np.concatenate(p) for p in positions]).reshape(-1, n_atoms, 3)
-    keep = _thin(len(all_e), cfg.n_samples)
+    keep = _thin(len(all_e), _n_keep(conv, cfg))
     tried = np.sum([lad.swap_tried for lad in ladders], 0)
     accepted = np.sum([lad.swap_accepted for lad in ladders], 0)
     lams, kts = zip(*[lad.laws() for lad in ladders])

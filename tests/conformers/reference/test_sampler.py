@@ -176,6 +176,23 @@ def test_sparse_convergence_checks_keep_the_samples_and_the_final_figures():
         assert every.diagnostics[key] == sparse.diagnostics[key]
 
 
+def test_stored_samples_grow_with_the_ess_up_to_max_samples():
+    """With ``max_samples`` the stored count is the smallest torsion ESS clipped to
+    [n_samples, max_samples]; without it, always n_samples."""
+    from geomgen.conformers.reference.sampler import _n_keep
+
+    base = dict(n_chains=2, n_samples=100, warmup_sweeps=10, round_sweeps=100, min_sweeps=1000, max_sweeps=1000, ess_target=1e9, seed=5)
+    assert _n_keep({"ess": [350.4, 900.0]}, SamplerConfig(**base, max_samples=300)) == 300
+    assert _n_keep({"ess": [150.4, 900.0]}, SamplerConfig(**base, max_samples=300)) == 150
+    assert _n_keep({"ess": [50.0]}, SamplerConfig(**base, max_samples=300)) == 100
+    assert _n_keep({"ess": [5000.0]}, SamplerConfig(**base)) == 100
+    assert _n_keep({"ess": []}, SamplerConfig(**base, max_samples=300)) == 100
+    mol = embed_seed(parse_molecule("CCCC"), seed=0)
+    res = sample_reference(mol, SamplerConfig(**base, max_samples=10_000))
+    want = int(np.clip(round(min(res.diagnostics["ess"])), 100, 2000))  # 2 chains x 1000 sweeps recorded
+    assert len(res.angles) == len(res.energies) == len(res.states) == want > 100
+
+
 def test_agreement_target_runs_on_until_an_exact_rerun_would_agree():
     """Butane's two gauche and one anti wells pass R-hat/ESS/W1 early; with an agreement target the
     run goes on until its own ensemble's figure reaches it, and records the figure; without one it
