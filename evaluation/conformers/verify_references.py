@@ -105,7 +105,19 @@ def molecule_record(split: str, ref, rec: dict, ess_factors=(1.0,)) -> dict:
     exact = {f"{f:g}": V.exact_agreement(ref, rerun, ess_factor=f)["probability"] for f in ess_factors}
     d = rec["diagnostics"]
     return {**base, "error": None, "rerun_converged": bool(is_converged(d)), "rerun_cpu_seconds": d.get("cpu_seconds"),
-            "rerun_sweeps": d.get("sweeps_per_chain"), **cmp, "exact_agreement": exact}
+            "rerun_sweeps": d.get("sweeps_per_chain"), **cmp, "exact_agreement": exact,
+            "energy": energy_record(ref.energies, rec["arrays"]["energies"])}
+
+
+def energy_record(stored, rerun) -> dict:
+    """Mean and lowest MMFF94 energy (kcal/mol) of the two ensembles: a rerun whose lowest energy is
+    well below every stored sample found a basin the stored run never visited, whatever the torsion
+    rule says (``rerun_min_below``: stored minimum minus the rerun's)."""
+    a, b = np.asarray(stored, dtype=np.float64), np.asarray(rerun, dtype=np.float64)
+    if not (len(a) and len(b)):
+        return {}
+    return {"stored_mean": float(a.mean()), "rerun_mean": float(b.mean()), "stored_min": float(a.min()), "rerun_min": float(b.min()),
+            "rerun_min_below": float(a.min() - b.min())}
 
 
 def picked_from(path: Path, refs_by_split: dict[str, dict]) -> list[tuple[str, object]]:
@@ -224,12 +236,14 @@ def markdown(result: dict) -> str:
                   f"{p['molecules']}.", ""]
     factors = list(ex) if ex else []
     head = ("| split | id | SMILES | torsions | worst W1 / threshold | worst state diff. | rerun converged | agrees | within noise |"
-            + "".join(f" P(exact agrees), {f} x ESS |" for f in factors))
-    rule = "|---|---|---|---:|---|---:|---|---|---|" + "---:|" * len(factors)
+            + "".join(f" P(exact agrees), {f} x ESS |" for f in factors) + " mean energy stored / rerun | lowest: stored - rerun |")
+    rule = "|---|---|---|---:|---|---:|---|---|---|" + "---:|" * len(factors) + "---|---:|"
     if pairs:
         head += " reruns: worst W1 / threshold | reruns agree |"
         rule += "---|---|"
-    lines += [head, rule]
+    lines += ["Energies (MMFF94, kcal/mol): the mean of each ensemble, and how far the lowest stored sample lies above the "
+              "lowest rerun sample; a rerun far below the stored minimum found a basin the stored run never visited.", "",
+              head, rule]
     for m in result["molecules"]:
         if m.get("error"):
             worst, state, why = "-", "-", f"rerun failed: {m['error']}"
@@ -245,6 +259,8 @@ def markdown(result: dict) -> str:
         row = (f"| {m['split']} | {m['id']} | `{m['smiles']}` | {m['n_torsions']} | {worst} | {state} | {conv} | {why} | "
                f"{'-' if nz is None else ('yes' if nz else 'no')} |"
                + "".join(f" {_fmt((m.get('exact_agreement') or {}).get(f), '.2f')} |" for f in factors))
+        en = m.get("energy") or {}
+        row += (f" {en['stored_mean']:.2f} / {en['rerun_mean']:.2f} | {en['rerun_min_below']:.2f} |" if en else " - | - |")
         if pairs:
             pw = "-" if m.get("pair_worst_w1") is None else f"{m['pair_worst_w1']:.3f} / {m['pair_worst_threshold']:.3f}"
             ra = m.get("reruns_agree")

@@ -129,6 +129,9 @@ def test_script_end_to_end_and_resume(tmp_path, monkeypatch):
     m0, m1 = data["molecules"]
     assert m0["n_torsions"] == len(m0["torsions"]) == 1 and m1["n_torsions"] == 0
     assert set(m0["torsions"][0]) >= {"atoms", "w1", "rerun_half_w1", "threshold", "agrees"}
+    ref0 = next(r for r in load_reference_set(str(ref)) if r.id == "m0")
+    assert m0["energy"]["stored_min"] == pytest.approx(float(ref0.energies.min()))
+    assert m0["energy"]["rerun_min_below"] == pytest.approx(m0["energy"]["stored_min"] - m0["energy"]["rerun_min"])
     assert [s["name"] for s in m1["states"]] == ["amide-0"] and m1["states"][0]["rerun"] is not None
     s = data["summary"]
     assert s["overall"]["molecules"] == 2 and s["splits"]["tiny"]["eligible"] == 2 and s["overall"]["trustworthy"] is False
