@@ -416,13 +416,27 @@ def rerun_seed(stored_seed: int, seed: int = 1) -> int:
 def rerun_config(stored_config: dict, budget_factor: float = 1.0) -> dict:
     """The rerun's sampler settings: the stored ones with ``max_cpu_seconds`` multiplied by
     ``budget_factor`` (a factor below 1 gives less than the original budget: a smoke test, not a
-    check of the label)."""
+    check of the label), and without early stopping (``give_up_after`` 0): a check gets at least
+    the original budget, so a rerun does not stop at a quarter of it because its own projection
+    looks hopeless (test-00025's rerun stopped at 464 CPU-s where the stored run converged at 1,605)."""
     if not budget_factor > 0:
         raise ValueError(f"rerun_config: budget_factor must be positive, got {budget_factor}")
     cfg = dict(stored_config)
     if cfg.get("max_cpu_seconds") is not None:
         cfg["max_cpu_seconds"] = float(cfg["max_cpu_seconds"]) * budget_factor
+    if "give_up_after" in cfg:
+        cfg["give_up_after"] = 0.0
     return cfg
+
+
+def _same_run(recorded: dict, config: dict, gave_up) -> bool:
+    """Whether a cached run is the run ``config`` asks for: the same settings, or settings that
+    differ only in ``give_up_after`` when the run never gave up (early stopping draws no random
+    numbers, so until it fires the two runs are the same run)."""
+    if recorded == config:
+        return True
+    strip = lambda c: {k: v for k, v in c.items() if k != "give_up_after"}  # noqa: E731
+    return not gave_up and strip(recorded) == strip(config)
 
 
 def verified_ids(reports, references: dict) -> tuple[dict[str, set], dict[str, set]]:
@@ -497,7 +511,8 @@ def write_rerun(work_dir, rec: dict) -> None:
 
 def cached_rerun(work_dir, mol_id: str, seed: int, config: dict) -> dict | None:
     """The :func:`rerun` record of ``mol_id`` in ``work_dir`` if it was sampled with exactly
-    ``seed`` and ``config`` (else None: it has to run again)."""
+    ``seed`` and ``config`` (or a config that gives the same run, :func:`_same_run`; else None: it
+    has to run again)."""
     import json
     from pathlib import Path
 
@@ -507,7 +522,7 @@ def cached_rerun(work_dir, mol_id: str, seed: int, config: dict) -> dict | None:
         with np.load(npz) as z:
             arrays = {k: z[k] for k in z.files}
         diag = json.loads(str(arrays["diagnostics"]))
-        if diag.get("seed") == seed and diag.get("config") == dict(config):
+        if diag.get("seed") == seed and _same_run(diag.get("config") or {}, dict(config), diag.get("gave_up_on")):
             return {"id": mol_id, "ok": True, "arrays": arrays, "diagnostics": diag, "seed": seed, "config": dict(config)}
     elif fail.exists():
         rec = json.loads(fail.read_text())

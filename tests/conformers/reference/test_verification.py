@@ -87,6 +87,12 @@ def test_seed_config_summary():
     with pytest.raises(ValueError):
         V.rerun_seed(0, -1)
     assert V.rerun_config({"max_cpu_seconds": 90.0, "n_chains": 4}, 1.5) == {"max_cpu_seconds": 135.0, "n_chains": 4}
+    # a check gets the whole budget: no early stopping in reruns
+    assert V.rerun_config({"max_cpu_seconds": 90.0, "give_up_after": 0.25}) == {"max_cpu_seconds": 90.0, "give_up_after": 0.0}
+    # a cached run that never gave up is the run a config without early stopping asks for
+    assert V._same_run({"a": 1, "give_up_after": 0.25}, {"a": 1, "give_up_after": 0.0}, gave_up=[])
+    assert not V._same_run({"a": 1, "give_up_after": 0.25}, {"a": 1, "give_up_after": 0.0}, gave_up=["projected: ..."])
+    assert not V._same_run({"a": 2, "give_up_after": 0.25}, {"a": 1, "give_up_after": 0.0}, gave_up=[])
     assert V.summarize([True] * 27 + [False] * 3)["trustworthy"]
     assert not V.summarize([True] * 20)["trustworthy"]  # too few
     assert not V.summarize([True] * 26 + [False] * 4)["trustworthy"]
