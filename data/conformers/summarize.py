@@ -20,6 +20,7 @@ import numpy as np
 from geomgen.atomic import atomic_write_text
 from geomgen.conformers.reference.ring_flip import flippable_rings
 from geomgen.conformers.reference.store import load_reference_set as _load_reference_set
+from geomgen.conformers.reference.store import recorded_targets
 from geomgen.conformers.reference.verification import verified_ids
 from geomgen.conformers.torsions import torsion_bond_label
 
@@ -114,6 +115,13 @@ def main():
     atomic_write_text(HERE / "STATS.md", text)
 
 
+def _missed_basin(d: dict) -> bool:
+    """Whether a run with a basin search (revision 9) found no sample basin within its tolerance of
+    the search's lowest minimum (or had nothing to compare)."""
+    gap = d.get("basin_gap")
+    return gap is None or gap > recorded_targets(d).basin_gap
+
+
 def _discrete_state_lines() -> list[str]:
     """References of sampler version 3 and later: the discrete states monitored (amide E/Z,
     nitrogen configurations, ring puckers, ring-nitrogen configurations), how many passed the rule,
@@ -122,11 +130,13 @@ def _discrete_state_lines() -> list[str]:
     out = ["", "References of sampler version 3 and later (over-dispersed starts, discrete states in the rule; per kind of "
            "site: molecules with such sites, sites, and in brackets the mean pooled share of samples in state 1; see "
            "`geomgen.conformers.reference.moves`; *stopped early*: chains that never left their different states of a "
-           "site by a quarter of the CPU cap, revision 3 on):", "",
+           "site by a quarter of the CPU cap, revision 3 on; *missed a basin*: of the runs with a basin search (revision 9), those "
+           "whose lowest-energy samples relax into nothing within the tolerance of the search's lowest minimum, "
+           "`geomgen.conformers.reference.basins`):", "",
            "| split | version.revision | molecules | converged | stopped early | "
            + " | ".join(kinds) + " | sites passing the state rule | median CPU s / mol | converged: median min ESS | "
-           "converged: median self-agreement |",
-           "|---|---|---|---|---|" + "---|" * len(kinds) + "---|---|---|---|"]
+           "converged: median self-agreement | missed a basin |",
+           "|---|---|---|---|---|" + "---|" * len(kinds) + "---|---|---|---|---|"]
     for split in SPLITS:
         path = HERE / f"reference_{split}.npz"
         if not path.exists():
@@ -155,11 +165,14 @@ def _discrete_state_lines() -> list[str]:
             conv = [r.diagnostics for r in refs if r.converged]
             ess = _median([min([d.get("ess_min", np.inf)] + list(d.get("state_ess", []))) for d in conv]) if conv else float("nan")
             agree = [d["self_agreement"] for d in conv if d.get("self_agreement") is not None]
+            searched = [r.diagnostics for r in refs if "basin_gap" in r.diagnostics]
+            missed = sum(_missed_basin(d) for d in searched)
             cells = [f"{mols[k]}: {len(sites[k])} ({np.mean(sites[k]):.2f})" if sites[k] else "0" for k in kinds]
             out.append(f"| {split} | {version}.{revision} | {len(refs)} | {sum(r.converged for r in refs)} | "
                        f"{sum(bool(r.diagnostics.get('gave_up_on')) for r in refs)} | " + " | ".join(cells)
                        + f" | {passed} of {total} | {_median(cpu):.0f} | {ess:.0f} | "
-                       + (f"{_median(agree):.3f} |" if agree else "- |"))
+                       + (f"{_median(agree):.3f} |" if agree else "- |")
+                       + (f" {missed} of {len(searched)} |" if searched else " - |"))
     return out if len(out) > 5 else []
 
 

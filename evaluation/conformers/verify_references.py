@@ -106,7 +106,17 @@ def molecule_record(split: str, ref, rec: dict, ess_factors=(1.0,)) -> dict:
     d = rec["diagnostics"]
     return {**base, "error": None, "rerun_converged": bool(is_converged(d)), "rerun_cpu_seconds": d.get("cpu_seconds"),
             "rerun_sweeps": d.get("sweeps_per_chain"), **cmp, "exact_agreement": exact,
-            "energy": energy_record(ref.energies, rec["arrays"]["energies"])}
+            "energy": energy_record(ref.energies, rec["arrays"]["energies"]), "basins": basin_record(ref.diagnostics, d)}
+
+
+def basin_record(stored: dict, rerun: dict) -> dict:
+    """The lowest minimum each run's lowest-energy samples relax into (diagnostics ``basin_sample_min``,
+    revision 9) and how far the stored one lies above the rerun's (``basin_below``): what the raw
+    lowest energies say, without their thermal noise; empty unless both runs recorded it."""
+    a, b = stored.get("basin_sample_min"), rerun.get("basin_sample_min")
+    if a is None or b is None:
+        return {}
+    return {"stored_sample_min": a, "rerun_sample_min": b, "basin_below": a - b}
 
 
 def energy_record(stored, rerun) -> dict:
@@ -236,13 +246,16 @@ def markdown(result: dict) -> str:
                   f"{p['molecules']}.", ""]
     factors = list(ex) if ex else []
     head = ("| split | id | SMILES | torsions | worst W1 / threshold | worst state diff. | rerun converged | agrees | within noise |"
-            + "".join(f" P(exact agrees), {f} x ESS |" for f in factors) + " mean energy stored / rerun | lowest: stored - rerun |")
-    rule = "|---|---|---|---:|---|---:|---|---|---|" + "---:|" * len(factors) + "---|---:|"
+            + "".join(f" P(exact agrees), {f} x ESS |" for f in factors)
+            + " mean energy stored / rerun | lowest: stored - rerun | lowest basin: stored - rerun |")
+    rule = "|---|---|---|---:|---|---:|---|---|---|" + "---:|" * len(factors) + "---|---:|---:|"
     if pairs:
         head += " reruns: worst W1 / threshold | reruns agree |"
         rule += "---|---|"
     lines += ["Energies (MMFF94, kcal/mol): the mean of each ensemble, and how far the lowest stored sample lies above the "
-              "lowest rerun sample; a rerun far below the stored minimum found a basin the stored run never visited.", "",
+              "lowest rerun sample; a rerun far below the stored minimum found a basin the stored run never visited. The "
+              "lowest basin (revision 9 on): the lowest minimum that each run's lowest-energy samples relax into "
+              "(`geomgen.conformers.reference.basins`), the same comparison without the thermal noise of single samples.", "",
               head, rule]
     for m in result["molecules"]:
         if m.get("error"):
@@ -261,6 +274,8 @@ def markdown(result: dict) -> str:
                + "".join(f" {_fmt((m.get('exact_agreement') or {}).get(f), '.2f')} |" for f in factors))
         en = m.get("energy") or {}
         row += (f" {en['stored_mean']:.2f} / {en['rerun_mean']:.2f} | {en['rerun_min_below']:.2f} |" if en else " - | - |")
+        bs = m.get("basins") or {}
+        row += f" {bs['basin_below']:.2f} |" if bs else " - |"
         if pairs:
             pw = "-" if m.get("pair_worst_w1") is None else f"{m['pair_worst_w1']:.3f} / {m['pair_worst_threshold']:.3f}"
             ra = m.get("reruns_agree")

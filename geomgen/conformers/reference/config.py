@@ -35,13 +35,16 @@ def _post_init(self) -> None:
         raise ValueError(f"SamplerConfig: t_max ({self.t_max}) must exceed temperature ({self.temperature})")
     if self.agreement_target > 1.0:
         raise ValueError(f"SamplerConfig: agreement_target is a probability, at most 1, got {self.agreement_target}")
+    if self.basin_starts > min(self.basin_search, self.n_chains):
+        raise ValueError(f"SamplerConfig: basin_starts ({self.basin_starts}) exceeds basin_search ({self.basin_search}) "
+                         f"or n_chains ({self.n_chains})")
     if self.min_sweeps > self.max_sweeps:
         raise ValueError(f"SamplerConfig: min_sweeps ({self.min_sweeps}) exceeds max_sweeps ({self.max_sweeps})")
 
 
 def _targets(self) -> ConvergenceTargets:
     return ConvergenceTargets(rhat=self.rhat_target, ess=self.ess_target, w1=self.w1_target, state_gap=self.state_gap_target,
-                              agreement=self.agreement_target)
+                              agreement=self.agreement_target, basin_gap=self.basin_tolerance)
 
 
 def _doc() -> str:

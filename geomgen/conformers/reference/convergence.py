@@ -55,6 +55,9 @@ class ConvergenceTargets:
             :func:`torsion_convergence`: the probability that an exact sampler's rerun at the
             run's effective sizes agrees with it by the verification rule must reach this
             (:func:`~geomgen.conformers.reference.verification.self_agreement`; default 0: not checked).
+        basin_gap (float): checked by the sampler at the end of a run with a basin search: how far
+            (kcal/mol) the search's lowest minimum may lie below every basin the run's lowest samples
+            relax into (:func:`~geomgen.conformers.reference.basins.basin_gap`; default inf: not checked).
     """
 
     rhat: float = 1.05
@@ -62,6 +65,7 @@ class ConvergenceTargets:
     w1: float = 0.1
     state_gap: float = 0.1
     agreement: float = 0.0
+    basin_gap: float = math.inf
 
 
 def _pyramidal_nitrogen(atom) -> bool:

@@ -129,6 +129,16 @@ CORE_OPTIONS: tuple[Option, ...] = (
            (:func:`~geomgen.conformers.reference.verification.self_agreement`) at least this; the run goes on until
            it does, so the ESS a molecule gets is what its torsions need (default 0: not checked)."""), ("--agreement",),
            low=0.0),
+    Option("basin_search", 0, _h("""starts of an independent search for low-energy basins made before the chains: over-dispersed
+           starts like the chains' own (their discrete states drawn at random), each minimised with MMFF94, the distinct minima
+           kept (:mod:`~geomgen.conformers.reference.basins`); it gives the ``basin_starts`` and the ``basin_tolerance``
+           check (default 0: no search)."""), ("--basin-search",), low=0),
+    Option("basin_starts", 0, _h("""chains started at the search's lowest distinct minima instead of an over-dispersed start, so
+           that some chain starts in each of the basins that matter most, which random starts may all miss (default 0)."""),
+           ("--basin-starts",), low=0),
+    Option("basin_tolerance", math.inf, _h("""convergence, with ``basin_search``: the lowest search minimum may lie at most this far
+           (kcal/mol) below every basin that the run's lowest-energy samples relax into; further, the run missed a basin
+           and is not converged (default inf: not checked)."""), ("--basin-tolerance",), low=0.0, inf_ok=True),
     Option("own_embeddings", True, _h("""start each chain from its own ETKDGv3 embedding (with the seed's stereo) rather than
            from the seed, its discrete states spread over the chains (default True)."""), low=None),
     Option("seed", 0, "random seed (default 0)."),

@@ -187,11 +187,12 @@ def _state_targets(system: System, n_chains: int, rng: np.random.Generator) -> l
 
 
 def _overdispersed_start(system: System, seed_pos: np.ndarray, ts: TorsionSet, rng: np.random.Generator,
-                         target: np.ndarray | None = None, own_embedding: bool = True) -> np.ndarray:
+                         target: np.ndarray | None = None, own_embedding: bool = True, max_iters: int = 200) -> np.ndarray:
     """An over-dispersed start: the chain's own embedding (``own_embedding``, for a molecule without
     saturated rings; else, or if it fails, the seed), its discrete sites put in the states ``target`` (:func:`_state_targets`) and the others
-    (ring puckers) flipped at random, random torsions (best of 10 draws), a short minimisation.
-    Chains that share one start cannot reveal a slow mode that none of them leaves."""
+    (ring puckers) flipped at random, random torsions (best of 10 draws), a short minimisation
+    (``max_iters`` BFGS iterations). Chains that share one start cannot reveal a slow mode that none
+    of them leaves."""
     from geomgen.conformers.embedding import non_aromatic_rings
 
     # a molecule with a saturated ring keeps the seed's rings (flipped at random): the reference
@@ -207,11 +208,34 @@ def _overdispersed_start(system: System, seed_pos: np.ndarray, ts: TorsionSet, r
         pos = move.randomize(pos, rng)
     mmff = system.mmff
     if len(ts) == 0:
-        return mmff.minimize(pos, max_iters=200)[0]
+        return mmff.minimize(pos, max_iters=max_iters)[0]
     draws = rng.uniform(-math.pi, math.pi, (10, len(ts)))
     cands = set_torsions(pos, ts, draws)
     best = cands[int(np.argmin(mmff.energies(cands)))]
-    return mmff.minimize(best, max_iters=200)[0]
+    return mmff.minimize(best, max_iters=max_iters)[0]
+
+
+def _basin_search(system: System, seed_pos: np.ndarray, ts: TorsionSet, cfg):
+    """The independent search of option ``basin_search``: that many over-dispersed starts
+    (:func:`_overdispersed_start`, every discrete site in a random state), each minimised to
+    convergence, the distinct minima kept, lowest first
+    (:class:`~geomgen.conformers.reference.basins.Minima`). Its own random stream, so the chains'
+    streams are those of a run without a search."""
+    from geomgen.conformers.reference.basins import Minima, distinct
+
+    rng = np.random.default_rng([cfg.seed, cfg.n_chains, 1])
+    n_sites = len(system.state_labels())
+    pos, energies = [], []
+    for _ in range(cfg.basin_search):
+        target = rng.integers(0, 2, n_sites).astype(bool)
+        start = _overdispersed_start(system, seed_pos, ts, rng, target, cfg.own_embeddings, max_iters=500)
+        p, e = system.mmff.minimize(start, max_iters=500)
+        pos.append(p)
+        energies.append(e)
+    if not pos:
+        return Minima(np.zeros((0, len(seed_pos), 3)), np.zeros(0), 0)
+    p, e = distinct(np.asarray(pos), np.asarray(energies))
+    return Minima(p, e, len(pos))
 
 
 def _stuck_states(states: np.ndarray, labels: list[str]) -> list[str]:
@@ -273,6 +297,26 @@ def _self_agreement(chains: np.ndarray, sym: np.ndarray, conv: dict, st: dict, s
     return self_agreement(ens, seed=cfg.seed)
 
 
+#: lowest-energy samples minimised by the basin check
+BASIN_SAMPLES = 32
+
+
+def _basin_check(search, positions: np.ndarray, energies: np.ndarray, system: System, cfg) -> dict:
+    """The diagnostics of option ``basin_search``: the search's lowest minimum (``basin_search_min``,
+    and ``basin_search_minima`` found of ``basin_search`` starts), the lowest minimum that the
+    :data:`BASIN_SAMPLES` lowest-energy stored samples relax into (``basin_sample_min``) and
+    ``basin_gap``, their difference (:func:`~geomgen.conformers.reference.basins.basin_gap`; None
+    without a search or when either side is empty)."""
+    from geomgen.conformers.reference.basins import basin_gap, sample_minima
+
+    if search is None:
+        return {}
+    mins = sample_minima(positions, energies, system.mmff, n=BASIN_SAMPLES)
+    gap = basin_gap(mins, search)
+    return {"basin_search_min": search.lowest if len(search.energies) else None, "basin_search_minima": int(len(search.energies)),
+            "basin_sample_min": mins.lowest if len(mins.energies) else None, "basin_gap": None if math.isnan(gap) else float(gap)}
+
+
 def sample_reference(mol, config: SamplerConfig | None = None, torsions: TorsionSet | None = None, starts=None) -> ReferenceResult:
     """Sample the MMFF94 Boltzmann distribution of ``mol`` (flexible geometry) by MCMC.
 
@@ -300,9 +344,13 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     seed_pos = mol.GetConformer().GetPositions()
     rngs = [np.random.default_rng([cfg.seed, c]) for c in range(cfg.n_chains)]
     labels = system.state_labels()
+    search = _basin_search(system, seed_pos, ts, cfg) if cfg.basin_search > 0 else None
     if starts is None:
         targets = _state_targets(system, cfg.n_chains, np.random.default_rng([cfg.seed, cfg.n_chains]))
         starts = [_overdispersed_start(system, seed_pos, ts, r, t, cfg.own_embeddings) for r, t in zip(rngs, targets)]
+        if search is not None:  # the first chains start in the lowest basins found
+            for c, p in enumerate(search.positions[:cfg.basin_starts]):
+                starts[c] = p
     elif np.shape(starts) != (cfg.n_chains, mol.GetNumAtoms(), 3):
         raise ValueError(f"sample_reference: starts must be [{cfg.n_chains}, {mol.GetNumAtoms()}, 3], got {np.shape(starts)}")
     ladders = [Ladder(system, np.asarray(s, dtype=np.float64), r) for s, r in zip(starts, rngs)]
@@ -366,6 +414,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     all_e = np.concatenate([np.concatenate(e) for e in energies])
     all_pos = np.concatenate([np.concatenate(p) for p in positions]).reshape(-1, n_atoms, 3)
     keep = _thin(len(all_e), _n_keep(conv, cfg))
+    basin = _basin_check(search, all_pos[keep], all_e[keep], system, cfg)
     tried = np.sum([lad.swap_tried for lad in ladders], 0)
     accepted = np.sum([lad.swap_accepted for lad in ladders], 0)
     lams, kts = zip(*[lad.laws() for lad in ladders])
@@ -393,8 +442,11 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         "torsions_converged": conv["converged"],
         **st,
         "self_agreement": agreement,
+        **basin,
         "converged": bool(conv["converged"] and st["states_converged"] and not gave_up
-                          and (cfg.targets.agreement <= 0 or (agreement or 0.0) >= cfg.targets.agreement)),
+                          and (cfg.targets.agreement <= 0 or (agreement or 0.0) >= cfg.targets.agreement)
+                          and (not math.isfinite(cfg.targets.basin_gap)
+                               or (basin["basin_gap"] is not None and basin["basin_gap"] <= cfg.targets.basin_gap))),
         "gave_up_on": gave_up,
         "targets": asdict(cfg.targets),
         "seconds": time.perf_counter() - t0,

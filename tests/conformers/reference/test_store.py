@@ -212,3 +212,50 @@ def test_the_label_is_judged_by_the_targets_the_molecule_was_built_to():
     assert recorded_targets(diag7).agreement == 0.95
     assert not is_converged({**diag7, "self_agreement": 0.9}) and not is_converged(diag7)
     assert is_converged({**diag7, "self_agreement": 0.96})
+
+
+def test_amide_states_are_stored_and_rebuilt():
+    """Format 5: each sample records its amide E/Z state, and conformers() rebuilds it in that
+    state (a tertiary amide, about 40/60 in MMFF94, with amide flips and mirror moves), close to
+    the sampled geometry; read without the states, every rebuilt conformer has the seed's and the
+    samples in the other state come back far from what was sampled."""
+    import dataclasses
+
+    from rdkit import Chem
+
+    from geomgen.conformers import SamplerConfig, embed_seed, parse_molecule, sample_reference
+    from geomgen.conformers.reference.build import sample_molecule
+    from geomgen.conformers.reference.sampler import System
+    from geomgen.conformers.reference.store import ReferenceMolecule, encode_states, molecule_from_record
+
+    cfg = dict(TINY, n_samples=60, warmup_sweeps=50, round_sweeps=400, min_sweeps=400, max_sweeps=400, amide_flips_per_sweep=2.0,
+               mirror_moves=True)
+    # through the build and the record, as the store writes it
+    ref = molecule_from_record(sample_molecule("m", "CCN(C)C(C)=O", cfg, seed=2)["arrays"])
+    assert ref.states is not None and set(ref.states.tolist()) == {0, 1}
+    system = System(ref.mol, ref.torsions(), SamplerConfig(**cfg))
+    pos = np.stack([c.GetPositions() for c in ref.conformers().GetConformers()])
+    np.testing.assert_array_equal(encode_states(system, pos, ref.mirrored.astype(bool)), ref.states)
+    seed_state = encode_states(system, ref.mol.GetConformer().GetPositions()[None])[0]
+    old = np.stack([c.GetPositions() for c in dataclasses.replace(ref, states=None).conformers().GetConformers()])
+    assert set(encode_states(system, old, ref.mirrored.astype(bool)).tolist()) == {seed_state}
+    # against the sampled geometries themselves
+    mol = embed_seed(parse_molecule("CCN(C)C(C)=O"), seed=0)
+    res = sample_reference(mol, SamplerConfig(seed=1, **cfg))
+    sys2 = System(mol, res.torsions, SamplerConfig(**cfg))
+    codes = encode_states(sys2, res.positions, res.mirrored)
+    stored = ReferenceMolecule(id="m", smiles="", mol=mol, torsion_atoms=res.torsions.atoms, angles=res.angles, energies=res.energies,
+                               diagnostics={"config": cfg}, mirrored=res.mirrored.astype(np.uint8), states=codes)
+    sampled = Chem.Mol(mol)
+    sampled.RemoveAllConformers()
+    for p in res.positions:
+        conf = Chem.Conformer(mol.GetNumAtoms())
+        for a, x in enumerate(p):
+            conf.SetAtomPosition(a, x.tolist())
+        sampled.AddConformer(conf, assignId=True)
+    good = np.diag(rmsd_matrix(sampled, stored.conformers()))
+    wrong = np.diag(rmsd_matrix(sampled, dataclasses.replace(stored, states=None).conformers()))
+    other = codes != encode_states(sys2, mol.GetConformer().GetPositions()[None])[0]
+    assert 0 < other.sum() < len(other)
+    assert np.quantile(good, 0.9) < 0.3
+    assert np.median(wrong[other]) > np.median(good[other]) + 0.3

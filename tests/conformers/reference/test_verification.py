@@ -373,3 +373,10 @@ def test_verified_ids_count_a_record_only_for_the_ensemble_it_judged(tmp_path, m
     assert [r.id for r in mod.verified_references("test", every)] == ["a"]
     with pytest.raises(SystemExit):
         mod.main(["--all-molecules", "--verified-only"])
+
+
+def test_basin_record_compares_the_runs_lowest_basins():
+    script = _script()
+    got = script.basin_record({"basin_sample_min": -2.0}, {"basin_sample_min": -3.125})
+    assert got["basin_below"] == pytest.approx(1.125) and got["stored_sample_min"] == -2.0
+    assert script.basin_record({"basin_sample_min": -2.0}, {}) == {}  # a run before revision 9
