@@ -30,7 +30,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from geomgen.atomic import atomic_write_text  # noqa: E402
 from geomgen.conformers.reference.build import SAMPLER_VERSION, SPLIT_CONFIGS, build_reference_set, should_resample  # noqa: E402
-from geomgen.conformers.reference.store import assemble, read_records  # noqa: E402
+from geomgen.conformers.reference.store import assemble, read_records, read_smiles_csv  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -60,6 +60,9 @@ def main(argv=None):
                     help="sample again the rebuilt molecules with a flippable ring that were sampled without ring flips")
     ap.add_argument("--discrete-first", action="store_true",
                     help="sample the molecules with amides, invertible nitrogens or flippable rings first")
+    ap.add_argument("--ids", nargs="+", default=None,
+                    help="sample only these molecules, again, with the split's current settings (their earlier result stays "
+                         "in the assembled file until the new one is assembled)")
     ap.add_argument("--assemble-only", action="store_true",
                     help="sample nothing: assemble what .build/ holds into the .npz files (after a build was stopped)")
     args = ap.parse_args(argv)
@@ -113,6 +116,12 @@ def main(argv=None):
                 print(f"{split}: assembled {info['molecules']} molecules, {info['converged']} converged")
             continue
         skip = rebuilt_ids(out, keep=keep)
+        if args.ids is not None:  # only these, sampled afresh
+            ids = {i for i, _ in read_smiles_csv(csv_path)}
+            skip = ids - set(args.ids)
+            for i in set(args.ids) & ids:
+                for f in (work / f"{i}.npz", work / f"{i}.fail.json"):
+                    f.unlink(missing_ok=True)
         build_reference_set(csv_path, work, SPLIT_CONFIGS[split], jobs=args.jobs, limit=args.limit, skip=skip, on_result=on_result,
                             discrete_first=args.discrete_first)
         info = save()

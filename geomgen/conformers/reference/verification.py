@@ -34,8 +34,8 @@ mirror-image modes (at 800 samples that noise alone moves a +-90 degree torsion'
 
 *What an exact sampler would score.* The rule's 0.1 rad floor is fixed, but the sampling noise of
 two ensembles is not: two equal modes pi apart at an effective sample size of 400 each differ in
-W1 by more than 0.1 rad in about 37 % of all pairs of exact runs (pi |p1 - p2| > 0.1 with
-p1 - p2 of standard deviation 0.035). :func:`exact_agreement` estimates, for
+W1 by more than 0.1 rad in about 37 % of all pairs of exact runs (:math:`\pi |p_1 - p_2| > 0.1` with
+:math:`p_1 - p_2` of standard deviation 0.035). :func:`exact_agreement` estimates, for
 one molecule, the probability that two *exact* samplers at the two ensembles' effective sizes
 agree by the rule (bootstrap from the pooled ensembles, the threshold's inter-half W1 simulated
 too). Summed over the molecules of a verification, it is the agreement an exact sampler would
