@@ -90,6 +90,10 @@ CORE_OPTIONS: tuple[Option, ...] = (
            ``torsion+electrostatic`` (also the intramolecular electrostatics,
            :class:`~geomgen.conformers.reference.barrier.ElectrostaticTerm`, which hold hydrogen-bonded states in
            vacuum); an option, not the default (evaluation/conformers/sampler_efficiency_hbond.md)."""), choices=("torsion", "torsion+electrostatic")),
+    Option("ladder_bonds", "rotatable", _h("""whose torsion terms a Hamiltonian ladder scales: the rotatable bonds (``rotatable``,
+           default) or those and the partial double bonds of the amide flips (``rotatable+partial``: amides, esters,
+           carbamates, acids), so that the upper rungs cross their E/Z barriers and swaps carry the states down."""),
+           choices=("rotatable", "rotatable+partial")),
     Option("t_max", 600.0, "temperature of the top rung of a temperature ladder, K (default 600).", low=0.0, closed=False),
     Option("adapt_ladder", True, "equalise neighbour swap rates during warm-up (default True)."),
     Option("warmup_sweeps", 200, "sweeps discarded per chain while step sizes and ladder adapt (default 200).", low=0),

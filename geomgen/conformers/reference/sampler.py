@@ -110,7 +110,12 @@ class System:
         self.kt0 = KB_KCAL_PER_MOL_K * cfg.temperature
         #: the bonds rigid torsion moves rotate (rotatable ones and hydrogen rotors)
         self.movable = movable_bonds(mol)
-        self.barrier = TorsionBarrier(mol, bonds=[tuple(a[1:3]) for a in torsions.atoms], props=self.mmff.props)
+        bonds = [tuple(a[1:3]) for a in torsions.atoms]
+        if cfg.ladder_bonds == "rotatable+partial":
+            from geomgen.conformers.discrete_states import partial_double_bonds
+
+            bonds += [site.atoms[1:3] for site in partial_double_bonds(mol)]
+        self.barrier = TorsionBarrier(mol, bonds=bonds, props=self.mmff.props)
         if cfg.ladder_terms == "torsion+electrostatic":
             self.barrier = SumOfTerms(self.barrier, ElectrostaticTerm(mol, props=self.mmff.props))
         self.moves = {move.name: move(self) for move in SCHEDULE}

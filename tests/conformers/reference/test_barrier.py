@@ -94,3 +94,24 @@ def test_electrostatic_term_is_buffered_coulomb_and_completes_mmff(smiles):
     eb, gb = both.energy_grad(pos)
     assert eb == pytest.approx(TorsionBarrier(mol).energy(pos) + e) and both.energy(pos) == pytest.approx(eb)
     np.testing.assert_allclose(gb, TorsionBarrier(mol).energy_grad(pos)[1] + g)
+
+
+def test_ladder_bonds_adds_the_partial_double_bonds():
+    """With ``ladder_bonds="rotatable+partial"`` the ladder's term is the rotatable bonds' torsion
+    energy plus exactly that of the amide C-N bond (a TorsionBarrier of that bond alone)."""
+    from geomgen.conformers import SamplerConfig, embed_seed, parse_molecule
+    from geomgen.conformers.discrete_states import partial_double_bonds
+    from geomgen.conformers.reference.sampler import System
+    from geomgen.conformers.torsions import rotatable_torsions
+
+    mol = embed_seed(parse_molecule("CCN(C)C(=O)CC"), seed=0)
+    ts = rotatable_torsions(mol)
+    plain = System(mol, ts, SamplerConfig())
+    both = System(mol, ts, SamplerConfig(ladder_bonds="rotatable+partial"))
+    (site,) = partial_double_bonds(mol)
+    amide = TorsionBarrier(mol, bonds=[site.atoms[1:3]])
+    pos = mol.GetConformer().GetPositions()
+    assert len(amide) > 0 and len(both.barrier) == len(plain.barrier) + len(amide)
+    assert both.barrier.energy(pos) == pytest.approx(plain.barrier.energy(pos) + amide.energy(pos))
+    with pytest.raises(ValueError, match="ladder_bonds"):
+        SamplerConfig(ladder_bonds="all")
