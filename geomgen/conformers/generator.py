@@ -204,25 +204,11 @@ def _distinct(pos: np.ndarray) -> int:
     return len(np.unique(np.round(pos.reshape(len(pos), -1), 3), axis=0))
 
 
-def _conformer(pos: np.ndarray):
-    from rdkit import Chem
-
-    from geomgen.conformers.mmff import set_positions
-
-    conf = Chem.Conformer(len(pos))
-    set_positions(conf, pos)
-    return conf
-
-
 def _with_conformers(mol, pos: np.ndarray):
     """A copy of ``mol`` whose conformers are ``pos`` [C, N, 3], in order."""
-    from rdkit import Chem
+    from geomgen.conformers.mmff import with_conformers
 
-    result = Chem.Mol(mol)
-    result.RemoveAllConformers()
-    for p in pos:
-        result.AddConformer(_conformer(p), assignId=True)
-    return result
+    return with_conformers(mol, pos)
 
 
 def _shares(total: int, weights) -> list[int]:

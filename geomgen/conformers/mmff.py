@@ -16,6 +16,19 @@ def set_positions(conf, pos: np.ndarray) -> None:
             conf.SetAtomPosition(a, (float(x[0]), float(x[1]), float(x[2])))
 
 
+def with_conformers(mol, positions):
+    """A copy of ``mol`` whose conformers are ``positions`` ``[C, N, 3]``, in order (ids 0..C-1)."""
+    from rdkit import Chem
+
+    out = Chem.Mol(mol)
+    out.RemoveAllConformers()
+    for p in np.asarray(positions, dtype=np.float64):
+        conf = Chem.Conformer(len(p))
+        set_positions(conf, p)
+        out.AddConformer(conf, assignId=True)
+    return out
+
+
 class MMFF:
     """MMFF94 force field of one molecule (gas phase, dielectric 1, no cutoff), in kcal/mol.
 

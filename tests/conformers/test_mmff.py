@@ -31,3 +31,14 @@ def test_gradient_is_that_of_its_own_geometry_whatever_was_evaluated_before():
         np.testing.assert_allclose(mmff.grad(x)[atoms], expected, atol=1e-5)
     # and a gradient alone, with no energy evaluated before
     np.testing.assert_allclose(MMFF(mol).grad(x)[atoms], expected, atol=1e-5)
+
+
+def test_with_conformers_round_trips_positions():
+    from geomgen.conformers.mmff import with_conformers
+
+    mol = embed_seed(parse_molecule("CCO"), seed=0)
+    pos = mol.GetConformer().GetPositions()[None] + np.arange(3.0)[:, None, None]
+    out = with_conformers(mol, pos)
+    assert out.GetNumConformers() == 3 and mol.GetNumConformers() == 1
+    np.testing.assert_allclose(np.stack([c.GetPositions() for c in out.GetConformers()]), pos)
+    assert [c.GetId() for c in out.GetConformers()] == [0, 1, 2]

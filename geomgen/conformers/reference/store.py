@@ -196,8 +196,7 @@ class ReferenceMolecule:
         its amide-like bonds and nitrogens put in its :attr:`states` (where recorded); a mirrored
         sample (:attr:`mirrored`) is the mirror image of the seed-based conformer with the negated
         torsions."""
-        from rdkit import Chem
-
+        from geomgen.conformers.mmff import with_conformers
         from geomgen.conformers.reference.ring_flip import flip_ring, flippable_rings
         from geomgen.conformers.torsions import set_torsions
 
@@ -219,14 +218,7 @@ class ReferenceMolecule:
                 start = apply_states(system, start, int(code))
             sel = (flipped == bits) & (codes == code)
             pos[sel] = set_torsions(start, self.torsions(), sign[sel, None] * angles[sel]) * sign[sel, None, None]
-        out = Chem.Mol(self.mol)
-        out.RemoveAllConformers()
-        for p in pos:
-            conf = Chem.Conformer(out.GetNumAtoms())
-            for a, x in enumerate(p):
-                conf.SetAtomPosition(a, x.tolist())
-            out.AddConformer(conf, assignId=True)
-        return out
+        return with_conformers(self.mol, pos)
 
 
 def read_smiles_csv(path) -> list[tuple[str, str]]:

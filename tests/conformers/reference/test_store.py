@@ -1,5 +1,6 @@
 import numpy as np
 
+from geomgen.conformers.mmff import with_conformers
 from geomgen.conformers.reference.build import SAMPLER_VERSION, build_reference_set
 from geomgen.conformers.reference.store import assemble, load_reference_set
 from geomgen.metrics import rmsd_matrix
@@ -142,8 +143,6 @@ def test_mirrored_samples_are_rebuilt_with_their_handedness():
     without the flag, the mirrored samples come back as other conformers."""
     import dataclasses
 
-    from rdkit import Chem
-
     from geomgen.conformers import SamplerConfig, embed_seed, parse_molecule, sample_reference
     from geomgen.conformers.reference.build import ring_flip_bits, sample_representation
     from geomgen.conformers.reference.store import ReferenceMolecule
@@ -160,14 +159,7 @@ def test_mirrored_samples_are_rebuilt_with_their_handedness():
                             diagnostics={}, ring_flipped=bits, mirrored=mirror_flags)
 
     def rmsd_to_samples(reference):
-        sampled = Chem.Mol(mol)
-        sampled.RemoveAllConformers()
-        for p in res.positions:
-            conf = Chem.Conformer(mol.GetNumAtoms())
-            for a, x in enumerate(p):
-                conf.SetAtomPosition(a, x.tolist())
-            sampled.AddConformer(conf, assignId=True)
-        return np.diag(rmsd_matrix(sampled, reference.conformers()))
+        return np.diag(rmsd_matrix(with_conformers(mol, res.positions), reference.conformers()))
 
     good = rmsd_to_samples(ref)
     wrong = rmsd_to_samples(dataclasses.replace(ref, mirrored=None, ring_flipped=ring_flip_bits(mol, res.positions)))
@@ -221,8 +213,6 @@ def test_amide_states_are_stored_and_rebuilt():
     samples in the other state come back far from what was sampled."""
     import dataclasses
 
-    from rdkit import Chem
-
     from geomgen.conformers import SamplerConfig, embed_seed, parse_molecule, sample_reference
     from geomgen.conformers.reference.build import sample_molecule
     from geomgen.conformers.reference.sampler import System
@@ -246,13 +236,7 @@ def test_amide_states_are_stored_and_rebuilt():
     codes = encode_states(sys2, res.positions, res.mirrored)
     stored = ReferenceMolecule(id="m", smiles="", mol=mol, torsion_atoms=res.torsions.atoms, angles=res.angles, energies=res.energies,
                                diagnostics={"config": cfg}, mirrored=res.mirrored.astype(np.uint8), states=codes)
-    sampled = Chem.Mol(mol)
-    sampled.RemoveAllConformers()
-    for p in res.positions:
-        conf = Chem.Conformer(mol.GetNumAtoms())
-        for a, x in enumerate(p):
-            conf.SetAtomPosition(a, x.tolist())
-        sampled.AddConformer(conf, assignId=True)
+    sampled = with_conformers(mol, res.positions)
     good = np.diag(rmsd_matrix(sampled, stored.conformers()))
     wrong = np.diag(rmsd_matrix(sampled, dataclasses.replace(stored, states=None).conformers()))
     other = codes != encode_states(sys2, mol.GetConformer().GetPositions()[None])[0]
