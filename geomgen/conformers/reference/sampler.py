@@ -33,6 +33,13 @@ the schedule (:data:`~geomgen.conformers.reference.moves.schedule.SCHEDULE`):
 * **MALA steps** -- :mod:`~geomgen.conformers.reference.moves.mala`;
 * **replica swaps** after every sweep -- :mod:`~geomgen.conformers.reference.ladder`.
 
+Chains start over-dispersed (each its own embedding, discrete states spread over the chains,
+random torsions); with ``basin_search`` an independent search for low-energy basins runs first
+(:mod:`~geomgen.conformers.reference.basins`: minimised over-dispersed starts, discrete states at
+random), the first ``basin_starts`` chains start in its lowest minima, and a run whose lowest
+samples relax into nothing within ``basin_tolerance`` of the search's lowest minimum is not
+converged: the chains' own figures cannot see a basin none of them entered.
+
 During warm-up the ladder's spacing is adapted so that neighbouring swap rates equalise
 (rungs 0 and the top stay fixed); then it is frozen, and the reported swap rates are
 post-warm-up. Chains run in rounds until every torsion passes the convergence rule of
