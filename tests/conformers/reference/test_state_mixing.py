@@ -1,0 +1,30 @@
+"""The state-mixing benchmark script on a tiny run (N-methylacetamide, a few CPU seconds)."""
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("state_mixing", ROOT / "evaluation" / "conformers" / "state_mixing.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_runs_report_state_and_torsion_ess_per_cpu_second(monkeypatch):
+    from geomgen.conformers.reference import build
+
+    # the split's settings shrunk to a tiny run (the script adds the cap, no early stop and the setting)
+    monkeypatch.setitem(build.SPLIT_CONFIGS, "test", dict(n_chains=2, n_samples=50, warmup_sweeps=10, round_sweeps=20, min_sweeps=20,
+                                                          amide_flips_per_sweep=2.0, basin_search=4, basin_starts=1))
+    script = _script()
+    rows = [script.run_one("test", "nma", "CCNC(C)=O", s, 1.0, 0) for s in ("evaluation", "hrex4-partial")]
+    for r in rows:
+        assert r["error"] is None and r["state_names"] == ["amide-0"] and r["sweeps"] > 0
+        assert r["state_ess_per_cpu_s"] == r["state_ess_min"] / r["cpu_seconds"]
+    assert rows[1]["swap_acceptance"] and len(rows[1]["swap_acceptance"]) == 3  # four rungs
+    text = script.markdown(rows, "cmd")
+    assert "| nma `CCNC(C)=O` | hrex4-partial |" in text and "(1.00x)" in text
+    assert "failed" in script.markdown([{"id": "x", "setting": "evaluation", "error": "ValueError: bad"}], "cmd")
