@@ -122,7 +122,8 @@ def main(argv=None, executor: Executor | None = None) -> list[dict]:
         futs = []
         for m in molecules:
             stored = records[m["split"]].get(m["id"])
-            if stored is None or json.loads(stored["diagnostics"]).get("seed") != m.get("stored_seed"):
+            d = None if stored is None else json.loads(stored["diagnostics"])
+            if d is None or (d.get("seed"), d.get("cpu_seconds")) != (m.get("stored_seed"), m.get("stored_cpu_seconds")):
                 continue  # rebuilt since the verification: not the ensemble it judged
             rerun = _records(args.work, m["split"], m["id"])
             if rerun is not None and json.loads(str(rerun["diagnostics"])).get("seed") != m.get("rerun_seed"):
