@@ -9,6 +9,11 @@ says per molecule whether the verification agreed and how far the search's lowes
 below each ensemble's (the *gap*); the summary cross-tabulates "the stored ensemble missed a
 basin" (gap above the tolerance) with "the verification refuted the label".
 
+The samples are rebuilt from what the store keeps (`ReferenceMolecule.conformers`) and minimised:
+references stored before format 5 come back in their seed's amide-like and nitrogen states, so for
+them the check sees only the seed's states (a run that sampled the other state well is not credited
+with it); molecules rebuilt since the verification (another seed or CPU time) are skipped.
+
     python -m evaluation.conformers.basin_check --reports evaluation/conformers/verify_references_rev7.json \\
         --work runs/verify -o evaluation/conformers/basin_check.md
 """
