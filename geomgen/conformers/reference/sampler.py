@@ -240,10 +240,9 @@ def _basin_search(system: System, seed_pos: np.ndarray, ts: TorsionSet, cfg):
     pos, energies = [], []
     for _ in range(cfg.basin_search):
         target = rng.integers(0, 2, n_sites).astype(bool)
-        start = _overdispersed_start(system, seed_pos, ts, rng, target, cfg.own_embeddings, max_iters=500)
-        p, e = system.mmff.minimize(start, max_iters=500)
+        p = _overdispersed_start(system, seed_pos, ts, rng, target, cfg.own_embeddings, max_iters=500)  # minimised to convergence
         pos.append(p)
-        energies.append(e)
+        energies.append(system.mmff.energy(p))
     if not pos:
         return Minima(np.zeros((0, len(seed_pos), 3)), np.zeros(0), 0)
     p, e = distinct(np.asarray(pos), np.asarray(energies))
