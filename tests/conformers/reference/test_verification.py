@@ -86,13 +86,15 @@ def test_seed_config_summary():
     assert V.rerun_seed(20251202, 1) == 20251202 + 1001
     with pytest.raises(ValueError):
         V.rerun_seed(0, -1)
-    assert V.rerun_config({"max_cpu_seconds": 90.0, "n_chains": 4}, 1.5) == {"max_cpu_seconds": 135.0, "n_chains": 4}
+    # early stopping off even where the stored settings do not name it (its default is 0.25)
+    assert V.rerun_config({"max_cpu_seconds": 90.0, "n_chains": 4}, 1.5) == {"max_cpu_seconds": 135.0, "n_chains": 4, "give_up_after": 0.0}
     # a check gets the whole budget: no early stopping in reruns
     assert V.rerun_config({"max_cpu_seconds": 90.0, "give_up_after": 0.25}) == {"max_cpu_seconds": 90.0, "give_up_after": 0.0}
     # a cached run that never gave up is the run a config without early stopping asks for
     assert V._same_run({"a": 1, "give_up_after": 0.25}, {"a": 1, "give_up_after": 0.0}, gave_up=[])
     assert not V._same_run({"a": 1, "give_up_after": 0.25}, {"a": 1, "give_up_after": 0.0}, gave_up=["projected: ..."])
     assert not V._same_run({"a": 2, "give_up_after": 0.25}, {"a": 1, "give_up_after": 0.0}, gave_up=[])
+    assert V._same_run({"a": 1}, {"a": 1, "give_up_after": 0.0}, gave_up=[])  # the default, never fired
     assert V.summarize([True] * 27 + [False] * 3)["trustworthy"]
     assert not V.summarize([True] * 20)["trustworthy"]  # too few
     assert not V.summarize([True] * 26 + [False] * 4)["trustworthy"]
@@ -130,7 +132,7 @@ def test_script_end_to_end_and_resume(tmp_path, monkeypatch):
     assert [m["id"] for m in data["molecules"]] == ["m0", "m1"]
     for m in data["molecules"]:
         assert isinstance(m["agrees"], bool) and m["split"] == "tiny" and m["error"] is None and m["mismatch"] is None
-        assert m["rerun_seed"] == 7 + 1001 and m["stored_seed"] == 7 and m["rerun_config"] == TINY
+        assert m["rerun_seed"] == 7 + 1001 and m["stored_seed"] == 7 and m["rerun_config"] == {**TINY, "give_up_after": 0.0}
         assert isinstance(m["rerun_converged"], bool)
     m0, m1 = data["molecules"]
     assert m0["n_torsions"] == len(m0["torsions"]) == 1 and m1["n_torsions"] == 0
