@@ -1,16 +1,10 @@
 """The state-mixing benchmark script on a tiny run (N-methylacetamide, a few CPU seconds)."""
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.scripts import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("state_mixing", ROOT / "evaluation" / "conformers" / "state_mixing.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("evaluation/conformers/state_mixing.py")
 
 
 def test_runs_report_state_and_torsion_ess_per_cpu_second(monkeypatch):

@@ -1,8 +1,6 @@
-import importlib.util
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +8,8 @@ import pytest
 from geomgen.conformers.reference import verification as V
 from geomgen.conformers.reference.build import sample_molecule, write_result
 from geomgen.conformers.reference.store import assemble, is_converged, load_reference_set
+from tests.scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[3]
 TINY = dict(n_chains=2, n_samples=40, warmup_sweeps=10, round_sweeps=40, min_sweeps=40, max_sweeps=40,
             nitrogen_inversions_per_sweep=1.0, amide_flips_per_sweep=2.0, max_cpu_seconds=20.0)
 ATOMS = np.array([[0, 1, 2, 3], [1, 2, 3, 4]])
@@ -102,10 +100,7 @@ def test_seed_config_summary():
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("verify_references", ROOT / "evaluation" / "conformers" / "verify_references.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("evaluation/conformers/verify_references.py")
 
 
 def _tiny_reference(tmp_path):
@@ -366,9 +361,7 @@ def test_verified_ids_count_a_record_only_for_the_ensemble_it_judged(tmp_path, m
     judged, agreed = V.verified_ids([report], refs)
     assert judged == {"test": {"a", "b"}} and agreed == {"test": {"a"}}
     # evaluate.py --verified-only scores exactly those
-    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "evaluation" / "conformers" / "evaluate.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("evaluation/conformers/evaluate.py")
     (tmp_path / "verify_references_x.json").write_text(json.dumps(report))
     monkeypatch.setattr(mod, "HERE", tmp_path)
     every = list(refs["test"].values()) + [ref("d", 4, 40.0, converged=False)]
