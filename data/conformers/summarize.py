@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from geomgen.atomic import atomic_write_text
+from geomgen.conformers.reference.basins import gap_within
 from geomgen.conformers.reference.ring_flip import flippable_rings
 from geomgen.conformers.reference.store import load_reference_set as _load_reference_set
 from geomgen.conformers.reference.store import recorded_targets
@@ -137,8 +138,7 @@ def _rebuilt_state_lines() -> list[str]:
 def _missed_basin(d: dict) -> bool:
     """Whether a run with a basin search (revision 9) found no sample basin within its tolerance of
     the search's lowest minimum (or had nothing to compare)."""
-    gap = d.get("basin_gap")
-    return gap is None or gap > recorded_targets(d).basin_gap
+    return not gap_within(d.get("basin_gap"), recorded_targets(d).basin_gap)
 
 
 def _discrete_state_lines() -> list[str]:

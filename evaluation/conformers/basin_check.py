@@ -81,7 +81,7 @@ def markdown(rows: list[dict], args, tolerance: float) -> str:
         f"Per molecule: MMFF94 minima of {rows[0]['search_tried'] if rows else 0}-odd ETKDGv3 embeddings (`basins.search_minima`) "
         "against the basins the lowest-energy samples of each ensemble relax into (`basins.sample_minima`); the gap is how "
         f"far the search's lowest minimum lies below the ensemble's (kcal/mol), bold above the tolerance {tolerance:g} "
-        "(`basins.missed_basin`). Samples are rebuilt on the seed from their torsions (as `ReferenceMolecule.conformers`) before minimising.",
+        "(`basins.gap_within`). Samples are rebuilt on the seed from their torsions (as `ReferenceMolecule.conformers`) before minimising.",
         "",
         "| | verification refuted | verification confirmed |",
         "|---|---:|---:|",

@@ -16,7 +16,7 @@ the target law, whatever its diagnostics say:
     \Delta = \min_s E_{\min}(\text{sample}_s) - \min_m E(\text{search minimum}_m) > \delta
     \quad\Rightarrow\quad \text{not converged}.
 
-:func:`basin_gap` computes :math:`\Delta`. Why a gap in minimum energy means a missed basin:
+:func:`basin_gap` computes :math:`\Delta`, :func:`gap_within` applies the tolerance. Why a gap in minimum energy means a missed basin:
 at 300 K (kT = 0.596 kcal/mol) a basin whose minimum lies :math:`\Delta` below the lowest basin
 visited has, up to the ratio of the basins' widths, :math:`e^{\Delta/kT}` times its weight
 (:math:`\delta` = 0.5 kcal/mol: a factor of 2.3), so an ensemble of thousands of draws that never
@@ -75,6 +75,12 @@ def distinct(positions: np.ndarray, energies: np.ndarray, resolution: float = EN
     return pos[keep], e[keep]
 
 
+def _minimised(starts: np.ndarray, mmff, max_iters: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each of ``starts [K, N, 3]`` minimised: ``(positions [K, N, 3], energies [K])``."""
+    done = [mmff.minimize(p, max_iters=max_iters) for p in starts]
+    return np.array([p for p, _ in done]).reshape(len(done), -1, 3), np.array([e for _, e in done], dtype=np.float64)
+
+
 def search_minima(mol, n_starts: int = 64, seed: int = 0, mmff=None, max_iters: int = 500,
                   resolution: float = ENERGY_RESOLUTION) -> Minima:
     """Distinct MMFF94 minima from ``n_starts`` ETKDGv3 embeddings of ``mol``, each minimised.
@@ -113,17 +119,11 @@ def search_minima(mol, n_starts: int = 64, seed: int = 0, mmff=None, max_iters: 
     ids = list(rdDistGeom.EmbedMultipleConfs(copy, int(n_starts), params))
     starts = np.array([copy.GetConformer(i).GetPositions() for i in ids]).reshape(-1, mol.GetNumAtoms(), 3)
     starts = starts[guard.ok(starts)] if len(starts) else starts
-    out, energies = [], []
-    for start in starts:
-        pos, e = mmff.minimize(start, max_iters=max_iters)
-        out.append(pos)
-        energies.append(e)
-    if not out:
-        return Minima(np.zeros((0, mol.GetNumAtoms(), 3)), np.zeros(0), 0)
-    pos, e = np.asarray(out), np.asarray(energies)
-    ok = guard.ok(pos)
-    pos, e = distinct(pos[ok], e[ok], resolution)
-    return Minima(pos, e, int(len(starts)))
+    pos, e = _minimised(starts, mmff, max_iters)
+    if len(pos):
+        ok = guard.ok(pos)
+        pos, e = pos[ok], e[ok]
+    return Minima(*distinct(pos, e, resolution), int(len(starts)))
 
 
 def sample_minima(positions, energies, mmff, n: int = 32, max_iters: int = 500,
@@ -143,15 +143,7 @@ def sample_minima(positions, energies, mmff, n: int = 32, max_iters: int = 500,
     if positions.ndim != 3 or len(positions) != len(energies):
         raise ValueError(f"sample_minima: expected [S, N, 3] positions and [S] energies, got {positions.shape} and {energies.shape}")
     pick = np.argsort(energies, kind="stable")[:n]
-    out, e = [], []
-    for p in positions[pick]:
-        q, eq = mmff.minimize(p, max_iters=max_iters)
-        out.append(q)
-        e.append(eq)
-    if not out:
-        return Minima(np.zeros((0, positions.shape[1], 3)), np.zeros(0), 0)
-    pos, e = distinct(np.asarray(out), np.asarray(e), resolution)
-    return Minima(pos, e, len(pick))
+    return Minima(*distinct(*_minimised(positions[pick], mmff, max_iters), resolution), len(pick))
 
 
 def basin_gap(sampled: Minima, searched: Minima) -> float:
@@ -162,7 +154,11 @@ def basin_gap(sampled: Minima, searched: Minima) -> float:
     return sampled.lowest - searched.lowest
 
 
-def missed_basin(gap: float, tolerance: float = GAP_TOLERANCE) -> bool:
-    """Whether a :func:`basin_gap` says the ensemble missed a basin (more than ``tolerance``
-    kcal/mol; a ``nan`` gap, nothing to compare, is not a miss)."""
-    return bool(gap > tolerance)
+def gap_within(gap: float | None, tolerance: float = GAP_TOLERANCE) -> bool:
+    """Whether a :func:`basin_gap` passes the check of a run built to ``tolerance`` (kcal/mol): always
+    with an infinite tolerance (no check), else only a recorded gap of at most ``tolerance`` (None or
+    ``nan``, nothing compared, fails). The one rule of the sampler's label,
+    :func:`~geomgen.conformers.reference.store.is_converged` and ``STATS.md``."""
+    if not np.isfinite(tolerance):
+        return True
+    return gap is not None and bool(gap <= tolerance)

@@ -426,6 +426,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     all_pos = np.concatenate([np.concatenate(p) for p in positions]).reshape(-1, n_atoms, 3)
     keep = _thin(len(all_e), _n_keep(conv, cfg))
     basin = _basin_check(search, all_pos[keep], all_e[keep], system, cfg)
+    from geomgen.conformers.reference.basins import gap_within  # here: the --boltzmann path loads the sampler only
     tried = np.sum([lad.swap_tried for lad in ladders], 0)
     accepted = np.sum([lad.swap_accepted for lad in ladders], 0)
     lams, kts = zip(*[lad.laws() for lad in ladders])
@@ -456,8 +457,7 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
         **basin,
         "converged": bool(conv["converged"] and st["states_converged"] and not gave_up
                           and (cfg.targets.agreement <= 0 or (agreement or 0.0) >= cfg.targets.agreement)
-                          and (not math.isfinite(cfg.targets.basin_gap)
-                               or (basin["basin_gap"] is not None and basin["basin_gap"] <= cfg.targets.basin_gap))),
+                          and gap_within(basin.get("basin_gap"), cfg.targets.basin_gap)),
         "gave_up_on": gave_up,
         "targets": asdict(cfg.targets),
         "seconds": time.perf_counter() - t0,

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from geomgen.atomic import atomic_write
+from geomgen.conformers.reference.basins import gap_within
 from geomgen.conformers.reference.convergence import ConvergenceTargets
 
 QUANT = 65536
@@ -116,10 +116,8 @@ def is_converged(diagnostics: dict, targets: ConvergenceTargets | None = None) -
     targets = targets or recorded_targets(diagnostics)
     if targets.agreement > 0 and not (diagnostics.get("self_agreement") or 0.0) >= targets.agreement:
         return False
-    if math.isfinite(targets.basin_gap):
-        gap = diagnostics.get("basin_gap")
-        if gap is None or not gap <= targets.basin_gap:
-            return False
+    if not gap_within(diagnostics.get("basin_gap"), targets.basin_gap):
+        return False
     if diagnostics.get("state_rhat"):  # discrete states (sampler version 3): judged like the torsions
         r, e, g = (np.asarray(diagnostics[k], dtype=np.float64) for k in ("state_rhat", "state_ess", "state_gap"))
         if not ((r < targets.rhat) & (e >= targets.ess) & (g <= targets.state_gap)).all():

@@ -26,8 +26,9 @@ def test_gap_and_miss_known_answers():
     assert basins.basin_gap(m([-1.0, 0.5]), m([-3.0])) == pytest.approx(2.0)
     assert basins.basin_gap(m([-3.0]), m([-1.0])) == pytest.approx(-2.0)
     assert math.isnan(basins.basin_gap(m([]), m([-1.0])))
-    assert basins.missed_basin(0.6, tolerance=0.5) and not basins.missed_basin(0.5, tolerance=0.5)
-    assert not basins.missed_basin(float("nan"))
+    assert not basins.gap_within(0.6, tolerance=0.5) and basins.gap_within(0.5, tolerance=0.5)
+    assert not basins.gap_within(float("nan")) and not basins.gap_within(None)  # nothing compared: fails a check
+    assert basins.gap_within(None, tolerance=math.inf)  # no check
     assert m([]).lowest == math.inf
 
 
