@@ -132,6 +132,13 @@ class System:
         for move in self.moves.values():
             move.reset()
 
+    def use_basins(self, minima) -> None:
+        """Every move's :meth:`~geomgen.conformers.reference.moves.base.Move.use_basins`, then the
+        schedule again (a move may apply only with the search's results)."""
+        for move in self.moves.values():
+            move.use_basins(minima)
+        self.schedule = [m for m in self.moves.values() if m.applicable]
+
     def end_warmup(self) -> None:
         """Every move's :meth:`~geomgen.conformers.reference.moves.base.Move.end_warmup`."""
         for move in self.moves.values():
@@ -356,6 +363,8 @@ def sample_reference(mol, config: SamplerConfig | None = None, torsions: Torsion
     rngs = [np.random.default_rng([cfg.seed, c]) for c in range(cfg.n_chains)]
     labels = system.state_labels()
     search = _basin_search(system, seed_pos, ts, cfg) if cfg.basin_search > 0 else None
+    if search is not None:
+        system.use_basins(search)
     if starts is None:
         targets = _state_targets(system, cfg.n_chains, np.random.default_rng([cfg.seed, cfg.n_chains]))
         starts = [_overdispersed_start(system, seed_pos, ts, r, t, cfg.own_embeddings) for r, t in zip(rngs, targets)]

@@ -76,6 +76,12 @@ class Move:
         """Propose a new state of ``rung`` and accept or reject it."""
         raise NotImplementedError
 
+    def use_basins(self, minima) -> None:
+        """Called once per run, before the chains start, with the sampler's basin search
+        (:class:`~geomgen.conformers.reference.basins.Minima`; not called without one): a move
+        may fix here what it takes from the search (e.g. the darts of
+        :class:`~geomgen.conformers.reference.moves.darting.DartMove`)."""
+
     def end_warmup(self) -> None:
         """Called once when every chain has finished its warm-up and before the first kept
         sweep: a move may fix here what it learned in warm-up (e.g. its rate). Nothing may change

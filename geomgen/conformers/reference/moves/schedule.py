@@ -11,6 +11,7 @@ those the moves declare. A new move is a module with a
 from __future__ import annotations
 
 from geomgen.conformers.reference.moves.amide_flip import AmideFlipMove
+from geomgen.conformers.reference.moves.darting import DartMove
 from geomgen.conformers.reference.moves.mala import MALAMove
 from geomgen.conformers.reference.moves.ncmc import NCMCMove
 from geomgen.conformers.reference.moves.nitrogen_inversion import NitrogenInversionMove
@@ -21,9 +22,9 @@ from geomgen.conformers.reference.moves.symmetry import SymmetryMove
 from geomgen.conformers.reference.moves.torsion_pair import TorsionPairMove
 
 #: every move, in sweep order: symmetry (and mirror), rigid torsion passes, ring flips, nitrogen
-#: inversions (acyclic, then in rings), amide flips, torsion pairs, NCMC, MALA
+#: inversions (acyclic, then in rings), amide flips, torsion pairs, darts between basins, NCMC, MALA
 SCHEDULE = (SymmetryMove, RigidTorsionMove, RingFlipMove, NitrogenInversionMove, RingNitrogenInversionMove, AmideFlipMove,
-            TorsionPairMove, NCMCMove, MALAMove)
+            TorsionPairMove, DartMove, NCMCMove, MALAMove)
 
 
 def move_options() -> tuple:
