@@ -52,9 +52,13 @@ from geomgen.conformers.reference.store import QUANT, _atomic_savez, read_smiles
 #: never visited the acid's anti state, whose minimum lies 0.97 kcal/mol below the syn state's; and
 #: evaluation splits may run 300,000 sweeps per chain (was 100,000), so that the CPU cap, not the
 #: sweep cap, ends a small molecule's run (drugs-00108: ring-pucker ESS 201 at 100,000 sweeps after
-#: 340 of its 1,800 CPU-s).
+#: 340 of its 1,800 CPU-s); revision 10: one smart-darting move per sweep between the basin search's
+#: lowest minima (``dart_moves_per_sweep``, :mod:`~geomgen.conformers.reference.moves.darting`):
+#: baclofen's acid state, hydrogen-bonded to the amine, was reached by no NCMC flip (acceptance
+#: 0.0004) and stopped at state ESS 26 after 457 CPU-s at revision 9; with darts (acceptance 0.036)
+#: the same seed converged in 191 CPU-s with state ESS 685.
 SAMPLER_VERSION = 4
-SAMPLER_REVISION = 9
+SAMPLER_REVISION = 10
 
 #: Sampler settings per split. Every split runs 4 chains until the convergence rule holds or the
 #: cap on CPU seconds per molecule is hit (CPU, not wall, time: the same work on a busy machine);
@@ -71,7 +75,7 @@ _COMMON = dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, m
 #: target spends on easy molecules what the hard ones lack; and a basin search that gives two chains
 #: their starts and checks the ensemble's lowest basin, and up to 300,000 sweeps (revision 9)
 _EVALUATION = dict(_COMMON, n_samples=1600, max_samples=3200, ess_target=400.0, agreement_target=0.95, max_cpu_seconds=1800.0,
-                   max_sweeps=300_000, basin_search=64, basin_starts=2, basin_tolerance=0.5)
+                   max_sweeps=300_000, basin_search=64, basin_starts=2, basin_tolerance=0.5, dart_moves_per_sweep=1.0)
 SPLIT_CONFIGS = {
     # training molecules keep their whole (short) budget: their torsions are used where they pass
     # the rule even when a discrete state does not, so stopping them early would lose samples
