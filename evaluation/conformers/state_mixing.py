@@ -1,15 +1,18 @@
 """How fast the reference sampler mixes the slow discrete states, by setting, at equal CPU time.
 
     python -m evaluation.conformers.state_mixing --ids drugs-00100 test-00025 --seconds 300 \\
-        --settings evaluation hrex4-partial -o evaluation/conformers/state_mixing.md
+        --settings evaluation no-darts -o evaluation/conformers/state_mixing_darts.md
 
 Every molecule (ids of the shipped SMILES lists) is sampled once per setting with the evaluation
 splits' settings (``SPLIT_CONFIGS``) changed as the setting says, the same seed, a CPU cap of
 ``--seconds`` and no early stop, and the table reports per run the effective sample size of the
 slowest monitored discrete state and of the slowest torsion per CPU second, the sweeps per
-chain, the state populations and the E/Z-flip acceptance. Settings:
+chain, the state populations and the E/Z-flip and dart acceptances. Settings:
 
-* ``evaluation``: the evaluation splits' sampler (one rung per chain);
+* ``evaluation``: the evaluation splits' sampler (one rung per chain; from revision 10 with one
+  smart-darting move per sweep between the basin search's minima,
+  :mod:`~geomgen.conformers.reference.moves.darting`);
+* ``no-darts``: the same without the darts (revision 9);
 * ``hrex4-partial``: a 4-rung Hamiltonian ladder per chain that scales to zero, on its top rung,
   the torsion terms of the rotatable bonds and of the partial double bonds (amides, esters, acids:
   ``ladder_bonds="rotatable+partial"``) and the intramolecular electrostatics, so that the upper
@@ -29,6 +32,7 @@ ROOT = HERE.parents[1]
 
 SETTINGS = {
     "evaluation": {},
+    "no-darts": dict(dart_moves_per_sweep=0.0),
     "hrex4-partial": dict(n_replicas=4, lambda_min=0.0, ladder_bonds="rotatable+partial", ladder_terms="torsion+electrostatic"),
 }
 
@@ -49,12 +53,18 @@ def run_one(split: str, mol_id: str, smiles: str, setting: str, seconds: float, 
             "state_names": d.get("state_names", []), "state_population": d.get("state_population", []),
             "state_ess_min": state_ess, "state_ess_per_cpu_s": state_ess / cpu, "torsion_ess_min": d["ess_min"],
             "torsion_ess_per_cpu_s": d["ess_min"] / cpu, "flip_acceptance": d.get("amide_flip_acceptance"),
+            "dart_acceptance": d.get("dart_acceptance") if d.get("n_darts") else None,
             "swap_acceptance": d.get("swap_acceptance"), "converged": d["converged"]}
 
 
 def _ratio(row: dict, base: dict | None, key: str) -> str:
     """`` (1.23x)``: ``row[key]`` against the first setting's run of the molecule, or nothing."""
     return f" ({row[key] / base[key]:.2f}x)" if base and base[key] else ""
+
+
+def _rate(x) -> str:
+    """An acceptance rate to 4 places, ``-`` for none."""
+    return "-" if x is None else f"{x:.4f}"
 
 
 def markdown(rows: list[dict], command: str) -> str:
@@ -68,19 +78,20 @@ def markdown(rows: list[dict], command: str) -> str:
         "splits' settings otherwise, the same seed, a CPU cap and no early stop; ESS of the slowest monitored discrete "
         "state and of the slowest torsion, per CPU second (in brackets: against the first setting on that molecule).",
         "",
-        "| molecule | setting | CPU s | sweeps / chain | state ESS / CPU s | torsion ESS / CPU s | state populations | flip acceptance | converged |",
-        "|---|---|---:|---:|---:|---:|---|---:|---|",
+        "| molecule | setting | CPU s | sweeps / chain | state ESS / CPU s | torsion ESS / CPU s | state populations "
+        "| flip acceptance | dart acceptance | converged |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---|",
     ]
     for r in rows:
         if r.get("error"):
-            lines.append(f"| {r['id']} | {r['setting']} | failed: {r['error']} | | | | | | |")
+            lines.append(f"| {r['id']} | {r['setting']} | failed: {r['error']} | | | | | | | |")
             continue
         b = base.get(r["id"])
         pops = ", ".join(f"{n} {p:.2f}" for n, p in zip(r["state_names"], r["state_population"])) or "-"
         lines.append(f"| {r['id']} `{r['smiles']}` | {r['setting']} | {r['cpu_seconds']:.0f} | {r['sweeps']} | "
                      f"{r['state_ess_per_cpu_s']:.3f}{_ratio(r, b, 'state_ess_per_cpu_s')} | "
                      f"{r['torsion_ess_per_cpu_s']:.3f}{_ratio(r, b, 'torsion_ess_per_cpu_s')} | "
-                     f"{pops} | {r['flip_acceptance'] if r['flip_acceptance'] is None else format(r['flip_acceptance'], '.4f')} | "
+                     f"{pops} | {_rate(r['flip_acceptance'])} | {_rate(r.get('dart_acceptance'))} | "
                      f"{'yes' if r['converged'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
