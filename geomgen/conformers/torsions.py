@@ -226,6 +226,15 @@ def rotation_matrix(axis: np.ndarray, angle: float) -> np.ndarray:
                      [t * ax * az - s * ay, t * ay * az + s * ax, t * az * az + c]])
 
 
+def side_away(mol, j: int, k: int, anchor: int) -> tuple[np.ndarray, bool]:
+    """The atoms a rotation about the bridge j - k turns when ``anchor`` stays put: the side of the
+    bond without ``anchor`` (j and k excluded), and whether that is k's side. Sides taken away
+    from one anchor are nested or disjoint, so rotations about different bridges commute."""
+    side_k = _side(mol, k, j)
+    k_moves = anchor not in side_k
+    return np.setdiff1d(side_k if k_moves else _side(mol, j, k), [j, k]), k_moves
+
+
 def rotate_side(pos: np.ndarray, j: int, k: int, idx: np.ndarray, delta: float) -> np.ndarray:
     """A copy of ``pos [N, 3]`` with the atoms ``idx`` rotated by ``delta`` about the axis j -> k."""
     origin = pos[j]

@@ -67,7 +67,7 @@ def dart_coordinates(mol, torsions) -> tuple[np.ndarray, list[np.ndarray], np.nd
         dihedral ``t`` by ``sign[t] * a``.
     """
     from geomgen.conformers.discrete_states import partial_double_bonds
-    from geomgen.conformers.torsions import _side
+    from geomgen.conformers.torsions import side_away
 
     quads = [tuple(int(a) for a in q) for q in np.asarray(torsions.atoms).reshape(-1, 4)]
     bonds = {frozenset(q[1:3]) for q in quads}
@@ -77,13 +77,9 @@ def dart_coordinates(mol, torsions) -> tuple[np.ndarray, list[np.ndarray], np.nd
     anchor = quads[0][1]
     moving, sign = [], []
     for _i, j, k, _l in quads:
-        side_k = _side(mol, k, j)
-        if anchor in side_k:  # the j side moves: the dihedral changes by minus the rotation
-            moving.append(np.setdiff1d(_side(mol, j, k), [j, k]))
-            sign.append(-1.0)
-        else:
-            moving.append(np.setdiff1d(side_k, [j, k]))
-            sign.append(1.0)
+        atoms, k_moves = side_away(mol, j, k, anchor)
+        moving.append(atoms)
+        sign.append(1.0 if k_moves else -1.0)  # turning j's side changes the dihedral by minus the angle
     return np.asarray(quads, np.int64), moving, np.asarray(sign)
 
 

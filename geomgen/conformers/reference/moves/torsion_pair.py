@@ -35,17 +35,12 @@ def torsion_pairs(mol, torsions: TorsionSet) -> list[tuple[int, int, np.ndarray,
     """
     from rdkit import Chem
 
-    from geomgen.conformers.torsions import _side
+    from geomgen.conformers.torsions import side_away
 
     dist = Chem.GetDistanceMatrix(mol)
-    n = mol.GetNumAtoms()
 
     def away(j: int, k: int, anchor: int) -> np.ndarray:
-        side_k = _side(mol, k, j)
-        mask = np.zeros(n, dtype=bool)
-        mask[_side(mol, j, k) if anchor in side_k else side_k] = True
-        mask[[j, k]] = False
-        return np.flatnonzero(mask)
+        return side_away(mol, j, k, anchor)[0]
 
     out = []
     for t1 in range(len(torsions)):
