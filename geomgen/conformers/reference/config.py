@@ -38,6 +38,8 @@ def _post_init(self) -> None:
     if self.basin_starts > min(self.basin_search, self.n_chains):
         raise ValueError(f"SamplerConfig: basin_starts ({self.basin_starts}) exceeds basin_search ({self.basin_search}) "
                          f"or n_chains ({self.n_chains})")
+    if self.dart_moves_per_sweep > 0 and self.basin_search == 0:
+        raise ValueError("SamplerConfig: dart_moves_per_sweep needs basin_search > 0 (the darts are the search's minima)")
     if self.min_sweeps > self.max_sweeps:
         raise ValueError(f"SamplerConfig: min_sweeps ({self.min_sweeps}) exceeds max_sweeps ({self.max_sweeps})")
 

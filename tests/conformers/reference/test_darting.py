@@ -32,6 +32,11 @@ def test_wrapped_and_choose_darts_known_answers():
     assert choose_darts(phi[:0], e[:0], period, 0.6, 8, 3.0).tolist() == []
 
 
+def test_darts_need_a_basin_search():
+    with pytest.raises(ValueError, match="dart_moves_per_sweep needs basin_search"):
+        SamplerConfig(dart_moves_per_sweep=1.0)
+
+
 @pytest.fixture(scope="module")
 def baclofen_darts():
     mol = embed_seed(parse_molecule(BACLOFEN), seed=0)
