@@ -124,8 +124,9 @@ class DartMove(Move):
         self.centres = np.zeros((0, 0))
         self.centre_energies = np.zeros(0)
         self.outside = 0
-        if self.rate > 0:
-            self.atoms, self.moving, self.sign = dart_coordinates(system.mol, system.torsions)
+        #: the dart dihedrals (found only when the move is on: a System is also built to read states)
+        self.atoms, self.moving, self.sign = (dart_coordinates(system.mol, system.torsions) if self.rate > 0
+                                              else (np.zeros((0, 4), np.int64), [], np.zeros(0)))
 
     @property
     def applicable(self) -> bool:
@@ -133,7 +134,7 @@ class DartMove(Move):
 
     def use_basins(self, minima) -> None:
         """Choose the darts from the basin search's minima (:func:`choose_darts`)."""
-        if self.rate <= 0 or not len(self.atoms) or not len(minima.energies):
+        if not len(self.atoms) or not len(minima.energies):
             return
         from geomgen.conformers.reference.convergence import torsion_symmetry
         from geomgen.conformers.torsions import dihedral_angles

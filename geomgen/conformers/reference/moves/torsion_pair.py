@@ -38,17 +38,13 @@ def torsion_pairs(mol, torsions: TorsionSet) -> list[tuple[int, int, np.ndarray,
     from geomgen.conformers.torsions import side_away
 
     dist = Chem.GetDistanceMatrix(mol)
-
-    def away(j: int, k: int, anchor: int) -> np.ndarray:
-        return side_away(mol, j, k, anchor)[0]
-
     out = []
     for t1 in range(len(torsions)):
         j1, k1 = (int(a) for a in torsions.atoms[t1, 1:3])
         for t2 in range(t1 + 1, len(torsions)):
             j2, k2 = (int(a) for a in torsions.atoms[t2, 1:3])
             if min(dist[a, b] for a in (j1, k1) for b in (j2, k2)) <= 1:
-                out.append((t1, t2, away(j1, k1, j1), away(j2, k2, j1)))
+                out.append((t1, t2, side_away(mol, j1, k1, j1)[0], side_away(mol, j2, k2, j1)[0]))
     return out
 
 
