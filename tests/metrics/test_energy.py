@@ -3,7 +3,8 @@ import pytest
 import torch
 from scipy import stats
 
-from geomgen.metrics import UStatistic, energy_distance
+from geomgen.metrics import UStatistic, energy_distance, sliced_energy_distance
+from geomgen.metrics.energy import _sphere_directions
 
 
 def _pair_mean(a):
@@ -66,3 +67,79 @@ def test_bad_inputs():
         energy_distance(np.zeros((1, 3)), np.zeros((4, 3)))
     with pytest.raises(ValueError, match="non-finite"):
         energy_distance(np.array([[np.nan, 0.0], [1.0, 1.0]]), np.zeros((4, 2)))
+
+
+# -- the sliced estimator ------------------------------------------------------------------------
+
+
+def test_sliced_equals_the_exact_statistic_in_1d(rng):
+    # in 1-D every direction is +-1: value and jackknife error are energy_distance's, ties included
+    for x, y in [(rng.normal(size=301), rng.normal(0.4, 1.3, size=177)),
+                 (rng.integers(0, 5, size=90).astype(float), rng.integers(0, 6, size=70).astype(float))]:
+        a, b = energy_distance(x, y, groups=7), sliced_energy_distance(x, y, directions=3, groups=7)
+        assert b.value == pytest.approx(a.value, rel=1e-10, abs=1e-13)
+        assert b.se == pytest.approx(a.se, rel=1e-8)
+
+
+def test_sliced_is_the_mean_of_projected_statistics_with_a_joint_jackknife(rng):
+    # value: c_D times the mean over the same directions of the exact 1-D U-statistics of the
+    # projections (c_3 = 2); error: delete group g of both samples and of the directions, by brute force
+    x, y = rng.normal(size=(80, 3)), rng.normal(size=(70, 3)) * 1.3 + 0.2
+    k, g = 10, 5
+    theta = _sphere_directions(k, 3, seed=4).numpy()
+    u = sliced_energy_distance(x, y, directions=k, groups=g, seed=4)
+    per = np.array([energy_distance(x @ t, y @ t, groups=g).value for t in theta])
+    assert u.value == pytest.approx(2 * per.mean(), rel=1e-10)
+    gx, gy, gd = np.arange(80) * g // 80, np.arange(70) * g // 70, np.arange(k) * g // k
+    loo = np.array([2 * np.mean([energy_distance(x[gx != h] @ t, y[gy != h] @ t).value for t in theta[gd != h]])
+                    for h in range(g)])
+    assert u.se == pytest.approx(np.sqrt((g - 1) / g * ((loo - loo.mean()) ** 2).sum()), rel=1e-8)
+
+
+def test_sliced_directions_are_uniform_and_orthonormal_in_frames():
+    t = _sphere_directions(4000, 3, seed=1)
+    assert torch.allclose(t.norm(dim=1), torch.ones(4000, dtype=t.dtype))
+    frame = t[:3]
+    assert torch.allclose(frame @ frame.T, torch.eye(3, dtype=t.dtype), atol=1e-12)
+    assert torch.allclose(t.T @ t / 4000, torch.eye(3, dtype=t.dtype) / 3, atol=0.02)  # E[theta theta^T] = I / D
+    assert torch.equal(_sphere_directions(7, 3, seed=1), t[:7])  # a seed fixes the directions
+
+
+def test_sliced_converges_to_the_exact_energy_distance_over_directions(rng):
+    # on fixed samples the only error left is the choice of directions
+    x, y = rng.normal(size=(300, 4)), rng.normal(size=(250, 4)) * [1.5, 1.0, 1.0, 0.7]
+    exact = energy_distance(x, y).value
+    assert sliced_energy_distance(x, y, directions=4000).value == pytest.approx(exact, rel=0.02)
+    assert sliced_energy_distance(x, y, directions=4000, seed=9).value == pytest.approx(exact, rel=0.02)
+
+
+def test_sliced_unbiased_for_one_law_with_calibrated_error():
+    g = np.random.default_rng(3)
+    vals, ses = [], []
+    for i in range(200):
+        x, y = g.normal(size=(60, 2)), g.normal(size=(50, 2))
+        u = sliced_energy_distance(x, y, directions=20, groups=10, seed=i)
+        vals.append(u.value)
+        ses.append(u.se)
+    vals = np.array(vals)
+    assert abs(vals.mean()) < 3 * vals.std(ddof=1) / np.sqrt(len(vals))
+    assert 0.6 < np.mean(ses) / vals.std(ddof=1) < 1.6
+
+
+def test_sliced_handles_large_samples_in_blocks(rng):
+    # blocks of directions (chunk) change nothing; a shift is seen
+    x, y = rng.normal(size=(5000, 3)), rng.normal(size=(4000, 3))
+    a = sliced_energy_distance(x, y, directions=12)
+    b = sliced_energy_distance(x, y, directions=12, chunk=9000)  # one direction per block
+    assert b.value == pytest.approx(a.value, rel=1e-9) and b.se == pytest.approx(a.se, rel=1e-9)
+    shifted = sliced_energy_distance(x, y + [0.3, 0.0, 0.0], directions=12)
+    assert shifted.value > 5 * shifted.se > 0 and abs(a.value) < 5 * a.se
+
+
+def test_sliced_bad_inputs():
+    with pytest.raises(ValueError, match=r"sliced_energy_distance.*\(5, 3\).*\(4, 2\)"):
+        sliced_energy_distance(np.zeros((5, 3)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="directions must be >= 1"):
+        sliced_energy_distance(np.zeros((5, 3)), np.ones((4, 3)), directions=0)
+    with pytest.raises(ValueError, match="non-finite"):
+        sliced_energy_distance(np.array([[np.inf, 0.0], [1.0, 1.0]]), np.zeros((4, 2)))

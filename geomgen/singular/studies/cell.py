@@ -13,9 +13,11 @@ Measurements (one row):
   R independent repeats, with ``w1_se`` and ``oracle_w1_se``; ``w1_debiased`` = ``w1`` -
   ``oracle_w1`` (:func:`~geomgen.metrics.debiased_wasserstein`, paired per repeat), ``w1_debiased_se``.
 * ``energy``, ``energy_se`` -- with ``evaluation.energy_points`` m > 0, the energy distance
-  (:func:`~geomgen.metrics.energy_distance`, an unbiased U-statistic, jackknife standard error)
-  between m samples of the estimate and m fresh truth samples; ``oracle_energy``,
-  ``oracle_energy_se``: the same between two truth samples (0 in expectation).
+  (:func:`~geomgen.metrics.energy_distance`, an unbiased U-statistic, jackknife standard error;
+  with ``evaluation.energy_directions`` K > 0 sliced over K directions,
+  :func:`~geomgen.metrics.sliced_energy_distance`, also unbiased) between m samples of the estimate
+  and m fresh truth samples; ``oracle_energy``, ``oracle_energy_se``: the same between two truth
+  samples (0 in expectation).
 * ``noise`` -- the grid's entry (a level, ``"schedule"`` or ``"auto"``); ``noise_used`` the level
   the fit used; ``noise_selection`` the CV table of ``"auto"`` (not in ``runs.csv``).
 * ``loglik`` -- mean estimated log-density of ``test_points`` fresh (clean) truth points, in
@@ -48,7 +50,7 @@ __all__ = ["Cell", "run_cell", "cell_seed", "sample_key", "ambient_free_key", "n
 _FLOORS: dict = {}
 
 #: evaluation settings added after the first studies, at the values those studies used: left out of a cell's key
-_LEGACY = {"paired_ambient": False, "w1_repeats": 1, "energy_points": 0}
+_LEGACY = {"paired_ambient": False, "w1_repeats": 1, "energy_points": 0, "energy_directions": 0}
 
 
 def _floor(key: tuple, solve):
@@ -132,7 +134,7 @@ def run_cell(cell: dict) -> dict:
     row = {"distribution": dist_name, "n": n, "noise": noise, "estimator": cell["estimator"],
            "estimator_type": est_type, "seed": seed}
     try:
-        from geomgen.metrics import debiased_wasserstein, energy_distance, wasserstein
+        from geomgen.metrics import debiased_wasserstein, energy_distance, sliced_energy_distance, wasserstein
         from geomgen.singular.fit import fit_estimator
         from geomgen.singular.manifolds import make_distribution
 
@@ -167,11 +169,14 @@ def run_cell(cell: dict) -> dict:
                    w1_debiased_se=w1.debiased_se, w1_repeats=w1.repeats)
         me = int(ev.get("energy_points", 0))
         if me:
+            k = int(ev.get("energy_directions", 0))
+            energy = (lambda p, q: sliced_energy_distance(p, q, directions=k)) if k else energy_distance
             truth = law.sample(me, gen(key, seed, "energy_truth"), dtype=torch.float64)
-            e = energy_distance(estimate(me, "energy_sample"), truth)
-            e0 = _floor(("energy", key, seed, me),
-                        lambda: energy_distance(law.sample(me, gen(key, seed, "energy_truth2"), dtype=torch.float64), truth))
-            row.update(energy=e.value, energy_se=e.se, oracle_energy=e0.value, oracle_energy_se=e0.se, energy_points=me)
+            e = energy(estimate(me, "energy_sample"), truth)
+            e0 = _floor(("energy", key, seed, me, k),
+                        lambda: energy(law.sample(me, gen(key, seed, "energy_truth2"), dtype=torch.float64), truth))
+            row.update(energy=e.value, energy_se=e.se, oracle_energy=e0.value, oracle_energy_se=e0.se, energy_points=me,
+                       energy_directions=k)
         row["eval_seconds"] = time.perf_counter() - t0
         ll = fitted.held_out_log_likelihood(test, gen(key, n, seed, cell["estimator"], noise, "ll"))
         row["loglik"] = ll if math.isfinite(ll) else float("nan")

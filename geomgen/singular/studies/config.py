@@ -94,8 +94,13 @@ class Evaluation:
         energy_points (int, optional): samples of the estimate and of the truth for the energy
             distance (:func:`~geomgen.metrics.energy_distance`, unbiased, with its jackknife standard
             error), and its truth-vs-truth value at the same size; 0 skips it (default 0).
+        energy_directions (int, optional): 0 computes that energy distance exactly, in
+            O(energy_points^2) time (:func:`~geomgen.metrics.energy_distance`, about 7 s at 16,000
+            points); K > 0 slices it over K directions (:func:`~geomgen.metrics.sliced_energy_distance`,
+            unbiased too, O(K m log m): a few seconds at 200,000 points, whose truth-vs-truth noise is
+            1/12 of that at 16,000) (default 0).
 
-    The last two at their defaults leave a cell's key as in older studies, so their results still load and resume.
+    The last three at their defaults leave a cell's key as in older studies, so their results still load and resume.
     """
 
     num_points: PositiveInt = 2000
@@ -105,6 +110,7 @@ class Evaluation:
     paired_ambient: bool = False
     w1_repeats: PositiveInt = 1
     energy_points: NonNegativeInt = 0
+    energy_directions: NonNegativeInt = 0
 
 
 @dataclass

@@ -33,7 +33,7 @@ RUN_COLUMNS = ["distribution", "d", "D", "n", "noise", "estimator", "estimator_t
                "loglik", "sigma", "seconds", "cpu_seconds", "fit_seconds", "steps", "w1_points", "status", "error",
                # added with the W1-floor evaluation (blank in the rows of older studies)
                "noise_used", "w1_se", "oracle_w1_se", "w1_debiased", "w1_debiased_se", "w1_repeats", "energy", "energy_se",
-               "oracle_energy", "oracle_energy_se", "energy_points", "eval_seconds"]
+               "oracle_energy", "oracle_energy_se", "energy_points", "energy_directions", "eval_seconds"]
 
 #: the error metrics a report fits slopes to, with their floors: column -> (name, floor column of the summary)
 METRICS = {"w1": "W1", "w1_debiased": "W1 - floor", "energy": "energy distance^2"}
@@ -318,7 +318,9 @@ def _markdown(summary, slopes, cmp, config, rows, sens=(), floors=(), extra_slop
     if getattr(ev, "w1_repeats", 1) > 1 or getattr(ev, "energy_points", 0):
         lines += [f"W1 and its floor are means over {ev.w1_repeats} independent repeat(s); `W1 - floor` is their paired "
                   "difference (it removes the sampling bias of a perfect estimate; it is not unbiased for W1 in general). "
-                  + (f"energy: the squared energy distance, an unbiased U-statistic, between {ev.energy_points} samples of "
+                  + ("energy: the squared energy distance, an unbiased U-statistic"
+                     + (f" sliced over {ev.energy_directions} directions" if getattr(ev, "energy_directions", 0) else "")
+                     + f", between {ev.energy_points} samples of "
                      "the estimate and of the truth (0 in expectation for a perfect estimate; `oracle energy` is two truth "
                      "samples)." if ev.energy_points else ""), ""]
     lines += [f"## Comparison at n = {cmp['n']}", ""]

@@ -31,7 +31,8 @@ def test_cells_of_the_grid():
     assert cfg.distributions["sphere10"] == {"type": "sphere", "ambient_dim": 10}
     assert cfg.evaluation.num_points == 40 and cfg.evaluation.alpha == 2.0
     assert cfg.cells()[0].evaluation == {"num_points": 40, "test_points": 30, "alpha": 2.0, "compare_n": 1000,
-                                         "paired_ambient": False, "w1_repeats": 1, "energy_points": 0}
+                                         "paired_ambient": False, "w1_repeats": 1, "energy_points": 0,
+                                         "energy_directions": 0}
 
 
 @pytest.mark.parametrize("edit,key", [

@@ -23,7 +23,7 @@ def study(evaluation=None, noise=(0.1,)):
 
 def test_legacy_evaluation_keeps_the_keys_of_older_studies():
     old = load_study(study()).cells()
-    explicit = load_study(study({"w1_repeats": 1, "energy_points": 0})).cells()
+    explicit = load_study(study({"w1_repeats": 1, "energy_points": 0, "energy_directions": 0})).cells()
     assert [c.key for c in old] == [c.key for c in explicit]
     new = load_study(study({"energy_points": 50})).cells()
     assert not {c.key for c in old} & {c.key for c in new}
@@ -40,6 +40,20 @@ def test_cell_records_w1_with_its_floor_and_the_energy_distance():
     # repeat 0 draws what a one-repeat (older) evaluation draws
     one = run_cell(next(c for c in load_study(study()).cells() if c.estimator == "kde").to_dict())
     assert "energy" not in one and one["w1_repeats"] == 1 and math.isnan(one["w1_se"])
+
+
+def test_cell_slices_the_energy_distance_when_asked():
+    # the same draws as the exact evaluation; in 1-D (the circle's angles live in R^2, so two
+    # directions) the sliced value is close to the exact one and the floor is near 0
+    exact = load_study(study({"energy_points": 60})).cells()
+    sliced = load_study(study({"energy_points": 60, "energy_directions": 16})).cells()
+    assert not {c.key for c in exact} & {c.key for c in sliced}
+    a = run_cell(next(c for c in exact if c.estimator == "kde" and c.n == 60).to_dict())
+    b = run_cell(next(c for c in sliced if c.estimator == "kde" and c.n == 60).to_dict())
+    assert b["status"] == "ok", b.get("traceback")
+    assert b["energy_directions"] == 16 and a["energy_directions"] == 0
+    assert abs(b["energy"] - a["energy"]) < 2 * (a["energy_se"] + b["energy_se"])
+    assert abs(b["oracle_energy"]) < 5 * b["oracle_energy_se"]
 
 
 def test_noise_rules_in_a_study_and_the_report(tmp_path):
