@@ -57,6 +57,22 @@ def etkdg_conformers(mol, n: int, seed: int = 0, mmff_iters: int = 0, threads: i
     return mol
 
 
+def _why_not_embedded(mol, params) -> str:
+    """The reason an embedding failed, where one can be found cheaply: if the molecule embeds
+    once chirality is no longer enforced, its stereo as written is what distance geometry could
+    not realise (e.g. a bridged cage whose centres are specified inconsistently)."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    params.enforceChirality = False
+    params.useRandomCoords = True
+    trial = Chem.Mol(mol)
+    if AllChem.EmbedMolecule(trial, params) >= 0:
+        return (" with its stereocentres as specified (it embeds when their chirality is not enforced: "
+                "check the input's stereo, e.g. of bridged ring atoms)")
+    return ""
+
+
 #: distance-geometry embedders of :func:`embed_seed`: RDKit's ETKDGv3, and KDG (the same
 #: basic knowledge -- planar conjugated groups, trans secondary amides, ring geometry -- without
 #: the experimental torsion preferences, a third cheaper; for seeds whose torsions are resampled)
@@ -107,7 +123,7 @@ def embed_seed(mol, seed: int = 0, n_candidates: int = 8, name: str | None = Non
         params.useRandomCoords = True
         cids = [c for c in AllChem.EmbedMultipleConfs(m, numConfs=n_candidates, params=params) if c >= 0]
     if not cids:
-        raise MoleculeError(f"{label!r}: ETKDG could not embed the molecule")
+        raise MoleculeError(f"{label!r}: ETKDG could not embed the molecule{_why_not_embedded(m, params)}")
     off_library = False
     if max_iters > 0 or len(cids) > 1:
         from geomgen.conformers.mmff import MMFF

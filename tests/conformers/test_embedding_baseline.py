@@ -68,3 +68,14 @@ def test_mmff_lowers_the_energy_and_keeps_aromaticity_flags():
 def test_unparsable_smiles_is_a_molecule_error():
     with pytest.raises(MoleculeError, match="could not parse"):
         etkdg_conformers("C1CC(", 2)
+
+
+def test_seed_failure_names_an_unrealisable_stereo():
+    # both norbornane bridgeheads written with the same tag: distance geometry cannot realise it
+    # with chirality enforced, and embeds it without; the error says so, naming the input
+    from rdkit import Chem
+
+    from geomgen.conformers.embedding import embed_seed
+
+    with pytest.raises(MoleculeError, match=r"'C1C\[C@H\]2CC\[C@H\]1C2'.*stereocentres as specified"):
+        embed_seed(Chem.AddHs(Chem.MolFromSmiles("C1C[C@H]2CC[C@H]1C2")), n_candidates=2)
