@@ -11,10 +11,12 @@ chain, the state populations and the E/Z-flip and dart acceptances. Settings:
 
 * ``evaluation``: the evaluation splits' sampler (one rung per chain; from revision 10 with one
   smart-darting move per sweep between the basin search's minima,
-  :mod:`~geomgen.conformers.reference.moves.darting`);
+  :mod:`~geomgen.conformers.reference.moves.darting`; from revision 11 the darts carry the
+  monitored ring puckers and nitrogen configurations, ``dart_flips``);
 * ``no-darts``: the same without the darts (revision 9);
-* ``dart-flips``: darts that also carry the monitored ring puckers and nitrogen configurations
-  (``dart_flips``: a jump between darts in different states flips those sites too);
+* ``dart-flips``: darts that carry those sites (``dart_flips``: a jump between darts in different
+  states flips them too; the evaluation setting from revision 11);
+* ``no-dart-flips``: darts that do not (revision 10);
 * ``hrex4-partial``: a 4-rung Hamiltonian ladder per chain that scales to zero, on its top rung,
   the torsion terms of the rotatable bonds and of the partial double bonds (amides, esters, acids:
   ``ladder_bonds="rotatable+partial"``) and the intramolecular electrostatics, so that the upper
@@ -36,6 +38,7 @@ SETTINGS = {
     "evaluation": {},
     "no-darts": dict(dart_moves_per_sweep=0.0),
     "dart-flips": dict(dart_flips=True),
+    "no-dart-flips": dict(dart_flips=False),
     "hrex4-partial": dict(n_replicas=4, lambda_min=0.0, ladder_bonds="rotatable+partial", ladder_terms="torsion+electrostatic"),
 }
 

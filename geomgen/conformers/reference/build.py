@@ -56,9 +56,12 @@ from geomgen.conformers.reference.store import QUANT, _atomic_savez, read_smiles
 #: lowest minima (``dart_moves_per_sweep``, :mod:`~geomgen.conformers.reference.moves.darting`):
 #: baclofen's acid state, hydrogen-bonded to the amine, was reached by no NCMC flip (acceptance
 #: 0.0004) and stopped at state ESS 26 after 457 CPU-s at revision 9; with darts (acceptance 0.036)
-#: the same seed converged in 191 CPU-s with state ESS 685.
+#: the same seed converged in 191 CPU-s with state ESS 685; revision 11: darts carry the monitored ring
+#: puckers and nitrogen configurations (``dart_flips``): a jump between darts in different states flips
+#: those sites too (evaluation/conformers/state_mixing_dart_flips.md, seed 11, 300 CPU-s: slowest-state
+#: ESS per CPU-s 2.4x on drugs-00052 and 6.0x on test-00095, which converged in 84 CPU-s and did not in 302).
 SAMPLER_VERSION = 4
-SAMPLER_REVISION = 10
+SAMPLER_REVISION = 11
 
 #: Sampler settings per split. Every split runs 4 chains until the convergence rule holds or the
 #: cap on CPU seconds per molecule is hit (CPU, not wall, time: the same work on a busy machine);
@@ -75,7 +78,8 @@ _COMMON = dict(n_chains=4, n_samples=400, warmup_sweeps=100, round_sweeps=100, m
 #: target spends on easy molecules what the hard ones lack; and a basin search that gives two chains
 #: their starts and checks the ensemble's lowest basin, and up to 300,000 sweeps (revision 9)
 _EVALUATION = dict(_COMMON, n_samples=1600, max_samples=3200, ess_target=400.0, agreement_target=0.95, max_cpu_seconds=1800.0,
-                   max_sweeps=300_000, basin_search=64, basin_starts=2, basin_tolerance=0.5, dart_moves_per_sweep=1.0)
+                   max_sweeps=300_000, basin_search=64, basin_starts=2, basin_tolerance=0.5, dart_moves_per_sweep=1.0,
+                   dart_flips=True)
 SPLIT_CONFIGS = {
     # training molecules keep their whole (short) budget: their torsions are used where they pass
     # the rule even when a discrete state does not, so stopping them early would lose samples
