@@ -26,7 +26,13 @@ ensemble an independent rerun confirmed); the counts are printed and recorded.
   method next to the reference's (the sampler's ``state_population`` of ``amide-<k>`` where the
   reference records it, sampler version 3; else the indicator on the reference conformers); per
   split and method, the mean absolute difference over sites and the share of molecules whose
-  every site is within 0.1.
+  every site is within 0.1;
+* nitrogen configurations -- the same for every invertible sp3 nitrogen whose pyramid is a
+  configuration (:func:`geomgen.conformers.discrete_states.configurational_nitrogens`: three
+  neighbours distinct by rank, not a stereocentre the input fixes), state 1 = positive signed
+  volume (:func:`~geomgen.conformers.discrete_states.nitrogen_states`); the reference's
+  ``state_population`` of ``nitrogen-<atom>`` where recorded (sampler version 3 with nitrogen
+  inversion), else the indicator on its rebuilt conformers.
 
 Writes evaluation/conformers/results.md (markdown table) and results.json.
 """
@@ -42,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from geomgen.atomic import atomic_write_text
-from geomgen.conformers.discrete_states import amide_states, partial_double_bonds
+from geomgen.conformers.discrete_states import amide_states, configurational_nitrogens, invertible_nitrogens, nitrogen_states, partial_double_bonds
 from geomgen.tables import publish
 
 HERE = Path(__file__).resolve().parent
@@ -130,7 +136,32 @@ def score(ref, gen, n):
     de = float(mm.energies(pos).mean() - ref.energies.mean())
     classes = [torsion_class(ref.mol, int(q[1]), int(q[2])) for q in ref.torsion_atoms]
     amide = amide_states(ref.mol, pos).mean(0).tolist() if partial_double_bonds(ref.mol) else None
-    return {"w1": w1, "cov": cov, "de": de, "w1_by_class": list(zip(classes, per_torsion.tolist())), "amide": amide}
+    nsites = nitrogen_sites(ref.mol)
+    nitrogen = nitrogen_states(nsites, pos).mean(0).tolist() if nsites else None
+    return {"w1": w1, "cov": cov, "de": de, "w1_by_class": list(zip(classes, per_torsion.tolist())), "amide": amide,
+            "nitrogen": nitrogen}
+
+
+def nitrogen_sites(mol) -> list:
+    """The invertible nitrogens of ``mol`` whose pyramid is a configuration (entries of
+    :func:`~geomgen.conformers.discrete_states.invertible_nitrogens`)."""
+    sites = invertible_nitrogens(mol)
+    return [sites[k] for k in configurational_nitrogens(mol, sites)]
+
+
+def reference_nitrogen_population(ref, n: int = 200) -> list[float] | None:
+    """Share of the reference's samples with each nitrogen of :func:`nitrogen_sites` in state 1:
+    the sampler's ``state_population`` of ``nitrogen-<atom>`` where its diagnostics name every site,
+    else the indicator on ``n`` rebuilt reference conformers; ``None`` without sites."""
+    sites = nitrogen_sites(ref.mol)
+    if not sites:
+        return None
+    recorded = dict(zip(ref.diagnostics.get("state_names") or [], ref.diagnostics.get("state_population") or []))
+    names = [f"nitrogen-{site[0]}" for site in sites]
+    if all(name in recorded for name in names):
+        return [float(recorded[name]) for name in names]
+    conf = ref.conformers(min(n, len(ref.angles)))
+    return nitrogen_states(sites, np.stack([c.GetPositions() for c in conf.GetConformers()])).mean(0).tolist()
 
 
 def reference_amide_population(ref, n: int = 200) -> list[float] | None:
@@ -149,12 +180,13 @@ def reference_amide_population(ref, n: int = 200) -> list[float] | None:
     return amide_states(ref.mol, np.stack([c.GetPositions() for c in conf.GetConformers()])).mean(0).tolist()
 
 
-def amide_summary(refs, scores) -> dict:
-    """Per-molecule amide populations of one method against the references (see the module
-    docstring): ``molecules`` ([id, method, reference] per molecule with sites, both lists over its
-    sites), ``MAD`` over sites and the share ``within 0.1`` of molecules."""
-    per = [[r.id, s["amide"], reference_amide_population(r)] for r, s in zip(refs, scores)
-           if s is not None and s["amide"] is not None]
+def state_summary(refs, scores, kind: str = "amide") -> dict:
+    """Per-molecule discrete-state populations (``kind``: ``"amide"`` or ``"nitrogen"``) of one
+    method against the references (see the module docstring): ``molecules`` ([id, method,
+    reference] per molecule with sites, both lists over its sites), ``MAD`` over sites and the
+    share ``within 0.1`` of molecules."""
+    reference = {"amide": reference_amide_population, "nitrogen": reference_nitrogen_population}[kind]
+    per = [[r.id, s[kind], reference(r)] for r, s in zip(refs, scores) if s is not None and s.get(kind) is not None]
     diffs = [np.abs(np.subtract(p, q)) for _, p, q in per]
     return {"molecules": per,
             "MAD": float(np.mean(np.concatenate(diffs))) if diffs else float("nan"),
@@ -214,7 +246,8 @@ def evaluate(split, methods, n, seed, max_molecules=None, all_molecules=False, v
             for cls, w in s["w1_by_class"]:
                 by_class.setdefault(cls, []).append(w)
         row["W1 by torsion class"] = {cls: [float(np.mean(ws)), len(ws)] for cls, ws in by_class.items()}
-        row["amide populations"] = amide_summary(refs, scores)
+        row["amide populations"] = state_summary(refs, scores)
+        row["nitrogen populations"] = state_summary(refs, scores, "nitrogen")
         # per molecule (JSON only): id, torsion W1, COV-R@0.75, AMR-R; null where generation failed
         row["per molecule"] = [[r.id, *((None,) * 3 if s is None else
                                         (round(s["w1"], 4), round(s["cov"]["COV-R"][0.75], 4), round(s["cov"]["AMR-R"], 4)))]
@@ -253,31 +286,42 @@ def by_class_markdown(rows) -> list[str]:
     return out
 
 
-def amide_markdown(rows) -> list[str]:
-    """Amide E/Z populations per split: a summary per method and the molecules side by side."""
+#: the discrete states evaluate.py reports: row key, site label, what state 1 is
+STATE_KINDS = {
+    "amide": ("amide populations", "Amide E/Z populations", "each partial double bond in state 1 (cis by canonical rank, "
+                                                             "`geomgen.conformers.discrete_states.amide_states`)"),
+    "nitrogen": ("nitrogen populations", "Nitrogen configurations", "each configurational sp3 nitrogen in state 1 "
+                                                                    "(positive signed volume, "
+                                                                    "`geomgen.conformers.discrete_states.nitrogen_states`)"),
+}
+
+
+def state_markdown(rows, kind: str = "amide") -> list[str]:
+    """Discrete-state populations per split (``kind`` of :data:`STATE_KINDS`): a summary per method
+    and the molecules side by side."""
+    key, title, what = STATE_KINDS[kind]
     out = []
     for split in dict.fromkeys(r["split"] for r in rows):
-        sub = [r for r in rows if r["split"] == split and r.get("amide populations", {}).get("molecules")]
+        sub = [r for r in rows if r["split"] == split and r.get(key, {}).get("molecules")]
         if not sub:
             continue
-        out += ["", f"Amide E/Z populations, {split}: share of conformers with each partial double bond in state 1 "
-                    "(cis by canonical rank, `geomgen.conformers.discrete_states.amide_states`) against the reference's; "
+        out += ["", f"{title}, {split}: share of conformers with {what} against the reference's; "
                     "MAD over sites, share of molecules with every site within 0.1:", "",
                 "| method | molecules | sites | MAD | within 0.1 |", "|---|---|---|---|---|"]
         for r in sub:
-            a = r["amide populations"]
+            a = r[key]
             sites = sum(len(q) for _, _, q in a["molecules"])
             out.append(f"| {r['method']} | {len(a['molecules'])} | {sites} | {a['MAD']:.3f} | {a['within 0.1']:.2f} |")
         mols = {}
         for r in sub:
-            for mid, p, q in r["amide populations"]["molecules"]:
+            for mid, p, q in r[key]["molecules"]:
                 mols.setdefault(mid, {"reference": q})[r["method"]] = p
         methods = [r["method"] for r in sub]
         out += ["", "| molecule | site | reference | " + " | ".join(methods) + " |", "|" + "---|" * (3 + len(methods))]
         for mid, d in mols.items():
             for k, q in enumerate(d["reference"]):
                 cells = ["" if m not in d else f"{d[m][k]:.2f}" for m in methods]
-                out.append(f"| {mid} | amide-{k} | {q:.2f} | " + " | ".join(cells) + " |")
+                out.append(f"| {mid} | {kind}-{k} | {q:.2f} | " + " | ".join(cells) + " |")
     return out
 
 
@@ -290,7 +334,7 @@ def to_markdown(rows, header):
                  (f"{r[c]:.1f}" if isinstance(r[c], float) else str(r[c])) for c in cols]
         lines.append("| " + " | ".join(cells) + " |")
     lines += by_class_markdown(rows)
-    lines += amide_markdown(rows)
+    lines += state_markdown(rows) + state_markdown(rows, "nitrogen")
     # ratios against ETKDG per split (when ETKDG was run)
     if not any(r["method"] == "etkdg" for r in rows):
         return "\n".join(lines) + "\n"

@@ -1,0 +1,50 @@
+"""evaluate.py's discrete-state report: amide E/Z states and nitrogen configurations of a method's
+conformers against the reference's populations."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from geomgen.conformers import embed_seed, parse_molecule
+from geomgen.conformers.discrete_states import invert_nitrogen, nitrogen_states
+from tests.scripts import load_script
+
+AMINE = "CCN(C)Cc1ccccc1"  # N-ethyl-N-methylbenzylamine: a pyramid that is a configuration
+
+
+@pytest.fixture(scope="module")
+def mod():
+    return load_script("evaluation/conformers/evaluate.py")
+
+
+def test_nitrogen_sites_are_the_configurational_ones(mod):
+    amine = embed_seed(parse_molecule(AMINE), seed=0)
+    sites = mod.nitrogen_sites(amine)
+    assert len(sites) == 1 and amine.GetAtomWithIdx(sites[0][0]).GetSymbol() == "N"
+    assert mod.nitrogen_sites(embed_seed(parse_molecule("CN(C)C"), seed=0)) == []  # NMe3: graph symmetry relabels it
+    assert mod.nitrogen_sites(embed_seed(parse_molecule("CC(=O)N(C)C"), seed=0)) == []  # an amide nitrogen is planar
+
+
+def test_state_summary_against_recorded_reference_populations(mod):
+    mol = embed_seed(parse_molecule(AMINE), seed=0)
+    (site,) = mod.nitrogen_sites(mol)
+    x = mol.GetConformer().GetPositions()
+    y = invert_nitrogen(x, *site)
+    s0 = bool(nitrogen_states([site], x)[0, 0])
+    assert bool(nitrogen_states([site], y)[0, 0]) != s0
+    # a method with 3 of 4 conformers in x's configuration; the reference records 0.4 in state 1
+    pos = np.stack([x, x, x, y])
+    share = float(nitrogen_states([site], pos).mean())
+    assert share == (0.75 if s0 else 0.25)
+    ref = SimpleNamespace(id="m", mol=mol, diagnostics={"state_names": [f"nitrogen-{site[0]}"], "state_population": [0.4]})
+    assert mod.reference_nitrogen_population(ref) == [0.4]
+    scores = [{"amide": None, "nitrogen": [share]}, None]
+    out = mod.state_summary([ref, ref], scores, "nitrogen")
+    assert out["molecules"] == [["m", [share], [0.4]]]
+    assert out["MAD"] == pytest.approx(abs(share - 0.4)) and out["within 0.1"] == 0.0
+    assert np.isnan(mod.state_summary([ref], [{"amide": None, "nitrogen": None}], "amide")["MAD"])
+    rows = [{"split": "test", "method": "geomgen", "nitrogen populations": out}]
+    text = "\n".join(mod.state_markdown(rows, "nitrogen"))
+    assert "Nitrogen configurations, test" in text and f"| m | nitrogen-0 | 0.40 | {share:.2f} |" in text
+    assert mod.state_markdown(rows, "amide") == []  # no amide rows in these results
