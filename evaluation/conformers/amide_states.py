@@ -163,7 +163,7 @@ def population_comparison(split: str, n: int, seed: int, lib, max_molecules: int
     for m, pops in per.items():
         diffs, ok = [], []
         for p, q in zip(pops, ref_pop):
-            if p is None:
+            if p is None or q is None:  # q: a reference without stored per-sample states
                 continue
             d = [abs(a - b) for a, b in zip(p, q) if np.isfinite(a)]
             diffs += d

@@ -23,16 +23,16 @@ ensemble an independent rerun confirmed); the counts are printed and recorded.
 * amide E/Z populations -- for each molecule with a partial double bond
   (:func:`geomgen.conformers.discrete_states.partial_double_bonds`: amides, carbamates, ureas,
   esters), the share of conformers with each site in state 1 (*cis* by canonical rank) for every
-  method next to the reference's (the sampler's ``state_population`` of ``amide-<k>`` where the
-  reference records it, sampler version 3; else the indicator on the reference conformers); per
-  split and method, the mean absolute difference over sites and the share of molecules whose
+  method next to the reference's (the indicator on its rebuilt conformers, which carry each
+  sample's stored states; references without stored per-sample states, format < 5, are left out:
+  their conformers carry the seed's states and their recorded populations may use older labels);
+  per split and method, the mean absolute difference over sites and the share of molecules whose
   every site is within 0.1;
 * nitrogen configurations -- the same for every invertible sp3 nitrogen whose pyramid is a
   configuration (:func:`geomgen.conformers.discrete_states.configurational_nitrogens`: three
   neighbours distinct by rank, not a stereocentre the input fixes), state 1 = positive signed
-  volume (:func:`~geomgen.conformers.discrete_states.nitrogen_states`); the reference's
-  ``state_population`` of ``nitrogen-<atom>`` where recorded (sampler version 3 with nitrogen
-  inversion), else the indicator on its rebuilt conformers.
+  volume (:func:`~geomgen.conformers.discrete_states.nitrogen_states`); the reference's from its
+  stored states, as for the amides.
 
 Writes evaluation/conformers/results.md (markdown table) and results.json.
 """
@@ -149,35 +149,32 @@ def nitrogen_sites(mol) -> list:
     return [sites[k] for k in configurational_nitrogens(mol, sites)]
 
 
-def reference_nitrogen_population(ref, n: int = 200) -> list[float] | None:
-    """Share of the reference's samples with each nitrogen of :func:`nitrogen_sites` in state 1:
-    the sampler's ``state_population`` of ``nitrogen-<atom>`` where its diagnostics name every site,
-    else the indicator on ``n`` rebuilt reference conformers; ``None`` without sites."""
-    sites = nitrogen_sites(ref.mol)
-    if not sites:
+def _stored_state_conformers(ref, n: int):
+    """``[S, N, 3]``: ``n`` rebuilt reference conformers, which carry each sample's stored discrete
+    states, or None for a record without them (format < 5: every conformer in the seed's states)."""
+    if getattr(ref, "states", None) is None:
         return None
-    recorded = dict(zip(ref.diagnostics.get("state_names") or [], ref.diagnostics.get("state_population") or []))
-    names = [f"nitrogen-{site[0]}" for site in sites]
-    if all(name in recorded for name in names):
-        return [float(recorded[name]) for name in names]
     conf = ref.conformers(min(n, len(ref.angles)))
-    return nitrogen_states(sites, np.stack([c.GetPositions() for c in conf.GetConformers()])).mean(0).tolist()
+    return np.stack([c.GetPositions() for c in conf.GetConformers()])
+
+
+def reference_nitrogen_population(ref, n: int = 200) -> list[float] | None:
+    """Share of the reference's samples with each nitrogen of :func:`nitrogen_sites` in state 1, on
+    ``n`` rebuilt conformers with their stored states; ``None`` without sites or stored states."""
+    sites = nitrogen_sites(ref.mol)
+    pos = _stored_state_conformers(ref, n) if sites else None
+    return None if pos is None else nitrogen_states(sites, pos).mean(0).tolist()
 
 
 def reference_amide_population(ref, n: int = 200) -> list[float] | None:
     """Share of the reference's samples with each amide site of
-    :func:`~geomgen.conformers.discrete_states.partial_double_bonds` in state 1: the sampler's
-    own ``state_population`` where its diagnostics name every site (sampler version 3), else the
-    indicator on ``n`` rebuilt reference conformers; ``None`` without sites."""
-    sites = partial_double_bonds(ref.mol)
-    if not sites:
-        return None
-    names, pops = ref.diagnostics.get("state_names") or [], ref.diagnostics.get("state_population") or []
-    recorded = dict(zip(names, pops))
-    if all(f"amide-{k}" in recorded for k in range(len(sites))):
-        return [float(recorded[f"amide-{k}"]) for k in range(len(sites))]
-    conf = ref.conformers(min(n, len(ref.angles)))
-    return amide_states(ref.mol, np.stack([c.GetPositions() for c in conf.GetConformers()])).mean(0).tolist()
+    :func:`~geomgen.conformers.discrete_states.partial_double_bonds` in state 1, on ``n`` rebuilt
+    conformers with their stored states; ``None`` without sites or stored states. The recorded
+    ``state_population`` of older records is not used: it need not follow today's labels
+    (drugs-00066, revision 5, records 0.98 for its acid's state 1, whose MMFF94 minimum is
+    6.6 kcal/mol above state 0's)."""
+    pos = _stored_state_conformers(ref, n) if partial_double_bonds(ref.mol) else None
+    return None if pos is None else amide_states(ref.mol, pos).mean(0).tolist()
 
 
 def state_summary(refs, scores, kind: str = "amide") -> dict:
@@ -186,7 +183,8 @@ def state_summary(refs, scores, kind: str = "amide") -> dict:
     reference] per molecule with sites, both lists over its sites), ``MAD`` over sites and the
     share ``within 0.1`` of molecules."""
     reference = {"amide": reference_amide_population, "nitrogen": reference_nitrogen_population}[kind]
-    per = [[r.id, s[kind], reference(r)] for r, s in zip(refs, scores) if s is not None and s.get(kind) is not None]
+    per = [[r.id, s[kind], q] for r, s in zip(refs, scores)
+           if s is not None and s.get(kind) is not None and (q := reference(r)) is not None]
     diffs = [np.abs(np.subtract(p, q)) for _, p, q in per]
     return {"molecules": per,
             "MAD": float(np.mean(np.concatenate(diffs))) if diffs else float("nan"),

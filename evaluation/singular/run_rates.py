@@ -121,7 +121,7 @@ def largest_n_lines(rows: list[dict], cfg) -> list[str]:
                             verdicts.append(False)
                             continue
                         m, se = diff.mean(), diff.std(ddof=1) / math.sqrt(len(diff))
-                        cells.append(f"{m:+.4f} ± {se:.4f}")
+                        cells.append(f"{m:+.2e} ± {se:.1e}" if metric == "energy" else f"{m:+.4f} ± {se:.4f}")
                         verdicts.append(m < -2 * se)
                     target = _verdict(all(verdicts), "-" not in cells) if d in (2, 4) else ""
                     lines.append(f"| {dist} | {d} | {n} | {noise} | {metric} | {cells[0]} | {cells[1]} | {target} |")

@@ -37,11 +37,30 @@ def test_state_summary_against_recorded_reference_populations(mod):
     pos = np.stack([x, x, x, y])
     share = float(nitrogen_states([site], pos).mean())
     assert share == (0.75 if s0 else 0.25)
-    ref = SimpleNamespace(id="m", mol=mol, diagnostics={"state_names": [f"nitrogen-{site[0]}"], "state_population": [0.4]})
-    assert mod.reference_nitrogen_population(ref) == [0.4]
-    scores = [{"amide": None, "nitrogen": [share]}, None]
-    out = mod.state_summary([ref, ref], scores, "nitrogen")
-    assert out["molecules"] == [["m", [share], [0.4]]]
+    # a reference whose rebuilt conformers (with their stored states) are 2 of 5 in state 1
+    rebuilt = np.stack([x, x, x, y, y]) if not s0 else np.stack([y, y, y, x, x])
+
+    class Ref(SimpleNamespace):
+        def conformers(self, n):
+            from rdkit import Chem
+
+            m = Chem.Mol(self.mol)
+            m.RemoveAllConformers()
+            for p in rebuilt[:n]:
+                c = Chem.Conformer(m.GetNumAtoms())
+                for i, v in enumerate(p):
+                    c.SetAtomPosition(i, v.tolist())
+                m.AddConformer(c, assignId=True)
+            return m
+
+    ref = Ref(id="m", mol=mol, states=np.zeros(5, np.uint32), angles=np.zeros((5, 1)),
+              diagnostics={"state_names": [f"nitrogen-{site[0]}"], "state_population": [0.9]})
+    assert mod.reference_nitrogen_population(ref) == [pytest.approx(0.4)]  # not the recorded 0.9
+    old = Ref(id="old", mol=mol, states=None, angles=np.zeros((5, 1)), diagnostics=ref.diagnostics)
+    assert mod.reference_nitrogen_population(old) is None  # no stored states: left out
+    scores = [{"amide": None, "nitrogen": [share]}, None, {"amide": None, "nitrogen": [share]}]
+    out = mod.state_summary([ref, ref, old], scores, "nitrogen")
+    assert out["molecules"] == [["m", [share], [pytest.approx(0.4)]]]
     assert out["MAD"] == pytest.approx(abs(share - 0.4)) and out["within 0.1"] == 0.0
     assert np.isnan(mod.state_summary([ref], [{"amide": None, "nitrogen": None}], "amide")["MAD"])
     rows = [{"split": "test", "method": "geomgen", "nitrogen populations": out}]
