@@ -239,6 +239,14 @@ def _mirror_image(seed_mol):
     return out
 
 
+def _superposable_on_its_mirror(seed_mol, tol: float = 0.01) -> bool:
+    """Whether the seed's geometry is superposable on its mirror image atom by atom (a proper
+    rotation within ``tol`` A RMSD; e.g. a planar molecule): then mirrored draws add nothing."""
+    from rdkit.Chem import rdMolAlign
+
+    return rdMolAlign.AlignMol(_mirror_image(seed_mol), seed_mol) < tol
+
+
 def _achiral(seed_mol) -> bool:
     """Whether the mirror image of ``seed_mol``'s geometry is a conformer of the same molecule:
     its canonical isomeric SMILES, stereo read from the coordinates, is unchanged by inversion
@@ -434,7 +442,8 @@ class ConformerGenerator:
             meso arrangement), half of each seed's share of the conformers is drawn on the seed's
             mirror image (coordinates inverted; the drawn torsions set as they are, so the torsion
             law is unchanged): the seed's ring puckers and other chiral arrangements come in both
-            hands, as in the Boltzmann ensemble. Not in Boltzmann mode nor with state seeds. SD
+            hands, as in the Boltzmann ensemble. Not in Boltzmann mode nor with state seeds, nor
+            for a seed superposable on its mirror image (a planar molecule). SD
             property ``mirror_image`` (0/1); ``extra["mirror_images"]``. Default
             :data:`DEFAULT_MIRROR_IMAGES`.
         amide_states (str): how assembled seeds place the partial double bonds (default
@@ -936,7 +945,7 @@ class ConformerGenerator:
         # flipped amide (relative dihedrals about its neighbours' bonds) hardly change
         by_state = mol.HasProp("discrete_states") and len(seed_set) > 1
         n_seeds = len(seed_set)
-        if self.mirror_images and not boltzmann and not by_state and _achiral(mol):
+        if self.mirror_images and not boltzmann and not by_state and _achiral(mol) and not _superposable_on_its_mirror(mol):
             seed_set = seed_set + [_mirror_image(s) for s in seed_set]
             rep.extra["mirror_images"] = True
         g = torch.Generator().manual_seed(key)

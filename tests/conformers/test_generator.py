@@ -486,3 +486,18 @@ def test_mirror_images_draw_half_on_the_mirrored_seed_with_the_same_torsions(tin
     (chiral,), (crep,) = gen.generate_many([("pea", "C[C@H](N)c1ccccc1OCC")], n=6, seed=0)
     assert "mirror_images" not in crep.extra and not any(c.HasProp("mirror_image") for c in chiral.GetConformers())
     assert stereo_matches(chiral, reference=parse_molecule("C[C@H](N)c1ccccc1OCC"))
+
+
+def test_a_seed_superposable_on_its_mirror_gets_no_mirrored_draws():
+    # benzene's planar seed is its own mirror image up to a rotation; a gauche butane is not
+    from geomgen.conformers import embed_seed, parse_molecule
+    from geomgen.conformers.generator import _superposable_on_its_mirror
+    from geomgen.conformers.mmff import set_positions
+    from geomgen.conformers.torsions import rotatable_torsions, set_torsions
+
+    assert _superposable_on_its_mirror(embed_seed(parse_molecule("c1ccccc1"), seed=0))
+    butane = embed_seed(parse_molecule("CCCC"), seed=0)
+    ts = rotatable_torsions(butane)
+    gauche = set_torsions(butane.GetConformer().GetPositions(), ts, np.array([1.1] * len(ts.atoms)))
+    set_positions(butane.GetConformer(), gauche)
+    assert not _superposable_on_its_mirror(butane)
