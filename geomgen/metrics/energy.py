@@ -206,8 +206,8 @@ def sliced_energy_distance(x, y, *, directions: int = 64, groups: int = 20, seed
     :math:`\|v\| = c_D\,\mathbb E_\theta |\langle\theta, v\rangle|` with
     :math:`c_D = \sqrt\pi\,\Gamma(\frac{D+1}{2}) / \Gamma(\frac D2)` (:math:`c_1 = 1`, :math:`c_3 = 2`),
     so the energy distance is :math:`c_D` times the mean over directions of the 1-D energy distances of
-    the projected laws (Székely & Rizzo 2013, the projection form; the same identity makes it a sliced
-    discrepancy, Kolouri et al. 2019). The estimate averages the 1-D U-statistics of
+    the projected laws (the identity behind the multivariate Cramér test of Baringhaus & Franz, J.
+    Multivariate Anal. 2004; Székely & Rizzo 2013). The estimate averages the 1-D U-statistics of
     :func:`energy_distance` over ``directions`` directions, the rows of independent random orthogonal
     frames (each uniform on the sphere, so the average is unbiased over directions and samples, and
     orthogonal rows within a frame lower its variance). In 1-D each statistic is a sum over the sorted
