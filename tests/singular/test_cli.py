@@ -108,13 +108,22 @@ def test_bad_study_files_and_output_folders_are_one_line_exit_2(tmp_path, capsys
         ([str(TINY), "-o", "afile"], "geomgen simulate: afile: -o names a file; give a folder"),
         ([str(TINY), "-o", "afile/sub"], "geomgen simulate: afile/sub: afile is a file, not a folder"),
         (["nothing", "-o", "o"], "geomgen simulate: nothing: no such study file, and no shipped study of that name (shipped studies: "
-                                 "default, highdim, highdim_v2, large, rates, slopes, tiny)"),
+                                 f"{_shipped()})"),
         ([str(TINY), "-o", "o", "--workers", "0"], "geomgen simulate: --workers must be >= 1, got 0"),
     ]
     for args, message in cases:
         assert main(["simulate", *args, "--no-progress"]) == 2, args
         assert _one_line(capsys.readouterr().err).startswith(message)
     assert not Path("o").exists() and Path("afile").read_text() == ""
+
+
+def _shipped() -> str:
+    """The shipped studies as the messages list them: every YAML file of the package's configs, by name."""
+    from importlib.resources import files
+
+    names = sorted(p.name[: -len(".yaml")] for p in (files("geomgen.singular") / "configs").iterdir() if p.name.endswith(".yaml"))
+    assert {"default", "tiny", "rates"} <= set(names)
+    return ", ".join(names)
 
 
 def test_a_folder_does_not_hide_a_shipped_study(tmp_path, capsys, monkeypatch):
@@ -126,7 +135,7 @@ def test_a_folder_does_not_hide_a_shipped_study(tmp_path, capsys, monkeypatch):
     assert "study tiny: 16 cells" in capsys.readouterr().out
     assert main(["simulate", "mine", "-o", "o"]) == 2
     assert _one_line(capsys.readouterr().err) == ("geomgen simulate: mine: is a folder, not a study YAML file "
-                                                  "(shipped studies: default, highdim, highdim_v2, large, rates, slopes, tiny)")
+                                                  f"(shipped studies: {_shipped()})")
     Path("tiny.yaml").write_text(TINY.read_text().replace("name: tiny", "name: local"))  # a file is taken as given
     assert main(["simulate", "tiny.yaml", "-o", "o", "--check"]) == 0
     assert "16 cells" in capsys.readouterr().out
