@@ -103,8 +103,10 @@ def make_methods(model_path=None, seed_iters=None, candidates=()):
     # 2026-12-03) or independently (before)
     methods["geomgen+stratified"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("stratify", True),))
     methods["geomgen+independent"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("stratify", False),))
-    # achiral molecules: half of each seed's conformers on its mirror image
+    # achiral molecules: half of each seed's conformers on its mirror image (the default since
+    # 2026-12-04), or none (before)
     methods["geomgen+mirror"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("mirror_images", True),))
+    methods["geomgen+no-mirror"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("mirror_images", False),))
     # assembled seeds with every amide E/Z site in the assembler's usual state (the default), or
     # each site's state drawn from the amide state library (the default from 2026-12-03 16:25 to
     # 17:58: the "geomgen" rows of amide_library_seed1.md / seed2.md and amide_states_seed1.md)
