@@ -76,7 +76,8 @@ DEFAULT_MAX_SECONDS = 600.0
 #: reference at n = 50 (seeds 1 and 2: mirror_seed1.md, mirror_seed2.md against
 #: stratified_seed1.md, stratified_seed2.md), COV-R@0.75 -0.028 / -0.010 / +0.012 and W1
 #: +0.005 / +0.018 / -0.010 on the verified ones (val / test / drugs, seed 1,
-#: verified_states_seed1.md): within the seed spread; speed unchanged.
+#: verified_states_seed1.md): within the seed spread; conformers per second 0.80-1.28x the
+#: default's in that run (a busy machine; not a throughput measurement).
 DEFAULT_MIRROR_IMAGES = True
 #: how assembled seeds place partial double bonds (amide, carbamate, urea, ester E/Z; see
 #: ``amide_states`` of :class:`ConformerGenerator`): ``"library"`` draws each site's state by its
