@@ -2,6 +2,7 @@
 
 * :class:`VonMisesMixture` -- mixtures of von Mises laws on the circle S^1 (torsion angles).
 * :class:`VonMisesFisher` -- von Mises-Fisher law on the sphere S^{d-1} (projection directions).
+* :func:`random_rotation` -- a uniformly (Haar) distributed rotation of R^d.
 """
 
 from geomgen._lazy import lazy_exports
@@ -12,5 +13,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "VonMisesMixture": ".von_mises",
         "von_mises_log_normalizer": ".von_mises",
         "VonMisesFisher": ".von_mises_fisher",
+        "random_rotation": ".rotations",
     },
 )

@@ -188,13 +188,12 @@ def _distance_sums(p: torch.Tensor, groups: torch.Tensor, other: _Sorted, low, w
 
 def _sphere_directions(k: int, dim: int, seed: int) -> torch.Tensor:
     """``k`` unit vectors in R^dim, uniform on the sphere each: the rows of independent Haar-random
-    orthogonal matrices (QR of a Gaussian matrix, signs fixed), so each block of ``dim`` is orthonormal."""
+    rotations (:func:`~geomgen.distributions.random_rotation`), so each block of ``dim`` is orthonormal."""
+    from geomgen.distributions import random_rotation
+
     gen = torch.Generator().manual_seed(int(seed))
-    rows = []
-    for _ in range(-(-k // dim)):
-        q, r = torch.linalg.qr(torch.randn(dim, dim, generator=gen, dtype=torch.float64))
-        rows.append((q * torch.sign(torch.diagonal(r))).T)
-    return torch.cat(rows)[:k]
+    like = torch.zeros(0, dtype=torch.float64)
+    return torch.cat([random_rotation(dim, generator=gen, like=like).T for _ in range(-(-k // dim))])[:k]
 
 
 def sliced_energy_distance(x, y, *, directions: int = 64, groups: int = 20, seed: int = 0,
@@ -246,6 +245,10 @@ def sliced_energy_distance(x, y, *, directions: int = 64, groups: int = 20, seed
     theta = _sphere_directions(k, dim, seed)
     per_direction = []  # per direction: the ten sums of _Sums (per group where they are)
     step = max(1, int(chunk) // (n + m))
+
+    def by_group(v, labels):  # [k', points] -> [k', G]: per-group sums of each direction's values
+        return v.new_zeros(len(v), g).index_add_(1, labels, v)
+
     for i in range(0, k, step):
         t = theta[i : i + step]
         pa, pb = (a @ t.T).T.contiguous(), (b @ t.T).T.contiguous()  # [k', n], [k', m]
@@ -253,10 +256,6 @@ def sliced_energy_distance(x, y, *, directions: int = 64, groups: int = 20, seed
         high = torch.maximum(pa.max(1, keepdim=True).values, pb.max(1, keepdim=True).values)
         width = (high - low) + 1.0  # group segments of keys do not overlap
         sa, sb = _sorted(pa, ga, g, low, width), _sorted(pb, gb, g, low, width)
-
-        def by_group(v, labels):
-            return v.new_zeros(len(v), g).index_add_(1, labels, v)
-
         xy, xy_same = _distance_sums(pa, ga, sb, low, width)
         yx, _ = _distance_sums(pb, gb, sa, low, width)
         xx, xx_same = _distance_sums(pa, ga, sa, low, width)

@@ -41,6 +41,7 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
+from geomgen.distributions.rotations import random_rotation
 from geomgen.pointclouds.losses.sliced import (
     DEFAULT_N_PROJECTIONS,
     _check_p,
@@ -139,28 +140,6 @@ def sphere_points(
     return pts.to(dtype=dtype, device=device, copy=True)
 
 
-def random_rotation(d: int, *, generator: torch.Generator | None = None, like: Tensor | None = None) -> Tensor:
-    r"""A uniformly (Haar) distributed rotation of :math:`\mathbb{R}^d`: the Q factor of a Gaussian
-    matrix with the signs of R's diagonal moved into Q, and one column flipped if needed so that
-    :math:`\det Q = 1`.
-
-    Args:
-        d (int): dimension.
-        generator (torch.Generator, optional): random source (default: torch's global one).
-        like (Tensor, optional): the result takes its dtype and device (default float32, CPU).
-
-    Shapes:
-        - output: ``[d, d]``.
-    """
-    dev = generator.device if generator is not None else (like.device if like is not None else None)
-    q, r = torch.linalg.qr(torch.randn(d, d, generator=generator, dtype=torch.float64, device=dev))
-    q = q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, torch.ones((), dtype=torch.float64, device=dev))
-    if torch.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    dtype = like.dtype if like is not None else torch.get_default_dtype()
-    return q.to(dtype=dtype, device=like.device if like is not None else dev)
-
-
 def quasi_projections(
     n: int,
     construction: Construction = "fibonacci",
@@ -242,6 +221,5 @@ __all__ = [
     "RANDOMIZATIONS",
     "quasi_projections",
     "quasi_sliced_wasserstein",
-    "random_rotation",
     "sphere_points",
-]
+]  # random_rotation, imported above, is documented in geomgen.distributions.rotations

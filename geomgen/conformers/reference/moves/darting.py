@@ -162,8 +162,9 @@ class DartMove(Move):
         self.shifts: dict[tuple[int, int], np.ndarray] = {}
         self.outside = 0
         self.missed = 0
-        #: the sites darts carry with ``dart_flips``: ``(move, site)``, fixed in :meth:`use_basins`
+        #: the sites darts carry with ``dart_flips``: ``(move, site)``, and their moves, fixed in :meth:`use_basins`
         self.sites: list[tuple] = []
+        self.flip_moves: list = []
         #: the dart dihedrals (found only when the move is on: a System is also built to read states)
         self.atoms, self.moving, self.sign = (dart_coordinates(system.mol, system.torsions) if self.rate > 0
                                               else (np.zeros((0, 4), np.int64), [], np.zeros(0)))
@@ -186,7 +187,9 @@ class DartMove(Move):
         if self.system.moves["symmetry"].mirror:  # mirror images are minima of the same energy
             pos, e = np.concatenate([pos, pos * np.array([1.0, 1.0, -1.0])]), np.concatenate([e, e])
         phi = dihedral_angles(pos, self.atoms)
-        self.sites = self._flip_sites() if self.cfg.dart_flips else []
+        self.flip_moves = ([m for m in self.system.moves.values() if m.state_name in self.FLIP_KINDS and m.monitored]
+                           if self.cfg.dart_flips else [])
+        self.sites = [(m, k) for m in self.flip_moves for k in m.monitored]  # the columns of labels()
         labels = self.labels(pos)
         keep = choose_darts(phi, e, self.period, self.cfg.dart_radius, self.cfg.dart_count, self.cfg.dart_window,
                             labels)
@@ -201,24 +204,21 @@ class DartMove(Move):
                 start = self.centres[i] if flipped is None else dihedral_angles(flipped, self.atoms)
                 self.shifts[i, j] = self.centres[j] - start
 
-    def _flip_sites(self) -> list[tuple]:
-        """``(move, site)`` of every monitored site of the kinds in :attr:`FLIP_KINDS`, in a fixed order."""
-        return [(m, k) for m in self.system.moves.values() if m.state_name in self.FLIP_KINDS for k in m.monitored]
-
     def labels(self, positions: np.ndarray) -> np.ndarray:
         """``[S, L]`` bool: the states of the carried sites (none without ``dart_flips``) of ``positions [S, N, 3]``."""
         pos = np.asarray(positions, dtype=np.float64)
         pos = pos[None] if pos.ndim == 2 else pos
-        cols = []
-        for move in dict.fromkeys(m for m, _ in self.sites):
-            states = move.states(pos)
-            cols += [states[:, move.monitored.index(k)] for m, k in self.sites if m is move]
-        return np.stack(cols, axis=1) if cols else np.zeros((len(pos), 0), dtype=bool)
+        cols = [m.states(pos) for m in self.flip_moves]  # each move's monitored sites, in order
+        return np.concatenate(cols, axis=1) if cols else np.zeros((len(pos), 0), dtype=bool)
+
+    def _differ(self, i: int, j: int) -> list[tuple]:
+        """The carried sites whose states differ between darts i and j."""
+        return [s for s, a, b in zip(self.sites, self.centre_labels[i], self.centre_labels[j]) if a != b]
 
     def _flip(self, pos: np.ndarray, i: int, j: int, reverse: bool = False) -> np.ndarray | None:
         """``pos`` with the carried sites whose states differ between darts i and j flipped, in a fixed
         order (reversed with ``reverse``: each flip is an involution, so that undoes it); None if none differ."""
-        differ = [s for s, a, b in zip(self.sites, self.centre_labels[i], self.centre_labels[j]) if a != b]
+        differ = self._differ(i, j)
         if not differ:
             return None
         for move, k in reversed(differ) if reverse else differ:
@@ -262,7 +262,8 @@ class DartMove(Move):
         j = int(rung.rng.integers(len(self.centres) - 1))
         j += j >= i
         new = self.jump(rung.pos, i, j)
-        if self.region(new) != j:  # a flip moved a dart dihedral out of the target region: no reverse move
+        # without flips T_ij maps R_i onto R_j; a flip may move a dart dihedral out of it: no reverse move
+        if self._differ(i, j) and self.region(new) != j:
             self.tried += 1
             self.missed += 1
             return
