@@ -501,3 +501,39 @@ def test_a_seed_superposable_on_its_mirror_gets_no_mirrored_draws():
     gauche = set_torsions(butane.GetConformer().GetPositions(), ts, np.array([1.1] * len(ts.atoms)))
     set_positions(butane.GetConformer(), gauche)
     assert not _superposable_on_its_mirror(butane)
+
+
+#: N-benzyl-N-methylformamide: the reference sampler with amide flips (BAR over the rigid flip)
+#: puts 0.74 of its samples in state 1 (geomgen.conformers.embedding.state_seeds' docstring),
+#: where the Boltzmann weights of the two states' MMFF94 minima give 0.86
+FORMAMIDE, FORMAMIDE_STATE_1 = "O=CN(C)Cc1ccccc1", 0.74
+
+
+def test_sampled_state_weights_count_each_state_s_torsional_entropy(shipped):
+    """Known answer: the sampled state probabilities of N-benzyl-N-methylformamide agree with the
+    reference sampler within 0.05, where the minima's Boltzmann weights are 0.1 off (the negative
+    control); two copies of one seed get 1/2 each (common draws); deterministic per generator."""
+    import torch
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    from geomgen.conformers.embedding import sampled_state_weights, state_seeds
+
+    mol = Chem.AddHs(Chem.MolFromSmiles(FORMAMIDE))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
+    seeds = state_seeds(mol, max_seeds=8, nitrogens=False)
+    assert len(seeds) == 2
+    state_1 = [s.GetProp("discrete_states") for s in seeds].index("1")
+    ts, mix = shipped.predict(seeds[0])
+    p, ess = sampled_state_weights(seeds, ts, mix, generator=torch.Generator().manual_seed(0))
+    assert p.sum() == pytest.approx(1) and ess.min() > 100
+    assert abs(p[state_1] - FORMAMIDE_STATE_1) < 0.05
+    assert abs(seeds[state_1].GetDoubleProp("seed_weight") - FORMAMIDE_STATE_1) > 0.1
+    again, _ = sampled_state_weights(seeds, ts, mix, generator=torch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(p, again)
+    same, _ = sampled_state_weights([seeds[0], seeds[0]], ts, mix, draws=50, generator=torch.Generator().manual_seed(1))
+    np.testing.assert_allclose(same, [0.5, 0.5])
+    with pytest.raises(ValueError, match="draws"):
+        sampled_state_weights(seeds, ts, mix, draws=0)
+

@@ -1,0 +1,118 @@
+"""How state seeds should share the conformers: the minima's Boltzmann weights against sampled
+torsion partition functions, per molecule and over draws, against values measured by sampling.
+
+    python -m evaluation.conformers.state_weights --draws 2000 --repeats 3 \\
+        -o evaluation/conformers/state_weights.md
+
+For each molecule (verified references with stored per-sample states, and small amides whose
+populations the reference sampler with amide flips measured: :data:`KNOWN`), one ETKDGv3 embedding
+minimised with MMFF94 gives the state seeds (:func:`geomgen.conformers.embedding.state_seeds`,
+amide and nitrogen sites) with their minima weights; the shipped network's torsion law then gives
+:func:`geomgen.conformers.generator.sampled_state_weights` with ``--repeats`` independent sets of
+``--draws`` draws, and the smallest effective sample size of each set. Reported per site: the
+reference's population of state 1, the minima's, and the sampled ones (one per repeat), so the
+spread over repeats shows what a single estimate is worth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from geomgen.tables import markdown_table, publish  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+#: SMILES -> population of each site's state 1 measured by the reference sampler with amide flips
+#: (geomgen.conformers.embedding.state_seeds' docstring)
+KNOWN = {"CCN(C)C(C)=O": [0.47], "O=CN(C)Cc1ccccc1": [0.74], "CC(=O)NCc1ccccc1": [0.001]}
+#: verified references with amide or nitrogen sites whose states the reference samples
+REFERENCES = ("test-00000", "test-00025", "drugs-00100", "drugs-00097", "drugs-00124")
+
+
+def _reference_population(ref, sites):
+    """The reference's share of samples in state 1 per site name (stored per-sample states)."""
+    from evaluation.conformers.evaluate import nitrogen_sites, reference_amide_population, reference_nitrogen_population
+
+    amide = reference_amide_population(ref) or []
+    nits = reference_nitrogen_population(ref) or []
+    atoms = [int(n) for n, _, _ in nitrogen_sites(ref.mol)]
+    out = {}
+    for name in sites:
+        kind, k = name.split("-")
+        if kind == "amide" and int(k) < len(amide):
+            out[name] = amide[int(k)]
+        elif kind == "nitrogen" and int(k) in atoms:
+            out[name] = nits[atoms.index(int(k))]
+    return out
+
+
+def measure(name, mol, reference, gen, draws, repeats):
+    """Rows (one per site) for one molecule: reference, minima and sampled populations of state 1."""
+    import torch
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    from geomgen.conformers.embedding import sampled_state_weights, state_seeds
+
+    m = Chem.Mol(mol)
+    m.RemoveAllConformers()
+    AllChem.EmbedMolecule(m, randomSeed=1)
+    AllChem.MMFFOptimizeMolecule(m, maxIters=2000)
+    seeds = state_seeds(m, max_seeds=8, nitrogens=True)
+    if len(seeds) < 2:
+        return [[name, "-", "one state within the window", "", "", "", ""]]
+    sites = seeds[0].GetProp("discrete_sites").split()
+    states = np.array([[c == "1" for c in s.GetProp("discrete_states")] for s in seeds])
+    minima = np.array([s.GetDoubleProp("seed_weight") for s in seeds])
+    ts, mix = gen.predict(seeds[0])
+    sampled, ess = [], []
+    for r in range(repeats):
+        p, e = sampled_state_weights(seeds, ts, mix, draws=draws, generator=torch.Generator().manual_seed(r))
+        sampled.append(p)
+        ess.append(e.min())
+    ref = reference(sites) if callable(reference) else dict(zip(sites, reference))
+    rows = []
+    for k, site in enumerate(sites):
+        got = [float(p[states[:, k]].sum()) for p in sampled]
+        rows.append([name, site, "-" if site not in ref else f"{ref[site]:.3f}", f"{minima[states[:, k]].sum():.3f}",
+                     " / ".join(f"{x:.3f}" for x in got), " / ".join(f"{x:.0f}" for x in ess), len(ts)])
+    return rows
+
+
+def main(argv=None):
+    from rdkit import Chem
+
+    from geomgen.conformers import ConformerGenerator
+    from geomgen.conformers.reference.store import load_reference_set
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--draws", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("-o", "--output", default=str(HERE / "state_weights.md"))
+    args = ap.parse_args(argv)
+    gen = ConformerGenerator.from_checkpoint()
+    refs = {r.id: r for split in ("test", "drugs") for r in load_reference_set(split)}
+    rows = []
+    for smi, pops in KNOWN.items():
+        rows += measure(smi, Chem.AddHs(Chem.MolFromSmiles(smi)), pops, gen, args.draws, args.repeats)
+    for rid in REFERENCES:
+        ref = refs[rid]
+        rows += measure(rid, ref.mol, lambda sites, ref=ref: _reference_population(ref, sites), gen, args.draws, args.repeats)
+        print(rows[-1], flush=True)
+    head = ["molecule", "site", "reference", "minima", f"sampled ({args.repeats} x {args.draws} draws)",
+            "min ESS per repeat", "torsions"]
+    publish(args.output, [
+        "Population of each discrete-state site's state 1: reference (sampled with state moves), the state seeds' "
+        "minima weights, and sampled torsion partition functions (`sampled_state_weights`, shipped model) over "
+        "independent sets of draws.",
+        f"Command: python -m evaluation.conformers.state_weights --draws {args.draws} --repeats {args.repeats}", "",
+        *markdown_table(head, rows)])
+
+
+if __name__ == "__main__":
+    main()
