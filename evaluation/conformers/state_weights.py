@@ -11,7 +11,20 @@ amide and nitrogen sites) with their minima weights; the shipped network's torsi
 :func:`geomgen.conformers.generator.sampled_state_weights` with ``--repeats`` independent sets of
 ``--draws`` draws, and the smallest effective sample size of each set. Reported per site: the
 reference's population of state 1, the minima's, and the sampled ones (one per repeat), so the
-spread over repeats shows what a single estimate is worth.
+spread over repeats shows what a single estimate is worth. A third estimate,
+:func:`ensemble_state_weights`, sums the Boltzmann factors of each state's distinct minima,
+found by minimising its seed and the lowest of the network's draws on it.
+
+Findings (2026-12-04; the table in state_weights.md): the sampled weights are right on small
+amides where the minima are not (N-benzyl-N-methylformamide 0.73-0.75 against 0.74, minima
+0.86) and wrong on drug-sized molecules even at effective sample sizes of 30-70 (test-00025,
+drugs-00124). Tryptophan (drugs-00124) shows why: the reference's state 1 has a well at
+41.5 kcal/mol (its samples minimised, by hand) that neither the seeds' minimisation (49.3), nor 100
+minimised network draws (48.5), nor importance sampling reach, so state 0 (46.3) wins instead
+of losing. A defensive mixture (half the draws von Mises around each seed's torsions, kappa 20;
+measured by hand) raised the effective sample sizes (test-00000 30-52 from 4-12) but not the
+tryptophan estimate (0.02). Per-state free energies of drug-sized molecules need the search the
+reference sampler does, or a state probability learned from references that sample the states.
 """
 
 from __future__ import annotations
@@ -51,6 +64,60 @@ def _reference_population(ref, sites):
     return out
 
 
+def ensemble_state_weights(seeds, torsions, mix, draws: int = 500, minimise: int = 10, generator=None,
+                           max_iters: int = 2000, temperature: float = 300.0):
+    r"""Probabilities of a molecule's discrete-state seeds from each state's ensemble of minima.
+
+    For each seed (one combination of states from :func:`state_seeds`), ``draws`` torsion draws
+    from ``mix`` are set on it; the ``minimise`` lowest in MMFF94 energy are minimised in full
+    (``max_iters``), and the distinct minima that keep the seed's states, with the seed's own,
+    form the state's ensemble :math:`\{E_{s,i}\}` (distinct: energies more than 0.01 kcal/mol
+    apart). The state's weight is :math:`\sum_i e^{-E_{s,i}/kT}`: a sum over its wells, so a state
+    with more low wells (more conformational entropy) weighs more, and a state whose seed sat in
+    a high local minimum gets its low ones from the draws. Returns ``(probabilities [S], lowest
+    minimum per seed [S], minima found per seed [S])``.
+    """
+    from geomgen.conformers.discrete_states import (
+        configurational_nitrogens,
+        invertible_nitrogens,
+        nitrogen_states,
+        partial_double_bonds,
+        site_states,
+    )
+    from geomgen.conformers.mmff import MMFF
+    from geomgen.conformers.stereo import StereoGuard
+    from geomgen.conformers.torsions import set_torsions
+    from geomgen.metrics.boltzmann import KB_KCAL_PER_MOL_K
+
+    ff, guard = MMFF(seeds[0]), StereoGuard(seeds[0])
+    sites = partial_double_bonds(seeds[0])
+    every = invertible_nitrogens(seeds[0])
+    nits = [every[k] for k in configurational_nitrogens(seeds[0], every)]
+
+    def states(y):
+        return np.concatenate([site_states(sites, y[None])[0], nitrogen_states(nits, y[None])[0]])
+    kt = KB_KCAL_PER_MOL_K * temperature
+    log_w, lowest, found = [], [], []
+    for s in seeds:
+        x = s.GetConformer().GetPositions()
+        target = states(x)
+        ang = mix.sample((int(draws),), generator=generator).numpy() if mix is not None else np.zeros((0, 0))
+        pos = set_torsions(x, torsions, ang) if len(ang) else np.zeros((0,) + x.shape)
+        energies = []
+        for p in [x] + [pos[i] for i in np.argsort(ff.energies(pos))[:minimise]]:
+            y, e = ff.minimize(p, max_iters=max_iters)
+            if np.array_equal(states(y), target) and guard.ok(y[None])[0]:
+                energies.append(e)
+        energies = np.sort(np.array(energies))
+        distinct = energies[np.concatenate([[True], np.diff(energies) > 0.01])] if len(energies) else energies
+        log_w.append(np.logaddexp.reduce(-distinct / kt) if len(distinct) else -np.inf)
+        lowest.append(distinct[0] if len(distinct) else np.inf)
+        found.append(len(distinct))
+    log_w = np.array(log_w)
+    p = np.exp(log_w - log_w.max())
+    return p / p.sum(), np.array(lowest), np.array(found)
+
+
 def measure(name, mol, reference, gen, draws, repeats):
     """Rows (one per site) for one molecule: reference, minima and sampled populations of state 1."""
     import torch
@@ -70,6 +137,7 @@ def measure(name, mol, reference, gen, draws, repeats):
     states = np.array([[c == "1" for c in s.GetProp("discrete_states")] for s in seeds])
     minima = np.array([s.GetDoubleProp("seed_weight") for s in seeds])
     ts, mix = gen.predict(seeds[0])
+    ens = [ensemble_state_weights(seeds, ts, mix, generator=torch.Generator().manual_seed(r))[0] for r in range(repeats)]
     sampled, ess = [], []
     for r in range(repeats):
         p, e = sampled_state_weights(seeds, ts, mix, draws=draws, generator=torch.Generator().manual_seed(r))
@@ -80,6 +148,7 @@ def measure(name, mol, reference, gen, draws, repeats):
     for k, site in enumerate(sites):
         got = [float(p[states[:, k]].sum()) for p in sampled]
         rows.append([name, site, "-" if site not in ref else f"{ref[site]:.3f}", f"{minima[states[:, k]].sum():.3f}",
+                     " / ".join(f"{p[states[:, k]].sum():.3f}" for p in ens),
                      " / ".join(f"{x:.3f}" for x in got), " / ".join(f"{x:.0f}" for x in ess), len(ts)])
     return rows
 
@@ -104,7 +173,7 @@ def main(argv=None):
         ref = refs[rid]
         rows += measure(rid, ref.mol, lambda sites, ref=ref: _reference_population(ref, sites), gen, args.draws, args.repeats)
         print(rows[-1], flush=True)
-    head = ["molecule", "site", "reference", "minima", f"sampled ({args.repeats} x {args.draws} draws)",
+    head = ["molecule", "site", "reference", "minima", "ensemble", f"sampled ({args.repeats} x {args.draws} draws)",
             "min ESS per repeat", "torsions"]
     publish(args.output, [
         "Population of each discrete-state site's state 1: reference (sampled with state moves), the state seeds' "
