@@ -61,7 +61,9 @@ class PointCloudAutoencoderSystem(L.LightningModule):
         init_from (str, optional): a checkpoint of this class whose network weights (and the
             loss's, e.g. an amortizer's, where the shapes match) start this run: a new run, with its
             own optimizer and schedule, from trained weights (e.g. a learning-rate decay phase after
-            a constant-rate run; ``--ckpt_path`` instead resumes a run as it was configured).
+            a constant-rate run; ``--ckpt_path`` instead resumes a run as it was configured). A
+            model file of ``geomgen pointcloud export`` (e.g. the shipped
+            ``models/pointcloud_ae_shapes.pt``) gives the network's weights alone (float32).
 
     Shapes:
         - batch: ``(points [B, N, 3], labels [B])`` or ``points [B, N, 3]``.
@@ -103,8 +105,12 @@ class PointCloudAutoencoderSystem(L.LightningModule):
         import warnings
 
         from geomgen.lightning_cli import UnusableCheckpoint, read_checkpoint
+        from geomgen.pointclouds.checkpoint import EXPORT_FORMAT
 
-        state = read_checkpoint(path, what="init_from")["state_dict"]
+        ckpt = read_checkpoint(path, what="init_from")
+        state = ckpt["state_dict"]
+        if ckpt.get("format") == EXPORT_FORMAT:  # a model file: the network's weights alone
+            state = {f"autoencoder.{k}": v for k, v in state.items()}
         net = {k[len("autoencoder."):]: v for k, v in state.items() if k.startswith("autoencoder.")}
         try:
             self.autoencoder.load_state_dict(net)

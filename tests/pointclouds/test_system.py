@@ -171,6 +171,16 @@ def test_init_from_starts_a_new_run_from_trained_weights(dm, tmp_path):
                                         init_from=str(tmp_path / "last.ckpt"))
     with pytest.raises(UnusableCheckpoint, match="its network differs"):
         wider.setup("fit")
+    # a model file of `geomgen pointcloud export`: the network's weights (float32), the loss fresh
+    from geomgen.pointclouds.checkpoint import export
+
+    export(tmp_path / "last.ckpt", tmp_path / "model.pt")
+    exported = PointCloudAutoencoderSystem(_ae(), AmortizedSlicedWassersteinLoss(SelfAttentionAmortizer(hidden=8), 8),
+                                           init_from=str(tmp_path / "model.pt"))
+    with pytest.warns(UserWarning, match="start fresh"):
+        exported.setup("fit")
+    for a, b in zip(exported.autoencoder.state_dict().values(), trained.autoencoder.state_dict().values()):
+        torch.testing.assert_close(a, b.to(a.dtype), rtol=1e-6, atol=1e-7)
     missing = PointCloudAutoencoderSystem(_ae(), init_from=str(tmp_path / "nope.ckpt"))
     with pytest.raises(UnusableCheckpoint, match="nope.ckpt"):
         missing.setup("fit")
