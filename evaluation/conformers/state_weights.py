@@ -83,25 +83,14 @@ def ensemble_state_weights(seeds, torsions, mix, draws: int = 500, minimise: int
     a high local minimum gets its low ones from the draws. Returns ``(probabilities [S], lowest
     minimum per seed [S], minima found per seed [S])``.
     """
-    from geomgen.conformers.discrete_states import (
-        configurational_nitrogens,
-        invertible_nitrogens,
-        nitrogen_states,
-        partial_double_bonds,
-        site_states,
-    )
+    from geomgen.conformers.discrete_states import SlowSites
     from geomgen.conformers.mmff import MMFF
     from geomgen.conformers.stereo import StereoGuard
     from geomgen.conformers.torsions import set_torsions
     from geomgen.metrics.boltzmann import KB_KCAL_PER_MOL_K
 
     ff, guard = MMFF(seeds[0]), StereoGuard(seeds[0])
-    sites = partial_double_bonds(seeds[0])
-    every = invertible_nitrogens(seeds[0])
-    nits = [every[k] for k in configurational_nitrogens(seeds[0], every)]
-
-    def states(y):
-        return np.concatenate([site_states(sites, y[None])[0], nitrogen_states(nits, y[None])[0]])
+    states = SlowSites(seeds[0]).states
     kt = KB_KCAL_PER_MOL_K * temperature
     log_w, lowest, found = [], [], []
     for s in seeds:
@@ -135,26 +124,12 @@ def search_state_weights(mol, embeddings: int = 20, max_iters: int = 2000, seed:
     from rdkit import Chem
     from rdkit.Chem import AllChem
 
-    from geomgen.conformers.discrete_states import (
-        configurational_nitrogens,
-        flip_amide,
-        invert_nitrogen,
-        invertible_nitrogens,
-        nitrogen_states,
-        partial_double_bonds,
-        site_states,
-    )
+    from geomgen.conformers.discrete_states import SlowSites
     from geomgen.conformers.mmff import MMFF
     from geomgen.conformers.stereo import StereoGuard
     from geomgen.metrics.boltzmann import KB_KCAL_PER_MOL_K
 
-    amides = partial_double_bonds(mol)
-    every = invertible_nitrogens(mol)
-    nits = [every[k] for k in configurational_nitrogens(mol, every)]
-    flips = [lambda p, s=s: flip_amide(p, s) for s in amides] + [lambda p, s=s: invert_nitrogen(p, *s) for s in nits]
-
-    def states(p):
-        return np.concatenate([site_states(amides, p[None])[0], nitrogen_states(nits, p[None])[0]])
+    sites = SlowSites(mol)
 
     m = Chem.Mol(mol)
     m.RemoveAllConformers()
@@ -165,13 +140,13 @@ def search_state_weights(mol, embeddings: int = 20, max_iters: int = 2000, seed:
     minima = {}
     for cid in ids:
         x = m.GetConformer(cid).GetPositions()
-        s0 = states(x)
-        for target in itertools.product((False, True), repeat=len(flips)):
+        s0 = sites.states(x)
+        for target in itertools.product((False, True), repeat=len(sites)):
             y = x
             for k in np.flatnonzero(np.array(target) != s0):
-                y = flips[k](y)
+                y = sites.flip(y, k)
             z, e = ff.minimize(y, max_iters=max_iters)
-            if tuple(states(z)) == target and guard.ok(z[None])[0]:
+            if tuple(sites.states(z)) == target and guard.ok(z[None])[0]:
                 minima.setdefault(target, []).append(e)
     log_w = {}
     for t, es in minima.items():
@@ -180,7 +155,7 @@ def search_state_weights(mol, embeddings: int = 20, max_iters: int = 2000, seed:
     top = max(log_w.values())
     w = {t: np.exp(v - top) for t, v in log_w.items()}
     total = sum(w.values())
-    return [sum(v for t, v in w.items() if t[k]) / total for k in range(len(flips))], {t: min(es) for t, es in minima.items()}
+    return [sum(v for t, v in w.items() if t[k]) / total for k in range(len(sites))], {t: min(es) for t, es in minima.items()}
 
 
 def measure(name, mol, reference, gen, draws, repeats):

@@ -254,3 +254,36 @@ def nitrogen_configurations(mol, positions: np.ndarray) -> np.ndarray:
 def states_label(states) -> str:
     """A row of 0/1 indicators as a string (``"10"``: first site 1, second 0; ``""`` for none)."""
     return "".join("1" if s else "0" for s in np.asarray(states, dtype=bool).ravel())
+
+
+class SlowSites:
+    """The slow discrete-state sites of a molecule in one list: its partial double bonds
+    (:func:`partial_double_bonds`), then, with ``nitrogens``, its configurational nitrogens
+    (:func:`configurational_nitrogens`), named ``amide-<k>`` and ``nitrogen-<atom>`` as the
+    reference sampler names them; ``max_sites`` keeps the first ones (amides first).
+
+    ``states(pos)`` gives their indicators ``[S, K]`` (or ``[K]`` for one ``[N, 3]`` geometry) and
+    ``flip(pos, k)`` the geometry with site k in its other state (:func:`flip_amide` or
+    :func:`invert_nitrogen`)."""
+
+    def __init__(self, mol, nitrogens: bool = True, max_sites: int | None = None):
+        self.amides = partial_double_bonds(mol)
+        every = invertible_nitrogens(mol) if nitrogens else []
+        self.nitrogens = [every[k] for k in configurational_nitrogens(mol, every)] if every else []
+        if max_sites is not None:
+            self.amides = self.amides[:max_sites]
+            self.nitrogens = self.nitrogens[: max(max_sites - len(self.amides), 0)]
+        self.names = [f"amide-{k}" for k in range(len(self.amides))] + [f"nitrogen-{n}" for n, _, _ in self.nitrogens]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def states(self, positions: np.ndarray) -> np.ndarray:
+        pos = np.asarray(positions, dtype=np.float64)
+        out = np.concatenate([site_states(self.amides, pos), nitrogen_states(self.nitrogens, pos)], axis=1)
+        return out[0] if pos.ndim == 2 else out
+
+    def flip(self, pos: np.ndarray, k: int) -> np.ndarray:
+        if k < len(self.amides):
+            return flip_amide(pos, self.amides[k])
+        return invert_nitrogen(pos, *self.nitrogens[k - len(self.amides)])

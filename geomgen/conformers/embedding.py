@@ -299,36 +299,16 @@ def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters:
 
     from rdkit import Chem
 
-    from geomgen.conformers.discrete_states import (
-        configurational_nitrogens,
-        flip_amide,
-        invert_nitrogen,
-        invertible_nitrogens,
-        nitrogen_states,
-        partial_double_bonds,
-        site_states,
-        states_label,
-    )
+    from geomgen.conformers.discrete_states import SlowSites, states_label
     from geomgen.conformers.mmff import MMFF, set_positions
     from geomgen.conformers.stereo import StereoGuard
     from geomgen.conformers.torsions import rotatable_torsions, rotate_torsion
     from geomgen.metrics.boltzmann import boltzmann_weights
 
-    amides = partial_double_bonds(seed)
-    nits = []
-    if nitrogens:
-        every = invertible_nitrogens(seed)
-        nits = [every[k] for k in configurational_nitrogens(seed, every)]
-    amides = amides[:max_sites]
-    nits = nits[: max_sites - len(amides)]
-    flips = [lambda p, s=s: flip_amide(p, s) for s in amides] + [lambda p, s=s: invert_nitrogen(p, *s) for s in nits]
-    if not flips or max_seeds < 2:
+    sites = SlowSites(seed, nitrogens=nitrogens, max_sites=max_sites)
+    if not len(sites) or max_seeds < 2:
         return [seed]
-
-    names = [f"amide-{k}" for k in range(len(amides))] + [f"nitrogen-{n}" for n, _, _ in nits]
-
-    def states(pos):
-        return np.concatenate([site_states(amides, pos)[0], nitrogen_states(nits, pos)[0]])
+    states = sites.states
 
     mmff, guard = MMFF(seed), StereoGuard(seed)
     minima = {}  # target states (tuple) -> (positions, energy), only where the minimum kept them
@@ -336,7 +316,7 @@ def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters:
     # rotatable torsions next to a site: a state's best minimum can have them turned (a flipped
     # amide's substituent meets the other face of its neighbour), which minimisation cannot do
     ts = rotatable_torsions(seed)
-    ends = {a for s in amides for a in s.bond} | {int(n) for n, _, _ in nits}
+    ends = {a for s in sites.amides for a in s.bond} | {int(n) for n, _, _ in sites.nitrogens}
     near = [t for t in range(len(ts)) if {int(ts.atoms[t, 1]), int(ts.atoms[t, 2])} & ends][:max_neighbours]
 
     def build(target: tuple, start) -> None:
@@ -344,7 +324,7 @@ def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters:
             return
         x = start
         for k in np.flatnonzero(np.array(target) != s0):
-            x = flips[k](x)
+            x = sites.flip(x, k)
         best = None
         for y in [x] + [rotate_torsion(x, ts, t, np.pi) for t in near]:
             y, e = mmff.minimize(y, max_iters=max_iters)
@@ -359,9 +339,9 @@ def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters:
     if tuple(s0) not in minima:
         return [seed]
     x0, e0 = minima[tuple(s0)]
-    delta = np.full(len(flips), np.inf)  # E(site k flipped) - E(x0); inf where the flip did not hold
-    for k in range(len(flips)):
-        target = tuple(s0 ^ (np.arange(len(flips)) == k))
+    delta = np.full(len(sites), np.inf)  # E(site k flipped) - E(x0); inf where the flip did not hold
+    for k in range(len(sites)):
+        target = tuple(s0 ^ (np.arange(len(sites)) == k))
         build(target, x0)
         if target in minima:
             delta[k] = minima[target][1] - e0
@@ -392,7 +372,7 @@ def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters:
         m = Chem.Mol(seed)
         set_positions(m.GetConformer(), x)
         m.SetProp("discrete_states", states_label(t))
-        m.SetProp("discrete_sites", " ".join(names))
+        m.SetProp("discrete_sites", " ".join(sites.names))
         m.SetDoubleProp("MMFF94_energy_kcal_mol", float(e))
         m.SetDoubleProp("seed_weight", float(w))
         out.append(m)

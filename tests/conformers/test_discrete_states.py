@@ -5,6 +5,7 @@ import pytest
 
 from geomgen.conformers import embed_seed, parse_molecule
 from geomgen.conformers.discrete_states import (
+    SlowSites,
     amide_states,
     configurational_nitrogens,
     flip_amide,
@@ -55,3 +56,19 @@ def test_nitrogen_inversion_changes_the_indicator_and_is_an_involution():
 
 def test_states_label():
     assert states_label([True, False, True]) == "101" and states_label([]) == ""
+
+
+def test_slow_sites_list_amides_then_configurational_nitrogens():
+    """A carbamate (two partial double bonds) on a pyramidal nitrogen with three different groups:
+    three sites in the sampler's order and names; flipping site k changes only indicator k."""
+    mol = embed_seed(parse_molecule("CCCN(C)CCNC(=O)OC"), seed=0)
+    x = mol.GetConformer().GetPositions()
+    sites = SlowSites(mol)
+    n = configurational_nitrogens(mol)
+    assert len(sites) == 3 and sites.names == ["amide-0", "amide-1", f"nitrogen-{invertible_nitrogens(mol)[n[0]][0]}"]
+    s0 = sites.states(x)
+    assert s0.shape == (3,) and sites.states(np.stack([x, x])).shape == (2, 3)
+    for k in range(3):
+        np.testing.assert_array_equal(sites.states(sites.flip(x, k)) != s0, np.arange(3) == k)
+    assert SlowSites(mol, nitrogens=False).names == ["amide-0", "amide-1"]
+    assert SlowSites(mol, max_sites=1).names == ["amide-0"]
