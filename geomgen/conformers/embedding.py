@@ -431,4 +431,3 @@ def sampled_state_weights(seeds, torsions, mix, draws: int = 2000, generator=Non
         ess.append(w.sum() ** 2 / (w ** 2).sum())
     p = np.exp(np.array(log_z) - max(log_z))
     return p / p.sum(), np.array(ess)
-
