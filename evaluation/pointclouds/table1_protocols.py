@@ -53,6 +53,7 @@ import yaml
 
 from geomgen.atomic import atomic_write, atomic_write_text
 from geomgen.grid import load_cells, mean_se, run_grid
+from geomgen.pointclouds.curves import plateau_reached, plateau_step
 
 HERE = Path(__file__).resolve().parent
 PROTOCOL_DIR = HERE.parents[1] / "geomgen" / "pointclouds" / "configs" / "table1"
@@ -129,6 +130,8 @@ def make_cells(args) -> list[dict]:
                     "cache": str(args.cache),
                     "figure": {"index": args.figure_index, "points": args.figure_points} if seed == args.seeds[0] else None,
                 }
+                if args.eval_every:  # only when asked, so that cells without curves keep their keys
+                    cell["curve"] = {"every": args.eval_every, "val_shapes": args.curve_shapes}
                 cell["key"] = cell_key(cell)
                 cells.append(cell)
     return cells
@@ -149,9 +152,27 @@ def datamodule(cell: dict):
     return dm
 
 
-def held_out_clouds(cell: dict) -> torch.Tensor:
-    test = datamodule(cell).splits["test"]
-    return torch.stack([test[i][0] for i in range(len(test))])
+def held_out_clouds(cell: dict, split: str = "test") -> torch.Tensor:
+    held_out = datamodule(cell).splits[split]
+    return torch.stack([held_out[i][0] for i in range(len(held_out))])
+
+
+def validation_point(system, x_val: torch.Tensor, theta: torch.Tensor) -> tuple[float, float]:
+    """Mean validation Chamfer and SW_2 (fixed directions ``theta``) of the network as it is now."""
+    from geomgen.metrics import chamfer_distance
+    from geomgen.pointclouds.losses import sliced_wasserstein
+
+    was_training = system.training
+    system.eval()
+    with torch.no_grad():
+        cd, sw = [], []
+        for i in range(0, len(x_val), 8):
+            x = x_val[i : i + 8]
+            recon = system.autoencoder(x)
+            cd.append(chamfer_distance(x, recon))
+            sw.append(sliced_wasserstein(x, recon, projections=theta))
+    system.train(was_training)
+    return float(torch.cat(cd).mean()), float(torch.cat(sw).mean())
 
 
 def run_cell(cell: dict) -> dict:
@@ -176,6 +197,10 @@ def run_cell(cell: dict) -> dict:
         dm.splits["train"], batch_size=budget["batch_size"], shuffle=True, drop_last=True,
         generator=torch.Generator().manual_seed(seed),
     )  # fmt: skip
+    curve_spec, curve = cell.get("curve"), []
+    if curve_spec:  # the learning curve: validation Chamfer and SW every `every` minibatches (not timed as training)
+        x_val = held_out_clouds(cell, "val")[: curve_spec["val_shapes"]]
+        theta_val = random_projections(SW_EVAL_PROJECTIONS, x_val.shape[-1], generator=torch.Generator().manual_seed(54321), like=x_val)
     torch.manual_seed(seed + 2)  # the losses' own random directions
     system.train()
     step_s, trace, done = [], [], 0
@@ -194,6 +219,11 @@ def run_cell(cell: dict) -> dict:
             step_s.append(time.perf_counter() - t)
             trace.append(float(value.detach()))
             done += 1
+            if curve_spec and (done % curve_spec["every"] == 0 or done == budget["steps"]):
+                state = torch.random.get_rng_state()  # evaluating must not change the losses' random directions
+                cd_val, sw_val = validation_point(system, x_val, theta_val)
+                torch.random.set_rng_state(state)
+                curve.append({"step": done, "train_s": round(sum(step_s), 3), "chamfer": cd_val, "sw": sw_val})
     train_s = time.perf_counter() - t_train
     if not all(math.isfinite(v) for v in trace):
         raise FloatingPointError(f"{cell['key']}: non-finite training loss at step {next(i for i, v in enumerate(trace) if not math.isfinite(v))}")
@@ -227,6 +257,11 @@ def run_cell(cell: dict) -> dict:
         "torch_threads": torch.get_num_threads(),
         "settings": {k: v for k, v in cell.items() if k not in ("key", "figure")},
     }
+    if curve:
+        steps, values = [c["step"] for c in curve], [c["chamfer"] for c in curve]
+        row["curve"] = curve
+        row["plateau"] = plateau_reached(steps, values)
+        row["plateau_step"] = plateau_step(steps, values)
     if cell.get("figure"):
         fig, idx = cell["figure"], [i for i in cell["figure"]["index"] if i < len(x)]
         row["figure"] = {"index": idx, "recon": [np.round(recon[i, : fig["points"]].numpy(), 3).tolist() for i in idx]}
@@ -302,6 +337,35 @@ def figure(protocol: str, inputs: torch.Tensor, rows: list[dict], path: Path) ->
     plt.close(fig)
 
 
+def curve_figure(protocol: str, by_method: dict[str, dict[int, dict]], path: Path) -> bool:
+    """Validation Chamfer and SW_2 against minibatches and against training seconds, one line per
+    (method, seed); False when no cell has a curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [(m, s, r["curve"]) for m, by_seed in by_method.items() for s, r in sorted(by_seed.items()) if r.get("curve")]
+    if not runs:
+        return False
+    colours = {m: plt.cm.tab20(i % 20) for i, m in enumerate(dict.fromkeys(m for m, _, _ in runs))}
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8))
+    for m, s, curve in runs:
+        for i, x in enumerate(("step", "train_s")):
+            for j, y in enumerate(("chamfer", "sw")):
+                axes[j, i].plot([c[x] for c in curve], [c[y] for c in curve], color=colours[m], lw=1.0,
+                                label=m if (s == runs[0][1] and i == 0 and j == 0) else None)
+    for j, y in enumerate(("validation Chamfer", "validation SW$_2$")):
+        axes[j, 0].set(xlabel="training minibatches", ylabel=y, yscale="log")
+        axes[j, 1].set(xlabel="training seconds (1 thread, shared CPU)", ylabel=y, yscale="log")
+    axes[0, 0].legend(fontsize=6, ncol=2)
+    fig.suptitle(f"protocol {protocol!r}: learning curves (one line per method and seed)", fontsize=9)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    plt.close(fig)
+    return True
+
+
 def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], wall_s: float, command: str) -> str:
     lines = [
         "# Table 1 under two protocols (point-cloud autoencoders, procedural shapes)",
@@ -310,14 +374,19 @@ def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], w
         f"compute is the sum of the cells' `train_s` in `table1_protocols.json`).",
         "",
         f"Every cell: the same network and data (procedural shapes, data seed 0, {args.shapes_per_class} shapes per class, "
-        f"2,048 points per cloud), initial weights and data order set by the seed alone, {args.steps} minibatches of "
-        f"{args.batch_size}, the autoencoder trained with Adam (lr 1e-3) on the batch mean of the protocol's loss. "
+        f"{cells[0]['data']['n_points']:,} points per cloud), initial weights and data order set by the seed alone, {args.steps} minibatches of "
+        f"{args.batch_size}, the autoencoder trained with Adam (lr {cells[0]['system']['lr']:g}) on the batch mean of the protocol's loss. "
         f"Metrics on the test split, x100, mean +- standard error over seeds: Chamfer distance (squared distances), "
         f"SW_2 with L = {SW_EVAL_PROJECTIONS} fixed directions, exact EMD (mean matched distance) on the first "
         f"{args.emd_shapes} test shapes; time: median wall time of one training step (shared CPU, "
         f"{args.threads} thread{'s' if args.threads > 1 else ''}; see loss_step_time.md for interleaved loss timings). "
-        "Protocols: `geomgen/pointclouds/configs/table1/{faithful,geomgen}.yaml`.",
+        f"Protocols: `geomgen/pointclouds/configs/table1/{{{','.join(args.protocols)}}}.yaml`.",
     ]
+    if args.eval_every:
+        lines += ["", f"Learning curves: validation Chamfer and SW_2 on the first {args.curve_shapes} validation shapes every "
+                  f"{args.eval_every} minibatches; 'plateau' counts the seeds whose validation Chamfer meets the rule of "
+                  "`geomgen.pointclouds.curves.plateau_reached` at the end (best value improved by less than 2 % over the "
+                  "last 20 % of the minibatches); figure `learning_curves_<protocol>.png`."]
     raw = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "protocols": {}}
     for protocol in args.protocols:
         prot_cells = [c for c in cells if c["protocol"] == protocol]
@@ -330,8 +399,8 @@ def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], w
             "",
             f"## Protocol `{protocol}`",
             "",
-            "| method | seeds | CD (x100) | SW (x100) | EMD (x100) | time / step (ms) | ratio to SW |",
-            "|---|---|---|---|---|---|---|",
+            "| method | seeds | CD (x100) | SW (x100) | EMD (x100) | time / step (ms) | ratio to SW |" + (" plateau |" if args.eval_every else ""),
+            "|---|---|---|---|---|---|---|" + ("---|" if args.eval_every else ""),
         ]
         sw_ms = [r["step_ms_median"] for r in by_method.get("SW", {}).values()]
         summary = {}
@@ -342,14 +411,17 @@ def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], w
                 continue
             stats = {k: mean_se([r[k] for r in rs]) for k in ("chamfer", "sw", "emd", "step_ms_median")}
             ratio = f"{stats['step_ms_median'][0] / statistics.fmean(sw_ms):.2f}" if sw_ms else ""
+            plateau = f" {sum(bool(r.get('plateau')) for r in rs)} of {len(rs)} |" if args.eval_every else ""
             lines.append(
                 f"| {m} | {len(rs)} | {fmt(*stats['chamfer'])} | {fmt(*stats['sw'])} | {fmt(*stats['emd'])} | "
-                f"{fmt(*stats['step_ms_median'], scale=1.0, digits=0)} | {ratio} |"
+                f"{fmt(*stats['step_ms_median'], scale=1.0, digits=0)} | {ratio} |{plateau}"
             )
             summary[m] = {"seeds": sorted(by_method[m]), **{k: {"mean": v[0], "se": v[1]} for k, v in stats.items()}}
         lines += ["", "The paper's claim, attention-amortized v-DSW reconstructs at least as well as SW at close to SW's cost:", ""]
         lines += [verdict(by_method, m) for m in CLAIM_METHODS if m in by_method]
         lines += ["", f"![reconstructions, protocol {protocol}](reconstructions_{protocol}.png)"]
+        if args.eval_every and curve_figure(protocol, by_method, args.out / f"learning_curves_{protocol}.png"):
+            lines += ["", f"![learning curves, protocol {protocol}](learning_curves_{protocol}.png)"]
         raw["protocols"][protocol] = {"summary": summary, "cells": {c["key"]: rows.get(c["key"]) for c in prot_cells}}
         seed0 = [by_method[m][args.seeds[0]] for m in methods if args.seeds[0] in by_method[m]]
         if seed0:
@@ -377,6 +449,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=60, help="minibatches per cell (the budget, the same for every cell)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--shapes-per-class", type=int, default=40, help="procedural shapes per class (10 classes; 70/10/20 split)")
+    p.add_argument("--eval-every", type=int, default=0, help="record a learning curve: validation Chamfer and SW every this many minibatches (0: none)")
+    p.add_argument("--curve-shapes", type=int, default=60, help="validation shapes scored for the learning curve")
     p.add_argument("--emd-shapes", type=int, default=16, help="test shapes scored with the exact EMD (about 1 s each)")
     p.add_argument("--figure-index", type=int, nargs="+", default=[0, 17, 41, 66])
     p.add_argument("--figure-points", type=int, default=512, help="points per reconstruction kept for the figure")
