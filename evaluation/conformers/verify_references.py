@@ -25,12 +25,13 @@ reach), its 90 % range and the probability that an exact sampler scores at most 
 
 Writes a markdown table (``-o``) and the same stem ``.json`` (a ``molecules`` list with a boolean
 ``agrees`` per molecule, and a ``summary``). Reruns are cached in ``--work`` (default
-runs/verify/<split>/<id>.npz), so a killed run continues where it stopped.
+runs/verify/<split>/<id>.npz for ``--seed 1``, ``<split>-seed<K>/`` for another seed K), so a killed
+run continues where it stopped.
 
 Where stored and rerun disagree, two causes look alike: a stored ensemble from an older or
 faulty sampler, or a convergence rule too loose for any run to reproduce. ``--against-seed K``
 tells them apart: every molecule is also rerun with seed ``stored seed + 1000 + K`` (cached in
-``<work>/<split>-seed<K>/``) and the two reruns are compared by the same rule (``reruns_agree``),
+``<work>/<split>-seed<K>/``, or ``<work>/<split>/`` for K = 1) and the two reruns are compared by the same rule (``reruns_agree``),
 so the current sampler and rule are judged against themselves. ``--ids-from PREVIOUS.json``
 reruns the molecules of an earlier verification instead of drawing (whatever their sampler
 version), so two runs of the check can be set side by side.
@@ -143,6 +144,13 @@ def picked_from(path: Path, refs_by_split: dict[str, dict]) -> list[tuple[str, o
     if not out:
         raise SystemExit(f"--ids-from {path}: it lists no molecules")
     return out
+
+
+def seed_folder(split: str, k: int) -> str:
+    """The cache folder of the reruns with seed ``stored seed + 1000 + k``: ``<split>`` for the default
+    ``k = 1``, ``<split>-seed<k>`` otherwise, so that runs of the check with other seeds never overwrite
+    one another's reruns (a ``--seed 2`` run used to replace the ``--seed 1`` reruns in ``<split>``)."""
+    return split if k == 1 else f"{split}-seed{k}"
 
 
 def run(tasks, work: Path, executor: Executor, progress: bool = True) -> dict:
@@ -378,19 +386,19 @@ def main(argv=None, executor: Executor | None = None) -> dict:
         pools[name], counts[name] = candidates(refs, args.any_version, args.all_labels, args.min_revision)
     picked = picked_from(args.ids_from, every) if args.ids_from else draw(pools, args.sample, args.seed, args.per_split)
     tasks = [(split, ref, V.rerun_seed(int(ref.diagnostics.get("seed", 0)), args.seed),
-              V.rerun_config(ref.diagnostics["config"], args.budget_factor)) for split, ref in picked]
+              V.rerun_config(ref.diagnostics["config"], args.budget_factor), seed_folder(split, args.seed)) for split, ref in picked]
     if args.against_seed is not None:
-        tasks += [(split, ref, V.rerun_seed(int(ref.diagnostics.get("seed", 0)), args.against_seed), cfg, f"{split}-seed{args.against_seed}")
-                  for split, ref, _, cfg in tasks]
+        tasks += [(split, ref, V.rerun_seed(int(ref.diagnostics.get("seed", 0)), args.against_seed), cfg, seed_folder(split, args.against_seed))
+                  for split, ref, _, cfg, _ in tasks]
     ex, close = make_executor(args.jobs, args.dask) if executor is None else (executor, lambda: None)
     try:
         recs = run(tasks, args.work, ex, progress=not args.no_progress)
     finally:
         close()
-    molecules = [molecule_record(split, ref, recs[split, ref.id], args.ess_factors) for split, ref in picked]
+    molecules = [molecule_record(split, ref, recs[seed_folder(split, args.seed), ref.id], args.ess_factors) for split, ref in picked]
     if args.against_seed is not None:
         for m, (split, ref) in zip(molecules, picked):
-            m.update(pair_record(recs[split, ref.id], recs[f"{split}-seed{args.against_seed}", ref.id]))
+            m.update(pair_record(recs[seed_folder(split, args.seed), ref.id], recs[seed_folder(split, args.against_seed), ref.id]))
     settings = {"command": " ".join(["python", "-m", "evaluation.conformers.verify_references", *map(str, argv if argv is not None else sys.argv[1:])]),
                 "references": {n: str(p) for n, p in zip(names, paths)}, "sample": args.sample, "per_split": args.per_split,
                 "seed": args.seed, "budget_factor": args.budget_factor, "any_version": args.any_version, "all_labels": args.all_labels,

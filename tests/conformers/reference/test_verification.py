@@ -199,6 +199,30 @@ def test_script_reruns_an_earlier_verification_against_a_second_seed(tmp_path):
         script.main([a if a != "2" else "1" for a in argv])
 
 
+def test_a_check_with_another_seed_keeps_the_first_seeds_reruns(tmp_path, monkeypatch):
+    """Thirteenth round: a `--seed 2 --against-seed 1` check of two molecules overwrote the
+    `--seed 1` reruns in `<work>/<split>/` (the cache is one file per id), so the running seed-1
+    check sampled them again. Each seed now has its own folder, and seed 1's is reused as K = 1."""
+    ref = _tiny_reference(tmp_path)
+    script = _script()
+    work = tmp_path / "verify"
+    base = ["--reference", str(ref), "--all-labels", "--work", str(work), "--no-progress"]
+    with ThreadPoolExecutor(1) as ex:
+        script.main(base + ["--sample", "5", "--seed", "1", "-o", str(tmp_path / "one.md")], executor=ex)
+    first = {p.name: p.read_bytes() for p in (work / "tiny").glob("*.npz")}
+    assert set(first) == {"m0.npz", "m1.npz"}
+    sampled = []
+    real = V.rerun
+    monkeypatch.setattr(V, "rerun", lambda mol_id, mol, cfg, seed: sampled.append(seed) or real(mol_id, mol, cfg, seed))
+    with ThreadPoolExecutor(1) as ex:
+        result = script.main(base + ["--sample", "5", "--seed", "2", "--against-seed", "1", "-o", str(tmp_path / "two.md")], executor=ex)
+    assert sampled == [7 + 1002, 7 + 1002]  # only the new seed is sampled; seed 1's reruns come from the cache
+    assert {p.name: p.read_bytes() for p in (work / "tiny").glob("*.npz")} == first
+    assert V.cached_rerun(work / "tiny-seed2", "m0", 7 + 1002, TINY) is not None
+    assert [m["rerun_seed"] for m in result["molecules"]] == [7 + 1002] * 2
+    assert [m["second_seed"] for m in result["molecules"]] == [7 + 1001] * 2
+
+
 def test_noise_w1_known_answers():
     """The W1 that noise alone reaches: far above 0.1 rad for two modes half a circle apart at ESS
     400, shrinking as 1/sqrt(ESS), small for one narrow mode; two ensembles of one law agree within it."""
