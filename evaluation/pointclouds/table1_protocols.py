@@ -419,13 +419,13 @@ def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], w
             summary[m] = {"seeds": sorted(by_method[m]), **{k: {"mean": v[0], "se": v[1]} for k, v in stats.items()}}
         lines += ["", "The paper's claim, attention-amortized v-DSW reconstructs at least as well as SW at close to SW's cost:", ""]
         lines += [verdict(by_method, m) for m in CLAIM_METHODS if m in by_method]
-        lines += ["", f"![reconstructions, protocol {protocol}](reconstructions_{protocol}.png)"]
-        if args.eval_every and curve_figure(protocol, by_method, args.out / f"learning_curves_{protocol}.png"):
-            lines += ["", f"![learning curves, protocol {protocol}](learning_curves_{protocol}.png)"]
-        raw["protocols"][protocol] = {"summary": summary, "cells": {c["key"]: rows.get(c["key"]) for c in prot_cells}}
         seed0 = [by_method[m][args.seeds[0]] for m in methods if args.seeds[0] in by_method[m]]
         if seed0:
             figure(protocol, held_out_clouds(prot_cells[0]), seed0, args.out / f"reconstructions_{protocol}.png")
+            lines += ["", f"![reconstructions, protocol {protocol}](reconstructions_{protocol}.png)"]
+        if args.eval_every and curve_figure(protocol, by_method, args.out / f"learning_curves_{protocol}.png"):
+            lines += ["", f"![learning curves, protocol {protocol}](learning_curves_{protocol}.png)"]
+        raw["protocols"][protocol] = {"summary": summary, "cells": {c["key"]: rows.get(c["key"]) for c in prot_cells}}
     missing = [c["key"] for c in cells if c["key"] not in rows]
     if missing or failed:
         lines += ["", f"Unfinished cells: {len(missing)} of {len(cells)}" + (f"; failed in this run: {len(failed)}" if failed else "") + "."]
