@@ -14,6 +14,16 @@ ascent step per minibatch from the same backward pass). On the test split: Chamf
 SW_2 (L = 1,000 fixed directions) on every test shape, exact EMD on the first ``--emd-shapes``;
 the median wall time of a training step.
 
+``--eval-every K`` adds each cell's learning curve: validation Chamfer and SW_2 (L = 1,000 fixed
+directions) on the first ``--curve-shapes`` validation shapes every K minibatches, with the
+minibatches' summed step time, and whether the curve has reached the plateau rule of
+:func:`geomgen.pointclouds.curves.plateau_reached` at the end; the report gets a plateau column and
+``learning_curves_<protocol>.png``. The evaluations are outside the timed steps and leave the random
+stream of the losses as it was. The ``small_*`` protocols use it for Table 1 at convergence:
+
+    OMP_NUM_THREADS=1 python -m evaluation.pointclouds.table1_protocols --protocols small_faithful small_geomgen \
+        --steps 6000 --batch-size 32 --shapes-per-class 200 --eval-every 250 --out evaluation/pointclouds/table1_converged
+
 Resumable: each finished cell is written atomically (:mod:`geomgen.atomic`) to
 ``<out>/cells/<protocol>__<method>__seed<s>__<settings hash>.json``, and a rerun with the same
 settings skips it (changed settings make new cells). After the cells, writes
