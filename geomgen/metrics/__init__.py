@@ -5,6 +5,7 @@
 * :func:`debiased_wasserstein` -- W1 of an estimate to the truth next to its truth-vs-truth floor.
 * :func:`energy_distance` -- the energy distance, an unbiased U-statistic with its standard error.
 * :func:`sliced_energy_distance` -- the same, sliced over random directions: O(K n log n) for large samples.
+* :func:`empirical_energy_expectation` -- the empirical measure's expected squared energy distance to its law.
 * :func:`chamfer_distance`, :func:`earth_movers_distance` -- point-cloud reconstruction metrics.
 * :func:`boltzmann_weights`, :func:`effective_sample_size` -- Boltzmann statistics.
 * :func:`coverage`, :func:`rmsd_matrix` -- conformer-ensemble coverage (COV / AMR).
@@ -25,6 +26,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "UStatistic": ".energy",
         "energy_distance": ".energy",
         "sliced_energy_distance": ".energy",
+        "empirical_energy_expectation": ".energy",
         "FlooredWasserstein": ".wasserstein_floor",
         "debiased_wasserstein": ".wasserstein_floor",
         "circular_wasserstein": ".optimal_transport",

@@ -1,5 +1,6 @@
 r"""The energy distance between two samples: an unbiased U-statistic with a jackknife standard error,
-exact in O(n^2) (:func:`energy_distance`) or sliced in O(K n log n) (:func:`sliced_energy_distance`)."""
+exact in O(n^2) (:func:`energy_distance`) or sliced in O(K n log n) (:func:`sliced_energy_distance`),
+and the empirical measure's expected error in it (:func:`empirical_energy_expectation`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-__all__ = ["UStatistic", "energy_distance", "sliced_energy_distance"]
+__all__ = ["UStatistic", "energy_distance", "sliced_energy_distance", "empirical_energy_expectation"]
 
 
 class UStatistic(NamedTuple):
@@ -274,3 +275,61 @@ def sliced_energy_distance(x, y, *, directions: int = 64, groups: int = 20, seed
     else:
         rest = full
     return UStatistic(*_jackknife(full, rest, ga, gb, g, n, m))
+
+
+def empirical_energy_expectation(x, n: int, *, directions: int = 0, seed: int = 0) -> UStatistic:
+    r"""The expected squared energy distance between the empirical measure of ``n`` independent draws
+    from a law P and P itself, estimated from a sample ``x`` of P.
+
+    For :math:`P_n = \frac1n \sum_i \delta_{X_i}` with :math:`X_1, \dots, X_n` iid from P, and
+    :math:`\delta = \mathbb E\|X - X'\|` (X, X' independent from P),
+
+    .. math::
+        \mathbb E\,\mathcal E^2(P_n, P) = 2\delta - \delta - \tfrac{n-1}{n}\delta = \frac{\delta}{n}
+
+    exactly: :math:`\mathbb E\|X - X_i\| = \delta`, and :math:`\|X_i - X_j\|` has mean
+    :math:`\delta` for :math:`i \ne j` and is 0 on the n diagonal pairs. So in this metric the
+    empirical measure converges at the parametric rate :math:`n^{-1}` (:math:`n^{-1/2}` for
+    :math:`\mathcal E`) in every dimension; the energy distance is the maximum mean discrepancy of the
+    kernel :math:`-\|x - y\|`, and no estimator beats :math:`n^{-1/2}` in an MMD, whatever the smoothness
+    of P (Tolstikhin, Sriperumbudur & Muandet, "Minimax estimation of kernel mean embeddings", JMLR
+    2017): a smooth estimator can only improve the constant. Its error in W1 is another matter
+    (:math:`n^{-1/d}` for the empirical measure on a d-dimensional set, d >= 3). In 1-D the identity is the
+    Cramér form :math:`\mathcal E^2 = 2\int (F_n - F)^2`, whose mean is :math:`2\int F(1 - F)/n`.
+
+    The estimate of :math:`\delta` is the mean of :math:`\|x_{2i} - x_{2i+1}\|` over the disjoint pairs
+    of ``x`` (independent terms: the standard error is their standard deviation over the square root of
+    their number), divided by ``n``. The sliced statistic (:func:`sliced_energy_distance`) has the same
+    expectation over its random directions; for its fixed directions (``directions``, ``seed`` as given
+    to it) the identity holds direction by direction, and :math:`\|v\|` becomes
+    :math:`c_D` times the mean of :math:`|\langle\theta, v\rangle|` over those directions.
+
+    Args:
+        x: sample of P, ``[m, D]`` (or ``[m]`` in 1-D), m >= 4; numpy array or tensor.
+        n (int): size of the empirical measure, n >= 1.
+        directions (int, optional): 0 (default): the energy distance itself; K >= 1: the sliced one over
+            the K directions that :func:`sliced_energy_distance` uses with the same ``seed``.
+        seed (int, optional): seed of those directions (default 0, :func:`sliced_energy_distance`'s).
+
+    Returns:
+        UStatistic: ``(value, se)`` of :math:`\delta / n`.
+
+    Raises:
+        ValueError: fewer than 4 points, non-finite values, bad shapes, n < 1 or directions < 0.
+    """
+    if int(n) < 1:
+        raise ValueError(f"empirical_energy_expectation: n must be >= 1, got {n}")
+    if int(directions) < 0:
+        raise ValueError(f"empirical_energy_expectation: directions must be >= 0, got {directions}")
+    a = _as_points(x, "x")
+    half = len(a) // 2
+    if half < 2:
+        raise ValueError(f"empirical_energy_expectation: x needs at least 4 points, got {len(a)}")
+    v = a[0 : 2 * half : 2] - a[1 : 2 * half : 2]
+    if int(directions) > 0:
+        dim = a.shape[1]
+        c = math.sqrt(math.pi) * math.exp(math.lgamma((dim + 1) / 2) - math.lgamma(dim / 2))
+        d = c * (v @ _sphere_directions(int(directions), dim, seed).T).abs().mean(1)
+    else:
+        d = v.norm(dim=1)
+    return UStatistic(float(d.mean()) / int(n), float(d.std()) / math.sqrt(half) / int(n))

@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy import stats
 
-from geomgen.metrics import UStatistic, energy_distance, sliced_energy_distance
+from geomgen.metrics import UStatistic, empirical_energy_expectation, energy_distance, sliced_energy_distance
 from geomgen.metrics.energy import _sphere_directions
 
 
@@ -143,3 +143,62 @@ def test_sliced_bad_inputs():
         sliced_energy_distance(np.zeros((5, 3)), np.ones((4, 3)), directions=0)
     with pytest.raises(ValueError, match="non-finite"):
         sliced_energy_distance(np.array([[np.inf, 0.0], [1.0, 1.0]]), np.zeros((4, 2)))
+
+
+def _cramer_to_uniform(u):
+    """Exact squared energy distance between the empirical measure of ``u`` (in [0, 1]) and U(0, 1):
+    2 * integral of (F_n(t) - t)^2 over [0, 1], interval by interval."""
+    u = np.sort(u)
+    n = len(u)
+    edges = np.concatenate([[0.0], u, [1.0]])
+    level = np.arange(n + 1) / n  # F_n on [edges[k], edges[k + 1])
+    return 2 * float(np.sum(((edges[1:] - level) ** 3 - (edges[:-1] - level) ** 3) / 3))
+
+
+def test_empirical_expectation_matches_the_exact_cramer_mean_in_1d(rng):
+    # E[2 int (F_n - F)^2] = 2 int F(1 - F) / n = 1 / (3 n) for U(0, 1); delta = E|X - X'| = 1/3
+    n = 5
+    exact = np.array([_cramer_to_uniform(rng.uniform(size=n)) for _ in range(4000)])
+    assert exact.mean() == pytest.approx(1 / (3 * n), abs=4 * exact.std() / np.sqrt(len(exact)))
+    e = empirical_energy_expectation(rng.uniform(size=200_000), n)
+    assert e.value == pytest.approx(1 / (3 * n), abs=4 * e.se) and 0 < e.se < 1e-3
+
+
+def test_empirical_expectation_is_the_mean_error_of_resampled_empirical_measures(rng):
+    # the U-statistic between draws from P_n and draws from P is unbiased for E^2(P_n, P); averaged over
+    # P_n it is delta / n, with delta = E||X - X'|| = 4 / sqrt(pi) for N(0, I_3)
+    n, reps = 10, 300
+    vals = []
+    for _ in range(reps):
+        atoms = rng.normal(size=(n, 3))
+        vals.append(energy_distance(atoms[rng.integers(0, n, 400)], rng.normal(size=(400, 3))).value)
+    vals = np.array(vals)
+    delta = 4 / np.sqrt(np.pi)
+    assert vals.mean() == pytest.approx(delta / n, abs=4 * vals.std() / np.sqrt(reps))
+    e = empirical_energy_expectation(torch.randn(100_000, 3, generator=torch.Generator().manual_seed(0)), n)
+    assert e.value == pytest.approx(delta / n, abs=4 * e.se)
+
+
+def test_empirical_expectation_rejects_bad_input():
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        empirical_energy_expectation(np.zeros((10, 2)), 0)
+    with pytest.raises(ValueError, match="at least 4 points"):
+        empirical_energy_expectation(np.zeros((3, 2)), 5)
+    with pytest.raises(ValueError, match="non-finite"):
+        empirical_energy_expectation(np.array([0.0, 1.0, np.nan, 2.0]), 5)
+
+
+def test_empirical_expectation_over_fixed_directions_is_the_sliced_statistics_mean(rng):
+    # the sliced statistic with its fixed directions (seed 0) averaged over empirical measures P_n of an
+    # anisotropic law: the same identity direction by direction
+    n, reps, k = 8, 300, 4
+    scale = np.array([3.0, 1.0, 0.2])
+    vals = np.array([sliced_energy_distance((rng.normal(size=(n, 3)) * scale)[rng.integers(0, n, 500)],
+                                            rng.normal(size=(500, 3)) * scale, directions=k).value for _ in range(reps)])
+    x = rng.normal(size=(200_000, 3)) * scale
+    line = empirical_energy_expectation(x, n, directions=k)
+    assert vals.mean() == pytest.approx(line.value, abs=4 * vals.std() / np.sqrt(reps))
+    full = empirical_energy_expectation(x, n)
+    assert abs(line.value - full.value) > 10 * (line.se + full.se)  # four directions of a 15:5:1 law are not the sphere
+    with pytest.raises(ValueError, match="directions must be >= 0"):
+        empirical_energy_expectation(x, n, directions=-1)
