@@ -139,11 +139,9 @@ EXPECTATION_DRAWS = 200_000
 def empirical_line_lines(rows: list[dict], cfg, draws: int = EXPECTATION_DRAWS) -> list[str]:
     """Per law and n with energy distances: the empirical measure's exact expected squared energy
     distance E||X - X'|| / n next to the measured means (± standard error over seeds) of every estimator."""
-    import torch
     from scipy.stats import t as student_t
 
-    from geomgen.metrics import empirical_energy_expectation
-    from geomgen.singular.manifolds import make_distribution
+    from geomgen.singular.studies.report import empirical_energy_line
 
     ok = [r for r in rows if r.get("status") == "ok" and math.isfinite(_f(r.get("energy")))]
     if not ok:
@@ -169,11 +167,8 @@ def empirical_line_lines(rows: list[dict], cfg, draws: int = EXPECTATION_DRAWS) 
         ns = sorted({k[1] for k in groups if k[0] == dist})
         if not ns:
             continue
-        spec = dict(cfg.distributions[dist])
-        law = make_distribution(spec.pop("type"), **spec)
-        x = law.sample(draws, torch.Generator().manual_seed(20261205), dtype=torch.float64)
-        for n in ns:
-            line = empirical_energy_expectation(x, n, directions=int(getattr(cfg.evaluation, "energy_directions", 0) or 0))
+        lines_at = empirical_energy_line(cfg.distributions[dist], ns, int(getattr(cfg.evaluation, "energy_directions", 0) or 0), draws)
+        for n, line in zip(ns, lines_at):
             cells = []
             for e, noise in keys:
                 v = np.array(groups.get((dist, n, e, noise), []))

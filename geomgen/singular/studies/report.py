@@ -432,6 +432,22 @@ def _save_panels(plt, fig, axes, n_used: int, path: Path) -> None:
     plt.close(fig)
 
 
+def empirical_energy_line(spec: dict, ns: list[int], directions: int = 0, draws: int = 200_000) -> list:
+    """The empirical measure's exact expected squared energy distance to the law ``spec`` (a study's
+    ``{"type": ..., **arguments}``) at each n: E||X - X'|| / n from ``draws`` draws of the law, over the
+    sliced statistic's own ``directions`` when it has any; one
+    :func:`~geomgen.metrics.empirical_energy_expectation` ``(value, se)`` per n."""
+    import torch
+
+    from geomgen.metrics import empirical_energy_expectation
+    from geomgen.singular.manifolds import make_distribution
+
+    args = dict(spec)
+    law = make_distribution(args.pop("type"), **args)
+    x = law.sample(draws, torch.Generator().manual_seed(20261205), dtype=torch.float64)
+    return [empirical_energy_expectation(x, int(n), directions=directions) for n in ns]
+
+
 def _panel_vs_n(ax, dist: str, summary, slope_of: dict, config, types: dict, noises, metric: str) -> None:
     """One distribution's panel of ``{metric}_vs_n.png``: the metric against n per estimator (the
     perturbed ones at their primary noise), the oracle floor and the theory's rate."""
@@ -455,6 +471,9 @@ def _panel_vs_n(ax, dist: str, summary, slope_of: dict, config, types: dict, noi
     if oracle:
         ax.plot([o[0] for o in oracle], [o[1] for o in oracle], "k:", lw=1, label="oracle floor")
     ns_all = sorted({r["n"] for r in summary if r["distribution"] == dist})
+    if metric == "energy" and ns_all and dist in config.distributions:  # the empirical measure's exact expectation
+        line = empirical_energy_line(config.distributions[dist], ns_all, int(getattr(config.evaluation, "energy_directions", 0) or 0))
+        ax.plot(ns_all, [v.value for v in line], color="grey", ls="--", lw=1, label="E||X-X'||/n (empirical, exact)")
     if d is not None and len(ns_all) > 1 and metric != "energy":  # the theory's rate is a W1 rate
         e = theory_exponent(int(d), config.evaluation.alpha)
         ref = [r[f"{metric}_mean"] for r in summary if r["distribution"] == dist and r["n"] == ns_all[0]
@@ -463,6 +482,11 @@ def _panel_vs_n(ax, dist: str, summary, slope_of: dict, config, types: dict, noi
         ax.plot(ns_all, [y0 * (n / ns_all[0]) ** e for n in ns_all], "k--", lw=1, label=f"theory slope {e:.2f}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    if ns_all:  # label the sample sizes themselves, not log-scale minor ticks that overlap
+        from matplotlib.ticker import NullFormatter
+
+        ax.set_xticks(ns_all, [str(n) for n in ns_all])
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_title(f"{dist} (d={d})")
     ax.set_xlabel("n")
     ax.set_ylabel(f"{METRICS[metric]} to the truth")

@@ -108,3 +108,16 @@ def test_floors_are_solved_once_per_law_and_seed_and_equal_a_fresh_solve(monkeyp
     for key in ("oracle_w1", "oracle_w1_se", "oracle_energy", "oracle_energy_se", "w1", "w1_debiased"):
         assert rows[-1][key] == fresh[key]
     assert all(r["oracle_w1"] == first["oracle_w1"] for r in rows)
+
+
+def test_empirical_energy_line_of_a_study_law():
+    # E||X - X'|| / n of the law named in a study: exactly 1/n in n (one set of draws), and the sliced
+    # version over the study's directions close to it for the uniform circle (isotropic)
+    from geomgen.singular.studies.report import empirical_energy_line
+
+    full = empirical_energy_line({"type": "circle"}, [10, 40], draws=20_000)
+    assert full[0].value == pytest.approx(4 * full[1].value, rel=1e-12) and full[0].se > 0
+    # uniform on the unit circle: E||X - X'|| = E 2|sin(U/2)| = 4 / pi
+    assert full[0].value == pytest.approx(0.4 / math.pi, abs=4 * full[0].se)
+    sliced = empirical_energy_line({"type": "circle"}, [10], directions=16, draws=20_000)
+    assert sliced[0].value == pytest.approx(full[0].value, rel=0.05)
