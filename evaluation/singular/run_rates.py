@@ -132,16 +132,12 @@ def largest_n_lines(rows: list[dict], cfg) -> list[str]:
     return lines
 
 
-#: draws of each law for E||X - X'|| (its standard error is then below 0.5 % of the value)
-EXPECTATION_DRAWS = 200_000
-
-
-def empirical_line_lines(rows: list[dict], cfg, draws: int = EXPECTATION_DRAWS) -> list[str]:
+def empirical_line_lines(rows: list[dict], cfg) -> list[str]:
     """Per law and n with energy distances: the empirical measure's exact expected squared energy
     distance E||X - X'|| / n next to the measured means (± standard error over seeds) of every estimator."""
     from scipy.stats import t as student_t
 
-    from geomgen.singular.studies.report import empirical_energy_line
+    from geomgen.singular.studies.report import EMPIRICAL_LINE_DRAWS, empirical_energy_line
 
     ok = [r for r in rows if r.get("status") == "ok" and math.isfinite(_f(r.get("energy")))]
     if not ok:
@@ -154,7 +150,7 @@ def empirical_line_lines(rows: list[dict], cfg, draws: int = EXPECTATION_DRAWS) 
              "dimension (`geomgen.metrics.empirical_energy_expectation`): a parametric rate that no estimator beats in "
              "this metric (an MMD; Tolstikhin, Sriperumbudur & Muandet, JMLR 2017), so an estimator can be below it "
              "only by a constant factor. `line`: that value (± its standard error) from "
-             f"{draws:,} draws of the law, over the evaluation's own projection directions where it slices; every other "
+             f"{EMPIRICAL_LINE_DRAWS:,} draws of the law, over the evaluation's own projection directions where it slices; every other "
              "column: mean ± standard error over seeds, and in brackets "
              "t = (mean - line) / its standard error, in **bold** where beyond the two-sided 95 % Student-t quantile "
              "with (seeds - 1) degrees of freedom (4.30 for 3 seeds, 2.26 for 10): resolved above or below the line. "
@@ -167,7 +163,7 @@ def empirical_line_lines(rows: list[dict], cfg, draws: int = EXPECTATION_DRAWS) 
         ns = sorted({k[1] for k in groups if k[0] == dist})
         if not ns:
             continue
-        lines_at = empirical_energy_line(cfg.distributions[dist], ns, int(getattr(cfg.evaluation, "energy_directions", 0) or 0), draws)
+        lines_at = empirical_energy_line(cfg.distributions[dist], ns, int(getattr(cfg.evaluation, "energy_directions", 0) or 0))
         for n, line in zip(ns, lines_at):
             cells = []
             for e, noise in keys:

@@ -187,6 +187,12 @@ def _distance_sums(p: torch.Tensor, groups: torch.Tensor, other: _Sorted, low, w
     return all_, same
 
 
+def _slice_constant(dim: int) -> float:
+    r""":math:`c_D = \sqrt\pi\,\Gamma(\frac{D+1}{2}) / \Gamma(\frac D2)`, the factor with
+    :math:`\|v\| = c_D\,\mathbb E_\theta |\langle\theta, v\rangle|` for :math:`\theta` uniform on the sphere."""
+    return math.sqrt(math.pi) * math.exp(math.lgamma((dim + 1) / 2) - math.lgamma(dim / 2))
+
+
 def _sphere_directions(k: int, dim: int, seed: int) -> torch.Tensor:
     """``k`` unit vectors in R^dim, uniform on the sphere each: the rows of independent Haar-random
     rotations (:func:`~geomgen.distributions.random_rotation`), so each block of ``dim`` is orthonormal."""
@@ -264,7 +270,7 @@ def sliced_energy_distance(x, y, *, directions: int = 64, groups: int = 20, seed
         per_direction.append(_Sums(xy.sum(1), by_group(xy, ga), by_group(yx, gb), by_group(xy_same, ga),
                                    xx.sum(1), by_group(xx, ga), by_group(xx_same, ga),
                                    yy.sum(1), by_group(yy, gb), by_group(yy_same, gb)))
-    c = math.sqrt(math.pi) * math.exp(math.lgamma((dim + 1) / 2) - math.lgamma(dim / 2))
+    c = _slice_constant(dim)
     sums = _Sums(*(c * torch.cat(parts) for parts in zip(*per_direction)))  # [K] or [K, G] each
     full = _Sums(*(v.mean(0) for v in sums))
     if k >= g:  # leave out group g's directions too
@@ -328,7 +334,7 @@ def empirical_energy_expectation(x, n: int, *, directions: int = 0, seed: int = 
     v = a[0 : 2 * half : 2] - a[1 : 2 * half : 2]
     if int(directions) > 0:
         dim = a.shape[1]
-        c = math.sqrt(math.pi) * math.exp(math.lgamma((dim + 1) / 2) - math.lgamma(dim / 2))
+        c = _slice_constant(dim)
         d = c * (v @ _sphere_directions(int(directions), dim, seed).T).abs().mean(1)
     else:
         d = v.norm(dim=1)

@@ -432,7 +432,11 @@ def _save_panels(plt, fig, axes, n_used: int, path: Path) -> None:
     plt.close(fig)
 
 
-def empirical_energy_line(spec: dict, ns: list[int], directions: int = 0, draws: int = 200_000) -> list:
+#: draws of a law for its empirical-measure line (the line's standard error is then below 0.5 % of it)
+EMPIRICAL_LINE_DRAWS = 200_000
+
+
+def empirical_energy_line(spec: dict, ns: list[int], directions: int = 0, draws: int = EMPIRICAL_LINE_DRAWS) -> list:
     """The empirical measure's exact expected squared energy distance to the law ``spec`` (a study's
     ``{"type": ..., **arguments}``) at each n: E||X - X'|| / n from ``draws`` draws of the law, over the
     sliced statistic's own ``directions`` when it has any; one
