@@ -114,7 +114,7 @@ def make_methods(model_path=None, seed_iters=None, candidates=()):
     methods["geomgen+library-amides"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("amide_states", "library"),))
     # the previous default: one ETKDGv3 seed per molecule
     methods["geomgen+etkdg-seeds"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("seed_method", "etkdg"),))
-    for iters in (20, 50, 100, 300, 1000):
+    for iters in (0, 10, 20, 50, 100, 300, 1000):
         methods[f"geomgen+assembly+mmff{iters}"] = lambda refs, n, seed, iters=iters: run(
             refs, n, seed, gen_opts=(("seed_method", "assembly"), ("assembly_iters", iters)))
     for name, path in candidates:

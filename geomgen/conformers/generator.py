@@ -49,8 +49,6 @@ SEED_METHODS = ("etkdg", "assembly")
 #: assembly_iters_seed1.md), at the same speed at 10 conformers per molecule (2.20x vs 2.26x
 #: ETKDGv3, library_throughput.md, 2026-12-03 12:22)
 DEFAULT_SEED_METHOD = "assembly"
-#: MMFF94 iterations on an assembled seed in plain generation (relax and boltzmann: 2000)
-DEFAULT_ASSEMBLY_ITERS = 100
 #: a molecule whose network draws are rejected by the clash check more often than this on its
 #: assembled seeds is generated again from an ETKDGv3 seed: the assembled seed's bond angles suit
 #: the orientation it was built in, and where the network prefers another one (amides on
@@ -426,9 +424,11 @@ class ConformerGenerator:
             a molecule took (``"assembled"`` or ``"etkdg"``, with ``extra["seed_fallback"]`` the
             reason) and :func:`seed_paths` counts them. Why it is the default: the comment at
             :data:`DEFAULT_SEED_METHOD`.
-        assembly_iters (int): MMFF94 iterations on assembled seeds in plain generation (default
-            :data:`DEFAULT_ASSEMBLY_ITERS`; without them coverage and AMR-R were worse on val and
-            test, evaluation/conformers/assembly_quality_seed1.md).
+        assembly_iters (int or None): MMFF94 iterations on assembled seeds in plain generation
+            (default ``None``: ``seed_iters``, so one setting, ``geomgen conformers
+            --seed-iters``, reaches whichever seed a molecule gets; :data:`DEFAULT_SEED_ITERS` by
+            default; relax and boltzmann: 2000; without them coverage and AMR-R were worse on val and test,
+            evaluation/conformers/assembly_quality_seed1.md and assembly_iters0_seed1.md).
         ring_conformations (int): at most this many assembled seeds per molecule (default
             :data:`DEFAULT_RING_CONFORMATIONS`; a molecule without rotatable torsions gets up to n).
         ring_library: a :class:`~geomgen.conformers.ringlib.RingLibrary` (default: the process's
@@ -482,7 +482,7 @@ class ConformerGenerator:
                  seed_embedder: str = DEFAULT_SEED_EMBEDDER, boltzmann_sweeps: int = DEFAULT_BOLTZMANN_SWEEPS,
                  boltzmann_chains: int = DEFAULT_BOLTZMANN_CHAINS, ring_seeds: int = DEFAULT_RING_SEEDS,
                  max_seconds: float = DEFAULT_MAX_SECONDS, state_seeds: int = DEFAULT_STATE_SEEDS,
-                 seed_method: str = DEFAULT_SEED_METHOD, assembly_iters: int = DEFAULT_ASSEMBLY_ITERS,
+                 seed_method: str = DEFAULT_SEED_METHOD, assembly_iters: int | None = None,
                  ring_conformations: int = DEFAULT_RING_CONFORMATIONS, ring_library=None,
                  stratify: bool = DEFAULT_STRATIFY, mirror_images: bool = DEFAULT_MIRROR_IMAGES,
                  amide_states: str = DEFAULT_AMIDE_STATES, state_library=None):
@@ -501,7 +501,7 @@ class ConformerGenerator:
         self.seed_method = seed_method
         self.stratify = bool(stratify)
         self.mirror_images = bool(mirror_images)
-        self.assembly_iters = int(assembly_iters)
+        self._assembly_iters = None if assembly_iters is None else int(assembly_iters)
         self.ring_conformations = int(ring_conformations)
         self.ring_library = ring_library
         self.net = net.eval()
@@ -523,6 +523,15 @@ class ConformerGenerator:
         if not max_seconds > 0:  # also NaN
             raise ValueError(f"max_seconds must be positive, got {max_seconds}")
         self.max_seconds = float(max_seconds)
+
+    @property
+    def assembly_iters(self) -> int:
+        """MMFF94 iterations on assembled seeds in plain generation: ``seed_iters`` unless set."""
+        return self.seed_iters if self._assembly_iters is None else self._assembly_iters
+
+    @assembly_iters.setter
+    def assembly_iters(self, value: int | None) -> None:
+        self._assembly_iters = None if value is None else int(value)
 
     @classmethod
     def from_checkpoint(cls, path=None, **kwargs) -> ConformerGenerator:

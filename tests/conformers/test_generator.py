@@ -243,6 +243,36 @@ def test_seed_iterations_and_full_minimisation_when_samples_keep_clashing(gen, m
         ConformerGenerator(gen.net, seed_embedder="dg")
 
 
+def test_seed_iters_reaches_assembled_seeds_through_the_api_and_the_command_line(gen, monkeypatch):
+    """``--seed-iters`` (``seed_iters``) sets the MMFF94 iterations of whichever seed a molecule
+    gets: before, assembled seeds (the default path) kept 100 whatever it said."""
+    from geomgen.conformers import MMFF
+    from geomgen.conformers.commands.generate import _generator
+    from geomgen.conformers.ringlib import RingLibrary
+
+    assert ConformerGenerator(gen.net, seed_iters=0).assembly_iters == 0
+    assert ConformerGenerator(gen.net, seed_iters=0, assembly_iters=30).assembly_iters == 30
+    cli = _generator("unused", {"seed_iters": 7}, cache={"unused": ConformerGenerator(gen.net)})
+    assert (cli.seed_iters, cli.assembly_iters) == (7, 7)
+    seeds = []
+    orig = ConformerGenerator._sample
+
+    def sample(self, seed_mol, *args):
+        seeds.append(seed_mol)
+        return orig(self, seed_mol, *args)
+
+    monkeypatch.setattr(ConformerGenerator, "_sample", sample)
+    lib = RingLibrary(folder=False, shipped=False)
+    energies = []
+    for iters in (0, 2000):
+        seeds.clear()
+        g = ConformerGenerator(gen.net, seed_iters=iters, ring_library=lib, mirror_images=False)
+        mols, reports = g.generate_many([("x", DRUG)], n=2, seed=2)
+        assert reports[0].extra["seed"] == "assembled"
+        energies.append(MMFF(seeds[0]).energy(seeds[0].GetConformer().GetPositions()))
+    assert energies[1] < energies[0] - 1  # the assembled seed was minimised only when asked
+
+
 def test_mmff_leaves_the_molecule_s_aromaticity_alone(gen):
     """RDKit's MMFF typing rewrites aromaticity flags (a 2-pyridone ring is not aromatic in MMFF94):
     neither the force field nor minimisation nor generated molecules may carry that rewrite."""
