@@ -388,7 +388,10 @@ class ConformerGenerator:
         boltzmann_chains (int): chains in Boltzmann mode (default :data:`DEFAULT_BOLTZMANN_CHAINS`;
             at least one per seed of a macrocycle, at most n).
         ring_seeds (int): at most this many seeds for a molecule with a non-aromatic ring smaller
-            than a macrocycle (default :data:`DEFAULT_RING_SEEDS`; 0 or 1 for one seed): distinct
+            than a macrocycle, whichever the seed method (default :data:`DEFAULT_RING_SEEDS`: the
+            seed method's own, one ETKDGv3 seed or up to ``ring_conformations`` assembled ones; 1
+            for one seed). Assembled seeds take distinct combinations of the ring systems' library
+            conformations (see ``seed_method``); ETKDGv3 seeds take distinct
             conformations of the rings and their substituents among twice as many ETKDGv3
             embeddings minimised like the seed, within :data:`RING_SEED_WINDOW` kcal/mol of the
             lowest, each given a share of the conformers proportional to its Boltzmann weight at
@@ -633,7 +636,7 @@ class ConformerGenerator:
                 rigid = not len(ts)  # then each conformer is a seed
                 path = {}
                 if seed_method == "assembly":
-                    s = self._assembled(mol, key, n if rigid else self.ring_conformations,
+                    s = self._assembled(mol, key, n if rigid else (self.ring_seeds or self.ring_conformations),
                                         2000 if (relax or boltzmann) else self.assembly_iters, path, ts)
                     budget.check("assembling its seed geometry")
                     if s is not None:

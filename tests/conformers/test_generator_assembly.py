@@ -84,6 +84,22 @@ def test_ring_conformations_become_seeds_by_weight(gen):
     assert len(seeds) == 2
 
 
+def test_ring_seeds_caps_the_assembled_seeds_too(gen, tmp_path, tiny_checkpoint):
+    """``ring_seeds`` (``--ring-seeds``) caps the seeds of either method: before, assembled seeds
+    (the default) took up to ``ring_conformations`` whatever it said."""
+    from geomgen.cli import main
+
+    smi = "C[C@H]1CC[C@H](CC1)CCO"
+    one = ConformerGenerator(gen.net, ring_seeds=1, ring_library=gen.ring_library).generate(smi, n=20, seed=1)
+    assert not any(c.HasProp("ring_seed") for c in one.GetConformers())
+    out = tmp_path / "one.sdf"
+    assert main(["conformers", smi, "-n", "20", "--seed", "1", "-o", str(out), "--model", str(tiny_checkpoint),
+                 "--ring-seeds", "1"]) == 0
+    assert "ring_seed" not in out.read_text()
+    assert main(["conformers", smi, "-n", "20", "--seed", "1", "-o", str(out), "--model", str(tiny_checkpoint)]) == 0
+    assert "ring_seed" in out.read_text()  # the default: several assembled seeds
+
+
 def test_unknown_seed_method_is_refused(tiny_checkpoint):
     with pytest.raises(ValueError, match="seed_method"):
         ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_method="corina")

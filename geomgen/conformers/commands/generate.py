@@ -54,7 +54,13 @@ shipped one by default); only this process writes out/, so workers need no share
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from geomgen.conformers.generator import DEFAULT_BOLTZMANN_CHAINS, DEFAULT_BOLTZMANN_SWEEPS, DEFAULT_RING_SEEDS, DEFAULT_SEED_ITERS
+    from geomgen.conformers.generator import (
+        DEFAULT_BOLTZMANN_CHAINS,
+        DEFAULT_BOLTZMANN_SWEEPS,
+        DEFAULT_RING_CONFORMATIONS,
+        DEFAULT_RING_SEEDS,
+        DEFAULT_SEED_ITERS,
+    )
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = CLUSTER_RECIPE
@@ -82,8 +88,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ring-seeds", type=int, default=None,
                    help=f"up to this many seed geometries, each with its own ring conformations, for a molecule with a "
                         f"non-aromatic ring below macrocycle size, sharing the conformers by Boltzmann weight (default "
-                        f"{DEFAULT_RING_SEEDS}: one seed; 4 matched ETKDGv3+MMFF's coverage on drugs at a fifth of "
-                        "geomgen's speed)")
+                        f"{DEFAULT_RING_SEEDS}: the seed method's own, up to {DEFAULT_RING_CONFORMATIONS} assembled seeds or "
+                        "one ETKDGv3 seed; 1: one seed; with --seed-method etkdg, 4 matched ETKDGv3+MMFF's coverage on "
+                        "drugs at a fifth of geomgen's speed)")
     p.add_argument("--seed-method", choices=("etkdg", "assembly"), default=None,
                    help="how each molecule's seed geometries are made: assembly (default: ring systems from the "
                         "ring-conformation library, several ring conformations per molecule by weight, the rest from "
