@@ -399,6 +399,7 @@ def main(argv=None):
     header = (f"Conformer generation vs MMFF94 Boltzmann references (300 K); n = {args.n} conformers per molecule, "
               f"seed {args.seed}, {os.cpu_count()} cores, wall time {time.time() - t0:.0f} s.\n"
               f"Command: python -m evaluation.conformers.evaluate --splits {' '.join(args.splits)} -n {args.n}"
+              + (f" --seed {args.seed}" if args.seed else "")
               + (f" --max-molecules {args.max_molecules}" if args.max_molecules else "")
               + (" --all-molecules" if args.all_molecules else "")
               + (" --verified-only" if args.verified_only else "")
