@@ -22,7 +22,9 @@ the SMILES file and writes an SD file, run as its own process:
   harness. A ``:library-amides`` suffix (e.g. ``api:assembly:warm:library-amides``) draws the amide
   states from the amide state library (:mod:`geomgen.conformers.statelib`, cached in the same
   folder as the ring library, ``amide_states="library"``); without it, or with ``:usual-amides``,
-  every amide is in the assembler's usual state (the default).
+  every amide is in the assembler's usual state (the default). An ``:itersK`` suffix (e.g.
+  ``api:assembly:warm:iters0``) sets the MMFF94 iterations on each seed (``seed_iters``, default
+  100): the rows' seed paths show how many molecules then fall back to ETKDGv3.
 
 Reported per method: wall time (model loading and start-up included), conformers per second,
 speed-up over ETKDGv3 of the same run, peak memory of the whole process tree (the sum of the
@@ -90,7 +92,7 @@ API_CHUNK = 20
 _API_GEN = None
 
 
-def _api_init(seed_method: str, cache: str, shipped: bool, amide_states: str) -> None:
+def _api_init(seed_method: str, cache: str, shipped: bool, amide_states: str, seed_iters: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -101,8 +103,9 @@ def _api_init(seed_method: str, cache: str, shipped: bool, amide_states: str) ->
     global _API_GEN
     lib = RingLibrary(folder=cache or False, shipped=shipped)
     states = StateLibrary(folder=Path(cache) / CACHE_SUBFOLDER if cache else False, shipped=shipped)
+    opts = {} if seed_iters is None else {"seed_iters": seed_iters}
     _API_GEN = ConformerGenerator.from_checkpoint(seed_method=seed_method, ring_library=lib, state_library=states,
-                                                  amide_states=amide_states)
+                                                  amide_states=amide_states, **opts)
 
 
 def _api_chunk(args) -> tuple:
@@ -128,7 +131,7 @@ def _api_chunk(args) -> tuple:
 
 
 def api_worker(smi: str, out: str, n: int, jobs: int, seed_method: str, cache: str, shipped: bool,
-               amide_states: str = "usual") -> None:
+               amide_states: str = "usual", seed_iters: int | None = None) -> None:
     """``n`` conformers per molecule of ``smi`` through ``ConformerGenerator`` in ``jobs`` processes."""
     from concurrent.futures import ProcessPoolExecutor
 
@@ -136,7 +139,7 @@ def api_worker(smi: str, out: str, n: int, jobs: int, seed_method: str, cache: s
     items = [(name, smiles) for smiles, name in lines]
     chunks = [(items[k: k + API_CHUNK], n) for k in range(0, len(items), API_CHUNK)]
     failed, paths, stats, state_stats = 0, {}, {}, {}
-    with ProcessPoolExecutor(jobs, initializer=_api_init, initargs=(seed_method, cache, shipped, amide_states)) as pool, \
+    with ProcessPoolExecutor(jobs, initializer=_api_init, initargs=(seed_method, cache, shipped, amide_states, seed_iters)) as pool, \
             open(out, "w") as f:
         for text, nf, p, st, sst in pool.map(_api_chunk, chunks):
             f.write(text)
@@ -151,9 +154,9 @@ def api_worker(smi: str, out: str, n: int, jobs: int, seed_method: str, cache: s
 
 
 def run_api(smi: Path, out: Path, n: int, jobs: int, seed_method: str, cache: Path | None, shipped: bool,
-            amide_states: str = "usual") -> dict:
+            amide_states: str = "usual", seed_iters: int | None = None) -> dict:
     cmd = [sys.executable, __file__, "--api-worker", str(smi), str(out), str(n), str(jobs), seed_method,
-           str(cache or ""), str(int(shipped)), amide_states]
+           str(cache or ""), str(int(shipped)), amide_states, "" if seed_iters is None else str(seed_iters)]
     res = measure(cmd)
     info = json.loads(res["stdout"].strip().splitlines()[-1]) if res["rc"] == 0 else {}
     res["failed"] = info.get("failed")
@@ -303,8 +306,8 @@ def main(argv=None) -> int:
         etkdg_worker(smi, out, int(n), int(jobs), bool(int(mmff)))
         return 0
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--api-worker":
-        smi, out, n, jobs, method, cache, shipped, amides = sys.argv[2:10]
-        api_worker(smi, out, int(n), int(jobs), method, cache, bool(int(shipped)), amides)
+        smi, out, n, jobs, method, cache, shipped, amides, iters = sys.argv[2:11]
+        api_worker(smi, out, int(n), int(jobs), method, cache, bool(int(shipped)), amides, int(iters) if iters else None)
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--molecules", type=int, default=1000)
@@ -335,7 +338,9 @@ def main(argv=None) -> int:
                 if method.startswith("api:"):
                     _, seed_method, *state = method.split(":")
                     amides = "library" if "library-amides" in state else "usual"
-                    state = [x for x in state if x not in ("usual-amides", "library-amides")]
+                    iters = [int(x[5:]) for x in state if x.startswith("iters") and x[5:].isdigit()]
+                    seed_iters = iters[-1] if iters else None
+                    state = [x for x in state if x not in ("usual-amides", "library-amides") and not x.startswith("iters")]
                     cache = None
                     if seed_method == "assembly":
                         cache = Path(tmp) / ("cache-bare" if state == ["bare"] else "cache")
@@ -343,8 +348,8 @@ def main(argv=None) -> int:
                             shutil.rmtree(cache, ignore_errors=True)
                             cache.mkdir()
                         elif not cache.exists():  # warm without an empty run before it: fill the cache first
-                            run_api(smi, out, n, args.jobs, seed_method, cache, True, amides)
-                    res = run_api(smi, out, n, args.jobs, seed_method, cache, state != ["bare"], amides)
+                            run_api(smi, out, n, args.jobs, seed_method, cache, True, amides, seed_iters)
+                    res = run_api(smi, out, n, args.jobs, seed_method, cache, state != ["bare"], amides, seed_iters)
                 elif method.startswith("geomgen"):  # geomgen, or e.g. "geomgen --seed-iters 2000"
                     res = run_geomgen(exe, smi, out, n, args.jobs, tuple(method.split()[1:]))
                 else:
