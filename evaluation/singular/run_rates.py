@@ -21,7 +21,9 @@ energy distance. Besides the study's own tables and plots, writes ``targets.md``
 * **the empirical measure's exact line** -- in the squared energy distance the empirical measure of n
   points has expected error E||X - X'|| / n exactly (:func:`geomgen.metrics.empirical_energy_expectation`):
   per law and n that value (from 200,000 draws of the law), the empirical rows' mean against it (a check
-  of the evaluation), and each fitted estimator's mean against it (unpaired: the line has no seed noise).
+  of the evaluation), and each fitted estimator's mean against it (unpaired: the line has no seed noise);
+* **variants** -- where the study has variants of an estimator (``mle_x4``: ``mle`` with other options,
+  e.g. ``geomgen/singular/configs/rates_budget.yaml``), each against its base, paired over seeds.
 """
 
 from __future__ import annotations
@@ -132,6 +134,51 @@ def largest_n_lines(rows: list[dict], cfg) -> list[str]:
     return lines
 
 
+def variant_base(name: str, types: dict[str, str]) -> str | None:
+    """The estimator a variant ``name`` modifies: the longest other estimator of the same type whose
+    name followed by ``_`` starts ``name`` (``mle_x4`` -> ``mle``), or ``None``."""
+    bases = [b for b in types if b != name and types[b] == types[name] and name.startswith(b + "_")]
+    return max(bases, key=len) if bases else None
+
+
+def variant_lines(rows: list[dict], cfg) -> list[str]:
+    """Each estimator variant (:func:`variant_base`) against its base, per law, n and noise: the
+    mean over seeds of the paired difference (variant - base; both meet the same training and truth
+    samples) ± its standard error, per metric; resolved when beyond twice the standard error."""
+    types = {k: v["type"] for k, v in cfg.estimators.items()}
+    pairs = [(e, b) for e in types if (b := variant_base(e, types))]
+    if not pairs:
+        return []
+    by = defaultdict(dict)  # (law, n, estimator, noise) -> seed -> row
+    for r in rows:
+        if r.get("status") == "ok":
+            by[(r["distribution"], int(r["n"]), r["estimator"], str(r["noise"]))][int(r["seed"])] = r
+    lines = ["", "## Estimator variants against their base", "",
+             "Mean over seeds of the paired difference (variant - base; negative: the variant better) ± its standard "
+             "error, with the base's mean; * where beyond twice the standard error.", "",
+             "| law | n | noise | variant | base | seeds | base energy | energy | base W1 | W1 |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for (dist, n, est, noise), a in sorted(by.items()):
+        base = dict(pairs).get(est)
+        if base is None:
+            continue
+        b = by.get((dist, n, base, noise), {})
+        seeds = sorted(set(a) & set(b))
+        if len(seeds) < 2:
+            continue
+        cells = []
+        for metric, digits in (("energy", "e"), ("w1", "f")):
+            base_mean = float(np.mean([_f(b[s].get(metric)) for s in seeds]))
+            diff = np.array([_f(a[s].get(metric)) - _f(b[s].get(metric)) for s in seeds])
+            m, se = diff.mean(), diff.std(ddof=1) / math.sqrt(len(diff))
+            star = "*" if abs(m) > 2 * se else ""
+            if digits == "e":
+                cells += [f"{base_mean:.2e}", f"{m:+.2e} ± {se:.1e}{star}"]
+            else:
+                cells += [f"{base_mean:.4f}", f"{m:+.4f} ± {se:.4f}{star}"]
+        lines.append(f"| {dist} | {n} | {noise} | {est} | {base} | {len(seeds)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def empirical_line_lines(rows: list[dict], cfg) -> list[str]:
     """Per law and n with energy distances: the empirical measure's exact expected squared energy
     distance E||X - X'|| / n next to the measured means (± standard error over seeds) of every estimator."""
@@ -210,7 +257,7 @@ def main(argv=None) -> int:
              f"- command: `python -m evaluation.singular.run_rates --study {args.study}"
              + (f" --outdir {args.outdir}" if args.outdir else "") + "`", ""]
     lines += floor_lines(report) + [""] + slope_lines(report, cfg) + largest_n_lines(rows, cfg) + [""]
-    lines += empirical_line_lines(rows, cfg) + noise_lines(rows)
+    lines += empirical_line_lines(rows, cfg) + noise_lines(rows) + variant_lines(rows, cfg)
     publish(out / "targets.md", lines)
     return 0
 

@@ -1,0 +1,38 @@
+import math
+from types import SimpleNamespace
+
+import pytest
+
+from evaluation.singular.run_rates import variant_base, variant_lines
+
+
+def test_variant_base_takes_the_longest_prefix_of_the_same_type():
+    types = {"mle": "mle", "mle_x4": "mle", "mle_x4_wide": "mle", "perturbed_mle": "perturbed_mle", "kde": "kde",
+             "kde_cv": "kde"}
+    assert variant_base("mle_x4", types) == "mle"
+    assert variant_base("mle_x4_wide", types) == "mle_x4"
+    assert variant_base("perturbed_mle", types) is None  # mle is of another type
+    assert variant_base("kde_cv", types) == "kde"
+    assert variant_base("mle", types) is None
+
+
+def test_variant_lines_paired_difference_known_answer():
+    cfg = SimpleNamespace(estimators={"mle": {"type": "mle"}, "mle_x4": {"type": "mle"}})
+    base = {0: (1e-4, 0.20), 1: (3e-4, 0.30), 2: (2e-4, 0.25)}
+    var = {0: (0.5e-4, 0.18), 1: (2e-4, 0.27), 2: (1.5e-4, 0.24)}
+    rows = [{"status": "ok", "distribution": "s2", "n": 4000, "estimator": e, "noise": 0.0, "seed": s, "energy": v[0], "w1": v[1]}
+            for e, t in (("mle", base), ("mle_x4", var)) for s, v in t.items()]
+    rows.append({"status": "error", "distribution": "s2", "n": 4000, "estimator": "mle_x4", "noise": 0.0, "seed": 3})
+    lines = variant_lines(rows, cfg)
+    row = [x for x in lines if x.startswith("| s2 |")]
+    assert len(row) == 1
+    cells = [c.strip() for c in row[0].strip("|").split("|")]
+    assert cells[:6] == ["s2", "4000", "0.0", "mle_x4", "mle", "3"]
+    d = [-0.5e-4, -1e-4, -0.5e-4]
+    m, se = sum(d) / 3, math.sqrt(sum((x - sum(d) / 3) ** 2 for x in d) / 2 / 3)
+    assert cells[7] == f"{m:+.2e} ± {se:.1e}*"  # beyond 2 SE
+    assert float(cells[6]) == pytest.approx(2e-4)
+    dw = [-0.02, -0.03, -0.01]
+    mw, sew = sum(dw) / 3, math.sqrt(sum((x + 0.02) ** 2 for x in dw) / 2 / 3)
+    assert cells[9] == f"{mw:+.4f} ± {sew:.4f}*"
+    assert variant_lines(rows, SimpleNamespace(estimators={"mle": {"type": "mle"}})) == []
