@@ -724,3 +724,19 @@ def test_draws_flag_is_recorded_and_changes_the_draws(tmp_path, tiny_checkpoint,
     assert all("--draws=independent" in r.GetProp("geomgen_options") for r in runs["independent"])
     torsions = {k: [r.GetProp("torsions_rad") for r in v] for k, v in runs.items()}
     assert torsions[None] == torsions["stratified"] != torsions["independent"]
+
+
+@pytest.mark.parametrize("flags, said", [
+    (["--seed-method", "etkdg", "--amide-states", "library"], "--amide-states library has no effect with --seed-method etkdg"),
+    (["--relax", "--seed-iters", "5"], "--seed-iters 5 has no effect with --relax"),
+    (["--boltzmann-sweeps", "3"], "--boltzmann-sweeps has no effect without --boltzmann"),
+    ([], None),
+])
+def test_a_flag_that_another_makes_ineffective_is_warned_about(tmp_path, tiny_checkpoint, capsys, flags, said):
+    out = tmp_path / "w.sdf"
+    assert main(["conformers", "CCCO", "-n", "2", "-o", str(out), "--model", str(tiny_checkpoint), *flags]) == 0
+    err = capsys.readouterr().err
+    if said is None:
+        assert "has no effect" not in err
+    else:
+        assert f"geomgen conformers: warning: {said}" in err

@@ -674,10 +674,31 @@ def _job_fingerprint(args) -> str:
         raise UsageError(f"{str(exc.filename or args.model)!r}: cannot read the model: {exc.strerror or exc}") from None
 
 
+def ineffective_options(args) -> list[str]:
+    """Warnings for flags given with another flag that makes them do nothing (the run goes on)."""
+    from geomgen.conformers import generator as g
+
+    out = []
+    method = getattr(args, "seed_method", None) or g.DEFAULT_SEED_METHOD
+    if getattr(args, "amide_states", None) is not None and method != "assembly":
+        out.append(f"--amide-states {args.amide_states} has no effect with --seed-method {method}: ETKDGv3 seeds keep the "
+                   "amide states they were embedded in")
+    if args.seed_iters is not None and (args.relax or args.boltzmann):
+        out.append(f"--seed-iters {args.seed_iters} has no effect with --{'relax' if args.relax else 'boltzmann'}: "
+                   "the seed is always minimised fully there")
+    if not args.boltzmann:
+        for flag in ("boltzmann_sweeps", "boltzmann_chains"):
+            if getattr(args, flag, None) is not None:
+                out.append(f"--{flag.replace('_', '-')} has no effect without --boltzmann")
+    return out
+
+
 def _run(args) -> int:
     from geomgen.conformers.io import failures_path
 
     _check_options(args)
+    for warning in ineffective_options(args):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     inputs = _prepare_inputs(args)
     if inputs is None:
         return EXIT_USAGE
