@@ -49,3 +49,4 @@ def test_pooled_row_and_cli(tmp_path, capsys):
     assert "| all | W1 torsions | 5 |" in out.read_text()
     with pytest.raises(ValueError, match="no molecule"):
         paired([rows], "a", "c")
+
