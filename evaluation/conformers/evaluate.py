@@ -65,34 +65,15 @@ def etkdg(ref, n, seed, relax=False):
     return etkdg_conformers(ref.mol, n, seed, mmff_iters=200 if relax else 0)
 
 
-def relax_restrained(mol, max_iters: int = 200, force_constant: float = 100.0):
+def relax_restrained(mol, max_iters: int = 200):
     """``mol``'s conformers relaxed in place by at most ``max_iters`` MMFF94 iterations each with
-    every rotatable torsion held at its value (a stiff harmonic restraint,
-    :meth:`geomgen.conformers.MMFF.minimize`'s): bond lengths, angles and ring puckers relax, the
-    sampled torsions stay (issue 28's candidate for the RMSD gap). Returns ``mol``; a molecule MMFF94
-    cannot type is returned unchanged."""
-    from rdkit import Chem
-    from rdkit.Chem import AllChem
+    every rotatable torsion held at its value
+    (:meth:`geomgen.conformers.MMFF.optimize_conformers_holding_torsions`): issue 28's candidate for
+    the RMSD gap, applied to any method's output. Returns ``mol``."""
+    from geomgen.conformers import MMFF, rotatable_torsions
 
-    from geomgen.conformers import dihedral_angles, rotatable_torsions
-    from geomgen.conformers.mmff import set_positions
-
-    if mol is None or mol.GetNumConformers() == 0:
-        return mol
-    ts = rotatable_torsions(mol)
-    work = Chem.Mol(mol)  # MMFF typing rewrites aromaticity flags: type a copy
-    props = AllChem.MMFFGetMoleculeProperties(work)
-    if props is None:
-        return mol
-    for conf, wconf in zip(mol.GetConformers(), work.GetConformers()):
-        pos = conf.GetPositions()
-        ff = AllChem.MMFFGetMoleculeForceField(work, props, confId=wconf.GetId(), ignoreInterfragInteractions=False)
-        for (i, j, k, l), ang in zip(ts.atoms, dihedral_angles(pos, ts.atoms) if len(ts) else []):
-            deg = float(np.degrees(ang))
-            ff.MMFFAddTorsionConstraint(int(i), int(j), int(k), int(l), False, deg, deg, force_constant)
-        ff.Initialize()
-        ff.Minimize(maxIts=int(max_iters))
-        set_positions(conf, np.asarray(ff.Positions()).reshape(-1, 3))
+    if mol is not None and mol.GetNumConformers():
+        MMFF.optimize_conformers_holding_torsions(mol, rotatable_torsions(mol).atoms, max_iters=max_iters)
     return mol
 
 
@@ -145,6 +126,9 @@ def make_methods(model_path=None, seed_iters=None, candidates=()):
     methods["geomgen+library-amides"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("amide_states", "library"),))
     # issue 28's candidate for the RMSD gap: the default's conformers, each relaxed with its rotatable torsions held
     methods["geomgen+restrained"] = lambda refs, n, seed: [relax_restrained(m) for m in run(refs, n, seed)]
+    for iters in (10, 30, 100):
+        methods[f"geomgen+restrained{iters}"] = lambda refs, n, seed, iters=iters: [relax_restrained(m, iters)
+                                                                                     for m in run(refs, n, seed)]
     # the previous default: one ETKDGv3 seed per molecule
     methods["geomgen+etkdg-seeds"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("seed_method", "etkdg"),))
     for iters in (0, 10, 20, 50, 100, 300, 1000):

@@ -102,6 +102,47 @@ class MMFF:
             set_positions(conf, done.GetPositions())
         return list(res)
 
+    @staticmethod
+    def optimize_conformers_holding_torsions(mol, torsion_atoms, max_iters: int = 200,
+                                             force_constant: float = 100.0) -> np.ndarray:
+        """Relax every conformer of ``mol`` in place by at most ``max_iters`` MMFF94 (BFGS)
+        iterations with the torsions ``torsion_atoms`` ``[T, 4]`` held at each conformer's own
+        values (a stiff harmonic restraint, ``force_constant`` kcal/mol/deg^2 as in
+        :meth:`minimize`): bond lengths, bond angles and ring puckers relax, the torsions stay
+        within a few thousandths of a degree. The typing runs on a copy, as in
+        :meth:`optimize_conformers`.
+
+        Returns:
+            the unrestrained MMFF94 energy of each relaxed conformer ``[C]`` (kcal/mol).
+
+        Raises:
+            MoleculeError: MMFF94 has no parameters for the molecule.
+        """
+        from rdkit import Chem
+        from rdkit.Chem import AllChem
+
+        from geomgen.conformers.torsions import dihedral_angles
+
+        work = Chem.Mol(mol)
+        props = AllChem.MMFFGetMoleculeProperties(work)
+        if props is None:
+            raise MoleculeError("MMFF94 has no parameters for this molecule")
+        atoms = np.asarray(torsion_atoms, dtype=int).reshape(-1, 4)
+        energies = []
+        for conf, wconf in zip(mol.GetConformers(), work.GetConformers()):
+            pos = conf.GetPositions()
+            ff = AllChem.MMFFGetMoleculeForceField(work, props, confId=wconf.GetId(), ignoreInterfragInteractions=False)
+            for (i, j, k, l), ang in zip(atoms, dihedral_angles(pos, atoms) if len(atoms) else ()):
+                deg = float(np.degrees(ang))
+                ff.MMFFAddTorsionConstraint(int(i), int(j), int(k), int(l), False, deg, deg, force_constant)
+            ff.Initialize()
+            ff.Minimize(maxIts=int(max_iters))
+            out = np.asarray(ff.Positions()).reshape(-1, 3)
+            set_positions(conf, out)
+            plain = AllChem.MMFFGetMoleculeForceField(work, props, confId=wconf.GetId(), ignoreInterfragInteractions=False)
+            energies.append(plain.CalcEnergy(out.ravel().tolist()))
+        return np.array(energies)
+
     def minimize_restrained(self, pos: np.ndarray, angles: np.ndarray, torsion_atoms: np.ndarray, max_iters: int = 200):
         """Minimise each of several conformers with its torsions restrained to given values.
 
