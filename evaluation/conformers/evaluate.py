@@ -65,18 +65,6 @@ def etkdg(ref, n, seed, relax=False):
     return etkdg_conformers(ref.mol, n, seed, mmff_iters=200 if relax else 0)
 
 
-def relax_restrained(mol, max_iters: int = 200):
-    """``mol``'s conformers relaxed in place by at most ``max_iters`` MMFF94 iterations each with
-    every rotatable torsion held at its value
-    (:meth:`geomgen.conformers.MMFF.optimize_conformers_holding_torsions`): issue 28's candidate for
-    the RMSD gap, applied to any method's output. Returns ``mol``."""
-    from geomgen.conformers import MMFF, rotatable_torsions
-
-    if mol is not None and mol.GetNumConformers():
-        MMFF.optimize_conformers_holding_torsions(mol, rotatable_torsions(mol).atoms, max_iters=max_iters)
-    return mol
-
-
 def make_methods(model_path=None, seed_iters=None, candidates=()):
     """The methods by name. ``candidates`` ((name, checkpoint) pairs) add a plain-mode method
     ``geomgen[name]`` each, to compare checkpoints with the default one in the same run."""
@@ -124,11 +112,12 @@ def make_methods(model_path=None, seed_iters=None, candidates=()):
     # 17:58: the "geomgen" rows of amide_library_seed1.md / seed2.md and amide_states_seed1.md)
     methods["geomgen+usual-amides"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("amide_states", "usual"),))
     methods["geomgen+library-amides"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("amide_states", "library"),))
-    # issue 28's candidate for the RMSD gap: the default's conformers, each relaxed with its rotatable torsions held
-    methods["geomgen+restrained"] = lambda refs, n, seed: [relax_restrained(m) for m in run(refs, n, seed)]
+    # issue 28's candidate for the RMSD gap: each conformer relaxed with its rotatable torsions held
+    # (relax_bonds, geomgen conformers --relax-bonds ITERS), 200 iterations or the number given
+    methods["geomgen+restrained"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("relax_bonds", 200),))
     for iters in (10, 30, 100):
-        methods[f"geomgen+restrained{iters}"] = lambda refs, n, seed, iters=iters: [relax_restrained(m, iters)
-                                                                                     for m in run(refs, n, seed)]
+        methods[f"geomgen+restrained{iters}"] = lambda refs, n, seed, iters=iters: run(refs, n, seed,
+                                                                                        gen_opts=(("relax_bonds", iters),))
     # the previous default: one ETKDGv3 seed per molecule
     methods["geomgen+etkdg-seeds"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("seed_method", "etkdg"),))
     for iters in (0, 10, 20, 50, 100, 300, 1000):

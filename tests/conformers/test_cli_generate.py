@@ -740,3 +740,17 @@ def test_a_flag_that_another_makes_ineffective_is_warned_about(tmp_path, tiny_ch
         assert "has no effect" not in err
     else:
         assert f"geomgen conformers: warning: {said}" in err
+
+
+def test_relax_bonds_flag_reaches_the_generator_and_the_fingerprint(tmp_path, tiny_checkpoint, capsys):
+    from rdkit import Chem
+
+    out = tmp_path / "rb.sdf"
+    assert main(["conformers", "CCCCO", "-n", "3", "-o", str(out), "--model", str(tiny_checkpoint), "--relax-bonds", "50"]) == 0
+    recs = [m for m in Chem.SDMolSupplier(str(out), removeHs=False)]
+    assert all(m.HasProp("MMFF94_energy_kcal_mol") for m in recs)
+    plain = tmp_path / "p.sdf"
+    assert main(["conformers", "CCCCO", "-n", "3", "-o", str(plain), "--model", str(tiny_checkpoint)]) == 0
+    assert "relax-bonds" not in plain.read_text()  # a default run's fingerprint is what it was
+    assert "relax-bonds=50" in out.read_text()
+    assert main(["conformers", "CCCCO", "-n", "3", "-o", str(out), "--model", str(tiny_checkpoint), "--relax-bonds", "-1"]) == 2

@@ -567,3 +567,25 @@ def test_sampled_state_weights_count_each_state_s_torsional_entropy(shipped):
     with pytest.raises(ValueError, match="draws"):
         sampled_state_weights(seeds, ts, mix, draws=0)
 
+
+
+def test_relax_bonds_keeps_each_conformer_s_torsions_and_lowers_its_energy(gen):
+    """``relax_bonds``: bond lengths and angles relax with the sampled torsions held; the torsion
+    law (each conformer's recorded torsions) is unchanged, the energies fall, stereo is kept."""
+    from geomgen.conformers import MMFF
+
+    plain = ConformerGenerator(gen.net, seed_method="etkdg", mirror_images=False).generate(DRUG, n=6, seed=3)
+    held = ConformerGenerator(gen.net, seed_method="etkdg", mirror_images=False, relax_bonds=200).generate(DRUG, n=6, seed=3)
+    ts = rotatable_torsions(held)
+    p0 = np.stack([c.GetPositions() for c in plain.GetConformers()])
+    p1 = np.stack([c.GetPositions() for c in held.GetConformers()])
+    d = np.angle(np.exp(1j * (dihedral_angles(p1, ts.atoms) - dihedral_angles(p0, ts.atoms))))
+    assert np.abs(d).max() < 0.01
+    assert [c.GetProp("torsions_rad") for c in plain.GetConformers()] == [c.GetProp("torsions_rad") for c in held.GetConformers()]
+    e0, e1 = MMFF(held).energies(p0), MMFF(held).energies(p1)
+    assert (e1 < e0).all()
+    np.testing.assert_allclose([c.GetDoubleProp("MMFF94_energy_kcal_mol") for c in held.GetConformers()], e1, atol=1e-4)
+    assert stereo_matches(held, reference=parse_molecule(DRUG))
+    assert not plain.GetConformer().HasProp("MMFF94_energy_kcal_mol")
+    with pytest.raises(ValueError, match="relax_bonds"):
+        ConformerGenerator(gen.net, relax_bonds=-1)

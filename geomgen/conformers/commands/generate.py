@@ -73,6 +73,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "each written atomically, which concatenated are the single-file output byte for byte")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--relax", action="store_true", help="MMFF94-minimise every conformer")
+    p.add_argument("--relax-bonds", type=int, default=None, metavar="ITERS",
+                   help="relax every conformer's bond lengths, angles and ring puckers by ITERS MMFF94 iterations with "
+                        "its sampled torsions held (default 0: none; 200 lowered the RMSD to the Boltzmann references "
+                        "by 0.02 A at the same torsion distribution, about 12x slower; --relax relaxes the torsions too)")
     p.add_argument("--boltzmann", action="store_true",
                    help="conformers from short chains of the exact MMFF94 Boltzmann sampler (300 K, every coordinate flexible, "
                         "ring puckers included) started at the network's samples: closer to the Boltzmann law, slower; "
@@ -181,10 +185,11 @@ def _options(args) -> dict:
              "boltzmann_chains": args.boltzmann_chains, "ring_seeds": args.ring_seeds,
              "seed_method": getattr(args, "seed_method", None),
              "stratify": None if getattr(args, "draws", None) is None else args.draws == "stratified",
-             "amide_states": getattr(args, "amide_states", None)}
+             "amide_states": getattr(args, "amide_states", None), "relax_bonds": getattr(args, "relax_bonds", None)}
     defaults = {"seed_iters": g.DEFAULT_SEED_ITERS, "boltzmann_sweeps": g.DEFAULT_BOLTZMANN_SWEEPS,
                 "boltzmann_chains": g.DEFAULT_BOLTZMANN_CHAINS, "ring_seeds": g.DEFAULT_RING_SEEDS,
-                "seed_method": g.DEFAULT_SEED_METHOD, "stratify": g.DEFAULT_STRATIFY, "amide_states": g.DEFAULT_AMIDE_STATES}
+                "seed_method": g.DEFAULT_SEED_METHOD, "stratify": g.DEFAULT_STRATIFY, "amide_states": g.DEFAULT_AMIDE_STATES,
+                "relax_bonds": g.DEFAULT_RELAX_BONDS}
     return {k: defaults[k] if v is None else v for k, v in given.items()}
 
 
@@ -213,6 +218,8 @@ def fingerprint(args) -> str:
              "--amide-states": opts["amide_states"],
              "--boltzmann-sweeps": opts["boltzmann_sweeps"], "--boltzmann-chains": opts["boltzmann_chains"],
              "--enumerate-stereo": int(args.enumerate_stereo), "--model": _model_digest(args.model), "geomgen": __version__}
+    if opts["relax_bonds"]:  # only when asked for: the fingerprints of earlier runs stay what they were
+        words["--relax-bonds"] = opts["relax_bonds"]
     return " ".join(f"{k}={v}" for k, v in words.items())
 
 
@@ -401,6 +408,8 @@ def _check_options(args) -> None:
     for flag in ("boltzmann_sweeps", "boltzmann_chains"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    if getattr(args, "relax_bonds", None) is not None and args.relax_bonds < 0:
+        raise UsageError(f"--relax-bonds must be 0 or more, got {args.relax_bonds}")
     if args.ring_seeds is not None and args.ring_seeds < 0:
         raise UsageError(f"--ring-seeds must be 0 or more, got {args.ring_seeds}")
     if args.folder:
@@ -683,6 +692,8 @@ def ineffective_options(args) -> list[str]:
     if getattr(args, "amide_states", None) is not None and method != "assembly":
         out.append(f"--amide-states {args.amide_states} has no effect with --seed-method {method}: ETKDGv3 seeds keep the "
                    "amide states they were embedded in")
+    if getattr(args, "relax_bonds", None) and (args.relax or args.boltzmann):
+        out.append(f"--relax-bonds has no effect with --{'relax' if args.relax else 'boltzmann'}")
     if args.seed_iters is not None and (args.relax or args.boltzmann):
         out.append(f"--seed-iters {args.seed_iters} has no effect with --{'relax' if args.relax else 'boltzmann'}: "
                    "the seed is always minimised fully there")
