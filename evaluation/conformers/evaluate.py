@@ -115,7 +115,7 @@ def make_methods(model_path=None, seed_iters=None, candidates=()):
     # issue 28's candidate for the RMSD gap: each conformer relaxed with its rotatable torsions held
     # (relax_bonds, geomgen conformers --relax-bonds ITERS), 200 iterations or the number given
     methods["geomgen+restrained"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("relax_bonds", 200),))
-    for iters in (10, 30, 100):
+    for iters in (10, 30, 100, 500, 1000):
         methods[f"geomgen+restrained{iters}"] = lambda refs, n, seed, iters=iters: run(refs, n, seed,
                                                                                         gen_opts=(("relax_bonds", iters),))
     # the previous default: one ETKDGv3 seed per molecule
