@@ -53,7 +53,9 @@ DEFAULT_SEED_METHOD = "assembly"
 #: sampled torsions held (:meth:`~geomgen.conformers.mmff.MMFF.optimize_conformers_holding_torsions`;
 #: 0: none). Off by default: 200 iterations cut AMR-R by 0.023 +- 0.003 A and raised COV-R@0.75
 #: by 0.016 on 299 converged references at the same torsion W1, but made generation about 12x
-#: slower (evaluation/conformers/restrained_seed1.md, restrained_iters_seed1.md)
+#: slower (evaluation/conformers/restrained_seed1.md); 10 / 30 / 100 iterations gave -0.0004 /
+#: -0.0019 / -0.0123 A (restrained_iters_seed1.md) and 1000 no more than 200 (-0.002 +- 0.001,
+#: restrained_long_seed1.md)
 DEFAULT_RELAX_BONDS = 0
 #: a molecule whose network draws are rejected by the clash check more often than this on its
 #: assembled seeds is generated again from an ETKDGv3 seed: the assembled seed's bond angles suit
