@@ -119,29 +119,23 @@ class MMFF:
             MoleculeError: MMFF94 has no parameters for the molecule.
         """
         from rdkit import Chem
-        from rdkit.Chem import AllChem
 
         from geomgen.conformers.torsions import dihedral_angles
 
-        work = Chem.Mol(mol)
-        props = AllChem.MMFFGetMoleculeProperties(work)
-        if props is None:
-            raise MoleculeError("MMFF94 has no parameters for this molecule")
         atoms = np.asarray(torsion_atoms, dtype=int).reshape(-1, 4)
-        energies = []
-        for conf, wconf in zip(mol.GetConformers(), work.GetConformers()):
+        energies = np.empty(mol.GetNumConformers())
+        if not len(energies):
+            return energies
+        field = MMFF(Chem.Mol(mol, False, mol.GetConformer().GetId()))  # typed once, on a one-conformer copy
+        for c, conf in enumerate(mol.GetConformers()):
             pos = conf.GetPositions()
-            ff = AllChem.MMFFGetMoleculeForceField(work, props, confId=wconf.GetId(), ignoreInterfragInteractions=False)
-            for (i, j, k, l), ang in zip(atoms, dihedral_angles(pos, atoms) if len(atoms) else ()):
-                deg = float(np.degrees(ang))
-                ff.MMFFAddTorsionConstraint(int(i), int(j), int(k), int(l), False, deg, deg, force_constant)
-            ff.Initialize()
+            held = [(*q, t) for q, t in zip(atoms, dihedral_angles(pos, atoms))] if len(atoms) else []
+            ff, _work = field._restrained(pos, held, force_constant)
             ff.Minimize(maxIts=int(max_iters))
             out = np.asarray(ff.Positions()).reshape(-1, 3)
             set_positions(conf, out)
-            plain = AllChem.MMFFGetMoleculeForceField(work, props, confId=wconf.GetId(), ignoreInterfragInteractions=False)
-            energies.append(plain.CalcEnergy(out.ravel().tolist()))
-        return np.array(energies)
+            energies[c] = field.energy(out)
+        return energies
 
     def minimize_restrained(self, pos: np.ndarray, angles: np.ndarray, torsion_atoms: np.ndarray, max_iters: int = 200):
         """Minimise each of several conformers with its torsions restrained to given values.
@@ -169,6 +163,23 @@ class MMFF:
             out[c], energies[c] = self.minimize(p, max_iters=max_iters, torsion_constraints=[(*q, t) for q, t in zip(torsion_atoms, a)])
         return out, energies
 
+    def _restrained(self, pos: np.ndarray, torsion_constraints, force_constant: float):
+        """A fresh RDKit force field of this molecule at ``pos`` with the torsions of
+        ``torsion_constraints`` (``(i, j, k, l, angle_rad)``) held by harmonic restraints,
+        initialised, and the molecule copy it works on: RDKit's force field points into that
+        copy's coordinates, so the caller keeps both alive together."""
+        from rdkit import Chem
+        from rdkit.Chem import AllChem
+
+        m = Chem.Mol(self.mol)
+        set_positions(m.GetConformer(), np.asarray(pos, dtype=np.float64))
+        ff = AllChem.MMFFGetMoleculeForceField(m, self.props, ignoreInterfragInteractions=False)
+        for i, j, k, l, ang in torsion_constraints:
+            deg = float(np.degrees(ang))
+            ff.MMFFAddTorsionConstraint(int(i), int(j), int(k), int(l), False, deg, deg, force_constant)
+        ff.Initialize()
+        return ff, m
+
     def minimize(self, pos: np.ndarray, max_iters: int = 500, torsion_constraints=(), force_constant: float = 100.0):
         """Minimise from ``pos``; optionally hold torsions fixed.
 
@@ -183,18 +194,7 @@ class MMFF:
         Returns:
             ``(pos [N, 3], energy)`` where the energy is the unrestrained MMFF energy.
         """
-        from rdkit import Chem
-        from rdkit.Chem import AllChem
-
-        m = Chem.Mol(self.mol)
-        conf = m.GetConformer()
-        for a, p in enumerate(np.asarray(pos, dtype=np.float64)):
-            conf.SetAtomPosition(a, p.tolist())
-        ff = AllChem.MMFFGetMoleculeForceField(m, self.props, ignoreInterfragInteractions=False)
-        for i, j, k, l, ang in torsion_constraints:
-            deg = float(np.degrees(ang))
-            ff.MMFFAddTorsionConstraint(int(i), int(j), int(k), int(l), False, deg, deg, force_constant)
-        ff.Initialize()
+        ff, _work = self._restrained(pos, torsion_constraints, force_constant)
         for _ in range(20):  # RDKit returns 1 while not converged; continue up to 20 rounds
             if ff.Minimize(maxIts=max_iters) == 0:
                 break
