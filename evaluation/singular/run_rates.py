@@ -94,12 +94,29 @@ def slope_lines(report: dict, cfg) -> list[str]:
     return lines
 
 
+def _by_cell(rows: list[dict]) -> dict:
+    """The finished rows as (law, n, estimator, noise) -> seed -> row."""
+    by = defaultdict(dict)
+    for r in rows:
+        if r.get("status") == "ok":
+            by[(r["distribution"], int(r["n"]), r["estimator"], str(r["noise"]))][int(r["seed"])] = r
+    return by
+
+
+def _paired(a: dict, b: dict, metric: str) -> tuple[float, float] | None:
+    """Mean over the seeds of both ``a`` and ``b`` (seed -> row) of ``a - b`` in ``metric``, and its
+    standard error; ``None`` with fewer than two finite differences."""
+    diff = np.array([_f(a[s].get(metric)) - _f(b[s].get(metric)) for s in sorted(set(a) & set(b))])
+    diff = diff[np.isfinite(diff)]
+    if len(diff) < 2:
+        return None
+    return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff)))
+
+
 def largest_n_lines(rows: list[dict], cfg) -> list[str]:
     types = {k: v["type"] for k, v in cfg.estimators.items()}
     ok = [r for r in rows if r.get("status") == "ok"]
-    by = defaultdict(dict)  # (law, n, estimator, noise) -> seed -> row
-    for r in ok:
-        by[(r["distribution"], int(r["n"]), r["estimator"], str(r["noise"]))][int(r["seed"])] = r
+    by = _by_cell(rows)
     lines = ["## Largest n: the perturbed estimator against plain MLE and the empirical measure", "",
              "Mean over seeds of the paired difference (perturbed - other; negative: perturbed better) ± its standard "
              "error; target (d = 2, 4): below both by more than twice the standard error. A variant of the perturbed "
@@ -121,15 +138,12 @@ def largest_n_lines(rows: list[dict], cfg) -> list[str]:
                     cells, verdicts = [], []
                     for t in ("mle", "empirical"):
                         o = others[t]
-                        a, b = by.get((dist, n, p, noise), {}), by.get((dist, n, o, "0.0"), {}) if o else {}
-                        seeds = sorted(set(a) & set(b))
-                        diff = np.array([_f(a[s].get(metric)) - _f(b[s].get(metric)) for s in seeds])
-                        diff = diff[np.isfinite(diff)]
-                        if len(diff) < 2:
+                        got = _paired(by.get((dist, n, p, noise), {}), by.get((dist, n, o, "0.0"), {}) if o else {}, metric)
+                        if got is None:
                             cells.append("-")
                             verdicts.append(False)
                             continue
-                        m, se = diff.mean(), diff.std(ddof=1) / math.sqrt(len(diff))
+                        m, se = got
                         cells.append(f"{m:+.2e} ± {se:.1e}" if metric == "energy" else f"{m:+.4f} ± {se:.4f}")
                         verdicts.append(m < -2 * se)
                     target = _verdict(all(verdicts), "-" not in cells) if d in (2, 4) else ""
@@ -153,10 +167,7 @@ def variant_lines(rows: list[dict], cfg) -> list[str]:
     pairs = [(e, b) for e in types if (b := variant_base(e, types))]
     if not pairs:
         return []
-    by = defaultdict(dict)  # (law, n, estimator, noise) -> seed -> row
-    for r in rows:
-        if r.get("status") == "ok":
-            by[(r["distribution"], int(r["n"]), r["estimator"], str(r["noise"]))][int(r["seed"])] = r
+    by = _by_cell(rows)
     lines = ["", "## Estimator variants against their base", "",
              "Mean over seeds of the paired difference (variant - base; negative: the variant better) ± its standard "
              "error, with the base's mean; * where beyond twice the standard error.", "",
@@ -170,15 +181,11 @@ def variant_lines(rows: list[dict], cfg) -> list[str]:
         if len(seeds) < 2:
             continue
         cells = []
-        for metric, digits in (("energy", "e"), ("w1", "f")):
+        for metric, fmt, err in (("energy", "+.2e", ".1e"), ("w1", "+.4f", ".4f")):
             base_mean = float(np.mean([_f(b[s].get(metric)) for s in seeds]))
-            diff = np.array([_f(a[s].get(metric)) - _f(b[s].get(metric)) for s in seeds])
-            m, se = diff.mean(), diff.std(ddof=1) / math.sqrt(len(diff))
-            star = "*" if abs(m) > 2 * se else ""
-            if digits == "e":
-                cells += [f"{base_mean:.2e}", f"{m:+.2e} ± {se:.1e}{star}"]
-            else:
-                cells += [f"{base_mean:.4f}", f"{m:+.4f} ± {se:.4f}{star}"]
+            got = _paired(a, b, metric)
+            star = "*" if got and abs(got[0]) > 2 * got[1] else ""
+            cells += [format(base_mean, fmt.lstrip("+")), "-" if got is None else f"{got[0]:{fmt}} ± {got[1]:{err}}{star}"]
         lines.append(f"| {dist} | {n} | {noise} | {est} | {base} | {len(seeds)} | " + " | ".join(cells) + " |")
     return lines
 
