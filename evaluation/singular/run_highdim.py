@@ -121,7 +121,33 @@ def study_parser(description: str, study: str, dask: bool = True) -> argparse.Ar
     if dask:
         ap.add_argument("--dask", default=None, help="dask.distributed scheduler address")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--reuse", nargs="+", default=[], metavar="DIR",
+                    help="other studies' output folders: a finished cell there whose key (law, n, noise, estimator, "
+                         "seed and a hash of their specs and of the evaluation) is one of this study's is copied, "
+                         "not rerun")
     return ap
+
+
+def reuse_cells(cfg, out: Path, others) -> int:
+    """Copy into ``out/cells`` every finished cell (status ``ok``) of the studies in ``others``
+    whose key is one of ``cfg``'s cells and not finished in ``out``. A key carries a hash of the
+    law's, the estimator's and the evaluation's specs, so a copied cell is the cell this study
+    would run (the same fit on the same draws). Returns the number copied."""
+    import json
+
+    from geomgen.atomic import atomic_write_text
+    from geomgen.singular.studies import load_cells
+
+    done = load_cells(out)
+    wanted = {c.key for c in cfg.cells()} - {k for k, r in done.items() if r.get("status") == "ok"}
+    copied = 0
+    for other in others:
+        for key, row in load_cells(other).items():
+            if key in wanted and row.get("status") == "ok":
+                atomic_write_text(out / "cells" / f"{key}.json", json.dumps(row, sort_keys=True, allow_nan=True))
+                wanted.discard(key)
+                copied += 1
+    return copied
 
 
 def study_rows(args) -> tuple:
@@ -138,6 +164,9 @@ def study_rows(args) -> tuple:
     if args.report_only:
         done = load_cells(out)
         return cfg, out, [done[c.key] for c in cfg.cells() if c.key in done]
+    if getattr(args, "reuse", None):
+        (out / "cells").mkdir(parents=True, exist_ok=True)
+        print(f"reused {reuse_cells(cfg, out, args.reuse)} finished cells of {', '.join(map(str, args.reuse))}")
     client = None
     if getattr(args, "dask", None):
         from distributed import Client

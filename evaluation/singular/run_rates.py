@@ -266,7 +266,8 @@ def main(argv=None) -> int:
              f"- {len(ok)} of {len(cfg.cells())} cells finished (seeds {sorted({int(r['seed']) for r in ok})}); CPU time "
              f"of the finished cells {cpu / 3600:.2f} core-hours. Rerun the command to resume the rest.",
              f"- command: `python -m evaluation.singular.run_rates --study {args.study}"
-             + (f" --outdir {args.outdir}" if args.outdir else "") + "`", ""]
+             + (f" --outdir {args.outdir}" if args.outdir else "")
+             + (f" --reuse {' '.join(args.reuse)}" if args.reuse else "") + "`", ""]
     lines += floor_lines(report) + [""] + slope_lines(report, cfg) + largest_n_lines(rows, cfg) + [""]
     lines += empirical_line_lines(rows, cfg) + noise_lines(rows) + variant_lines(rows, cfg)
     publish(out / "targets.md", lines)
