@@ -146,6 +146,14 @@ def picked_from(path: Path, refs_by_split: dict[str, dict]) -> list[tuple[str, o
     return out
 
 
+def unjudged(pools: dict[str, list], refs_by_split: dict[str, dict], report_paths) -> dict[str, list]:
+    """``pools`` without the molecules that a report in ``report_paths`` judged in the ensemble
+    stored now (:func:`~geomgen.conformers.reference.verification.verified_ids`: a molecule
+    rebuilt since its rerun counts as not judged)."""
+    judged, _ = V.verified_ids([json.loads(Path(p).read_text()) for p in report_paths], refs_by_split)
+    return {split: [r for r in refs if r.id not in judged.get(split, set())] for split, refs in pools.items()}
+
+
 def seed_folder(split: str, k: int) -> str:
     """The cache folder of the reruns with seed ``stored seed + 1000 + k``: ``<split>`` for the default
     ``k = 1``, ``<split>-seed<k>`` otherwise, so that runs of the check with other seeds never overwrite
@@ -216,6 +224,9 @@ def markdown(result: dict) -> str:
     elif a["any_version"] or a["all_labels"]:
         lines += [f"**Drawn from {'every label' if a['all_labels'] else 'converged molecules'} of "
                   f"{'any sampler version' if a['any_version'] else f'sampler version {SAMPLER_VERSION}'}: not the check the rule defines.**", ""]
+    if a.get("unjudged") and not a.get("ids_from"):
+        lines += ["**Drawn only from molecules that no earlier report judged (`--unjudged`): the reruns that add verified "
+                  "references, not a random draw from every converged molecule.**", ""]
     lines += [f"| split | molecules | labelled converged | of them sampler v{SAMPLER_VERSION} | drawn | agree | share | rerun converged |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for split, c in s["splits"].items():
@@ -368,6 +379,9 @@ def main(argv=None, executor: Executor | None = None) -> dict:
                     help="also rerun every molecule with seed stored + 1000 + K and compare the two reruns (rule vs itself)")
     ap.add_argument("--ess-factors", type=float, nargs="+", default=[1.0, 4.0], metavar="F",
                     help="also report what an exact sampler at F x the runs' effective sizes would score (default 1 4)")
+    ap.add_argument("--unjudged", action="store_true",
+                    help="draw only molecules that no earlier report (evaluation/conformers/verify_references*.json other "
+                         "than -o's) judged in their current stored ensemble: the reruns that add verified references")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     if args.sample < 1 or args.jobs < 1:
@@ -384,6 +398,9 @@ def main(argv=None, executor: Executor | None = None) -> dict:
         refs = load_reference_set(str(path))
         every[name] = {r.id: r for r in refs}
         pools[name], counts[name] = candidates(refs, args.any_version, args.all_labels, args.min_revision)
+    if args.unjudged:
+        pools = unjudged(pools, every, [p for p in HERE.glob("verify_references*.json")
+                                        if p.resolve() != args.out.with_suffix(".json").resolve()])
     picked = picked_from(args.ids_from, every) if args.ids_from else draw(pools, args.sample, args.seed, args.per_split)
     tasks = [(split, ref, V.rerun_seed(int(ref.diagnostics.get("seed", 0)), args.seed),
               V.rerun_config(ref.diagnostics["config"], args.budget_factor), seed_folder(split, args.seed)) for split, ref in picked]
@@ -404,7 +421,7 @@ def main(argv=None, executor: Executor | None = None) -> dict:
                 "seed": args.seed, "budget_factor": args.budget_factor, "any_version": args.any_version, "all_labels": args.all_labels,
                 "min_revision": args.min_revision,
                 "ids_from": None if args.ids_from is None else str(args.ids_from), "against_seed": args.against_seed,
-                "sampler_version": SAMPLER_VERSION, "w1_floor": V.W1_FLOOR, "w1_factor": V.W1_FACTOR,
+                "unjudged": args.unjudged, "sampler_version": SAMPLER_VERSION, "w1_floor": V.W1_FLOOR, "w1_factor": V.W1_FACTOR,
                 "state_tolerance": V.STATE_TOLERANCE, "min_share": V.MIN_SHARE, "min_molecules": V.MIN_MOLECULES,
                 "ess_factors": args.ess_factors, "mirror_averaging": True}
     result = {"settings": settings, "summary": summary(molecules, counts), "molecules": molecules}

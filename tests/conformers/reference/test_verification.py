@@ -399,3 +399,22 @@ def test_basin_record_compares_the_runs_lowest_basins():
     got = script.basin_record({"basin_sample_min": -2.0}, {"basin_sample_min": -3.125})
     assert got["basin_below"] == pytest.approx(1.125) and got["stored_sample_min"] == -2.0
     assert script.basin_record({"basin_sample_min": -2.0}, {}) == {}  # a run before revision 9
+
+
+def test_unjudged_drops_only_molecules_judged_in_their_current_ensemble(tmp_path):
+    from types import SimpleNamespace
+
+    def ref(i, seed, cpu):
+        return SimpleNamespace(id=i, diagnostics={"seed": seed, "cpu_seconds": cpu})
+
+    refs = {"test": {"a": ref("a", 1, 10.0), "b": ref("b", 2, 20.0), "c": ref("c", 3, 30.0)}, "val": {"a": ref("a", 1, 10.0)}}
+    path = tmp_path / "verify_references_x.json"
+    path.write_text(json.dumps({"molecules": [
+        {"split": "test", "id": "a", "stored_seed": 1, "stored_cpu_seconds": 10.0, "agrees": True},
+        {"split": "test", "id": "b", "stored_seed": 2, "stored_cpu_seconds": 20.0, "agrees": False},  # judged, disagreed
+        {"split": "test", "id": "c", "stored_seed": 3, "stored_cpu_seconds": 29.0, "agrees": True},  # rebuilt since
+    ]}))
+    pools = {split: list(r.values()) for split, r in refs.items()}
+    left = _script().unjudged(pools, refs, [path])
+    assert [r.id for r in left["test"]] == ["c"] and [r.id for r in left["val"]] == ["a"]
+    assert _script().unjudged(pools, refs, []) == pools
