@@ -1,6 +1,7 @@
 """Build the MMFF94 Boltzmann reference sets (resumable, parallel, with a progress bar).
 
     python data/conformers/build_references.py --splits val test drugs train --jobs 2
+    python data/conformers/build_references.py --splits train --dask tcp://scheduler:8786   # on a cluster
 
 Each molecule is sampled with the replica-ladder + NCMC sampler
 (``geomgen.conformers.reference.sampler``) under its split's settings
@@ -52,6 +53,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--splits", nargs="+", default=["val", "test", "drugs", "train"], choices=list(SPLIT_CONFIGS))
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--dask", default=None, metavar="ADDRESS",
+                    help="sample on a dask.distributed scheduler instead of --jobs local processes (results are written here)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N molecules of each split")
     ap.add_argument("--assemble-every", type=float, default=10.0, help="minutes between assemblies (default 10)")
     ap.add_argument("--retry-unconverged", action="store_true",
@@ -66,6 +69,20 @@ def main(argv=None):
     ap.add_argument("--assemble-only", action="store_true",
                     help="sample nothing: assemble what .build/ holds into the .npz files (after a build was stopped)")
     args = ap.parse_args(argv)
+    client = executor = None
+    if args.dask and not args.assemble_only:
+        from distributed import Client
+
+        client = Client(args.dask)
+        executor = client.get_executor()
+    try:
+        _build(args, executor)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _build(args, executor) -> None:
     summary_path = HERE / "build_summary.json"
     for split in args.splits:
         t0 = time.time()
@@ -122,8 +139,8 @@ def main(argv=None):
             for i in set(args.ids) & ids:
                 for f in (work / f"{i}.npz", work / f"{i}.fail.json"):
                     f.unlink(missing_ok=True)
-        build_reference_set(csv_path, work, SPLIT_CONFIGS[split], jobs=args.jobs, limit=args.limit, skip=skip, on_result=on_result,
-                            discrete_first=args.discrete_first)
+        build_reference_set(csv_path, work, SPLIT_CONFIGS[split], executor=executor, jobs=args.jobs, limit=args.limit, skip=skip,
+                            on_result=on_result, discrete_first=args.discrete_first)
         info = save()
         print(f"{split}: {info['molecules']} molecules ({info['rebuilt']} rebuilt this build), {info['converged']} converged, "
               f"{len(info['failures'])} failures, {time.time() - t0:.0f} s")
