@@ -464,7 +464,8 @@ def _panel_vs_n(ax, dist: str, summary, slope_of: dict, config, types: dict, noi
             continue
         d = rs[0]["d"]
         sl = slope_of.get((dist, est, s))
-        label = est + (f" (s={_noise_text(s)})" if kind == "perturbed_mle" else "") + (f", slope {sl['slope']:.2f}" if sl else "")
+        label = est + (f" (s={_noise_text(s)})" if kind == "perturbed_mle" else "") + (
+            f", slope {sl['slope']:.2f}" + (" (of the distance)" if metric == "energy" else "") if sl else "")
         rs = [r for r in rs if math.isfinite(r.get(f"{metric}_mean", math.nan)) and r[f"{metric}_mean"] > 0]
         ns = [r["n"] for r in rs]
         ax.errorbar(ns, [r[f"{metric}_mean"] for r in rs], yerr=[0 if not math.isfinite(r[f"{metric}_se"]) else
