@@ -84,6 +84,8 @@ SPLIT_CONFIGS = {
     # training molecules keep their whole (short) budget: their torsions are used where they pass
     # the rule even when a discrete state does not, so stopping them early would lose samples
     "train": dict(_COMMON, max_cpu_seconds=10.0, give_up_after=0.0),
+    # more training molecules, selected for the drugs' make-up (data/conformers/select_training.py), same settings
+    "train_extra": dict(_COMMON, max_cpu_seconds=10.0, give_up_after=0.0),
     "val": dict(_EVALUATION),
     "test": dict(_EVALUATION),
     "drugs": dict(_EVALUATION),
