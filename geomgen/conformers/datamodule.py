@@ -11,7 +11,8 @@ class ConformerDataModule(L.LightningDataModule):
     """Reference-torsion graphs for training / validating / testing VonMisesNet.
 
     Args:
-        train (str): training split name or path (default ``train``).
+        train (str or list of str): training split name or path (default ``train``), or several, whose
+            molecules are trained on together (e.g. ``["train", "train_extra"]``).
         val (str): validation split (default ``val``).
         test (str): test split (default ``test``).
         batch_size (int): molecules per batch (default 32).
@@ -29,7 +30,7 @@ class ConformerDataModule(L.LightningDataModule):
 
     TRAIN_SUBSETS = ("all", "rebuilt", "converged")
 
-    def __init__(self, train: str = "train", val: str = "val", test: str = "test", batch_size: int = 32,
+    def __init__(self, train: str | list[str] = "train", val: str = "val", test: str = "test", batch_size: int = 32,
                  train_samples: int = 64, num_workers: int = 0, root: str | None = None, converged_only: bool = False,
                  train_subset: str = "all", symmetrize: bool = False):
         super().__init__()
@@ -37,13 +38,20 @@ class ConformerDataModule(L.LightningDataModule):
             raise ValueError(f"train_subset must be one of {', '.join(self.TRAIN_SUBSETS)}, got {train_subset!r}")
         self.save_hyperparameters()
 
+    @property
+    def train_splits(self) -> list[str]:
+        """The training splits (or paths), as a list."""
+        t = self.hparams.train
+        return [t] if isinstance(t, str) else list(t)
+
     def prepare_data(self):
-        for split in (self.hparams.train, self.hparams.val, self.hparams.test):
+        for split in self.train_splits:  # a missing training file is an error, a missing val / test file is not
+            ReferenceTorsionDataset(split, root=self.hparams.root)
+        for split in (self.hparams.val, self.hparams.test):
             try:
                 ReferenceTorsionDataset(split, root=self.hparams.root)
             except FileNotFoundError:
-                if split == self.hparams.train:
-                    raise
+                pass
 
     def setup(self, stage: str | None = None):
         h = self.hparams
@@ -53,9 +61,15 @@ class ConformerDataModule(L.LightningDataModule):
                 from torch_geometric.transforms import Compose
 
                 transform = Compose([transform, SymmetrizeTorsions()])
-            self.train_set = ReferenceTorsionDataset(h.train, root=h.root, transform=transform,
-                                                     converged_only=h.train_subset == "converged",
-                                                     rebuilt_only=h.train_subset == "rebuilt")
+            parts = [ReferenceTorsionDataset(split, root=h.root, transform=transform,
+                                             converged_only=h.train_subset == "converged",
+                                             rebuilt_only=h.train_subset == "rebuilt") for split in self.train_splits]
+            if len(parts) == 1:
+                self.train_set = parts[0]
+            else:
+                from torch.utils.data import ConcatDataset
+
+                self.train_set = ConcatDataset(parts)
         if stage in (None, "fit", "validate"):
             self.val_set = ReferenceTorsionDataset(h.val, root=h.root, converged_only=h.converged_only)
         if stage in (None, "test"):

@@ -407,3 +407,22 @@ def test_export_ensemble_round_trips_and_generates(tiny_checkpoint, tmp_path):
         export_ensemble([tiny_checkpoint], tmp_path / "one.ckpt")
     with pytest.raises(ValueError, match="already an ensemble"):
         export_ensemble([tmp_path / "ens.ckpt", second], tmp_path / "nested.ckpt")
+
+
+def test_datamodule_trains_on_several_reference_files_together(tiny_reference, tmp_path):
+    """``train`` may list several splits or files (e.g. ``["train", "train_extra"]``): their
+    molecules are trained on together, each with the subset rule; a missing one is an error."""
+    from torch_geometric.loader import DataLoader
+
+    one = ConformerDataModule(train=str(tiny_reference), val=str(tiny_reference), root=str(tmp_path))
+    one.setup("fit")
+    two = ConformerDataModule(train=[str(tiny_reference), str(tiny_reference)], val=str(tiny_reference),
+                              root=str(tmp_path), batch_size=4)
+    two.setup("fit")
+    assert len(two.train_set) == 2 * len(one.train_set)
+    ids = [d.mol_id for d in two.train_set]
+    assert ids == [d.mol_id for d in one.train_set] * 2
+    batch = next(iter(two.train_dataloader()))
+    assert batch.num_graphs == min(4, len(two.train_set)) and isinstance(two.train_dataloader(), DataLoader)
+    with pytest.raises(FileNotFoundError):
+        ConformerDataModule(train=[str(tiny_reference), str(tmp_path / "missing.npz")], root=str(tmp_path)).prepare_data()
