@@ -4,7 +4,8 @@
         [--epochs 30] [-o evaluation/conformers/retrain_ablation_full.md]
 
 Each variant is a training-data subset (``all`` references of the training split, only those
-``rebuilt`` by the current reference sampler, or only the ``converged`` ones), network
+``rebuilt`` by the current reference sampler, only the ``converged`` ones, or ``all+extra``: the
+training split and ``reference_train_extra.npz``, the molecules selected for the drugs' make-up), network
 settings and training options: ``sym`` shifts the samples of symmetric torsions by random
 symmetry periods (``symmetrize``), ``uw0`` / ``uw03`` weight torsions whose own references did not
 converge by 0 / 0.3 in the loss (``unconverged_weight``). ``matched-new`` and ``matched-old`` separate the references' quality from their number:
@@ -68,6 +69,8 @@ VARIANTS = {
     "all-uw0": ("all", {}, {"unconverged_weight": 0.0}),
     "all-uw03": ("all", {}, {"unconverged_weight": 0.3}),
     "all-sym-tf": ("all", {"torsion_features": True}, {"symmetrize": True}),
+    # the training split and the molecules selected for the drugs' make-up (data/conformers/select_training.py)
+    "all+extra": ("all+extra", {}, {}),
 }
 
 
@@ -167,6 +170,8 @@ def fit(name, seed, epochs, work, cache, sources) -> dict:
             "symmetrize": options.get("symmetrize", False)}
     if subset.startswith("matched-"):
         data.update(train=sources[subset], train_subset="all")
+    elif subset == "all+extra":
+        data.update(train=[sources["train"], sources["train_extra"]], train_subset="all")
     dm = ConformerDataModule(**data, root=cache)
     run_dir = Path(work) / f"{name}-seed{seed}"
     best = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir, monitor="val/w1", mode="min", filename="best")
@@ -258,6 +263,13 @@ def main(argv=None):
     sources = {"train": str(Path(args.work) / "train_snapshot.npz")}
     # atomically: runs sharing --work (disjoint variants in parallel) may read it meanwhile
     atomic_write(sources["train"], lambda tmp: shutil.copyfile(asset_path("data/conformers/reference_train.npz"), tmp))
+    if any(VARIANTS[v][0] == "all+extra" for v in args.variants):
+        try:
+            extra = asset_path("data/conformers/reference_train_extra.npz")
+        except FileNotFoundError as exc:
+            ap.error(f"the all+extra variant needs the train_extra references (build_references.py --splits train_extra): {exc}")
+        sources["train_extra"] = str(Path(args.work) / "train_extra_snapshot.npz")
+        atomic_write(sources["train_extra"], lambda tmp: shutil.copyfile(extra, tmp))
     if any(v.startswith("matched-") for v in args.variants):
         if not args.old_train:
             ap.error("the matched-* variants need --old-train")
