@@ -414,7 +414,7 @@ def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], w
         for m in methods:
             rs = list(by_method[m].values())
             if not rs:
-                lines.append(f"| {m} | 0 | | | | | |")
+                lines.append(f"| {m} | 0 | | | | | | |")
                 continue
             stats = {k: mean_se([r[k] for r in rs]) for k in ("chamfer", "sw", "emd", "step_ms_median")}
             ratio = f"{stats['step_ms_median'][0] / statistics.fmean(sw_ms):.2f}" if sw_ms else ""
