@@ -26,7 +26,7 @@ from geomgen.conformers.reference.verification import verified_ids
 from geomgen.conformers.torsions import torsion_bond_label
 
 HERE = Path(__file__).resolve().parent
-SPLITS = ("val", "test", "drugs", "train")
+SPLITS = ("val", "test", "drugs", "train", "train_extra")
 
 
 @functools.cache
