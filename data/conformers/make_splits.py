@@ -47,6 +47,13 @@ def _smiles_column(text: str) -> list[str]:
 
 def _accept(smiles: str, kind: str):
     """Return canonical SMILES of the (salt-stripped) molecule if it passes the filters."""
+    got = accepted(smiles, kind)
+    return None if got is None else got[0]
+
+
+def accepted(smiles: str, kind: str):
+    """``(canonical SMILES, molecule with hydrogens, its rotatable torsions)`` of the
+    (salt-stripped) molecule if it passes the filters, else None."""
     from rdkit import Chem, RDLogger
 
     from geomgen.conformers import MoleculeError, parse_molecule, rotatable_torsions
@@ -67,10 +74,10 @@ def _accept(smiles: str, kind: str):
         molh = parse_molecule(mol)
     except MoleculeError:
         return None
-    t = len(rotatable_torsions(molh))
-    if not 1 <= t <= MAX_TORSIONS["drugs" if kind == "drugs" else "moses"]:
+    ts = rotatable_torsions(molh)
+    if not 1 <= len(ts) <= MAX_TORSIONS["drugs" if kind == "drugs" else "moses"]:
         return None
-    return Chem.MolToSmiles(mol)
+    return Chem.MolToSmiles(mol), molh, ts
 
 
 def select(candidates: list[str], n: int, kind: str, rng, exclude: set[str]) -> list[str]:

@@ -111,18 +111,15 @@ def shares(x: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
 
 def _describe(smiles_list, kind: str):
     """(kept SMILES, features [n, F]) of the molecules that pass make_splits' filters."""
-    from make_splits import _accept
-
-    from geomgen.conformers import parse_molecule, rotatable_torsions
+    from make_splits import accepted
 
     keep, feats = [], []
     for smi in smiles_list:
-        ok = _accept(smi, kind)
-        if ok is None:
+        got = accepted(smi, kind)
+        if got is None:
             continue
-        mol = parse_molecule(ok)
-        keep.append(ok)
-        feats.append(features(mol, rotatable_torsions(mol)))
+        keep.append(got[0])
+        feats.append(features(got[1], got[2]))
     return keep, np.array(feats, dtype=bool).reshape(-1, len(FEATURES))
 
 

@@ -133,9 +133,7 @@ def reuse_cells(cfg, out: Path, others) -> int:
     whose key is one of ``cfg``'s cells and not finished in ``out``. A key carries a hash of the
     law's, the estimator's and the evaluation's specs, so a copied cell is the cell this study
     would run (the same fit on the same draws). Returns the number copied."""
-    import json
-
-    from geomgen.atomic import atomic_write_text
+    from geomgen.grid import write_cell
     from geomgen.singular.studies import load_cells
 
     done = load_cells(out)
@@ -144,7 +142,7 @@ def reuse_cells(cfg, out: Path, others) -> int:
     for other in others:
         for key, row in load_cells(other).items():
             if key in wanted and row.get("status") == "ok":
-                atomic_write_text(out / "cells" / f"{key}.json", json.dumps(row, sort_keys=True, allow_nan=True))
+                write_cell(out / "cells", key, row)
                 wanted.discard(key)
                 copied += 1
     return copied
