@@ -30,7 +30,7 @@ import numpy as np
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from geomgen.atomic import atomic_write_text  # noqa: E402
-from geomgen.conformers.reference.build import SAMPLER_VERSION, SPLIT_CONFIGS, build_reference_set, should_resample  # noqa: E402
+from geomgen.conformers.reference.build import BUILD_ORDERS, SAMPLER_VERSION, SPLIT_CONFIGS, build_reference_set, should_resample  # noqa: E402
 from geomgen.conformers.reference.store import assemble, read_records, read_smiles_csv  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -61,8 +61,12 @@ def main(argv=None):
                     help="sample again the rebuilt molecules that did not converge under other settings than the split's current ones")
     ap.add_argument("--retry-rings", action="store_true",
                     help="sample again the rebuilt molecules with a flippable ring that were sampled without ring flips")
-    ap.add_argument("--discrete-first", action="store_true",
-                    help="sample the molecules with amides, invertible nitrogens or flippable rings first")
+    ap.add_argument("--order", choices=BUILD_ORDERS, default="list",
+                    help="which molecules to sample first: the csv's order (default), those with amides, invertible "
+                         "nitrogens or flippable rings first (discrete-first), or those without, fewest torsions first "
+                         "(simple-first)")
+    ap.add_argument("--discrete-first", action="store_const", dest="order", const="discrete-first",
+                    help="the same as --order discrete-first")
     ap.add_argument("--ids", nargs="+", default=None,
                     help="sample only these molecules, again, with the split's current settings (their earlier result stays "
                          "in the assembled file until the new one is assembled)")
@@ -140,7 +144,7 @@ def _build(args, executor) -> None:
                 for f in (work / f"{i}.npz", work / f"{i}.fail.json"):
                     f.unlink(missing_ok=True)
         build_reference_set(csv_path, work, SPLIT_CONFIGS[split], executor=executor, jobs=args.jobs, limit=args.limit, skip=skip,
-                            on_result=on_result, discrete_first=args.discrete_first)
+                            on_result=on_result, order=args.order)
         info = save()
         print(f"{split}: {info['molecules']} molecules ({info['rebuilt']} rebuilt this build), {info['converged']} converged, "
               f"{len(info['failures'])} failures, {time.time() - t0:.0f} s")

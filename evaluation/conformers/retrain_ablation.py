@@ -71,6 +71,9 @@ VARIANTS = {
     "all-sym-tf": ("all", {"torsion_features": True}, {"symmetrize": True}),
     # the training split and the molecules selected for the drugs' make-up (data/conformers/select_training.py)
     "all+extra": ("all+extra", {}, {}),
+    # each torsion conditioned on its earlier neighbours' angles (geomgen.conformers.coupling)
+    "all-coupled": ("all", {"coupling": True}, {}),
+    "all+extra-coupled": ("all+extra", {"coupling": True}, {}),
 }
 
 
@@ -83,9 +86,14 @@ def shipped_config() -> dict:
 class Scorer:
     """Scores a network's marginals on the converged references of each split: mean over
     molecules of the mean torsion W1 (modulo symmetry), as ``evaluate.py`` averages, and the mean
-    W1 per torsion class. Graphs are featurized once and shared by every model scored."""
+    W1 per torsion class; and its joint law: the held-out negative log-likelihood of
+    ``nll_samples`` evenly spaced reference samples per molecule, per torsion (the joint
+    log-density over the molecule's torsions divided by their number, averaged over molecules),
+    which sees the coupling of torsions that marginal W1 cannot. Graphs are featurized once and
+    shared by every model scored."""
 
-    def __init__(self, splits, samples: int = 200):
+    def __init__(self, splits, samples: int = 200, nll_samples: int = 200):
+        self.nll_samples = nll_samples
         from geomgen.conformers.features import featurize
         from geomgen.conformers.reference.store import load_reference_set
         from geomgen.conformers.torsions import torsion_class
@@ -106,23 +114,25 @@ class Scorer:
         import torch
 
         from geomgen.conformers.reference.convergence import torsion_w1
-        from geomgen.distributions import VonMisesMixture
 
         out = {}
         for split, items in self.sets.items():
-            per_mol, by_class = [], {}
+            per_mol, by_class, nll = [], {}, []
             g = torch.Generator().manual_seed(1234)
             for graph, angles, symmetry, classes in items:
                 if not net.torsion_features:
                     graph = dataclasses.replace(graph, torsion_attr=None)
                 with torch.no_grad():
-                    mix = VonMisesMixture(*net(graph))
-                    draws = mix.sample((self.samples,), generator=g).numpy()
+                    law = net.law(graph)
+                    draws = law.sample((self.samples,), generator=g).numpy()
+                    rows = np.linspace(0, len(angles) - 1, min(self.nll_samples, len(angles))).round().astype(int)
+                    held = torch.as_tensor(np.asarray(angles)[rows], dtype=torch.float32)
+                    nll.append(-float(law.log_prob(held).sum(-1).mean()) / held.shape[1])
                 w = torsion_w1(draws, angles, symmetry)
                 per_mol.append(float(w.mean()))
                 for c, x in zip(classes, w):
                     by_class.setdefault(c, []).append(float(x))
-            out[split] = {"w1": float(np.mean(per_mol)), "molecules": len(items),
+            out[split] = {"w1": float(np.mean(per_mol)), "nll": float(np.mean(nll)), "molecules": len(items),
                           "by_class": {c: [float(np.mean(v)), len(v)] for c, v in sorted(by_class.items())}}
         return out
 
@@ -201,11 +211,15 @@ def _pooled_classes(scores) -> dict:
 
 
 def to_markdown(rows, shipped, header, shipped_label="shipped models/vonmisesnet.ckpt") -> str:
+    def nll(v):  # reports written before the joint NLL existed have none
+        return f"{v['nll']:.3f}" if "nll" in v else "-"
+
     lines = [header, "", "| model | train molecules | seeds | " + " | ".join(f"W1 {s} (rad)" for s in SPLITS)
-             + " | " + " | ".join(f"vs shipped {s}" for s in SPLITS) + " |",
-             "|---|---|---|" + "---|" * (2 * len(SPLITS))]
+             + " | " + " | ".join(f"vs shipped {s}" for s in SPLITS) + " | " + " | ".join(f"NLL {s}" for s in SPLITS) + " |",
+             "|---|---|---|" + "---|" * (3 * len(SPLITS))]
     lines.append(f"| {shipped_label} | - | - | "
-                 + " | ".join(f"{shipped[s]['w1']:.3f}" for s in SPLITS) + " |" + " 1.00 |" * len(SPLITS))
+                 + " | ".join(f"{shipped[s]['w1']:.3f}" for s in SPLITS) + " |" + " 1.00 |" * len(SPLITS)
+                 + " " + " | ".join(nll(shipped[s]) for s in SPLITS) + " |")
     by = {}
     for r in rows:
         by.setdefault(r["variant"], []).append(r)
@@ -219,9 +233,15 @@ def to_markdown(rows, shipped, header, shipped_label="shipped models/vonmisesnet
         net = rs[0]["net"]
         names[name] = (f"{name} (layers {net['num_layers']}, K {net['num_components']}, hidden {net['hidden']}"
                        + (", torsion features" if net.get("torsion_features") else "")
+                       + (", coupled" if net.get("coupling") else "")
                        + "".join(f", {k} {v}" for k, v in rs[0].get("options", {}).items()) + ")")
         seeds = rs[0].get("members", len(rs))
-        lines.append(f"| {names[name]} | {rs[0]['train_molecules']} | {seeds} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+        nlls = []
+        for s in SPLITS:
+            v = np.array([r["scores"][s].get("nll", np.nan) for r in rs])
+            nlls.append("-" if np.isnan(v).all() else f"{v.mean():.3f}" + (f" ± {v.std(ddof=1):.3f}" if len(v) > 1 else ""))
+        lines.append(f"| {names[name]} | {rs[0]['train_molecules']} | {seeds} | " + " | ".join(cells) + " | " + " | ".join(ratios)
+                     + " | " + " | ".join(nlls) + " |")
     ship = _pooled_classes(shipped)
     classes = sorted(ship, key=lambda c: -ship[c][1])
     lines += ["", f"Mean W1 (rad) per torsion class, torsions of the {', '.join(SPLITS)} splits pooled (mean over seeds):", "",

@@ -937,8 +937,10 @@ class ConformerGenerator:
         if not len(torsions):
             return torsions, None
         with torch.no_grad():
-            loc, conc, logits = self.net(featurize(mol, torsions.atoms, torsion_features=self.net.torsion_features))
-        return torsions, VonMisesMixture(loc.double(), conc.double(), logits.double())
+            law = self.net.law(featurize(mol, torsions.atoms, torsion_features=self.net.torsion_features))
+        if isinstance(law, VonMisesMixture):
+            return torsions, VonMisesMixture(law.loc.double(), law.concentration.double(), law.logits.double())
+        return torsions, law  # a coupled network's joint law (geomgen.conformers.coupling): draws in float64
 
     def _from_seeds(self, seeds, reports, keys, n, relax, boltzmann, refine_seeds=False, budgets=None, torsion_sets=None):
         n = _check_n(n)

@@ -13,6 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from geomgen.conformers.coupling import CoupledTorsionLaw, EnsembleTorsionLaw, parent_harmonics, torsion_parents
 from geomgen.conformers.features import N_ATOM_FEATURES, N_BOND_FEATURES, N_TORSION_FEATURES
 from geomgen.distributions import VonMisesMixture
 
@@ -70,6 +71,16 @@ class VonMisesNet(nn.Module):
             term about the bond (``torsion_attr``, :func:`~geomgen.conformers.features.torsion_potential`,
             squashed by asinh); inputs must then be featurized with ``torsion_features=True``
             (default False).
+        coupling (bool): condition each torsion on the angles of its earlier neighbouring torsions
+            (:mod:`geomgen.conformers.coupling`): :meth:`law` is then autoregressive, and
+            :meth:`forward` gives each torsion's mixture with no parent information (the first
+            factor's) (default False).
+        coupling_harmonics (int): harmonics :math:`m = 1..M` of a parent's angle that its message
+            reads (default 3).
+
+    A parent's message to its child is :math:`\mathrm{MLP}([z_c, z_p, \cos m\theta_p, \sin m\theta_p])`
+    (:math:`z` the torsion embeddings the head reads), added to the child's embedding before the
+    head.
 
     Shapes:
         - input: a :class:`~geomgen.conformers.features.MoleculeGraph` (or a PyG batch) with ``x [N, F_a]``,
@@ -78,8 +89,11 @@ class VonMisesNet(nn.Module):
     """
 
     def __init__(self, hidden: int = 128, num_layers: int = 5, num_components: int = 6,
-                 max_concentration: float = 500.0, dropout: float = 0.0, torsion_features: bool = False):
+                 max_concentration: float = 500.0, dropout: float = 0.0, torsion_features: bool = False,
+                 coupling: bool = False, coupling_harmonics: int = 3):
         super().__init__()
+        self.coupling = coupling
+        self.coupling_harmonics = coupling_harmonics
         self.num_components = num_components
         self.torsion_features = torsion_features
         self.max_concentration = max_concentration
@@ -94,6 +108,10 @@ class VonMisesNet(nn.Module):
         extra = N_TORSION_FEATURES if torsion_features else 0
         self.pair = nn.Sequential(nn.Linear(5 * hidden + extra, 2 * hidden), nn.SiLU(), nn.Dropout(dropout), nn.Linear(2 * hidden, hidden))
         self.head = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 4 * num_components))
+        if coupling:
+            self.couple_pair = nn.Linear(2 * hidden, hidden)
+            self.couple_angle = nn.Linear(2 * coupling_harmonics, hidden, bias=False)
+            self.couple_out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden))
 
     def node_embeddings(self, data) -> Tensor:
         h = self.embed(data.x)
@@ -109,7 +127,8 @@ class VonMisesNet(nn.Module):
         pos = torch.searchsorted(key[order], j * n + k)
         return data.edge_attr[order[pos]]
 
-    def forward(self, data):
+    def torsion_embeddings(self, data) -> Tensor:
+        """``[T, H]``: what the head reads for each torsion (before any parent's message)."""
         h = self.node_embeddings(data)
         ti = data.torsion_index
         i, j, k, l = ti[:, 0], ti[:, 1], ti[:, 2], ti[:, 3]
@@ -119,14 +138,35 @@ class VonMisesNet(nn.Module):
             if attr is None:
                 raise ValueError("this VonMisesNet reads torsion-potential features: featurize with torsion_features=True")
             b = torch.cat([b, torch.asinh(attr)], -1)  # the dihedral i-j-k-l equals l-k-j-i: same features
-        z = self.pair(torch.cat([h[i], h[j], h[k], h[l], b], -1)) + self.pair(torch.cat([h[l], h[k], h[j], h[i], b], -1))
-        out = self.head(z).view(-1, self.num_components, 4)
+        return self.pair(torch.cat([h[i], h[j], h[k], h[l], b], -1)) + self.pair(torch.cat([h[l], h[k], h[j], h[i], b], -1))
+
+    def mixture_params(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(loc, concentration, logits)`` each ``[..., K]`` of torsion embeddings ``z [..., H]``."""
+        out = self.head(z).unflatten(-1, (self.num_components, 4))
         loc = torch.atan2(out[..., 0], out[..., 1])
         conc = (torch.nn.functional.softplus(out[..., 2]) + 1e-3).clamp(max=self.max_concentration)
         return loc, conc, out[..., 3]
 
+    def forward(self, data):
+        return self.mixture_params(self.torsion_embeddings(data))
+
     def mixture(self, data) -> VonMisesMixture:
+        """Each torsion's own mixture (for a coupled network: without its parents' information)."""
         return VonMisesMixture(*self(data))
+
+    def _message(self, z: Tensor, pairs: Tensor, parent_theta: Tensor) -> Tensor:
+        fixed = self.couple_pair(torch.cat([z[pairs[:, 0]], z[pairs[:, 1]]], -1))  # [P, H]
+        return self.couple_out(fixed + self.couple_angle(parent_harmonics(parent_theta, self.coupling_harmonics)))
+
+    def law(self, data):
+        """The joint law of the torsions of ``data``: a :class:`~geomgen.distributions.VonMisesMixture`
+        over them (independent torsions), or for a coupled network a
+        :class:`~geomgen.conformers.coupling.CoupledTorsionLaw`."""
+        z = self.torsion_embeddings(data)
+        if not self.coupling:
+            return VonMisesMixture(*self.mixture_params(z))
+        pairs = torsion_parents(data.torsion_index, data.edge_index, data.num_nodes)
+        return CoupledTorsionLaw(z, pairs, self._message, self.mixture_params)
 
     @property
     def config(self) -> dict:
@@ -137,6 +177,7 @@ class VonMisesNet(nn.Module):
             "num_components": self.num_components,
             "max_concentration": self.max_concentration,
             "torsion_features": self.torsion_features,
+            **({"coupling": True, "coupling_harmonics": self.coupling_harmonics} if self.coupling else {}),
         }
 
 
@@ -175,6 +216,21 @@ class VonMisesNetEnsemble(nn.Module):
 
     def mixture(self, data) -> VonMisesMixture:
         return VonMisesMixture(*self(data))
+
+    @property
+    def coupling(self) -> bool:
+        return any(m.coupling for m in self.members)
+
+    def law(self, data):
+        """The ensemble's joint law: with no coupled member, the mixture of :meth:`mixture` (each
+        torsion's density the members' mean, torsions independent, as before coupling existed);
+        otherwise the equal-weight mixture of the members' joint laws
+        (:class:`~geomgen.conformers.coupling.EnsembleTorsionLaw`)."""
+        if not self.coupling:
+            return self.mixture(data)
+        batch = getattr(data, "batch", None)
+        molecule = None if batch is None else batch[data.torsion_index[:, 1]]
+        return EnsembleTorsionLaw([m.law(data) for m in self.members], molecule)
 
     @property
     def config(self) -> dict:

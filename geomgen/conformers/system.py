@@ -12,7 +12,9 @@ from geomgen.conformers.model import VonMisesNet, VonMisesNetEnsemble
 
 class VonMisesNetSystem(L.LightningModule):
     """Training system: negative log-likelihood of reference torsion samples under the predicted
-    mixtures (mean over samples, then over torsions); validation also logs the mean circular
+    mixtures (mean over samples, then over torsions; for a coupled network each torsion's mixture
+    is conditioned on its parents' angles in the same joint sample, so the sum over torsions is the
+    joint log-likelihood, :mod:`geomgen.conformers.coupling`); validation also logs the mean circular
     Wasserstein-1 between predicted and reference torsion marginals, each torsion taken modulo
     its graph symmetry as in the evaluation (``torsion_symmetry`` of the dataset).
 
@@ -87,7 +89,7 @@ class VonMisesNetSystem(L.LightningModule):
         return self.net(data)
 
     def model_step(self, batch, stage: str):
-        mix = self.net.mixture(batch)
+        mix = self.net.law(batch)
         theta = batch.torsion_angles  # [T, S]
         nll_t = -mix.log_prob(theta.T).mean(0)  # log_prob over [S, T], mean over samples
         w = self.hparams.unconverged_weight
@@ -106,7 +108,7 @@ class VonMisesNetSystem(L.LightningModule):
         from geomgen.conformers.reference.convergence import torsion_w1
 
         g = torch.Generator().manual_seed(1234 + batch.num_graphs)
-        samples = mix.sample((self.hparams.w1_samples,), generator=g).cpu().numpy()
+        samples = mix.sample((self.hparams.w1_samples,), generator=g).cpu().numpy()  # joint draws: their marginals
         ref = batch.torsion_angles.cpu().numpy().T
         w1 = float(np.mean(torsion_w1(samples, ref, batch.torsion_symmetry.cpu().numpy())))
         self.log(f"{stage}/w1", w1, batch_size=len(ref[0]), prog_bar=True)

@@ -52,3 +52,27 @@ def test_script_on_a_dask_scheduler_equals_a_local_build(tmp_path, monkeypatch):
     for i in local:
         np.testing.assert_array_equal(local[i].angles, dask[i].angles)
         np.testing.assert_array_equal(local[i].energies, dask[i].energies)
+
+
+def test_build_orders_put_the_right_molecules_first():
+    todo = [("amide", "CC(=O)N(C)Cc1ccccc1"), ("long", "CCCCCCO"), ("bad", "C1CC"), ("short", "CCCO"),
+            ("ring", "CC1CCCCC1C")]
+    assert B.build_order(todo) == todo
+    # with sites (amide, ring flip) first, each group in the list's order
+    assert [i for i, _ in B.build_order(todo, "discrete-first")] == ["amide", "ring", "long", "bad", "short"]
+    # without sites first, then by rotatable torsions (the ring has none; an unparsable SMILES counts none: it fails fast)
+    assert [i for i, _ in B.build_order(todo, "simple-first")] == ["bad", "short", "long", "ring", "amide"]
+    with pytest.raises(ValueError, match="order must be one of"):
+        B.build_order(todo, "fastest")
+
+
+def test_script_order_flag_reaches_the_build(tmp_path, monkeypatch):
+    mod = _setup(tmp_path, monkeypatch)
+    seen = {}
+    monkeypatch.setattr(mod, "build_reference_set", lambda *a, **k: seen.update(order=k["order"]) or [])
+    monkeypatch.setattr(mod, "assemble", lambda *a, **k: {"molecules": 0, "converged": 0, "failures": [], "missing": [],
+                                                          "rebuilt": 0})
+    mod.main(["--splits", "tiny", "--order", "simple-first"])
+    assert seen["order"] == "simple-first"
+    mod.main(["--splits", "tiny", "--discrete-first"])
+    assert seen["order"] == "discrete-first"

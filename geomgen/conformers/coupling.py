@@ -1,0 +1,197 @@
+r"""Coupled torsion laws: each torsion conditioned on its already-drawn neighbours.
+
+VonMisesNet's plain head gives every rotatable torsion its own von Mises mixture, and a conformer
+draws them independently. Neighbouring torsions are not independent in a Boltzmann ensemble
+(the two torsions about an aryl ether oxygen, the gauche-pentane pairs of an alkyl chain, a
+substituent that turns away from its neighbour's): on the converged references, conformers
+built from the product of each torsion's *exact* marginal cover the reference ensemble less well
+than the references' own joint samples (``evaluation/conformers/coupling_headroom.md``). A
+coupled law is autoregressive over the molecule's torsions in their fixed order
+(:func:`~geomgen.conformers.torsions.rotatable_torsions`):
+
+.. math::
+    p(\theta_1, \dots, \theta_T) = \prod_{t=1}^{T} p(\theta_t \mid \theta_{\pi(t)}),
+
+where the parents :math:`\pi(t)` are the earlier torsions whose central bonds share an atom with
+torsion t's or are bonded to it (:func:`torsion_parents`), and each factor is a von Mises
+mixture whose parameters depend on the parents' angles through their harmonics
+:math:`\cos m\theta_u, \sin m\theta_u` (:class:`CoupledTorsionLaw`). A torsion without parents
+keeps the plain head's mixture. The product is a normalised joint density (each factor is
+normalised in :math:`\theta_t`), its log-density is the sum of the factors' (the training loss,
+by teacher forcing on the references' joint samples), and drawing the torsions level by level
+(:func:`torsion_levels`: a torsion's parents are all on earlier levels) samples it exactly.
+
+An equal-weight ensemble of such laws (:class:`EnsembleTorsionLaw`) keeps the chain rule: its
+conditional of torsion t is the members' conditionals weighted by each member's likelihood of
+the molecule's earlier torsions, so the per-torsion log-densities still sum to the ensemble's
+joint log-density.
+
+Both laws offer what the generator and the training system use of
+:class:`~geomgen.distributions.von_mises.VonMisesMixture`: ``sample(sample_shape, generator,
+stratified)`` (joint draws ``[*sample_shape, T]``) and ``log_prob(theta)`` (``[S, T]`` per-torsion
+log-densities of joint samples ``theta [S, T]``, conditional on each sample's own parents).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from geomgen.distributions.von_mises import VonMisesMixture
+
+__all__ = ["torsion_parents", "torsion_levels", "parent_harmonics", "CoupledTorsionLaw", "EnsembleTorsionLaw"]
+
+
+def torsion_parents(torsion_index: Tensor, edge_index: Tensor, num_nodes: int) -> Tensor:
+    """Parent pairs ``[P, 2]`` (child, parent) of the torsions ``torsion_index [T, 4]`` on the graph
+    ``edge_index [2, E]``: parent u < child t, and u's central bond (atoms 1, 2 of its quadruple)
+    shares an atom with t's or has an atom bonded to one of t's. Torsions of different molecules
+    of a batch are never paired (their atoms are not bonded)."""
+    t = torsion_index.shape[0]
+    if t < 2:
+        return torch.zeros(0, 2, dtype=torch.long, device=torsion_index.device)
+    near = torch.eye(num_nodes, dtype=torch.bool, device=torsion_index.device)
+    if edge_index.numel():
+        near[edge_index[0], edge_index[1]] = True
+        near[edge_index[1], edge_index[0]] = True
+    bond = torsion_index[:, 1:3]  # [T, 2]
+    # torsions t, u are neighbours when some atom of t's bond is near some atom of u's
+    hit = near[bond[:, None, :, None], bond[None, :, None, :]].flatten(2).any(-1)  # [T, T]
+    child, parent = torch.nonzero(torch.tril(hit, diagonal=-1), as_tuple=True)
+    return torch.stack([child, parent], 1)
+
+
+def torsion_levels(pairs: Tensor, num_torsions: int) -> Tensor:
+    """Level ``[T]`` of each torsion: 0 without parents, else one more than its highest parent's.
+    Torsions of a level have all their parents on earlier levels, so a level is drawn at once."""
+    level = torch.zeros(num_torsions, dtype=torch.long)
+    child, parent = pairs[:, 0].cpu(), pairs[:, 1].cpu()
+    order = torch.argsort(child, stable=True)
+    for c, p in zip(child[order].tolist(), parent[order].tolist()):  # parents come before children
+        level[c] = max(int(level[c]), int(level[p]) + 1)
+    return level.to(pairs.device)
+
+
+def parent_harmonics(theta: Tensor, harmonics: int) -> Tensor:
+    """``[..., 2 M]``: :math:`(\\cos m\\theta, \\sin m\\theta)_{m=1..M}` of angles ``theta [...]``."""
+    m = torch.arange(1, harmonics + 1, dtype=theta.dtype, device=theta.device)
+    x = theta.unsqueeze(-1) * m
+    return torch.cat([torch.cos(x), torch.sin(x)], -1)
+
+
+class CoupledTorsionLaw:
+    r"""The autoregressive law of one network over a molecule's (or a batch's) torsions.
+
+    Args:
+        base (Tensor): ``[T, H]`` torsion embeddings (the plain head's input).
+        pairs (Tensor): ``[P, 2]`` (child, parent) from :func:`torsion_parents`.
+        message (callable): ``(base [T, H], pairs [P, 2], parent_theta [S, P]) -> [S, P, H]``, the
+            parent's message to its child.
+        head (callable): ``[..., H] -> (loc, concentration, logits)`` each ``[..., K]``.
+
+    Shapes:
+        - ``log_prob(theta [S, T])`` -> ``[S, T]``.
+        - ``sample(sample_shape)`` -> ``[*sample_shape, T]`` (float64, in :math:`[-\pi, \pi)`).
+    """
+
+    def __init__(self, base: Tensor, pairs: Tensor, message, head):
+        self.base, self.pairs, self.message, self.head = base, pairs, message, head
+        self.num_torsions = base.shape[0]
+        self._levels = None
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        return torch.Size([self.num_torsions])
+
+    def conditional(self, theta: Tensor, rows: Tensor | None = None) -> VonMisesMixture:
+        """The mixtures of the torsions ``rows`` (default all) given the parents' angles in each joint
+        sample ``theta [S, T]``: batch ``[S, len(rows)]``."""
+        s = theta.shape[0]
+        z = self.base.unsqueeze(0).expand(s, -1, -1)
+        if len(self.pairs):
+            msg = self.message(self.base, self.pairs, theta[:, self.pairs[:, 1]].to(self.base.dtype))  # [S, P, H]
+            z = z.index_add(1, self.pairs[:, 0], msg)
+        if rows is not None:
+            z = z[:, rows]
+        return VonMisesMixture(*self.head(z))
+
+    def log_prob(self, theta: Tensor) -> Tensor:
+        """Per-torsion conditional log-densities ``[S, T]`` of the joint samples ``theta [S, T]``; their
+        sum over torsions is the joint log-density."""
+        return self.conditional(theta).log_prob(theta.to(self.base.dtype))
+
+    def sample(self, sample_shape: torch.Size | tuple = (), generator: torch.Generator | None = None,
+               stratified: bool = False) -> Tensor:
+        """Joint draws, level by level (:func:`torsion_levels`). With ``stratified`` (one-dimensional
+        ``sample_shape``), the torsions without parents draw their components systematically, as
+        :meth:`VonMisesMixture.sample` does; a torsion with parents has one mixture per draw."""
+        sample_shape = torch.Size(sample_shape)
+        n = sample_shape.numel()
+        with torch.no_grad():
+            if self._levels is None:
+                self._levels = torsion_levels(self.pairs, self.num_torsions)
+            theta = torch.zeros(n, self.num_torsions, dtype=torch.float64, device=self.base.device)
+            for lev in range(int(self._levels.max()) + 1 if self.num_torsions else 0):
+                rows = torch.nonzero(self._levels == lev, as_tuple=True)[0]
+                if lev == 0:
+                    mix = VonMisesMixture(*self.head(self.base[rows]))
+                    mix = VonMisesMixture(mix.loc.double(), mix.concentration.double(), mix.logits.double())
+                    theta[:, rows] = mix.sample((n,), generator=generator, stratified=stratified and len(sample_shape) == 1)
+                else:
+                    mix = self.conditional(theta, rows)
+                    mix = VonMisesMixture(mix.loc.double(), mix.concentration.double(), mix.logits.double())
+                    theta[:, rows] = mix.sample((), generator=generator)
+            return theta.reshape(sample_shape + (self.num_torsions,))
+
+
+class EnsembleTorsionLaw:
+    r"""Equal-weight mixture of joint torsion laws (coupled or not) over the same torsions.
+
+    .. math::
+        p(\theta) = \frac1M \sum_m p_m(\theta),\qquad
+        p(\theta_t \mid \theta_{<t}) = \sum_m w_m(\theta_{<t})\, p_m(\theta_t \mid \theta_{<t}),\quad
+        w_m \propto p_m(\theta_{<t})
+
+    within each molecule (``molecule [T]``: the molecule of each torsion; torsions of a molecule
+    consecutive), so that :meth:`log_prob`'s per-torsion values sum to the joint log-density.
+    Drawing picks a member per draw, then draws the joint from it.
+
+    Args:
+        members (list): laws with ``log_prob`` and ``sample`` (:class:`CoupledTorsionLaw` or
+            :class:`VonMisesMixture` over the torsions).
+        molecule (Tensor, optional): ``[T]`` molecule of each torsion (default: one molecule).
+    """
+
+    def __init__(self, members, molecule: Tensor | None = None):
+        if not members:
+            raise ValueError("EnsembleTorsionLaw needs at least one member")
+        self.members = list(members)
+        self.num_torsions = int(self.members[0].batch_shape[-1])
+        self.molecule = molecule
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        return torch.Size([self.num_torsions])
+
+    def log_prob(self, theta: Tensor) -> Tensor:
+        lp = torch.stack([m.log_prob(theta) for m in self.members])  # [M, S, T]
+        cum = lp.cumsum(-1)
+        if self.molecule is not None and self.num_torsions:  # restart the running sums at each molecule
+            start = torch.ones(self.num_torsions, dtype=torch.bool, device=lp.device)
+            start[1:] = self.molecule[1:] != self.molecule[:-1]
+            first = torch.cummax(torch.where(start, torch.arange(self.num_torsions, device=lp.device), 0), 0).values
+            cum = cum - cum[..., first] + lp[..., first]
+        before = cum - lp  # log p_m(theta_<t) within the molecule
+        return torch.logsumexp(cum, 0) - torch.logsumexp(before, 0)
+
+    def sample(self, sample_shape: torch.Size | tuple = (), generator: torch.Generator | None = None,
+               stratified: bool = False) -> Tensor:
+        sample_shape = torch.Size(sample_shape)
+        n = sample_shape.numel()
+        pick = torch.randint(len(self.members), (n,), generator=generator)
+        out = torch.zeros(n, self.num_torsions, dtype=torch.float64)
+        for m, law in enumerate(self.members):
+            rows = torch.nonzero(pick == m, as_tuple=True)[0]
+            if len(rows):
+                out[rows] = law.sample((len(rows),), generator=generator, stratified=stratified).to(torch.float64)
+        return out.reshape(sample_shape + (self.num_torsions,))
