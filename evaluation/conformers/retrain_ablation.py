@@ -74,6 +74,8 @@ VARIANTS = {
     # each torsion conditioned on its earlier neighbours' angles (geomgen.conformers.coupling)
     "all-coupled": ("all", {"coupling": True}, {}),
     "all+extra-coupled": ("all+extra", {"coupling": True}, {}),
+    # the parents only reweight each torsion's own mixture components, which stay its marginal's
+    "all-coupled-w": ("all", {"coupling": True, "coupling_mode": "weights"}, {"marginal_weight": 1.0}),
 }
 
 
@@ -175,7 +177,8 @@ def fit(name, seed, epochs, work, cache, sources) -> dict:
     L.seed_everything(seed, verbose=False)
     net = VonMisesNet(**{**cfg["model"]["net"]["init_args"], **net_args})
     system = VonMisesNetSystem(net, lr=cfg["model"]["lr"], weight_decay=cfg["model"]["weight_decay"],
-                               unconverged_weight=options.get("unconverged_weight", 1.0))
+                               unconverged_weight=options.get("unconverged_weight", 1.0),
+                               marginal_weight=options.get("marginal_weight", 0.0))
     data = {**cfg["data"], "train": sources["train"], "converged_only": True, "train_subset": subset,
             "symmetrize": options.get("symmetrize", False)}
     if subset.startswith("matched-"):
@@ -233,7 +236,7 @@ def to_markdown(rows, shipped, header, shipped_label="shipped models/vonmisesnet
         net = rs[0]["net"]
         names[name] = (f"{name} (layers {net['num_layers']}, K {net['num_components']}, hidden {net['hidden']}"
                        + (", torsion features" if net.get("torsion_features") else "")
-                       + (", coupled" if net.get("coupling") else "")
+                       + (f", coupled ({net.get('coupling_mode', 'full')})" if net.get("coupling") else "")
                        + "".join(f", {k} {v}" for k, v in rs[0].get("options", {}).items()) + ")")
         seeds = rs[0].get("members", len(rs))
         nlls = []

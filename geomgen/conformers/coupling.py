@@ -87,15 +87,17 @@ class CoupledTorsionLaw:
         pairs (Tensor): ``[P, 2]`` (child, parent) from :func:`torsion_parents`.
         message (callable): ``(base [T, H], pairs [P, 2], parent_theta [S, P]) -> [S, P, H]``, the
             parent's message to its child.
-        head (callable): ``[..., H] -> (loc, concentration, logits)`` each ``[..., K]``.
+        params (callable): ``(rows [R], messages [S, R, H] or None) -> (loc, concentration, logits)``
+            each ``[S, R, K]`` (``[R, K]`` without messages): the mixtures of the torsions ``rows``
+            given the summed messages of their parents (``None``: no parent information).
 
     Shapes:
         - ``log_prob(theta [S, T])`` -> ``[S, T]``.
         - ``sample(sample_shape)`` -> ``[*sample_shape, T]`` (float64, in :math:`[-\pi, \pi)`).
     """
 
-    def __init__(self, base: Tensor, pairs: Tensor, message, head):
-        self.base, self.pairs, self.message, self.head = base, pairs, message, head
+    def __init__(self, base: Tensor, pairs: Tensor, message, params):
+        self.base, self.pairs, self.message, self.params = base, pairs, message, params
         self.num_torsions = base.shape[0]
         self._levels = None
 
@@ -107,13 +109,12 @@ class CoupledTorsionLaw:
         """The mixtures of the torsions ``rows`` (default all) given the parents' angles in each joint
         sample ``theta [S, T]``: batch ``[S, len(rows)]``."""
         s = theta.shape[0]
-        z = self.base.unsqueeze(0).expand(s, -1, -1)
+        summed = torch.zeros(s, self.num_torsions, self.base.shape[-1], dtype=self.base.dtype, device=self.base.device)
         if len(self.pairs):
             msg = self.message(self.base, self.pairs, theta[:, self.pairs[:, 1]].to(self.base.dtype))  # [S, P, H]
-            z = z.index_add(1, self.pairs[:, 0], msg)
-        if rows is not None:
-            z = z[:, rows]
-        return VonMisesMixture(*self.head(z))
+            summed = summed.index_add(1, self.pairs[:, 0], msg)
+        rows = torch.arange(self.num_torsions, device=self.base.device) if rows is None else rows
+        return VonMisesMixture(*self.params(rows, summed[:, rows]))
 
     def log_prob(self, theta: Tensor) -> Tensor:
         """Per-torsion conditional log-densities ``[S, T]`` of the joint samples ``theta [S, T]``; their
@@ -134,7 +135,7 @@ class CoupledTorsionLaw:
             for lev in range(int(self._levels.max()) + 1 if self.num_torsions else 0):
                 rows = torch.nonzero(self._levels == lev, as_tuple=True)[0]
                 if lev == 0:
-                    mix = VonMisesMixture(*self.head(self.base[rows]))
+                    mix = VonMisesMixture(*self.params(rows, None))
                     mix = VonMisesMixture(mix.loc.double(), mix.concentration.double(), mix.logits.double())
                     theta[:, rows] = mix.sample((n,), generator=generator, stratified=stratified and len(sample_shape) == 1)
                 else:

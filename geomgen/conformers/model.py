@@ -77,10 +77,15 @@ class VonMisesNet(nn.Module):
             factor's) (default False).
         coupling_harmonics (int): harmonics :math:`m = 1..M` of a parent's angle that its message
             reads (default 3).
+        coupling_mode (str): ``"full"``: the parents' messages enter the child's embedding before
+            the head, so they move every parameter of its mixture; ``"weights"``: the child keeps its
+            own mixture's components (locations, concentrations) and the messages only shift their
+            log-weights, i.e. the parents choose among the torsion's own wells (default ``"full"``).
 
-    A parent's message to its child is :math:`\mathrm{MLP}([z_c, z_p, \cos m\theta_p, \sin m\theta_p])`
-    (:math:`z` the torsion embeddings the head reads), added to the child's embedding before the
-    head.
+    A parent's message to its child is :math:`m_{pc} = \mathrm{MLP}([z_c, z_p, \cos m\theta_p, \sin m\theta_p])`
+    (:math:`z` the torsion embeddings the head reads): in mode ``"full"`` the child's mixture is
+    the head's at :math:`z_c + \sum_p m_{pc}`; in mode ``"weights"`` its logits are the head's at
+    :math:`z_c` plus a linear map of :math:`\sum_p m_{pc}`.
 
     Shapes:
         - input: a :class:`~geomgen.conformers.features.MoleculeGraph` (or a PyG batch) with ``x [N, F_a]``,
@@ -90,10 +95,13 @@ class VonMisesNet(nn.Module):
 
     def __init__(self, hidden: int = 128, num_layers: int = 5, num_components: int = 6,
                  max_concentration: float = 500.0, dropout: float = 0.0, torsion_features: bool = False,
-                 coupling: bool = False, coupling_harmonics: int = 3):
+                 coupling: bool = False, coupling_harmonics: int = 3, coupling_mode: str = "full"):
         super().__init__()
+        if coupling_mode not in ("full", "weights"):
+            raise ValueError(f"coupling_mode must be 'full' or 'weights', got {coupling_mode!r}")
         self.coupling = coupling
         self.coupling_harmonics = coupling_harmonics
+        self.coupling_mode = coupling_mode
         self.num_components = num_components
         self.torsion_features = torsion_features
         self.max_concentration = max_concentration
@@ -112,6 +120,8 @@ class VonMisesNet(nn.Module):
             self.couple_pair = nn.Linear(2 * hidden, hidden)
             self.couple_angle = nn.Linear(2 * coupling_harmonics, hidden, bias=False)
             self.couple_out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden))
+            if coupling_mode == "weights":
+                self.couple_logits = nn.Linear(hidden, num_components, bias=False)  # no parent: no shift
 
     def node_embeddings(self, data) -> Tensor:
         h = self.embed(data.x)
@@ -166,7 +176,20 @@ class VonMisesNet(nn.Module):
         if not self.coupling:
             return VonMisesMixture(*self.mixture_params(z))
         pairs = torsion_parents(data.torsion_index, data.edge_index, data.num_nodes)
-        return CoupledTorsionLaw(z, pairs, self._message, self.mixture_params)
+        if self.coupling_mode == "full":
+            def params(rows: Tensor, messages: Tensor | None):
+                return self.mixture_params(z[rows] if messages is None else z[rows] + messages)
+        else:
+            base = self.mixture_params(z)
+
+            def params(rows: Tensor, messages: Tensor | None):  # the parents move only the log-weights
+                loc, conc, logits = (x[rows] for x in base)
+                if messages is None:
+                    return loc, conc, logits
+                shape = messages.shape[:-1] + loc.shape[-1:]
+                return loc.expand(shape), conc.expand(shape), logits + self.couple_logits(messages)
+
+        return CoupledTorsionLaw(z, pairs, self._message, params)
 
     @property
     def config(self) -> dict:
@@ -178,6 +201,7 @@ class VonMisesNet(nn.Module):
             "max_concentration": self.max_concentration,
             "torsion_features": self.torsion_features,
             **({"coupling": True, "coupling_harmonics": self.coupling_harmonics} if self.coupling else {}),
+            **({"coupling_mode": self.coupling_mode} if self.coupling and self.coupling_mode != "full" else {}),
         }
 
 

@@ -26,13 +26,19 @@ class VonMisesNetSystem(L.LightningModule):
         unconverged_weight (float): weight in the training loss of a torsion whose references
             fail the convergence rule on their own (``torsion_converged`` of the dataset), against 1
             for a converged one; the loss is the weighted mean over torsions (default 1: all equal).
+        marginal_weight (float): for a coupled network, add this times the NLL of each torsion's
+            own mixture (:meth:`~geomgen.conformers.model.VonMisesNet.mixture`, no parent
+            information) to the training loss, so that mixture stays the torsion's marginal; the
+            logged validation and test NLL stay the joint's (default 0).
     """
 
     def __init__(self, net: VonMisesNet | VonMisesNetEnsemble | None = None, lr: float = 1e-3, weight_decay: float = 1e-4, w1_samples: int = 200,
-                 unconverged_weight: float = 1.0):
+                 unconverged_weight: float = 1.0, marginal_weight: float = 0.0):
         super().__init__()
         if not 0.0 <= unconverged_weight <= 1.0:
             raise ValueError(f"unconverged_weight must be in [0, 1], got {unconverged_weight}")
+        if marginal_weight < 0:
+            raise ValueError(f"marginal_weight must be at least 0, got {marginal_weight}")
         self.save_hyperparameters(ignore=["net"])
         self.net = net if net is not None else VonMisesNet()
 
@@ -92,6 +98,8 @@ class VonMisesNetSystem(L.LightningModule):
         mix = self.net.law(batch)
         theta = batch.torsion_angles  # [T, S]
         nll_t = -mix.log_prob(theta.T).mean(0)  # log_prob over [S, T], mean over samples
+        if stage == "train" and self.hparams.marginal_weight > 0 and getattr(self.net, "coupling", False):
+            nll_t = nll_t - self.hparams.marginal_weight * self.net.mixture(batch).log_prob(theta.T).mean(0)
         w = self.hparams.unconverged_weight
         if stage == "train" and w != 1.0:
             weights = torch.where(batch.torsion_converged, 1.0, w).to(nll_t)

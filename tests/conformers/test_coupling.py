@@ -24,6 +24,8 @@ def _coupled(seed=0, **kw):
     net = VonMisesNet(hidden=16, num_layers=2, num_components=3, coupling=True, **kw).eval()
     with torch.no_grad():  # a strong coupling, so that the tests below see it
         net.couple_angle.weight.mul_(8.0)
+        if net.coupling_mode == "weights":
+            net.couple_logits.weight.mul_(30.0)
     return net
 
 
@@ -71,9 +73,10 @@ def test_uncoupled_network_law_is_its_mixture():
     assert "coupling" not in net.config  # old checkpoints' configs stay as they were
 
 
-def test_coupled_law_is_a_normalised_joint_density():
+@pytest.mark.parametrize("mode", ["full", "weights"])
+def test_coupled_law_is_a_normalised_joint_density(mode):
     """Two coupled torsions (butane-like chain CCCCO: 2 torsions): the joint density integrates to 1."""
-    net = _coupled()
+    net = _coupled(coupling_mode=mode)
     g = _graph("CCCCO")[2]
     assert len(g.torsion_index) == 2
     with torch.no_grad():
@@ -87,10 +90,11 @@ def test_coupled_law_is_a_normalised_joint_density():
     assert total == pytest.approx(1.0, abs=1e-3)
 
 
-def test_coupled_draws_follow_the_joint_density():
+@pytest.mark.parametrize("mode", ["full", "weights"])
+def test_coupled_draws_follow_the_joint_density(mode):
     """Histogram of 40,000 joint draws against the density integrated over 6 x 6 cells, and the
     coupling is real: the child's law differs between parent angles."""
-    net = _coupled(seed=3)
+    net = _coupled(seed=3, coupling_mode=mode)
     g = _graph("CCCCO")[2]
     with torch.no_grad():
         law = net.law(g)
@@ -106,7 +110,7 @@ def test_coupled_draws_follow_the_joint_density():
     edges = np.linspace(-math.pi, math.pi, cells + 1)
     hist, _, _ = np.histogram2d(draws[:, 0].numpy(), draws[:, 1].numpy(), bins=[edges, edges])
     assert np.abs(hist / len(draws) - expected).max() < 0.01
-    assert float((c1.exp() - c2.exp()).abs().max()) > 0.05
+    assert float((c1 - c2).abs().max()) > 0.05  # log-densities of the child at two parent angles
 
 
 def test_ensemble_chain_rule_sums_to_the_mixture_of_joints():
@@ -155,3 +159,40 @@ def test_coupled_network_trains_saves_and_generates(tiny_reference, tmp_path):
     assert out[0].GetNumConformers() == 5 and reports[0].ok
     again, _ = ConformerGenerator.from_checkpoint(path).generate_many([("m", Chem.Mol(mol))], 5, seed=0)
     assert np.array_equal(out[0].GetConformer(2).GetPositions(), again[0].GetConformer(2).GetPositions())
+
+
+def test_weights_mode_keeps_the_torsion_s_own_components():
+    net = _coupled(seed=1, coupling_mode="weights")
+    g = _graph("CCCCO")[2]
+    with torch.no_grad():
+        loc, conc, logits = net(g)
+        cond = net.law(g).conditional(torch.tensor([[0.3, -1.0], [2.0, 1.0]]))
+    assert torch.allclose(cond.loc, loc.expand(2, -1, -1)) and torch.allclose(cond.concentration, conc.expand(2, -1, -1))
+    assert torch.allclose(cond.logits[:, 0], logits[0].expand(2, -1))  # the first torsion has no parent
+    assert not torch.allclose(cond.logits[0, 1], cond.logits[1, 1])  # the second's weights follow its parent
+    assert net.config["coupling_mode"] == "weights"
+    with pytest.raises(ValueError, match="coupling_mode"):
+        VonMisesNet(coupling=True, coupling_mode="pairs")
+
+
+def test_marginal_weight_adds_the_own_mixture_nll_in_training_only(tiny_reference, tmp_path):
+    from geomgen.conformers.datamodule import ConformerDataModule
+    from geomgen.conformers.system import VonMisesNetSystem
+
+    dm = ConformerDataModule(train=str(tiny_reference), val=str(tiny_reference), test=str(tiny_reference), batch_size=6,
+                             train_samples=16, root=str(tmp_path / "cache"))
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    net = _coupled(coupling_mode="weights")
+    plain, marg = VonMisesNetSystem(net), VonMisesNetSystem(net, marginal_weight=0.5)
+    for sys_ in (plain, marg):
+        sys_.log = lambda *a, **k: None
+    theta = batch.torsion_angles.T
+    with torch.no_grad():
+        joint = -net.law(batch).log_prob(theta).mean(0).mean()
+        own = -net.mixture(batch).log_prob(theta).mean(0).mean()
+        assert float(plain.model_step(batch, "train")[0]) == pytest.approx(float(joint), rel=1e-5)
+        assert float(marg.model_step(batch, "train")[0]) == pytest.approx(float(joint + 0.5 * own), rel=1e-5)
+        assert float(marg.model_step(batch, "val")[0]) == pytest.approx(float(joint), rel=1e-5)
+    with pytest.raises(ValueError, match="marginal_weight"):
+        VonMisesNetSystem(net, marginal_weight=-1)

@@ -44,4 +44,4 @@ def test_report_has_nll_columns_and_names_coupled_variants():
     text = RA.to_markdown(rows, old, "header")
     head, sep, shipped, row = text.splitlines()[2:6]
     assert head.count("NLL") == 3 and sep.count("---") == 3 + 3 * len(RA.SPLITS)
-    assert shipped.endswith("- | - | - |") and ", coupled" in row and "1.100 ± 0.000" in row
+    assert shipped.endswith("- | - | - |") and ", coupled (full)" in row and "1.100 ± 0.000" in row
