@@ -15,13 +15,15 @@ from pathlib import Path
 import torch
 
 from geomgen.atomic import atomic_write
-from geomgen.conformers.model import VonMisesNet, VonMisesNetEnsemble
+from geomgen.conformers.model import COUPLING_MODES, VonMisesNet, VonMisesNetEnsemble
 from geomgen.state_dicts import check_weights, expected_shapes
 
 #: largest integer argument (width, depth, components) a checkpoint's ``net_config`` may give
 _MAX_SIZE = 1 << 14
 #: smallest value of each integer argument (default 1)
 _MIN_SIZE = {"num_layers": 0}
+#: the values each string argument may take
+_CHOICES = {"coupling_mode": COUPLING_MODES}
 
 
 def _check_arguments(config, where: str) -> None:
@@ -37,6 +39,8 @@ def _check_arguments(config, where: str) -> None:
         default = params[key].default
         if isinstance(default, bool):
             ok = isinstance(value, bool)
+        elif isinstance(default, str):
+            ok = value in _CHOICES.get(key, (default,))
         elif isinstance(default, int):
             ok = isinstance(value, int) and not isinstance(value, bool) and _MIN_SIZE.get(key, 1) <= value <= _MAX_SIZE
         else:

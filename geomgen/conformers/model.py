@@ -48,6 +48,10 @@ class GINELayer(nn.Module):
         return self.nn(agg + (1 + self.eps) * x)
 
 
+#: how a coupled network's parents act on a torsion's mixture (see :class:`VonMisesNet`)
+COUPLING_MODES = ("full", "weights")
+
+
 class VonMisesNet(nn.Module):
     r"""Graph network mapping a molecule graph to one von Mises mixture per torsion.
 
@@ -97,7 +101,7 @@ class VonMisesNet(nn.Module):
                  max_concentration: float = 500.0, dropout: float = 0.0, torsion_features: bool = False,
                  coupling: bool = False, coupling_harmonics: int = 3, coupling_mode: str = "full"):
         super().__init__()
-        if coupling_mode not in ("full", "weights"):
+        if coupling_mode not in COUPLING_MODES:
             raise ValueError(f"coupling_mode must be 'full' or 'weights', got {coupling_mode!r}")
         self.coupling = coupling
         self.coupling_harmonics = coupling_harmonics

@@ -31,6 +31,8 @@ def _slim(path, **changes):
         ({"net_config": {**SMALL, "num_components": "2"}}, "num_components='2' is not a valid VonMisesNet num_components"),
         ({"net_config": {**SMALL, "num_layers": 2}}, "missing (net.convs.1."),
         ({"net_config": {"ensemble": []}}, "net_config of an ensemble must be"),
+        ({"net_config": {**SMALL, "coupling": True, "coupling_mode": "pairs"}}, "coupling_mode='pairs' is not a valid VonMisesNet"),
+        ({"net_config": {**SMALL, "coupling": True}}, "5 missing (net.couple_angle.weight"),
     ],
 )  # fmt: skip
 def test_bad_checkpoints_are_one_line_value_errors_before_any_network_is_built(tmp_path, monkeypatch, changes, reason):
