@@ -262,9 +262,10 @@ def evaluate(split, methods, n, seed, max_molecules=None, all_molecules=False, v
         row["W1 by torsion class"] = {cls: [float(np.mean(ws)), len(ws)] for cls, ws in by_class.items()}
         row["amide populations"] = state_summary(refs, scores, "amide", ref_pops["amide"])
         row["nitrogen populations"] = state_summary(refs, scores, "nitrogen", ref_pops["nitrogen"])
-        # per molecule (JSON only): id, torsion W1, COV-R@0.75, AMR-R; null where generation failed
-        row["per molecule"] = [[r.id, *((None,) * 3 if s is None else
-                                        (round(s["w1"], 4), round(s["cov"]["COV-R"][0.75], 4), round(s["cov"]["AMR-R"], 4)))]
+        # per molecule (JSON only): id, torsion W1, COV-R@0.75, AMR-R, COV-P@0.75, AMR-P, dE; null where generation failed
+        row["per molecule"] = [[r.id, *((None,) * 6 if s is None else
+                                        (round(s["w1"], 4), round(s["cov"]["COV-R"][0.75], 4), round(s["cov"]["AMR-R"], 4),
+                                         round(s["cov"]["COV-P"][0.75], 4), round(s["cov"]["AMR-P"], 4), round(s["de"], 3)))]
                                for r, s in zip(refs, scores)]
         rows.append(row)
         print(f"{split} {name}: W1 {row['W1 torsions']:.3f}, COV-R@0.75 {row['COV-R@0.75']:.3f}, {row['conf/s']:.1f} conf/s", flush=True)

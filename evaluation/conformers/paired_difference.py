@@ -5,7 +5,8 @@
         -o evaluation/conformers/assembly_iters0_paired.md
 
 A split's means hide whether a small gap between two methods is more than the molecules' spread.
-This reads the ``per molecule`` entries (torsion W1, COV-R@0.75, AMR-R) of one or more
+This reads the ``per molecule`` entries (torsion W1, COV-R@0.75, AMR-R, and in files written since
+2026-12-05 also COV-P@0.75, AMR-P and the mean MMFF94 energy above the reference's, dE) of one or more
 ``evaluate.py`` JSON files (one per random seed, the same references), averages each molecule's
 score over the files where both methods scored it, and reports per split the mean of ``other -
 base`` over molecules with its standard error (molecules are the unit: a seed's draws of one
@@ -22,11 +23,12 @@ from pathlib import Path
 import numpy as np
 
 #: the per-molecule scores of ``evaluate.py`` (position in a ``per molecule`` entry, and whether lower is better)
-METRICS = {"W1 torsions": (1, True), "COV-R@0.75": (2, False), "AMR-R": (3, True)}
+METRICS = {"W1 torsions": (1, True), "COV-R@0.75": (2, False), "AMR-R": (3, True),
+           "COV-P@0.75": (4, False), "AMR-P": (5, True), "dE": (6, True)}
 
 
 def per_molecule(rows: list[dict], method: str) -> dict:
-    """``{(split, molecule id): [W1, COV-R@0.75, AMR-R]}`` of ``method`` in one file's rows (failed molecules left out)."""
+    """``{(split, molecule id): [W1, COV-R@0.75, AMR-R, ...]}`` of ``method`` in one file's rows (failed molecules left out)."""
     out = {}
     for r in rows:
         if r["method"] != method:
@@ -48,15 +50,20 @@ def paired(files_rows: list[list[dict]], base: str, other: str) -> list[dict]:
     for rows in files_rows:
         a, b = per_molecule(rows, base), per_molecule(rows, other)
         for key in a.keys() & b.keys():
-            diffs.setdefault(key, []).append(np.asarray(b[key], dtype=float) - np.asarray(a[key], dtype=float))
+            k = min(len(a[key]), len(b[key]))  # older files have the first three scores only
+            diffs.setdefault(key, []).append(np.asarray(b[key][:k], dtype=float) - np.asarray(a[key][:k], dtype=float))
+    width = min(len(x) for v in diffs.values() for x in v) if diffs else 0
     if not diffs:
         raise ValueError(f"no molecule scored by both {base!r} and {other!r} in the files")
     out = []
     splits = list(dict.fromkeys(k[0] for k in sorted(diffs)))
     for split in splits + (["all"] if len(splits) > 1 else []):
-        d = np.array([np.mean(v, axis=0) for k, v in sorted(diffs.items()) if split in (k[0], "all")])  # [molecules, 3]
+        d = np.array([np.mean([x[:width] for x in v], axis=0) for k, v in sorted(diffs.items())
+                      if split in (k[0], "all")])  # [molecules, scores]
         m = len(d)
         for name, (col, lower_better) in METRICS.items():
+            if col > width:
+                continue
             x = d[:, col - 1]
             mean = float(x.mean())
             se = float(x.std(ddof=1) / np.sqrt(m)) if m > 1 else float("nan")

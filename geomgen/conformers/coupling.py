@@ -85,8 +85,8 @@ class CoupledTorsionLaw:
     Args:
         base (Tensor): ``[T, H]`` torsion embeddings (the plain head's input).
         pairs (Tensor): ``[P, 2]`` (child, parent) from :func:`torsion_parents`.
-        message (callable): ``(base [T, H], pairs [P, 2], parent_theta [S, P]) -> [S, P, H]``, the
-            parent's message to its child.
+        message (callable): ``(index [P'], parent_theta [S, P']) -> [S, P', H]``, the messages of the
+            pairs ``pairs[index]`` given their parents' angles.
         params (callable): ``(rows [R], messages [S, R, H] or None) -> (loc, concentration, logits)``
             each ``[S, R, K]`` (``[R, K]`` without messages): the mixtures of the torsions ``rows``
             given the summed messages of their parents (``None``: no parent information).
@@ -108,13 +108,41 @@ class CoupledTorsionLaw:
     def conditional(self, theta: Tensor, rows: Tensor | None = None) -> VonMisesMixture:
         """The mixtures of the torsions ``rows`` (default all) given the parents' angles in each joint
         sample ``theta [S, T]``: batch ``[S, len(rows)]``."""
-        s = theta.shape[0]
-        summed = torch.zeros(s, self.num_torsions, self.base.shape[-1], dtype=self.base.dtype, device=self.base.device)
-        if len(self.pairs):
-            msg = self.message(self.base, self.pairs, theta[:, self.pairs[:, 1]].to(self.base.dtype))  # [S, P, H]
-            summed = summed.index_add(1, self.pairs[:, 0], msg)
         rows = torch.arange(self.num_torsions, device=self.base.device) if rows is None else rows
-        return VonMisesMixture(*self.params(rows, summed[:, rows]))
+        return VonMisesMixture(*self.params(rows, self._summed(theta, rows, self._pairs_into(rows))))
+
+    def _pairs_into(self, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """The pairs whose child is among ``rows`` (indices into :attr:`pairs`) and each one's slot in ``rows``."""
+        slot = torch.full((self.num_torsions,), -1, dtype=torch.long, device=self.base.device)
+        slot[rows] = torch.arange(len(rows), device=self.base.device)
+        index = torch.nonzero(slot[self.pairs[:, 0]] >= 0, as_tuple=True)[0] if len(self.pairs) else self.pairs[:0, 0]
+        return index, slot[self.pairs[index, 0]]
+
+    def _summed(self, theta: Tensor, rows: Tensor, into: tuple[Tensor, Tensor]) -> Tensor:
+        """``[S, len(rows), H]``: the summed messages of each row's parents in each joint sample."""
+        index, slots = into
+        summed = torch.zeros(theta.shape[0], len(rows), self.base.shape[-1], dtype=self.base.dtype, device=self.base.device)
+        if len(index):
+            msg = self.message(index, theta[:, self.pairs[index, 1]].to(self.base.dtype))  # [S, P', H]
+            summed = summed.index_add(1, slots, msg)
+        return summed
+
+    def plan(self) -> list[tuple[Tensor, tuple[Tensor, Tensor]]]:
+        """Per level (:func:`torsion_levels`): its torsions and the pairs into them (computed once)."""
+        if self._levels is None:
+            levels = torsion_levels(self.pairs, self.num_torsions)
+            self._levels = []
+            for lev in range(int(levels.max()) + 1 if self.num_torsions else 0):
+                rows = torch.nonzero(levels == lev, as_tuple=True)[0]
+                self._levels.append((rows, self._pairs_into(rows)))
+        return self._levels
+
+    def level_params(self, theta: Tensor, lev: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Mixture parameters ``[S, R, K]`` (float64) of level ``lev``'s torsions given ``theta [S, T]``
+        (only the earlier levels' columns are read; ``[R, K]`` for level 0, which has no parents)."""
+        rows, into = self.plan()[lev]
+        params = self.params(rows, None) if lev == 0 else self.params(rows, self._summed(theta, rows, into))
+        return tuple(x.double() for x in params)
 
     def log_prob(self, theta: Tensor) -> Tensor:
         """Per-torsion conditional log-densities ``[S, T]`` of the joint samples ``theta [S, T]``; their
@@ -127,22 +155,30 @@ class CoupledTorsionLaw:
         ``sample_shape``), the torsions without parents draw their components systematically, as
         :meth:`VonMisesMixture.sample` does; a torsion with parents has one mixture per draw."""
         sample_shape = torch.Size(sample_shape)
-        n = sample_shape.numel()
-        with torch.no_grad():
-            if self._levels is None:
-                self._levels = torsion_levels(self.pairs, self.num_torsions)
-            theta = torch.zeros(n, self.num_torsions, dtype=torch.float64, device=self.base.device)
-            for lev in range(int(self._levels.max()) + 1 if self.num_torsions else 0):
-                rows = torch.nonzero(self._levels == lev, as_tuple=True)[0]
-                if lev == 0:
-                    mix = VonMisesMixture(*self.params(rows, None))
-                    mix = VonMisesMixture(mix.loc.double(), mix.concentration.double(), mix.logits.double())
-                    theta[:, rows] = mix.sample((n,), generator=generator, stratified=stratified and len(sample_shape) == 1)
-                else:
-                    mix = self.conditional(theta, rows)
-                    mix = VonMisesMixture(mix.loc.double(), mix.concentration.double(), mix.logits.double())
-                    theta[:, rows] = mix.sample((), generator=generator)
-            return theta.reshape(sample_shape + (self.num_torsions,))
+        return _sample_levels([self], torch.zeros(sample_shape.numel(), dtype=torch.long), generator,
+                              stratified and len(sample_shape) == 1).reshape(sample_shape + (self.num_torsions,))
+
+
+def _sample_levels(laws: list[CoupledTorsionLaw], member: Tensor, generator, stratified: bool) -> Tensor:
+    """Joint draws ``[n, T]`` (float64), draw i from ``laws[member[i]]`` (laws with the same torsions
+    and pairs, e.g. an ensemble's members), level by level: each level's torsions of all draws in
+    one von Mises draw. Level 0 (no parents) is drawn per law, systematically with ``stratified``."""
+    n, first = len(member), laws[0]
+    groups = [torch.nonzero(member == m, as_tuple=True)[0] for m in range(len(laws))]
+    theta = torch.zeros(n, first.num_torsions, dtype=torch.float64, device=first.base.device)
+    with torch.no_grad():
+        for lev, (rows, _) in enumerate(first.plan()):
+            if lev == 0:
+                for law, idx in zip(laws, groups):
+                    if len(idx):
+                        theta[idx[:, None], rows] = VonMisesMixture(*law.level_params(theta, 0)).sample(
+                            (len(idx),), generator=generator, stratified=stratified)
+                continue
+            parts = [law.level_params(theta[idx], lev) for law, idx in zip(laws, groups) if len(idx)]
+            order = torch.cat([idx for idx in groups if len(idx)])
+            mix = VonMisesMixture(*(torch.cat([p[k] for p in parts]) for k in range(3)))
+            theta[order[:, None], rows] = mix.sample((), generator=generator)
+    return theta
 
 
 class EnsembleTorsionLaw:
@@ -190,6 +226,11 @@ class EnsembleTorsionLaw:
         sample_shape = torch.Size(sample_shape)
         n = sample_shape.numel()
         pick = torch.randint(len(self.members), (n,), generator=generator)
+        first = self.members[0]
+        if all(isinstance(m, CoupledTorsionLaw) and torch.equal(m.pairs, first.pairs) for m in self.members):
+            # coupled members over the same graph: one pass over the levels for all of them
+            return _sample_levels(self.members, pick, generator, stratified and len(sample_shape) == 1).reshape(
+                sample_shape + (self.num_torsions,))
         out = torch.zeros(n, self.num_torsions, dtype=torch.float64)
         for m, law in enumerate(self.members):
             rows = torch.nonzero(pick == m, as_tuple=True)[0]

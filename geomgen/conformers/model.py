@@ -168,9 +168,6 @@ class VonMisesNet(nn.Module):
         """Each torsion's own mixture (for a coupled network: without its parents' information)."""
         return VonMisesMixture(*self(data))
 
-    def _message(self, z: Tensor, pairs: Tensor, parent_theta: Tensor) -> Tensor:
-        fixed = self.couple_pair(torch.cat([z[pairs[:, 0]], z[pairs[:, 1]]], -1))  # [P, H]
-        return self.couple_out(fixed + self.couple_angle(parent_harmonics(parent_theta, self.coupling_harmonics)))
 
     def law(self, data):
         """The joint law of the torsions of ``data``: a :class:`~geomgen.distributions.VonMisesMixture`
@@ -180,6 +177,11 @@ class VonMisesNet(nn.Module):
         if not self.coupling:
             return VonMisesMixture(*self.mixture_params(z))
         pairs = torsion_parents(data.torsion_index, data.edge_index, data.num_nodes)
+        fixed = self.couple_pair(torch.cat([z[pairs[:, 0]], z[pairs[:, 1]]], -1))  # [P, H]: what depends on the pair only
+
+        def message(index: Tensor, parent_theta: Tensor) -> Tensor:  # [S, P'] -> [S, P', H]
+            return self.couple_out(fixed[index] + self.couple_angle(parent_harmonics(parent_theta, self.coupling_harmonics)))
+
         if self.coupling_mode == "full":
             def params(rows: Tensor, messages: Tensor | None):
                 return self.mixture_params(z[rows] if messages is None else z[rows] + messages)
@@ -193,7 +195,7 @@ class VonMisesNet(nn.Module):
                 shape = messages.shape[:-1] + loc.shape[-1:]
                 return loc.expand(shape), conc.expand(shape), logits + self.couple_logits(messages)
 
-        return CoupledTorsionLaw(z, pairs, self._message, params)
+        return CoupledTorsionLaw(z, pairs, message, params)
 
     @property
     def config(self) -> dict:

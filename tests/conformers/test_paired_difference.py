@@ -50,3 +50,15 @@ def test_pooled_row_and_cli(tmp_path, capsys):
     with pytest.raises(ValueError, match="no molecule"):
         paired([rows], "a", "c")
 
+
+
+def test_precision_and_energy_scores_where_every_file_has_them():
+    six_a = [[0.1, 0.5, 0.5, 0.6, 0.5, -20.0], [0.2, 0.4, 0.6, 0.7, 0.4, -18.0]]
+    six_b = [[0.1, 0.5, 0.5, 0.7, 0.4, -21.0], [0.2, 0.4, 0.6, 0.8, 0.3, -19.0]]
+    new = [_rows("val", "a", six_a), _rows("val", "b", six_b)]
+    res = {r["metric"]: r for r in paired([new], "a", "b")}
+    assert res["COV-P@0.75"]["mean"] == pytest.approx(0.1) and res["COV-P@0.75"]["other better"] == 2
+    assert res["AMR-P"]["mean"] == pytest.approx(-0.1) and res["dE"]["mean"] == pytest.approx(-1.0)
+    # an older file (three scores per molecule) next to a new one: only the three shared scores
+    old = [_rows("val", "a", [x[:3] for x in six_a]), _rows("val", "b", [x[:3] for x in six_b])]
+    assert {r["metric"] for r in paired([new, old], "a", "b")} == {"W1 torsions", "COV-R@0.75", "AMR-R"}
