@@ -37,7 +37,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from geomgen.distributions.von_mises import VonMisesMixture
+from geomgen.distributions.von_mises import VonMisesMixture, _sample_von_mises
 
 __all__ = ["torsion_parents", "torsion_levels", "parent_harmonics", "CoupledTorsionLaw", "EnsembleTorsionLaw"]
 
@@ -90,14 +90,20 @@ class CoupledTorsionLaw:
         params (callable): ``(rows [R], messages [S, R, H] or None) -> (loc, concentration, logits)``
             each ``[S, R, K]`` (``[R, K]`` without messages): the mixtures of the torsions ``rows``
             given the summed messages of their parents (``None``: no parent information).
+        components (tuple, optional): ``(loc [T, K], concentration [T, K])`` when the parents move
+            only the mixtures' log-weights; drawing then takes one von Mises angle per torsion and
+            component for every draw up front and only chooses components level by level.
 
     Shapes:
         - ``log_prob(theta [S, T])`` -> ``[S, T]``.
         - ``sample(sample_shape)`` -> ``[*sample_shape, T]`` (float64, in :math:`[-\pi, \pi)`).
     """
 
-    def __init__(self, base: Tensor, pairs: Tensor, message, params):
+    def __init__(self, base: Tensor, pairs: Tensor, message, params, components: tuple[Tensor, Tensor] | None = None):
         self.base, self.pairs, self.message, self.params = base, pairs, message, params
+        #: ``(loc [T, K], concentration [T, K])`` when the parents move only the log-weights
+        #: (mode ``"weights"``): the draws can then take every component's angle at once
+        self.components = components
         self.num_torsions = base.shape[0]
         self._levels = None
 
@@ -166,7 +172,14 @@ def _sample_levels(laws: list[CoupledTorsionLaw], member: Tensor, generator, str
     n, first = len(member), laws[0]
     groups = [torch.nonzero(member == m, as_tuple=True)[0] for m in range(len(laws))]
     theta = torch.zeros(n, first.num_torsions, dtype=torch.float64, device=first.base.device)
+    fixed = all(law.components is not None and law.components[0].shape == first.components[0].shape for law in laws)
     with torch.no_grad():
+        if fixed and len(first.plan()) > 1:
+            # every draw's angle in every torsion and component up front (one von Mises call): choosing
+            # a component and then drawing its angle, or drawing all and then choosing, is the same law
+            loc = torch.stack([law.components[0] for law in laws]).double()[member]  # [n, T, K]
+            kappa = torch.stack([law.components[1] for law in laws]).double()[member]
+            angles = _sample_von_mises(kappa, generator) + loc
         for lev, (rows, _) in enumerate(first.plan()):
             if lev == 0:
                 for law, idx in zip(laws, groups):
@@ -176,6 +189,13 @@ def _sample_levels(laws: list[CoupledTorsionLaw], member: Tensor, generator, str
                 continue
             parts = [law.level_params(theta[idx], lev) for law, idx in zip(laws, groups) if len(idx)]
             order = torch.cat([idx for idx in groups if len(idx)])
+            if fixed:  # only the components are chosen here: inverse CDF of each draw's weights
+                probs = torch.softmax(torch.cat([p[2] for p in parts]), -1)  # [n, R, K]
+                u = torch.rand(probs.shape[:-1] + (1,), generator=generator, dtype=probs.dtype)
+                comp = torch.searchsorted(probs.cumsum(-1).contiguous(), u.contiguous(), right=True).clamp_max(probs.shape[-1] - 1)
+                picked = torch.gather(angles[order[:, None], rows], -1, comp).squeeze(-1)
+                theta[order[:, None], rows] = torch.remainder(picked + torch.pi, 2 * torch.pi) - torch.pi
+                continue
             mix = VonMisesMixture(*(torch.cat([p[k] for p in parts]) for k in range(3)))
             theta[order[:, None], rows] = mix.sample((), generator=generator)
     return theta

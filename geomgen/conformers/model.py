@@ -195,7 +195,7 @@ class VonMisesNet(nn.Module):
                 shape = messages.shape[:-1] + loc.shape[-1:]
                 return loc.expand(shape), conc.expand(shape), logits + self.couple_logits(messages)
 
-        return CoupledTorsionLaw(z, pairs, message, params)
+        return CoupledTorsionLaw(z, pairs, message, params, None if self.coupling_mode == "full" else base[:2])
 
     @property
     def config(self) -> dict:

@@ -198,9 +198,12 @@ def test_marginal_weight_adds_the_own_mixture_nll_in_training_only(tiny_referenc
         VonMisesNetSystem(net, marginal_weight=-1)
 
 
-def test_ensemble_draws_follow_the_ensemble_joint_density():
-    """The members' levels drawn together (one von Mises draw per level) give the ensemble's joint law."""
-    ens = VonMisesNetEnsemble([_coupled(seed=3), _coupled(seed=5, coupling_mode="weights")]).eval()
+@pytest.mark.parametrize("second", ["full", "weights"])
+def test_ensemble_draws_follow_the_ensemble_joint_density(second):
+    """The members' levels drawn together (one von Mises draw per level; with only weights-mode members,
+    every component's angle drawn up front) give the ensemble's joint law."""
+    first = "weights" if second == "weights" else "full"
+    ens = VonMisesNetEnsemble([_coupled(seed=3, coupling_mode=first), _coupled(seed=5, coupling_mode=second)]).eval()
     g = _graph("CCCCO")[2]
     with torch.no_grad():
         law = ens.law(g)
