@@ -150,6 +150,11 @@ class CoupledTorsionLaw:
         params = self.params(rows, None) if lev == 0 else self.params(rows, self._summed(theta, rows, into))
         return tuple(x.double() for x in params)
 
+    def own_mixture(self) -> VonMisesMixture:
+        """Each torsion's mixture with no parent information (batch ``[T]``), from the embeddings this
+        law holds (no second pass through the network)."""
+        return VonMisesMixture(*self.params(torch.arange(self.num_torsions, device=self.base.device), None))
+
     def log_prob(self, theta: Tensor) -> Tensor:
         """Per-torsion conditional log-densities ``[S, T]`` of the joint samples ``theta [S, T]``; their
         sum over torsions is the joint log-density."""

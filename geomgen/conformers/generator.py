@@ -920,7 +920,9 @@ class ConformerGenerator:
         return pos[good], ang[good]
 
     def predict(self, mol, torsions=None):
-        """The rotatable torsions of ``mol`` and their predicted mixture (``None`` without torsions);
+        """The rotatable torsions of ``mol`` and their predicted law (``None`` without torsions): a
+        :class:`~geomgen.distributions.VonMisesMixture`, or a coupled network's joint law
+        (:mod:`geomgen.conformers.coupling`), both with ``sample`` and ``log_prob``;
         ``torsions``: its :func:`~geomgen.conformers.torsions.rotatable_torsions` when the caller
         has them already.
 

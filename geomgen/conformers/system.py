@@ -99,7 +99,8 @@ class VonMisesNetSystem(L.LightningModule):
         theta = batch.torsion_angles  # [T, S]
         nll_t = -mix.log_prob(theta.T).mean(0)  # log_prob over [S, T], mean over samples
         if stage == "train" and self.hparams.marginal_weight > 0 and getattr(self.net, "coupling", False):
-            nll_t = nll_t - self.hparams.marginal_weight * self.net.mixture(batch).log_prob(theta.T).mean(0)
+            own = mix.own_mixture() if hasattr(mix, "own_mixture") else self.net.mixture(batch)
+            nll_t = nll_t - self.hparams.marginal_weight * own.log_prob(theta.T).mean(0)
         w = self.hparams.unconverged_weight
         if stage == "train" and w != 1.0:
             weights = torch.where(batch.torsion_converged, 1.0, w).to(nll_t)
