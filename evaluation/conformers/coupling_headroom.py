@@ -71,14 +71,13 @@ def independent_draw(ref, pool: np.ndarray, n: int, rng: np.random.Generator):
     return subset(ref, rng.choice(pool, size=n), angles).conformers()
 
 
-def clash_checked_draw(ref, pool: np.ndarray, n: int, rng: np.random.Generator, max_tries: int) -> tuple[object, float, int]:
+def clash_checked_draw(ref, pool: np.ndarray, n: int, rng: np.random.Generator, max_tries: int, guard) -> tuple[object, float, int]:
     """Independent draws kept when they pass the clash check, in rounds of ``n`` until ``n`` pass
     (or ``max_tries`` rounds: then the molecule is scored on what passed). Returns the molecule
-    (or None when nothing passed), the share rejected and the conformers kept."""
-    from geomgen.conformers.clashes import ClashGuard
+    (or None when nothing passed), the share rejected and the conformers kept. ``guard``: the
+    molecule's :class:`~geomgen.conformers.clashes.ClashGuard`."""
     from geomgen.conformers.mmff import with_conformers
 
-    guard = ClashGuard(ref.mol)
     kept, drawn = [], 0
     for _ in range(max_tries):
         mol = independent_draw(ref, pool, n, rng)
@@ -95,18 +94,18 @@ def clash_checked_draw(ref, pool: np.ndarray, n: int, rng: np.random.Generator, 
 
 def molecule_scores(ref, n: int, rng: np.random.Generator, max_tries: int = 10) -> dict:
     """COV-R@0.75 and AMR-R of the joint, independent and clash-checked sets of one reference."""
+    from geomgen.conformers.clashes import ClashGuard
     from geomgen.metrics import coverage
 
     ref_rows, pool = disjoint_indices(len(ref.angles), n)
     reference = subset(ref, ref_rows).conformers()
     sets = {"joint": subset(ref, rng.choice(pool, size=n, replace=False)).conformers(),
             "independent": independent_draw(ref, pool, n, rng)}
-    checked, rejected, kept = clash_checked_draw(ref, pool, n, rng, max_tries)
-    from geomgen.conformers.clashes import ClashGuard
-
+    guard = ClashGuard(ref.mol)  # built once: the clash-checked draws and the joint set's share
+    checked, rejected, kept = clash_checked_draw(ref, pool, n, rng, max_tries, guard)
     joint_pos = np.stack([c.GetPositions() for c in sets["joint"].GetConformers()])
     out = {"id": ref.id, "torsions": int(np.asarray(ref.angles).shape[1]), "clash_rejected": rejected, "clash_kept": kept,
-           "joint_clash_share": float(1.0 - ClashGuard(ref.mol).ok(joint_pos).mean())}
+           "joint_clash_share": float(1.0 - guard.ok(joint_pos).mean())}
     if checked is not None:
         sets["independent + clash check"] = checked
     for name, mol in sets.items():

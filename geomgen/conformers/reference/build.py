@@ -242,19 +242,26 @@ def write_result(work_dir, rec: dict) -> None:
         atomic_write_text(work / f"{rec['id']}.fail.json", json.dumps(rec))
 
 
-def discrete_sites(smiles: str) -> int:
-    """How many slow discrete sites (partial double bonds, invertible nitrogens, flippable rings)
-    a molecule has: the molecules a build in the ``"discrete-first"`` order samples first."""
+def _site_and_torsion_counts(smiles: str) -> tuple[int, int]:
+    """Slow discrete sites (:func:`discrete_sites`) and rotatable torsions of a molecule, from one parse
+    (``(0, 0)`` for a SMILES that does not parse: it fails in :func:`sample_molecule`, with its reason)."""
     from geomgen.conformers.molecule import parse_molecule
     from geomgen.conformers.reference.moves.amide_flip import partial_double_bonds
     from geomgen.conformers.reference.moves.nitrogen_inversion import invertible_nitrogens
     from geomgen.conformers.reference.ring_flip import flippable_rings
+    from geomgen.conformers.torsions import rotatable_torsions
 
     try:
         mol = parse_molecule(smiles)
-    except Exception:  # a bad SMILES fails in sample_molecule, with its reason
-        return 0
-    return len(partial_double_bonds(mol)) + len(invertible_nitrogens(mol)) + len(flippable_rings(mol))
+    except Exception:
+        return 0, 0
+    return len(partial_double_bonds(mol)) + len(invertible_nitrogens(mol)) + len(flippable_rings(mol)), len(rotatable_torsions(mol))
+
+
+def discrete_sites(smiles: str) -> int:
+    """How many slow discrete sites (partial double bonds, invertible nitrogens, flippable rings)
+    a molecule has: the molecules a build in the ``"discrete-first"`` order samples first."""
+    return _site_and_torsion_counts(smiles)[0]
 
 
 def pending(smiles_csv, work_dir, limit: int | None = None, skip=()) -> list[tuple[str, str]]:
@@ -284,19 +291,10 @@ def build_order(todo: list[tuple[str, str]], order: str = "list") -> list[tuple[
         raise ValueError(f"order must be one of {BUILD_ORDERS}, got {order!r}")
     if order == "list":
         return list(todo)
-    sites = {i: discrete_sites(s) for i, s in todo}
+    counts = {i: _site_and_torsion_counts(smiles) for i, smiles in todo}  # one parse per molecule
     if order == "discrete-first":
-        return sorted(todo, key=lambda item: sites[item[0]] == 0)
-    from geomgen.conformers.molecule import parse_molecule
-    from geomgen.conformers.torsions import rotatable_torsions
-
-    def n_torsions(smiles: str) -> int:
-        try:
-            return len(rotatable_torsions(parse_molecule(smiles)))
-        except Exception:  # a bad SMILES fails in sample_molecule, with its reason
-            return 0
-
-    return sorted(todo, key=lambda item: (sites[item[0]] > 0, n_torsions(item[1])))
+        return sorted(todo, key=lambda item: counts[item[0]][0] == 0)
+    return sorted(todo, key=lambda item: (counts[item[0]][0] > 0, counts[item[0]][1]))
 
 
 def build_reference_set(smiles_csv, work_dir, config: dict, executor: Executor | None = None, jobs: int = 2, seed: int = 0,
