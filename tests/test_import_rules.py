@@ -189,7 +189,7 @@ BOLTZMANN_ALLOWED = {"geomgen.conformers.reference", *(f"geomgen.conformers.refe
                                                         "options", "config", "ladder", "moves"))}
 BOLTZMANN_ALLOWED |= {f"geomgen.conformers.reference.moves.{m}" for m in
                       ("base", "schedule", "symmetry", "rigid_torsion", "ring_flip", "nitrogen_inversion", "ring_nitrogen_inversion",
-                       "amide_flip", "torsion_pair", "darting",
+                       "amide_flip", "torsion_pair", "darting", "law_proposal",
                        "ncmc", "mala")}
 
 

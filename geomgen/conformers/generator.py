@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,9 @@ DEFAULT_SEED_ITERS = 100
 #: the validation split, evaluation/conformers/boltzmann_refine.md)
 DEFAULT_BOLTZMANN_CHAINS = 2
 DEFAULT_BOLTZMANN_SWEEPS = 20
+#: Boltzmann mode: torsion moves per sweep proposed from the network's torsion law
+#: (:mod:`geomgen.conformers.reference.moves.law_proposal`; 0: none)
+DEFAULT_BOLTZMANN_LAW_MOVES = 0.0
 #: seeds for the conformations of non-aromatic rings below macrocycle size (0: one seed; see
 #: :class:`ConformerGenerator`), from twice as many ETKDGv3 candidates, kept within this window.
 #: Off by default: 4 seeds matched ETKDGv3+MMFF's COV-R on drugs but cost most of the speed
@@ -395,6 +399,11 @@ class ConformerGenerator:
             :data:`DEFAULT_BOLTZMANN_SWEEPS`): the cost is proportional to n times this.
         boltzmann_chains (int): chains in Boltzmann mode (default :data:`DEFAULT_BOLTZMANN_CHAINS`;
             at least one per seed of a macrocycle, at most n).
+        boltzmann_law_moves (float): in Boltzmann mode, torsion moves per sweep proposed from the
+            network's torsion law and accepted by the Metropolis-Hastings rule, so the chains stay
+            exact (:mod:`~geomgen.conformers.reference.moves.law_proposal`; default
+            :data:`DEFAULT_BOLTZMANN_LAW_MOVES`; networks with coupled torsions propose from
+            none).
         ring_seeds (int): at most this many seeds for a molecule with a non-aromatic ring smaller
             than a macrocycle, whichever the seed method (default :data:`DEFAULT_RING_SEEDS`: the
             seed method's own, one ETKDGv3 seed or up to ``ring_conformations`` assembled ones; 1
@@ -498,7 +507,8 @@ class ConformerGenerator:
 
     def __init__(self, net, max_tries: int = 10, seed_iters: int = DEFAULT_SEED_ITERS,
                  seed_embedder: str = DEFAULT_SEED_EMBEDDER, boltzmann_sweeps: int = DEFAULT_BOLTZMANN_SWEEPS,
-                 boltzmann_chains: int = DEFAULT_BOLTZMANN_CHAINS, ring_seeds: int = DEFAULT_RING_SEEDS,
+                 boltzmann_chains: int = DEFAULT_BOLTZMANN_CHAINS, boltzmann_law_moves: float = DEFAULT_BOLTZMANN_LAW_MOVES,
+                 ring_seeds: int = DEFAULT_RING_SEEDS,
                  max_seconds: float = DEFAULT_MAX_SECONDS, state_seeds: int = DEFAULT_STATE_SEEDS,
                  seed_method: str = DEFAULT_SEED_METHOD, assembly_iters: int | None = None,
                  ring_conformations: int = DEFAULT_RING_CONFORMATIONS, ring_library=None,
@@ -532,6 +542,9 @@ class ConformerGenerator:
         if boltzmann_chains < 1:
             raise ValueError(f"boltzmann_chains must be at least 1, got {boltzmann_chains}")
         self.boltzmann_chains = int(boltzmann_chains)
+        if not (boltzmann_law_moves >= 0 and math.isfinite(boltzmann_law_moves)):
+            raise ValueError(f"boltzmann_law_moves must be 0 or more, got {boltzmann_law_moves}")
+        self.boltzmann_law_moves = float(boltzmann_law_moves)
         if ring_seeds < 0:
             raise ValueError(f"ring_seeds must be 0 or more, got {ring_seeds}")
         self.ring_seeds = int(ring_seeds)
@@ -1063,8 +1076,18 @@ class ConformerGenerator:
         from geomgen.conformers.mmff import MMFF
         from geomgen.conformers.reference.sampler import refine
         from geomgen.conformers.torsions import dihedral_angles
+        from geomgen.distributions.von_mises import VonMisesMixture
 
-        res = refine(mol, pos, sweeps=self.boltzmann_sweeps, samples_per_chain=-(-n // len(pos)), seed=key % (2**32))
+        config, law = None, None
+        if self.boltzmann_law_moves > 0 and isinstance(mix, VonMisesMixture):
+            from geomgen.conformers.reference.moves.law_proposal import TorsionProposal
+            from geomgen.conformers.reference.sampler import REFINE_MOVES, SamplerConfig
+
+            # refine samples the rotatable torsions of mol: the network's, in the same order
+            config = SamplerConfig(**REFINE_MOVES, law_moves_per_sweep=self.boltzmann_law_moves)
+            law = TorsionProposal.from_mixture(mix)
+        res = refine(mol, pos, sweeps=self.boltzmann_sweeps, samples_per_chain=-(-n // len(pos)), seed=key % (2**32),
+                     config=config, law=law)
         start, pos, energies = pos[res.chain[:n]], res.positions[:n], res.energies[:n]
         seed_of = seed_of[res.chain[:n]]
         # a state in another stereoisomer (e.g. after a nitrogen inversion) is replaced by
@@ -1080,6 +1103,8 @@ class ConformerGenerator:
         rep.extra.update({"boltzmann_chains": d["chains"], "boltzmann_sweeps": self.boltzmann_sweeps,
                           "boltzmann_kept_start": int(kept.sum()), "boltzmann_rhat": d.get("rhat_max"),
                           "boltzmann_torsion_acceptance": round(d["torsion_acceptance"], 4)})
+        if law is not None:
+            rep.extra.update(boltzmann_law_moves=self.boltzmann_law_moves, boltzmann_law_acceptance=round(d["law_acceptance"], 4))
         return pos, ang, seed_of, energies
 
     def _relax_bonds_step(self, result, mol, pos, ts, stereo, rep) -> np.ndarray:

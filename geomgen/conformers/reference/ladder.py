@@ -72,12 +72,13 @@ class Rung:
         return g / self.kt
 
     # -- moves --------------------------------------------------------------------------------
-    def metropolis(self, new: np.ndarray) -> bool:
-        """Accept ``new`` with probability min(1, pi_r(new) / pi_r(current)): the rule of every
-        move whose proposal is symmetric with unit Jacobian."""
+    def metropolis(self, new: np.ndarray, log_correction: float = 0.0) -> bool:
+        """Accept ``new`` with probability min(1, pi_r(new) / pi_r(current) * exp(log_correction)):
+        the rule of every move whose proposal has unit Jacobian (``log_correction``: 0 for a
+        symmetric proposal, log q(reverse) - log q(forward) for another)."""
         e, bar = self.terms(new)
         u = self.reduced(e, bar)
-        if math.log(self.rng.random() + 1e-300) < self.u - u:
+        if math.log(self.rng.random() + 1e-300) < self.u - u + log_correction:
             self.set_state(new, e, bar)
             return True
         return False

@@ -139,6 +139,13 @@ class System:
             move.use_basins(minima)
         self.schedule = [m for m in self.moves.values() if m.applicable]
 
+    def use_law(self, law) -> None:
+        """Give the torsion-law move its proposal law
+        (:class:`~geomgen.conformers.reference.moves.law_proposal.TorsionProposal`, one mixture per
+        torsion of :attr:`torsions`), then the schedule again; before the first sweep."""
+        self.moves["law"].use_law(law)
+        self.schedule = [m for m in self.moves.values() if m.applicable]
+
     def end_warmup(self) -> None:
         """Every move's :meth:`~geomgen.conformers.reference.moves.base.Move.end_warmup`."""
         for move in self.moves.values():
@@ -509,7 +516,7 @@ class RefineResult:
 
 
 def refine(mol, starts, sweeps: int = 20, samples_per_chain: int = 1, config: SamplerConfig | None = None,
-           pilot_sweeps: int = 20, seed: int = 0) -> RefineResult:
+           pilot_sweeps: int = 20, seed: int = 0, law=None) -> RefineResult:
     r"""Run a Markov chain from each geometry of ``starts`` whose kernel leaves the MMFF94
     Boltzmann law :math:`\pi` of :func:`sample_reference` invariant, and record its state
     every ``sweeps`` sweeps, ``samples_per_chain`` times.
@@ -538,6 +545,10 @@ def refine(mol, starts, sweeps: int = 20, samples_per_chain: int = 1, config: Sa
             on :class:`SamplerConfig`'s defaults); ladders and NCMC are not used.
         pilot_sweeps (int): sweeps of the pilot chain that adapts the MALA step (default 20).
         seed (int): random seed (default 0).
+        law (TorsionProposal, optional): a law of the rotatable torsions (e.g. the network's),
+            from which the torsion-law move proposes (``law_moves_per_sweep`` of ``config`` per
+            sweep; :mod:`~geomgen.conformers.reference.moves.law_proposal`): the kernel stays
+            exact, the law only decides where it proposes. Given before the pilot chain runs.
 
     Returns:
         :class:`RefineResult`.
@@ -553,6 +564,8 @@ def refine(mol, starts, sweeps: int = 20, samples_per_chain: int = 1, config: Sa
     t0 = time.perf_counter()
     ts = rotatable_torsions(mol)
     system = System(mol, ts, cfg)
+    if law is not None:
+        system.use_law(law)
     pilot = Rung(system, mol.GetConformer().GetPositions(), 1.0, system.kt0, np.random.default_rng([seed, 1]))
     for _ in range(pilot_sweeps if sweeps else 0):
         pilot.sweep(adapt=True)

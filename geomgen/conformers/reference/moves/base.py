@@ -132,10 +132,11 @@ class Move:
                 pos = self.flip_site(pos, k)
         return pos
 
-    def metropolis(self, rung: Rung, new: np.ndarray) -> bool:
-        """Accept ``new`` with probability min(1, pi_r(new) / pi_r(current)) (a
-        symmetric proposal with unit Jacobian) and count the try."""
-        ok = rung.metropolis(new)
+    def metropolis(self, rung: Rung, new: np.ndarray, log_correction: float = 0.0) -> bool:
+        """Accept ``new`` with probability min(1, pi_r(new) / pi_r(current) * exp(log_correction))
+        and count the try: a symmetric proposal with unit Jacobian has ``log_correction`` 0, an
+        asymmetric one log q(reverse) - log q(forward)."""
+        ok = rung.metropolis(new, log_correction)
         self.tried += 1
         self.accepted += ok
         return ok

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from geomgen.conformers.reference.moves.amide_flip import AmideFlipMove
 from geomgen.conformers.reference.moves.darting import DartMove
+from geomgen.conformers.reference.moves.law_proposal import TorsionLawMove
 from geomgen.conformers.reference.moves.mala import MALAMove
 from geomgen.conformers.reference.moves.ncmc import NCMCMove
 from geomgen.conformers.reference.moves.nitrogen_inversion import NitrogenInversionMove
@@ -21,10 +22,11 @@ from geomgen.conformers.reference.moves.ring_nitrogen_inversion import RingNitro
 from geomgen.conformers.reference.moves.symmetry import SymmetryMove
 from geomgen.conformers.reference.moves.torsion_pair import TorsionPairMove
 
-#: every move, in sweep order: symmetry (and mirror), rigid torsion passes, ring flips, nitrogen
-#: inversions (acyclic, then in rings), amide flips, torsion pairs, darts between basins, NCMC, MALA
-SCHEDULE = (SymmetryMove, RigidTorsionMove, RingFlipMove, NitrogenInversionMove, RingNitrogenInversionMove, AmideFlipMove,
-            TorsionPairMove, DartMove, NCMCMove, MALAMove)
+#: every move, in sweep order: symmetry (and mirror), rigid torsion passes, torsion moves from a
+#: given law, ring flips, nitrogen inversions (acyclic, then in rings), amide flips, torsion pairs,
+#: darts between basins, NCMC, MALA
+SCHEDULE = (SymmetryMove, RigidTorsionMove, TorsionLawMove, RingFlipMove, NitrogenInversionMove, RingNitrogenInversionMove,
+            AmideFlipMove, TorsionPairMove, DartMove, NCMCMove, MALAMove)
 
 
 def move_options() -> tuple:
