@@ -73,6 +73,24 @@ def test_minimize_restrained_holds_the_torsions(gen):
     assert (free <= e + 1e-6).all()
 
 
+def test_boltzmann_mode_takes_law_and_state_moves(tiny_checkpoint):
+    """Options of --boltzmann: torsion moves proposed from the network's law and the discrete-state
+    moves reach the chains (their acceptances are reported); bad rates are refused."""
+    gen = ConformerGenerator.from_checkpoint(tiny_checkpoint, boltzmann_sweeps=2, boltzmann_law_moves=3.0,
+                                             boltzmann_state_moves=True)
+    mols, reports = gen.generate_many([("amide", "CC(=O)N(C)Cc1ccccc1")], n=4, seed=0, boltzmann=True)
+    rep = reports[0]
+    assert rep.ok and mols[0].GetNumConformers() == 4
+    assert rep.extra["boltzmann_law_moves"] == 3.0 and 0 < rep.extra["boltzmann_law_acceptance"] <= 1
+    assert 0 <= rep.extra["boltzmann_amide_flip_acceptance"] <= 1 and "boltzmann_nitrogen_inversion_acceptance" in rep.extra
+    plain = ConformerGenerator.from_checkpoint(tiny_checkpoint, boltzmann_sweeps=2)
+    rep = plain.generate_many([("amide", "CC(=O)N(C)Cc1ccccc1")], n=4, seed=0, boltzmann=True)[1][0]
+    assert "boltzmann_law_moves" not in rep.extra and "boltzmann_amide_flip_acceptance" not in rep.extra
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="boltzmann_law_moves must be 0 or more"):
+            ConformerGenerator.from_checkpoint(tiny_checkpoint, boltzmann_law_moves=bad)
+
+
 def test_boltzmann_mode_refines_each_conformer_with_the_exact_sampler(tiny_checkpoint):
     """--boltzmann: two chains of the exact sampler, started at network samples, record a
     conformer every few sweeps: bond lengths now vary (every coordinate is flexible), the

@@ -85,6 +85,7 @@ def _butane_move(law):
     ts = rotatable_torsions(mol)
     system = System(mol, ts, SamplerConfig(law_moves_per_sweep=1.0))
     system.use_law(law)
+    assert isinstance(system.moves["law"], TorsionLawMove)
     return mol, ts, system
 
 
