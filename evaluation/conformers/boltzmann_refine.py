@@ -29,24 +29,26 @@ from geomgen.tables import publish
 HERE = Path(__file__).resolve().parent
 
 
-def parse_config(text: str) -> tuple[int, int, float, bool]:
-    """``MxK``, ``MxK+L``, ``MxKs`` or ``MxKs+L``: M chains, K sweeps per conformer, L torsion moves
-    per sweep proposed from the network's law (``boltzmann_law_moves``; 0 without ``+L``), ``s``:
-    with amide flips and nitrogen inversions (``boltzmann_state_moves``)."""
+def parse_config(text: str) -> tuple[int, int, float, float]:
+    """``MxK[sR][+L]``: M chains, K sweeps per conformer; ``sR``: R amide flips per sweep and R / 2
+    nitrogen inversions (``boltzmann_state_moves``; ``s`` alone: the builds' rate); ``+L``: L torsion
+    moves per sweep proposed from the network's law (``boltzmann_law_moves``)."""
+    from geomgen.conformers.generator import BUILD_STATE_MOVES
+
     head, _, law = text.partition("+")
-    states = head.endswith("s")
+    head, s, rate = head.partition("s")
     try:
-        m, k = (int(x) for x in head.rstrip("s").split("x"))
-        return m, k, float(law) if law else 0.0, states
+        m, k = (int(x) for x in head.split("x"))
+        return m, k, float(law) if law else 0.0, (float(rate) if rate else BUILD_STATE_MOVES) if s else 0.0
     except ValueError:
-        raise ValueError(f"a config is MxK[s][+L] (e.g. 2x20, 1x20s or 1x20+4), got {text!r}") from None
+        raise ValueError(f"a config is MxK[sR][+L] (e.g. 2x20, 1x20s, 2x20s0.5 or 1x20+4), got {text!r}") from None
 
 
 def main(argv=None):
     ap = sample_parser(__doc__.splitlines()[0], molecules=30, n=50, n_help="conformers per molecule (default 50)")
     ap.add_argument("--configs", nargs="+", default=["50x20", "10x20", "2x20", "2x10", "2x40"],
-                    help="chains x sweeps per conformer, s: with amide flips and nitrogen inversions, + law moves per sweep "
-                         "(MxK[s][+L]; default: 50x20 10x20 2x20 2x10 2x40)")
+                    help="chains x sweeps per conformer, sR: R amide flips and R / 2 nitrogen inversions per sweep, +L: L law "
+                         "moves per sweep (MxK[sR][+L]; default: 50x20 10x20 2x20 2x10 2x40)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seed-control", action="store_true",
                     help="also run the last config's chains from the seed geometry, without the network")
@@ -65,7 +67,7 @@ def main(argv=None):
     refs = [r for r in every if r.converged][: args.molecules]
     gen = ConformerGenerator.from_checkpoint()
 
-    def geomgen(chains=None, sweeps=None, law_moves=0.0, states=False):
+    def geomgen(chains=None, sweeps=None, law_moves=0.0, states=0.0):
         def run(rs, n, seed):
             if chains:
                 gen.boltzmann_chains, gen.boltzmann_sweeps, gen.boltzmann_law_moves = chains, sweeps, law_moves
@@ -101,7 +103,8 @@ def main(argv=None):
     configs = [parse_config(c) for c in args.configs]
     methods = {"etkdg+mmff": lambda rs, n, seed: [etkdg(r, n, seed, relax=True) for r in rs], "geomgen": geomgen()}
     methods.update({f"geomgen --boltzmann, {m} chains x {k} sweeps" + (f", {law:g} law moves / sweep" if law else "")
-                    + (", amide flips and nitrogen inversions" if states else ""): geomgen(m, k, law, states)
+                    + (f", {states:g} amide flips and {states / 2:g} nitrogen inversions / sweep" if states else ""):
+                    geomgen(m, k, law, states)
                     for m, k, law, states in configs})
     for m, k, _, _ in configs[-1:] if args.seed_control else []:
         methods[f"control: {m} chains x {k} sweeps from the seed geometry"] = seed_chains(m, k)

@@ -25,9 +25,9 @@ DEFAULT_BOLTZMANN_SWEEPS = 20
 #: Boltzmann mode: torsion moves per sweep proposed from the network's torsion law
 #: (:mod:`geomgen.conformers.reference.moves.law_proposal`; 0: none)
 DEFAULT_BOLTZMANN_LAW_MOVES = 0.0
-#: Boltzmann mode with ``boltzmann_state_moves``: the reference builds' rates of amide E/Z flips
-#: and nitrogen inversions per sweep (:data:`geomgen.conformers.reference.build.SPLIT_CONFIGS`)
-BOLTZMANN_STATE_MOVES = {"amide_flips_per_sweep": 2.0, "nitrogen_inversions_per_sweep": 1.0}
+#: the reference builds' amide E/Z flips per sweep (:data:`geomgen.conformers.reference.build.SPLIT_CONFIGS`;
+#: nitrogen inversions at half this rate), the rate ``boltzmann_state_moves=True`` means
+BUILD_STATE_MOVES = 2.0
 #: seeds for the conformations of non-aromatic rings below macrocycle size (0: one seed; see
 #: :class:`ConformerGenerator`), from twice as many ETKDGv3 candidates, kept within this window.
 #: Off by default: 4 seeds matched ETKDGv3+MMFF's COV-R on drugs but cost most of the speed
@@ -407,9 +407,9 @@ class ConformerGenerator:
             exact (:mod:`~geomgen.conformers.reference.moves.law_proposal`; default
             :data:`DEFAULT_BOLTZMANN_LAW_MOVES`; networks with coupled torsions propose from
             none).
-        boltzmann_state_moves (bool): in Boltzmann mode, also flip amide E/Z states and invert
-            configurational nitrogens (the reference sampler's exact moves, at
-            :data:`BOLTZMANN_STATE_MOVES`); default False: the chains keep their seed's states.
+        boltzmann_state_moves (float or bool): in Boltzmann mode, amide E/Z flips per sweep, and
+            nitrogen inversions at half that rate (the reference sampler's exact moves; True: the
+            builds' :data:`BUILD_STATE_MOVES`); default 0: the chains keep their seed's states.
         ring_seeds (int): at most this many seeds for a molecule with a non-aromatic ring smaller
             than a macrocycle, whichever the seed method (default :data:`DEFAULT_RING_SEEDS`: the
             seed method's own, one ETKDGv3 seed or up to ``ring_conformations`` assembled ones; 1
@@ -514,7 +514,7 @@ class ConformerGenerator:
     def __init__(self, net, max_tries: int = 10, seed_iters: int = DEFAULT_SEED_ITERS,
                  seed_embedder: str = DEFAULT_SEED_EMBEDDER, boltzmann_sweeps: int = DEFAULT_BOLTZMANN_SWEEPS,
                  boltzmann_chains: int = DEFAULT_BOLTZMANN_CHAINS, boltzmann_law_moves: float = DEFAULT_BOLTZMANN_LAW_MOVES,
-                 boltzmann_state_moves: bool = False, ring_seeds: int = DEFAULT_RING_SEEDS,
+                 boltzmann_state_moves: float = 0.0, ring_seeds: int = DEFAULT_RING_SEEDS,
                  max_seconds: float = DEFAULT_MAX_SECONDS, state_seeds: int = DEFAULT_STATE_SEEDS,
                  seed_method: str = DEFAULT_SEED_METHOD, assembly_iters: int | None = None,
                  ring_conformations: int = DEFAULT_RING_CONFORMATIONS, ring_library=None,
@@ -551,7 +551,10 @@ class ConformerGenerator:
         if not (boltzmann_law_moves >= 0 and math.isfinite(boltzmann_law_moves)):
             raise ValueError(f"boltzmann_law_moves must be 0 or more, got {boltzmann_law_moves}")
         self.boltzmann_law_moves = float(boltzmann_law_moves)
-        self.boltzmann_state_moves = bool(boltzmann_state_moves)
+        state_rate = BUILD_STATE_MOVES if boltzmann_state_moves is True else float(boltzmann_state_moves)
+        if not (state_rate >= 0 and math.isfinite(state_rate)):
+            raise ValueError(f"boltzmann_state_moves must be 0 or more, got {boltzmann_state_moves}")
+        self.boltzmann_state_moves = state_rate
         if ring_seeds < 0:
             raise ValueError(f"ring_seeds must be 0 or more, got {ring_seeds}")
         self.ring_seeds = int(ring_seeds)
@@ -1092,8 +1095,8 @@ class ConformerGenerator:
             # refine samples the rotatable torsions of mol: the network's, in the same order
             rates["law_moves_per_sweep"] = self.boltzmann_law_moves
             law = TorsionProposal.from_mixture(mix)
-        if self.boltzmann_state_moves:
-            rates.update(BOLTZMANN_STATE_MOVES)
+        if self.boltzmann_state_moves > 0:
+            rates.update(amide_flips_per_sweep=self.boltzmann_state_moves, nitrogen_inversions_per_sweep=self.boltzmann_state_moves / 2)
         if rates:
             from geomgen.conformers.reference.sampler import REFINE_MOVES, SamplerConfig
 
@@ -1117,8 +1120,8 @@ class ConformerGenerator:
                           "boltzmann_torsion_acceptance": round(d["torsion_acceptance"], 4)})
         if law is not None:
             rep.extra.update(boltzmann_law_moves=self.boltzmann_law_moves, boltzmann_law_acceptance=round(d["law_acceptance"], 4))
-        if self.boltzmann_state_moves:
-            rep.extra.update(boltzmann_amide_flip_acceptance=round(d["amide_flip_acceptance"], 4),
+        if self.boltzmann_state_moves > 0:
+            rep.extra.update(boltzmann_state_moves=self.boltzmann_state_moves, boltzmann_amide_flip_acceptance=round(d["amide_flip_acceptance"], 4),
                              boltzmann_nitrogen_inversion_acceptance=round(d["nitrogen_inversion_acceptance"], 4))
         return pos, ang, seed_of, energies
 

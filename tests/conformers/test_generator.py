@@ -83,12 +83,15 @@ def test_boltzmann_mode_takes_law_and_state_moves(tiny_checkpoint):
     assert rep.ok and mols[0].GetNumConformers() == 4
     assert rep.extra["boltzmann_law_moves"] == 3.0 and 0 < rep.extra["boltzmann_law_acceptance"] <= 1
     assert 0 <= rep.extra["boltzmann_amide_flip_acceptance"] <= 1 and "boltzmann_nitrogen_inversion_acceptance" in rep.extra
+    assert rep.extra["boltzmann_state_moves"] == 2.0  # True: the builds' rate
     plain = ConformerGenerator.from_checkpoint(tiny_checkpoint, boltzmann_sweeps=2)
     rep = plain.generate_many([("amide", "CC(=O)N(C)Cc1ccccc1")], n=4, seed=0, boltzmann=True)[1][0]
     assert "boltzmann_law_moves" not in rep.extra and "boltzmann_amide_flip_acceptance" not in rep.extra
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="boltzmann_law_moves must be 0 or more"):
             ConformerGenerator.from_checkpoint(tiny_checkpoint, boltzmann_law_moves=bad)
+        with pytest.raises(ValueError, match="boltzmann_state_moves must be 0 or more"):
+            ConformerGenerator.from_checkpoint(tiny_checkpoint, boltzmann_state_moves=bad)
 
 
 def test_boltzmann_mode_refines_each_conformer_with_the_exact_sampler(tiny_checkpoint):
