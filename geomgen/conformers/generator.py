@@ -1085,14 +1085,14 @@ class ConformerGenerator:
         (positions, torsion angles, seeds, energies) of the states; reported in ``rep``."""
         from geomgen.conformers.mmff import MMFF
         from geomgen.conformers.reference.sampler import refine
-        from geomgen.conformers.torsions import dihedral_angles
+        from geomgen.conformers.torsions import dihedral_angles, rotatable_torsions
         from geomgen.distributions.von_mises import VonMisesMixture
 
         config, law, rates = None, None, {}
-        if self.boltzmann_law_moves > 0 and isinstance(mix, VonMisesMixture):
+        if (self.boltzmann_law_moves > 0 and isinstance(mix, VonMisesMixture)
+                and np.array_equal(rotatable_torsions(mol).atoms, ts.atoms)):  # refine's torsions: the law's, in order
             from geomgen.conformers.reference.moves.law_proposal import TorsionProposal
 
-            # refine samples the rotatable torsions of mol: the network's, in the same order
             rates["law_moves_per_sweep"] = self.boltzmann_law_moves
             law = TorsionProposal.from_mixture(mix)
         if self.boltzmann_state_moves > 0:
