@@ -26,7 +26,11 @@ stream of the losses as it was. The ``small_*`` protocols use it for Table 1 at 
 
 Resumable: each finished cell is written atomically (:mod:`geomgen.atomic`) to
 ``<out>/cells/<protocol>__<method>__seed<s>__<settings hash>.json``, and a rerun with the same
-settings skips it (changed settings make new cells). After the cells, writes
+settings skips it (changed settings make new cells). The ``cells`` folder is not committed; the
+finished rows recorded in ``<out>/table1_protocols.json`` count as finished too (:func:`recorded_rows`),
+so a fresh clone reruns nothing already reported, and a run of a few cells keeps the other recorded
+rows in the JSON (its tables show the cells asked for; ``--report-only`` with the full
+protocols, methods and seeds writes them all again). After the cells, writes
 ``<out>/table1_protocols.md`` (tables, verdicts on the paper's claim), ``table1_protocols.json``
 and ``reconstructions_<protocol>.png`` (the first seed's reconstructions of a few test shapes).
 
@@ -373,7 +377,25 @@ def curve_figure(protocol: str, by_method: dict[str, dict[int, dict]], path: Pat
     return True
 
 
-def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], wall_s: float, command: str) -> str:
+def _recorded_protocols(out: Path) -> dict:
+    """The ``protocols`` entry of ``<out>/table1_protocols.json`` (``{}`` without a readable file)."""
+    try:
+        raw = json.loads((Path(out) / "table1_protocols.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    protocols = raw.get("protocols") if isinstance(raw, dict) else None
+    return protocols if isinstance(protocols, dict) else {}
+
+
+def recorded_rows(out: Path) -> dict[str, dict]:
+    """The finished rows (``status`` ok) that ``<out>/table1_protocols.json`` records, by cell key
+    (``{}`` without a readable file)."""
+    return {str(k): r for p in _recorded_protocols(out).values() for k, r in ((p or {}).get("cells") or {}).items()
+            if isinstance(r, dict) and r.get("status") == "ok"}
+
+
+def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], wall_s: float, command: str,
+           recorded: dict[str, dict] | None = None) -> str:
     lines = [
         "# Table 1 under two protocols (point-cloud autoencoders, procedural shapes)",
         "",
@@ -394,7 +416,9 @@ def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], w
                   f"{args.eval_every} minibatches; 'plateau' counts the seeds whose validation Chamfer meets the rule of "
                   "`geomgen.pointclouds.curves.plateau_reached` at the end (best value improved by less than 2 % over the "
                   "last 20 % of the minibatches); figure `learning_curves_<protocol>.png`."]
-    raw = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "protocols": {}}
+    # protocols this run does not report keep their recorded entries
+    raw = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+           "protocols": dict(_recorded_protocols(args.out)) if recorded else {}}
     for protocol in args.protocols:
         prot_cells = [c for c in cells if c["protocol"] == protocol]
         methods = list(dict.fromkeys(c["method"] for c in prot_cells))
@@ -428,11 +452,14 @@ def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], w
         lines += [verdict(by_method, m) for m in CLAIM_METHODS if m in by_method]
         seed0 = [by_method[m][args.seeds[0]] for m in methods if args.seeds[0] in by_method[m]]
         if seed0:
-            figure(protocol, held_out_clouds(prot_cells[0]), seed0, args.out / f"reconstructions_{protocol}.png")
+            if any("figure" in r for r in seed0):  # rows read back from the JSON have none: the figure stays
+                figure(protocol, held_out_clouds(prot_cells[0]), seed0, args.out / f"reconstructions_{protocol}.png")
             lines += ["", f"![reconstructions, protocol {protocol}](reconstructions_{protocol}.png)"]
         if args.eval_every and curve_figure(protocol, by_method, args.out / f"learning_curves_{protocol}.png"):
             lines += ["", f"![learning curves, protocol {protocol}](learning_curves_{protocol}.png)"]
-        raw["protocols"][protocol] = {"summary": summary, "cells": {c["key"]: rows.get(c["key"]) for c in prot_cells}}
+        kept = {k: r for k, r in (recorded or {}).items() if r.get("protocol") == protocol}  # rows of cells not asked for
+        raw["protocols"][protocol] = {"summary": summary, "cells": {**kept, **{c["key"]: rows.get(c["key"], kept.get(c["key"]))
+                                                                         for c in prot_cells}}}
     missing = [c["key"] for c in cells if c["key"] not in rows]
     if missing or failed:
         lines += ["", f"Unfinished cells: {len(missing)} of {len(cells)}" + (f"; failed in this run: {len(failed)}" if failed else "") + "."]
@@ -473,7 +500,9 @@ def main(argv=None) -> int:
     cells = make_cells(args)
     for c in cells:  # fail on a bad protocol entry now, not hours later
         instantiate(c["loss"], c["key"])
-    finished = {k for k, r in load_cells(cells_dir).items() if r.get("status") == "ok"}
+    recorded = recorded_rows(args.out)
+    known = {**recorded, **load_cells(cells_dir)}  # a cell file wins over the report's record of it
+    finished = {k for k, r in known.items() if r.get("status") == "ok"}
     todo = [] if args.report_only else [c for c in cells if c["key"] not in finished]
     print(f"{len(cells)} cells: {len(cells) - len(todo)} finished or skipped, {len(todo)} to run", flush=True)
     if todo:
@@ -495,9 +524,9 @@ def main(argv=None) -> int:
     run = run_grid([(c["key"], c) for c in todo], run_cell_safely, cells_dir, workers=args.jobs, threads=args.threads,
                    progress=False, on_row=done)
     keys = {c["key"] for c in cells}
-    rows = {k: r for k, r in load_cells(cells_dir).items() if k in keys and r.get("status") == "ok"}
+    rows = {k: r for k, r in {**recorded, **load_cells(cells_dir)}.items() if k in keys and r.get("status") == "ok"}
     failed = [r for k, r in run.rows.items() if r.get("status") != "ok" and k in {c["key"] for c in todo}]
-    print(report(args, cells, rows, failed, time.time() - t0, command))
+    print(report(args, cells, rows, failed, time.time() - t0, command, recorded))
     return 1 if failed else 0
 
 
