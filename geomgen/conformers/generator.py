@@ -28,6 +28,9 @@ DEFAULT_BOLTZMANN_LAW_MOVES = 0.0
 #: the reference builds' amide E/Z flips per sweep (:data:`geomgen.conformers.reference.build.SPLIT_CONFIGS`;
 #: nitrogen inversions at half this rate), the rate ``boltzmann_state_moves=True`` means
 BUILD_STATE_MOVES = 2.0
+#: Boltzmann mode: amide E/Z flips per sweep (nitrogen inversions at half this rate; 0: the chains
+#: keep their seed's states)
+DEFAULT_BOLTZMANN_STATE_MOVES = 0.0
 #: seeds for the conformations of non-aromatic rings below macrocycle size (0: one seed; see
 #: :class:`ConformerGenerator`), from twice as many ETKDGv3 candidates, kept within this window.
 #: Off by default: 4 seeds matched ETKDGv3+MMFF's COV-R on drugs but cost most of the speed
@@ -409,7 +412,8 @@ class ConformerGenerator:
             none).
         boltzmann_state_moves (float or bool): in Boltzmann mode, amide E/Z flips per sweep, and
             nitrogen inversions at half that rate (the reference sampler's exact moves; True: the
-            builds' :data:`BUILD_STATE_MOVES`); default 0: the chains keep their seed's states.
+            builds' :data:`BUILD_STATE_MOVES`; default :data:`DEFAULT_BOLTZMANN_STATE_MOVES`; 0: the
+            chains keep their seed's states).
         ring_seeds (int): at most this many seeds for a molecule with a non-aromatic ring smaller
             than a macrocycle, whichever the seed method (default :data:`DEFAULT_RING_SEEDS`: the
             seed method's own, one ETKDGv3 seed or up to ``ring_conformations`` assembled ones; 1
@@ -514,7 +518,7 @@ class ConformerGenerator:
     def __init__(self, net, max_tries: int = 10, seed_iters: int = DEFAULT_SEED_ITERS,
                  seed_embedder: str = DEFAULT_SEED_EMBEDDER, boltzmann_sweeps: int = DEFAULT_BOLTZMANN_SWEEPS,
                  boltzmann_chains: int = DEFAULT_BOLTZMANN_CHAINS, boltzmann_law_moves: float = DEFAULT_BOLTZMANN_LAW_MOVES,
-                 boltzmann_state_moves: float = 0.0, ring_seeds: int = DEFAULT_RING_SEEDS,
+                 boltzmann_state_moves: float = DEFAULT_BOLTZMANN_STATE_MOVES, ring_seeds: int = DEFAULT_RING_SEEDS,
                  max_seconds: float = DEFAULT_MAX_SECONDS, state_seeds: int = DEFAULT_STATE_SEEDS,
                  seed_method: str = DEFAULT_SEED_METHOD, assembly_iters: int | None = None,
                  ring_conformations: int = DEFAULT_RING_CONFORMATIONS, ring_library=None,

@@ -60,6 +60,20 @@ def test_boltzmann_reports_chains_ess_and_rhat(tmp_path, tiny_checkpoint, capsys
     assert "Boltzmann mode, 2 chains, 2 sweeps per conformer, ESS " in err and "R-hat" in err
 
 
+def test_boltzmann_state_moves_reach_the_chains_and_the_fingerprint(tmp_path, tiny_checkpoint):
+    from rdkit import Chem
+
+    out = tmp_path / "s.sdf"
+    assert main(["conformers", "CC(=O)N(C)Cc1ccccc1", "-n", "4", "-o", str(out), "--model", str(tiny_checkpoint), "--boltzmann",
+                 "--boltzmann-sweeps", "2", "--boltzmann-state-moves", "0.5", "--jobs", "1"]) == 0
+    assert len([m for m in Chem.SDMolSupplier(str(out), removeHs=False)]) == 4
+    assert "--boltzmann-state-moves=0.5" in out.read_text()
+    plain = tmp_path / "p.sdf"
+    assert main(["conformers", "CC(=O)N(C)Cc1ccccc1", "-n", "4", "-o", str(plain), "--model", str(tiny_checkpoint), "--boltzmann",
+                 "--boltzmann-sweeps", "2", "--boltzmann-state-moves", "0", "--jobs", "1"]) == 0
+    assert "boltzmann-state-moves" not in plain.read_text()  # off: the fingerprint is what it was
+
+
 def test_exit_codes(tmp_path, tiny_checkpoint):
     out = tmp_path / "x.sdf"
     assert main(["conformers", "C1CC", "-n", "2", "-o", str(out), "--model", str(tiny_checkpoint)]) == 1
@@ -207,6 +221,8 @@ def no_work(monkeypatch):
         (["CCO", "-o", "{tmp}/x.sdf", "--boltzmann-sweeps", "0"], "--boltzmann-sweeps must be at least 1, got 0"),
         (["CCO", "-o", "{tmp}/x.sdf", "--boltzmann-chains", "0"], "--boltzmann-chains must be at least 1, got 0"),
         (["CCO", "-o", "{tmp}/x.sdf", "--ring-seeds", "-1"], "--ring-seeds must be 0 or more, got -1"),
+        (["CCO", "-o", "{tmp}/x.sdf", "--boltzmann-state-moves", "-0.5"], "--boltzmann-state-moves must be 0 or more, got -0.5"),
+        (["CCO", "-o", "{tmp}/x.sdf", "--boltzmann-state-moves", "nan"], "--boltzmann-state-moves must be 0 or more, got nan"),
         (["CCO", "-o", "-", "--resume"], "--resume needs an output file, not standard output (-)"),
     ],
 )
@@ -730,6 +746,7 @@ def test_draws_flag_is_recorded_and_changes_the_draws(tmp_path, tiny_checkpoint,
     (["--seed-method", "etkdg", "--amide-states", "library"], "--amide-states library has no effect with --seed-method etkdg"),
     (["--relax", "--seed-iters", "5"], "--seed-iters 5 has no effect with --relax"),
     (["--boltzmann-sweeps", "3"], "--boltzmann-sweeps has no effect without --boltzmann"),
+    (["--boltzmann-state-moves", "0.2"], "--boltzmann-state-moves has no effect without --boltzmann"),
     ([], None),
 ])
 def test_a_flag_that_another_makes_ineffective_is_warned_about(tmp_path, tiny_checkpoint, capsys, flags, said):

@@ -28,6 +28,7 @@ Exit status: 0 when conformers were written, 1 when every molecule failed (or th
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from typing import NamedTuple
@@ -56,6 +57,7 @@ shipped one by default); only this process writes out/, so workers need no share
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from geomgen.conformers.generator import (
         DEFAULT_BOLTZMANN_CHAINS,
+        DEFAULT_BOLTZMANN_STATE_MOVES,
         DEFAULT_BOLTZMANN_SWEEPS,
         DEFAULT_RING_CONFORMATIONS,
         DEFAULT_RING_SEEDS,
@@ -86,6 +88,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "to the Boltzmann law and slower)")
     p.add_argument("--boltzmann-chains", type=int, default=None,
                    help=f"sampler chains per molecule with --boltzmann (default {DEFAULT_BOLTZMANN_CHAINS})")
+    p.add_argument("--boltzmann-state-moves", type=float, default=None, metavar="RATE",
+                   help="amide E/Z flips per sweep in the --boltzmann chains, nitrogen inversions at half this rate "
+                        f"(default {DEFAULT_BOLTZMANN_STATE_MOVES:g}; 0: every conformer keeps its seed's amide and "
+                        "nitrogen states)")
     p.add_argument("--seed-iters", type=int, default=None,
                    help="MMFF94 iterations on each molecule's seed geometry before its torsions are sampled (default "
                         f"{DEFAULT_SEED_ITERS}; --relax and --boltzmann always minimise it fully)")
@@ -182,12 +188,14 @@ def _options(args) -> dict:
     from geomgen.conformers import generator as g
 
     given = {"seed_iters": args.seed_iters, "boltzmann_sweeps": args.boltzmann_sweeps,
-             "boltzmann_chains": args.boltzmann_chains, "ring_seeds": args.ring_seeds,
+             "boltzmann_chains": args.boltzmann_chains, "boltzmann_state_moves": getattr(args, "boltzmann_state_moves", None),
+             "ring_seeds": args.ring_seeds,
              "seed_method": getattr(args, "seed_method", None),
              "stratify": None if getattr(args, "draws", None) is None else args.draws == "stratified",
              "amide_states": getattr(args, "amide_states", None), "relax_bonds": getattr(args, "relax_bonds", None)}
     defaults = {"seed_iters": g.DEFAULT_SEED_ITERS, "boltzmann_sweeps": g.DEFAULT_BOLTZMANN_SWEEPS,
-                "boltzmann_chains": g.DEFAULT_BOLTZMANN_CHAINS, "ring_seeds": g.DEFAULT_RING_SEEDS,
+                "boltzmann_chains": g.DEFAULT_BOLTZMANN_CHAINS, "boltzmann_state_moves": g.DEFAULT_BOLTZMANN_STATE_MOVES,
+                "ring_seeds": g.DEFAULT_RING_SEEDS,
                 "seed_method": g.DEFAULT_SEED_METHOD, "stratify": g.DEFAULT_STRATIFY, "amide_states": g.DEFAULT_AMIDE_STATES,
                 "relax_bonds": g.DEFAULT_RELAX_BONDS}
     return {k: defaults[k] if v is None else v for k, v in given.items()}
@@ -220,6 +228,8 @@ def fingerprint(args) -> str:
              "--enumerate-stereo": int(args.enumerate_stereo), "--model": _model_digest(args.model), "geomgen": __version__}
     if opts["relax_bonds"]:  # only when asked for: the fingerprints of earlier runs stay what they were
         words["--relax-bonds"] = opts["relax_bonds"]
+    if args.boltzmann and opts["boltzmann_state_moves"]:  # the same
+        words["--boltzmann-state-moves"] = opts["boltzmann_state_moves"]
     return " ".join(f"{k}={v}" for k, v in words.items())
 
 
@@ -408,6 +418,9 @@ def _check_options(args) -> None:
     for flag in ("boltzmann_sweeps", "boltzmann_chains"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    rate = getattr(args, "boltzmann_state_moves", None)
+    if rate is not None and not (rate >= 0 and math.isfinite(rate)):
+        raise UsageError(f"--boltzmann-state-moves must be 0 or more, got {rate}")
     if getattr(args, "relax_bonds", None) is not None and args.relax_bonds < 0:
         raise UsageError(f"--relax-bonds must be 0 or more, got {args.relax_bonds}")
     if args.ring_seeds is not None and args.ring_seeds < 0:
@@ -698,7 +711,7 @@ def ineffective_options(args) -> list[str]:
         out.append(f"--seed-iters {args.seed_iters} has no effect with --{'relax' if args.relax else 'boltzmann'}: "
                    "the seed is always minimised fully there")
     if not args.boltzmann:
-        for flag in ("boltzmann_sweeps", "boltzmann_chains"):
+        for flag in ("boltzmann_sweeps", "boltzmann_chains", "boltzmann_state_moves"):
             if getattr(args, flag, None) is not None:
                 out.append(f"--{flag.replace('_', '-')} has no effect without --boltzmann")
     return out
