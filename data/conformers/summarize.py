@@ -50,7 +50,8 @@ def main():
         "fixed-budget build, judged on its worst-case figures. Revision 2 of version 2 takes every Langevin (MALA) "
         "gradient at the current geometry; revision 1 took it after a rejected proposal partly at that proposal "
         "(RDKit's distance cache, see the data card). Ring flips: sampled with `ring_flips_per_sweep` > 0; a flippable "
-        "ring is an isolated non-aromatic 5-7 ring (`geomgen.conformers.reference.ring_flip.flippable_rings`), whose "
+        "ring is a non-aromatic 5-7 ring that shares no bond with another (isolated, or spiro from sampler "
+        "revision 12; `geomgen.conformers.reference.ring_flip.flippable_rings`), whose "
         "pucker references built without flips keep at the seed's. Mirror and pair moves: sampled with `mirror_moves` and "
         "`pair_moves_per_sweep` > 0 (see the data card; converged: of those, how many pass the rule).",
         "",

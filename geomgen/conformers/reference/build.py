@@ -59,9 +59,12 @@ from geomgen.conformers.reference.store import QUANT, _atomic_savez, read_smiles
 #: the same seed converged in 191 CPU-s with state ESS 685; revision 11: darts carry the monitored ring
 #: puckers and nitrogen configurations (``dart_flips``): a jump between darts in different states flips
 #: those sites too (evaluation/conformers/state_mixing_dart_flips.md, seed 11, 300 CPU-s: slowest-state
-#: ESS per CPU-s 2.4x on drugs-00052 and 6.0x on test-00095, which converged in 84 CPU-s and did not in 302).
+#: ESS per CPU-s 2.4x on drugs-00052 and 6.0x on test-00095, which converged in 84 CPU-s and did not in 302);
+#: revision 12: the rings of spiro systems flip too (``ring_flip.flippable_rings``), and so start in either
+#: pucker: test-00301's spiro piperidine-lactam kept its seed's puckers in every chain, passed the rule, and
+#: a rerun from another seed disagreed on the lactam's aryl torsion by 0.386 rad (verify_references_r18.md).
 SAMPLER_VERSION = 4
-SAMPLER_REVISION = 11
+SAMPLER_REVISION = 12
 
 #: Sampler settings per split. Every split runs 4 chains until the convergence rule holds or the
 #: cap on CPU seconds per molecule is hit (CPU, not wall, time: the same work on a busy machine);

@@ -1,12 +1,12 @@
-r"""Ring-flip moves: an exact Metropolis move between the puckers of an isolated saturated ring.
+r"""Ring-flip moves: an exact Metropolis move between the puckers of an isolated or spiro saturated ring.
 
 A chair of a cyclohexane, piperidine or morpholine ring turns into the other chair over a
 barrier of about 10 kcal/mol: rigid torsion moves and Langevin steps at 300 K never cross it, so
 without a dedicated move every chain keeps the pucker it started in, and torsions next to the
 ring (axial against equatorial substituents) are sampled conditionally on that pucker.
 
-**The map.** For a ring :math:`R = (r_0, \dots, r_{m-1})` (non-aromatic, 5 to 7 atoms, none of
-them in another ring), let :math:`c` be the centroid of the ring atoms and :math:`n` the normal
+**The map.** For a ring :math:`R = (r_0, \dots, r_{m-1})` (non-aromatic, 5 to 7 atoms, sharing no
+bond with another ring), let :math:`c` be the centroid of the ring atoms and :math:`n` the normal
 of their least-squares plane. :math:`F` reflects the ring atoms through that plane,
 
 .. math::
@@ -48,23 +48,35 @@ import numpy as np
 FLIP_RING_SIZES = (5, 6, 7)
 
 
-def flippable_rings(mol) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+def flippable_rings(mol, spiro: bool = True) -> list[tuple[np.ndarray, list[np.ndarray]]]:
     """The rings of ``mol`` a flip move applies to, with the branch of every ring atom.
 
-    A ring qualifies when it is not aromatic, has 5 to 7 atoms, and none of its atoms is in
-    another ring (fused, spiro and bridged systems are left alone: moving one ring would drag
-    the other through itself).
+    A ring qualifies when it is not aromatic, has 5 to 7 atoms, and shares no bond with another
+    ring: isolated rings, and (``spiro``, the default since sampler revision 12) the rings of spiro
+    systems, which share single atoms only. A spiro atom's branch is then the other ring with all
+    that hangs from it, carried rigidly by the spiro atom's frame: the map keeps its involution,
+    unit Jacobian, bond lengths, angles and stereo (the branches must be disjoint, so a ring that
+    a path outside it joins back to itself is left alone). Fused and bridged systems are left
+    alone: moving one ring would drag the other through itself.
+
+    Isolated rings come first, in RDKit's ring order, then the spiro rings: the index of a ring in
+    this list is the bit of ``ring_flipped`` in the reference store, so references built before
+    spiro rings were flipped (whose bits never name one) read the same.
 
     Returns:
         list of ``(ring [m], branches)``: the ring atoms in ring order and, per ring atom, the
         indices of its branch (possibly empty).
     """
     info = mol.GetRingInfo()
-    rings = []
+    atom_rings = [set(r) for r in info.AtomRings()]
+    isolated, spiro_rings = [], []
     for ring in info.AtomRings():
         if len(ring) not in FLIP_RING_SIZES:
             continue
-        if any(mol.GetAtomWithIdx(a).GetIsAromatic() or info.NumAtomRings(a) != 1 for a in ring):
+        if any(mol.GetAtomWithIdx(a).GetIsAromatic() for a in ring):
+            continue
+        shared = any(info.NumAtomRings(a) != 1 for a in ring)
+        if shared and (not spiro or any(len(other & set(ring)) > 1 for other in atom_rings if other != set(ring))):
             continue
         in_ring = set(ring)
         branches = []
@@ -77,8 +89,10 @@ def flippable_rings(mol) -> list[tuple[np.ndarray, list[np.ndarray]]]:
                 seen.add(b)
                 stack.extend(n.GetIdx() for n in mol.GetAtomWithIdx(b).GetNeighbors())
             branches.append(np.array(sorted(seen), dtype=np.int64))
-        rings.append((np.array(ring, dtype=np.int64), branches))
-    return rings
+        if shared and sum(len(b) for b in branches) != len(set().union(*(set(b.tolist()) for b in branches))):
+            continue  # a branch reaches another ring atom's: not a plain spiro junction
+        (spiro_rings if shared else isolated).append((np.array(ring, dtype=np.int64), branches))
+    return isolated + spiro_rings
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -124,3 +124,63 @@ def test_overdispersed_starts_cover_both_chairs_with_or_without_flip_moves():
     for flips in (0.0, 1.0):
         assert 0 < sum(axial(flips, own=False)) < 8
     assert 0 < sum(axial(0.0, own=True)) < 8
+
+
+def test_spiro_rings_flip_after_the_isolated_ones_and_fused_or_bridged_rings_do_not():
+    """Spiro rings share one atom: the other ring is that atom's branch. Isolated rings keep their
+    indices (the store's ``ring_flipped`` bits) ahead of them; ``spiro=False`` is the old rule."""
+    mol = parse_molecule("CC1CCCCC1C1CCCC12CCCC2")  # an isolated cyclohexane, then a spiro[4.4]nonane
+    rings = flippable_rings(mol)
+    assert [len(r) for r, _ in rings] == [6, 5, 5]
+    assert [len(r) for r, _ in flippable_rings(mol, spiro=False)] == [6]
+    assert np.array_equal(rings[0][0], flippable_rings(mol, spiro=False)[0][0])
+    mol = parse_molecule("C1CCC2(CC1)CCCC2")
+    ring, branches = flippable_rings(mol)[0]  # the cyclopentane of spiro[4.5]decane
+    spiro_atom = [k for k, a in enumerate(ring) if mol.GetRingInfo().NumAtomRings(int(a)) == 2]
+    assert len(spiro_atom) == 1 and len(branches[spiro_atom[0]]) == 5 + 10  # the cyclohexane's 5 carbons and 10 H
+    for fused_or_bridged in ("C1CCC2CCCCC2C1", "C1CC2CCC1C2", "C1CCC2(CC1)CC1CCCC12"):
+        mol = parse_molecule(fused_or_bridged)
+        shared_bond = [r for r, _ in flippable_rings(mol) if sum(mol.GetRingInfo().NumAtomRings(int(a)) > 1 for a in r) > 1]
+        assert shared_bond == []
+
+
+def test_a_spiro_flip_is_an_exact_involution_that_carries_the_other_ring_rigidly():
+    mol = embed_seed(parse_molecule("C[C@H]1CCC2(CC1)CC[C@@H](N)C2"), seed=0)
+    rng = np.random.default_rng(1)
+    x = mol.GetConformer().GetPositions() + rng.normal(scale=0.03, size=(mol.GetNumAtoms(), 3))
+    (r5, b5), (r6, b6) = sorted(flippable_rings(mol), key=lambda rb: len(rb[0]))
+    for ring, branches, other in ((r6, b6, r5), (r5, b5, r6)):
+        y = flip_ring(x, ring, branches)
+        np.testing.assert_allclose(flip_ring(y, ring, branches), x, atol=1e-12)
+        assert ring_pucker_signs(y, ring) == tuple(-s for s in ring_pucker_signs(x, ring))
+        assert ring_pucker_signs(y, other) == ring_pucker_signs(x, other)  # carried rigidly, not flipped
+        for before, after in zip(_bond_lengths_and_angles(mol, x), _bond_lengths_and_angles(mol, y)):
+            np.testing.assert_allclose(after, before, atol=1e-10)
+        assert StereoGuard(mol).ok(np.stack([x, y])).all()
+        n, h = x.size, 1e-6
+        jac = np.empty((n, n))
+        for k in range(n):
+            d = np.zeros(n)
+            d[k] = h
+            jac[:, k] = (flip_ring(x + d.reshape(x.shape), ring, branches) - flip_ring(x - d.reshape(x.shape), ring, branches)).ravel() / (2 * h)
+        assert abs(np.linalg.det(jac)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_chains_from_either_chair_of_a_spiro_ring_agree_with_flips_and_not_without():
+    """8-methylspiro[4.5]decane: the cyclohexane's chairs put the methyl axial or equatorial; the
+    ring is not isolated (the spiro carbon is in the cyclopentane too), so before revision 12 no
+    move flipped it and chains kept their start's chair (the negative control)."""
+    mol = embed_seed(parse_molecule("CC1CCC2(CC1)CCCC2"), seed=0)
+    ring, branches = next(rb for rb in flippable_rings(mol) if len(rb[0]) == 6)
+    assert flippable_rings(mol, spiro=False) == []
+    mmff = MMFF(mol)
+    seed = mol.GetConformer().GetPositions()
+    other = mmff.minimize(flip_ring(seed, ring, branches), max_iters=500)[0]
+    eq, ax = (seed, other) if mmff.energy(seed) < mmff.energy(other) else (other, seed)
+    quad = (0, 1, 2, 3)
+    from_eq, diag = _axial_fraction(1.0, eq, mol, quad)
+    from_ax, _ = _axial_fraction(1.0, ax, mol, quad)
+    assert diag["n_flippable_rings"] == 2 and diag["ring_flip_acceptance"] > 0.005
+    assert 0.0 < from_eq < 0.3 and abs(from_eq - from_ax) < 0.06
+    assert _axial_fraction(0.0, eq, mol, quad)[0] == 0.0
+    assert _axial_fraction(0.0, ax, mol, quad)[0] == 1.0

@@ -243,3 +243,24 @@ def test_amide_states_are_stored_and_rebuilt():
     assert 0 < other.sum() < len(other)
     assert np.quantile(good, 0.9) < 0.3
     assert np.median(wrong[other]) > np.median(good[other]) + 0.3
+
+
+def test_spiro_ring_flips_are_stored_and_rebuilt(tmp_path):
+    """8-fluorospiro[4.5]decane (sampler revision 12): the cyclohexane is the second flippable ring
+    (after the cyclopentane), its bit is the fluorine's axial/equatorial swap against the seed (a
+    small A value: both chairs are populated), and the rebuilt conformers carry it."""
+    from geomgen.conformers.reference.ring_flip import axial, flippable_rings, pucker_reporter
+
+    csv_path = _csv(tmp_path, [("m0", "FC1CCC2(CC1)CCCC2")])
+    cfg = dict(TINY, n_samples=40, round_sweeps=300, min_sweeps=300, max_sweeps=300, ring_flips_per_sweep=1.0)
+    build_reference_set(csv_path, tmp_path / "w", cfg, jobs=1, progress=False)
+    assemble(csv_path, tmp_path / "w", tmp_path / "ref.npz")
+    (m,) = load_reference_set(str(tmp_path / "ref.npz"))
+    rings = flippable_rings(m.mol)
+    assert [len(r) for r, _ in rings] == [5, 6] and m.diagnostics["n_flippable_rings"] == 2
+    ring = rings[1][0]
+    bit = (m.ring_flipped >> 1) & 1
+    assert set(bit.tolist()) == {0, 1}  # both chairs sampled
+    bond = pucker_reporter(m.mol, ring)
+    pos = np.stack([c.GetPositions() for c in m.conformers().GetConformers()])
+    np.testing.assert_array_equal(axial(pos, ring, bond) != axial(m.mol.GetConformer().GetPositions(), ring, bond)[0], bit == 1)

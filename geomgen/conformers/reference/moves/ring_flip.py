@@ -1,5 +1,5 @@
 r"""Ring-flip moves: the chair-to-chair involution of
-:mod:`~geomgen.conformers.reference.ring_flip` on a random isolated saturated ring, unit Jacobian,
+:mod:`~geomgen.conformers.reference.ring_flip` on a random isolated or spiro saturated ring, unit Jacobian,
 accepted with :math:`\min(1, \pi_r(F x)/\pi_r(x))`.
 
 A ring's pucker is a monitored discrete state when one substituent labels it as a quantity
@@ -26,7 +26,7 @@ class RingFlipMove(Move):
     name = "ring_flip"
     rate_option = "ring_flips_per_sweep"
     options = (
-        Option("ring_flips_per_sweep", 0.0, "expected ring-flip moves per sweep on isolated saturated rings (a Poisson "
+        Option("ring_flips_per_sweep", 0.0, "expected ring-flip moves per sweep on isolated and spiro saturated rings (a Poisson "
                                             "number; chair to chair); 0 for none (default 0): without them a chain keeps "
                                             "the ring pucker of its start.", ("--ring-flips",), low=0.0),
     )
