@@ -1,0 +1,28 @@
+"""data/conformers/summarize.py: which rings a reference's chains could flip, and which they held."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from geomgen.conformers import parse_molecule
+from tests.scripts import load_script
+
+
+def _ref(smiles: str, revision: int, flips: float = 1.0, version: int = 4):
+    return SimpleNamespace(mol=parse_molecule(smiles), diagnostics={
+        "sampler_version": version, "sampler_revision": revision, "config": {"ring_flips_per_sweep": flips}})
+
+
+@pytest.mark.parametrize("smiles, revision, flips, n_flip, held", [
+    ("CC1CCCCC1", 11, 1.0, 1, False),  # an isolated ring flips
+    ("CC1CCCCC1", 11, 0.0, 1, True),  # ... unless the build had no flips
+    ("CC1CCC2(CC1)CCCC2", 11, 1.0, 0, True),  # spiro rings: held before revision 12
+    ("CC1CCC2(CC1)CCCC2", 12, 1.0, 2, False),  # and flipped from it
+    ("C1CCC2CCCCC2C1", 12, 1.0, 0, True),  # decalin: fused, held
+    ("CC1CC1c1ccccc1", 12, 1.0, 0, False),  # a cyclopropane has one conformation
+])
+def test_flipped_and_held_rings_follow_the_build_revision(smiles, revision, flips, n_flip, held):
+    S = load_script("data/conformers/summarize.py")
+    r = _ref(smiles, revision, flips)
+    assert len(S._flip_rings_at_build(r)) == n_flip
+    assert S._ring_held_at_seed(r) is held
