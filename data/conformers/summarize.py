@@ -36,9 +36,10 @@ def load_reference_set(split: str) -> list:
 
 
 def _flip_rings_at_build(r) -> list:
-    """The rings a reference's sampler could flip: spiro rings from version 4 revision 12 on."""
+    """The rings a reference's sampler could flip: spiro and aryl-fused rings from version 4 revision 12 on."""
     d = r.diagnostics
-    return flippable_rings(r.mol, spiro=(d.get("sampler_version", 0), d.get("sampler_revision", 0)) >= (4, 12))
+    new = (d.get("sampler_version", 0), d.get("sampler_revision", 0)) >= (4, 12)
+    return flippable_rings(r.mol, spiro=new, fused=new)
 
 
 def _ring_held_at_seed(r) -> bool:
@@ -66,8 +67,8 @@ def main():
         "fixed-budget build, judged on its worst-case figures. Revision 2 of version 2 takes every Langevin (MALA) "
         "gradient at the current geometry; revision 1 took it after a rejected proposal partly at that proposal "
         "(RDKit's distance cache, see the data card). Ring flips: sampled with `ring_flips_per_sweep` > 0; a flippable "
-        "ring is a non-aromatic 5-7 ring that shares no bond with another (isolated, or spiro from sampler "
-        "revision 12; `geomgen.conformers.reference.ring_flip.flippable_rings`), whose "
+        "ring is a non-aromatic 5-7 ring that shares no atom with another ring, or (from sampler revision 12) single atoms "
+        "(spiro) or one bond with one aromatic ring (`geomgen.conformers.reference.ring_flip.flippable_rings`), whose "
         "pucker references built without flips keep at the seed's. Mirror and pair moves: sampled with `mirror_moves` and "
         "`pair_moves_per_sweep` > 0 (see the data card; converged: of those, how many pass the rule).",
         "",

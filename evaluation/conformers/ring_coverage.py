@@ -34,7 +34,7 @@ def ring_group(mol) -> str:
 
     if not non_aromatic_rings(mol):
         return GROUPS[0]
-    return GROUPS[1] if flippable_rings(mol, spiro=False) else GROUPS[2]  # isolated rings, as when measured
+    return GROUPS[1] if flippable_rings(mol, spiro=False, fused=False) else GROUPS[2]  # isolated rings, as when measured
 
 
 def main(argv=None):

@@ -60,9 +60,14 @@ from geomgen.conformers.reference.store import QUANT, _atomic_savez, read_smiles
 #: puckers and nitrogen configurations (``dart_flips``): a jump between darts in different states flips
 #: those sites too (evaluation/conformers/state_mixing_dart_flips.md, seed 11, 300 CPU-s: slowest-state
 #: ESS per CPU-s 2.4x on drugs-00052 and 6.0x on test-00095, which converged in 84 CPU-s and did not in 302);
-#: revision 12: the rings of spiro systems flip too (``ring_flip.flippable_rings``), and so start in either
-#: pucker: test-00301's spiro piperidine-lactam kept its seed's puckers in every chain, passed the rule, and
-#: a rerun from another seed disagreed on the lactam's aryl torsion by 0.386 rad (verify_references_r18.md).
+#: revision 12: the rings of spiro systems and the saturated rings fused to one aromatic ring (tetralins,
+#: chromans, tetrahydroquinolines) flip too (``ring_flip.flippable_rings``), and so start in either pucker:
+#: test-00301's spiro piperidine-lactam kept its seed's puckers in every chain, passed the rule, and a rerun
+#: from another seed disagreed on the lactam's aryl torsion by 0.386 rad (verify_references_r18.md); chains
+#: of 2-methylchroman never left their start's half-chair in 2,000 sweeps without the move. And a pucker is
+#: labelled only by a substituent of an sp3 ring atom (``ring_flip.pucker_reporter``): a lactam's or ketone's
+#: oxygen stays in plane in both puckers, so it labelled none, and the store rebuilt such rings' flipped
+#: samples in the seed's pucker (15 converged val, test and drugs references of revisions up to 11).
 SAMPLER_VERSION = 4
 SAMPLER_REVISION = 12
 

@@ -38,6 +38,12 @@ angles only (the tests check :math:`|\det \partial F / \partial x| = 1` by finit
 A deterministic involution with unit Jacobian, proposed with a probability that does not depend
 on the state and accepted with :math:`\min(1, \pi(F x) / \pi(x))`, satisfies detailed balance
 (Tierney 1998; the "involutive MCMC" of Neklyudov et al., ICML 2020).
+
+**Fused rings** (from sampler revision 12). For a ring that shares one bond with an aromatic ring
+:math:`P`, the shared atoms stay, the others are reflected through the least-squares plane of
+:math:`P` (which no moving atom defines, so the map is still an involution; the ring block is now
+a plain reflection, modulus-1 determinant), and the branches move with their atoms' frames as
+above: a tetralin's or chroman's half-chair becomes the other half-chair.
 """
 
 from __future__ import annotations
@@ -48,51 +54,106 @@ import numpy as np
 FLIP_RING_SIZES = (5, 6, 7)
 
 
-def flippable_rings(mol, spiro: bool = True) -> list[tuple[np.ndarray, list[np.ndarray]]]:
-    """The rings of ``mol`` a flip move applies to, with the branch of every ring atom.
+class FlipSite(tuple):
+    """A ring a flip move applies to: unpacks as ``(ring, branches)``, with ``fixed`` (the ring
+    atoms that stay, those shared with a planar aromatic ring; empty for isolated and spiro rings)
+    and ``plane`` (the atoms whose least-squares plane reflects; ``None``: the ring's own).
+    :meth:`flip` is :func:`flip_ring` with them."""
 
-    A ring qualifies when it is not aromatic, has 5 to 7 atoms, and shares no bond with another
-    ring: isolated rings, and (``spiro``, the default since sampler revision 12) the rings of spiro
-    systems, which share single atoms only. A spiro atom's branch is then the other ring with all
-    that hangs from it, carried rigidly by the spiro atom's frame: the map keeps its involution,
-    unit Jacobian, bond lengths, angles and stereo (the branches must be disjoint, so a ring that
-    a path outside it joins back to itself is left alone). Fused and bridged systems are left
-    alone: moving one ring would drag the other through itself.
+    def __new__(cls, ring, branches, fixed=(), plane=None):
+        self = super().__new__(cls, (np.asarray(ring, dtype=np.int64), branches))
+        self.fixed = np.asarray(fixed, dtype=np.int64)
+        self.plane = None if plane is None else np.asarray(plane, dtype=np.int64)
+        return self
 
-    Isolated rings come first, in RDKit's ring order, then the spiro rings: the index of a ring in
-    this list is the bit of ``ring_flipped`` in the reference store, so references built before
-    spiro rings were flipped (whose bits never name one) read the same.
+    def flip(self, pos: np.ndarray) -> np.ndarray:
+        return flip_ring(pos, self[0], self[1], fixed=self.fixed, plane=self.plane)
 
-    Returns:
-        list of ``(ring [m], branches)``: the ring atoms in ring order and, per ring atom, the
-        indices of its branch (possibly empty).
-    """
-    info = mol.GetRingInfo()
-    atom_rings = [set(r) for r in info.AtomRings()]
-    isolated, spiro_rings = [], []
-    for ring in info.AtomRings():
-        if len(ring) not in FLIP_RING_SIZES:
-            continue
-        if any(mol.GetAtomWithIdx(a).GetIsAromatic() for a in ring):
-            continue
-        shared = any(info.NumAtomRings(a) != 1 for a in ring)
-        if shared and (not spiro or any(len(other & set(ring)) > 1 for other in atom_rings if other != set(ring))):
-            continue
-        in_ring = set(ring)
-        branches = []
-        for a in ring:
-            seen, stack = set(), [n.GetIdx() for n in mol.GetAtomWithIdx(a).GetNeighbors() if n.GetIdx() not in in_ring]
+
+def _branches(mol, ring, moving) -> list[np.ndarray]:
+    """Per ring atom, the atoms reached from it without passing through a ring atom (empty for an
+    atom that does not move)."""
+    in_ring = {int(a) for a in ring}
+    out = []
+    for a in ring:
+        seen: set[int] = set()
+        if int(a) in moving:
+            stack = [n.GetIdx() for n in mol.GetAtomWithIdx(int(a)).GetNeighbors() if n.GetIdx() not in in_ring]
             while stack:
                 b = stack.pop()
                 if b in seen or b in in_ring:
                     continue
                 seen.add(b)
                 stack.extend(n.GetIdx() for n in mol.GetAtomWithIdx(b).GetNeighbors())
-            branches.append(np.array(sorted(seen), dtype=np.int64))
-        if shared and sum(len(b) for b in branches) != len(set().union(*(set(b.tolist()) for b in branches))):
-            continue  # a branch reaches another ring atom's: not a plain spiro junction
-        (spiro_rings if shared else isolated).append((np.array(ring, dtype=np.int64), branches))
-    return isolated + spiro_rings
+        out.append(np.array(sorted(seen), dtype=np.int64))
+    return out
+
+
+def _disjoint(branches, avoid=()) -> bool:
+    flat = [int(x) for b in branches for x in b]
+    return len(flat) == len(set(flat)) and not set(flat) & {int(a) for a in avoid}
+
+
+def flippable_rings(mol, spiro: bool = True, fused: bool = True) -> list[FlipSite]:
+    """The rings of ``mol`` a flip move applies to, with the branch of every ring atom.
+
+    A ring qualifies when it is not aromatic, has 5 to 7 atoms, and is one of:
+
+    * **isolated**: it shares no atom with another ring;
+    * **spiro** (``spiro``, from sampler revision 12): it shares single atoms only. A spiro atom's
+      branch is then the other ring with all that hangs from it, carried rigidly by the spiro
+      atom's frame;
+    * **fused to one aromatic ring** (``fused``, from revision 12; indane, tetralin, chroman,
+      tetrahydroquinoline, benzodiazepine): it shares one bond with one aromatic ring and no atom
+      with any other. Its two shared atoms stay (``fixed``), and the others are reflected through
+      the aromatic ring's least-squares plane (``plane``), which no moving atom defines: half-chair
+      to half-chair, envelope to envelope.
+
+    In every case the map keeps its involution and unit Jacobian, and bond lengths, angles and
+    stereo away from the shared atoms (at them the aromatic ring's out-of-plane wobble changes
+    bond lengths by hundredths of an angstrom: the Metropolis test pays for it); the branches must
+    be disjoint and, for a fused ring, miss the aromatic ring, so a ring that a path outside it
+    joins back to itself is left alone. Other fused and bridged systems are left alone: moving
+    one ring would drag the other through itself.
+
+    Isolated rings come first, in RDKit's ring order, then the spiro rings, then the fused ones:
+    the index of a ring in this list is the bit of ``ring_flipped`` in the reference store, so
+    references built before spiro and fused rings were flipped (whose bits never name one) read
+    the same.
+
+    Returns:
+        list of :class:`FlipSite` ``(ring [m], branches)``: the ring atoms in ring order and, per
+        ring atom, the indices of its branch (possibly empty).
+    """
+    info = mol.GetRingInfo()
+    atom_rings = [tuple(r) for r in info.AtomRings()]
+    aromatic = [all(mol.GetAtomWithIdx(a).GetIsAromatic() for a in r) for r in atom_rings]
+    isolated, spiro_rings, fused_rings = [], [], []
+    for k, ring in enumerate(atom_rings):
+        if len(ring) not in FLIP_RING_SIZES or aromatic[k]:
+            continue
+        ring_set = set(ring)
+        shares = [(j, ring_set & set(other)) for j, other in enumerate(atom_rings) if j != k and ring_set & set(other)]
+        if not shares:
+            isolated.append(FlipSite(ring, _branches(mol, ring, ring_set)))
+        elif spiro and all(len(common) == 1 for _, common in shares):
+            if any(mol.GetAtomWithIdx(a).GetIsAromatic() for a in ring):
+                continue
+            branches = _branches(mol, ring, ring_set)
+            if _disjoint(branches):
+                spiro_rings.append(FlipSite(ring, branches))
+        elif fused and len(shares) == 1 and aromatic[shares[0][0]] and len(shares[0][1]) == 2:
+            j, common = shares[0]
+            a, b = sorted(common)
+            if mol.GetBondBetweenAtoms(a, b) is None:
+                continue
+            moving = ring_set - common
+            if any(mol.GetAtomWithIdx(x).GetIsAromatic() for x in moving):
+                continue
+            branches = _branches(mol, ring, moving)
+            if _disjoint(branches, avoid=atom_rings[j]):
+                fused_rings.append(FlipSite(ring, branches, fixed=sorted(common), plane=atom_rings[j]))
+    return isolated + spiro_rings + fused_rings
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -118,19 +179,26 @@ def _branch_owners(branches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return (np.concatenate(atoms) if atoms else np.zeros(0, np.int64)), owner
 
 
-def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray]) -> np.ndarray:
+def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray], fixed=(), plane=None) -> np.ndarray:
     """The ring-flip map :math:`F` (see the module docstring) applied to ``pos`` ``[N, 3]``; a new array.
 
-    The mean plane's normal is the covariance's eigenvector of least eigenvalue (the last right
-    singular vector of the centred ring: the same plane, a quarter of the cost); the reflection
-    does not depend on its sign. Both rings' frames are built in one call and the branches move in
-    one batched product (the move runs about once per sweep, so its Python overhead counts)."""
+    ``fixed``: ring atoms that stay (a fused ring's shared atoms); ``plane``: the atoms whose
+    least-squares plane reflects (default the ring; a fused ring's aromatic partner, none of whose
+    atoms moves, so that the map stays an involution). The plane's normal is the covariance's
+    eigenvector of least eigenvalue (the last right singular vector of the centred atoms: the same
+    plane, a quarter of the cost); the reflection does not depend on its sign. Both frames are
+    built in one call and the branches move in one batched product (the move runs about once per
+    sweep, so its Python overhead counts)."""
     pos = np.asarray(pos, dtype=np.float64)
     r = pos[ring]
-    c = r.mean(0)
-    d = r - c
+    ref = r if plane is None else pos[plane]
+    c = ref.mean(0)
+    d = ref - c
     normal = np.linalg.eigh(d.T @ d)[1][:, 0]
-    r_new = r - 2.0 * np.outer(d @ normal, normal)
+    r_new = r - 2.0 * np.outer((r - c) @ normal, normal)
+    if len(fixed):
+        keep = np.isin(np.asarray(ring), np.asarray(fixed))
+        r_new[keep] = r[keep]
     f = _frames(np.stack([r_new, r]))
     rots = np.matmul(f[0], f[1].transpose(0, 2, 1))  # [m, 3, 3], old frame -> new frame
     out = pos.copy()
@@ -167,9 +235,11 @@ def pucker_reporter(mol, ring: np.ndarray) -> tuple[int, int] | None:
     A ring flip swaps every substituent between axial and equatorial, so one well-chosen bond
     tells the two puckers apart: the exocyclic heavy substituent of highest canonical rank
     (``breakTies=False``) whose rank is unique among the ring's substituents (else the flip may
-    only swap two equivalent groups, a relabelling), on a ring atom that is not a nitrogen (an
-    N-substituent's position follows nitrogen inversion as well) and carries no second heavy
-    substituent (a gem pair is one axial and one equatorial in both puckers).
+    only swap two equivalent groups, a relabelling), on an sp3 ring atom (from sampler revision 12:
+    a substituent of a trigonal atom, such as a lactam's or a ketone's oxygen, or of a fused
+    ring's shared aromatic atom, stays near the ring's plane in both puckers, so it labels none)
+    that is not a nitrogen (an N-substituent's position follows nitrogen inversion as well) and
+    carries no second heavy substituent (a gem pair is one axial and one equatorial in both puckers).
     """
     from rdkit import Chem
 
@@ -184,7 +254,9 @@ def pucker_reporter(mol, ring: np.ndarray) -> tuple[int, int] | None:
     for a, _ in subs:
         heavy_on[a] = heavy_on.get(a, 0) + 1
     for a, s in sorted(subs, key=lambda p: -ranks[p[1]]):
-        if counts[ranks[s]] == 1 and mol.GetAtomWithIdx(a).GetAtomicNum() != 7 and heavy_on[a] == 1:
+        atom = mol.GetAtomWithIdx(a)
+        if (counts[ranks[s]] == 1 and atom.GetAtomicNum() != 7 and heavy_on[a] == 1
+                and atom.GetHybridization() == Chem.HybridizationType.SP3 and not atom.GetIsAromatic()):
             return a, s
     return None
 

@@ -195,7 +195,7 @@ class ReferenceMolecule:
         sample (:attr:`mirrored`) is the mirror image of the seed-based conformer with the negated
         torsions."""
         from geomgen.conformers.mmff import with_conformers
-        from geomgen.conformers.reference.ring_flip import flip_ring, flippable_rings
+        from geomgen.conformers.reference.ring_flip import flippable_rings
         from geomgen.conformers.torsions import set_torsions
 
         keep = np.arange(len(self.angles)) if n is None else np.linspace(0, len(self.angles) - 1, n).round().astype(int)
@@ -209,9 +209,9 @@ class ReferenceMolecule:
         pos = np.empty((len(keep), self.mol.GetNumAtoms(), 3))
         for bits, code in np.unique(np.stack([flipped.astype(np.int64), codes.astype(np.int64)], 1), axis=0):
             start = seed
-            for r, (ring, branches) in enumerate(rings):
+            for r, site in enumerate(rings):
                 if bits >> r & 1:
-                    start = flip_ring(start, ring, branches)
+                    start = site.flip(start)
             if system is not None:
                 start = apply_states(system, start, int(code))
             sel = (flipped == bits) & (codes == code)

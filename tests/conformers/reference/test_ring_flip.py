@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from geomgen.conformers import MMFF, dihedral_angles, embed_seed, parse_molecule
-from geomgen.conformers.reference.ring_flip import flip_ring, flippable_rings, ring_pucker_signs
+from geomgen.conformers.reference.ring_flip import axial, flip_ring, flippable_rings, pucker_reporter, ring_pucker_signs
 from geomgen.conformers.reference.sampler import SamplerConfig, sample_reference
 from geomgen.conformers.stereo import StereoGuard
 
@@ -90,18 +90,21 @@ def test_chains_from_either_chair_agree_with_flips_and_not_without():
     ("CC1(C)CCCCC1", [False]),  # a gem pair: one axial, one equatorial in both chairs
     ("CCOC(=O)C1CCN(S(C)(=O)=O)CC1", [True]),  # the 4-piperidine ester of val-00006
     ("CC[C@@H]1COCCN1C", [True]),  # the 2-ethylmorpholine of test-00095
+    ("CC1CCCC(=O)N1", [True]),  # a lactam: the methyl on its sp3 carbon
+    ("CN1CCCC1=O", [False]),  # the oxygen of a trigonal carbon stays in plane in both puckers (revision 12)
+    ("C[C@@H]1CCc2ccccc2O1", [True]),  # 2-methylchroman (fused, revision 12)
+    ("C1CCc2ccccc2C1", [False]),  # tetralin: the shared aromatic atoms label nothing
 ])
 def test_the_pucker_is_monitored_where_a_substituent_labels_it(smiles, monitored):
-    from geomgen.conformers.reference.ring_flip import axial, pucker_reporter
-
     mol = embed_seed(parse_molecule(smiles), seed=0)
     rings = flippable_rings(mol)
     assert [pucker_reporter(mol, ring) is not None for ring, _ in rings] == monitored
     x = mol.GetConformer().GetPositions()
-    for ring, branches in rings:
+    for site in rings:
+        ring, branches = site
         bond = pucker_reporter(mol, ring)
         if bond is not None:  # the flip moves the reporting substituent between axial and equatorial
-            assert axial(x, ring, bond)[0] != axial(flip_ring(x, ring, branches), ring, bond)[0]
+            assert axial(x, ring, bond)[0] != axial(flip_ring(x, ring, branches, site.fixed, site.plane), ring, bond)[0]
 
 
 def test_overdispersed_starts_cover_both_chairs_with_or_without_flip_moves():
@@ -184,3 +187,73 @@ def test_chains_from_either_chair_of_a_spiro_ring_agree_with_flips_and_not_witho
     assert 0.0 < from_eq < 0.3 and abs(from_eq - from_ax) < 0.06
     assert _axial_fraction(0.0, eq, mol, quad)[0] == 0.0
     assert _axial_fraction(0.0, ax, mol, quad)[0] == 1.0
+
+
+def test_rings_fused_to_one_aromatic_ring_flip_last_and_keep_the_aromatic_ring_fixed():
+    mol = parse_molecule("C1CCCCC1Cc1ccc2CCCCc2c1")  # an isolated cyclohexane, then a tetralin
+    sites = flippable_rings(mol)
+    assert [len(s.fixed) for s in sites] == [0, 2]
+    assert [len(s.fixed) for s in flippable_rings(mol, fused=False)] == [0]
+    fused = sites[1]
+    assert sorted(mol.GetAtomWithIdx(int(a)).GetIsAromatic() for a in fused[0]) == [False] * 4 + [True] * 2
+    assert set(fused.fixed.tolist()) < set(fused.plane.tolist()) and len(fused.plane) == 6
+    assert all(len(b) == 0 for a, b in zip(fused[0], fused[1]) if a in fused.fixed)
+    # two aromatic partners (a dihydrophenanthrene), an aromatic ring reached through a branch, a
+    # ring that is also spiro: left alone
+    assert flippable_rings(parse_molecule("C1Cc2ccccc2-c2ccccc21")) == []
+    assert flippable_rings(parse_molecule("C1CCc2ccccc2C1Cc1ccccc1C")) != []  # a benzyl on it is a plain branch
+    # a spiro indane: the tetrahydropyran flips (spiro), the indane's ring is both: left alone
+    assert [(len(s[0]), len(s.fixed)) for s in flippable_rings(parse_molecule("C1CC2(CCc3ccccc32)CCO1"))] == [(6, 0)]
+
+
+def test_a_fused_flip_is_an_exact_involution_that_keeps_the_aromatic_ring_and_the_stereo():
+    mol = embed_seed(parse_molecule("C[C@@H]1CCc2ccccc2O1"), seed=0)  # 2-methylchroman
+    site = flippable_rings(mol)[0]
+    ring, branches = site
+    rng = np.random.default_rng(2)
+    x = mol.GetConformer().GetPositions() + rng.normal(scale=0.02, size=(mol.GetNumAtoms(), 3))
+    y = site.flip(x)
+    np.testing.assert_allclose(site.flip(y), x, atol=1e-12)
+    still = sorted(set(range(mol.GetNumAtoms())) - set(ring.tolist()) - {int(a) for b in branches for a in b})
+    np.testing.assert_array_equal(y[still], x[still])  # the benzene ring, its hydrogens and the shared atoms
+    moving = set(ring.tolist()) - set(site.fixed.tolist())
+    assert (np.abs(y[sorted(moving)] - x[sorted(moving)]).max(axis=1) > 0.1).any()
+    bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
+    for i, j in bonds:  # lengths kept, up to the aromatic ring's wobble where a bond meets a shared atom
+        tol = 0.1 if {i, j} & set(site.fixed.tolist()) else 1e-9
+        assert abs(np.linalg.norm(y[i] - y[j]) - np.linalg.norm(x[i] - x[j])) < tol
+    bond = pucker_reporter(mol, ring)
+    assert axial(x, ring, bond)[0] != axial(y, ring, bond)[0]
+    assert StereoGuard(mol).ok(np.stack([x, y])).all()
+    n, h = x.size, 1e-6
+    jac = np.empty((n, n))
+    for k in range(n):
+        d = np.zeros(n)
+        d[k] = h
+        jac[:, k] = (site.flip(x + d.reshape(x.shape)) - site.flip(x - d.reshape(x.shape))).ravel() / (2 * h)
+    assert abs(np.linalg.det(jac)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_chains_from_either_half_chair_of_a_chroman_agree_with_flips_and_not_without():
+    """2-Methylchroman: the half-chair with the methyl pseudo-axial lies about 1.7 kcal/mol above
+    the other. Before revision 12 no move flipped a ring fused to a benzene ring, and chains kept
+    their start's half-chair for 2,000 sweeps (the negative control)."""
+    mol = embed_seed(parse_molecule("C[C@@H]1CCc2ccccc2O1"), seed=0)
+    site = flippable_rings(mol)[0]
+    ring = site[0]
+    bond = pucker_reporter(mol, ring)
+    mmff = MMFF(mol)
+    seed = mol.GetConformer().GetPositions()
+    other = mmff.minimize(site.flip(seed), max_iters=500)[0]
+
+    def axial_fraction(flips, start):
+        cfg = SamplerConfig(seed=0, n_chains=2, warmup_sweeps=100, round_sweeps=200, min_sweeps=2000, max_sweeps=2000,
+                            ring_flips_per_sweep=flips)
+        res = sample_reference(mol, cfg, starts=np.stack([start, start]))
+        return float(axial(res.positions, ring, bond).mean()), res.diagnostics
+
+    a, diag = axial_fraction(1.0, seed)
+    b, _ = axial_fraction(1.0, other)
+    assert diag["n_flippable_rings"] == 1 and diag["ring_flip_acceptance"] > 0.01
+    assert 0.0 < a < 0.3 and 0.0 < b < 0.3 and abs(a - b) < 0.06
+    assert {axial_fraction(0.0, seed)[0], axial_fraction(0.0, other)[0]} == {0.0, 1.0}

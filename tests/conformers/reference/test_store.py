@@ -264,3 +264,24 @@ def test_spiro_ring_flips_are_stored_and_rebuilt(tmp_path):
     bond = pucker_reporter(m.mol, ring)
     pos = np.stack([c.GetPositions() for c in m.conformers().GetConformers()])
     np.testing.assert_array_equal(axial(pos, ring, bond) != axial(m.mol.GetConformer().GetPositions(), ring, bond)[0], bit == 1)
+
+
+def test_fused_ring_flips_are_stored_and_rebuilt(tmp_path):
+    """2-Fluorotetralin (sampler revision 12): the ring fused to the benzene ring flips between its
+    half-chairs, its bit is the fluorine's axial/equatorial swap against the seed, and the rebuilt
+    conformers carry it with the benzene ring where the seed has it."""
+    from geomgen.conformers.reference.ring_flip import axial, flippable_rings, pucker_reporter
+
+    csv_path = _csv(tmp_path, [("m0", "F[C@@H]1CCc2ccccc2C1")])
+    cfg = dict(TINY, n_samples=40, round_sweeps=300, min_sweeps=300, max_sweeps=300, ring_flips_per_sweep=1.0)
+    build_reference_set(csv_path, tmp_path / "w", cfg, jobs=1, progress=False)
+    assemble(csv_path, tmp_path / "w", tmp_path / "ref.npz")
+    (m,) = load_reference_set(str(tmp_path / "ref.npz"))
+    (site,) = flippable_rings(m.mol)
+    assert len(site.fixed) == 2 and set(m.ring_flipped.tolist()) == {0, 1}
+    ring = site[0]
+    bond = pucker_reporter(m.mol, ring)
+    seed = m.mol.GetConformer().GetPositions()
+    pos = np.stack([c.GetPositions() for c in m.conformers().GetConformers()])
+    np.testing.assert_array_equal(axial(pos, ring, bond) != axial(seed, ring, bond)[0], m.ring_flipped == 1)
+    np.testing.assert_allclose(pos[:, site.plane], np.broadcast_to(seed[site.plane], pos[:, site.plane].shape), atol=1e-6)

@@ -19,6 +19,8 @@ def _ref(smiles: str, revision: int, flips: float = 1.0, version: int = 4):
     ("CC1CCC2(CC1)CCCC2", 11, 1.0, 0, True),  # spiro rings: held before revision 12
     ("CC1CCC2(CC1)CCCC2", 12, 1.0, 2, False),  # and flipped from it
     ("C1CCC2CCCCC2C1", 12, 1.0, 0, True),  # decalin: fused, held
+    ("CC1CCc2ccccc2C1", 11, 1.0, 0, True),  # a tetralin: held before revision 12
+    ("CC1CCc2ccccc2C1", 12, 1.0, 1, False),  # and flipped from it
     ("CC1CC1c1ccccc1", 12, 1.0, 0, False),  # a cyclopropane has one conformation
 ])
 def test_flipped_and_held_rings_follow_the_build_revision(smiles, revision, flips, n_flip, held):

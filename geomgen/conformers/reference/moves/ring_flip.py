@@ -1,5 +1,5 @@
 r"""Ring-flip moves: the chair-to-chair involution of
-:mod:`~geomgen.conformers.reference.ring_flip` on a random isolated or spiro saturated ring, unit Jacobian,
+:mod:`~geomgen.conformers.reference.ring_flip` on a random isolated, spiro or benzo-fused saturated ring, unit Jacobian,
 accepted with :math:`\min(1, \pi_r(F x)/\pi_r(x))`.
 
 A ring's pucker is a monitored discrete state when one substituent labels it as a quantity
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from geomgen.conformers.reference.moves.base import Move
 from geomgen.conformers.reference.options import Option
-from geomgen.conformers.reference.ring_flip import axial, flip_ring, flippable_rings, pucker_reporter
+from geomgen.conformers.reference.ring_flip import axial, flippable_rings, pucker_reporter
 
 
 class RingFlipMove(Move):
@@ -26,7 +26,7 @@ class RingFlipMove(Move):
     name = "ring_flip"
     rate_option = "ring_flips_per_sweep"
     options = (
-        Option("ring_flips_per_sweep", 0.0, "expected ring-flip moves per sweep on isolated and spiro saturated rings (a Poisson "
+        Option("ring_flips_per_sweep", 0.0, "expected ring-flip moves per sweep on isolated, spiro and aryl-fused saturated rings (a Poisson "
                                             "number; chair to chair); 0 for none (default 0): without them a chain keeps "
                                             "the ring pucker of its start.", ("--ring-flips",), low=0.0),
     )
@@ -48,12 +48,10 @@ class RingFlipMove(Move):
         return len(self.sites)
 
     def flip_site(self, pos, k: int):
-        ring, branches = self.sites[k]
-        return flip_ring(pos, ring, branches)
+        return self.sites[k].flip(pos)
 
     def step(self, rung, adapt: bool = False) -> None:
-        ring, branches = self.rings[int(rung.rng.integers(len(self.rings)))]
-        self.metropolis(rung, flip_ring(rung.pos, ring, branches))
+        self.metropolis(rung, self.rings[int(rung.rng.integers(len(self.rings)))].flip(rung.pos))
 
     @property
     def monitored(self) -> list[int]:
