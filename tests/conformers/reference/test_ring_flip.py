@@ -21,6 +21,17 @@ def _bond_lengths_and_angles(mol, pos):
     return np.array(lengths), np.array(angles)
 
 
+def _abs_jacobian_det(f, x: np.ndarray, h: float = 1e-6) -> float:
+    """|det df/dx| at ``x`` by central differences over every coordinate."""
+    n = x.size
+    jac = np.empty((n, n))
+    for k in range(n):
+        d = np.zeros(n)
+        d[k] = h
+        jac[:, k] = (f(x + d.reshape(x.shape)) - f(x - d.reshape(x.shape))).ravel() / (2 * h)
+    return abs(np.linalg.det(jac))
+
+
 def test_flippable_rings_are_isolated_saturated_rings():
     assert [len(r) for r, _ in flippable_rings(parse_molecule("C1CCCCC1c1ccccc1"))] == [6]  # not the phenyl
     assert flippable_rings(parse_molecule("C1CCC2CCCCC2C1")) == []  # decalin: fused
@@ -40,14 +51,7 @@ def test_flip_is_an_exact_volume_preserving_involution_that_keeps_geometry_and_s
     for before, after in zip(_bond_lengths_and_angles(mol, x), _bond_lengths_and_angles(mol, y)):
         np.testing.assert_allclose(after, before, atol=1e-10)
     assert StereoGuard(mol).ok(np.stack([x, y])).all()
-    # |det dF/dx| = 1 (central differences over every coordinate)
-    n, h = x.size, 1e-6
-    jac = np.empty((n, n))
-    for k in range(n):
-        d = np.zeros(n)
-        d[k] = h
-        jac[:, k] = (flip_ring(x + d.reshape(x.shape), ring, branches) - flip_ring(x - d.reshape(x.shape), ring, branches)).ravel() / (2 * h)
-    assert abs(np.linalg.det(jac)) == pytest.approx(1.0, abs=1e-6)
+    assert _abs_jacobian_det(lambda p: flip_ring(p, ring, branches), x) == pytest.approx(1.0, abs=1e-6)
 
 
 def _axial_fraction(flips: float, start: np.ndarray, mol, quad) -> tuple[float, dict]:
@@ -160,13 +164,7 @@ def test_a_spiro_flip_is_an_exact_involution_that_carries_the_other_ring_rigidly
         for before, after in zip(_bond_lengths_and_angles(mol, x), _bond_lengths_and_angles(mol, y)):
             np.testing.assert_allclose(after, before, atol=1e-10)
         assert StereoGuard(mol).ok(np.stack([x, y])).all()
-        n, h = x.size, 1e-6
-        jac = np.empty((n, n))
-        for k in range(n):
-            d = np.zeros(n)
-            d[k] = h
-            jac[:, k] = (flip_ring(x + d.reshape(x.shape), ring, branches) - flip_ring(x - d.reshape(x.shape), ring, branches)).ravel() / (2 * h)
-        assert abs(np.linalg.det(jac)) == pytest.approx(1.0, abs=1e-6)
+        assert _abs_jacobian_det(lambda p, ring=ring, branches=branches: flip_ring(p, ring, branches), x) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_chains_from_either_chair_of_a_spiro_ring_agree_with_flips_and_not_without():
@@ -225,13 +223,7 @@ def test_a_fused_flip_is_an_exact_involution_that_keeps_the_aromatic_ring_and_th
     bond = pucker_reporter(mol, ring)
     assert axial(x, ring, bond)[0] != axial(y, ring, bond)[0]
     assert StereoGuard(mol).ok(np.stack([x, y])).all()
-    n, h = x.size, 1e-6
-    jac = np.empty((n, n))
-    for k in range(n):
-        d = np.zeros(n)
-        d[k] = h
-        jac[:, k] = (site.flip(x + d.reshape(x.shape)) - site.flip(x - d.reshape(x.shape))).ravel() / (2 * h)
-    assert abs(np.linalg.det(jac)) == pytest.approx(1.0, abs=1e-6)
+    assert _abs_jacobian_det(site.flip, x) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_chains_from_either_half_chair_of_a_chroman_agree_with_flips_and_not_without():
