@@ -1,4 +1,4 @@
-r"""Ring-flip moves: an exact Metropolis move between the puckers of an isolated or spiro saturated ring.
+r"""Ring-flip moves: an exact Metropolis move between the puckers of an isolated, spiro or aryl-fused saturated ring.
 
 A chair of a cyclohexane, piperidine or morpholine ring turns into the other chair over a
 barrier of about 10 kcal/mol: rigid torsion moves and Langevin steps at 300 K never cross it, so
