@@ -100,6 +100,36 @@ SPLIT_CONFIGS = {
 }
 
 
+def outdated_by(ref) -> str | None:
+    """Why a stored reference is not what the current sampler would sample for its molecule, or
+    None: the revision-12 changes that a molecule of an earlier build concerns.
+
+    * a spiro ring or a saturated ring fused to one aromatic ring (``ring_flip.flippable_rings``):
+      every chain kept the seed's pucker, and so did the verification rerun, whose seed rings come
+      from the same ring library (three of three such labels rebuilt at revision 12 were
+      contradicted, ``evaluation/conformers/compare_references_r12.md``);
+    * a ring flipped by the sampler whose pucker an in-plane substituent "labelled"
+      (``pucker_reporter(..., sp3_only=False)``): the store rebuilds its flipped samples in the
+      seed's pucker, so the reference conformers are wrong where the torsions are right.
+
+    ``ref``: anything with ``mol`` and ``diagnostics`` (a ``ReferenceMolecule``).
+    """
+    from geomgen.conformers.reference.ring_flip import flippable_rings, pucker_reporter
+
+    d = ref.diagnostics
+    if (d.get("sampler_version", 0), d.get("sampler_revision", 0)) >= (SAMPLER_VERSION, 12):
+        return None
+    mol = ref.mol
+    old = flippable_rings(mol, spiro=False, fused=False)
+    if len(flippable_rings(mol)) > len(old):
+        return "a spiro or aryl-fused ring held at the seed's pucker (built before revision 12)"
+    if d.get("config", {}).get("ring_flips_per_sweep", 0) > 0:
+        for ring, _ in old:
+            if pucker_reporter(mol, ring, sp3_only=False) != pucker_reporter(mol, ring):
+                return "flipped samples rebuilt in the seed's pucker (an in-plane pucker label, built before revision 12)"
+    return None
+
+
 def ring_flip_bits(mol, positions: np.ndarray) -> np.ndarray:
     """Per sample ``[S]`` (uint8), bit r set when ring r of
     :func:`~geomgen.conformers.reference.ring_flip.flippable_rings` is in the other pucker than in

@@ -228,7 +228,7 @@ def ring_pucker_signs(pos: np.ndarray, ring: np.ndarray) -> tuple[int, ...]:
 AXIAL_COSINE = 0.6
 
 
-def pucker_reporter(mol, ring: np.ndarray) -> tuple[int, int] | None:
+def pucker_reporter(mol, ring: np.ndarray, sp3_only: bool = True) -> tuple[int, int] | None:
     """The ``(ring atom, substituent)`` bond whose axial/equatorial position labels the pucker of
     ``ring``, or None when no bond labels it as a quantity.
 
@@ -240,6 +240,7 @@ def pucker_reporter(mol, ring: np.ndarray) -> tuple[int, int] | None:
     ring's shared aromatic atom, stays near the ring's plane in both puckers, so it labels none)
     that is not a nitrogen (an N-substituent's position follows nitrogen inversion as well) and
     carries no second heavy substituent (a gem pair is one axial and one equatorial in both puckers).
+    ``sp3_only=False`` is the rule of revisions up to 11 (any ring atom but a nitrogen).
     """
     from rdkit import Chem
 
@@ -256,7 +257,7 @@ def pucker_reporter(mol, ring: np.ndarray) -> tuple[int, int] | None:
     for a, s in sorted(subs, key=lambda p: -ranks[p[1]]):
         atom = mol.GetAtomWithIdx(a)
         if (counts[ranks[s]] == 1 and atom.GetAtomicNum() != 7 and heavy_on[a] == 1
-                and atom.GetHybridization() == Chem.HybridizationType.SP3 and not atom.GetIsAromatic()):
+                and (not sp3_only or (atom.GetHybridization() == Chem.HybridizationType.SP3 and not atom.GetIsAromatic()))):
             return a, s
     return None
 

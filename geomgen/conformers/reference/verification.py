@@ -443,7 +443,10 @@ def verified_ids(reports, references: dict) -> tuple[dict[str, set], dict[str, s
 
     A report's record counts only for the ensemble it judged: the reference of that split and id
     in ``references`` must carry the record's stored seed and CPU seconds, so a molecule rebuilt
-    since its verification is neither judged nor verified.
+    since its verification is neither judged nor verified. A reference that the current sampler
+    would sample otherwise (:func:`~geomgen.conformers.reference.build.outdated_by`: a ring it now
+    flips, or flipped samples rebuilt in the wrong pucker) is judged but not verified: its rerun
+    shared its blind spot.
 
     Args:
         reports: parsed verification reports (``verify_references.py``'s JSON: a ``molecules``
@@ -453,6 +456,8 @@ def verified_ids(reports, references: dict) -> tuple[dict[str, set], dict[str, s
     Returns:
         ``(judged, agreed)``: split -> set of ids.
     """
+    from geomgen.conformers.reference.build import outdated_by
+
     judged: dict[str, set] = {}
     agreed: dict[str, set] = {}
     for report in reports:
@@ -462,7 +467,7 @@ def verified_ids(reports, references: dict) -> tuple[dict[str, set], dict[str, s
                     m.get("stored_cpu_seconds") != ref.diagnostics.get("cpu_seconds"):
                 continue
             judged.setdefault(m["split"], set()).add(m["id"])
-            if m.get("agrees"):
+            if m.get("agrees") and not (getattr(ref, "mol", None) is not None and outdated_by(ref)):
                 agreed.setdefault(m["split"], set()).add(m["id"])
     return judged, agreed
 

@@ -394,6 +394,30 @@ def test_verified_ids_count_a_record_only_for_the_ensemble_it_judged(tmp_path, m
         mod.main(["--all-molecules", "--verified-only"])
 
 
+@pytest.mark.parametrize("smiles, revision, flips, outdated", [
+    ("CC1CCc2ccccc2C1", 11, 1.0, "aryl-fused"),  # a tetralin: its half-chair was held
+    ("CC1CCC2(CC1)CCCC2", 11, 1.0, "spiro"),
+    ("CC1CCc2ccccc2C1", 12, 1.0, None),
+    ("CN1CCCC1=O", 11, 1.0, "in-plane"),  # the lactam oxygen labelled the pucker
+    ("CN1CCCC1=O", 11, 0.0, None),  # nothing was flipped, so nothing was rebuilt wrongly
+    ("CC1CCCCC1", 11, 1.0, None),
+])
+def test_outdated_references_are_judged_but_not_verified(smiles, revision, flips, outdated):
+    from types import SimpleNamespace
+
+    from geomgen.conformers import parse_molecule
+    from geomgen.conformers.reference.build import outdated_by
+
+    ref = SimpleNamespace(id="a", converged=True, mol=parse_molecule(smiles), diagnostics={
+        "seed": 1, "cpu_seconds": 10.0, "sampler_version": 4, "sampler_revision": revision,
+        "config": {"ring_flips_per_sweep": flips}})
+    reason = outdated_by(ref)
+    assert (reason is None) if outdated is None else (outdated in reason)
+    report = {"molecules": [{"split": "test", "id": "a", "stored_seed": 1, "stored_cpu_seconds": 10.0, "agrees": True}]}
+    judged, agreed = V.verified_ids([report], {"test": {"a": ref}})
+    assert judged == {"test": {"a"}} and agreed == ({} if outdated else {"test": {"a"}})
+
+
 def test_basin_record_compares_the_runs_lowest_basins():
     script = _script()
     got = script.basin_record({"basin_sample_min": -2.0}, {"basin_sample_min": -3.125})
