@@ -491,14 +491,14 @@ def rerun(mol_id: str, mol, config: dict, seed: int) -> dict:
     ``config``."""
     from rdkit import Chem
 
-    from geomgen.conformers.reference.build import sample_molecule
+    from geomgen.conformers.reference.build import SAMPLER_REVISION, SAMPLER_VERSION, sample_molecule
 
     m = Chem.Mol(mol)
     m.RemoveAllConformers()
     rec = sample_molecule(mol_id, m, dict(config), seed)
     if not rec["ok"]:
         rec["smiles"] = Chem.MolToSmiles(Chem.RemoveHs(m))
-    rec.update(seed=int(seed), config=dict(config))
+    rec.update(seed=int(seed), config=dict(config), sampler_version=SAMPLER_VERSION, sampler_revision=SAMPLER_REVISION)
     return rec
 
 
@@ -515,10 +515,15 @@ def write_rerun(work_dir, rec: dict) -> None:
 
 def cached_rerun(work_dir, mol_id: str, seed: int, config: dict) -> dict | None:
     """The :func:`rerun` record of ``mol_id`` in ``work_dir`` if it was sampled with exactly
-    ``seed`` and ``config`` (or a config that gives the same run, :func:`_same_run`; else None: it
-    has to run again)."""
+    ``seed`` and ``config`` (or a config that gives the same run, :func:`_same_run`) by the
+    current sampler version and revision (else None: it has to run again; a run of an earlier
+    revision lacks its moves, e.g. revision 12's flips of fused rings)."""
     import json
     from pathlib import Path
+
+    from geomgen.conformers.reference.build import SAMPLER_REVISION, SAMPLER_VERSION
+
+    current = (SAMPLER_VERSION, SAMPLER_REVISION)
 
     work = Path(work_dir)
     npz, fail = work / f"{mol_id}.npz", work / f"{mol_id}.fail.json"
@@ -526,10 +531,12 @@ def cached_rerun(work_dir, mol_id: str, seed: int, config: dict) -> dict | None:
         with np.load(npz) as z:
             arrays = {k: z[k] for k in z.files}
         diag = json.loads(str(arrays["diagnostics"]))
-        if diag.get("seed") == seed and _same_run(diag.get("config") or {}, dict(config), diag.get("gave_up_on")):
+        if (diag.get("seed") == seed and (diag.get("sampler_version"), diag.get("sampler_revision")) == current
+                and _same_run(diag.get("config") or {}, dict(config), diag.get("gave_up_on"))):
             return {"id": mol_id, "ok": True, "arrays": arrays, "diagnostics": diag, "seed": seed, "config": dict(config)}
     elif fail.exists():
         rec = json.loads(fail.read_text())
-        if rec.get("seed") == seed and rec.get("config") == dict(config):
+        if (rec.get("seed") == seed and rec.get("config") == dict(config)
+                and (rec.get("sampler_version"), rec.get("sampler_revision")) == current):
             return rec
     return None

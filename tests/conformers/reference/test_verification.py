@@ -442,3 +442,20 @@ def test_unjudged_drops_only_molecules_judged_in_their_current_ensemble(tmp_path
     left = _script().unjudged(pools, refs, [path])
     assert [r.id for r in left["test"]] == ["c"] and [r.id for r in left["val"]] == ["a"]
     assert _script().unjudged(pools, refs, []) == pools
+
+
+def test_a_cached_rerun_of_another_sampler_revision_is_sampled_again(tmp_path, monkeypatch):
+    """Nineteenth round: a revision-12 reference (fused rings flip) was judged against a cached
+    revision-11 rerun of the same seed and settings, which had no such flips. The cache now keys on
+    the sampler's version and revision too."""
+    from geomgen.conformers.reference import build as B
+
+    ref = _tiny_reference(tmp_path)
+    script = _script()
+    work = tmp_path / "verify"
+    with ThreadPoolExecutor(1) as ex:
+        script.main(["--reference", str(ref), "--all-labels", "--work", str(work), "--no-progress", "--sample", "5",
+                     "--seed", "1", "-o", str(tmp_path / "one.md")], executor=ex)
+    assert V.cached_rerun(work / "tiny", "m0", 7 + 1001, TINY) is not None
+    monkeypatch.setattr(B, "SAMPLER_REVISION", B.SAMPLER_REVISION + 1)
+    assert V.cached_rerun(work / "tiny", "m0", 7 + 1001, TINY) is None
