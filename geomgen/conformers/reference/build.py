@@ -106,9 +106,9 @@ def outdated_by(ref) -> str | None:
 
     * a spiro ring or a saturated ring fused to one aromatic ring (``ring_flip.flippable_rings``):
       every chain kept the seed's pucker, and so did the verification rerun, whose seed rings come
-      from the same ring library (the first three such labels rebuilt at revision 12, two of them
-      verified, were contradicted: ``evaluation/conformers/compare_references_r12_val.md``,
-      ``compare_references_r12_test.md``);
+      from the same ring library (the first five such labels rebuilt at revision 12, four of them
+      verified, were all contradicted: ``evaluation/conformers/compare_references_r12_val.md``,
+      ``compare_references_r12_test.md``, ``compare_references_r12_drugs.md``);
     * a ring flipped by the sampler whose pucker an in-plane substituent "labelled"
       (``pucker_reporter(..., sp3_only=False)``): the store rebuilds its flipped samples in the
       seed's pucker, so the reference conformers are wrong where the torsions are right.
