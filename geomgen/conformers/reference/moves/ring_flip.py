@@ -1,5 +1,5 @@
 r"""Ring-flip moves: the chair-to-chair involution of
-:mod:`~geomgen.conformers.reference.ring_flip` on a random isolated, spiro or benzo-fused saturated ring, unit Jacobian,
+:mod:`~geomgen.conformers.reference.ring_flip` on a random isolated, spiro or aryl-fused saturated ring, unit Jacobian,
 accepted with :math:`\min(1, \pi_r(F x)/\pi_r(x))`.
 
 A ring's pucker is a monitored discrete state when one substituent labels it as a quantity
