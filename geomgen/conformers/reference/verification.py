@@ -205,7 +205,8 @@ def _state_agrees(difference, state_tolerance: float):
 
 
 def compare(stored, rerun, w1_floor: float = W1_FLOOR, w1_factor: float = W1_FACTOR,
-            state_tolerance: float = STATE_TOLERANCE, noise: bool = False, mirror: bool | None = None) -> dict:
+            state_tolerance: float = STATE_TOLERANCE, noise: bool = False, mirror: bool | None = None,
+            unshared_states_disagree: bool = True) -> dict:
     r"""Compare a stored reference ensemble with a rerun of the sampler (see the module docstring).
 
     Args:
@@ -223,6 +224,9 @@ def compare(stored, rerun, w1_floor: float = W1_FLOOR, w1_factor: float = W1_FAC
             diagnostic next to the rule, not a replacement of it.
         mirror (bool, optional): compare the mirror-averaged ensembles (:func:`mirror_average`);
             default: when both were sampled with mirror moves (:func:`mirror_sampled`).
+        unshared_states_disagree (bool): a state that only one side monitors makes the molecule
+            disagree (default: the two runs of one sampler revision monitor the same states); with
+            False it is listed and not judged (two revisions, the newer monitoring more states).
 
     Shapes:
         ``torsion_atoms: [T, 4]``, ``angles: [S, T]`` and ``[S', T]``, ``symmetry: [T]``.
@@ -268,16 +272,17 @@ def compare(stored, rerun, w1_floor: float = W1_FLOOR, w1_factor: float = W1_FAC
     for name in list(s_pop) + [n for n in r_pop if n not in s_pop]:
         a, b = s_pop.get(name), r_pop.get(name)
         d = None if a is None or b is None else abs(a - b)
-        out["states"].append({"name": name, "stored": a, "rerun": b, "difference": d,
+        judged = d is not None or unshared_states_disagree
+        out["states"].append({"name": name, "stored": a, "rerun": b, "difference": d, "judged": judged,
                               "agrees": d is not None and bool(_state_agrees(d, state_tolerance))})
-        diffs.append(math.inf if d is None else d)
+        if judged:
+            diffs.append(math.inf if d is None else d)
     if diffs and math.isfinite(max(diffs)):
         out["worst_state_difference"] = float(max(diffs))
-    out["agrees"] = (out["mismatch"] is None and all(t["agrees"] for t in out["torsions"])
-                     and all(s["agrees"] for s in out["states"]))
+    states_agree = all(s["agrees"] for s in out["states"] if s["judged"])
+    out["agrees"] = out["mismatch"] is None and all(t["agrees"] for t in out["torsions"]) and states_agree
     if noise:
-        out["agrees_within_noise"] = (out["mismatch"] is None and all(t["within_noise"] for t in out["torsions"])
-                                      and all(s["agrees"] for s in out["states"]))
+        out["agrees_within_noise"] = out["mismatch"] is None and all(t["within_noise"] for t in out["torsions"]) and states_agree
     return out
 
 

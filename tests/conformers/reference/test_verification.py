@@ -459,3 +459,21 @@ def test_a_cached_rerun_of_another_sampler_revision_is_sampled_again(tmp_path, m
     assert V.cached_rerun(work / "tiny", "m0", 7 + 1001, TINY) is not None
     monkeypatch.setattr(B, "SAMPLER_REVISION", B.SAMPLER_REVISION + 1)
     assert V.cached_rerun(work / "tiny", "m0", 7 + 1001, TINY) is None
+
+
+def test_a_state_only_one_side_monitors_disagrees_unless_told_otherwise():
+    """Two runs of one revision monitor the same states, so a missing one is a disagreement; two
+    revisions (compare_references.py) list it without judging it, in both verdicts."""
+    from types import SimpleNamespace
+
+    def ens(states, pops):
+        return SimpleNamespace(torsion_atoms=np.array([[0, 1, 2, 3]]), symmetry=np.array([1]),
+                               angles=np.zeros((50, 1)), diagnostics={"w1": [0.0], "state_names": states,
+                                                                      "state_population": pops})
+
+    old, new = ens(["amide-0"], [0.5]), ens(["amide-0", "ring-0"], [0.52, 0.3])
+    strict = V.compare(old, new, noise=True)
+    assert not strict["agrees"] and not strict["agrees_within_noise"] and strict["worst_state_difference"] is None
+    loose = V.compare(old, new, noise=True, unshared_states_disagree=False)
+    assert loose["agrees"] and loose["agrees_within_noise"] and loose["worst_state_difference"] == pytest.approx(0.02)
+    assert [s["judged"] for s in loose["states"]] == [True, False]
