@@ -17,6 +17,8 @@ chain, the state populations and the E/Z-flip and dart acceptances. Settings:
 * ``dart-flips``: darts that carry those sites (``dart_flips``: a jump between darts in different
   states flips them too; the evaluation setting from revision 11);
 * ``no-dart-flips``: darts that do not (revision 10);
+* ``frame-carried``: a fused ring's flip carries every branch by its atom's frame (revision 12;
+  ``ring_flip_mirror=False``) instead of mirroring the branches without a stereocentre (revision 13);
 * ``hrex4-partial``: a 4-rung Hamiltonian ladder per chain that scales to zero, on its top rung,
   the torsion terms of the rotatable bonds and of the partial double bonds (amides, esters, acids:
   ``ladder_bonds="rotatable+partial"``) and the intramolecular electrostatics, so that the upper
@@ -39,6 +41,7 @@ SETTINGS = {
     "no-darts": dict(dart_moves_per_sweep=0.0),
     "dart-flips": dict(dart_flips=True),
     "no-dart-flips": dict(dart_flips=False),
+    "frame-carried": dict(ring_flip_mirror=False),
     "hrex4-partial": dict(n_replicas=4, lambda_min=0.0, ladder_bonds="rotatable+partial", ladder_terms="torsion+electrostatic"),
 }
 
@@ -59,6 +62,7 @@ def run_one(split: str, mol_id: str, smiles: str, setting: str, seconds: float, 
             "state_names": d.get("state_names", []), "state_population": d.get("state_population", []),
             "state_ess_min": state_ess, "state_ess_per_cpu_s": state_ess / cpu, "torsion_ess_min": d["ess_min"],
             "torsion_ess_per_cpu_s": d["ess_min"] / cpu, "flip_acceptance": d.get("amide_flip_acceptance"),
+            "ring_flip_acceptance": d.get("ring_flip_acceptance") if d.get("n_flippable_rings") else None,
             "dart_acceptance": d.get("dart_acceptance") if d.get("n_darts") else None,
             "swap_acceptance": d.get("swap_acceptance"), "converged": d["converged"]}
 
@@ -85,19 +89,20 @@ def markdown(rows: list[dict], command: str) -> str:
         "state and of the slowest torsion, per CPU second (in brackets: against the first setting on that molecule).",
         "",
         "| molecule | setting | CPU s | sweeps / chain | state ESS / CPU s | torsion ESS / CPU s | state populations "
-        "| flip acceptance | dart acceptance | converged |",
-        "|---|---|---:|---:|---:|---:|---|---:|---:|---|",
+        "| E/Z flip acceptance | ring flip acceptance | dart acceptance | converged |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|",
     ]
     for r in rows:
         if r.get("error"):
-            lines.append(f"| {r['id']} | {r['setting']} | failed: {r['error']} | | | | | | | |")
+            lines.append(f"| {r['id']} | {r['setting']} | failed: {r['error']} | | | | | | | | |")
             continue
         b = base.get(r["id"])
         pops = ", ".join(f"{n} {p:.2f}" for n, p in zip(r["state_names"], r["state_population"])) or "-"
         lines.append(f"| {r['id']} `{r['smiles']}` | {r['setting']} | {r['cpu_seconds']:.0f} | {r['sweeps']} | "
                      f"{r['state_ess_per_cpu_s']:.3f}{_ratio(r, b, 'state_ess_per_cpu_s')} | "
                      f"{r['torsion_ess_per_cpu_s']:.3f}{_ratio(r, b, 'torsion_ess_per_cpu_s')} | "
-                     f"{pops} | {_rate(r['flip_acceptance'])} | {_rate(r.get('dart_acceptance'))} | "
+                     f"{pops} | {_rate(r['flip_acceptance'])} | {_rate(r.get('ring_flip_acceptance'))} | "
+                     f"{_rate(r.get('dart_acceptance'))} | "
                      f"{'yes' if r['converged'] else 'no'} |")
     return "\n".join(lines) + "\n"
 

@@ -190,7 +190,8 @@ class ReferenceMolecule:
 
     def conformers(self, n: int | None = None):
         """Reference conformers rebuilt from the samples: the sampled torsions set on the seed,
-        with the rings a sample has flipped (:attr:`ring_flipped`) flipped on the seed first, then
+        with the rings a sample has flipped (:attr:`ring_flipped`) flipped on the seed first (by the
+        map of the sampler revision that built it), then
         its amide-like bonds and nitrogens put in its :attr:`states` (where recorded); a mirrored
         sample (:attr:`mirrored`) is the mirror image of the seed-based conformer with the negated
         torsions."""
@@ -205,7 +206,10 @@ class ReferenceMolecule:
         codes = np.zeros(len(keep), np.uint32) if self.states is None else np.asarray(self.states, dtype=np.uint32)[keep]
         system = self._state_system() if self.states is not None else None
         seed = self.mol.GetConformer().GetPositions()
-        rings = flippable_rings(self.mol) if flipped.any() else []
+        # the map the sampler flipped with: fused rings' branches mirrored from revision 13 on
+        revision = (self.diagnostics.get("sampler_version", 0), self.diagnostics.get("sampler_revision", 0))
+        mirror = revision >= (4, 13) and self.diagnostics.get("config", {}).get("ring_flip_mirror", True)
+        rings = flippable_rings(self.mol, mirror=mirror) if flipped.any() else []
         pos = np.empty((len(keep), self.mol.GetNumAtoms(), 3))
         for bits, code in np.unique(np.stack([flipped.astype(np.int64), codes.astype(np.int64)], 1), axis=0):
             start = seed

@@ -249,3 +249,39 @@ def test_chains_from_either_half_chair_of_a_chroman_agree_with_flips_and_not_wit
     assert diag["n_flippable_rings"] == 1 and diag["ring_flip_acceptance"] > 0.01
     assert 0.0 < a < 0.3 and 0.0 < b < 0.3 and abs(a - b) < 0.06
     assert {axial_fraction(0.0, seed)[0], axial_fraction(0.0, other)[0]} == {0.0, 1.0}
+
+
+def test_a_fused_flip_mirrors_the_branches_without_stereocentres_and_stays_exact():
+    """Revision 13: the moving side's branches are reflected through the aromatic plane, except
+    at (potential) stereocentres, which their frames carry; the map stays an exact involution."""
+    mol = embed_seed(parse_molecule("CCCN1C(=O)c2ccccc2N[C@H]1c1ccccc1"), seed=0)  # val-00040
+    site = flippable_rings(mol)[0]
+    ring, branches = site
+    stereo = int(next(a.GetIdx() for a in mol.GetAtoms() if a.GetChiralTag() != a.GetChiralTag().CHI_UNSPECIFIED))
+    assert stereo in ring.tolist() and int(np.flatnonzero(ring == stereo)[0]) not in site.mirror.tolist()
+    assert sorted(int(ring[k]) for k in site.mirror) == sorted(int(a) for a, b in zip(ring, branches) if len(b) and a != stereo)
+    assert flippable_rings(mol, mirror=False)[0].mirror.size == 0
+    # an unassigned centre is a stereocentre too (2-methylchroman written without stereo)
+    chroman = parse_molecule("CC1CCc2ccccc2O1")
+    site2 = flippable_rings(chroman)[0]
+    assert all(len(site2[1][k]) == 2 for k in site2.mirror)  # only the two CH2 groups
+    rng = np.random.default_rng(3)
+    x = mol.GetConformer().GetPositions() + rng.normal(scale=0.02, size=(mol.GetNumAtoms(), 3))
+    y = site.flip(x)
+    np.testing.assert_allclose(site.flip(y), x, atol=1e-12)
+    assert StereoGuard(mol).ok(np.stack([x, y])).all()
+    assert _abs_jacobian_det(site.flip, x) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_fused_flip_of_an_achiral_ring_lands_on_the_mirror_image_minimum():
+    """Diazepam has no stereocentre: with its branches mirrored, the flip of a minimum is the
+    mirror image of that minimum up to the benzene ring's small departure from its plane, so it
+    costs about 1 kcal/mol; carried by their frames (revision 12), the phenyl and the carbonyl
+    land against the ring system and it costs about 50."""
+    mol = embed_seed(parse_molecule("CN1C(=O)CN=C(c2ccccc2)c2cc(Cl)ccc21"), seed=0)
+    mmff = MMFF(mol)
+    x = mmff.minimize(mol.GetConformer().GetPositions())[0]
+    e = mmff.energy(x)
+    mirrored, carried = flippable_rings(mol)[0], flippable_rings(mol, mirror=False)[0]
+    assert mmff.energy(mirrored.flip(x)) - e < 2.0
+    assert mmff.energy(carried.flip(x)) - e > 20.0

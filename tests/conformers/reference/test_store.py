@@ -267,9 +267,11 @@ def test_spiro_ring_flips_are_stored_and_rebuilt(tmp_path):
 
 
 def test_fused_ring_flips_are_stored_and_rebuilt(tmp_path):
-    """2-Fluorotetralin (sampler revision 12): the ring fused to the benzene ring flips between its
+    """2-Fluorotetralin (sampler revisions 12 and 13): the ring fused to the benzene ring flips between its
     half-chairs, its bit is the fluorine's axial/equatorial swap against the seed, and the rebuilt
     conformers carry it with the benzene ring where the seed has it."""
+    import dataclasses
+
     from geomgen.conformers.reference.ring_flip import axial, flippable_rings, pucker_reporter
 
     csv_path = _csv(tmp_path, [("m0", "F[C@@H]1CCc2ccccc2C1")])
@@ -285,3 +287,12 @@ def test_fused_ring_flips_are_stored_and_rebuilt(tmp_path):
     pos = np.stack([c.GetPositions() for c in m.conformers().GetConformers()])
     np.testing.assert_array_equal(axial(pos, ring, bond) != axial(seed, ring, bond)[0], m.ring_flipped == 1)
     np.testing.assert_allclose(pos[:, site.plane], np.broadcast_to(seed[site.plane], pos[:, site.plane].shape), atol=1e-6)
+    # each record is rebuilt with the flip map of the revision that sampled it: branches without a
+    # stereocentre mirrored from revision 13 on (the CH2 hydrogens), carried by their frames before
+    flipped = np.flatnonzero(m.ring_flipped == 1)[0]
+    assert m.diagnostics["sampler_revision"] >= 13 and len(site.mirror) == 3
+    old = dataclasses.replace(m, diagnostics={**m.diagnostics, "sampler_revision": 12})
+    pos12 = np.stack([c.GetPositions() for c in old.conformers().GetConformers()])
+    np.testing.assert_allclose(pos[flipped], site.flip(seed), atol=1e-6)
+    np.testing.assert_allclose(pos12[flipped], flippable_rings(m.mol, mirror=False)[0].flip(seed), atol=1e-6)
+    assert np.abs(pos12[flipped] - pos[flipped]).max() > 0.3

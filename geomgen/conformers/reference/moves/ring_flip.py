@@ -1,5 +1,6 @@
 r"""Ring-flip moves: the chair-to-chair involution of
-:mod:`~geomgen.conformers.reference.ring_flip` on a random isolated, spiro or aryl-fused saturated ring, unit Jacobian,
+:mod:`~geomgen.conformers.reference.ring_flip` on a random isolated, spiro or aryl-fused saturated ring (a fused
+ring's branches without a stereocentre mirrored through the aromatic plane, ``ring_flip_mirror``), unit Jacobian,
 accepted with :math:`\min(1, \pi_r(F x)/\pi_r(x))`.
 
 A ring's pucker is a monitored discrete state when one substituent labels it as a quantity
@@ -29,6 +30,10 @@ class RingFlipMove(Move):
         Option("ring_flips_per_sweep", 0.0, "expected ring-flip moves per sweep on isolated, spiro and aryl-fused saturated rings (a Poisson "
                                             "number; chair to chair); 0 for none (default 0): without them a chain keeps "
                                             "the ring pucker of its start.", ("--ring-flips",), low=0.0),
+        Option("ring_flip_mirror", True, "a fused ring's flip reflects its branches without a stereocentre through the "
+                                         "aromatic plane (revision 13, default True); False: every branch carried by its "
+                                         "atom's frame (revision 12), whose flips of bulky fused rings are hardly ever "
+                                         "accepted."),
     )
 
     state_name = "ring"
@@ -36,7 +41,7 @@ class RingFlipMove(Move):
     def __init__(self, system):
         super().__init__(system)
         #: every flippable ring (a chain's start flips each with probability 1/2, moves or not)
-        self.sites = flippable_rings(system.mol)
+        self.sites = flippable_rings(system.mol, mirror=self.cfg.ring_flip_mirror)
         self.rings = self.sites if self.rate > 0 else []
 
     @property
