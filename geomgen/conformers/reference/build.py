@@ -71,9 +71,11 @@ from geomgen.conformers.reference.store import QUANT, _atomic_savez, read_smiles
 #: revision 13: a fused ring's flip reflects the branches that carry no stereocentre through the aromatic
 #: plane instead of carrying them by their atoms' frames (``ring_flip``, "Mirrored branches"): frame-carried,
 #: a carbonyl, N-alkyl or C-aryl group kept its own dihedrals while the ring's changed sign, the flip cost a
-#: median 29-70 kcal/mol and the chains of val-00040 and drugs-00041 accepted 0.07 % of the flips (ring-state
-#: ESS 5-8 at the give-up); diazepam's flip of a minimum costs 1.1 kcal/mol mirrored against 50.7 carried.
-#: Revision-12 references stay valid (both maps are exact) and are rebuilt with the map they were sampled with.
+#: median 29-70 kcal/mol, and val-00040 and drugs-00041 stopped unconverged at ring-state ESS 8 and 5; at 150
+#: CPU-s, same seed, val-00040's ring-state ESS per CPU-s is 20x revision 12's and drugs-00041 converges in
+#: 46 CPU-s (evaluation/conformers/state_mixing_fused_mirror.md); diazepam's flip of a minimum costs 1.1
+#: kcal/mol mirrored against 50.7 carried. Revision-12 references stay valid (both maps are exact) and are
+#: rebuilt with the map they were sampled with.
 SAMPLER_VERSION = 4
 SAMPLER_REVISION = 13
 
