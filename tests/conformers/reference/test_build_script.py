@@ -76,3 +76,27 @@ def test_script_order_flag_reaches_the_build(tmp_path, monkeypatch):
     assert seen["order"] == "simple-first"
     mod.main(["--splits", "tiny", "--discrete-first"])
     assert seen["order"] == "discrete-first"
+
+
+def test_a_first_pass_at_a_lower_cap_leaves_the_unconverged_to_a_retry_at_the_splits_cap(tmp_path, monkeypatch):
+    mod = _setup(tmp_path, monkeypatch)
+    mod.main(["--splits", "tiny", "--jobs", "1", "--max-cpu-seconds", "5"])
+    work = tmp_path / ".build" / f"tiny-v{B.SAMPLER_VERSION}"
+
+    def configs():
+        out = {}
+        for p in work.glob("*.npz"):
+            with np.load(p) as z:
+                out[p.stem] = json.loads(str(z["diagnostics"]))["config"]
+        return out
+
+    first = configs()
+    assert sorted(first) == ["m0", "m2"] and all(c == {**TINY, "max_cpu_seconds": 5.0} for c in first.values())
+    converged = {r.id: r.converged for r in load_reference_set(str(tmp_path / "reference_tiny.npz"))}
+    assert not all(converged.values())  # 40 sweeps: at least one molecule left for the retry
+    mod.main(["--splits", "tiny", "--jobs", "1", "--retry-unconverged"])
+    after = configs()
+    for i, ok in converged.items():
+        assert after[i] == (first[i] if ok else TINY)  # converged kept; the rest sampled again at the split's settings
+    with pytest.raises(SystemExit, match="--max-cpu-seconds must be positive"):
+        mod.main(["--splits", "tiny", "--max-cpu-seconds", "0"])
