@@ -5,7 +5,7 @@
 
 Every molecule (ids of the shipped SMILES lists) is sampled once per setting with the evaluation
 splits' settings (``SPLIT_CONFIGS``) changed as the setting says, the same seed, a CPU cap of
-``--seconds`` and no early stop, and the table reports per run the effective sample size of the
+``--seconds`` and no give-up rule (a run that converges stops there), and the table reports per run the effective sample size of the
 slowest monitored discrete state and of the slowest torsion per CPU second, the sweeps per
 chain, the state populations and the E/Z-flip and dart acceptances. Settings:
 
@@ -85,7 +85,7 @@ def markdown(rows: list[dict], command: str) -> str:
         f"Command: `{command}`",
         "",
         "Each molecule sampled once per setting (module docstring of `evaluation/conformers/state_mixing.py`), the evaluation "
-        "splits' settings otherwise, the same seed, a CPU cap and no early stop; ESS of the slowest monitored discrete "
+        "splits' settings otherwise, the same seed, a CPU cap and no give-up rule (a run that converges stops there); ESS of the slowest monitored discrete "
         "state and of the slowest torsion, per CPU second (in brackets: against the first setting on that molecule).",
         "",
         "| molecule | setting | CPU s | sweeps / chain | state ESS / CPU s | torsion ESS / CPU s | state populations "
