@@ -64,12 +64,19 @@ def split_name(path: Path) -> str:
     return path.stem.removeprefix("reference_")
 
 
-def candidates(refs, any_version: bool = False, all_labels: bool = False, min_revision: int = 0) -> tuple[list, dict]:
+def candidates(refs, any_version: bool = False, all_labels: bool = False, min_revision: int = 0,
+               skip_outdated: bool = False) -> tuple[list, dict]:
     """The molecules to draw from (labelled converged, current sampler version, revision at least
-    ``min_revision``) and the counts."""
+    ``min_revision``; with ``skip_outdated``, none that
+    :func:`~geomgen.conformers.reference.build.outdated_by` flags, whose rebuild is pending and
+    which no report counts as verified) and the counts."""
+    from geomgen.conformers.reference.build import outdated_by
+
     conv = [r for r in refs if all_labels or is_converged(r.diagnostics)]
     cur = [r for r in conv if any_version or r.diagnostics.get("sampler_version") == SAMPLER_VERSION]
     cur = [r for r in cur if r.diagnostics.get("sampler_revision", 0) >= min_revision]
+    if skip_outdated:
+        cur = [r for r in cur if outdated_by(r) is None]
     counts = {"molecules": len(refs), "converged": sum(is_converged(r.diagnostics) for r in refs),
               f"converged_sampler_v{SAMPLER_VERSION}": sum(is_converged(r.diagnostics) and r.diagnostics.get("sampler_version") == SAMPLER_VERSION
                                                           for r in refs),
@@ -224,6 +231,9 @@ def markdown(result: dict) -> str:
     elif a["any_version"] or a["all_labels"]:
         lines += [f"**Drawn from {'every label' if a['all_labels'] else 'converged molecules'} of "
                   f"{'any sampler version' if a['any_version'] else f'sampler version {SAMPLER_VERSION}'}: not the check the rule defines.**", ""]
+    if a.get("skip_outdated") and not a.get("ids_from"):
+        lines += ["Drawn from the converged references that are not outdated (`--skip-outdated`: none whose rebuild "
+                  "at the current revision is pending).", ""]
     if a.get("unjudged") and not a.get("ids_from"):
         lines += ["**Drawn only from molecules that no earlier report judged (`--unjudged`): the reruns that add verified "
                   "references, not a random draw from every converged molecule.**", ""]
@@ -373,6 +383,9 @@ def main(argv=None, executor: Executor | None = None) -> dict:
     ap.add_argument("--all-labels", action="store_true", help="draw unconverged molecules too (smoke tests)")
     ap.add_argument("--min-revision", type=int, default=0, metavar="R",
                     help="draw only references of sampler revision R or later (default 0: every revision of the current version)")
+    ap.add_argument("--skip-outdated", action="store_true",
+                    help="draw no reference that the current sampler would sample otherwise (reference.build.outdated_by: "
+                         "its rebuild is pending, and no report counts it as verified)")
     ap.add_argument("--ids-from", type=Path, default=None, metavar="JSON",
                     help="rerun the molecules of an earlier verification's JSON instead of drawing (any sampler version)")
     ap.add_argument("--against-seed", type=int, default=None, metavar="K",
@@ -397,7 +410,7 @@ def main(argv=None, executor: Executor | None = None) -> dict:
     for name, path in zip(names, paths):
         refs = load_reference_set(str(path))
         every[name] = {r.id: r for r in refs}
-        pools[name], counts[name] = candidates(refs, args.any_version, args.all_labels, args.min_revision)
+        pools[name], counts[name] = candidates(refs, args.any_version, args.all_labels, args.min_revision, args.skip_outdated)
     if args.unjudged:
         pools = unjudged(pools, every, [p for p in HERE.glob("verify_references*.json")
                                         if p.resolve() != args.out.with_suffix(".json").resolve()])
@@ -419,7 +432,7 @@ def main(argv=None, executor: Executor | None = None) -> dict:
     settings = {"command": " ".join(["python", "-m", "evaluation.conformers.verify_references", *map(str, argv if argv is not None else sys.argv[1:])]),
                 "references": {n: str(p) for n, p in zip(names, paths)}, "sample": args.sample, "per_split": args.per_split,
                 "seed": args.seed, "budget_factor": args.budget_factor, "any_version": args.any_version, "all_labels": args.all_labels,
-                "min_revision": args.min_revision,
+                "min_revision": args.min_revision, "skip_outdated": args.skip_outdated,
                 "ids_from": None if args.ids_from is None else str(args.ids_from), "against_seed": args.against_seed,
                 "unjudged": args.unjudged, "sampler_version": SAMPLER_VERSION, "w1_floor": V.W1_FLOOR, "w1_factor": V.W1_FACTOR,
                 "state_tolerance": V.STATE_TOLERANCE, "min_share": V.MIN_SHARE, "min_molecules": V.MIN_MOLECULES,

@@ -477,3 +477,24 @@ def test_a_state_only_one_side_monitors_disagrees_unless_told_otherwise():
     loose = V.compare(old, new, noise=True, unshared_states_disagree=False)
     assert loose["agrees"] and loose["agrees_within_noise"] and loose["worst_state_difference"] == pytest.approx(0.02)
     assert [s["judged"] for s in loose["states"]] == [True, False]
+
+
+def test_skip_outdated_draws_no_reference_whose_rebuild_is_pending():
+    from types import SimpleNamespace
+
+    from geomgen.conformers import parse_molecule
+    from geomgen.conformers.reference.build import SAMPLER_VERSION
+
+    def ref(i, smiles, revision):
+        return SimpleNamespace(id=i, mol=parse_molecule(smiles), diagnostics={
+            "seed": 1, "cpu_seconds": 10.0, "sampler_version": SAMPLER_VERSION, "sampler_revision": revision,
+            "config": {"ring_flips_per_sweep": 1.0}, "converged": True})
+
+    refs = [ref("tetralin-11", "CC1CCc2ccccc2C1", 11), ref("tetralin-12", "CC1CCc2ccccc2C1", 12), ref("hexane-11", "CC1CCCCC1", 11)]
+    script = _script()
+    script.is_converged = lambda d: d["converged"]
+    every, counts = script.candidates(refs)
+    kept, kept_counts = script.candidates(refs, skip_outdated=True)
+    assert [r.id for r in every] == ["hexane-11", "tetralin-11", "tetralin-12"]
+    assert [r.id for r in kept] == ["hexane-11", "tetralin-12"]  # the tetralin of revision 11 held its half-chair
+    assert counts["eligible"] == 3 and kept_counts["eligible"] == 2
