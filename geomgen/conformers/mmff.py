@@ -33,9 +33,14 @@ class MMFF:
     """MMFF94 force field of one molecule (gas phase, dielectric 1, no cutoff), in kcal/mol.
 
     The RDKit force field is built once and reused, so an energy costs about 10-30 us and a
-    gradient 20-50 us for drug-sized molecules. It is built on a copy of ``mol``: RDKit's MMFF
+    gradient 20-70 us for drug-sized molecules. It is built on a copy of ``mol``: RDKit's MMFF
     typing rewrites a molecule's aromaticity flags (MMFF's own aromaticity model: a 2-pyridone
-    ring is not aromatic), which would change the caller's molecule.
+    ring is not aromatic), which would change the caller's molecule. A geometry reaches the force
+    field through that copy's conformer, into which RDKit's force field points
+    (``Conformer.SetPositions`` from the array, ``Initialize()``, which empties the force field's
+    distance cache, then ``CalcEnergy()``; without the ``Initialize`` the energy reads the cached
+    distances of an earlier geometry): the same energies and gradients, bit for bit, as passing
+    the coordinates as a Python list, which costs more per energy (the list and its conversion).
 
     Args:
         mol: RDKit molecule with explicit hydrogens and at least one conformer.
@@ -52,15 +57,22 @@ class MMFF:
         self.props = AllChem.MMFFGetMoleculeProperties(mol)
         if self.props is None:
             raise MoleculeError("MMFF94 has no parameters for this molecule")
-        self.ff = AllChem.MMFFGetMoleculeForceField(mol, self.props, ignoreInterfragInteractions=False)
+        self._conf = mol.GetConformer()
+        self.ff = AllChem.MMFFGetMoleculeForceField(mol, self.props, confId=self._conf.GetId(), ignoreInterfragInteractions=False)
         self.n_atoms = mol.GetNumAtoms()
-        self._last = None  # the flat positions of the last CalcEnergy (RDKit's distance cache holds them)
+        self._last = None  # the positions of the last CalcEnergy (RDKit's distance cache holds them)
+
+    def _load(self, pos: np.ndarray) -> np.ndarray:
+        """Put ``pos`` into the conformer the force field reads, and return it as the array stored."""
+        p = np.array(pos, dtype=np.float64, order="C").reshape(self.n_atoms, 3)  # a copy: the caller may change pos
+        self._conf.SetPositions(p)
+        self.ff.Initialize()
+        return p
 
     def energy(self, pos: np.ndarray) -> float:
         """Energy of one geometry ``[N, 3]``."""
-        flat = np.asarray(pos, dtype=np.float64).ravel().tolist()
-        self._last = flat
-        return self.ff.CalcEnergy(flat)
+        self._last = self._load(pos)
+        return self.ff.CalcEnergy()
 
     def grad(self, pos: np.ndarray) -> np.ndarray:
         """Gradient ``[N, 3]`` of the energy (kcal/mol/A).
@@ -71,11 +83,10 @@ class MMFF:
         after a clashing proposal). The energy of ``pos`` is therefore evaluated first unless it
         was the last one evaluated.
         """
-        flat = np.asarray(pos, dtype=np.float64).ravel().tolist()
-        if flat != self._last:
-            self.ff.CalcEnergy(flat)
-            self._last = flat
-        return np.asarray(self.ff.CalcGrad(flat)).reshape(-1, 3)
+        if self._last is None or not np.array_equal(self._last, pos):
+            self._last = self._load(pos)
+            self.ff.CalcEnergy()
+        return np.asarray(self.ff.CalcGrad()).reshape(-1, 3)
 
     def energies(self, pos: np.ndarray) -> np.ndarray:
         """Energies of many geometries ``[C, N, 3]`` -> ``[C]``."""

@@ -42,3 +42,30 @@ def test_with_conformers_round_trips_positions():
     assert out.GetNumConformers() == 3 and mol.GetNumConformers() == 1
     np.testing.assert_allclose(np.stack([c.GetPositions() for c in out.GetConformers()]), pos)
     assert [c.GetId() for c in out.GetConformers()] == [0, 1, 2]
+
+
+def test_energies_and_gradients_match_rdkits_own_force_field_bit_for_bit_along_a_walk():
+    """The wrapper hands geometries to RDKit through its molecule's conformer: along a walk of
+    energies and gradients in any order, each must equal, exactly, a separate RDKit force field
+    given the coordinates as a list (a stale distance cache gives other numbers after the first
+    call), and the caller's array must not be held (changing it in place changes nothing)."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    mol = embed_seed(parse_molecule("CC(=O)Nc1ccc(OCC(O)CN)cc1"), seed=0)
+    mmff = MMFF(mol)
+    copy = Chem.Mol(mol)
+    ff = AllChem.MMFFGetMoleculeForceField(copy, AllChem.MMFFGetMoleculeProperties(copy), ignoreInterfragInteractions=False)
+    rng = np.random.default_rng(1)
+    x0 = mol.GetConformer().GetPositions()
+    for i in range(30):
+        x = x0 + rng.normal(scale=0.1, size=x0.shape)
+        flat = x.ravel().tolist()
+        want_e, want_g = ff.CalcEnergy(flat), np.asarray(ff.CalcGrad(flat)).reshape(-1, 3)
+        if i % 3 == 0:
+            assert np.array_equal(mmff.grad(x), want_g)
+        assert mmff.energy(x) == want_e
+        if i % 3 == 1:
+            x_kept = x.copy()
+            x += 1.0  # in place, after the energy: the next gradient is still that of x_kept
+            assert np.array_equal(mmff.grad(x_kept), want_g)

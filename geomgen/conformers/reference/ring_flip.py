@@ -84,10 +84,14 @@ class FlipSite(tuple):
         self.fixed = np.asarray(fixed, dtype=np.int64)
         self.plane = None if plane is None else np.asarray(plane, dtype=np.int64)
         self.mirror = np.asarray(mirror, dtype=np.int64)
+        # what flip_ring would otherwise work out from the arguments on every call
+        self._keep = np.isin(self[0], self.fixed)
+        self._owners = _branch_owners(branches)
         return self
 
     def flip(self, pos: np.ndarray) -> np.ndarray:
-        return flip_ring(pos, self[0], self[1], fixed=self.fixed, plane=self.plane, mirror=self.mirror)
+        return flip_ring(pos, self[0], self[1], fixed=self.fixed, plane=self.plane, mirror=self.mirror,
+                         _keep=self._keep, _owners=self._owners)
 
 
 def _chiral_atoms(mol) -> set[int]:
@@ -227,7 +231,8 @@ def _branch_owners(branches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return (np.concatenate(atoms) if atoms else np.zeros(0, np.int64)), owner
 
 
-def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray], fixed=(), plane=None, mirror=()) -> np.ndarray:
+def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray], fixed=(), plane=None, mirror=(),
+              _keep=None, _owners=None) -> np.ndarray:
     """The ring-flip map :math:`F` (see the module docstring) applied to ``pos`` ``[N, 3]``; a new array.
 
     ``fixed``: ring atoms that stay (a fused ring's shared atoms); ``plane``: the atoms whose
@@ -237,7 +242,8 @@ def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray], fix
     eigenvector of least eigenvalue (the last right singular vector of the centred atoms: the same
     plane, a quarter of the cost); the reflection does not depend on its sign. Both frames are
     built in one call and the branches move in one batched product (the move runs about once per
-    sweep, so its Python overhead counts)."""
+    sweep, so its Python overhead counts; :class:`FlipSite` passes the fixed atoms' mask ``_keep`` and
+    the branches' :func:`_branch_owners` ``_owners``, which depend on the site only)."""
     pos = np.asarray(pos, dtype=np.float64)
     r = pos[ring]
     ref = r if plane is None else pos[plane]
@@ -246,13 +252,13 @@ def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray], fix
     normal = np.linalg.eigh(d.T @ d)[1][:, 0]
     r_new = r - 2.0 * np.outer((r - c) @ normal, normal)
     if len(fixed):
-        keep = np.isin(np.asarray(ring), np.asarray(fixed))
+        keep = np.isin(np.asarray(ring), np.asarray(fixed)) if _keep is None else _keep
         r_new[keep] = r[keep]
     f = _frames(np.stack([r_new, r]))
     rots = np.matmul(f[0], f[1].transpose(0, 2, 1))  # [m, 3, 3], old frame -> new frame
     out = pos.copy()
     out[ring] = r_new
-    atoms, owner = _branch_owners(branches)
+    atoms, owner = _branch_owners(branches) if _owners is None else _owners
     if len(atoms):
         out[atoms] = np.einsum("nij,nj->ni", rots[owner], pos[atoms] - r[owner]) + r_new[owner]
     for k in np.asarray(mirror, dtype=np.int64).ravel():

@@ -231,7 +231,7 @@ class DartMove(Move):
 
         d = np.abs(wrapped(dihedral_angles(pos, self.atoms)[None] - self.centres, self.period)).max(axis=1)
         inside = d < self.cfg.dart_radius
-        if self.centre_labels.shape[1]:
+        if self.centre_labels.shape[1] and inside.any():  # the states only where the dihedrals could place it
             inside &= (self.centre_labels == self.labels(pos)[0]).all(axis=1)
         inside = np.flatnonzero(inside)
         return int(inside[0]) if len(inside) else -1
