@@ -325,7 +325,11 @@ def axial(positions: np.ndarray, ring: np.ndarray, bond: tuple[int, int]) -> np.
     (``[N, 3]`` also taken): ``[S]`` bool, :data:`AXIAL_COSINE` on the angle to the normal of the
     ring atoms' least-squares plane."""
     pos = np.asarray(positions, dtype=np.float64)
-    pos = pos[None] if pos.ndim == 2 else pos
+    if pos.ndim == 2:  # one geometry (the sampler's moves ask about one at a time): the same numbers, half the cost
+        r = pos[ring]
+        normal = np.linalg.svd(r - r.mean(0))[2][-1]
+        b = pos[bond[1]] - pos[bond[0]]
+        return np.array([np.abs((b * normal).sum()) / np.sqrt((b * b).sum()) > AXIAL_COSINE])
     r = pos[:, ring]
     normal = np.linalg.svd(r - r.mean(1, keepdims=True))[2][:, -1]  # [S, 3]
     b = pos[:, bond[1]] - pos[:, bond[0]]

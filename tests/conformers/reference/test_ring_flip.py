@@ -285,3 +285,24 @@ def test_a_fused_flip_of_an_achiral_ring_lands_on_the_mirror_image_minimum():
     mirrored, carried = flippable_rings(mol)[0], flippable_rings(mol, mirror=False)[0]
     assert mmff.energy(mirrored.flip(x)) - e < 2.0
     assert mmff.energy(carried.flip(x)) - e > 20.0
+
+
+def test_axial_of_one_geometry_is_that_of_a_batch():
+    """The single-geometry path of ``axial`` (the sampler's) gives the batched answer, also for
+    bonds close to the threshold."""
+    from geomgen.conformers.reference.ring_flip import AXIAL_COSINE
+
+    rng = np.random.default_rng(3)
+    pos = rng.normal(size=(400, 12, 3))
+    ring, bond = np.arange(6), (1, 9)
+    # half of the bonds placed at the threshold's angle to the ring's plane normal, give or take 1e-9
+    r = pos[:, ring] - pos[:, ring].mean(1, keepdims=True)
+    normal = np.linalg.svd(r)[2][:, -1]
+    side = np.cross(normal, rng.normal(size=(400, 3)))
+    side /= np.linalg.norm(side, axis=1, keepdims=True)
+    cos = AXIAL_COSINE + rng.uniform(-1e-9, 1e-9, 400)
+    at = pos[:, 1] + 1.5 * (cos[:, None] * normal + np.sqrt(1 - cos[:, None] ** 2) * side)
+    pos[::2, 9] = at[::2]
+    batch = axial(pos, ring, bond)
+    assert 0 < batch.sum() < len(batch)
+    assert all(axial(p, ring, bond).tolist() == [b] for p, b in zip(pos, batch))
