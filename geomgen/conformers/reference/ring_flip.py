@@ -87,11 +87,12 @@ class FlipSite(tuple):
         # what flip_ring would otherwise work out from the arguments on every call
         self._keep = np.isin(self[0], self.fixed)
         self._owners = _branch_owners(branches)
+        self._mirrored = [np.asarray(branches[k], dtype=np.int64) for k in self.mirror]
         return self
 
     def flip(self, pos: np.ndarray) -> np.ndarray:
         return flip_ring(pos, self[0], self[1], fixed=self.fixed, plane=self.plane, mirror=self.mirror,
-                         _keep=self._keep, _owners=self._owners)
+                         _keep=self._keep, _owners=self._owners, _mirrored=self._mirrored)
 
 
 def _chiral_atoms(mol) -> set[int]:
@@ -212,15 +213,27 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.sqrt((v * v).sum(-1))[..., None]
 
 
+_NEIGHBOURS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _neighbours(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each position's predecessor and successor in a ring of ``m`` atoms (made once per size)."""
+    got = _NEIGHBOURS.get(m)
+    if got is None:
+        got = _NEIGHBOURS[m] = (np.arange(-1, m - 1), np.arange(1, m + 1) % m)
+    return got
+
+
 def _frames(ring_pos: np.ndarray) -> np.ndarray:
     """Local frames ``[..., m, 3, 3]`` (columns u, v, w) of the ring atoms ``[..., m, 3]``."""
-    m = ring_pos.shape[-2]
-    prev = ring_pos[..., np.arange(-1, m - 1), :] - ring_pos
-    nxt = ring_pos[..., np.arange(1, m + 1) % m, :] - ring_pos
+    before, after = _neighbours(ring_pos.shape[-2])
+    prev = ring_pos[..., before, :] - ring_pos
+    nxt = ring_pos[..., after, :] - ring_pos
     u = _unit(prev + nxt)
     v = nxt - prev
     v = _unit(v - (v * u).sum(-1)[..., None] * u)
-    w = u[..., [1, 2, 0]] * v[..., [2, 0, 1]] - u[..., [2, 0, 1]] * v[..., [1, 2, 0]]  # u x v (np.cross costs more than the rest)
+    u0, u1, u2, v0, v1, v2 = u[..., 0], u[..., 1], u[..., 2], v[..., 0], v[..., 1], v[..., 2]
+    w = np.stack([u1 * v2 - u2 * v1, u2 * v0 - u0 * v2, u0 * v1 - u1 * v0], axis=-1)  # u x v (np.cross costs more than the rest)
     return np.stack([u, v, w], axis=-1)
 
 
@@ -232,7 +245,7 @@ def _branch_owners(branches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray], fixed=(), plane=None, mirror=(),
-              _keep=None, _owners=None) -> np.ndarray:
+              _keep=None, _owners=None, _mirrored=None) -> np.ndarray:
     """The ring-flip map :math:`F` (see the module docstring) applied to ``pos`` ``[N, 3]``; a new array.
 
     ``fixed``: ring atoms that stay (a fused ring's shared atoms); ``plane``: the atoms whose
@@ -242,8 +255,10 @@ def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray], fix
     eigenvector of least eigenvalue (the last right singular vector of the centred atoms: the same
     plane, a quarter of the cost); the reflection does not depend on its sign. Both frames are
     built in one call and the branches move in one batched product (the move runs about once per
-    sweep, so its Python overhead counts; :class:`FlipSite` passes the fixed atoms' mask ``_keep`` and
-    the branches' :func:`_branch_owners` ``_owners``, which depend on the site only)."""
+    sweep, so its Python overhead counts; :class:`FlipSite` passes the fixed atoms' mask ``_keep``,
+    the branches' :func:`_branch_owners` ``_owners`` and the mirrored branches ``_mirrored``, which
+    depend on the site only; each mirrored branch is reflected on its own: one product over all of
+    them would round differently)."""
     pos = np.asarray(pos, dtype=np.float64)
     r = pos[ring]
     ref = r if plane is None else pos[plane]
@@ -261,8 +276,9 @@ def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray], fix
     atoms, owner = _branch_owners(branches) if _owners is None else _owners
     if len(atoms):
         out[atoms] = np.einsum("nij,nj->ni", rots[owner], pos[atoms] - r[owner]) + r_new[owner]
-    for k in np.asarray(mirror, dtype=np.int64).ravel():
-        b = np.asarray(branches[k], dtype=np.int64)
+    if _mirrored is None:
+        _mirrored = [np.asarray(branches[k], dtype=np.int64) for k in np.asarray(mirror, dtype=np.int64).ravel()]
+    for b in _mirrored:
         out[b] = pos[b] - 2.0 * np.outer((pos[b] - c) @ normal, normal)
     return out
 
