@@ -216,16 +216,30 @@ def verified_references(split: str, refs) -> list:
     return [r for r in refs if r.id in agreed.get(split, set())]
 
 
-def evaluate(split, methods, n, seed, max_molecules=None, all_molecules=False, verified_only=False):
+#: ``--with-sites``: which discrete-state sites a reference must have to be scored
+SITE_KINDS = {"amide": lambda mol: len(partial_double_bonds(mol)) > 0, "nitrogen": lambda mol: len(nitrogen_sites(mol)) > 0}
+
+
+def with_sites(refs, kinds) -> list:
+    """The references whose molecule has a site of every kind in ``kinds`` (:data:`SITE_KINDS`), and,
+    where the populations are compared, stored per-sample states to compare them with."""
+    return [r for r in refs if getattr(r, "states", None) is not None and all(SITE_KINDS[k](r.mol) for k in kinds)]
+
+
+def evaluate(split, methods, n, seed, max_molecules=None, all_molecules=False, verified_only=False, sites=()):
     from geomgen.conformers.reference.store import load_reference_set
 
     every = load_reference_set(split)
     if verified_only:
-        refs = verified_references(split, every)[:max_molecules]
+        refs = verified_references(split, every)
         which = "verified"
     else:
-        refs = (every if all_molecules else [r for r in every if r.converged])[:max_molecules]
+        refs = every if all_molecules else [r for r in every if r.converged]
         which = "all" if all_molecules else "converged"
+    if sites:
+        refs = with_sites(refs, sites)
+        which += f", with {' and '.join(sites)} sites and stored states"
+    refs = refs[:max_molecules]
     print(f"{split}: {sum(r.converged for r in every)} of {len(every)} references converged; scoring {len(refs)} ({which})", flush=True)
     if not refs:
         return []
@@ -374,6 +388,9 @@ def main(argv=None):
                     help="score against every reference, converged or not (default: converged references only)")
     ap.add_argument("--verified-only", action="store_true",
                     help="score only converged references that an independent rerun confirmed (verify_references*.json here)")
+    ap.add_argument("--with-sites", nargs="+", choices=sorted(SITE_KINDS), default=[], metavar="KIND",
+                    help="score only references with discrete-state sites of these kinds (amide, nitrogen) and stored "
+                         "per-sample states: the molecules the population comparison is about")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default=None, help="VonMisesNet checkpoint (default: shipped)")
     ap.add_argument("--candidate", action="append", default=[], metavar="NAME=CHECKPOINT",
@@ -402,7 +419,8 @@ def main(argv=None):
     t0 = time.time()
     rows = []
     for split in args.splits:
-        rows += evaluate(split, methods, args.n, args.seed, args.max_molecules, args.all_molecules, args.verified_only)
+        rows += evaluate(split, methods, args.n, args.seed, args.max_molecules, args.all_molecules, args.verified_only,
+                         args.with_sites)
     header = (f"Conformer generation vs MMFF94 Boltzmann references (300 K); n = {args.n} conformers per molecule, "
               f"seed {args.seed}, {os.cpu_count()} cores, wall time {time.time() - t0:.0f} s.\n"
               f"Command: python -m evaluation.conformers.evaluate --splits {' '.join(args.splits)} -n {args.n}"
@@ -410,6 +428,7 @@ def main(argv=None):
               + (f" --max-molecules {args.max_molecules}" if args.max_molecules else "")
               + (" --all-molecules" if args.all_molecules else "")
               + (" --verified-only" if args.verified_only else "")
+              + (f" --with-sites {' '.join(args.with_sites)}" if args.with_sites else "")
               + (f" --methods {' '.join(args.methods)}" if args.methods else "")
               + "".join(f" --candidate {c}" for c in args.candidate))
     text = to_markdown(rows, header)

@@ -67,3 +67,14 @@ def test_state_summary_against_recorded_reference_populations(mod):
     text = "\n".join(mod.state_markdown(rows, "nitrogen"))
     assert "Nitrogen configurations, test" in text and f"| m | nitrogen-0 | 0.40 | {share:.2f} |" in text
     assert mod.state_markdown(rows, "amide") == []  # no amide rows in these results
+
+
+def test_with_sites_keeps_references_with_those_sites_and_stored_states(mod):
+    def ref(smiles, states=True):
+        return SimpleNamespace(id=smiles, mol=parse_molecule(smiles), states=np.zeros((2, 1)) if states else None)
+
+    refs = [ref("CC(=O)NC"), ref("CCN(C)CCc1ccccc1"), ref("CC(=O)N(C)CCN(C)C1CC1"), ref("CCCC"), ref("CC(=O)NC", states=False)]
+    assert [r.id for r in mod.with_sites(refs, ["amide"])] == ["CC(=O)NC", "CC(=O)N(C)CCN(C)C1CC1"]
+    assert [r.id for r in mod.with_sites(refs, [])] == [r.id for r in refs[:4]]
+    assert [r.id for r in mod.with_sites(refs, ["nitrogen"])] == ["CCN(C)CCc1ccccc1", "CC(=O)N(C)CCN(C)C1CC1"]
+    assert [r.id for r in mod.with_sites(refs, ["amide", "nitrogen"])] == ["CC(=O)N(C)CCN(C)C1CC1"]
