@@ -112,6 +112,9 @@ def make_methods(model_path=None, seed_iters=None, candidates=()):
     # 17:58: the "geomgen" rows of amide_library_seed1.md / seed2.md and amide_states_seed1.md)
     methods["geomgen+usual-amides"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("amide_states", "usual"),))
     methods["geomgen+library-amides"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("amide_states", "library"),))
+    # both: the library places the sites it has fragments for, state seeds the others (acid O-H)
+    methods["geomgen+library-amides+states"] = lambda refs, n, seed: run(refs, n, seed, state_seeds=8,
+                                                                           gen_opts=(("amide_states", "library"),))
     # issue 28's candidate for the RMSD gap: each conformer relaxed with its rotatable torsions held
     # (relax_bonds, geomgen conformers --relax-bonds ITERS), 200 iterations or the number given
     methods["geomgen+restrained"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("relax_bonds", 200),))

@@ -260,20 +260,23 @@ class SlowSites:
     """The slow discrete-state sites of a molecule in one list: its partial double bonds
     (:func:`partial_double_bonds`), then, with ``nitrogens``, its configurational nitrogens
     (:func:`configurational_nitrogens`), named ``amide-<k>`` and ``nitrogen-<atom>`` as the
-    reference sampler names them; ``max_sites`` keeps the first ones (amides first).
+    reference sampler names them; ``amide_sites`` keeps only those partial double bonds (indices of
+    :func:`partial_double_bonds`, which stay their names) and ``max_sites`` the first ones (amides first).
 
     ``states(pos)`` gives their indicators ``[S, K]`` (or ``[K]`` for one ``[N, 3]`` geometry) and
     ``flip(pos, k)`` the geometry with site k in its other state (:func:`flip_amide` or
     :func:`invert_nitrogen`)."""
 
-    def __init__(self, mol, nitrogens: bool = True, max_sites: int | None = None):
-        self.amides = partial_double_bonds(mol)
+    def __init__(self, mol, nitrogens: bool = True, max_sites: int | None = None, amide_sites=None):
+        amides = partial_double_bonds(mol)
+        keep = range(len(amides)) if amide_sites is None else sorted({int(k) for k in amide_sites if 0 <= int(k) < len(amides)})
         every = invertible_nitrogens(mol) if nitrogens else []
         self.nitrogens = [every[k] for k in configurational_nitrogens(mol, every)] if every else []
         if max_sites is not None:
-            self.amides = self.amides[:max_sites]
-            self.nitrogens = self.nitrogens[: max(max_sites - len(self.amides), 0)]
-        self.names = [f"amide-{k}" for k in range(len(self.amides))] + [f"nitrogen-{n}" for n, _, _ in self.nitrogens]
+            keep = keep[:max_sites]
+            self.nitrogens = self.nitrogens[: max(max_sites - len(keep), 0)]
+        self.amides = [amides[k] for k in keep]
+        self.names = [f"amide-{k}" for k in keep] + [f"nitrogen-{n}" for n, _, _ in self.nitrogens]
 
     def __len__(self) -> int:
         return len(self.names)

@@ -248,7 +248,8 @@ def ring_seeds(mol, first, seed: int = 0, n_candidates: int = 32, max_seeds: int
 
 
 def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters: int = 2000,
-                nitrogens: bool = True, max_sites: int = 12, max_neighbours: int = 4, min_weight: float = 1e-3) -> list:
+                nitrogens: bool = True, max_sites: int = 12, max_neighbours: int = 4, min_weight: float = 1e-3,
+                amide_sites=None) -> list:
     r"""Seeds of ``seed``'s molecule in its low-energy combinations of slow discrete states, each
     with the Boltzmann weight of its state.
 
@@ -294,6 +295,9 @@ def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters:
         min_weight (float): combinations whose Boltzmann weight is below this are dropped and the
             rest renormalised (default 1e-3: under one conformer in a thousand), so a molecule
             whose other states carry no weight (a carboxylic acid's anti O-H) keeps its seed.
+        amide_sites: only these partial double bonds (indices of
+            :func:`~geomgen.conformers.discrete_states.partial_double_bonds`; default all): the
+            others keep the seed's states (e.g. those another source of states has placed).
     """
     import itertools
 
@@ -305,7 +309,7 @@ def state_seeds(seed, max_seeds: int = 8, energy_window: float = 6.0, max_iters:
     from geomgen.conformers.torsions import rotatable_torsions, rotate_torsion
     from geomgen.metrics.boltzmann import boltzmann_weights
 
-    sites = SlowSites(seed, nitrogens=nitrogens, max_sites=max_sites)
+    sites = SlowSites(seed, nitrogens=nitrogens, max_sites=max_sites, amide_sites=amide_sites)
     if not len(sites) or max_seeds < 2:
         return [seed]
     states = sites.states

@@ -437,6 +437,9 @@ class ConformerGenerator:
             a share of the conformers proportional to its Boltzmann weight at 300 K (SD property
             ``state_seed``; ``extra["state_seeds"]`` lists the seeds' states, weights and
             shares). Molecules with several ring or macrocycle seeds keep their seeds' states.
+            With ``amide_states="library"`` the state seeds cover only the partial double bonds
+            the library does not place (those without a fragment: a carboxylic acid's O-H, whose
+            intramolecularly hydrogen-bonded state the library cannot see).
             Every conformer of a molecule with such sites carries its states as 0/1 strings
             (``amide_states``, sites of
             :func:`~geomgen.conformers.discrete_states.partial_double_bonds`;
@@ -689,9 +692,16 @@ class ConformerGenerator:
                         if len(s) > 1:
                             rep.extra["ring_seeds"] = len(s)
                         s = s if len(s) > 1 else s[0]
-                        if self.state_seeds > 1 and not isinstance(s, list) and self.amide_states != "library":
-                            s = self._state_seeds(s, rep)
-                            budget.check("minimising its discrete states")
+                        if self.state_seeds > 1 and not isinstance(s, list):
+                            # with library amides, the seeds' states cover the sites the library does not place
+                            # (a carboxylic acid's O-H, which has no fragment)
+                            from geomgen.conformers.discrete_states import partial_double_bonds
+
+                            left = (None if self.amide_states != "library" else
+                                    [k for k in range(len(partial_double_bonds(mol))) if str(k) not in path.get("amide_state_p", {})])
+                            if left is None or left:
+                                s = self._state_seeds(s, rep, amide_sites=left)
+                                budget.check("minimising its discrete states")
                         seeds.append(s)
                         keys.append(key)
                         budgets.append(budget)
@@ -864,12 +874,14 @@ class ConformerGenerator:
             rep.extra["stereoisomer"] = fixed.smiles
         return rep
 
-    def _state_seeds(self, seed_mol, rep):
+    def _state_seeds(self, seed_mol, rep, amide_sites=None):
         """The seed, or seeds in its low-energy combinations of discrete states (see
-        :class:`ConformerGenerator`, ``state_seeds``), recorded in ``rep.extra``."""
+        :class:`ConformerGenerator`, ``state_seeds``; ``amide_sites``: only those partial double
+        bonds), recorded in ``rep.extra``."""
         from geomgen.conformers.embedding import state_seeds
 
-        out = state_seeds(seed_mol, max_seeds=self.state_seeds, energy_window=STATE_SEED_WINDOW, nitrogens=False)
+        out = state_seeds(seed_mol, max_seeds=self.state_seeds, energy_window=STATE_SEED_WINDOW, nitrogens=False,
+                          amide_sites=amide_sites)
         if out[0] is seed_mol:
             return seed_mol
         rep.extra["state_sites"] = out[0].GetProp("discrete_sites").split()

@@ -72,3 +72,15 @@ def test_slow_sites_list_amides_then_configurational_nitrogens():
         np.testing.assert_array_equal(sites.states(sites.flip(x, k)) != s0, np.arange(3) == k)
     assert SlowSites(mol, nitrogens=False).names == ["amide-0", "amide-1"]
     assert SlowSites(mol, max_sites=1).names == ["amide-0"]
+
+
+def test_slow_sites_keep_a_subset_of_the_partial_double_bonds_under_their_own_names():
+    mol = embed_seed(parse_molecule("CC(=O)NCC(=O)N(C)CC(=O)O"), seed=0)
+    every = SlowSites(mol, nitrogens=False)
+    assert len(partial_double_bonds(mol)) == 3 and every.names == ["amide-0", "amide-1", "amide-2"]
+    some = SlowSites(mol, nitrogens=False, amide_sites=[2, 0, 7])  # out-of-range indices are ignored
+    assert some.names == ["amide-0", "amide-2"]
+    pos = mol.GetConformer().GetPositions()
+    assert np.array_equal(some.states(pos), every.states(pos)[[0, 2]])
+    assert np.array_equal(some.states(some.flip(pos, 1)), every.states(every.flip(pos, 2))[[0, 2]])
+    assert SlowSites(mol, nitrogens=False, amide_sites=[]).names == []

@@ -118,3 +118,24 @@ def test_a_molecule_whose_draws_keep_clashing_on_the_assembled_seed_gets_an_etkd
     (mol,), (rep,) = gen.generate_many(item, n=6, seed=2)
     assert rep.ok and mol.GetNumConformers() == 6 and rep.extra["seed"] == "etkdg"
     assert rep.extra["seed_fallback"].startswith("the clash check rejected ") and "draws on the assembled seed" in rep.extra["seed_fallback"]
+
+
+def test_library_amides_with_state_seeds_seed_only_the_sites_the_library_does_not_place(gen, tiny_checkpoint):
+    """A 6-acetamido-4-quinolone-3-carboxylic acid: the library places the amide (trans), and has
+    no fragment for the acid's O-H, whose state 1 (anti, hydrogen-bonded to the ring's C=O) the
+    state seeds find; with library amides alone every conformer keeps the assembler's syn O-H."""
+    from geomgen.conformers.discrete_states import amide_states, partial_double_bonds
+
+    smi = "CC(=O)Nc1ccc2[nH]cc(C(=O)O)c(=O)c2c1"
+    mol = parse_molecule(smi)
+    both = ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_method="assembly", ring_library=gen.ring_library,
+                                              state_library=gen.state_library, amide_states="library", state_seeds=8)
+    (m,), (rep,) = both.generate_many([("q", smi)], n=16, seed=0)
+    placed = set(rep.extra["amide_state_p"])
+    assert placed and len(placed) < len(partial_double_bonds(mol))
+    assert rep.extra["state_sites"] == [f"amide-{k}" for k in range(len(partial_double_bonds(mol))) if str(k) not in placed]
+    acid = int(rep.extra["state_sites"][0].split("-")[1])
+    pos = np.stack([c.GetPositions() for c in m.GetConformers()])
+    assert amide_states(m, pos)[:, acid].mean() > 0.9
+    (alone,), _ = gen.generate_many([("q", smi)], n=16, seed=0)
+    assert amide_states(alone, np.stack([c.GetPositions() for c in alone.GetConformers()]))[:, acid].mean() == 0.0
