@@ -771,3 +771,20 @@ def test_relax_bonds_flag_reaches_the_generator_and_the_fingerprint(tmp_path, ti
     assert "relax-bonds" not in plain.read_text()  # a default run's fingerprint is what it was
     assert "relax-bonds=50" in out.read_text()
     assert main(["conformers", "CCCCO", "-n", "3", "-o", str(out), "--model", str(tiny_checkpoint), "--relax-bonds", "-1"]) == 2
+
+
+def test_state_seeds_flag_reaches_the_generator_and_the_fingerprint(tmp_path, tiny_checkpoint):
+    """N-ethyl-N-methylacetamide's two amide states are about equally likely: with --state-seeds the
+    conformers cover both (each record says its seed's states), by default they keep one."""
+    from rdkit import Chem
+
+    smi = "CCN(C)C(C)=O"
+    out, plain = tmp_path / "s.sdf", tmp_path / "p.sdf"
+    args = ["conformers", smi, "-n", "16", "--model", str(tiny_checkpoint), "--seed-method", "etkdg"]
+    assert main([*args, "-o", str(out), "--state-seeds", "4"]) == 0
+    assert main([*args, "-o", str(plain)]) == 0
+    states = {m.GetProp("amide_states") for m in Chem.SDMolSupplier(str(out), removeHs=False)}
+    assert states == {"0", "1"}
+    assert len({m.GetProp("amide_states") for m in Chem.SDMolSupplier(str(plain), removeHs=False)}) == 1
+    assert "state-seeds=4" in out.read_text() and "state-seeds" not in plain.read_text()
+    assert main([*args, "-o", str(out), "--state-seeds", "-1"]) == 2

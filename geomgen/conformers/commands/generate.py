@@ -112,6 +112,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "groups anti on every site) or library (each site's state drawn by its probability from the "
                         "fragment library of MMFF94 state energies, shipped for the training and evaluation molecules "
                         "and built on first use and cached per user for others: slow on a new library's first run)")
+    p.add_argument("--state-seeds", type=int, default=None, metavar="K",
+                   help="at most K seeds per molecule in its low-energy combinations of amide (carbamate, urea, ester, "
+                        "acid) E/Z states, each MMFF94-minimised and given a share of the conformers by its Boltzmann "
+                        "weight (default 0: every conformer in its seed's states). With --amide-states library they "
+                        "cover the sites the library does not place, such as a carboxylic acid's O-H (the two together "
+                        "put the amide populations within 0.1 of the references' on average on each evaluation split: "
+                        "evaluation/conformers/RESULTS.md)")
     p.add_argument("--draws", choices=("stratified", "independent"), default=None,
                    help="how the mixture components of each torsion are chosen across a molecule's draws: stratified "
                         "(default: systematic sampling in a random order; every conformer still follows the predicted "
@@ -192,12 +199,13 @@ def _options(args) -> dict:
              "ring_seeds": args.ring_seeds,
              "seed_method": getattr(args, "seed_method", None),
              "stratify": None if getattr(args, "draws", None) is None else args.draws == "stratified",
-             "amide_states": getattr(args, "amide_states", None), "relax_bonds": getattr(args, "relax_bonds", None)}
+             "amide_states": getattr(args, "amide_states", None), "relax_bonds": getattr(args, "relax_bonds", None),
+             "state_seeds": getattr(args, "state_seeds", None)}
     defaults = {"seed_iters": g.DEFAULT_SEED_ITERS, "boltzmann_sweeps": g.DEFAULT_BOLTZMANN_SWEEPS,
                 "boltzmann_chains": g.DEFAULT_BOLTZMANN_CHAINS, "boltzmann_state_moves": g.DEFAULT_BOLTZMANN_STATE_MOVES,
                 "ring_seeds": g.DEFAULT_RING_SEEDS,
                 "seed_method": g.DEFAULT_SEED_METHOD, "stratify": g.DEFAULT_STRATIFY, "amide_states": g.DEFAULT_AMIDE_STATES,
-                "relax_bonds": g.DEFAULT_RELAX_BONDS}
+                "relax_bonds": g.DEFAULT_RELAX_BONDS, "state_seeds": g.DEFAULT_STATE_SEEDS}
     return {k: defaults[k] if v is None else v for k, v in given.items()}
 
 
@@ -228,6 +236,8 @@ def fingerprint(args) -> str:
              "--enumerate-stereo": int(args.enumerate_stereo), "--model": _model_digest(args.model), "geomgen": __version__}
     if opts["relax_bonds"]:  # only when asked for: the fingerprints of earlier runs stay what they were
         words["--relax-bonds"] = opts["relax_bonds"]
+    if opts["state_seeds"] > 1:  # the same (0 and 1 both mean one seed's states)
+        words["--state-seeds"] = opts["state_seeds"]
     if args.boltzmann and opts["boltzmann_state_moves"]:  # the same
         words["--boltzmann-state-moves"] = opts["boltzmann_state_moves"]
     return " ".join(f"{k}={v}" for k, v in words.items())
@@ -423,6 +433,8 @@ def _check_options(args) -> None:
         raise UsageError(f"--boltzmann-state-moves must be 0 or more, got {rate}")
     if getattr(args, "relax_bonds", None) is not None and args.relax_bonds < 0:
         raise UsageError(f"--relax-bonds must be 0 or more, got {args.relax_bonds}")
+    if getattr(args, "state_seeds", None) is not None and args.state_seeds < 0:
+        raise UsageError(f"--state-seeds must be 0 or more, got {args.state_seeds}")
     if args.ring_seeds is not None and args.ring_seeds < 0:
         raise UsageError(f"--ring-seeds must be 0 or more, got {args.ring_seeds}")
     if args.folder:
