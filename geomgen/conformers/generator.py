@@ -436,7 +436,8 @@ class ConformerGenerator:
             :data:`STATE_SEED_WINDOW` kcal/mol), gets its own predicted torsion distribution and
             a share of the conformers proportional to its Boltzmann weight at 300 K (SD property
             ``state_seed``; ``extra["state_seeds"]`` lists the seeds' states, weights and
-            shares). Molecules with several ring or macrocycle seeds keep their seeds' states.
+            shares). Several assembled seeds (ring conformations) each get their own state seeds,
+            the weights multiplied; several ETKDGv3 ring or macrocycle seeds keep their seeds' states.
             With ``amide_states="library"`` the state seeds cover only the partial double bonds
             the library does not place (those without a fragment: a carboxylic acid's O-H, whose
             intramolecularly hydrogen-bonded state the library cannot see).
@@ -692,7 +693,7 @@ class ConformerGenerator:
                         if len(s) > 1:
                             rep.extra["ring_seeds"] = len(s)
                         s = s if len(s) > 1 else s[0]
-                        if self.state_seeds > 1 and not isinstance(s, list):
+                        if self.state_seeds > 1:  # each assembled ring conformation gets its state seeds
                             # with library amides, the seeds' states cover the sites the library does not place
                             # (a carboxylic acid's O-H, which has no fragment)
                             from geomgen.conformers.discrete_states import partial_double_bonds
@@ -877,17 +878,46 @@ class ConformerGenerator:
     def _state_seeds(self, seed_mol, rep, amide_sites=None):
         """The seed, or seeds in its low-energy combinations of discrete states (see
         :class:`ConformerGenerator`, ``state_seeds``; ``amide_sites``: only those partial double
-        bonds), recorded in ``rep.extra``."""
+        bonds), recorded in ``rep.extra``. ``seed_mol`` may be a list of seeds (assembled ring
+        conformations, each with its ``seed_weight``): each gets its own state seeds, whose
+        weights are multiplied by its own (``extra["state_seeds"]`` entries then say which
+        ``ring_seed`` they come from), and one whose other states carry no weight stays as it is."""
+        from rdkit import Chem
+
+        from geomgen.conformers.discrete_states import SlowSites, states_label
         from geomgen.conformers.embedding import state_seeds
 
-        out = state_seeds(seed_mol, max_seeds=self.state_seeds, energy_window=STATE_SEED_WINDOW, nitrogens=False,
-                          amide_sites=amide_sites)
-        if out[0] is seed_mol:
+        many = seed_mol if isinstance(seed_mol, list) else [seed_mol]
+        found = [state_seeds(x, max_seeds=self.state_seeds, energy_window=STATE_SEED_WINDOW, nitrogens=False,
+                             amide_sites=amide_sites) for x in many]
+        changed = [got for got, x in zip(found, many) if got[0] is not x]
+        if not changed:
             return seed_mol
-        rep.extra["state_sites"] = out[0].GetProp("discrete_sites").split()
-        rep.extra["state_seeds"] = [{"states": x.GetProp("discrete_states"), "weight": round(x.GetDoubleProp("seed_weight"), 4),
-                                     "MMFF94_energy_kcal_mol": round(x.GetDoubleProp("MMFF94_energy_kcal_mol"), 3)}
-                                    for x in out]
+        names = changed[0][0].GetProp("discrete_sites")
+        out, entries = [], []
+        for i, (x, got) in enumerate(zip(many, found)):
+            w = x.GetDoubleProp("seed_weight") if len(many) > 1 and x.HasProp("seed_weight") else 1.0
+            if got[0] is x:  # only its own states carry weight: itself, labelled like the others
+                y = Chem.Mol(x)
+                sites = SlowSites(x, nitrogens=False, amide_sites=amide_sites)
+                y.SetProp("discrete_states", states_label(sites.states(x.GetConformer().GetPositions())))
+                y.SetProp("discrete_sites", names)
+                y.SetDoubleProp("seed_weight", 1.0)
+                got = [y]
+            for y in got:
+                y.SetDoubleProp("seed_weight", w * y.GetDoubleProp("seed_weight"))
+                entry = {"states": y.GetProp("discrete_states"), "weight": y.GetDoubleProp("seed_weight")}
+                if y.HasProp("MMFF94_energy_kcal_mol"):
+                    entry["MMFF94_energy_kcal_mol"] = round(y.GetDoubleProp("MMFF94_energy_kcal_mol"), 3)
+                if len(many) > 1:
+                    entry["ring_seed"] = i
+                entries.append(entry)
+                out.append(y)
+        total = sum(e["weight"] for e in entries)
+        for e in entries:
+            e["weight"] = round(e["weight"] / total, 4)
+        rep.extra["state_sites"] = names.split()
+        rep.extra["state_seeds"] = entries
         return out if len(out) > 1 else out[0]
 
     def _sample(self, seed_mol, ts, mix, want: int, g, rep, budget=None, stop_early: bool = False,

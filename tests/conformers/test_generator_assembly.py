@@ -139,3 +139,18 @@ def test_library_amides_with_state_seeds_seed_only_the_sites_the_library_does_no
     assert amide_states(m, pos)[:, acid].mean() > 0.9
     (alone,), _ = gen.generate_many([("q", smi)], n=16, seed=0)
     assert amide_states(alone, np.stack([c.GetPositions() for c in alone.GetConformers()]))[:, acid].mean() == 0.0
+
+
+def test_state_seeds_on_each_assembled_ring_conformation(gen, tiny_checkpoint):
+    """N-methyl-N-(4-methylcyclohexyl)acetamide: assembled on two ring conformations, each gets its
+    own state seeds (both amide states are within the window), the weights multiplied; the entries
+    say which ring seed they come from and the conformers cover both states."""
+    many = ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_method="assembly", ring_library=gen.ring_library,
+                                              state_library=gen.state_library, amide_states="usual", state_seeds=8)
+    (m,), (rep,) = many.generate_many([("c", "CC(=O)N(C)C1CCC(C)CC1")], n=40, seed=1)
+    entries = rep.extra["state_seeds"]
+    assert rep.extra["ring_seeds"] == 2 and {e["ring_seed"] for e in entries} == {0, 1}
+    assert {e["states"] for e in entries} == {"0", "1"}
+    assert sum(e["weight"] for e in entries) == pytest.approx(1.0, abs=1e-3)
+    assert sum(e["conformers"] for e in entries) == m.GetNumConformers() == 40
+    assert {c.GetProp("amide_states") for c in m.GetConformers()} == {"0", "1"}
