@@ -894,12 +894,12 @@ class ConformerGenerator:
         if not changed:
             return seed_mol
         names = changed[0][0].GetProp("discrete_sites")
+        sites = SlowSites(many[0], nitrogens=False, amide_sites=amide_sites)  # the seeds share the graph
         out, entries = [], []
         for i, (x, got) in enumerate(zip(many, found)):
             w = x.GetDoubleProp("seed_weight") if len(many) > 1 and x.HasProp("seed_weight") else 1.0
             if got[0] is x:  # only its own states carry weight: itself, labelled like the others
                 y = Chem.Mol(x)
-                sites = SlowSites(x, nitrogens=False, amide_sites=amide_sites)
                 y.SetProp("discrete_states", states_label(sites.states(x.GetConformer().GetPositions())))
                 y.SetProp("discrete_sites", names)
                 y.SetDoubleProp("seed_weight", 1.0)

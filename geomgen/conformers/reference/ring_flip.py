@@ -77,22 +77,48 @@ class FlipSite(tuple):
     atoms that stay, those shared with a planar aromatic ring; empty for isolated and spiro rings)
     and ``plane`` (the atoms whose least-squares plane reflects; ``None``: the ring's own), and
     ``mirror`` (positions in the ring whose branches that plane reflects instead of their frames
-    carrying them; fused rings from revision 13). :meth:`flip` is :func:`flip_ring` with them."""
+    carrying them; fused rings from revision 13). :meth:`flip` applies the flip map."""
 
     def __new__(cls, ring, branches, fixed=(), plane=None, mirror=()):
         self = super().__new__(cls, (np.asarray(ring, dtype=np.int64), branches))
         self.fixed = np.asarray(fixed, dtype=np.int64)
         self.plane = None if plane is None else np.asarray(plane, dtype=np.int64)
         self.mirror = np.asarray(mirror, dtype=np.int64)
-        # what flip_ring would otherwise work out from the arguments on every call
+        # what depends on the site only, for flip
         self._keep = np.isin(self[0], self.fixed)
         self._owners = _branch_owners(branches)
         self._mirrored = [np.asarray(branches[k], dtype=np.int64) for k in self.mirror]
         return self
 
     def flip(self, pos: np.ndarray) -> np.ndarray:
-        return flip_ring(pos, self[0], self[1], fixed=self.fixed, plane=self.plane, mirror=self.mirror,
-                         _keep=self._keep, _owners=self._owners, _mirrored=self._mirrored)
+        """The ring-flip map :math:`F` (see the module docstring) applied to ``pos`` ``[N, 3]``; a new
+        array. The plane's normal is the covariance's eigenvector of least eigenvalue (the last right
+        singular vector of the centred atoms: the same plane, a quarter of the cost); the reflection
+        does not depend on its sign. Both frames are built in one call and the carried branches
+        move in one batched product, with what depends on the site only made once, in the
+        constructor (the move runs about once per sweep, so its Python overhead counts); each
+        mirrored branch is reflected on its own (one product over all of them would round
+        differently)."""
+        ring = self[0]
+        pos = np.asarray(pos, dtype=np.float64)
+        r = pos[ring]
+        ref = r if self.plane is None else pos[self.plane]
+        c = ref.mean(0)
+        d = ref - c
+        normal = np.linalg.eigh(d.T @ d)[1][:, 0]
+        r_new = r - 2.0 * np.outer((r - c) @ normal, normal)
+        if len(self.fixed):
+            r_new[self._keep] = r[self._keep]
+        f = _frames(np.stack([r_new, r]))
+        rots = np.matmul(f[0], f[1].transpose(0, 2, 1))  # [m, 3, 3], old frame -> new frame
+        out = pos.copy()
+        out[ring] = r_new
+        atoms, owner = self._owners
+        if len(atoms):
+            out[atoms] = np.einsum("nij,nj->ni", rots[owner], pos[atoms] - r[owner]) + r_new[owner]
+        for b in self._mirrored:
+            out[b] = pos[b] - 2.0 * np.outer((pos[b] - c) @ normal, normal)
+        return out
 
 
 def _chiral_atoms(mol) -> set[int]:
@@ -244,43 +270,15 @@ def _branch_owners(branches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return (np.concatenate(atoms) if atoms else np.zeros(0, np.int64)), owner
 
 
-def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray], fixed=(), plane=None, mirror=(),
-              _keep=None, _owners=None, _mirrored=None) -> np.ndarray:
-    """The ring-flip map :math:`F` (see the module docstring) applied to ``pos`` ``[N, 3]``; a new array.
+def flip_ring(pos: np.ndarray, ring: np.ndarray, branches: list[np.ndarray], fixed=(), plane=None, mirror=()) -> np.ndarray:
+    """The ring-flip map :math:`F` (see the module docstring) applied to ``pos`` ``[N, 3]``; a new array:
+    :meth:`FlipSite.flip` of the site these arguments describe.
 
     ``fixed``: ring atoms that stay (a fused ring's shared atoms); ``plane``: the atoms whose
     least-squares plane reflects (default the ring; a fused ring's aromatic partner, none of whose
     atoms moves, so that the map stays an involution); ``mirror``: positions in ``ring`` whose
-    branches the plane reflects instead of their frames carrying them. The plane's normal is the covariance's
-    eigenvector of least eigenvalue (the last right singular vector of the centred atoms: the same
-    plane, a quarter of the cost); the reflection does not depend on its sign. Both frames are
-    built in one call and the branches move in one batched product (the move runs about once per
-    sweep, so its Python overhead counts; :class:`FlipSite` passes the fixed atoms' mask ``_keep``,
-    the branches' :func:`_branch_owners` ``_owners`` and the mirrored branches ``_mirrored``, which
-    depend on the site only; each mirrored branch is reflected on its own: one product over all of
-    them would round differently)."""
-    pos = np.asarray(pos, dtype=np.float64)
-    r = pos[ring]
-    ref = r if plane is None else pos[plane]
-    c = ref.mean(0)
-    d = ref - c
-    normal = np.linalg.eigh(d.T @ d)[1][:, 0]
-    r_new = r - 2.0 * np.outer((r - c) @ normal, normal)
-    if len(fixed):
-        keep = np.isin(np.asarray(ring), np.asarray(fixed)) if _keep is None else _keep
-        r_new[keep] = r[keep]
-    f = _frames(np.stack([r_new, r]))
-    rots = np.matmul(f[0], f[1].transpose(0, 2, 1))  # [m, 3, 3], old frame -> new frame
-    out = pos.copy()
-    out[ring] = r_new
-    atoms, owner = _branch_owners(branches) if _owners is None else _owners
-    if len(atoms):
-        out[atoms] = np.einsum("nij,nj->ni", rots[owner], pos[atoms] - r[owner]) + r_new[owner]
-    if _mirrored is None:
-        _mirrored = [np.asarray(branches[k], dtype=np.int64) for k in np.asarray(mirror, dtype=np.int64).ravel()]
-    for b in _mirrored:
-        out[b] = pos[b] - 2.0 * np.outer((pos[b] - c) @ normal, normal)
-    return out
+    branches the plane reflects instead of their frames carrying them."""
+    return FlipSite(ring, branches, fixed=fixed, plane=plane, mirror=mirror).flip(pos)
 
 
 def ring_torsion_quads(ring) -> np.ndarray:
