@@ -19,7 +19,7 @@ import numpy as np
 
 from geomgen.atomic import atomic_write_text
 from geomgen.conformers.reference.basins import gap_within
-from geomgen.conformers.reference.build import outdated_by
+from geomgen.conformers.reference.build import SAMPLER_VERSION, outdated_by
 from geomgen.conformers.reference.ring_flip import flippable_rings
 from geomgen.conformers.reference.store import load_reference_set as _load_reference_set
 from geomgen.conformers.reference.store import recorded_targets
@@ -246,23 +246,28 @@ def _verification_lines() -> list[str]:
     return lines
 
 
-def _verified_counts(paths) -> list[str]:
+def _verified_counts(paths, current: dict | None = None) -> list[str]:
     """Per split: converged molecules whose *stored* ensemble agreed with an independent rerun in
-    some verification report. A record counts only for the ensemble it judged (same seed and CPU
-    seconds in the stored diagnostics), so a molecule rebuilt since is not counted as verified."""
-    current = {}
-    for split in SPLITS:
-        if (HERE / f"reference_{split}.npz").exists():
-            current[split] = {r.id: r for r in load_reference_set(split) if r.converged}
+    some verification report, and how many of them the current sampler version built (an older
+    version's reference that agrees with a rerun of the current sampler counts as verified, and the
+    column says how many such there are). A record counts only for the ensemble it judged (same seed
+    and CPU seconds in the stored diagnostics), so a molecule rebuilt since is not counted as
+    verified. ``current``: split -> {id: converged reference} (default: the built sets)."""
+    if current is None:
+        current = {split: {r.id: r for r in load_reference_set(split) if r.converged}
+                   for split in SPLITS if (HERE / f"reference_{split}.npz").exists()}
     judged, agreed = verified_ids([json.loads(p.read_text()) for p in paths], current)
     rows = ["", "Verified-converged references (converged, and the stored ensemble agreed with an independent rerun in a "
             "report above; target: >= 100 per evaluation split). Outdated: built before the sampler could flip one of the "
             "molecule's rings, or with flipped samples rebuilt in the seed's pucker (`reference.build.outdated_by`); such a "
             "reference is not counted as verified, whatever its rerun said, since the rerun shared its blind spot:", "",
-            "| split | converged | of them rerun | outdated (rebuild pending) | verified |", "|---|---|---|---|---|"]
+            f"| split | converged | of them rerun | outdated (rebuild pending) | verified | of them built by sampler v{SAMPLER_VERSION} |",
+            "|---|---|---|---|---|---|"]
     for split, refs in current.items():
         outdated = sum(outdated_by(r) is not None for r in refs.values())
-        rows.append(f"| {split} | {len(refs)} | {len(judged.get(split, ()))} | {outdated} | {len(agreed.get(split, ()))} |")
+        ok = agreed.get(split, set())
+        current_version = sum(refs[i].diagnostics.get("sampler_version") == SAMPLER_VERSION for i in ok)
+        rows.append(f"| {split} | {len(refs)} | {len(judged.get(split, ()))} | {outdated} | {len(ok)} | {current_version} |")
     return rows
 
 

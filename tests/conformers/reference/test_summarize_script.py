@@ -28,3 +28,17 @@ def test_flipped_and_held_rings_follow_the_build_revision(smiles, revision, flip
     r = _ref(smiles, revision, flips)
     assert len(S._flip_rings_at_build(r)) == n_flip
     assert S._ring_held_at_seed(r) is held
+
+
+def test_verified_counts_say_how_many_the_current_sampler_built(tmp_path):
+    S = load_script("data/conformers/summarize.py")
+    refs = {"val": {f"val-{i}": SimpleNamespace(mol=parse_molecule("CCCO"), diagnostics={"seed": i, "cpu_seconds": 10.0, "sampler_version": v})
+                    for i, v in enumerate([S.SAMPLER_VERSION - 1, S.SAMPLER_VERSION, S.SAMPLER_VERSION])}}
+    records = [{"split": "val", "id": f"val-{i}", "stored_seed": i, "stored_cpu_seconds": 10.0, "agrees": a}
+               for i, a in enumerate([True, True, False])]
+    report = tmp_path / "verify_references_x.json"
+    report.write_text(__import__("json").dumps({"molecules": records}))
+    rows = S._verified_counts([report], refs)
+    # three converged, three rerun, none outdated, two agree, one of them built by the current sampler
+    assert rows[-1] == "| val | 3 | 3 | 0 | 2 | 1 |"
+    assert rows[-3].endswith(f"of them built by sampler v{S.SAMPLER_VERSION} |")
