@@ -1,5 +1,6 @@
-"""data/conformers/summarize.py: which rings a reference's chains could flip, and which they held."""
+"""data/conformers/summarize.py: which rings a reference's chains could flip, which they held, and the verified counts."""
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -37,7 +38,7 @@ def test_verified_counts_say_how_many_the_current_sampler_built(tmp_path):
     records = [{"split": "val", "id": f"val-{i}", "stored_seed": i, "stored_cpu_seconds": 10.0, "agrees": a}
                for i, a in enumerate([True, True, False])]
     report = tmp_path / "verify_references_x.json"
-    report.write_text(__import__("json").dumps({"molecules": records}))
+    report.write_text(json.dumps({"molecules": records}))
     rows = S._verified_counts([report], refs)
     # three converged, three rerun, none outdated, two agree, one of them built by the current sampler
     assert rows[-1] == "| val | 3 | 3 | 0 | 2 | 1 |"
