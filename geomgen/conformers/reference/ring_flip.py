@@ -106,7 +106,7 @@ class FlipSite(tuple):
         c = ref.mean(0)
         d = ref - c
         normal = np.linalg.eigh(d.T @ d)[1][:, 0]
-        r_new = r - 2.0 * np.outer((r - c) @ normal, normal)
+        r_new = _reflect(r, c, normal)
         if len(self.fixed):
             r_new[self._keep] = r[self._keep]
         f = _frames(np.stack([r_new, r]))
@@ -117,7 +117,7 @@ class FlipSite(tuple):
         if len(atoms):
             out[atoms] = np.einsum("nij,nj->ni", rots[owner], pos[atoms] - r[owner]) + r_new[owner]
         for b in self._mirrored:
-            out[b] = pos[b] - 2.0 * np.outer((pos[b] - c) @ normal, normal)
+            out[b] = _reflect(pos[b], c, normal)
         return out
 
 
@@ -233,6 +233,11 @@ def flippable_rings(mol, spiro: bool = True, fused: bool = True, mirror: bool = 
                     mirrored = []
                 fused_rings.append(FlipSite(ring, branches, fixed=sorted(common), plane=atom_rings[j], mirror=mirrored))
     return isolated + spiro_rings + fused_rings
+
+
+def _reflect(x: np.ndarray, c: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """The points ``x [k, 3]`` reflected through the plane through ``c`` with unit ``normal``."""
+    return x - 2.0 * np.outer((x - c) @ normal, normal)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
