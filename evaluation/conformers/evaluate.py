@@ -27,7 +27,8 @@ ensemble an independent rerun confirmed); the counts are printed and recorded.
   sample's stored states; references without stored per-sample states, format < 5, are left out:
   their conformers carry the seed's states and their recorded populations may use older labels);
   per split and method, the mean absolute difference over sites and the share of molecules whose
-  every site is within 0.1;
+  every site is within 0.1, and the same per kind of site (amide, ester, acid, ...:
+  :func:`geomgen.conformers.discrete_states.site_class`);
 * nitrogen configurations -- the same for every invertible sp3 nitrogen whose pyramid is a
   configuration (:func:`geomgen.conformers.discrete_states.configurational_nitrogens`: three
   neighbours distinct by rank, not a stereocentre the input fixes), state 1 = positive signed
@@ -48,7 +49,15 @@ from pathlib import Path
 import numpy as np
 
 from geomgen.atomic import atomic_write_text
-from geomgen.conformers.discrete_states import amide_states, configurational_nitrogens, invertible_nitrogens, nitrogen_states, partial_double_bonds
+from geomgen.conformers.discrete_states import (
+    SITE_CLASSES,
+    amide_states,
+    configurational_nitrogens,
+    invertible_nitrogens,
+    nitrogen_states,
+    partial_double_bonds,
+    site_class,
+)
 from geomgen.tables import publish
 
 HERE = Path(__file__).resolve().parent
@@ -197,15 +206,26 @@ def state_summary(refs, scores, kind: str = "amide", reference: list | None = No
     method against the references (see the module docstring): ``molecules`` ([id, method,
     reference] per molecule with sites, both lists over its sites), ``MAD`` over sites and the
     share ``within 0.1`` of molecules. ``reference``: the references' populations, one per
-    reference (default: :data:`REFERENCE_POPULATION` of each, computed here)."""
+    reference (default: :data:`REFERENCE_POPULATION` of each, computed here). For amide sites also
+    ``by class``: per kind of partial double bond
+    (:func:`~geomgen.conformers.discrete_states.site_class`: amide, ester, acid, ...) its number
+    of ``sites``, their ``MAD`` and the share of sites ``within 0.1``."""
     if reference is None:
         reference = [REFERENCE_POPULATION[kind](r) for r in refs]
-    per = [[r.id, s[kind], q] for r, s, q in zip(refs, scores, reference)
-           if s is not None and s.get(kind) is not None and q is not None]
+    kept = [(r, s, q) for r, s, q in zip(refs, scores, reference) if s is not None and s.get(kind) is not None and q is not None]
+    per = [[r.id, s[kind], q] for r, s, q in kept]
     diffs = [np.abs(np.subtract(p, q)) for _, p, q in per]
-    return {"molecules": per,
-            "MAD": float(np.mean(np.concatenate(diffs))) if diffs else float("nan"),
-            "within 0.1": float(np.mean([d.max() <= 0.1 for d in diffs])) if diffs else float("nan")}
+    out = {"molecules": per,
+           "MAD": float(np.mean(np.concatenate(diffs))) if diffs else float("nan"),
+           "within 0.1": float(np.mean([d.max() <= 0.1 for d in diffs])) if diffs else float("nan")}
+    if kind == "amide":
+        by = {}
+        for (r, _, _), d in zip(kept, diffs):
+            for c, x in zip([site_class(r.mol, site) for site in partial_double_bonds(r.mol)], d):
+                by.setdefault(c, []).append(float(x))
+        out["by class"] = {c: {"sites": len(v), "MAD": float(np.mean(v)), "within 0.1": float(np.mean(np.array(v) <= 0.1))}
+                           for c, v in sorted(by.items(), key=lambda kv: SITE_CLASSES.index(kv[0]))}
+    return out
 
 
 def verified_references(split: str, refs) -> list:
@@ -349,6 +369,16 @@ def state_markdown(rows, kind: str = "amide") -> list[str]:
             for mid, p, q in r[key]["molecules"]:
                 mols.setdefault(mid, {"reference": q})[r["method"]] = p
         methods = [r["method"] for r in sub]
+        classes = list(dict.fromkeys(c for r in sub for c in r[key].get("by class", {})))
+        if classes:
+            out += ["", "By kind of partial double bond (`geomgen.conformers.discrete_states.site_class`): MAD over "
+                        "its sites (sites within 0.1 of the reference's population / sites):", "",
+                    "| method | " + " | ".join(classes) + " |", "|" + "---|" * (1 + len(classes))]
+            for r in sub:
+                by = r[key].get("by class", {})
+                cells = [f"{by[c]['MAD']:.3f} ({round(by[c]['within 0.1'] * by[c]['sites'])}/{by[c]['sites']})" if c in by else ""
+                         for c in classes]
+                out.append(f"| {r['method']} | " + " | ".join(cells) + " |")
         out += ["", "| molecule | site | reference | " + " | ".join(methods) + " |", "|" + "---|" * (3 + len(methods))]
         for mid, d in mols.items():
             for k, q in enumerate(d["reference"]):

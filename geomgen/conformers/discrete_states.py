@@ -106,6 +106,46 @@ def partial_double_bonds(mol) -> list[AmideSite]:
     return [AmideSite(atoms=tuple(int(a) for a in q), moving=np.flatnonzero(m)) for q, m in zip(atoms, ts.moving)]
 
 
+#: the kinds of partial double bond :func:`site_class` names
+SITE_CLASSES = ("amide", "thioamide", "urea", "carbamate", "acylsulfonamide", "amidine", "ester", "acid")
+
+
+def site_class(mol, site: AmideSite) -> str:
+    """What kind of partial double bond ``site`` is (one of :data:`SITE_CLASSES`), from the
+    atoms around its bond j-k (j the C(=X), k the N or O):
+
+    * k an oxygen: ``"acid"`` when it carries a hydrogen (a carboxylic or thio acid's O-H),
+      ``"carbamate"`` when j also carries a single-bonded nitrogen (a carbamate's C-O bond),
+      otherwise ``"ester"`` (esters, carbonates, thionoesters);
+    * k a nitrogen: ``"acylsulfonamide"`` when k is also bonded to a sulfonyl sulfur;
+      ``"amidine"`` when j's double bond goes to a nitrogen; ``"urea"`` / ``"carbamate"`` when
+      j has another single-bonded nitrogen / oxygen; ``"thioamide"`` when j's double bond goes
+      to sulfur; ``"amide"`` otherwise.
+    """
+    from rdkit import Chem
+
+    j, k = site.bond
+    cj, nk = mol.GetAtomWithIdx(j), mol.GetAtomWithIdx(k)
+    single = [b.GetOtherAtom(cj).GetAtomicNum() for b in cj.GetBonds()
+              if b.GetBondType() == Chem.BondType.SINGLE and b.GetOtherAtom(cj).GetIdx() != k]
+    if nk.GetAtomicNum() == 8:
+        if any(a.GetAtomicNum() == 1 for a in nk.GetNeighbors()):
+            return "acid"
+        return "carbamate" if 7 in single else "ester"
+    if any(a.GetAtomicNum() == 16 and sum(1 for b in a.GetBonds() if b.GetBondType() == Chem.BondType.DOUBLE
+                                           and b.GetOtherAtom(a).GetAtomicNum() == 8) >= 2
+           for a in nk.GetNeighbors()):
+        return "acylsulfonamide"
+    double = [b.GetOtherAtom(cj).GetAtomicNum() for b in cj.GetBonds() if b.GetBondType() == Chem.BondType.DOUBLE]
+    if 7 in double:
+        return "amidine"
+    if 7 in single:
+        return "urea"
+    if 8 in single:
+        return "carbamate"
+    return "thioamide" if 16 in double else "amide"
+
+
 def site_states(sites: list[AmideSite], positions: np.ndarray) -> np.ndarray:
     """Whether each site is *cis* (reference dihedral :math:`|\\phi| < \\pi/2`).
 

@@ -13,6 +13,7 @@ from geomgen.conformers.discrete_states import (
     invertible_nitrogens,
     nitrogen_configurations,
     partial_double_bonds,
+    site_class,
     states_label,
 )
 
@@ -32,6 +33,23 @@ def test_sites(smiles, n_amide, n_nitrogen, n_configurational):
     assert len(partial_double_bonds(mol)) == n_amide
     assert len(invertible_nitrogens(mol)) == n_nitrogen
     assert len(configurational_nitrogens(mol)) == n_configurational
+
+
+@pytest.mark.parametrize("smiles, classes", [
+    ("CNC(C)=O", ["amide"]),  # N-methylacetamide
+    ("CNC(=O)OCC", ["carbamate", "carbamate"]),  # the C-N and the C-O bond of one carbamate
+    ("CC(=O)OCC", ["ester"]),
+    ("COC(=O)OCC", ["ester", "ester"]),  # a carbonate's two C-O bonds
+    ("OC(=O)c1ccccc1", ["acid"]),  # the O-H: syn/anti
+    ("CNC(=O)NC1CC1", ["urea", "urea"]),
+    ("CC(=O)NS(=O)(=O)c1ccccc1", ["acylsulfonamide"]),
+    ("CC(=S)NC", ["thioamide"]),
+    ("CN=C(C)NCc1ccccc1", ["amidine"]),
+    ("N[C@@H](Cc1c[nH]c2ccccc12)C(=O)O", ["acid"]),  # tryptophan: the amine is not a partial double bond
+])
+def test_site_class(smiles, classes):
+    mol = parse_molecule(smiles)
+    assert [site_class(mol, site) for site in partial_double_bonds(mol)] == classes
 
 
 def test_amide_flip_changes_the_indicator_and_is_an_involution():

@@ -78,3 +78,19 @@ def test_with_sites_keeps_references_with_those_sites_and_stored_states(mod):
     assert [r.id for r in mod.with_sites(refs, [])] == [r.id for r in refs[:4]]
     assert [r.id for r in mod.with_sites(refs, ["nitrogen"])] == ["CCN(C)CCc1ccccc1", "CC(=O)N(C)CCN(C)C1CC1"]
     assert [r.id for r in mod.with_sites(refs, ["amide", "nitrogen"])] == ["CC(=O)N(C)CCN(C)C1CC1"]
+
+
+def test_state_summary_by_kind_of_partial_double_bond(mod):
+    """Amide-site populations are also summarised per kind of site (amide, ester, acid, ...), with
+    the molecules' sites in partial_double_bonds order."""
+    carbamate = SimpleNamespace(id="c", mol=parse_molecule("CNC(=O)OCC"))  # two sites: carbamate C-N and C-O
+    acid = SimpleNamespace(id="a", mol=parse_molecule("OC(=O)c1ccccc1"))  # one: the acid's O-H
+    scores = [{"amide": [0.0, 0.5]}, {"amide": [0.0]}]
+    out = mod.state_summary([carbamate, acid], scores, "amide", reference=[[0.05, 0.1], [1.0]])
+    assert out["MAD"] == pytest.approx((0.05 + 0.4 + 1.0) / 3)
+    assert list(out["by class"]) == ["carbamate", "acid"]
+    assert out["by class"]["carbamate"] == {"sites": 2, "MAD": pytest.approx(0.225), "within 0.1": 0.5}
+    assert out["by class"]["acid"] == {"sites": 1, "MAD": pytest.approx(1.0), "within 0.1": 0.0}
+    assert "by class" not in mod.state_summary([carbamate], [{"nitrogen": [0.5]}], "nitrogen", reference=[[0.5]])
+    text = "\n".join(mod.state_markdown([{"split": "val", "method": "geomgen", "amide populations": out}], "amide"))
+    assert "| method | carbamate | acid |" in text and "| geomgen | 0.225 (1/2) | 1.000 (0/1) |" in text
