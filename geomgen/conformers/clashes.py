@@ -14,6 +14,10 @@ HEAVY_VDW_FRACTION = 0.75
 #: contact floors of a heavy atom and a hydrogen, and of two hydrogens (A)
 HEAVY_H_FLOOR = 1.8
 H_H_FLOOR = 1.5
+#: contact floor of a polar hydrogen (on N or O) and an N or O: a hydrogen bond's H...O/N
+#: distance is 1.6-2.0 A (MMFF94's intramolecular ones 1.6-1.8 A), below :data:`HEAVY_H_FLOOR`
+HBOND_H_FLOOR = 1.5
+_POLAR = ("N", "O")
 #: bytes of the temporary distance arrays of one :meth:`ClashGuard.ok` chunk
 _CHUNK_BYTES = 32 * 2**20
 
@@ -21,15 +25,20 @@ _CHUNK_BYTES = 32 * 2**20
 def contact_floors(mol, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """The contact floor (A) of each atom pair ``(i, j)`` of ``mol``: for two heavy atoms
     ``max(HEAVY_FLOOR, HEAVY_VDW_FRACTION * (r_i + r_j))`` (Bondi radii: 2.55 A for C...C, 2.5 A
-    for N...O and O...O), :data:`HEAVY_H_FLOOR` for a heavy atom and a hydrogen,
-    :data:`H_H_FLOOR` for two hydrogens."""
-    symbols = [a.GetSymbol() for a in mol.GetAtoms()]
+    for N...O and O...O), :data:`HEAVY_H_FLOOR` for a heavy atom and a hydrogen, except
+    :data:`HBOND_H_FLOOR` for a hydrogen on N or O and an N or O (a hydrogen bond: an acid's O-H
+    on a neighbouring carbonyl or amine), :data:`H_H_FLOOR` for two hydrogens."""
+    symbols = np.array([a.GetSymbol() for a in mol.GetAtoms()])
     r = np.array([VDW_RADII.get(s, 2.0) for s in symbols])
-    heavy = np.array([s != "H" for s in symbols])
+    heavy = symbols != "H"
+    polar_h = np.array([a.GetAtomicNum() == 1 and any(b.GetSymbol() in _POLAR for b in a.GetNeighbors()) for a in mol.GetAtoms()],
+                       dtype=bool)
+    acceptor = np.isin(symbols, _POLAR)
     hh = heavy[i] & heavy[j]
     nh = heavy[i] ^ heavy[j]
+    hbond = (polar_h[i] & acceptor[j]) | (polar_h[j] & acceptor[i])
     heavy_floor = np.maximum(HEAVY_FLOOR, HEAVY_VDW_FRACTION * (r[i] + r[j]))
-    return np.where(hh, heavy_floor, np.where(nh, HEAVY_H_FLOOR, H_H_FLOOR))
+    return np.where(hh, heavy_floor, np.where(nh, np.where(hbond, HBOND_H_FLOOR, HEAVY_H_FLOOR), H_H_FLOOR))
 
 
 class ClashGuard:
@@ -39,7 +48,9 @@ class ClashGuard:
     - two heavy atoms: ``max(2.5 A, 0.75 x the sum of their van der Waals radii)`` (C...C 2.55 A,
       C...O 2.42 -> 2.5 A, S...S 2.7 A); a hydrogen-bonded O...O or N...O pair (2.6-3.0 A) passes,
       a contact of 2.3 A between residues of a peptide does not;
-    - a heavy atom and a hydrogen: 1.8 A; two hydrogens: 1.5 A.
+    - a heavy atom and a hydrogen: 1.8 A, but 1.5 A for a hydrogen on N or O and an N or O (a
+      hydrogen bond, such as an acid's O-H on a neighbouring carbonyl, at 1.6-1.8 A in MMFF94);
+      two hydrogens: 1.5 A.
 
     The one exception: a pair that no rotatable torsion
     (:func:`~geomgen.conformers.torsions.rotatable_torsions`) moves relative to each other (a

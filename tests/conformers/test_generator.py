@@ -147,6 +147,22 @@ def test_clash_guard_detects_overlap():
     assert not guard.ok(pos).any()
 
 
+def test_clash_floor_admits_a_hydrogen_bond_but_not_other_hydrogen_contacts():
+    """contact_floors: 1.5 A for a hydrogen on O or N and an O or N (an acid's O-H on a neighbouring
+    carbonyl, 1.6-1.8 A in MMFF94), 1.8 A for a C-H against the same oxygen, 2.5 A for two heavy atoms."""
+    from geomgen.conformers.clashes import HBOND_H_FLOOR, HEAVY_H_FLOOR, contact_floors
+
+    mol = parse_molecule("O=C1C=CC=CC1C(=O)O")  # an acid beside a ketone: the O-H can reach the ring C=O
+    sym = [a.GetSymbol() for a in mol.GetAtoms()]
+    acid_h = next(a.GetIdx() for a in mol.GetAtoms() if a.GetSymbol() == "H" and a.GetNeighbors()[0].GetSymbol() == "O")
+    ring_h = next(a.GetIdx() for a in mol.GetAtoms() if a.GetSymbol() == "H" and a.GetNeighbors()[0].GetIdx() == 6)
+    ketone_o = 0
+    floors = contact_floors(mol, np.array([acid_h, ring_h, ketone_o, acid_h]), np.array([ketone_o, ketone_o, 8, 4]))
+    assert sym[ketone_o] == "O" and sym[4] == "C"
+    np.testing.assert_allclose(floors, [HBOND_H_FLOOR, HEAVY_H_FLOOR, 2.5, HEAVY_H_FLOOR])
+    assert HBOND_H_FLOOR == 1.5 and HEAVY_H_FLOOR == 1.8
+
+
 def test_unspecified_stereo_is_reported_not_rejected(gen):
     """Issue 13, item 1: an unspecified C=C and an amidine used to fail the stereo check."""
     mols, reports = gen.generate_many([("hexene", "CCC=CCC"), ("amidine", "NC(=N)c1ccccc1"), ("chiral", "C[C@@H](O)CC")], n=2)
