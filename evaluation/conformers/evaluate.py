@@ -124,6 +124,9 @@ def make_methods(model_path=None, seed_iters=None, candidates=()):
     # both: the library places the sites it has fragments for, state seeds the others (acid O-H)
     methods["geomgen+library-amides+states"] = lambda refs, n, seed: run(refs, n, seed, state_seeds=8,
                                                                            gen_opts=(("amide_states", "library"),))
+    # a carboxylic acid's O-H syn on every conformer (the default before 2026-12-06); since then its
+    # states are seeded from their MMFF94 minima (acid_states="minima")
+    methods["geomgen+usual-acids"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("acid_states", "usual"),))
     # issue 28's candidate for the RMSD gap: each conformer relaxed with its rotatable torsions held
     # (relax_bonds, geomgen conformers --relax-bonds ITERS), 200 iterations or the number given
     methods["geomgen+restrained"] = lambda refs, n, seed: run(refs, n, seed, gen_opts=(("relax_bonds", 200),))

@@ -146,6 +146,12 @@ def site_class(mol, site: AmideSite) -> str:
     return "thioamide" if 16 in double else "amide"
 
 
+def acid_sites(mol) -> list[int]:
+    """Indices into :func:`partial_double_bonds` of ``mol``'s carboxylic (and thio) acid O-H sites
+    (:func:`site_class` ``"acid"``)."""
+    return [k for k, site in enumerate(partial_double_bonds(mol)) if site_class(mol, site) == "acid"]
+
+
 def site_states(sites: list[AmideSite], positions: np.ndarray) -> np.ndarray:
     """Whether each site is *cis* (reference dihedral :math:`|\\phi| < \\pi/2`).
 

@@ -747,6 +747,7 @@ def test_draws_flag_is_recorded_and_changes_the_draws(tmp_path, tiny_checkpoint,
     (["--relax", "--seed-iters", "5"], "--seed-iters 5 has no effect with --relax"),
     (["--boltzmann-sweeps", "3"], "--boltzmann-sweeps has no effect without --boltzmann"),
     (["--boltzmann-state-moves", "0.2"], "--boltzmann-state-moves has no effect without --boltzmann"),
+    (["--state-seeds", "4", "--acid-states", "usual"], "--acid-states usual has no effect with --state-seeds 4"),
     ([], None),
 ])
 def test_a_flag_that_another_makes_ineffective_is_warned_about(tmp_path, tiny_checkpoint, capsys, flags, said):
@@ -757,6 +758,24 @@ def test_a_flag_that_another_makes_ineffective_is_warned_about(tmp_path, tiny_ch
         assert "has no effect" not in err
     else:
         assert f"geomgen conformers: warning: {said}" in err
+
+
+def test_acid_states_flag_reaches_the_generator_and_the_fingerprint(tmp_path, tiny_checkpoint):
+    """Glycine: by default its O-H is seeded from both states' minima (anti, hydrogen-bonded to the
+    amine), with --acid-states usual it stays syn; the fingerprint says which."""
+    from rdkit import Chem
+
+    from geomgen.conformers.discrete_states import amide_states
+
+    cis = {}
+    for mode in (None, "usual"):
+        out = tmp_path / f"gly_{mode}.sdf"
+        extra = [] if mode is None else ["--acid-states", mode]
+        assert main(["conformers", "NCC(=O)O", "-n", "4", "-o", str(out), "--model", str(tiny_checkpoint), *extra]) == 0
+        recs = [m for m in Chem.SDMolSupplier(str(out), removeHs=False)]
+        assert all(f"--acid-states={mode or 'minima'}" in r.GetProp("geomgen_options") for r in recs)
+        cis[mode] = [bool(amide_states(r, r.GetConformer().GetPositions())[0, 0]) for r in recs]
+    assert cis[None] == [True] * 4 and cis["usual"] == [False] * 4
 
 
 def test_relax_bonds_flag_reaches_the_generator_and_the_fingerprint(tmp_path, tiny_checkpoint, capsys):

@@ -4,7 +4,7 @@ from rdkit import Chem
 
 from geomgen.conformers import MoleculeError, dihedral_angles, parse_molecule, rotatable_torsions, stereo_matches
 from geomgen.conformers.clashes import ClashGuard
-from geomgen.conformers.generator import ConformerGenerator
+from geomgen.conformers.generator import ACID_STATE_MODES, DEFAULT_ACID_STATES, ConformerGenerator
 
 DRUG = "CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O"  # (S)-ibuprofen
 
@@ -502,6 +502,29 @@ def test_amide_states_are_sampled_in_proportion_to_their_state_weights(tiny_chec
     np.testing.assert_allclose(np.stack([c.GetPositions() for c in again.GetConformers()]), pos)
     one = ConformerGenerator.from_checkpoint(tiny_checkpoint, amide_states="usual").generate(smiles, n=n, seed=0)
     assert len({c.GetProp("amide_states") for c in one.GetConformers()}) == 1  # off by default: the seed's state
+
+
+def test_acid_states_from_their_minima_by_default(tiny_checkpoint):
+    """Glycine's O-H is anti (hydrogen-bonded to the amine) at its MMFF94 minimum: by default
+    (acid_states="minima") every conformer is in that state, with acid_states="usual" every one
+    keeps the seed's syn; a molecule without an acid gets the same conformers either way."""
+    from geomgen.conformers.discrete_states import acid_sites, amide_states
+
+    assert ACID_STATE_MODES == ("minima", "usual") and DEFAULT_ACID_STATES == "minima"
+    assert acid_sites(parse_molecule("NCC(=O)O")) == [0] and acid_sites(parse_molecule("CNC(C)=O")) == []
+    minima = ConformerGenerator.from_checkpoint(tiny_checkpoint, amide_states="usual")
+    usual = ConformerGenerator.from_checkpoint(tiny_checkpoint, amide_states="usual", acid_states="usual")
+    (gly,), (rep,) = minima.generate_many([("gly", "NCC(=O)O")], n=12, seed=0)
+    assert rep.extra["state_sites"] == ["amide-0"] and [s["states"] for s in rep.extra["state_seeds"]] == ["1"]
+    assert amide_states(gly, np.stack([c.GetPositions() for c in gly.GetConformers()]))[:, 0].all()
+    (syn,), (rep,) = usual.generate_many([("gly", "NCC(=O)O")], n=12, seed=0)
+    assert "state_seeds" not in rep.extra
+    assert not amide_states(syn, np.stack([c.GetPositions() for c in syn.GetConformers()]))[:, 0].any()
+    a, b = (g.generate("CCN(C)C(C)=O", n=6, seed=0) for g in (minima, usual))
+    np.testing.assert_array_equal(np.stack([c.GetPositions() for c in a.GetConformers()]),
+                                  np.stack([c.GetPositions() for c in b.GetConformers()]))
+    with pytest.raises(ValueError, match="acid_states"):
+        ConformerGenerator.from_checkpoint(tiny_checkpoint, acid_states="anti")
 
 
 def test_secondary_amide_keeps_the_rare_cis_state_rare(tiny_checkpoint):

@@ -119,6 +119,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "cover the sites the library does not place, such as a carboxylic acid's O-H (the two together "
                         "put the amide populations within 0.1 of the references' on average on each evaluation split: "
                         "evaluation/conformers/RESULTS.md)")
+    p.add_argument("--acid-states", choices=("minima", "usual"), default=None,
+                   help="how a carboxylic acid's O-H (syn/anti) is placed when --state-seeds does not seed it: minima "
+                        "(default: seeds in both states sharing the conformers by the MMFF94 minima's Boltzmann weights; "
+                        "an O-H hydrogen-bonded to a neighbouring carbonyl or amine is anti in MMFF94) or usual (syn on every "
+                        "conformer, as before 2026-12-06). Molecules without an acid are not affected")
     p.add_argument("--draws", choices=("stratified", "independent"), default=None,
                    help="how the mixture components of each torsion are chosen across a molecule's draws: stratified "
                         "(default: systematic sampling in a random order; every conformer still follows the predicted "
@@ -200,12 +205,12 @@ def _options(args) -> dict:
              "seed_method": getattr(args, "seed_method", None),
              "stratify": None if getattr(args, "draws", None) is None else args.draws == "stratified",
              "amide_states": getattr(args, "amide_states", None), "relax_bonds": getattr(args, "relax_bonds", None),
-             "state_seeds": getattr(args, "state_seeds", None)}
+             "state_seeds": getattr(args, "state_seeds", None), "acid_states": getattr(args, "acid_states", None)}
     defaults = {"seed_iters": g.DEFAULT_SEED_ITERS, "boltzmann_sweeps": g.DEFAULT_BOLTZMANN_SWEEPS,
                 "boltzmann_chains": g.DEFAULT_BOLTZMANN_CHAINS, "boltzmann_state_moves": g.DEFAULT_BOLTZMANN_STATE_MOVES,
                 "ring_seeds": g.DEFAULT_RING_SEEDS,
                 "seed_method": g.DEFAULT_SEED_METHOD, "stratify": g.DEFAULT_STRATIFY, "amide_states": g.DEFAULT_AMIDE_STATES,
-                "relax_bonds": g.DEFAULT_RELAX_BONDS, "state_seeds": g.DEFAULT_STATE_SEEDS}
+                "relax_bonds": g.DEFAULT_RELAX_BONDS, "state_seeds": g.DEFAULT_STATE_SEEDS, "acid_states": g.DEFAULT_ACID_STATES}
     return {k: defaults[k] if v is None else v for k, v in given.items()}
 
 
@@ -231,7 +236,7 @@ def fingerprint(args) -> str:
     words = {"-n": args.num_conformers, "--seed": args.seed, "--relax": int(args.relax), "--boltzmann": int(args.boltzmann),
              "--seed-iters": opts["seed_iters"], "--ring-seeds": opts["ring_seeds"],
              "--seed-method": opts["seed_method"], "--draws": "stratified" if opts["stratify"] else "independent",
-             "--amide-states": opts["amide_states"],
+             "--amide-states": opts["amide_states"], "--acid-states": opts["acid_states"],
              "--boltzmann-sweeps": opts["boltzmann_sweeps"], "--boltzmann-chains": opts["boltzmann_chains"],
              "--enumerate-stereo": int(args.enumerate_stereo), "--model": _model_digest(args.model), "geomgen": __version__}
     if opts["relax_bonds"]:  # only when asked for: the fingerprints of earlier runs stay what they were
@@ -717,6 +722,9 @@ def ineffective_options(args) -> list[str]:
     if getattr(args, "amide_states", None) is not None and method != "assembly":
         out.append(f"--amide-states {args.amide_states} has no effect with --seed-method {method}: ETKDGv3 seeds keep the "
                    "amide states they were embedded in")
+    if getattr(args, "acid_states", None) is not None and (getattr(args, "state_seeds", None) or 0) > 1:
+        out.append(f"--acid-states {args.acid_states} has no effect with --state-seeds {args.state_seeds}: the state seeds "
+                   "cover the acids' O-H too")
     if getattr(args, "relax_bonds", None) and (args.relax or args.boltzmann):
         out.append(f"--relax-bonds has no effect with --{'relax' if args.relax else 'boltzmann'}")
     if args.seed_iters is not None and (args.relax or args.boltzmann):
