@@ -512,7 +512,9 @@ class ConformerGenerator:
             its syn and anti states (every acid of the molecule, at most :data:`ACID_STATE_SEEDS`
             combinations within :data:`STATE_SEED_WINDOW` kcal/mol) sharing the conformers by their
             MMFF94 minima's Boltzmann weights, recorded like ``state_seeds``' (SD property
-            ``state_seed``, ``extra["state_seeds"]``); ``"usual"``: syn (the seed's state) everywhere.
+            ``state_seed``, ``extra["state_seeds"]``; like those, fully MMFF94-minimised, so
+            ``seed_iters`` does not apply to a molecule whose acid has both states within the
+            window); ``"usual"``: syn (the seed's state) everywhere.
         relax_bonds (int): MMFF94 iterations relaxing each conformer with its rotatable torsions
             held at their sampled values (default :data:`DEFAULT_RELAX_BONDS`, 0: none): the bond
             lengths and angles a seed gives every conformer suit the seed's torsions, not each

@@ -247,7 +247,7 @@ def test_seed_iterations_and_full_minimisation_when_samples_keep_clashing(gen, m
 
     monkeypatch.setattr(ConformerGenerator, "_sample", sample)
     # one seed (ibuprofen's acid O-H has an anti state of weight 0.008: state_seeds would add one)
-    quick = ConformerGenerator(gen.net, seed_iters=0, state_seeds=0, seed_method="etkdg")
+    quick = ConformerGenerator(gen.net, seed_iters=0, state_seeds=0, seed_method="etkdg", acid_states="usual")
     mols, reports = quick.generate_many([("x", DRUG)], n=4, seed=2)
     assert mols[0].GetNumConformers() == 4 and reports[0].extra["seed_minimised"]
     mmff = MMFF(seeds[0])
@@ -259,22 +259,22 @@ def test_seed_iterations_and_full_minimisation_when_samples_keep_clashing(gen, m
     energies = []
     for iters, kw in ((0, {}), (50, {}), (2000, {}), (0, {"relax": True})):
         seeds.clear()
-        ConformerGenerator(gen.net, seed_iters=iters, state_seeds=0, seed_method="etkdg").generate_many([("x", DRUG)], n=2, seed=2,
-                                                                                                      **kw)
+        g = ConformerGenerator(gen.net, seed_iters=iters, state_seeds=0, seed_method="etkdg", acid_states="usual")
+        g.generate_many([("x", DRUG)], n=2, seed=2, **kw)
         energies.append(mmff.energy(seeds[0].GetConformer().GetPositions()))
     assert energies[0] > energies[1] > energies[2] and energies[3] == pytest.approx(energies[2], abs=1e-6)
     # a KDG seed is another embedding of the same molecule; relax keeps ETKDGv3's
     first = {}
     for embedder in ("etkdg", "kdg"):
         seeds.clear()
-        out = ConformerGenerator(gen.net, seed_iters=100, seed_embedder=embedder, state_seeds=0,
-                                 seed_method="etkdg").generate_many([("x", DRUG)], n=2, seed=2)
+        out = ConformerGenerator(gen.net, seed_iters=100, seed_embedder=embedder, state_seeds=0, seed_method="etkdg",
+                                 acid_states="usual").generate_many([("x", DRUG)], n=2, seed=2)
         assert out[0][0].GetNumConformers() == 2
         first[embedder] = seeds[0].GetConformer().GetPositions()
     assert not np.allclose(first["etkdg"], first["kdg"], atol=0.1)
     seeds.clear()
-    ConformerGenerator(gen.net, seed_embedder="kdg", state_seeds=0, seed_method="etkdg").generate_many([("x", DRUG)], n=2, seed=2,
-                                                                                                       relax=True)
+    ConformerGenerator(gen.net, seed_embedder="kdg", state_seeds=0, seed_method="etkdg",
+                       acid_states="usual").generate_many([("x", DRUG)], n=2, seed=2, relax=True)
     assert mmff.energy(seeds[0].GetConformer().GetPositions()) == pytest.approx(energies[3], abs=1e-6)
     with pytest.raises(ValueError, match="seed_embedder"):
         ConformerGenerator(gen.net, seed_embedder="dg")
@@ -303,7 +303,7 @@ def test_seed_iters_reaches_assembled_seeds_through_the_api_and_the_command_line
     energies = []
     for iters in (0, 2000):
         seeds.clear()
-        g = ConformerGenerator(gen.net, seed_iters=iters, ring_library=lib, mirror_images=False)
+        g = ConformerGenerator(gen.net, seed_iters=iters, ring_library=lib, mirror_images=False, acid_states="usual")
         mols, reports = g.generate_many([("x", DRUG)], n=2, seed=2)
         assert reports[0].extra["seed"] == "assembled"
         energies.append(MMFF(seeds[0]).energy(seeds[0].GetConformer().GetPositions()))

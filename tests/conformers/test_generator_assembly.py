@@ -123,7 +123,8 @@ def test_a_molecule_whose_draws_keep_clashing_on_the_assembled_seed_gets_an_etkd
 def test_library_amides_with_state_seeds_seed_only_the_sites_the_library_does_not_place(gen, tiny_checkpoint):
     """A 6-acetamido-4-quinolone-3-carboxylic acid: the library places the amide (trans), and has
     no fragment for the acid's O-H, whose state 1 (anti, hydrogen-bonded to the ring's C=O) the
-    state seeds find; with library amides alone every conformer keeps the assembler's syn O-H."""
+    state seeds find; so do the acid's own state seeds of the default (acid_states="minima"), and with
+    acid_states="usual" every conformer keeps the assembler's syn O-H."""
     from geomgen.conformers.discrete_states import amide_states, partial_double_bonds
 
     smi = "CC(=O)Nc1ccc2[nH]cc(C(=O)O)c(=O)c2c1"
@@ -138,7 +139,11 @@ def test_library_amides_with_state_seeds_seed_only_the_sites_the_library_does_no
     pos = np.stack([c.GetPositions() for c in m.GetConformers()])
     assert amide_states(m, pos)[:, acid].mean() > 0.9
     (alone,), _ = gen.generate_many([("q", smi)], n=16, seed=0)
-    assert amide_states(alone, np.stack([c.GetPositions() for c in alone.GetConformers()]))[:, acid].mean() == 0.0
+    assert amide_states(alone, np.stack([c.GetPositions() for c in alone.GetConformers()]))[:, acid].mean() > 0.9
+    syn = ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_method="assembly", ring_library=gen.ring_library,
+                                             state_library=gen.state_library, acid_states="usual")
+    (usual,), _ = syn.generate_many([("q", smi)], n=16, seed=0)
+    assert amide_states(usual, np.stack([c.GetPositions() for c in usual.GetConformers()]))[:, acid].mean() == 0.0
 
 
 def test_state_seeds_on_each_assembled_ring_conformation(gen, tiny_checkpoint):
