@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -146,9 +147,23 @@ def site_class(mol, site: AmideSite) -> str:
     return "thioamide" if 16 in double else "amide"
 
 
+#: an O-H on a C(=O) or C(=S): what every acid site has (a quick test before :func:`partial_double_bonds`)
+_ACID_SMARTS = "[OX2H1]-[CX3]=[O,S]"
+
+
+@lru_cache(maxsize=1)
+def _acid_pattern():
+    from rdkit import Chem
+
+    return Chem.MolFromSmarts(_ACID_SMARTS)
+
+
 def acid_sites(mol) -> list[int]:
     """Indices into :func:`partial_double_bonds` of ``mol``'s carboxylic (and thio) acid O-H sites
-    (:func:`site_class` ``"acid"``)."""
+    (:func:`site_class` ``"acid"``). A molecule without an acid group costs one substructure test
+    (the generator asks this of every molecule)."""
+    if not mol.HasSubstructMatch(_acid_pattern()):
+        return []
     return [k for k, site in enumerate(partial_double_bonds(mol)) if site_class(mol, site) == "acid"]
 
 

@@ -116,8 +116,8 @@ DEFAULT_AMIDE_STATES = "usual"
 #: minima by 0.08, with W1 and coverage unchanged on every converged reference (within 0.002;
 #: evaluation/conformers/acid_states_seed1.md, seed2.md; RESULTS.md, "Amide E/Z populations"); a
 #: molecule without an acid pays nothing, one with an acid a few MMFF94 minimisations (drugs, 100
-#: molecules: 0.62x the conformers per second of "usual"; the 200-molecule library at n = 10: 1.82x
-#: against 1.83-1.91x ETKDGv3's speed)
+#: molecules: 0.62x the conformers per second of "usual"); a molecule without one pays a substructure
+#: test (the 200-molecule library at n = 10, which has no acid: 1.82x against 1.83-1.91x ETKDGv3's speed)
 ACID_STATE_MODES = ("minima", "usual")
 DEFAULT_ACID_STATES = "minima"
 ACID_STATE_SEEDS = 4
@@ -682,7 +682,6 @@ class ConformerGenerator:
             TypeError, ValueError: ``items`` not pairs of a name and a SMILES string or molecule
                 (``None`` for an unreadable record), ``n`` not a positive integer, ``seed`` not an
                 integer (checked before any work)."""
-        from geomgen.conformers.discrete_states import acid_sites
         from geomgen.conformers.embedding import MACROCYCLE_SIZE, embed_seed, largest_ring, non_aromatic_rings, ring_seeds
         from geomgen.conformers.molecule import canonical_isomeric_smiles, parse_molecule
         from geomgen.conformers.stereo import stereo_matches
@@ -720,19 +719,10 @@ class ConformerGenerator:
                         if len(s) > 1:
                             rep.extra["ring_seeds"] = len(s)
                         s = s if len(s) > 1 else s[0]
-                        if self.state_seeds > 1:  # each assembled ring conformation gets its state seeds
-                            # with library amides, the seeds' states cover the sites the library does not place
-                            # (a carboxylic acid's O-H, which has no fragment)
-                            from geomgen.conformers.discrete_states import partial_double_bonds
-
-                            left = (None if self.amide_states != "library" else
-                                    [k for k in range(len(partial_double_bonds(mol))) if str(k) not in path.get("amide_state_p", {})])
-                            if left is None or left:
-                                s = self._state_seeds(s, rep, amide_sites=left)
-                                budget.check("minimising its discrete states")
-                        elif self.acid_states == "minima" and (acids := acid_sites(mol)):
-                            s = self._state_seeds(s, rep, amide_sites=acids, max_seeds=ACID_STATE_SEEDS)
-                            budget.check("minimising its acids' states")
+                        seeded = self._seeded_states(mol, path, assembled=True)
+                        if seeded is not None:  # each assembled ring conformation gets its own state seeds
+                            s = self._state_seeds(s, rep, amide_sites=seeded[0], max_seeds=seeded[1])
+                            budget.check("minimising its discrete states")
                         seeds.append(s)
                         keys.append(key)
                         budgets.append(budget)
@@ -770,13 +760,10 @@ class ConformerGenerator:
                         for x, wx in zip(s, w):
                             x.SetDoubleProp("seed_weight", float(wx))
                     rep.extra["ring_seeds"] = len(s)
-                if self.state_seeds > 1 and (not isinstance(s, list) or len(s) == 1):
-                    s = self._state_seeds(s if not isinstance(s, list) else s[0], rep)
+                seeded = self._seeded_states(mol, path, assembled=False) if not isinstance(s, list) or len(s) == 1 else None
+                if seeded is not None:  # several ETKDGv3 ring or macrocycle seeds keep their seeds' states
+                    s = self._state_seeds(s if not isinstance(s, list) else s[0], rep, amide_sites=seeded[0], max_seeds=seeded[1])
                     budget.check("minimising its discrete states")
-                elif (self.acid_states == "minima" and self.state_seeds <= 1 and (not isinstance(s, list) or len(s) == 1)
-                      and (acids := acid_sites(mol))):
-                    s = self._state_seeds(s if not isinstance(s, list) else s[0], rep, amide_sites=acids, max_seeds=ACID_STATE_SEEDS)
-                    budget.check("minimising its acids' states")
                 seeds.append(s)
                 keys.append(key)
                 budgets.append(budget)
@@ -908,6 +895,24 @@ class ConformerGenerator:
                                 f"generated one stereoisomer, {fixed.smiles}")
             rep.extra["stereoisomer"] = fixed.smiles
         return rep
+
+    def _seeded_states(self, mol, path: dict, assembled: bool):
+        """Which partial double bonds of ``mol`` get state seeds, and at most how many seeds per
+        seed: ``(sites, max_seeds)`` (``sites`` ``None``: every one), or ``None`` for none. With
+        ``state_seeds`` above 1 every site, except that on assembled seeds with library amides only
+        those the library does not place (``path["amide_state_p"]`` lists the placed ones: what is
+        left is a carboxylic acid's O-H, which has no fragment); otherwise, with
+        ``acid_states="minima"``, the acids' O-H (at most :data:`ACID_STATE_SEEDS`)."""
+        from geomgen.conformers.discrete_states import acid_sites, partial_double_bonds
+
+        if self.state_seeds > 1:
+            if not (assembled and self.amide_states == "library"):
+                return None, self.state_seeds
+            left = [k for k in range(len(partial_double_bonds(mol))) if str(k) not in path.get("amide_state_p", {})]
+            return (left, self.state_seeds) if left else None
+        if self.acid_states == "minima" and (acids := acid_sites(mol)):
+            return acids, ACID_STATE_SEEDS
+        return None
 
     def _state_seeds(self, seed_mol, rep, amide_sites=None, max_seeds: int | None = None):
         """The seed, or seeds in its low-energy combinations of discrete states (see
