@@ -115,9 +115,9 @@ DEFAULT_AMIDE_STATES = "usual"
 #: on average (an O-H hydrogen-bonded to a neighbouring carbonyl or amine, anti in MMFF94) and the
 #: minima by 0.08, with W1 and coverage unchanged on every converged reference (within 0.002;
 #: evaluation/conformers/acid_states_seed1.md, seed2.md; RESULTS.md, "Amide E/Z populations"); a
-#: molecule without an acid pays nothing, one with an acid a few MMFF94 minimisations (drugs, 100
-#: molecules: 0.62x the conformers per second of "usual"); a molecule without one pays a substructure
-#: test (the 200-molecule library at n = 10, which has no acid: 1.82x against 1.83-1.91x ETKDGv3's speed)
+#: molecule with an acid pays a few MMFF94 minimisations (drugs, 100 molecules: 0.62x the conformers
+#: per second of "usual"), one without pays a substructure test (the 200-molecule library at n = 10,
+#: which has no acid: 1.82x against 1.83-1.91x ETKDGv3's speed)
 ACID_STATE_MODES = ("minima", "usual")
 DEFAULT_ACID_STATES = "minima"
 ACID_STATE_SEEDS = 4
