@@ -232,8 +232,8 @@ def state_summary(refs, scores, kind: str = "amide", reference: list | None = No
 
 
 def verified_references(split: str, refs) -> list:
-    """The converged references of ``split`` whose stored ensemble agreed with an independent rerun
-    in a verification report beside this script (``verify_references*.json``;
+    """The converged references of ``split`` whose stored ensemble more independent reruns agreed
+    with than disagreed, in the verification reports beside this script (``verify_references*.json``;
     :func:`~geomgen.conformers.reference.verification.verified_ids`)."""
     from geomgen.conformers.reference.verification import verified_ids
 

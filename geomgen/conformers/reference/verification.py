@@ -448,14 +448,18 @@ def verified_ids(reports, references: dict) -> tuple[dict[str, set], dict[str, s
 
     A report's record counts only for the ensemble it judged: the reference of that split and id
     in ``references`` must carry the record's stored seed and CPU seconds, so a molecule rebuilt
-    since its verification is neither judged nor verified. A reference that the current sampler
-    would sample otherwise (:func:`~geomgen.conformers.reference.build.outdated_by`: a ring it now
-    flips, or flipped samples rebuilt in the wrong pucker) is judged but not verified: its rerun
-    shared its blind spot.
+    since its verification is neither judged nor verified. Each distinct rerun (its seed) votes
+    once, however many reports list it (reports with the same draw seed share their cached
+    reruns); a stored ensemble is verified when more of its reruns agreed than disagreed, so one
+    that two reruns split on needs a third. A reference that the current sampler would sample
+    otherwise (:func:`~geomgen.conformers.reference.build.outdated_by`: a ring it now flips, or
+    flipped samples rebuilt in the wrong pucker) is judged but not verified: its rerun shared its
+    blind spot.
 
     Args:
         reports: parsed verification reports (``verify_references.py``'s JSON: a ``molecules``
-            list of records with ``split``, ``id``, ``stored_seed``, ``stored_cpu_seconds``, ``agrees``).
+            list of records with ``split``, ``id``, ``stored_seed``, ``stored_cpu_seconds``,
+            ``rerun_seed``, ``agrees``).
         references (dict): split -> {id: reference} (anything with ``diagnostics``).
 
     Returns:
@@ -463,17 +467,22 @@ def verified_ids(reports, references: dict) -> tuple[dict[str, set], dict[str, s
     """
     from geomgen.conformers.reference.build import outdated_by
 
-    judged: dict[str, set] = {}
-    agreed: dict[str, set] = {}
+    votes: dict[tuple[str, str], dict] = {}
     for report in reports:
         for m in report.get("molecules", []):
             ref = references.get(m.get("split"), {}).get(m.get("id"))
             if ref is None or m.get("stored_seed") != ref.diagnostics.get("seed") or \
                     m.get("stored_cpu_seconds") != ref.diagnostics.get("cpu_seconds"):
                 continue
-            judged.setdefault(m["split"], set()).add(m["id"])
-            if m.get("agrees") and not (getattr(ref, "mol", None) is not None and outdated_by(ref)):
-                agreed.setdefault(m["split"], set()).add(m["id"])
+            votes.setdefault((m["split"], m["id"]), {})[m.get("rerun_seed")] = bool(m.get("agrees"))
+    judged: dict[str, set] = {}
+    agreed: dict[str, set] = {}
+    for (split, mol_id), by_seed in votes.items():
+        judged.setdefault(split, set()).add(mol_id)
+        ref = references[split][mol_id]
+        yes = sum(by_seed.values())
+        if yes > len(by_seed) - yes and not (getattr(ref, "mol", None) is not None and outdated_by(ref)):
+            agreed.setdefault(split, set()).add(mol_id)
     return judged, agreed
 
 

@@ -394,6 +394,24 @@ def test_verified_ids_count_a_record_only_for_the_ensemble_it_judged(tmp_path, m
         mod.main(["--all-molecules", "--verified-only"])
 
 
+def test_verified_ids_takes_the_majority_of_distinct_reruns():
+    from types import SimpleNamespace
+
+    refs = {"test": {i: SimpleNamespace(id=i, diagnostics={"seed": 0, "cpu_seconds": 5.0}) for i in "abcd"}}
+
+    def rec(i, rerun_seed, agrees):
+        return {"split": "test", "id": i, "stored_seed": 0, "stored_cpu_seconds": 5.0, "rerun_seed": rerun_seed, "agrees": agrees}
+
+    reports = [
+        {"molecules": [rec("a", 1001, True), rec("b", 1001, False), rec("c", 1001, True), rec("d", 1001, False)]},
+        {"molecules": [rec("a", 1002, False), rec("b", 1002, True), rec("c", 1001, True)]},  # c: the same rerun again
+        {"molecules": [rec("b", 1021, True), rec("d", 1001, True)]},  # d: one rerun cannot vote twice
+    ]
+    judged, agreed = V.verified_ids(reports, refs)
+    # a: 1 of 2 (a tie is not verified); b: 2 of 3; c: 1 of 1; d: its one rerun's last record
+    assert judged == {"test": set("abcd")} and agreed == {"test": {"b", "c", "d"}}
+
+
 @pytest.mark.parametrize("smiles, revision, flips, outdated", [
     ("CC1CCc2ccccc2C1", 11, 1.0, "aryl-fused"),  # a tetralin: its half-chair was held
     ("CC1CCC2(CC1)CCCC2", 11, 1.0, "spiro"),
