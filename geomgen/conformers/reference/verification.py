@@ -450,7 +450,8 @@ def verified_ids(reports, references: dict) -> tuple[dict[str, set], dict[str, s
     in ``references`` must carry the record's stored seed and CPU seconds, so a molecule rebuilt
     since its verification is neither judged nor verified. Each distinct rerun (its seed) votes
     once, however many reports list it (reports with the same draw seed share their cached
-    reruns); a stored ensemble is verified when more of its reruns agreed than disagreed, so one
+    reruns), and votes against when any report judged it disagreeing (two reports can judge one
+    rerun differently when the rule changed between them); a stored ensemble is verified when more of its reruns agreed than disagreed, so one
     that two reruns split on needs a third. A reference that the current sampler would sample
     otherwise (:func:`~geomgen.conformers.reference.build.outdated_by`: a ring it now flips, or
     flipped samples rebuilt in the wrong pucker) is judged but not verified: its rerun shared its
@@ -474,7 +475,8 @@ def verified_ids(reports, references: dict) -> tuple[dict[str, set], dict[str, s
             if ref is None or m.get("stored_seed") != ref.diagnostics.get("seed") or \
                     m.get("stored_cpu_seconds") != ref.diagnostics.get("cpu_seconds"):
                 continue
-            votes.setdefault((m["split"], m["id"]), {})[m.get("rerun_seed")] = bool(m.get("agrees"))
+            by_seed = votes.setdefault((m["split"], m["id"]), {})
+            by_seed[m.get("rerun_seed")] = by_seed.get(m.get("rerun_seed"), True) and bool(m.get("agrees"))
     judged: dict[str, set] = {}
     agreed: dict[str, set] = {}
     for (split, mol_id), by_seed in votes.items():
