@@ -248,19 +248,21 @@ def _verification_lines() -> list[str]:
 
 def _verified_counts(paths, current: dict | None = None) -> list[str]:
     """Per split: converged molecules whose *stored* ensemble more of its independent reruns (in the
-    verification reports; one vote per rerun seed) agreed with than disagreed, and how many of them the current sampler version built (an older
-    version's reference that agrees with a rerun of the current sampler counts as verified, and the
-    column says how many such there are). A record counts only for the ensemble it judged (same seed
-    and CPU seconds in the stored diagnostics), so a molecule rebuilt since is not counted as
-    verified. ``current``: split -> {id: converged reference} (default: the built sets)."""
+    verification reports; one vote per rerun seed) agreed with than disagreed, and how many of them
+    the current sampler version built (an older version's reference that agrees with a rerun of the
+    current sampler counts as verified, and the column says how many such there are). A record
+    counts only for the ensemble it judged (same seed and CPU seconds in the stored diagnostics), so
+    a molecule rebuilt since is not counted as verified. ``current``: split -> {id: converged
+    reference} (default: the built sets)."""
     if current is None:
         current = {split: {r.id: r for r in load_reference_set(split) if r.converged}
                    for split in SPLITS if (HERE / f"reference_{split}.npz").exists()}
     judged, agreed = verified_ids([json.loads(p.read_text()) for p in paths], current)
     rows = ["", "Verified-converged references (converged, and more of the stored ensemble's independent reruns in the "
-            "reports above agreed with it than disagreed, one vote per rerun seed, so a tie needs a third rerun; target: >= 100 per evaluation split). Outdated: built before the sampler could flip one of the "
-            "molecule's rings, or with flipped samples rebuilt in the seed's pucker (`reference.build.outdated_by`); such a "
-            "reference is not counted as verified, whatever its rerun said, since the rerun shared its blind spot:", "",
+            "reports above agreed with it than disagreed, one vote per rerun seed, so a tie needs a third rerun; target: "
+            ">= 100 per evaluation split). Outdated: built before the sampler could flip one of the molecule's rings, or "
+            "with flipped samples rebuilt in the seed's pucker (`reference.build.outdated_by`); such a reference is not "
+            "counted as verified, whatever its rerun said, since the rerun shared its blind spot:", "",
             f"| split | converged | of them rerun | outdated (rebuild pending) | verified | of them built by sampler v{SAMPLER_VERSION} |",
             "|---|---|---|---|---|---|"]
     for split, refs in current.items():

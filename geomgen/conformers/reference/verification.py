@@ -451,8 +451,9 @@ def verified_ids(reports, references: dict) -> tuple[dict[str, set], dict[str, s
     since its verification is neither judged nor verified. Each distinct rerun (its seed) votes
     once, however many reports list it (reports with the same draw seed share their cached
     reruns), and votes against when any report judged it disagreeing (two reports can judge one
-    rerun differently when the rule changed between them); a stored ensemble is verified when more of its reruns agreed than disagreed, so one
-    that two reruns split on needs a third. A reference that the current sampler would sample
+    rerun differently when the rule changed between them); a stored ensemble is verified when
+    more of its reruns agreed than disagreed, so one that two reruns split on needs a third. A
+    reference that the current sampler would sample
     otherwise (:func:`~geomgen.conformers.reference.build.outdated_by`: a ring it now flips, or
     flipped samples rebuilt in the wrong pucker) is judged but not verified: its rerun shared its
     blind spot.
