@@ -161,6 +161,14 @@ def unjudged(pools: dict[str, list], refs_by_split: dict[str, dict], report_path
     return {split: [r for r in refs if r.id not in judged.get(split, set())] for split, refs in pools.items()}
 
 
+def tied(pools: dict[str, list], refs_by_split: dict[str, dict], report_paths) -> dict[str, list]:
+    """``pools`` restricted to the molecules whose reruns in ``report_paths`` split evenly
+    (:func:`~geomgen.conformers.reference.verification.tied_ids`): a rerun with an unused seed
+    decides whether they count as verified."""
+    ids = V.tied_ids([json.loads(Path(p).read_text()) for p in report_paths], refs_by_split)
+    return {split: [r for r in refs if r.id in ids.get(split, set())] for split, refs in pools.items()}
+
+
 def seed_folder(split: str, k: int) -> str:
     """The cache folder of the reruns with seed ``stored seed + 1000 + k``: ``<split>`` for the default
     ``k = 1``, ``<split>-seed<k>`` otherwise, so that runs of the check with other seeds never overwrite
@@ -237,6 +245,9 @@ def markdown(result: dict) -> str:
     if a.get("unjudged") and not a.get("ids_from"):
         lines += ["**Drawn only from molecules that no earlier report judged (`--unjudged`): the reruns that add verified "
                   "references, not a random draw from every converged molecule.**", ""]
+    if a.get("ties") and not a.get("ids_from"):
+        lines += ["**Drawn only from molecules whose earlier reruns split evenly (`--ties`): the reruns that decide them, "
+                  "not a random draw from every converged molecule.**", ""]
     lines += [f"| split | molecules | labelled converged | of them sampler v{SAMPLER_VERSION} | drawn | agree | share | rerun converged |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for split, c in s["splits"].items():
@@ -395,6 +406,9 @@ def main(argv=None, executor: Executor | None = None) -> dict:
     ap.add_argument("--unjudged", action="store_true",
                     help="draw only molecules that no earlier report (evaluation/conformers/verify_references*.json other "
                          "than -o's) judged in their current stored ensemble: the reruns that add verified references")
+    ap.add_argument("--ties", action="store_true",
+                    help="draw only molecules whose reruns in earlier reports split evenly (as many agreed as disagreed): "
+                         "a rerun with a --seed none of them used decides them")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     if args.sample < 1 or args.jobs < 1:
@@ -411,9 +425,13 @@ def main(argv=None, executor: Executor | None = None) -> dict:
         refs = load_reference_set(str(path))
         every[name] = {r.id: r for r in refs}
         pools[name], counts[name] = candidates(refs, args.any_version, args.all_labels, args.min_revision, args.skip_outdated)
+    earlier = [p for p in HERE.glob("verify_references*.json") if p.resolve() != args.out.with_suffix(".json").resolve()]
+    if args.unjudged and args.ties:
+        ap.error("--unjudged and --ties draw from different molecules: give one")
     if args.unjudged:
-        pools = unjudged(pools, every, [p for p in HERE.glob("verify_references*.json")
-                                        if p.resolve() != args.out.with_suffix(".json").resolve()])
+        pools = unjudged(pools, every, earlier)
+    if args.ties:
+        pools = tied(pools, every, earlier)
     picked = picked_from(args.ids_from, every) if args.ids_from else draw(pools, args.sample, args.seed, args.per_split)
     tasks = [(split, ref, V.rerun_seed(int(ref.diagnostics.get("seed", 0)), args.seed),
               V.rerun_config(ref.diagnostics["config"], args.budget_factor), seed_folder(split, args.seed)) for split, ref in picked]
@@ -434,7 +452,7 @@ def main(argv=None, executor: Executor | None = None) -> dict:
                 "seed": args.seed, "budget_factor": args.budget_factor, "any_version": args.any_version, "all_labels": args.all_labels,
                 "min_revision": args.min_revision, "skip_outdated": args.skip_outdated,
                 "ids_from": None if args.ids_from is None else str(args.ids_from), "against_seed": args.against_seed,
-                "unjudged": args.unjudged, "sampler_version": SAMPLER_VERSION, "w1_floor": V.W1_FLOOR, "w1_factor": V.W1_FACTOR,
+                "unjudged": args.unjudged, "ties": args.ties, "sampler_version": SAMPLER_VERSION, "w1_floor": V.W1_FLOOR, "w1_factor": V.W1_FACTOR,
                 "state_tolerance": V.STATE_TOLERANCE, "min_share": V.MIN_SHARE, "min_molecules": V.MIN_MOLECULES,
                 "ess_factors": args.ess_factors, "mirror_averaging": True}
     result = {"settings": settings, "summary": summary(molecules, counts), "molecules": molecules}

@@ -467,8 +467,30 @@ def verified_ids(reports, references: dict) -> tuple[dict[str, set], dict[str, s
     Returns:
         ``(judged, agreed)``: split -> set of ids.
     """
-    from geomgen.conformers.reference.build import outdated_by
+    judged: dict[str, set] = {}
+    agreed: dict[str, set] = {}
+    for (split, mol_id), (yes, no) in rerun_votes(reports, references).items():
+        judged.setdefault(split, set()).add(mol_id)
+        if yes > no and not _outdated(references[split][mol_id]):
+            agreed.setdefault(split, set()).add(mol_id)
+    return judged, agreed
 
+
+def tied_ids(reports, references: dict) -> dict[str, set]:
+    """Per split, the references whose reruns split evenly (as many agreed as disagreed, by the
+    votes of :func:`verified_ids`), not outdated: a further rerun with an unused seed decides them
+    (``verify_references.py --ties``)."""
+    tied: dict[str, set] = {}
+    for (split, mol_id), (yes, no) in rerun_votes(reports, references).items():
+        if yes == no and not _outdated(references[split][mol_id]):
+            tied.setdefault(split, set()).add(mol_id)
+    return tied
+
+
+def rerun_votes(reports, references: dict) -> dict[tuple[str, str], tuple[int, int]]:
+    """``(split, id) -> (agreeing reruns, disagreeing reruns)`` of each stored ensemble in
+    ``references`` that a report judged: one vote per rerun seed, against when any report judged
+    that rerun disagreeing (see :func:`verified_ids`)."""
     votes: dict[tuple[str, str], dict] = {}
     for report in reports:
         for m in report.get("molecules", []):
@@ -478,15 +500,15 @@ def verified_ids(reports, references: dict) -> tuple[dict[str, set], dict[str, s
                 continue
             by_seed = votes.setdefault((m["split"], m["id"]), {})
             by_seed[m.get("rerun_seed")] = by_seed.get(m.get("rerun_seed"), True) and bool(m.get("agrees"))
-    judged: dict[str, set] = {}
-    agreed: dict[str, set] = {}
-    for (split, mol_id), by_seed in votes.items():
-        judged.setdefault(split, set()).add(mol_id)
-        ref = references[split][mol_id]
-        yes = sum(by_seed.values())
-        if yes > len(by_seed) - yes and not (getattr(ref, "mol", None) is not None and outdated_by(ref)):
-            agreed.setdefault(split, set()).add(mol_id)
-    return judged, agreed
+    return {key: (sum(v.values()), len(v) - sum(v.values())) for key, v in votes.items()}
+
+
+def _outdated(ref) -> bool:
+    """Whether the current sampler would sample ``ref`` otherwise (only for references with a
+    molecule: :func:`~geomgen.conformers.reference.build.outdated_by`)."""
+    from geomgen.conformers.reference.build import outdated_by
+
+    return getattr(ref, "mol", None) is not None and outdated_by(ref) is not None
 
 
 def summarize(agrees, min_share: float = MIN_SHARE, min_molecules: int = MIN_MOLECULES) -> dict:

@@ -410,6 +410,8 @@ def test_verified_ids_takes_the_majority_of_distinct_reruns():
     judged, agreed = V.verified_ids(reports, refs)
     # a: 1 of 2 (a tie is not verified); b: 2 of 3; c: 1 of 1; d: 0 of 1
     assert judged == {"test": set("abcd")} and agreed == {"test": {"b", "c"}}
+    assert V.tied_ids(reports, refs) == {"test": {"a"}}
+    assert V.rerun_votes(reports, refs) == {("test", "a"): (1, 1), ("test", "b"): (2, 1), ("test", "c"): (1, 0), ("test", "d"): (0, 1)}
 
 
 @pytest.mark.parametrize("smiles, revision, flips, outdated", [
@@ -460,6 +462,12 @@ def test_unjudged_drops_only_molecules_judged_in_their_current_ensemble(tmp_path
     left = _script().unjudged(pools, refs, [path])
     assert [r.id for r in left["test"]] == ["c"] and [r.id for r in left["val"]] == ["a"]
     assert _script().unjudged(pools, refs, []) == pools
+    # --ties: b's one rerun disagreed (not a tie); a second report's rerun of b agreeing makes it one
+    assert _script().tied(pools, refs, [path]) == {"test": [], "val": []}
+    second = tmp_path / "verify_references_y.json"
+    second.write_text(json.dumps({"molecules": [
+        {"split": "test", "id": "b", "stored_seed": 2, "stored_cpu_seconds": 20.0, "rerun_seed": 1024, "agrees": True}]}))
+    assert [r.id for r in _script().tied(pools, refs, [path, second])["test"]] == ["b"]
 
 
 def test_a_cached_rerun_of_another_sampler_revision_is_sampled_again(tmp_path, monkeypatch):
