@@ -452,11 +452,11 @@ def verified_ids(reports, references: dict) -> tuple[dict[str, set], dict[str, s
     once, however many reports list it (reports with the same draw seed share their cached
     reruns), and votes against when any report judged it disagreeing (two reports can judge one
     rerun differently when the rule changed between them); a stored ensemble is verified when
-    more of its reruns agreed than disagreed, so one that two reruns split on needs a third. A
-    reference that the current sampler would sample
-    otherwise (:func:`~geomgen.conformers.reference.build.outdated_by`: a ring it now flips, or
-    flipped samples rebuilt in the wrong pucker) is judged but not verified: its rerun shared its
-    blind spot.
+    more of its reruns agreed than disagreed, so one that two reruns split on needs a third
+    (:func:`tied_ids`). A reference that the current sampler would sample otherwise
+    (:func:`~geomgen.conformers.reference.build.outdated_by`: a ring it now flips, or flipped
+    samples rebuilt in the wrong pucker) is judged but not verified: its rerun shared its blind
+    spot.
 
     Args:
         reports: parsed verification reports (``verify_references.py``'s JSON: a ``molecules``
