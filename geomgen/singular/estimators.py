@@ -115,11 +115,11 @@ class SingularEstimator(L.LightningModule):
     def _beta(self) -> float:
         return 1.0
 
-    def model_step(self, batch, stage: str) -> Tensor:
+    def model_step(self, batch, stage: str, rng: torch.Generator | None = None) -> Tensor:
         (x,) = batch
         train = stage == "train"
         k = None if train else self.hparams.eval_samples
-        ll = self.log_likelihood(x, k, beta=self._beta() if train else 1.0)
+        ll = self.log_likelihood(x, k, rng, beta=self._beta() if train else 1.0)
         loss = -ll.mean()
         every = int(self.hparams.history_every)
         if train and every and self.global_step % every == 0:
@@ -139,8 +139,10 @@ class SingularEstimator(L.LightningModule):
         return self.model_step(batch, "train")
 
     def validation_step(self, batch, batch_idx):
+        # the same latent draws at every validation (common random numbers): the validation losses
+        # of two checkpoints then differ by the fit, not by Monte Carlo noise, when a best one is chosen
         if len(batch[0]):
-            return self.model_step(batch, "val")
+            return self.model_step(batch, "val", torch.Generator().manual_seed(batch_idx))
 
     def test_step(self, batch, batch_idx):
         return self.model_step(batch, "test")

@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 import torch
-from jsonargparse.typing import NonNegativeInt, PositiveFloat, PositiveInt
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from torch import Tensor
 
 from geomgen.singular.kde import BandwidthRule
 
-__all__ = ["ESTIMATORS", "ESTIMATOR_OPTIONS", "NOISE_RULES", "NoiseRule", "GenerativeOptions", "MLEOptions", "PerturbedMLEOptions", "VAEOptions",
-           "KDEOptions", "EmpiricalOptions", "FittedEstimator", "fit_estimator", "estimator_options"]
+__all__ = ["ESTIMATORS", "ESTIMATOR_OPTIONS", "NOISE_RULES", "NoiseRule", "VAL_DRAWS", "validation_split",
+           "GenerativeOptions", "MLEOptions", "PerturbedMLEOptions", "VAEOptions", "KDEOptions", "EmpiricalOptions",
+           "FittedEstimator", "fit_estimator", "estimator_options"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,23 @@ class GenerativeOptions:
             ``likelihood="iw"`` (default 64).
         history_every (int, optional): record (step, loss, sigma) every this many steps in
             ``FittedEstimator.info["history"]``, the training curve (default 0, none).
+        val_fraction (float, optional): hold out this share of the data (at least one point) to
+            choose the number of Adam steps, i.e. early stopping, the usual guard of a maximum
+            likelihood fit of a flexible model: every epoch (about 100 minibatches) the held-out
+            points, perturbed as the training data are (``perturbed_mle``: instance noise of level
+            s, :data:`VAL_DRAWS` fixed draws per point), are scored by the model's log-likelihood
+            with fixed latent draws, and the best state is kept. With fresh instance noise the
+            perturbed likelihood of the *training* points keeps rising towards the smoothed
+            empirical measure :math:`P_n * N(0, s^2)`, whose deconvolution is :math:`P_n` itself;
+            the held-out score measures the fit to :math:`P * N(0, s^2)` instead, whose maximiser
+            is the law P (Chae et al., JMLR 2023, Sec. 3: the perturbed likelihood identifies P).
+            0 (default): no validation, ``max_steps`` steps on all the data.
+        patience (int, optional): with ``val_fraction``, stop after this many validations
+            without improvement (default 0: train ``max_steps`` and keep the best state).
+        refit (bool, optional): with ``val_fraction``, fit again on all the data for the chosen
+            number of steps (its cosine schedule that long), so the estimate uses every point
+            (default True); False keeps the best state of the fit on the rest. The choice is
+            ``FittedEstimator.info["validation"]``.
     """
 
     latent_dim: PositiveInt | None = None
@@ -65,6 +83,9 @@ class GenerativeOptions:
     min_sigma: PositiveFloat = 1e-4
     encoder_hidden: PositiveInt = 64
     history_every: NonNegativeInt = 0
+    val_fraction: NonNegativeFloat = 0.0
+    patience: NonNegativeInt = 0
+    refit: bool = True
 
 
 @dataclass(frozen=True)
@@ -150,6 +171,9 @@ class EmpiricalOptions:
     r"""Options of ``empirical``, the empirical measure of the sample
     (:class:`~geomgen.singular.kde.EmpiricalMeasure`): none."""
 
+
+#: fixed instance-noise draws per held-out point in the validation of ``perturbed_mle`` (option ``val_fraction``)
+VAL_DRAWS = 4
 
 #: the rules ``fit_estimator`` accepts for the instance-noise level instead of a number
 NoiseRule = Literal["auto", "schedule"]
@@ -326,15 +350,66 @@ def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float | No
 
         return FittedEstimator(name, EmpiricalMeasure().fit(x), 0.0)
 
+    import lightning  # noqa: F401  (imported before _quiet_lightning, whose levels its import would reset)
+
+    _quiet_lightning()
+    x = x.to(torch.float32)
+    if not opts.val_fraction:
+        model, steps = _train(name, opts, x, None, noise, intrinsic_dim, seed, fast_dev_run)
+        return FittedEstimator(name, model, float(model.sigma.detach()), steps, {"history": list(model.history), **info},
+                               noise)
+    rest, held = validation_split(x, opts.val_fraction, noise, seed)
+    model, steps, best = _train(name, opts, rest, held, noise, intrinsic_dim, seed, fast_dev_run)
+    validation = {"val_points": len(x) - len(rest), "train_points": len(rest), "best_step": best["step"], "best_val_loss": best["loss"],
+                  "steps_run": steps, "curve": best["curve"], "refit": bool(opts.refit)}
+    history = list(model.history)
+    if opts.refit:
+        opts = replace(opts, max_steps=max(1, best["step"]))
+        model, steps = _train(name, opts, x, None, noise, intrinsic_dim, seed, fast_dev_run)
+        history = list(model.history)
+    else:
+        steps = best["step"]
+    return FittedEstimator(name, model, float(model.sigma.detach()), steps,
+                           {"history": history, "validation": validation, **info}, noise)
+
+
+def validation_split(x: Tensor, fraction: float, noise: float, seed: int) -> tuple[Tensor, Tensor]:
+    """The split of option ``val_fraction``: ``(rest, held)``, a random share ``fraction`` of ``x``
+    held out (at least one point, at least one left), perturbed as the training data are, with
+    noise of level ``noise`` in :data:`VAL_DRAWS` draws per point fixed by ``seed`` (``noise = 0``:
+    the clean points, once).
+
+    Raises:
+        ValueError: ``fraction`` outside (0, 1), or fewer than 2 points.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {fraction}")
+    if len(x) < 2:
+        raise ValueError(f"val_fraction needs at least 2 points to hold some out, got {len(x)}")
+    g = torch.Generator().manual_seed(seed + 7919)
+    perm = torch.randperm(len(x), generator=g)
+    m = min(max(1, round(fraction * len(x))), len(x) - 1)
+    held, rest = x[perm[:m]], x[perm[m:]]
+    if noise > 0:
+        held = torch.cat([held + noise * torch.randn(held.shape, generator=g, dtype=held.dtype) for _ in range(VAL_DRAWS)])
+    return rest, held
+
+
+def _train(name: str, opts: GenerativeOptions, x: Tensor, val: Tensor | None, noise: float, intrinsic_dim: int,
+           seed: int, fast_dev_run: bool):
+    """One Lightning fit of generative estimator ``name`` on ``x``: ``(model, steps)``; with ``val``
+    (held-out points, already perturbed), ``(model, steps, best)``, the model in its best state
+    by the validation loss and ``best`` = {"step", "loss", "curve": [(step, loss), ...]}."""
+    import tempfile
+
     import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     from geomgen.singular.estimators import MLE, VAE, PerturbedMLE
     from geomgen.singular.networks import Encoder, GeneratorNetwork
     from geomgen.singular.noise import SingularDataModule
 
-    _quiet_lightning()
     torch.manual_seed(seed)
-    x = x.to(torch.float32)
     d = max(int(opts.latent_dim or intrinsic_dim), 1)
     g = GeneratorNetwork(d, x.shape[1], opts.hidden, opts.layers, opts.latent)
     common = dict(sigma_init=opts.sigma_init, min_sigma=opts.min_sigma, lr=opts.lr, max_steps=opts.max_steps,
@@ -348,13 +423,34 @@ def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float | No
         model = MLE(g, enc, opts.likelihood, learn_sigma=opts.learn_sigma, **common)
     else:
         model = VAE(g, enc, hidden=opts.variance_hidden, kl_warmup=opts.kl_warmup, **common)
-    dm = SingularDataModule(x, None, model.noise, bool(model.hparams.fresh_noise), opts.batch_size, seed)
-    trainer = L.Trainer(
-        max_steps=1 if fast_dev_run else opts.max_steps, max_epochs=-1, accelerator="cpu", devices=1,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        limit_val_batches=0, num_sanity_val_steps=0,
-    )
-    _fit_interruptible(trainer, model, dm, name)
+    dm = SingularDataModule(x, val, model.noise, bool(model.hparams.fresh_noise), opts.batch_size, seed)
+    trainer_args = dict(max_steps=1 if fast_dev_run else opts.max_steps, max_epochs=-1, accelerator="cpu", devices=1,
+                        logger=False, enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    if val is None:
+        trainer = L.Trainer(enable_checkpointing=False, limit_val_batches=0, **trainer_args)
+        _fit_interruptible(trainer, model, dm, name)
+        model.eval()
+        return model, int(trainer.global_step)
+    class _Curve(L.Callback):  # (step, validation loss) at every validation
+        def __init__(self):
+            self.points: list[tuple[int, float]] = []
+
+        def on_validation_epoch_end(self, trainer, pl_module):
+            if "val/loss" in trainer.callback_metrics:
+                self.points.append((int(trainer.global_step), float(trainer.callback_metrics["val/loss"])))
+
+    curve = _Curve()
+    with tempfile.TemporaryDirectory(prefix="geomgen-val-") as tmp:
+        best = ModelCheckpoint(dirpath=tmp, monitor="val/loss", mode="min", save_top_k=1, save_weights_only=True)
+        callbacks = [best, curve] + ([EarlyStopping("val/loss", patience=opts.patience)] if opts.patience else [])
+        trainer = L.Trainer(callbacks=callbacks, **trainer_args)
+        _fit_interruptible(trainer, model, dm, name)
+        steps = int(trainer.global_step)
+        if best.best_model_path:  # else no validation ran (a fit shorter than one epoch): keep the last state
+            state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
+            model.load_state_dict(state["state_dict"])
+            chosen = {"step": int(state["global_step"]), "loss": float(best.best_model_score)}
+        else:
+            chosen = {"step": steps, "loss": float("nan")}
     model.eval()
-    return FittedEstimator(name, model, float(model.sigma.detach()), int(trainer.global_step),
-                           {"history": list(model.history), **info}, noise)
+    return model, steps, {**chosen, "curve": curve.points}

@@ -15,7 +15,7 @@ from geomgen.singular import (
     SingularDataModule,
     fit_estimator,
 )
-from geomgen.singular.fit import ESTIMATORS
+from geomgen.singular.fit import ESTIMATORS, VAL_DRAWS, validation_split
 from geomgen.singular.manifolds import Circle
 
 
@@ -136,3 +136,50 @@ def test_fit_estimator_rejects_non_finite_rows(name):
     x[:, 1] = float("inf")  # every row: the list is capped
     with pytest.raises(ValueError, match=r"in 30 of 30 rows: \[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, \.\.\. \(20 more\)\]$"):
         fit_estimator(name, x, intrinsic_dim=1, noise=0.1, fast_dev_run=True)
+
+
+_VAL_OPTS = dict(seed=0, hidden=16, num_samples=32, eval_samples=64, batch_size=64, likelihood="iw")
+
+
+def test_validation_split_holds_out_perturbed_points_fixed_by_the_seed():
+    x = circle_data(100)
+    rest, held = validation_split(x, 0.2, 0.05, seed=3)
+    assert rest.shape == (80, 2) and held.shape == (20 * VAL_DRAWS, 2)
+    # the draws differ; the points under them are the same 20 held-out points, which are not in rest
+    assert not torch.equal(held[:20], held[20:40])
+    assert (held[:20] - held[20:40]).norm(dim=1).max() < 0.05 * 10
+    clean = {tuple(p) for p in x.tolist()} - {tuple(p) for p in rest.tolist()}
+    assert len(clean) == 20
+    assert torch.equal(validation_split(x, 0.2, 0.05, seed=3)[1], held)
+    clean_held = validation_split(x, 0.2, 0.0, seed=3)[1]  # no noise: the clean points, once
+    assert {tuple(p) for p in clean_held.tolist()} == clean
+    with pytest.raises(ValueError, match="val_fraction"):
+        validation_split(x, 1.0, 0.05, seed=3)
+
+
+def test_validation_keeps_the_best_state():
+    x = circle_data(300)
+    fitted = fit_estimator("perturbed_mle", x, intrinsic_dim=1, noise=0.05, max_steps=320, val_fraction=0.2,
+                           refit=False, **_VAL_OPTS)
+    v = fitted.info["validation"]
+    assert (v["val_points"], v["train_points"], v["steps_run"], v["refit"]) == (60, 240, 320, False)
+    steps, losses = zip(*v["curve"])
+    assert steps == (102, 204, 306)  # every epoch: 34 passes of 3 minibatches of 64 over the 240 kept points
+    assert v["best_step"] == steps[losses.index(min(losses))] == fitted.steps
+    # the model returned is in its best state: its validation loss, recomputed with the same latent draws
+    _, held = validation_split(x, 0.2, 0.05, seed=0)
+    with torch.no_grad():
+        again = -fitted.model.log_likelihood(held, 64, torch.Generator().manual_seed(0)).mean()
+    assert float(again) == pytest.approx(v["best_val_loss"], rel=1e-5)
+
+
+def test_validation_refits_for_the_chosen_steps_and_patience_stops():
+    x = circle_data(300)
+    # lr far below float32 resolution: the weights never move, so every validation loss is the same
+    # (fixed latent draws) and patience 1 stops at the second validation; the best is the first
+    fitted = fit_estimator("mle", x, intrinsic_dim=1, max_steps=1000, lr=1e-12, val_fraction=0.2, patience=1,
+                           **_VAL_OPTS)
+    v = fitted.info["validation"]
+    assert (v["steps_run"], v["best_step"], len(v["curve"])) == (204, 102, 2)
+    assert v["curve"][0][1] == v["curve"][1][1]
+    assert v["refit"] and fitted.steps == 102  # refitted on all 300 points for the chosen steps

@@ -184,6 +184,8 @@ def run_cell(cell: dict) -> dict:
         row["steps"] = fitted.steps
         if fitted.info.get("history"):  # estimator option history_every: the training curve
             row["history"] = fitted.info["history"]
+        if fitted.info.get("validation"):  # estimator option val_fraction: the chosen number of steps and its curve
+            row["validation"] = fitted.info["validation"]
         if fitted.info.get("noise_selection"):  # noise "auto": the CV table of s
             row["noise_selection"] = fitted.info["noise_selection"]
         row["status"] = "ok"
