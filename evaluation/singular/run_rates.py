@@ -250,6 +250,50 @@ def noise_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
+def validation_lines(rows: list[dict], out: Path | None = None) -> list[str]:
+    """The early-stopped fits (estimator option ``val_fraction``): the step each chose, and, with
+    ``out``, their held-out loss against the step in ``out/validation_curves.png``."""
+    fits = sorted((r for r in rows if r.get("status") == "ok" and r.get("validation")),
+                  key=lambda r: (r["distribution"], int(r["n"]), r["estimator"], int(r["seed"])))
+    if not fits:
+        return []
+    lines = ["", "## Early stopping: the steps chosen", "",
+             "Each fit held out a share of its points and scored them every epoch by the held-out loss (the "
+             "negative mean log-likelihood of the held-out points, perturbed as the training data are, with fixed "
+             "latent draws); `best step` is where it was lowest, `steps run` where the fit stopped (patience or the "
+             "cap); with `refit` the estimate is a fit on all n points for the best step's number of steps. "
+             "Curves: `validation_curves.png`.", "",
+             "| law | n | estimator | seed | best step | steps run | best held-out loss | refit | sigma |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in fits:
+        v = r["validation"]
+        lines.append(f"| {r['distribution']} | {r['n']} | {r['estimator']} | {r['seed']} | {v['best_step']} | "
+                     f"{v['steps_run']} | {_fmt(v['best_val_loss'])} | {'yes' if v['refit'] else 'no'} | "
+                     f"{_fmt(_f(r.get('sigma')))} |")
+    if out is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        panels = sorted({(r["distribution"], int(r["n"])) for r in fits})
+        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+        colours = {e: f"C{i}" for i, e in enumerate(sorted({r["estimator"] for r in fits}))}
+        for ax, (dist, n) in zip(axes.flat, panels):
+            for r in (r for r in fits if (r["distribution"], int(r["n"])) == (dist, n)):
+                steps, loss = zip(*r["validation"]["curve"])
+                ax.plot(steps, loss, color=colours[r["estimator"]], lw=1,
+                        label=r["estimator"] if int(r["seed"]) == min(int(q["seed"]) for q in fits) else None)
+                ax.plot([r["validation"]["best_step"]], [r["validation"]["best_val_loss"]], "o",
+                        color=colours[r["estimator"]], ms=4)
+            ax.set(title=f"{dist}, n = {n}", xlabel="Adam step", ylabel="held-out loss (nats per point)")
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "validation_curves.png", dpi=120)
+        plt.close(fig)
+    return lines
+
+
 def main(argv=None) -> int:
     from evaluation.singular.run_highdim import study_parser, study_rows
 
@@ -270,6 +314,7 @@ def main(argv=None) -> int:
              + (f" --reuse {' '.join(args.reuse)}" if args.reuse else "") + "`", ""]
     lines += floor_lines(report) + [""] + slope_lines(report, cfg) + largest_n_lines(rows, cfg) + [""]
     lines += empirical_line_lines(rows, cfg) + noise_lines(rows) + variant_lines(rows, cfg)
+    lines += validation_lines(rows, out)
     publish(out / "targets.md", lines)
     return 0
 

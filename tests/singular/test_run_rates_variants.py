@@ -3,7 +3,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from evaluation.singular.run_rates import variant_base, variant_lines
+from evaluation.singular.run_rates import validation_lines, variant_base, variant_lines
 
 
 def test_variant_base_takes_the_longest_prefix_of_the_same_type():
@@ -36,3 +36,17 @@ def test_variant_lines_paired_difference_known_answer():
     mw, sew = sum(dw) / 3, math.sqrt(sum((x + 0.02) ** 2 for x in dw) / 2 / 3)
     assert cells[9] == f"{mw:+.4f} ± {sew:.4f}*"
     assert variant_lines(rows, SimpleNamespace(estimators={"mle": {"type": "mle"}})) == []
+
+
+def test_validation_lines_list_each_early_stopped_fit_and_draw_its_curve(tmp_path):
+    val = {"best_step": 200, "steps_run": 300, "best_val_loss": 1.5, "refit": True,
+           "curve": [(100, 2.0), (200, 1.5), (300, 1.7)]}
+    rows = [{"status": "ok", "distribution": "s4", "n": 4000, "estimator": "mle_es", "seed": s, "sigma": 0.005,
+             "validation": val} for s in (1, 0)]
+    rows.append({"status": "ok", "distribution": "s4", "n": 4000, "estimator": "mle", "seed": 0})  # no validation
+    lines = validation_lines(rows, tmp_path)
+    table = [x for x in lines if x.startswith("| s4 |")]
+    assert [c.split(" | ")[3] for c in table] == ["0", "1"]  # sorted by seed; the fit without validation left out
+    assert table[0] == "| s4 | 4000 | mle_es | 0 | 200 | 300 | 1.5000 | yes | 0.0050 |"
+    assert (tmp_path / "validation_curves.png").stat().st_size > 0
+    assert validation_lines(rows[2:], tmp_path) == []
