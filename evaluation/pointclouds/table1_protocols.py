@@ -111,7 +111,7 @@ def slug(text: str) -> str:
 
 def cell_key(cell: dict) -> str:
     """``<protocol>__<method>__seed<s>__<hash of every setting that shapes the result>``."""
-    settings = {k: v for k, v in cell.items() if k not in ("threads", "cache", "figure")}
+    settings = {k: v for k, v in cell.items() if k not in ("threads", "cache", "figure", "partial")}
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     return f"{cell['protocol']}__{slug(cell['method'])}__seed{cell['seed']}__{digest}"
 
@@ -147,6 +147,8 @@ def make_cells(args) -> list[dict]:
                 if args.eval_every:  # only when asked, so that cells without curves keep their keys
                     cell["curve"] = {"every": args.eval_every, "val_shapes": args.curve_shapes}
                 cell["key"] = cell_key(cell)
+                if args.checkpoint_every:  # not part of the key: where a stopped cell resumes from
+                    cell["partial"] = {"path": str(args.out / "partial" / f"{cell['key']}.pt"), "every": args.checkpoint_every}
                 cells.append(cell)
     return cells
 
@@ -217,10 +219,17 @@ def run_cell(cell: dict) -> dict:
         theta_val = random_projections(SW_EVAL_PROJECTIONS, x_val.shape[-1], generator=torch.Generator().manual_seed(54321), like=x_val)
     torch.manual_seed(seed + 2)  # the losses' own random directions
     system.train()
-    step_s, trace, done = [], [], 0
+    step_s, trace, done, skip, before_s = [], [], 0, 0, 0.0
+    partial = cell.get("partial")
+    if partial and Path(partial["path"]).is_file():  # a stopped run of this cell: go on from its last checkpoint
+        done, skip, before_s, step_s, trace, curve = _resume(partial["path"], system, optimizers, loader.generator)
+        print(f"[resumed] {cell['key']} at minibatch {done}", flush=True)
     t_train = time.perf_counter()
     while done < budget["steps"]:
-        for batch in loader:
+        epoch_rng = loader.generator.get_state()  # this epoch's order (and the loader's base seed) come from it
+        for pos, batch in enumerate(loader):
+            if pos < skip:  # resumed mid-epoch: the minibatches already trained on
+                continue
             if done == budget["steps"]:
                 break
             t = time.perf_counter()
@@ -238,7 +247,11 @@ def run_cell(cell: dict) -> dict:
                 _, cd_val, sw_val = reconstruct_and_score(system, x_val, theta_val)
                 torch.random.set_rng_state(state)
                 curve.append({"step": done, "train_s": round(sum(step_s), 3), "chamfer": float(cd_val.mean()), "sw": float(sw_val.mean())})
-    train_s = time.perf_counter() - t_train
+            if partial and done % partial["every"] == 0 and done < budget["steps"]:
+                _checkpoint(partial["path"], system, optimizers, epoch_rng, pos + 1, done,
+                            before_s + time.perf_counter() - t_train, step_s, trace, curve)
+        skip = 0
+    train_s = before_s + time.perf_counter() - t_train
     if not all(math.isfinite(v) for v in trace):
         raise FloatingPointError(f"{cell['key']}: non-finite training loss at step {next(i for i, v in enumerate(trace) if not math.isfinite(v))}")
 
@@ -276,7 +289,35 @@ def run_cell(cell: dict) -> dict:
     if cell.get("figure"):
         fig, idx = cell["figure"], [i for i in cell["figure"]["index"] if i < len(x)]
         row["figure"] = {"index": idx, "recon": [np.round(recon[i, : fig["points"]].numpy(), 3).tolist() for i in idx]}
+    if partial:
+        Path(partial["path"]).unlink(missing_ok=True)
     return row
+
+
+def _checkpoint(path: str, system, optimizers, epoch_rng, pos: int, done: int, train_s: float, step_s, trace, curve) -> None:
+    """Save a cell's training state after ``done`` minibatches (``pos`` of them into the epoch whose
+    data-order generator started at ``epoch_rng``), atomically, for :func:`_resume`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"system": system.state_dict(), "optimizers": [o.state_dict() for o in optimizers], "epoch_rng": epoch_rng,
+             "pos": pos, "done": done, "train_s": train_s, "step_s": step_s, "trace": trace, "curve": curve,
+             "torch_rng": torch.random.get_rng_state()}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _resume(path: str, system, optimizers, generator) -> tuple:
+    """Restore a :func:`_checkpoint`: the network, the optimisers, the losses' random state and the
+    data order, so the rest of the run is the one an uninterrupted run would have trained.
+    Returns ``(done, pos, train_s, step_s, trace, curve)``."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    system.load_state_dict(state["system"])
+    for opt, s in zip(optimizers, state["optimizers"]):
+        opt.load_state_dict(s)
+    generator.set_state(state["epoch_rng"])
+    torch.random.set_rng_state(state["torch_rng"])
+    return state["done"], state["pos"], state["train_s"], state["step_s"], state["trace"], state["curve"]
 
 
 def run_cell_safely(cell: dict) -> dict:
@@ -492,6 +533,9 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=1, help="cells run at once (processes); 1 runs them in this process")
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "geomgen_eval_cache", help="procedural shapes cache")
     p.add_argument("--out", type=Path, default=HERE / "table1_protocols")
+    p.add_argument("--checkpoint-every", type=int, default=250,
+                   help="save a running cell's state every this many minibatches in OUT/partial/, where a stopped "
+                        "cell resumes from (0: never)")
     p.add_argument("--report-only", action="store_true", help="write the report from finished cells, train nothing")
     args = p.parse_args(argv)
     command = "python -m evaluation.pointclouds.table1_protocols " + shlex.join(argv if argv is not None else sys.argv[1:])
