@@ -383,7 +383,7 @@ def validation_split(x: Tensor, fraction: float, noise: float, seed: int) -> tup
         ValueError: ``fraction`` outside (0, 1), or fewer than 2 points.
     """
     if not 0 < fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), got {fraction}")
+        raise ValueError(f"val_fraction must be in (0, 1) to hold points out, got {fraction}")
     if len(x) < 2:
         raise ValueError(f"val_fraction needs at least 2 points to hold some out, got {len(x)}")
     g = torch.Generator().manual_seed(seed + 7919)
@@ -431,6 +431,7 @@ def _train(name: str, opts: GenerativeOptions, x: Tensor, val: Tensor | None, no
         _fit_interruptible(trainer, model, dm, name)
         model.eval()
         return model, int(trainer.global_step)
+
     class _Curve(L.Callback):  # (step, validation loss) at every validation
         def __init__(self):
             self.points: list[tuple[int, float]] = []
