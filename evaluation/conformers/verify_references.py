@@ -153,19 +153,24 @@ def picked_from(path: Path, refs_by_split: dict[str, dict]) -> list[tuple[str, o
     return out
 
 
+def _reports(paths) -> list[dict]:
+    """The parsed verification reports at ``paths``."""
+    return [json.loads(Path(p).read_text()) for p in paths]
+
+
 def unjudged(pools: dict[str, list], refs_by_split: dict[str, dict], report_paths) -> dict[str, list]:
     """``pools`` without the molecules that a report in ``report_paths`` judged in the ensemble
-    stored now (:func:`~geomgen.conformers.reference.verification.verified_ids`: a molecule
+    stored now (:func:`~geomgen.conformers.reference.verification.rerun_votes`: a molecule
     rebuilt since its rerun counts as not judged)."""
-    judged, _ = V.verified_ids([json.loads(Path(p).read_text()) for p in report_paths], refs_by_split)
-    return {split: [r for r in refs if r.id not in judged.get(split, set())] for split, refs in pools.items()}
+    judged = V.rerun_votes(_reports(report_paths), refs_by_split)  # the votes alone: no outdated check needed here
+    return {split: [r for r in refs if (split, r.id) not in judged] for split, refs in pools.items()}
 
 
 def tied(pools: dict[str, list], refs_by_split: dict[str, dict], report_paths) -> dict[str, list]:
     """``pools`` restricted to the molecules whose reruns in ``report_paths`` split evenly
     (:func:`~geomgen.conformers.reference.verification.tied_ids`): a rerun with an unused seed
     decides whether they count as verified."""
-    ids = V.tied_ids([json.loads(Path(p).read_text()) for p in report_paths], refs_by_split)
+    ids = V.tied_ids(_reports(report_paths), refs_by_split)
     return {split: [r for r in refs if r.id in ids.get(split, set())] for split, refs in pools.items()}
 
 

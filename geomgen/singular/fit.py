@@ -362,15 +362,13 @@ def fit_estimator(name: str, x: Tensor, *, intrinsic_dim: int, noise: float | No
     model, steps, best = _train(name, opts, rest, held, noise, intrinsic_dim, seed, fast_dev_run)
     validation = {"val_points": len(x) - len(rest), "train_points": len(rest), "best_step": best["step"], "best_val_loss": best["loss"],
                   "steps_run": steps, "curve": best["curve"], "refit": bool(opts.refit)}
-    history = list(model.history)
     if opts.refit:
-        opts = replace(opts, max_steps=max(1, best["step"]))
-        model, steps = _train(name, opts, x, None, noise, intrinsic_dim, seed, fast_dev_run)
-        history = list(model.history)
+        model, steps = _train(name, replace(opts, max_steps=max(1, best["step"])), x, None, noise, intrinsic_dim, seed,
+                              fast_dev_run)
     else:
         steps = best["step"]
     return FittedEstimator(name, model, float(model.sigma.detach()), steps,
-                           {"history": history, "validation": validation, **info}, noise)
+                           {"history": list(model.history), "validation": validation, **info}, noise)
 
 
 def validation_split(x: Tensor, fraction: float, noise: float, seed: int) -> tuple[Tensor, Tensor]:
