@@ -191,7 +191,7 @@ def _stages() -> dict:
         "MMFF94 on the seeds": [(MMFF, "optimize_conformers")],
         "stereo checks of the seeds": [(stereo, "stereo_matches"), (stereo, "fixed_stereo")],
         "features": [(features, "featurize")],
-        "network": [(ConformerGenerator, "predict")],
+        "network": [(ConformerGenerator, "predict_many")],
         "drawing torsions": [(VonMisesMixture, "sample")],
         "setting torsions": [(torsions, "set_torsions")],
         "clash and stereo checks of the conformers": [(ClashGuard, "ok"), (StereoGuard, "ok")],

@@ -67,6 +67,12 @@ DEFAULT_SEED_METHOD = "assembly"
 #: -0.0019 / -0.0123 A (restrained_iters_seed1.md) and 1000 no more than 200 (-0.002 +- 0.001,
 #: restrained_long_seed1.md)
 DEFAULT_RELAX_BONDS = 0
+#: how MMFF94 relaxes an assembled seed in plain generation: ``"free"`` (every coordinate, the
+#: default) or ``"held"`` (its rotatable torsions held at their assembled values, as
+#: :meth:`~geomgen.conformers.mmff.MMFF.optimize_conformers_holding_torsions`: the network sets
+#: them afresh anyway, so the iterations go to bond lengths, angles and the other torsions)
+SEED_RELAXATIONS = ("free", "held")
+DEFAULT_SEED_RELAXATION = "free"
 #: a molecule whose network draws are rejected by the clash check more often than this on its
 #: assembled seeds is generated again from an ETKDGv3 seed: the assembled seed's bond angles suit
 #: the orientation it was built in, and where the network prefers another one (amides on
@@ -82,6 +88,10 @@ DEFAULT_RING_CONFORMATIONS = 4
 #: over 60 s to embed a 30-residue peptide and 215 s for a 271-atom alkane chain on a busy machine;
 #: 10 minutes stops a runaway molecule without failing large ones
 DEFAULT_MAX_SECONDS = 600.0
+#: molecules per forward pass of the network in :meth:`ConformerGenerator.predict_many`
+PREDICT_BATCH = 32
+#: rows the padding graph gives every matrix product of a forward pass (:func:`_padding_graph`)
+MIN_GEMM_ROWS = 4
 #: give a molecule whose mirror image is itself the mirror images of its seeds too (see
 #: ``mirror_images`` of :class:`ConformerGenerator`). On since 2026-12-04: an achiral molecule's
 #: Boltzmann distribution is mirror-symmetric, so each pyramid of a configurational amine nitrogen
@@ -379,6 +389,70 @@ def _minimised(seed_mol):
     return out
 
 
+def _padding_graph(torsion_features: bool):
+    """The graph every forward pass of :meth:`ConformerGenerator.predict_many` carries: a chain
+    of six atoms, five bonds and :data:`MIN_GEMM_ROWS` torsions, all features zero. Its rows are
+    thrown away; it is there so that each matrix product of the pass has at least
+    :data:`MIN_GEMM_ROWS` rows (atoms, directed bonds, torsions)."""
+    import torch
+
+    from geomgen.conformers.features import N_ATOM_FEATURES, N_BOND_FEATURES, N_TORSION_FEATURES, MoleculeGraph
+
+    chain = torch.arange(5)
+    return MoleculeGraph(
+        x=torch.zeros(6, N_ATOM_FEATURES),
+        edge_index=torch.stack([torch.cat([chain, chain + 1]), torch.cat([chain + 1, chain])]),
+        edge_attr=torch.zeros(10, N_BOND_FEATURES),
+        torsion_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4], [2, 3, 4, 5], [5, 4, 3, 2]][:MIN_GEMM_ROWS], dtype=torch.long),
+        torsion_attr=torch.zeros(MIN_GEMM_ROWS, N_TORSION_FEATURES) if torsion_features else None,
+    )
+
+
+_EXACT_BATCHING: dict = {}
+
+
+def exact_batching(net, trials: int = 24) -> bool:
+    """Whether ``net``'s mixture parameters for a molecule come out bit for bit the same alone
+    (with the padding graph) as among others in one forward pass, on this machine and thread
+    count: checked once per process, network and thread count on ``trials`` random graphs of 2-12
+    atoms and 1-6 torsions, each alone and in two batches of different make-up. The answer
+    depends on the BLAS (row blocking of its matrix products), not on the molecules."""
+    import torch
+
+    from geomgen.conformers.features import N_ATOM_FEATURES, N_BOND_FEATURES, N_TORSION_FEATURES, MoleculeGraph, collate
+
+    key = (id(net), torch.get_num_threads())
+    if key in _EXACT_BATCHING:
+        return _EXACT_BATCHING[key]
+    g = torch.Generator().manual_seed(0)
+    graphs = []
+    for _ in range(trials):
+        n = int(torch.randint(2, 13, (1,), generator=g))
+        t = int(torch.randint(1, 7, (1,), generator=g))
+        chain = torch.arange(n - 1)
+        quads = torch.randint(0, n - 1, (t,), generator=g)  # torsions about chain bonds (q, q + 1)
+        graphs.append(MoleculeGraph(
+            x=torch.rand(n, N_ATOM_FEATURES, generator=g),
+            edge_index=torch.stack([torch.cat([chain, chain + 1]), torch.cat([chain + 1, chain])]),
+            edge_attr=torch.rand(2 * (n - 1), N_BOND_FEATURES, generator=g),
+            torsion_index=torch.stack([(quads - 1).clamp(min=0), quads, quads + 1, (quads + 2).clamp(max=n - 1)], 1),
+            torsion_attr=torch.rand(t, N_TORSION_FEATURES, generator=g),
+        ))
+    pad = _padding_graph(True)
+    with torch.no_grad():
+        alone = [net(collate([x, pad])) for x in graphs]
+        ok = True
+        for order in (list(range(trials)), list(range(trials))[::-1]):
+            params = net(collate([graphs[i] for i in order] + [pad]))
+            row = 0
+            for i in order:
+                t = graphs[i].torsion_index.shape[0]
+                ok &= all(torch.equal(a[:t], b[row:row + t]) for a, b in zip(alone[i], params))
+                row += t
+    _EXACT_BATCHING[key] = bool(ok)
+    return bool(ok)
+
+
 def _model_path(path) -> Path:
     from geomgen.assets import asset_path
 
@@ -525,6 +599,10 @@ class ConformerGenerator:
         max_seconds (float): wall-time limit per molecule (default :data:`DEFAULT_MAX_SECONDS`;
             ``inf`` for none). A molecule that needs longer fails with a reason naming the limit;
             it never changes the conformers of a molecule that finishes in time.
+        seed_relaxation (str): how the ``assembly_iters`` MMFF94 iterations relax an assembled
+            seed in plain generation (:data:`SEED_RELAXATIONS`, default
+            :data:`DEFAULT_SEED_RELAXATION`): ``"free"`` moves every coordinate, ``"held"`` holds
+            the rotatable torsions at their assembled values, which the draws replace anyway.
 
     Large flexible molecules (a peptide, a long polyol) have so many torsions that independent
     draws of all of them nearly always clash somewhere. When fewer than :data:`MIN_ACCEPTANCE`
@@ -550,8 +628,12 @@ class ConformerGenerator:
                  ring_conformations: int = DEFAULT_RING_CONFORMATIONS, ring_library=None,
                  stratify: bool = DEFAULT_STRATIFY, mirror_images: bool = DEFAULT_MIRROR_IMAGES,
                  amide_states: str = DEFAULT_AMIDE_STATES, state_library=None, relax_bonds: int = DEFAULT_RELAX_BONDS,
-                 acid_states: str = DEFAULT_ACID_STATES):
+                 acid_states: str = DEFAULT_ACID_STATES, seed_relaxation: str = DEFAULT_SEED_RELAXATION):
         from geomgen.conformers.embedding import SEED_EMBEDDERS
+
+        if seed_relaxation not in SEED_RELAXATIONS:
+            raise ValueError(f"seed_relaxation must be one of {SEED_RELAXATIONS}, got {seed_relaxation!r}")
+        self.seed_relaxation = seed_relaxation
 
         if seed_embedder not in SEED_EMBEDDERS:
             raise ValueError(f"seed_embedder must be one of {SEED_EMBEDDERS}, got {seed_embedder!r}")
@@ -831,7 +913,10 @@ class ConformerGenerator:
                                      + path.get("amide_flips", []))
                 x = builder.seed([c.coords[k] for c, k in zip(confs, choice)])
                 if iters > 0 and not x.HasProp("assembly_overlap"):
-                    MMFF.optimize_conformers(x, max_iters=iters)
+                    if self.seed_relaxation == "held" and iters < 2000 and ts is not None and len(ts):
+                        MMFF.optimize_conformers_holding_torsions(x, ts.atoms, max_iters=iters)
+                    else:
+                        MMFF.optimize_conformers(x, max_iters=iters)
                     if not stereo_matches(x, reference=mol):
                         raise AssemblyError("MMFF94 on the assembled seed changed its stereochemistry")
                 Chem.AssignStereochemistryFrom3D(x, confId=0)
@@ -1033,37 +1118,76 @@ class ConformerGenerator:
         :class:`~geomgen.distributions.VonMisesMixture`, or a coupled network's joint law
         (:mod:`geomgen.conformers.coupling`), both with ``sample`` and ``log_prob``;
         ``torsions``: its :func:`~geomgen.conformers.torsions.rotatable_torsions` when the caller
-        has them already.
+        has them already. The same law, bit for bit, as :meth:`predict_many` gives the molecule
+        among others."""
+        return self.predict_many([(mol, torsions)])[0]
 
-        One molecule per forward pass: batching several would make the last bits of a
-        molecule's parameters depend on its batch mates, and so its conformers on the input file.
-        """
+    def predict_many(self, items) -> list:
+        """:meth:`predict` for many molecules, ``items`` = ``[(mol, torsions or None), ...]``:
+        ``[(torsions, law), ...]`` in order, or in place of a pair the :class:`MoleculeError` or
+        ``ValueError`` that featurizing that molecule raised (the others are still predicted).
+
+        The network runs on up to :data:`PREDICT_BATCH` molecules per forward pass (a disjoint
+        union graph, :func:`~geomgen.conformers.features.collate`), and every pass, a lone
+        molecule's too, carries a fixed padding graph (:func:`_padding_graph`) so that each
+        matrix product has at least :data:`MIN_GEMM_ROWS` rows. A row of a matrix product then
+        comes out the same whatever the other rows are (BLAS takes another code path for one to
+        three rows: without the padding, 84 of 200 library molecules, those with fewer than four
+        torsions, got other last bits alone than batched; ``evaluation/conformers/batched_forward.py``),
+        so a molecule's law, and its conformers, do not depend on its batch mates nor on its place
+        in the input. That holds where the BLAS behaves so, which :func:`exact_batching` checks
+        once per process on random graphs; where it does not, or for a coupled network (whose
+        joint law is not split per molecule), molecules go one per pass (with the padding)."""
         import torch
 
-        from geomgen.conformers.features import featurize
+        from geomgen.conformers.features import collate, featurize
         from geomgen.conformers.torsions import rotatable_torsions
         from geomgen.distributions.von_mises import VonMisesMixture
 
-        torsions = rotatable_torsions(mol) if torsions is None else torsions
-        if not len(torsions):
-            return torsions, None
+        out, todo = [None] * len(items), []
+        for k, (mol, torsions) in enumerate(items):
+            try:
+                torsions = rotatable_torsions(mol) if torsions is None else torsions
+                if not len(torsions):
+                    out[k] = (torsions, None)
+                    continue
+                todo.append((k, torsions, featurize(mol, torsions.atoms, torsion_features=self.net.torsion_features)))
+            except (MoleculeError, ValueError) as exc:
+                out[k] = exc
+        pad = _padding_graph(self.net.torsion_features)
+        coupled = bool(getattr(self.net, "coupling", False))
+        size = 1 if coupled or not exact_batching(self.net) else PREDICT_BATCH
         with torch.no_grad():
-            law = self.net.law(featurize(mol, torsions.atoms, torsion_features=self.net.torsion_features))
-        if isinstance(law, VonMisesMixture):
-            return torsions, VonMisesMixture(law.loc.double(), law.concentration.double(), law.logits.double())
-        return torsions, law  # a coupled network's joint law (geomgen.conformers.coupling): draws in float64
+            for s in range(0, len(todo), size):
+                chunk = todo[s:s + size]
+                if coupled:  # a joint law per molecule, not split: one pass each, unpadded as before
+                    k, torsions, graph = chunk[0]
+                    out[k] = (torsions, self.net.law(graph))
+                    continue
+                loc, conc, logits = self.net(collate([g for _, _, g in chunk] + [pad]))
+                row = 0
+                for k, torsions, graph in chunk:
+                    t = graph.torsion_index.shape[0]
+                    out[k] = (torsions, VonMisesMixture(loc[row:row + t].double(), conc[row:row + t].double(),
+                                                        logits[row:row + t].double()))
+                    row += t
+        return out
 
     def _from_seeds(self, seeds, reports, keys, n, relax, boltzmann, refine_seeds=False, budgets=None, torsion_sets=None):
         n = _check_n(n)
-        out = []
+        out, preds = [], []
         for j, (seed_set, rep, key) in enumerate(zip(seeds, reports, keys)):
+            if j % PREDICT_BATCH == 0:  # the network on the next molecules together (predict_many)
+                window = range(j, min(j + PREDICT_BATCH, len(seeds)))
+                preds = self.predict_many([(seeds[i][0] if isinstance(seeds[i], list) else seeds[i],
+                                            torsion_sets[i] if torsion_sets else None) for i in window])
             t1 = time.perf_counter()
             budget = budgets[j] if budgets else None
             if budget is not None:
                 budget.start()
             try:
                 result = self._one(seed_set, rep, key, n, relax, boltzmann, refine_seeds, budget,
-                                   torsion_sets[j] if torsion_sets else None)
+                                   torsion_sets[j] if torsion_sets else None, pred=preds[j % PREDICT_BATCH])
             except MoleculeError as exc:
                 rep.ok, rep.reason, result = False, str(exc), None
             finally:
@@ -1073,18 +1197,21 @@ class ConformerGenerator:
             out.append(result)
         return out
 
-    def _one(self, seed_set, rep, key, n, relax, boltzmann, refine_seeds, budget, ts=None):
+    def _one(self, seed_set, rep, key, n, relax, boltzmann, refine_seeds, budget, ts=None, pred=None):
         """The conformers of one molecule on its seeds (see :meth:`_from_seeds`): draw them
         (:meth:`_draw`), pool the seeds' draws (:meth:`_pooled`), run the Boltzmann chains from
         them (:meth:`_boltzmann_step`), relax them (:meth:`_relax_step`) and annotate the output
-        molecule (:meth:`_annotated`)."""
+        molecule (:meth:`_annotated`). ``pred``: its entry of :meth:`predict_many` (the torsions
+        and their law, or the error featurizing it raised) when the caller has it."""
         import torch
 
         from geomgen.conformers.mmff import MMFF
 
         seed_set = seed_set if isinstance(seed_set, list) else [seed_set]
         mol = seed_set[0]
-        ts, mix = self.predict(mol, ts)
+        if isinstance(pred, Exception):
+            raise pred
+        ts, mix = self.predict(mol, ts) if pred is None else pred
         # seeds in other amide states share the prediction: the torsion features next to a
         # flipped amide (relative dihedrals about its neighbours' bonds) hardly change
         by_state = mol.HasProp("discrete_states") and len(seed_set) > 1

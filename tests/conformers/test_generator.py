@@ -649,3 +649,52 @@ def test_relax_bonds_keeps_each_conformer_s_torsions_and_lowers_its_energy(gen):
     assert not plain.GetConformer().HasProp("MMFF94_energy_kcal_mol")
     with pytest.raises(ValueError, match="relax_bonds"):
         ConformerGenerator(gen.net, relax_bonds=-1)
+
+
+BATCH_SMILES = ["CCO", "CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O", "CCN(C)C(C)=O", "c1ccccc1", "OCCCCCCCCO", "CC(=O)Nc1ccc(O)cc1",
+                "CCOC(=O)c1ccccc1N", "CN1CCN(C)CC1"]
+
+
+def _params(law):
+    return None if law is None else [x.numpy() for x in (law.loc, law.concentration, law.logits)]
+
+
+def test_predict_many_gives_each_molecule_its_own_law_bit_for_bit_whatever_its_batch_mates(shipped, monkeypatch):
+    """The network runs several molecules per pass (with the padding graph): a molecule's mixture
+    parameters are the same bits alone, in another order and in a pass cut elsewhere; where the
+    BLAS is not row-exact (exact_batching False) molecules go one per pass with the same result.
+    Molecules with one to three torsions are here: without the padding their parameters differ
+    alone and batched (evaluation/conformers/batched_forward.md)."""
+    import geomgen.conformers.generator as g
+    from geomgen.conformers.embedding import embed_seed
+
+    seeds = [embed_seed(parse_molecule(s), seed=1, n_candidates=1, max_iters=0) for s in BATCH_SMILES]
+    assert g.exact_batching(shipped.net)  # this machine's BLAS: else the batched path is never taken
+    together = shipped.predict_many([(s, None) for s in seeds])
+    alone = [shipped.predict(s) for s in seeds]
+    backwards = shipped.predict_many([(s, None) for s in seeds[::-1]])[::-1]
+    monkeypatch.setattr(g, "PREDICT_BATCH", 3)
+    cut = shipped.predict_many([(s, None) for s in seeds])
+    monkeypatch.setattr(g, "_EXACT_BATCHING", {k: False for k in g._EXACT_BATCHING})
+    single = shipped.predict_many([(s, None) for s in seeds])
+    assert sum(1 <= len(ts) <= 3 for ts, _ in alone) >= 3 and any(law is None for _, law in alone)
+    for k, (ts, law) in enumerate(alone):
+        for other in (together, backwards, cut, single):
+            assert np.array_equal(other[k][0].atoms, ts.atoms)
+            a, b = _params(law), _params(other[k][1])
+            assert (a is None and b is None) or all(np.array_equal(x, y) for x, y in zip(a, b)), BATCH_SMILES[k]
+
+
+def test_predict_many_returns_a_molecule_s_featurizing_error_in_its_place(gen):
+    """A molecule the features refuse does not stop the others: its entry is the error."""
+    import dataclasses
+
+    from geomgen.conformers.embedding import embed_seed
+
+    good = embed_seed(parse_molecule(DRUG), seed=1, n_candidates=1, max_iters=0)
+    ts = rotatable_torsions(good)
+    bad_atoms = ts.atoms.copy()
+    bad_atoms[0, 0] = next(a.GetIdx() for a in good.GetAtoms() if a.GetAtomicNum() == 1)  # a hydrogen: refused
+    out = gen.predict_many([(good, None), (good, dataclasses.replace(ts, atoms=bad_atoms)), (good, ts)])
+    assert isinstance(out[1], ValueError) and "heavy atoms" in str(out[1])
+    assert all(np.array_equal(x, y) for x, y in zip(_params(out[0][1]), _params(out[2][1])))

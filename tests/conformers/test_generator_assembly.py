@@ -159,3 +159,26 @@ def test_state_seeds_on_each_assembled_ring_conformation(gen, tiny_checkpoint):
     assert sum(e["weight"] for e in entries) == pytest.approx(1.0, abs=1e-3)
     assert sum(e["conformers"] for e in entries) == m.GetNumConformers() == 40
     assert {c.GetProp("amide_states") for c in m.GetConformers()} == {"0", "1"}
+
+
+def test_held_seed_relaxation_keeps_the_rotatable_torsions_and_free_moves_them(gen, tiny_checkpoint):
+    """seed_relaxation="held": the MMFF94 iterations on an assembled seed leave its rotatable
+    torsions where assembly put them (the draws set them afresh) and move the rest; "free" moves
+    the torsions too."""
+    from geomgen.conformers.torsions import dihedral_angles, rotatable_torsions
+
+    mol = parse_molecule("CC(O)c1ccccc1OCC(C)N", name="m")
+    ts = rotatable_torsions(mol)
+    out = {}
+    for mode, iters in (("free", 0), ("free", 60), ("held", 60)):
+        g = ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_method="assembly", ring_library=gen.ring_library,
+                                               seed_relaxation=mode, assembly_iters=iters)
+        seed = g._assembled(mol, 7, 1, g.assembly_iters, {}, ts)[0]
+        out[mode, iters] = seed.GetConformer().GetPositions()
+    angle = {k: dihedral_angles(p[None], ts.atoms)[0] for k, p in out.items()}
+    turn = lambda a, b: np.abs(np.angle(np.exp(1j * (a - b))))  # noqa: E731
+    assert turn(angle["held", 60], angle["free", 0]).max() < 5e-3
+    assert turn(angle["free", 60], angle["free", 0]).max() > 0.05
+    assert np.abs(out["held", 60] - out["free", 0]).max() > 0.01  # the rest relaxed
+    with pytest.raises(ValueError, match="seed_relaxation"):
+        ConformerGenerator.from_checkpoint(tiny_checkpoint, seed_relaxation="frozen")
