@@ -414,14 +414,14 @@ _EXACT_BATCHING: dict = {}
 def exact_batching(net, trials: int = 24) -> bool:
     """Whether ``net``'s mixture parameters for a molecule come out bit for bit the same alone
     (with the padding graph) as among others in one forward pass, on this machine and thread
-    count: checked once per process, network and thread count on ``trials`` random graphs of 2-12
+    count: checked once per process, network shape and thread count on ``trials`` random graphs of 2-12
     atoms and 1-6 torsions, each alone and in two batches of different make-up. The answer
     depends on the BLAS (row blocking of its matrix products), not on the molecules."""
     import torch
 
     from geomgen.conformers.features import N_ATOM_FEATURES, N_BOND_FEATURES, N_TORSION_FEATURES, MoleculeGraph, collate
 
-    key = (id(net), torch.get_num_threads())
+    key = (type(net).__name__, repr(getattr(net, "config", id(net))), torch.get_num_threads())
     if key in _EXACT_BATCHING:
         return _EXACT_BATCHING[key]
     g = torch.Generator().manual_seed(0)
@@ -1136,8 +1136,9 @@ class ConformerGenerator:
         torsions, got other last bits alone than batched; ``evaluation/conformers/batched_forward.py``),
         so a molecule's law, and its conformers, do not depend on its batch mates nor on its place
         in the input. That holds where the BLAS behaves so, which :func:`exact_batching` checks
-        once per process on random graphs; where it does not, or for a coupled network (whose
-        joint law is not split per molecule), molecules go one per pass (with the padding)."""
+        once per process on random graphs; where it does not, molecules go one per pass (with the
+        padding), and a coupled network (whose joint law is not split per molecule) takes one
+        molecule per pass without it, as before batching."""
         import torch
 
         from geomgen.conformers.features import collate, featurize
