@@ -411,7 +411,7 @@ def _padding_graph(torsion_features: bool):
 _EXACT_BATCHING: dict = {}
 
 
-def exact_batching(net, trials: int = 24) -> bool:
+def exact_batching(net, trials: int = 12) -> bool:
     """Whether ``net``'s mixture parameters for a molecule come out bit for bit the same alone
     (with the padding graph) as among others in one forward pass, on this machine and thread
     count: checked once per process, network shape and thread count on ``trials`` random graphs of 2-12
@@ -1157,7 +1157,8 @@ class ConformerGenerator:
                 out[k] = exc
         pad = _padding_graph(self.net.torsion_features)
         coupled = bool(getattr(self.net, "coupling", False))
-        size = 1 if coupled or not exact_batching(self.net) else PREDICT_BATCH
+        # the check only where there is something to batch: a lone molecule runs the same either way
+        size = 1 if coupled or len(todo) < 2 or not exact_batching(self.net) else PREDICT_BATCH
         with torch.no_grad():
             for s in range(0, len(todo), size):
                 chunk = todo[s:s + size]
