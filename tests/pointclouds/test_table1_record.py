@@ -36,3 +36,25 @@ def test_a_report_of_some_cells_keeps_the_other_recorded_rows(tmp_path):
     after = t1.recorded_rows(out)
     assert sorted(after) == sorted(before)  # every other recorded row is still in the JSON
     assert after[sw[0]]["chamfer"] == before[sw[0]]["chamfer"]
+
+
+def test_paired_against_sw_gives_scipy_s_paired_t_interval_and_judges_by_it():
+    """Every method minus SW, paired by seed: the interval is scipy's paired t interval; a method
+    worse on every seed by far more than the spread is 'worse', an unresolved one '-', one seed or
+    no seed shared with SW is left out."""
+    from scipy.stats import ttest_rel
+
+    sw = {0: 0.020, 1: 0.021, 2: 0.019}
+    worse = {s: {"chamfer": v + 0.003 + 0.0001 * s, "sw": v, "emd": v - 0.001 * (s - 1)} for s, v in sw.items()}
+    rows = {"SW": {s: {"chamfer": v, "sw": v, "emd": v} for s, v in sw.items()}, "A": worse,
+            "B": {0: {"chamfer": 0.01, "sw": 0.01, "emd": 0.01}}, "C": {7: {"chamfer": 0.01, "sw": 0.01, "emd": 0.01}}}
+    lines = t1.paired_against_sw(rows)
+    body = [line for line in lines if line.startswith("| A |")]
+    assert len(body) == 1 and not any(line.startswith(("| B |", "| C |")) for line in lines)
+    cells = [c.strip() for c in body[0].strip("|").split("|")]
+    a = [worse[s]["chamfer"] for s in (0, 1, 2)]
+    ci = ttest_rel(a, [sw[s] for s in (0, 1, 2)]).confidence_interval(0.95)
+    lo, hi = (float(x) for x in cells[3].split(" to "))
+    assert lo == round(100 * ci.low, 3) and hi == round(100 * ci.high, 3)
+    assert cells[4] == "worse" and cells[7] == "-" and cells[10] == "-"  # SW_2: no difference; EMD: spread, mean 0
+    assert t1.paired_against_sw({"SW": rows["SW"]}) == []
