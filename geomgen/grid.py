@@ -121,6 +121,17 @@ def mean_se(values: Sequence[float]) -> tuple[float, float]:
     return mean, (statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else math.nan)
 
 
+def mean_t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float, float]:
+    """``(mean, se, low, high)``: :func:`mean_se` and the two-sided Student-t interval of the mean
+    at ``level`` (n - 1 degrees of freedom; applied to paired differences, the paired t
+    interval); ``low`` and ``high`` are NaN for a single value."""
+    from scipy.stats import t as student_t
+
+    mean, se = mean_se(values)
+    half = float(student_t.ppf(0.5 + level / 2, len(values) - 1)) * se if len(values) > 1 else math.nan
+    return mean, se, mean - half, mean + half
+
+
 def _init_worker(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from geomgen.grid import load_cells, mean_se, run_grid
+from geomgen.grid import load_cells, mean_se, mean_t_interval, run_grid
 
 CALLS = []
 
@@ -102,3 +102,13 @@ def test_packed_cells_load_resume_and_yield_to_loose_files(tmp_path):
     assert again.rows["c-3"]["status"] == "error" and (cells_dir / "c-3.json").exists()  # a loose file wins
     pack_cells(cells_dir)
     assert set(load_cells(cells_dir)) == {"c+1", "c+2", "c-3", "c+4"} and list(cells_dir.glob("*.json")) == []
+
+
+def test_mean_t_interval_is_scipy_s_t_interval_of_the_mean():
+    from scipy import stats
+
+    x = [0.3, -0.1, 0.45, 0.2]
+    m, se, low, high = mean_t_interval(x)
+    ci = stats.ttest_1samp(x, 0.0).confidence_interval(0.95)
+    assert (m, se) == mean_se(x) and math.isclose(low, ci.low, rel_tol=1e-12) and math.isclose(high, ci.high, rel_tol=1e-12)
+    assert all(math.isnan(v) for v in mean_t_interval([2.0])[1:])

@@ -66,7 +66,7 @@ import torch
 import yaml
 
 from geomgen.atomic import atomic_write, atomic_write_text
-from geomgen.grid import load_cells, mean_se, run_grid
+from geomgen.grid import load_cells, mean_se, mean_t_interval, run_grid
 from geomgen.pointclouds.curves import plateau_reached, plateau_step
 
 HERE = Path(__file__).resolve().parent
@@ -345,16 +345,12 @@ def verdict(rows_by_method: dict[str, dict[int, dict]], method: str) -> str:
         return f"- {method}: no seed has both this method and SW finished."
     parts = []
     for metric, label in (("sw", "SW"), ("chamfer", "CD")):
-        diff = [rows[s][metric] - sw_rows[s][metric] for s in seeds]
-        m, se = mean_se(diff)
+        m, se, low, high = mean_t_interval([rows[s][metric] - sw_rows[s][metric] for s in seeds])  # paired t
         if math.isnan(se):
             judged = "one seed: no error bar"
         else:
-            from scipy.stats import t as student_t
-
-            half = float(student_t.ppf(0.975, len(diff) - 1)) * se  # 95% paired t interval
-            judged = "better than SW" if m + half < 0 else "worse than SW" if m - half > 0 else "not distinguishable from SW"
-            judged += f": 95% paired t interval {fmt(m - half, float('nan'))} to {fmt(m + half, float('nan'))}"
+            judged = "better than SW" if high < 0 else "worse than SW" if low > 0 else "not distinguishable from SW"
+            judged += f": 95% paired t interval {fmt(low, float('nan'))} to {fmt(high, float('nan'))}"
         parts.append(f"{label} x100 minus SW's: {fmt(m, se)} ({judged})")
     ratio = statistics.median(rows[s]["step_ms_median"] / sw_rows[s]["step_ms_median"] for s in seeds)
     parts.append(f"training step {ratio:.2f}x SW's (median over seeds; {'close to' if ratio <= 1.3 else 'above'} SW's cost by the 1.3x target)")
@@ -367,8 +363,6 @@ def paired_against_sw(rows_by_method: dict[str, dict[int, dict]]) -> list[str]:
     and 'better' / 'worse' where that interval excludes 0 ('-' where it does not). Each entry is one
     test of several (methods x metrics): a narrow interval among many is a lead to check on other
     seeds, not yet a claim."""
-    from scipy.stats import t as student_t
-
     sw_rows = rows_by_method.get("SW", {})
     out = []
     for method, rows in rows_by_method.items():
@@ -377,10 +371,9 @@ def paired_against_sw(rows_by_method: dict[str, dict[int, dict]]) -> list[str]:
             continue
         cells = [method, len(seeds)]
         for metric in ("chamfer", "sw", "emd"):
-            m, se = mean_se([rows[s][metric] - sw_rows[s][metric] for s in seeds])
-            half = float(student_t.ppf(0.975, len(seeds) - 1)) * se
-            judged = "better" if m + half < 0 else "worse" if m - half > 0 else "-"
-            cells += [f"{100 * m:+.3f} +- {100 * se:.3f}", f"{100 * (m - half):+.3f} to {100 * (m + half):+.3f}", judged]
+            m, se, low, high = mean_t_interval([rows[s][metric] - sw_rows[s][metric] for s in seeds])
+            judged = "better" if high < 0 else "worse" if low > 0 else "-"
+            cells += [f"{100 * m:+.3f} +- {100 * se:.3f}", f"{100 * low:+.3f} to {100 * high:+.3f}", judged]
         out.append("| " + " | ".join(str(c) for c in cells) + " |")
     if not out:
         return []

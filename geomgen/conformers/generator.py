@@ -389,6 +389,14 @@ def _minimised(seed_mol):
     return out
 
 
+def _chain_edges(n: int):
+    """``[2, 2 (n - 1)]`` directed edges of a chain of ``n`` atoms, both directions of each bond."""
+    import torch
+
+    chain = torch.arange(n - 1)
+    return torch.stack([torch.cat([chain, chain + 1]), torch.cat([chain + 1, chain])])
+
+
 def _padding_graph(torsion_features: bool):
     """The graph every forward pass of :meth:`ConformerGenerator.predict_many` carries: a chain
     of six atoms, five bonds and :data:`MIN_GEMM_ROWS` torsions, all features zero. Its rows are
@@ -398,10 +406,9 @@ def _padding_graph(torsion_features: bool):
 
     from geomgen.conformers.features import N_ATOM_FEATURES, N_BOND_FEATURES, N_TORSION_FEATURES, MoleculeGraph
 
-    chain = torch.arange(5)
     return MoleculeGraph(
         x=torch.zeros(6, N_ATOM_FEATURES),
-        edge_index=torch.stack([torch.cat([chain, chain + 1]), torch.cat([chain + 1, chain])]),
+        edge_index=_chain_edges(6),
         edge_attr=torch.zeros(10, N_BOND_FEATURES),
         torsion_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4], [2, 3, 4, 5], [5, 4, 3, 2]][:MIN_GEMM_ROWS], dtype=torch.long),
         torsion_attr=torch.zeros(MIN_GEMM_ROWS, N_TORSION_FEATURES) if torsion_features else None,
@@ -429,11 +436,10 @@ def exact_batching(net, trials: int = 12) -> bool:
     for _ in range(trials):
         n = int(torch.randint(2, 13, (1,), generator=g))
         t = int(torch.randint(1, 7, (1,), generator=g))
-        chain = torch.arange(n - 1)
         quads = torch.randint(0, n - 1, (t,), generator=g)  # torsions about chain bonds (q, q + 1)
         graphs.append(MoleculeGraph(
             x=torch.rand(n, N_ATOM_FEATURES, generator=g),
-            edge_index=torch.stack([torch.cat([chain, chain + 1]), torch.cat([chain + 1, chain])]),
+            edge_index=_chain_edges(n),
             edge_attr=torch.rand(2 * (n - 1), N_BOND_FEATURES, generator=g),
             torsion_index=torch.stack([(quads - 1).clamp(min=0), quads, quads + 1, (quads + 2).clamp(max=n - 1)], 1),
             torsion_attr=torch.rand(t, N_TORSION_FEATURES, generator=g),
