@@ -280,10 +280,12 @@ def validation_lines(rows: list[dict], out: Path | None = None) -> list[str]:
         fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
         colours = {e: f"C{i}" for i, e in enumerate(sorted({r["estimator"] for r in fits}))}
         for ax, (dist, n) in zip(axes.flat, panels):
+            labelled = set()  # each estimator named once per panel, on its first curve
             for r in (r for r in fits if (r["distribution"], int(r["n"])) == (dist, n)):
                 steps, loss = zip(*r["validation"]["curve"])
                 ax.plot(steps, loss, color=colours[r["estimator"]], lw=1,
-                        label=r["estimator"] if int(r["seed"]) == min(int(q["seed"]) for q in fits) else None)
+                        label=None if r["estimator"] in labelled else r["estimator"])
+                labelled.add(r["estimator"])
                 ax.plot([r["validation"]["best_step"]], [r["validation"]["best_val_loss"]], "o",
                         color=colours[r["estimator"]], ms=4)
             ax.set(title=f"{dist}, n = {n}", xlabel="Adam step", ylabel="held-out loss (nats per point)")
