@@ -515,9 +515,11 @@ def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], w
         lines += paired_against_sw(by_method)
         seed0 = [by_method[m][args.seeds[0]] for m in methods if args.seeds[0] in by_method[m]]
         if seed0:
-            # drawn only when every row of the seed has its reconstructions: rows read back from the JSON,
-            # and cells run before the figures were recorded, have none, and then the figure stays as it is
-            if all(r.get("figure") for r in seed0):
+            # drawn only by a report of every method of the protocol (a run of some cells, e.g. one lane's
+            # `--methods M --seeds 2`, would replace the figure with one of just those cells), and only when
+            # every row of the seed has its reconstructions: rows read back from the JSON, and cells run
+            # before the figures were recorded, have none, and then the figure stays as it is
+            if not args.methods and all(r.get("figure") for r in seed0):
                 figure(protocol, held_out_clouds(prot_cells[0]), seed0, args.out / f"reconstructions_{protocol}.png")
             lines += ["", f"![reconstructions, protocol {protocol}](reconstructions_{protocol}.png)"]
         if args.eval_every and curve_figure(protocol, by_method, args.out / f"learning_curves_{protocol}.png"):

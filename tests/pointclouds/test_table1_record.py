@@ -58,3 +58,20 @@ def test_paired_against_sw_gives_scipy_s_paired_t_interval_and_judges_by_it():
     assert lo == round(100 * ci.low, 3) and hi == round(100 * ci.high, 3)
     assert cells[4] == "worse" and cells[7] == "-" and cells[10] == "-"  # SW_2: no difference; EMD: spread, mean 0
     assert t1.paired_against_sw({"SW": rows["SW"]}) == []
+
+
+def test_a_report_of_some_methods_leaves_the_reconstruction_figure_alone(tmp_path):
+    # a lane runs one method's cells (`--methods M --seeds S`); its report must not replace the protocol's
+    # reconstruction figure with one showing only that method, even though its rows carry reconstructions
+    out = tmp_path / "t1"
+    out.mkdir()
+    shutil.copy(COMMITTED / "table1_protocols.json", out)
+    packed = [json.loads(line) for line in (COMMITTED / "cells.jsonl").read_text().splitlines()]
+    row = next(r for r in packed if r["protocol"] == "small_faithful" and r["method"] == "Max-SW" and r["seed"] == 0)
+    assert row.get("figure")  # the row has what the figure is drawn from
+    (out / "cells").mkdir()
+    (out / "cells" / f"{row['key']}.json").write_text(json.dumps(row))
+    assert t1.main([*ARGS, "--out", str(out), "--protocols", "small_faithful", "--methods", "Max-SW", "--seeds", "0"]) == 0
+    text = (out / "table1_protocols.md").read_text()
+    assert "| Max-SW | 1 |" in text and "Unfinished cells" not in text  # the row was read, nothing trained
+    assert not (out / "reconstructions_small_faithful.png").exists()
