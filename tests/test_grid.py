@@ -105,8 +105,6 @@ def test_packed_cells_load_resume_and_yield_to_loose_files(tmp_path):
 
 
 def test_mean_t_interval_is_scipy_s_t_interval_of_the_mean():
-    from scipy import stats
-
     x = [0.3, -0.1, 0.45, 0.2]
     m, se, low, high = mean_t_interval(x)
     ci = stats.ttest_1samp(x, 0.0).confidence_interval(0.95)
