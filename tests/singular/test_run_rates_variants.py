@@ -3,7 +3,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from evaluation.singular.run_rates import validation_lines, variant_base, variant_lines
+from evaluation.singular.run_rates import largest_n_lines, validation_lines, variant_base, variant_lines
 
 
 def test_variant_base_takes_the_longest_prefix_of_the_same_type():
@@ -36,6 +36,29 @@ def test_variant_lines_paired_difference_known_answer():
     mw, sew = sum(dw) / 3, math.sqrt(sum((x + 0.02) ** 2 for x in dw) / 2 / 3)
     assert cells[9] == f"{mw:+.4f} ± {sew:.4f}*"
     assert variant_lines(rows, SimpleNamespace(estimators={"mle": {"type": "mle"}})) == []
+
+
+def _largest_n_rows(n):
+    # perturbed below both peers on every seed, in W1 and in energy
+    vals = {"perturbed_mle": (1e-4, 0.20), "mle": (3e-4, 0.25), "empirical": (2e-4, 0.23)}
+    return [{"status": "ok", "distribution": "s2", "d": 2, "n": n, "estimator": e, "noise": "schedule" if e == "perturbed_mle" else 0.0,
+             "seed": s, "energy": v[0] + 1e-6 * s * (e == "mle"), "w1": v[1] + 0.001 * s * (e == "mle"),
+             "w1_debiased": v[1] - 0.1 + 0.001 * s * (e == "empirical")}
+            for e, v in vals.items() for s in range(3)]
+
+
+@pytest.mark.parametrize("n", [4000, 1000])
+def test_largest_n_does_not_credit_w1_against_the_resampled_empirical_measure(n):
+    # the empirical measure's W1 carries the resample's second sampling error at every n: shown, marked, not counted
+    cfg = SimpleNamespace(estimators={"perturbed_mle": {"type": "perturbed_mle"}, "mle": {"type": "mle"}, "empirical": {"type": "empirical"}},
+                          distributions={"s2": {}}, evaluation=SimpleNamespace(num_points=2000))
+    table = {c[5]: c for c in ([x.strip() for x in line.strip("|").split("|")] for line in largest_n_lines(_largest_n_rows(n), cfg)
+                                if line.startswith("| s2 |"))}
+    assert set(table) == {"w1", "w1_debiased", "energy"}
+    assert table["energy"][8] == "met" and "\u2020" not in table["energy"][7]
+    for metric in ("w1", "w1_debiased"):
+        assert table[metric][7].startswith("-0.03") and table[metric][6].startswith("-0.05")
+        assert table[metric][8] == "MISSED" and table[metric][7].endswith("\u2020") and "\u2020" not in table[metric][6]
 
 
 def test_validation_lines_list_each_early_stopped_fit_and_draw_its_curve(tmp_path):
