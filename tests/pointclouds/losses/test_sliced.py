@@ -318,3 +318,35 @@ def test_normalized_ascent_finds_max_sw_where_scaled_steps_stall():
     v_proj = distributional_sliced_wasserstein(x, y, n_projections=1000, n_iters=50, init=init, generator=g, optimizer="projected")
     assert torch.all(v > 1.3 * sw) and torch.all(v < brute)
     assert torch.all(v_proj < 1.15 * sw)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_cpu_sort_matches_torch_sort_in_values_and_gradient(dtype):
+    from geomgen.pointclouds.losses.sliced import _sorted_last
+
+    g = torch.Generator().manual_seed(0)
+    t = torch.randn(3, 5, 64, generator=g, dtype=dtype, requires_grad=True)
+    w = torch.randn(3, 5, 64, generator=g, dtype=dtype)
+    ours = _sorted_last(t)
+    ref = t.sort(dim=-1).values
+    assert torch.equal(ours, ref)
+    (g_ours,) = torch.autograd.grad((ours * w).sum(), t)
+    (g_ref,) = torch.autograd.grad((ref * w).sum(), t)
+    assert torch.equal(g_ours, g_ref)
+    with torch.inference_mode():  # the training system's validation runs here
+        assert torch.equal(_sorted_last(t.detach()), ref.detach())
+
+
+def test_the_cpu_sort_puts_nans_last_and_falls_back_to_torch_on_many_threads(monkeypatch):
+    from geomgen.pointclouds.losses import sliced
+
+    t = torch.tensor([[3.0, float("nan"), -1.0, 2.0]])
+    out = sliced._sorted_last(t)
+    assert torch.equal(out[:, :3], torch.tensor([[-1.0, 2.0, 3.0]])) and torch.isnan(out[0, 3])
+    calls = []
+    argsort = np.argsort
+    monkeypatch.setattr(sliced.np, "argsort", lambda *a, **k: calls.append(1) or argsort(*a, **k))
+    sliced._sorted_last(t)
+    assert calls == [1]
+    monkeypatch.setattr(sliced.torch, "get_num_threads", lambda: sliced.NUMPY_SORT_MAX_THREADS + 1)
+    assert torch.equal(sliced._sorted_last(torch.tensor([[2.0, 1.0]])), torch.tensor([[1.0, 2.0]])) and calls == [1]
