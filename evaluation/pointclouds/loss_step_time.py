@@ -9,6 +9,12 @@ Linformer k = 16), plus the two ascents of the "faithful" Table 1 protocol (Adam
 direction / location, kappa = 1) and, for Max-SW and v-DSW, the code path before the hot-path fix
 (a private copy of it, below) so "before" and "after" are measured in the same run.
 
+Each loss runs with both sorts of the projections (``--sorts``): ``numpy``, the package's CPU path
+(NumPy's argsort and a gather, :func:`geomgen.pointclouds.losses.sliced._sorted_last`), and
+``torch``, ``torch.sort`` (the path before it, and the one on a GPU or above
+:data:`~geomgen.pointclouds.losses.sliced.NUMPY_SORT_MAX_THREADS` threads); the "before the fix"
+copies sort with ``torch.sort`` themselves and run once.
+
 The CPU may be shared: every repetition runs every (thread count, loss) once, in an order rotated
 from one repetition to the next, the first repetition is dropped as warm-up, and the table quotes
 medians and ratios (ratios to SW of medians; "after / before" as the median of the per-repetition
@@ -133,14 +139,22 @@ def build_losses(n_points: int) -> dict[str, object]:
     return losses
 
 
-def step(loss, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Wall time of one step: zero grads, loss, backward of the batch mean, amortizer step."""
-    t = time.perf_counter()
-    y.grad = None
-    loss(x, y).mean().backward()
-    if hasattr(loss, "amortizer_step"):
-        loss.amortizer_step()  # with the gradients of that backward, then cleared
-    return time.perf_counter() - t
+def step(loss, x: torch.Tensor, y: torch.Tensor, sort: str = "numpy") -> float:
+    """Wall time of one step: zero grads, loss, backward of the batch mean, amortizer step; with
+    ``sort="torch"`` the projections are sorted by ``torch.sort`` (the NumPy path switched off)."""
+    from geomgen.pointclouds.losses import sliced
+
+    default = sliced.NUMPY_SORT_MAX_THREADS
+    sliced.NUMPY_SORT_MAX_THREADS = default if sort == "numpy" else 0
+    try:
+        t = time.perf_counter()
+        y.grad = None
+        loss(x, y).mean().backward()
+        if hasattr(loss, "amortizer_step"):
+            loss.amortizer_step()  # with the gradients of that backward, then cleared
+        return time.perf_counter() - t
+    finally:
+        sliced.NUMPY_SORT_MAX_THREADS = default
 
 
 def main(argv=None) -> int:
@@ -149,6 +163,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--n-points", type=int, default=2048)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--sorts", nargs="+", choices=("numpy", "torch"), default=["numpy", "torch"],
+                   help="sorts of the projections to time (default both; the first is the table's)")
     p.add_argument("--out", type=Path, default=HERE / "loss_step_time.md")
     a = p.parse_args(argv)
 
@@ -158,29 +174,34 @@ def main(argv=None) -> int:
     y = (x + 0.1 * torch.randn(x.shape, generator=g)).requires_grad_(True)
     losses = build_losses(a.n_points)
     names = list(losses)
-    keys = [(t, n) for t in a.threads for n in names]
-    times: dict[tuple[int, str], list[float]] = {k: [] for k in keys}
+    main_sort = a.sorts[0]
+    keys = [(t, n, srt) for t in a.threads for n in names for srt in a.sorts
+            if srt == main_sort or not n.endswith("before the fix")]  # the old copies sort with torch.sort whatever the switch
+    times: dict[tuple[int, str, str], list[float]] = {k: [] for k in keys}
     before = torch.get_num_threads()
     t_start = time.time()
     try:
         for rep in range(a.reps + 1):
             shift = rep % len(keys)
-            for threads, name in keys[shift:] + keys[:shift]:
+            for threads, name, srt in keys[shift:] + keys[:shift]:
                 torch.set_num_threads(threads)
-                dt = step(losses[name], x, y)
+                dt = step(losses[name], x, y, srt)
                 if rep > 0:
-                    times[(threads, name)].append(dt)
+                    times[(threads, name, srt)].append(dt)
             print(f"repetition {rep}/{a.reps} done ({time.time() - t_start:.0f} s)", file=sys.stderr, flush=True)
     finally:
         torch.set_num_threads(before)
 
-    ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
+    ms = {(t, n): 1000 * statistics.median(v) for (t, n, srt), v in times.items() if srt == main_sort}
     pairs = {"Max-SW (T=50)": "Max-SW (T=50), before the fix", "v-DSW (T=50)": "v-DSW (T=50), before the fix"}
     paired = {
-        (t, new): statistics.median(a_ / b_ for a_, b_ in zip(times[(t, new)], times[(t, old)]))
+        (t, new): statistics.median(a_ / b_ for a_, b_ in zip(times[(t, new, main_sort)], times[(t, old, main_sort)]))
         for t in a.threads
         for new, old in pairs.items()
     }
+    other = [srt for srt in a.sorts if srt != main_sort]
+    by_sort = {(t, n, srt): statistics.median(a_ / b_ for a_, b_ in zip(times[(t, n, srt)], times[(t, n, main_sort)]))
+               for (t, n, srt) in times if srt in other}
     command = "python -m evaluation.pointclouds.loss_step_time " + shlex.join(argv if argv is not None else sys.argv[1:])
     lines = [
         "# Step time of each loss, as a ratio to SW",
@@ -192,13 +213,18 @@ def main(argv=None) -> int:
         "not the milliseconds). Defaults: L = 100, kappa = 10, T = 50 projected ascent steps (step 1), attention "
         "width 32, Linformer k = 16; \"faithful\" rows use the official code's ascent (Adam lr 1e-4 on the direction / "
         "location; kappa = 1). \"before the fix\" is the previous code path (the detached clouds transposed and copied "
-        "at every ascent step), kept as a private copy in the script.",
+        f"at every ascent step), kept as a private copy in the script. Projections sorted by "
+        f"{'NumPy argsort and a gather' if main_sort == 'numpy' else 'torch.sort'} in this table"
+        + (f"; the last columns: the step time with {' and '.join(other)} sort over this table's (median of paired "
+           "per-repetition ratios)." if other else "."),
         "",
-        "| loss | " + " | ".join(f"{t} thread{'s' if t > 1 else ''}: ms / step | ratio to SW" for t in a.threads) + " |",
-        "|---|" + "---|---|" * len(a.threads),
+        "| loss | " + " | ".join(f"{t} thread{'s' if t > 1 else ''}: ms / step | ratio to SW" for t in a.threads) + " |"
+        + "".join(f" {srt} sort / {main_sort}, {t} thread{'s' if t > 1 else ''} |" for srt in other for t in a.threads),
+        "|---|" + "---|---|" * len(a.threads) + "---|" * (len(other) * len(a.threads)),
     ]
     for n in names:
         cells = " | ".join(f"{ms[(t, n)]:.0f} | {ms[(t, n)] / ms[(t, 'SW')]:.2f}" for t in a.threads)
+        cells += "".join(f" | {by_sort[(t, n, srt)]:.2f}" if (t, n, srt) in by_sort else " | -" for srt in other for t in a.threads)
         lines.append(f"| {n} | {cells} |")
     lines += ["", "Hot-path fix, after / before (median of paired per-repetition ratios):", ""]
     for new in pairs:

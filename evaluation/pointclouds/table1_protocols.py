@@ -68,6 +68,7 @@ import yaml
 from geomgen.atomic import atomic_write, atomic_write_text
 from geomgen.grid import load_cells, mean_se, mean_t_interval, run_grid
 from geomgen.pointclouds.curves import plateau_reached, plateau_step
+from geomgen.pointclouds.losses.sliced import projection_sort
 
 HERE = Path(__file__).resolve().parent
 PROTOCOL_DIR = HERE.parents[1] / "geomgen" / "pointclouds" / "configs" / "table1"
@@ -279,6 +280,7 @@ def run_cell(cell: dict) -> dict:
         "step_ms_median": 1000 * statistics.median(step_s[2:] or step_s),
         "loss_trace_every_10": [round(statistics.fmean(trace[i : i + 10]), 6) for i in range(0, len(trace), 10)],
         "torch_threads": torch.get_num_threads(),
+        "projection_sort": projection_sort(),  # rows without it sorted with torch.sort (before 2026-12-06, 28th round)
         "settings": {k: v for k, v in cell.items() if k not in ("key", "figure")},
     }
     if curve:

@@ -150,14 +150,20 @@ def _detached_points_last(c: Tensor) -> Tensor:
 NUMPY_SORT_MAX_THREADS = 4
 
 
+def projection_sort(device: torch.device | str = "cpu") -> str:
+    """Which sort the sliced losses use now for float32 / float64 projections on ``device``:
+    ``"numpy"`` (NumPy's argsort and a gather) or ``"torch"`` (``torch.sort``); see :func:`_sorted_last`."""
+    cpu = torch.device(device).type == "cpu"
+    return "numpy" if cpu and torch.get_num_threads() <= NUMPY_SORT_MAX_THREADS else "torch"
+
+
 def _sorted_last(t: Tensor) -> Tensor:
     """``t.sort(dim=-1).values``, differentiable in ``t`` (the gradient is routed by the order, as
     ``torch.sort``'s is). On a CPU with at most :data:`NUMPY_SORT_MAX_THREADS` threads the order is
     NumPy's argsort of the detached values (vectorised sorting, several times faster than
     ``torch.sort`` there) and the values are gathered by it; NaNs sort last either way. Elsewhere
     (GPU, half precision, more threads) it is ``torch.sort``."""
-    if (t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64) or t.shape[-1] < 2
-            or torch.get_num_threads() > NUMPY_SORT_MAX_THREADS):
+    if t.dtype not in (torch.float32, torch.float64) or t.shape[-1] < 2 or projection_sort(t.device) == "torch":
         return t.sort(dim=-1).values
     order = torch.from_numpy(np.argsort(t.detach().numpy(), axis=-1))
     return torch.take_along_dim(t, order, -1)
