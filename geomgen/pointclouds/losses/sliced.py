@@ -166,7 +166,7 @@ def _sorted_last(t: Tensor) -> Tensor:
     if t.dtype not in (torch.float32, torch.float64) or t.shape[-1] < 2 or projection_sort(t.device) == "torch":
         return t.sort(dim=-1).values
     order = torch.from_numpy(np.argsort(t.detach().numpy(), axis=-1))
-    return torch.take_along_dim(t, order, -1)
+    return torch.gather(t, -1, order)  # take_along_dim is ~2.5x slower here
 
 
 def _projected_wpp(xt: Tensor, yt: Tensor, projections: Tensor, p: float) -> Tensor:
