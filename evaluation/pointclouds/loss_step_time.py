@@ -142,19 +142,17 @@ def build_losses(n_points: int) -> dict[str, object]:
 def step(loss, x: torch.Tensor, y: torch.Tensor, sort: str = "numpy") -> float:
     """Wall time of one step: zero grads, loss, backward of the batch mean, amortizer step; with
     ``sort="torch"`` the projections are sorted by ``torch.sort`` (the NumPy path switched off)."""
-    from geomgen.pointclouds.losses import sliced
+    from contextlib import nullcontext
 
-    default = sliced.NUMPY_SORT_MAX_THREADS
-    sliced.NUMPY_SORT_MAX_THREADS = default if sort == "numpy" else 0
-    try:
+    from geomgen.pointclouds.losses.sliced import torch_sort
+
+    with torch_sort() if sort == "torch" else nullcontext():
         t = time.perf_counter()
         y.grad = None
         loss(x, y).mean().backward()
         if hasattr(loss, "amortizer_step"):
             loss.amortizer_step()  # with the gradients of that backward, then cleared
         return time.perf_counter() - t
-    finally:
-        sliced.NUMPY_SORT_MAX_THREADS = default
 
 
 def main(argv=None) -> int:

@@ -157,6 +157,18 @@ def projection_sort(device: torch.device | str = "cpu") -> str:
     return "numpy" if cpu and torch.get_num_threads() <= NUMPY_SORT_MAX_THREADS else "torch"
 
 
+@contextmanager
+def torch_sort():
+    """Within this context the sliced losses sort with ``torch.sort`` on every device (the NumPy path of
+    :func:`_sorted_last` off): the benchmarks time both sorts with it."""
+    global NUMPY_SORT_MAX_THREADS
+    before, NUMPY_SORT_MAX_THREADS = NUMPY_SORT_MAX_THREADS, 0
+    try:
+        yield
+    finally:
+        NUMPY_SORT_MAX_THREADS = before
+
+
 def _sorted_last(t: Tensor) -> Tensor:
     """``t.sort(dim=-1).values``, differentiable in ``t`` (the gradient is routed by the order, as
     ``torch.sort``'s is). On a CPU with at most :data:`NUMPY_SORT_MAX_THREADS` threads the order is

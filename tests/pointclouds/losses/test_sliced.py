@@ -350,3 +350,17 @@ def test_the_cpu_sort_puts_nans_last_and_falls_back_to_torch_on_many_threads(mon
     assert calls == [1]
     monkeypatch.setattr(sliced.torch, "get_num_threads", lambda: sliced.NUMPY_SORT_MAX_THREADS + 1)
     assert torch.equal(sliced._sorted_last(torch.tensor([[2.0, 1.0]])), torch.tensor([[1.0, 2.0]])) and calls == [1]
+
+
+def test_torch_sort_switches_the_numpy_path_off_inside_and_back_on_after(monkeypatch):
+    from geomgen.pointclouds.losses import sliced
+
+    assert sliced.projection_sort() == "numpy"  # the suite runs at few threads
+    calls, argsort = [], np.argsort
+    monkeypatch.setattr(sliced.np, "argsort", lambda *a, **k: calls.append(1) or argsort(*a, **k))
+    t = torch.tensor([[2.0, 1.0, 3.0]])
+    with sliced.torch_sort():
+        assert sliced.projection_sort() == "torch"
+        assert torch.equal(sliced._sorted_last(t), torch.tensor([[1.0, 2.0, 3.0]])) and calls == []
+    assert sliced.projection_sort() == "numpy" and torch.equal(sliced._sorted_last(t), torch.tensor([[1.0, 2.0, 3.0]]))
+    assert calls == [1]
