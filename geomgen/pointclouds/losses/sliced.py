@@ -143,7 +143,7 @@ def _detached_points_last(c: Tensor) -> Tensor:
 
 
 #: At most this many intra-op threads, a CPU sort of the projections takes its order from NumPy's
-#: argsort (:func:`_sorted_last`). Measured on [32, 100, 256] float32 projections (the training
+#: argsort and gathers the values by it (same values and gradients as ``torch.sort``). Measured on [32, 100, 256] float32 projections (the training
 #: batches of the ``small_*`` Table 1 protocols), one thread, AMD EPYC with AVX-512: ``torch.sort``
 #: 47 ms, ``np.argsort`` and a gather 10 ms; torch's sort spreads rows over its threads and NumPy's
 #: does not, so from about five threads torch's is the faster.
@@ -152,15 +152,16 @@ NUMPY_SORT_MAX_THREADS = 4
 
 def projection_sort(device: torch.device | str = "cpu") -> str:
     """Which sort the sliced losses use now for float32 / float64 projections on ``device``:
-    ``"numpy"`` (NumPy's argsort and a gather) or ``"torch"`` (``torch.sort``); see :func:`_sorted_last`."""
+    ``"numpy"`` (NumPy's argsort and a gather) or ``"torch"`` (``torch.sort``); see
+    :data:`NUMPY_SORT_MAX_THREADS`."""
     cpu = torch.device(device).type == "cpu"
     return "numpy" if cpu and torch.get_num_threads() <= NUMPY_SORT_MAX_THREADS else "torch"
 
 
 @contextmanager
 def torch_sort():
-    """Within this context the sliced losses sort with ``torch.sort`` on every device (the NumPy path of
-    :func:`_sorted_last` off): the benchmarks time both sorts with it."""
+    """Within this context the sliced losses sort with ``torch.sort`` on every device (the NumPy path
+    of :data:`NUMPY_SORT_MAX_THREADS` off): the benchmarks time both sorts with it."""
     global NUMPY_SORT_MAX_THREADS
     before, NUMPY_SORT_MAX_THREADS = NUMPY_SORT_MAX_THREADS, 0
     try:
@@ -525,4 +526,7 @@ __all__ = [
     "vmf_projections",
     "pth_root",
     "check_pair",
+    "NUMPY_SORT_MAX_THREADS",
+    "projection_sort",
+    "torch_sort",
 ]
