@@ -143,10 +143,11 @@ def _detached_points_last(c: Tensor) -> Tensor:
 
 
 #: At most this many intra-op threads, a CPU sort of the projections takes its order from NumPy's
-#: argsort and gathers the values by it (same values and gradients as ``torch.sort``). Measured on [32, 100, 256] float32 projections (the training
-#: batches of the ``small_*`` Table 1 protocols), one thread, AMD EPYC with AVX-512: ``torch.sort``
-#: 47 ms, ``np.argsort`` and a gather 10 ms; torch's sort spreads rows over its threads and NumPy's
-#: does not, so from about five threads torch's is the faster.
+#: argsort and gathers the values by it (same values and gradients as ``torch.sort``). Measured on
+#: [32, 100, 256] float32 projections (the training batches of the ``small_*`` Table 1 protocols),
+#: one thread, AMD EPYC with AVX-512, by hand: ``torch.sort`` 47-65 ms, NumPy's argsort and the
+#: gather 10-13 ms. torch's sort spreads rows over its threads and NumPy's does not, so with about
+#: five threads or more torch's should be the faster (an estimate: this 2-core machine cannot time it).
 NUMPY_SORT_MAX_THREADS = 4
 
 
