@@ -172,6 +172,7 @@ def main(argv=None) -> int:
     y = (x + 0.1 * torch.randn(x.shape, generator=g)).requires_grad_(True)
     losses = build_losses(a.n_points)
     names = list(losses)
+    a.sorts = list(dict.fromkeys(a.sorts))  # each sort once
     main_sort = a.sorts[0]
     keys = [(t, n, srt) for t in a.threads for n in names for srt in a.sorts
             if srt == main_sort or not n.endswith("before the fix")]  # the old copies sort with torch.sort whatever the switch
