@@ -296,6 +296,11 @@ def run_cell(cell: dict) -> dict:
     return row
 
 
+def _sort_of(row: dict) -> str:
+    """The sort of the projections a cell's losses used (rows from before the field: ``torch.sort``)."""
+    return row.get("projection_sort", "torch")
+
+
 def _checkpoint(path: str, system, optimizers, epoch_rng, pos: int, done: int, train_s: float, step_s, trace, curve) -> None:
     """Save a cell's training state after ``done`` minibatches (``pos`` of them into the epoch whose
     data-order generator started at ``epoch_rng``), atomically, for :func:`_resume`."""
@@ -498,6 +503,8 @@ def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], w
             "|---|---|---|---|---|---|---|" + ("---|" if args.eval_every else ""),
         ]
         sw_ms = [r["step_ms_median"] for r in by_method.get("SW", {}).values()]
+        sw_sorts = {_sort_of(r) for r in by_method.get("SW", {}).values()}
+        mixed = []
         summary = {}
         for m in methods:
             rs = list(by_method[m].values())
@@ -506,12 +513,19 @@ def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], w
                 continue
             stats = {k: mean_se([r[k] for r in rs]) for k in ("chamfer", "sw", "emd", "step_ms_median")}
             ratio = f"{stats['step_ms_median'][0] / statistics.fmean(sw_ms):.2f}" if sw_ms else ""
+            if sw_ms and {_sort_of(r) for r in rs} != sw_sorts:  # timed with another sort of the projections than SW
+                ratio += " \u2021"
+                mixed.append(m)
             plateau = f" {sum(bool(r.get('plateau')) for r in rs)} of {len(rs)} |" if args.eval_every else ""
             lines.append(
                 f"| {m} | {len(rs)} | {fmt(*stats['chamfer'])} | {fmt(*stats['sw'])} | {fmt(*stats['emd'])} | "
                 f"{fmt(*stats['step_ms_median'], scale=1.0, digits=0)} | {ratio} |{plateau}"
             )
             summary[m] = {"seeds": sorted(by_method[m]), **{k: {"mean": v[0], "se": v[1]} for k, v in stats.items()}}
+        if mixed:
+            lines += ["", f"\u2021 {', '.join(mixed)}: timed with another sort of the projections than SW's cells (cell field "
+                      "`projection_sort`; NumPy's argsort since the twenty-eighth round, `torch.sort` before): time ratios "
+                      "to SW not comparable, see `loss_step_time.md` for both sorts in one run."]
         lines += ["", "The paper's claim, attention-amortized v-DSW reconstructs at least as well as SW at close to SW's cost:", ""]
         lines += [verdict(by_method, m) for m in CLAIM_METHODS if m in by_method]
         lines += paired_against_sw(by_method)

@@ -75,3 +75,20 @@ def test_a_report_of_some_methods_leaves_the_reconstruction_figure_alone(tmp_pat
     text = (out / "table1_protocols.md").read_text()
     assert "| Max-SW | 1 |" in text and "Unfinished cells" not in text  # the row was read, nothing trained
     assert not (out / "reconstructions_small_faithful.png").exists()
+
+
+def test_a_method_timed_with_another_sort_than_sw_is_marked_in_the_time_column(tmp_path):
+    out = tmp_path / "t1"
+    out.mkdir()
+    shutil.copy(COMMITTED / "table1_protocols.json", out)
+    packed = [json.loads(line) for line in (COMMITTED / "cells.jsonl").read_text().splitlines()]
+    row = next(r for r in packed if r["protocol"] == "small_faithful" and r["method"] == "Max-SW" and r["seed"] == 0)
+    assert "projection_sort" not in row  # the committed cells were timed with torch.sort
+    (out / "cells").mkdir()
+    (out / "cells" / f"{row['key']}.json").write_text(json.dumps({**row, "projection_sort": "numpy"}))
+    assert t1.main([*ARGS, "--out", str(out), "--protocols", "small_faithful", "--methods", "SW", "Max-SW", "--seeds", "0"]) == 0
+    lines = (out / "table1_protocols.md").read_text().splitlines()
+    max_sw = next(x for x in lines if x.startswith("| Max-SW | 1 |"))
+    sw = next(x for x in lines if x.startswith("| SW | 1 |"))
+    assert "\u2021" in max_sw and "\u2021" not in sw
+    assert any(x.startswith("\u2021 Max-SW: timed with another sort") for x in lines)
