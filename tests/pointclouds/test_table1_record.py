@@ -60,17 +60,24 @@ def test_paired_against_sw_gives_scipy_s_paired_t_interval_and_judges_by_it():
     assert t1.paired_against_sw({"SW": rows["SW"]}) == []
 
 
-def test_a_report_of_some_methods_leaves_the_reconstruction_figure_alone(tmp_path):
-    # a lane runs one method's cells (`--methods M --seeds S`); its report must not replace the protocol's
-    # reconstruction figure with one showing only that method, even though its rows carry reconstructions
+def _max_sw_seed0_as_a_cell_file(tmp_path, **changes):
+    """An output folder with the committed record and the committed small_faithful Max-SW seed-0 row
+    (with ``changes``) as a finished cell file; returns ``(out, row)``."""
     out = tmp_path / "t1"
     out.mkdir()
     shutil.copy(COMMITTED / "table1_protocols.json", out)
     packed = [json.loads(line) for line in (COMMITTED / "cells.jsonl").read_text().splitlines()]
     row = next(r for r in packed if r["protocol"] == "small_faithful" and r["method"] == "Max-SW" and r["seed"] == 0)
-    assert row.get("figure")  # the row has what the figure is drawn from
     (out / "cells").mkdir()
-    (out / "cells" / f"{row['key']}.json").write_text(json.dumps(row))
+    (out / "cells" / f"{row['key']}.json").write_text(json.dumps({**row, **changes}))
+    return out, row
+
+
+def test_a_report_of_some_methods_leaves_the_reconstruction_figure_alone(tmp_path):
+    # a lane runs one method's cells (`--methods M --seeds S`); its report must not replace the protocol's
+    # reconstruction figure with one showing only that method, even though its rows carry reconstructions
+    out, row = _max_sw_seed0_as_a_cell_file(tmp_path)
+    assert row.get("figure")  # the row has what the figure is drawn from
     assert t1.main([*ARGS, "--out", str(out), "--protocols", "small_faithful", "--methods", "Max-SW", "--seeds", "0"]) == 0
     text = (out / "table1_protocols.md").read_text()
     assert "| Max-SW | 1 |" in text and "Unfinished cells" not in text  # the row was read, nothing trained
@@ -78,14 +85,8 @@ def test_a_report_of_some_methods_leaves_the_reconstruction_figure_alone(tmp_pat
 
 
 def test_a_method_timed_with_another_sort_than_sw_is_marked_in_the_time_column(tmp_path):
-    out = tmp_path / "t1"
-    out.mkdir()
-    shutil.copy(COMMITTED / "table1_protocols.json", out)
-    packed = [json.loads(line) for line in (COMMITTED / "cells.jsonl").read_text().splitlines()]
-    row = next(r for r in packed if r["protocol"] == "small_faithful" and r["method"] == "Max-SW" and r["seed"] == 0)
+    out, row = _max_sw_seed0_as_a_cell_file(tmp_path, projection_sort="numpy")
     assert "projection_sort" not in row  # the committed cells were timed with torch.sort
-    (out / "cells").mkdir()
-    (out / "cells" / f"{row['key']}.json").write_text(json.dumps({**row, "projection_sort": "numpy"}))
     assert t1.main([*ARGS, "--out", str(out), "--protocols", "small_faithful", "--methods", "SW", "Max-SW", "--seeds", "0"]) == 0
     lines = (out / "table1_protocols.md").read_text().splitlines()
     max_sw = next(x for x in lines if x.startswith("| Max-SW | 1 |"))
