@@ -38,7 +38,7 @@ def test_a_report_of_some_cells_keeps_the_other_recorded_rows(tmp_path):
     assert after[sw[0]]["chamfer"] == before[sw[0]]["chamfer"]
 
 
-def test_paired_against_sw_gives_scipy_s_paired_t_interval_and_judges_by_it():
+def test_paired_against_gives_scipy_s_paired_t_interval_and_judges_by_it():
     """Every method minus SW, paired by seed: the interval is scipy's paired t interval; a method
     worse on every seed by far more than the spread is 'worse', an unresolved one '-', one seed or
     no seed shared with SW is left out."""
@@ -48,7 +48,7 @@ def test_paired_against_sw_gives_scipy_s_paired_t_interval_and_judges_by_it():
     worse = {s: {"chamfer": v + 0.003 + 0.0001 * s, "sw": v, "emd": v - 0.001 * (s - 1)} for s, v in sw.items()}
     rows = {"SW": {s: {"chamfer": v, "sw": v, "emd": v} for s, v in sw.items()}, "A": worse,
             "B": {0: {"chamfer": 0.01, "sw": 0.01, "emd": 0.01}}, "C": {7: {"chamfer": 0.01, "sw": 0.01, "emd": 0.01}}}
-    lines = t1.paired_against_sw(rows)
+    lines = t1.paired_against(rows)
     body = [line for line in lines if line.startswith("| A |")]
     assert len(body) == 1 and not any(line.startswith(("| B |", "| C |")) for line in lines)
     cells = [c.strip() for c in body[0].strip("|").split("|")]
@@ -57,7 +57,27 @@ def test_paired_against_sw_gives_scipy_s_paired_t_interval_and_judges_by_it():
     lo, hi = (float(x) for x in cells[3].split(" to "))
     assert lo == round(100 * ci.low, 3) and hi == round(100 * ci.high, 3)
     assert cells[4] == "worse" and cells[7] == "-" and cells[10] == "-"  # SW_2: no difference; EMD: spread, mean 0
-    assert t1.paired_against_sw({"SW": rows["SW"]}) == []
+    assert t1.paired_against({"SW": rows["SW"]}) == []
+
+
+def test_paired_against_another_reference_keeps_only_the_methods_named():
+    """Against v-DSW (the amortizers' own loss): SW's row appears with the opposite sign of A's
+    difference to it only when listed; the reference never appears as its own row."""
+    from scipy.stats import ttest_rel
+
+    ref = {s: {"chamfer": 0.020 + 0.001 * s, "sw": 0.03, "emd": 0.1} for s in (0, 1, 2)}
+    amort = {s: {"chamfer": ref[s]["chamfer"] + 0.002 + 0.0002 * s, "sw": 0.03, "emd": 0.1} for s in (0, 1, 2)}
+    rows = {"SW": ref, "v-DSW": ref, "A amortized": amort}
+    lines = t1.paired_against(rows, "v-DSW", ["A amortized"])
+    assert "| method | seeds | CD - v-DSW |" in "\n".join(lines)
+    body = [line for line in lines if line.startswith("| ")][1:]
+    assert len(body) == 1 and body[0].startswith("| A amortized | 3 |")
+    cells = [c.strip() for c in body[0].strip("|").split("|")]
+    ci = ttest_rel([amort[s]["chamfer"] for s in (0, 1, 2)], [ref[s]["chamfer"] for s in (0, 1, 2)]).confidence_interval(0.95)
+    assert [float(x) for x in cells[3].split(" to ")] == [round(100 * ci.low, 3), round(100 * ci.high, 3)]
+    assert cells[4] == "worse"
+    assert len([line for line in t1.paired_against(rows, "v-DSW") if line.startswith("| SW |")]) == 1
+    assert t1.paired_against({"A amortized": amort}, "v-DSW") == []  # no reference rows: no table
 
 
 def _max_sw_seed0_as_a_cell_file(tmp_path, **changes):
