@@ -81,7 +81,9 @@ CLAIM_METHODS = ("self-attention (Linformer) amortized v-DSW", "self-attention (
 
 
 def load_protocol(name: str) -> dict:
-    """The protocol file ``configs/table1/<name>.yaml`` (keys protocol, autoencoder, data, system, methods)."""
+    """The protocol file ``configs/table1/<name>.yaml`` (keys protocol, autoencoder, data, system, methods;
+    a method is a ``class_path`` / ``init_args`` dict, with an optional ``system`` dict of the system
+    arguments it sets otherwise than the protocol)."""
     path = PROTOCOL_DIR / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in PROTOCOL_DIR.glob("*.yaml"))
@@ -130,13 +132,16 @@ def make_cells(args) -> list[dict]:
         if unknown:
             raise ValueError(f"protocol {name!r} has no methods {unknown}; it has {list(spec['methods'])}")
         for method in methods:
+            # a method may set some of the system's arguments its own way (an ablation of one setting)
+            loss = {k: v for k, v in spec["methods"][method].items() if k != "system"}
+            system = {**spec["system"], **spec["methods"][method].get("system", {})}
             for seed in args.seeds:
                 cell = {
                     "protocol": name,
                     "method": method,
                     "seed": seed,
-                    "loss": spec["methods"][method],
-                    "system": spec["system"],
+                    "loss": loss,
+                    "system": system,
                     "autoencoder": spec["autoencoder"],
                     "data": {**spec["data"], "shapes_per_class": args.shapes_per_class, "seed": 0},
                     "budget": {"steps": args.steps, "batch_size": args.batch_size},

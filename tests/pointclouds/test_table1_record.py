@@ -113,3 +113,25 @@ def test_a_method_timed_with_another_sort_than_sw_is_marked_in_the_time_column(t
     sw = next(x for x in lines if x.startswith("| SW | 1 |"))
     assert "\u2021" in max_sw and "\u2021" not in sw
     assert any(x.startswith("\u2021 Max-SW: timed with another sort") for x in lines)
+
+
+def test_a_method_may_set_system_arguments_of_its_own_and_other_cells_keep_their_keys(tmp_path):
+    """The one-setting ablation row of small_geomgen takes small_faithful's amortizer betas and
+    nothing else; the committed cells' keys do not change."""
+    from types import SimpleNamespace
+
+    from geomgen.pointclouds.system import PointCloudAutoencoderSystem
+
+    plain_name, ablated_name = "linear amortized v-DSW", "linear amortized v-DSW, amortizer betas (0, 0.9)"
+    args = SimpleNamespace(protocols=["small_geomgen"], methods=[plain_name, ablated_name], seeds=[0], steps=6000,
+                           batch_size=32, shapes_per_class=200, eval_every=250, curve_shapes=60, emd_shapes=16,
+                           figure_index=[0, 17, 41, 66], figure_points=512, threads=1, cache=tmp_path, out=tmp_path,
+                           checkpoint_every=0)
+    plain, ablated = t1.make_cells(args)
+    assert plain["key"] in t1.recorded_rows(COMMITTED)  # the committed cell's key is what it was
+    assert ablated["loss"] == plain["loss"] and "system" not in ablated["loss"]
+    assert ablated["system"] == {**plain["system"], "amortizer_betas": [0.0, 0.9]} != plain["system"]
+    system = PointCloudAutoencoderSystem(t1.instantiate(ablated["autoencoder"], "net"), t1.instantiate(ablated["loss"], "loss"),
+                                         **ablated["system"])
+    _, amortizer_opt = system.configure_optimizers()
+    assert amortizer_opt.param_groups[0]["betas"] == (0.0, 0.9)
