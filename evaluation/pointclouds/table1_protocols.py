@@ -12,7 +12,11 @@ the Lightning system's training step run by hand: its ``configure_optimizers`` a
 ``model_step(batch, "train")``, one backward, every optimizer stepped once (so amortizers take one
 ascent step per minibatch from the same backward pass). On the test split: Chamfer distance and
 SW_2 (L = 1,000 fixed directions) on every test shape, exact EMD on the first ``--emd-shapes``;
-the median wall time of a training step.
+the median wall time of a training step. A method entry of a protocol file may carry a ``system``
+dict beside its ``class_path``: system arguments it sets otherwise than the protocol (one-setting
+ablations, e.g. ``small_geomgen``'s linear amortizer with ``small_faithful``'s amortizer betas).
+The report tables every method minus SW paired by seed, and every amortizer minus v-DSW once v-DSW
+has two seeds (:func:`paired_against`).
 
 ``--eval-every K`` adds each cell's learning curve: validation Chamfer and SW_2 (L = 1,000 fixed
 directions) on the first ``--curve-shapes`` validation shapes every K minibatches, with the
