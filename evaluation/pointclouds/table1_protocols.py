@@ -14,9 +14,10 @@ ascent step per minibatch from the same backward pass). On the test split: Chamf
 SW_2 (L = 1,000 fixed directions) on every test shape, exact EMD on the first ``--emd-shapes``;
 the median wall time of a training step. A method entry of a protocol file may carry a ``system``
 dict beside its ``class_path``: system arguments it sets otherwise than the protocol (one-setting
-ablations, e.g. ``small_geomgen``'s linear amortizer with ``small_faithful``'s amortizer betas).
-The report tables every method minus SW paired by seed, and every amortizer minus v-DSW once v-DSW
-has two seeds (:func:`paired_against`).
+ablations, e.g. ``small_geomgen``'s linear amortizer with ``small_faithful``'s amortizer betas),
+and an ``ablation_of`` naming the method it changes. The report tables every method minus SW paired
+by seed, every amortizer minus v-DSW once v-DSW has two seeds, and every ablation minus the method
+it changes (:func:`paired_against`).
 
 ``--eval-every K`` adds each cell's learning curve: validation Chamfer and SW_2 (L = 1,000 fixed
 directions) on the first ``--curve-shapes`` validation shapes every K minibatches, with the
@@ -87,7 +88,8 @@ CLAIM_METHODS = ("self-attention (Linformer) amortized v-DSW", "self-attention (
 def load_protocol(name: str) -> dict:
     """The protocol file ``configs/table1/<name>.yaml`` (keys protocol, autoencoder, data, system, methods;
     a method is a ``class_path`` / ``init_args`` dict, with an optional ``system`` dict of the system
-    arguments it sets otherwise than the protocol)."""
+    arguments it sets otherwise than the protocol and an optional ``ablation_of``, the method it
+    changes in one setting, which the report pairs it against)."""
     path = PROTOCOL_DIR / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in PROTOCOL_DIR.glob("*.yaml"))
@@ -137,7 +139,7 @@ def make_cells(args) -> list[dict]:
             raise ValueError(f"protocol {name!r} has no methods {unknown}; it has {list(spec['methods'])}")
         for method in methods:
             # a method may set some of the system's arguments its own way (an ablation of one setting)
-            loss = {k: v for k, v in spec["methods"][method].items() if k != "system"}
+            loss = {k: v for k, v in spec["methods"][method].items() if k not in ("system", "ablation_of")}
             system = {**spec["system"], **spec["methods"][method].get("system", {})}
             for seed in args.seeds:
                 cell = {
@@ -541,6 +543,12 @@ def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], w
         lines += paired_against(by_method, "SW")
         # what amortizing costs or gains against the loss it amortizes (the paper's Table 1 puts them side by side)
         lines += paired_against(by_method, "v-DSW", [m for m in methods if "amortized" in m])
+        ablations: dict[str, list[str]] = {}  # one-setting ablations against the method they change
+        for m, entry in load_protocol(protocol)["methods"].items():
+            if m in methods and entry.get("ablation_of") in methods:
+                ablations.setdefault(entry["ablation_of"], []).append(m)
+        for base, changed in ablations.items():
+            lines += paired_against(by_method, base, changed)
         seed0 = [by_method[m][args.seeds[0]] for m in methods if args.seeds[0] in by_method[m]]
         if seed0:
             # drawn only by a report of every method of the protocol (a run of some cells, e.g. one lane's

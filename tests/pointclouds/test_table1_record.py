@@ -135,3 +135,24 @@ def test_a_method_may_set_system_arguments_of_its_own_and_other_cells_keep_their
                                          **ablated["system"])
     _, amortizer_opt = system.configure_optimizers()
     assert amortizer_opt.param_groups[0]["betas"] == (0.0, 0.9)
+
+
+def test_the_report_pairs_an_ablation_with_the_method_it_changes(tmp_path):
+    """From the committed record alone (nothing trained): the concentration-1 ablation of the linear
+    amortizer is tabled against the linear amortizer, paired by seed, with scipy's interval."""
+    from scipy.stats import ttest_rel
+
+    out = tmp_path / "t1"
+    out.mkdir()
+    shutil.copy(COMMITTED / "table1_protocols.json", out)
+    base, ablated = "linear amortized v-DSW", "linear amortized v-DSW, concentration 1"
+    assert t1.main([*ARGS, "--out", str(out), "--protocols", "small_geomgen", "--methods", base, ablated, "--report-only"]) == 0
+    text = (out / "table1_protocols.md").read_text()
+    assert f"Every method minus {base}, paired by seed" in text
+    (row,) = [line for line in text.splitlines() if line.startswith(f"| {ablated} | 3 | -")]  # the paired row
+    rows = t1.recorded_rows(out)
+    by_seed = {m: {r["seed"]: r["chamfer"] for r in rows.values() if r["protocol"] == "small_geomgen" and r["method"] == m}
+               for m in (base, ablated)}
+    ci = ttest_rel([by_seed[ablated][s] for s in (0, 1, 2)], [by_seed[base][s] for s in (0, 1, 2)]).confidence_interval(0.95)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert [float(x) for x in cells[3].split(" to ")] == [round(100 * ci.low, 3), round(100 * ci.high, 3)]
