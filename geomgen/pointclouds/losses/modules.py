@@ -279,7 +279,9 @@ class AmortizedSlicedWassersteinLoss(nn.Module):
             :class:`~geomgen.pointclouds.losses.SelfAttentionAmortizer`.
         n_projections (int, optional): L (default :data:`~geomgen.pointclouds.losses.DEFAULT_N_PROJECTIONS`,
             100; ignored when ``concentration`` is None).
-        concentration (float, optional): :math:`\kappa`, or None for a single direction (default 10).
+        concentration (float, optional): :math:`\kappa`, or None for a single direction (default 1,
+            the official code's; with 10, the default until 2026-12-06, the amortizers reconstructed
+            worse than SW in Table 1 at convergence, ``evaluation/pointclouds/RESULTS.md``).
         p (float, optional): order (default 2).
 
     Shapes:
@@ -291,7 +293,7 @@ class AmortizedSlicedWassersteinLoss(nn.Module):
         self,
         amortizer: nn.Module,
         n_projections: int = DEFAULT_N_PROJECTIONS,
-        concentration: float | None = 10.0,
+        concentration: float | None = 1.0,
         p: float = 2.0,
     ):
         super().__init__()
