@@ -61,8 +61,8 @@ def test_paired_against_gives_scipy_s_paired_t_interval_and_judges_by_it():
 
 
 def test_paired_against_another_reference_keeps_only_the_methods_named():
-    """Against v-DSW (the amortizers' own loss): SW's row appears with the opposite sign of A's
-    difference to it only when listed; the reference never appears as its own row."""
+    """Against v-DSW (the amortizers' own loss): only the methods named get a row (all others with
+    ``methods=None``), the reference never gets one, and without the reference's rows there is no table."""
     from scipy.stats import ttest_rel
 
     ref = {s: {"chamfer": 0.020 + 0.001 * s, "sw": 0.03, "emd": 0.1} for s in (0, 1, 2)}
