@@ -578,7 +578,8 @@ def report(args, cells: list[dict], rows: dict[str, dict], failed: list[dict], w
 # --- main -----------------------------------------------------------------------------------------------------
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line of :func:`main` (``argv`` None: ``sys.argv``), e.g. to build its cells with :func:`make_cells`."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), help="protocol files in configs/table1")
     p.add_argument("--methods", nargs="+", default=None, help="only these methods (exact names; default: all of the protocol's)")
@@ -599,7 +600,11 @@ def main(argv=None) -> int:
                    help="save a running cell's state every this many minibatches in OUT/partial/, where a stopped "
                         "cell resumes from (0: never)")
     p.add_argument("--report-only", action="store_true", help="write the report from finished cells, train nothing")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     command = "python -m evaluation.pointclouds.table1_protocols " + shlex.join(argv if argv is not None else sys.argv[1:])
     cells_dir = args.out / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)

@@ -21,10 +21,16 @@ def test_recorded_rows_reads_the_finished_rows_of_a_report(tmp_path):
     assert t1.recorded_rows(tmp_path / "missing") == {}
 
 
-def test_a_report_of_some_cells_keeps_the_other_recorded_rows(tmp_path):
+def _committed_record(tmp_path) -> Path:
+    """A fresh output folder holding the committed record alone (no cell files)."""
     out = tmp_path / "t1"
     out.mkdir()
-    shutil.copy(COMMITTED / "table1_protocols.json", out)  # the committed record, no cell files
+    shutil.copy(COMMITTED / "table1_protocols.json", out)
+    return out
+
+
+def test_a_report_of_some_cells_keeps_the_other_recorded_rows(tmp_path):
+    out = _committed_record(tmp_path)
     before = t1.recorded_rows(out)
     assert len(before) >= 8
     sw = sorted(k for k in before if k.startswith("small_faithful__SW__seed0"))
@@ -83,9 +89,7 @@ def test_paired_against_another_reference_keeps_only_the_methods_named():
 def _max_sw_seed0_as_a_cell_file(tmp_path, **changes):
     """An output folder with the committed record and the committed small_faithful Max-SW seed-0 row
     (with ``changes``) as a finished cell file; returns ``(out, row)``."""
-    out = tmp_path / "t1"
-    out.mkdir()
-    shutil.copy(COMMITTED / "table1_protocols.json", out)
+    out = _committed_record(tmp_path)
     packed = [json.loads(line) for line in (COMMITTED / "cells.jsonl").read_text().splitlines()]
     row = next(r for r in packed if r["protocol"] == "small_faithful" and r["method"] == "Max-SW" and r["seed"] == 0)
     (out / "cells").mkdir()
@@ -118,15 +122,11 @@ def test_a_method_timed_with_another_sort_than_sw_is_marked_in_the_time_column(t
 def test_a_method_may_set_system_arguments_of_its_own_and_other_cells_keep_their_keys(tmp_path):
     """The one-setting ablation row of small_geomgen takes small_faithful's amortizer betas and
     nothing else; the committed cells' keys do not change."""
-    from types import SimpleNamespace
-
     from geomgen.pointclouds.system import PointCloudAutoencoderSystem
 
     plain_name, ablated_name = "linear amortized v-DSW", "linear amortized v-DSW, amortizer betas (0, 0.9)"
-    args = SimpleNamespace(protocols=["small_geomgen"], methods=[plain_name, ablated_name], seeds=[0], steps=6000,
-                           batch_size=32, shapes_per_class=200, eval_every=250, curve_shapes=60, emd_shapes=16,
-                           figure_index=[0, 17, 41, 66], figure_points=512, threads=1, cache=tmp_path, out=tmp_path,
-                           checkpoint_every=0)
+    args = t1.parse_args([*ARGS, "--out", str(tmp_path), "--protocols", "small_geomgen", "--methods", plain_name, ablated_name,
+                          "--seeds", "0"])
     plain, ablated = t1.make_cells(args)
     assert plain["key"] in t1.recorded_rows(COMMITTED)  # the committed cell's key is what it was
     assert ablated["loss"] == plain["loss"] and "system" not in ablated["loss"]
@@ -142,9 +142,7 @@ def test_the_report_pairs_an_ablation_with_the_method_it_changes(tmp_path):
     amortizer is tabled against the linear amortizer, paired by seed, with scipy's interval."""
     from scipy.stats import ttest_rel
 
-    out = tmp_path / "t1"
-    out.mkdir()
-    shutil.copy(COMMITTED / "table1_protocols.json", out)
+    out = _committed_record(tmp_path)
     base, ablated = "linear amortized v-DSW", "linear amortized v-DSW, concentration 1"
     assert t1.main([*ARGS, "--out", str(out), "--protocols", "small_geomgen", "--methods", base, ablated, "--report-only"]) == 0
     text = (out / "table1_protocols.md").read_text()
