@@ -154,3 +154,38 @@ def test_the_report_pairs_an_ablation_with_the_method_it_changes(tmp_path):
     ci = ttest_rel([by_seed[ablated][s] for s in (0, 1, 2)], [by_seed[base][s] for s in (0, 1, 2)]).confidence_interval(0.95)
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert [float(x) for x in cells[3].split(" to ")] == [round(100 * ci.low, 3), round(100 * ci.high, 3)]
+
+
+def _settings(method: dict, system: dict) -> dict:
+    """A method's settings as flat (path, value) pairs: its loss and amortizer arguments, and the system
+    arguments it trains with (the protocol's, overridden by its own ``system``)."""
+    flat = {}
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}", v)
+        else:
+            flat[prefix] = value
+
+    walk("loss", {"class_path": method["class_path"], "init_args": method["init_args"]})
+    walk("system", {**system, **method.get("system", {})})
+    return flat
+
+
+def test_every_ablation_row_changes_its_base_in_one_setting():
+    """A row labelled ``ablation_of`` claims to differ from a method of the same protocol in one setting
+    alone (the report's paired table reads the difference as that setting's effect)."""
+    seen = 0
+    for path in sorted(t1.PROTOCOL_DIR.glob("*.yaml")):
+        spec = t1.load_protocol(path.stem)
+        for name, method in spec["methods"].items():
+            if "ablation_of" not in method:
+                continue
+            base = spec["methods"][method["ablation_of"]]  # names a method of its own protocol
+            assert "ablation_of" not in base
+            a, b = _settings(method, spec["system"]), _settings(base, spec["system"])
+            changed = {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+            assert len(changed) == 1, (path.name, name, sorted(changed))
+            seen += 1
+    assert seen >= 3  # small_geomgen's concentration and betas rows of the linear amortizer, Linformer's concentration row
